@@ -1,0 +1,18 @@
+// Subcommand registration: each cli/*.cpp adds its flags and a callback to the app. Options used
+// by several subcommands are declared once here (name, default, help).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "pipeline/prepare.hpp"
+
+namespace instruct {
+
+void cli_add_tokenize(CLI::App& app);
+void cli_add_prepare(CLI::App& app);
+
+// --data, --tokenizer, --template, --mask-instruction, --max-length, --batch-size, --seed,
+// --no-shuffle, --train-frac, --test-frac, --allow-special.
+void cli_add_data_options(CLI::App& cmd, DataOptions& opt);
+
+}  // namespace instruct

@@ -1,0 +1,28 @@
+// The `instruct` binary: parses the subcommand and prints errors as one line with a non-zero exit.
+// All work happens in the subcommands' pipelines.
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "core/error.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"instruct: fine-tune GPT-2 to follow instructions, on the CPU"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("instruct ") + INSTRUCT_VERSION);
+  instruct::cli_add_tokenize(app);
+  instruct::cli_add_prepare(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const instruct::Error& e) {
+    std::cout.flush();
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cout.flush();
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  }
+  return 0;
+}

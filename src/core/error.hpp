@@ -1,0 +1,28 @@
+// Errors: one exception type whose message is the single line the CLI prints after "error: ".
+// Messages name the file, the entry or tensor, and the fix. This file does no printing or exiting.
+#pragma once
+
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace instruct {
+
+struct Error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Concatenates its arguments with operator<< (GCC 12 has no <format>).
+template <typename... Args>
+std::string str_cat(const Args&... args) {
+  std::ostringstream os;
+  (os << ... << args);
+  return os.str();
+}
+
+template <typename... Args>
+[[noreturn]] void fail(const Args&... args) {
+  throw Error(str_cat(args...));
+}
+
+}  // namespace instruct

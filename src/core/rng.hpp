@@ -1,0 +1,31 @@
+// Random numbers that reproduce PyTorch's CPU generator bit for bit (mt19937 seeded like
+// torch.manual_seed), so shuffles match torch.utils.data.DataLoader. Not a general RNG library.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+namespace instruct {
+
+class TorchGenerator {
+ public:
+  explicit TorchGenerator(uint64_t seed) : engine_(static_cast<uint32_t>(seed)) {}
+
+  uint32_t random() { return engine_(); }
+  // at::CPUGeneratorImpl::random64: two draws, the first is the high word.
+  uint64_t random64() {
+    uint64_t hi = engine_();
+    uint64_t lo = engine_();
+    return (hi << 32) | lo;
+  }
+  // torch.empty((), dtype=torch.int64).random_(): uniform over [0, 2^63).
+  int64_t random_int64() { return static_cast<int64_t>(random64() % (uint64_t{1} << 63)); }
+  // torch.randperm(n, generator=g) on the CPU (torch 1.13 algorithm).
+  std::vector<int64_t> randperm(int64_t n);
+
+ private:
+  std::mt19937 engine_;
+};
+
+}  // namespace instruct

@@ -1,0 +1,56 @@
+// custom_collate_fn, step for step (see REFERENCE.md, "Collate").
+#include "data/collate.hpp"
+
+#include <algorithm>
+
+#include "core/error.hpp"
+
+namespace instruct {
+
+int64_t Batch::counted() const {
+  return std::count_if(targets.begin(), targets.end(), [](int32_t t) { return t != kIgnoreIndex; });
+}
+
+Batch collate(std::span<const Example* const> items, const CollateOptions& opt) {
+  if (items.empty()) fail("internal: collate of an empty batch");
+  size_t L = 0;  // batch_max_length = max(len(item) + 1)
+  for (const Example* ex : items) L = std::max(L, ex->tokens.size() + 1);
+  Batch b;
+  b.B = static_cast<int32_t>(items.size());
+  size_t T = L - 1;
+  if (opt.max_length > 0) T = std::min(T, static_cast<size_t>(opt.max_length));
+  b.T = static_cast<int32_t>(T);
+  b.inputs.resize(b.B * T);
+  b.targets.resize(b.B * T);
+  std::vector<int32_t> padded(L);
+  for (size_t r = 0; r < items.size(); r++) {
+    const Example& ex = *items[r];
+    std::copy(ex.tokens.begin(), ex.tokens.end(), padded.begin());
+    std::fill(padded.begin() + static_cast<std::ptrdiff_t>(ex.tokens.size()), padded.end(), opt.pad_id);
+    int32_t* in = &b.inputs[r * T];
+    int32_t* tg = &b.targets[r * T];
+    // targets = padded[1:]; every pad id but the first becomes -100 (applied before truncation).
+    bool first = true;
+    std::vector<int32_t> full_targets(padded.begin() + 1, padded.end());
+    for (int32_t& t : full_targets) {
+      if (t != opt.pad_id) continue;
+      if (!first) t = kIgnoreIndex;
+      first = false;
+    }
+    if (opt.mask_instruction) {
+      const size_t n = std::min<size_t>(std::max(ex.prompt_len - 1, 0), full_targets.size());
+      std::fill(full_targets.begin(), full_targets.begin() + static_cast<std::ptrdiff_t>(n), kIgnoreIndex);
+    }
+    std::copy(padded.begin(), padded.begin() + static_cast<std::ptrdiff_t>(T), in);
+    std::copy(full_targets.begin(), full_targets.begin() + static_cast<std::ptrdiff_t>(T), tg);
+    b.entries.push_back(ex.entry);
+  }
+  return b;
+}
+
+int64_t collate_counted(const Example& ex, const CollateOptions& opt) {
+  const Example* one[] = {&ex};
+  return collate(one, opt).counted();
+}
+
+}  // namespace instruct

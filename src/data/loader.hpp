@@ -1,0 +1,45 @@
+// Batches over tokenized examples, in the order torch.utils.data.DataLoader would give them:
+// shuffled with PyTorch's generator (train) or in order (val/test), with or without drop_last.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/rng.hpp"
+#include "data/collate.hpp"
+
+namespace instruct {
+
+struct LoaderOptions {
+  int32_t batch_size = 8;
+  bool shuffle = false;
+  bool drop_last = false;
+  bool skip_untrainable = false;  // leave out examples with no target that counts in the loss
+  CollateOptions collate;
+};
+
+class DataLoader {
+ public:
+  DataLoader(std::span<const Example> examples, const LoaderOptions& opt);
+
+  // Batches per epoch (len(loader)).
+  size_t size() const;
+  // Examples left out because no target of theirs counts (skip_untrainable).
+  const std::vector<int32_t>& skipped() const { return skipped_; }
+  // Starts an epoch as iter(loader) does: draws the base seed from the global generator, and
+  // for a shuffled loader a second seed for the permutation.
+  void begin_epoch(TorchGenerator& global);
+  // Batch i of the current epoch.
+  Batch batch(size_t i) const;
+  const LoaderOptions& options() const { return opt_; }
+
+ private:
+  std::span<const Example> examples_;
+  LoaderOptions opt_;
+  std::vector<int32_t> kept_;   // indices into examples_
+  std::vector<int32_t> order_;  // this epoch's order of kept_
+  std::vector<int32_t> skipped_;
+};
+
+}  // namespace instruct

@@ -1,0 +1,34 @@
+// Prompt templates: how an entry becomes the prompt text and the full training text. Alpaca (the
+// reference default) and Phi-3 (exercise 7.1), with the reference's exact strings.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "data/dataset.hpp"
+
+namespace instruct {
+
+class PromptTemplate {
+ public:
+  virtual ~PromptTemplate() = default;
+  virtual std::string_view name() const = 0;
+  // format_input(e): instruction and input, without the response header.
+  virtual std::string prompt(const Entry& e) const = 0;
+  // Text between the prompt and the response ("\n\n### Response:\n" for Alpaca).
+  virtual std::string_view response_header() const = 0;
+
+  // prompt + response header: what generation is conditioned on.
+  std::string generation_prompt(const Entry& e) const {
+    return prompt(e) + std::string(response_header());
+  }
+  // prompt + response header + output: the training text.
+  std::string full_text(const Entry& e) const { return generation_prompt(e) + e.output; }
+};
+
+// Finds a template by name; the error lists the known names.
+const PromptTemplate& template_find(std::string_view name);
+std::vector<std::string_view> template_names();
+
+}  // namespace instruct

@@ -1,0 +1,73 @@
+// The data side of every job: load + validate a dataset, split it, tokenize it with a template,
+// and build the reference's loaders; plus `instruct prepare`, which reports on all of that.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "data/dataset.hpp"
+#include "data/examples.hpp"
+#include "data/loader.hpp"
+#include "text/bpe.hpp"
+
+namespace instruct {
+
+struct DataOptions {
+  std::filesystem::path data;       // empty: the bundled instruction-data.json
+  std::filesystem::path tokenizer;  // empty: the bundled GPT-2 vocab
+  std::string template_name = "alpaca";
+  bool mask_instruction = false;
+  int32_t max_length = 1024;
+  int32_t batch_size = 8;
+  uint64_t seed = 123;
+  bool shuffle = true;
+  double train_frac = 0.85;
+  double test_frac = 0.10;
+  bool allow_special = false;  // map "<|endoftext|>" in the data to its id
+};
+
+enum class SplitName { kTrain, kVal, kTest };
+const char* split_name(SplitName s);
+SplitName split_parse(const std::string& s);
+
+struct PreparedData {
+  Dataset dataset;
+  Bpe bpe;
+  const PromptTemplate* tmpl = nullptr;
+  DatasetSplit split;
+  std::vector<Example> train, val, test;
+
+  const std::vector<Example>& examples(SplitName s) const;
+  std::span<const Entry> entries(SplitName s) const;
+};
+
+Bpe tokenizer_load(const std::filesystem::path& path);  // file dir, or empty for bundled
+PreparedData data_prepare(const DataOptions& opt);
+// The reference's loader for a split: train shuffled + drop_last, val/test in order.
+LoaderOptions loader_options(const DataOptions& opt, SplitName s, int32_t pad_id);
+
+struct PrepareOptions {
+  DataOptions data;
+  SplitName split = SplitName::kTrain;
+  int32_t show = 0;
+  std::filesystem::path export_batches;
+};
+
+struct SplitStats {
+  size_t entries = 0, batches = 0, truncated = 0, untrainable = 0;
+  size_t min_tokens = 0, max_tokens = 0;
+  double median_tokens = 0;
+  int64_t target_tokens = 0;  // targets that count in the loss, over all batches of an epoch
+};
+
+struct PrepareReport {
+  SplitStats train, val, test;
+};
+
+// Prints the report (and the --show dry run) to out; writes --export-batches atomically.
+PrepareReport prepare_run(const PrepareOptions& opt, std::ostream& out);
+
+}  // namespace instruct

@@ -1,0 +1,99 @@
+// UTF-8 per RFC 3629 / Unicode 3.9: no overlongs, no surrogates, nothing above U+10FFFF.
+#include "text/utf8.hpp"
+
+namespace instruct {
+
+size_t utf8_next(std::string_view s, size_t i, uint32_t* cp, size_t* bad) {
+  const auto b0 = static_cast<uint8_t>(s[i]);
+  if (b0 < 0x80) {
+    *cp = b0;
+    return 1;
+  }
+  size_t need;
+  uint8_t lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+  uint32_t c;
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    need = 1, c = b0 & 0x1F;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    need = 2, c = b0 & 0x0F;
+    if (b0 == 0xE0) lo = 0xA0;
+    if (b0 == 0xED) hi = 0x9F;
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    need = 3, c = b0 & 0x07;
+    if (b0 == 0xF0) lo = 0x90;
+    if (b0 == 0xF4) hi = 0x8F;
+  } else {
+    *bad = 1;
+    return 0;
+  }
+  for (size_t k = 1; k <= need; k++) {
+    if (i + k >= s.size()) {
+      *bad = k;
+      return 0;
+    }
+    const auto b = static_cast<uint8_t>(s[i + k]);
+    const bool ok = k == 1 ? (b >= lo && b <= hi) : (b >= 0x80 && b <= 0xBF);
+    if (!ok) {
+      *bad = k;
+      return 0;
+    }
+    c = (c << 6) | (b & 0x3F);
+  }
+  *cp = c;
+  return need + 1;
+}
+
+size_t utf8_find_invalid(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    if (static_cast<uint8_t>(s[i]) < 0x80) {
+      i++;
+      continue;
+    }
+    uint32_t cp;
+    size_t bad;
+    const size_t n = utf8_next(s, i, &cp, &bad);
+    if (n == 0) return i;
+    i += n;
+  }
+  return std::string_view::npos;
+}
+
+void utf8_append(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+std::string utf8_sanitize(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    uint32_t cp;
+    size_t bad;
+    const size_t n = utf8_next(s, i, &cp, &bad);
+    if (n) {
+      out.append(s.substr(i, n));
+      i += n;
+    } else {
+      utf8_append(out, 0xFFFD);
+      i += bad;
+    }
+  }
+  return out;
+}
+
+}  // namespace instruct

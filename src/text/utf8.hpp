@@ -1,0 +1,24 @@
+// Strict UTF-8 validation and lossy repair (U+FFFD for each maximal invalid subpart, as Python's
+// errors="replace"). No normalisation, no case mapping.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace instruct {
+
+// Byte offset of the first invalid UTF-8 sequence in s, or std::string_view::npos if s is valid.
+size_t utf8_find_invalid(std::string_view s);
+
+// s with every maximal invalid subpart replaced by U+FFFD.
+std::string utf8_sanitize(std::string_view s);
+
+// Appends code point cp (<= 0x10FFFF, not a surrogate) encoded as UTF-8.
+void utf8_append(std::string& out, uint32_t cp);
+
+// Decodes the sequence at s[i]. Returns its length and sets *cp when valid; returns 0 when not,
+// and sets *bad to the length of the maximal invalid subpart (at least 1).
+size_t utf8_next(std::string_view s, size_t i, uint32_t* cp, size_t* bad);
+
+}  // namespace instruct

@@ -1,0 +1,107 @@
+// Dataset loading, validation errors (one per malformed file in tests/data/bad) and the split.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "core/error.hpp"
+#include "data/dataset.hpp"
+#include "data/prompt_template.hpp"
+#include "test_util.hpp"
+
+namespace instruct {
+namespace {
+
+TEST(Dataset, BundledDataAndReferenceSplit) {
+  const Dataset d = dataset_load(test::repo_data("instruction-data.json"));
+  ASSERT_EQ(d.entries.size(), 1100u);
+  const DatasetSplit s = dataset_split(d);
+  EXPECT_EQ(s.train.size(), 935u);
+  EXPECT_EQ(s.val.size(), 55u);
+  EXPECT_EQ(s.test.size(), 110u);
+  // File order: train, then test, then val.
+  EXPECT_EQ(&s.test[0], &d.entries[935]);
+  EXPECT_EQ(&s.val[0], &d.entries[1045]);
+}
+
+TEST(Dataset, SplitFractionsAsPythonInt) {
+  auto s = split_sizes(1100);
+  EXPECT_EQ(s.train, 935u);
+  EXPECT_EQ(s.test, 110u);
+  EXPECT_EQ(s.val, 55u);
+  s = split_sizes(7);  // int(5.95) = 5, int(0.7) = 0
+  EXPECT_EQ(s.train, 5u);
+  EXPECT_EQ(s.test, 0u);
+  EXPECT_EQ(s.val, 2u);
+  s = split_sizes(100, 0.8, 0.2);
+  EXPECT_EQ(s.train, 80u);
+  EXPECT_EQ(s.test, 20u);
+  EXPECT_EQ(s.val, 0u);
+  EXPECT_THROW(split_sizes(10, 0.9, 0.2), Error);
+  EXPECT_THROW(split_sizes(10, -0.1, 0.2), Error);
+}
+
+TEST(Dataset, JsonlMissingInputAndExtraFields) {
+  const auto dir = test::temp_dir("jsonl");
+  const auto path = dir / "d.jsonl";
+  {
+    std::ofstream f(path);
+    f << R"({"instruction": "Say hi.", "output": "Hi.", "id": 7, "tags": ["x"]})" << "\n\n"
+      << R"({"instruction": "Add.", "input": "1+1", "output": "2"})" << "\n";
+  }
+  const Dataset d = dataset_load(path);
+  ASSERT_EQ(d.entries.size(), 2u);
+  EXPECT_EQ(d.entries[0].input, "");
+  EXPECT_EQ(d.entries[0].source["id"], 7);
+  EXPECT_EQ(d.entries[1].input, "1+1");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Dataset, TemplatesUseReferenceStrings) {
+  Entry e{"Do X.", "", "Done.", {}};
+  const PromptTemplate& a = template_find("alpaca");
+  EXPECT_EQ(a.full_text(e),
+            "Below is an instruction that describes a task. Write a response that appropriately "
+            "completes the request.\n\n### Instruction:\nDo X.\n\n### Response:\nDone.");
+  e.input = "in";
+  EXPECT_EQ(a.prompt(e),
+            "Below is an instruction that describes a task. Write a response that appropriately "
+            "completes the request.\n\n### Instruction:\nDo X.\n\n### Input:\nin");
+  const PromptTemplate& p = template_find("phi3");
+  EXPECT_EQ(p.full_text(e), "<|user|>\nDo X.\nin\n<|assistant|>:\nDone.");
+  e.input = "";
+  EXPECT_EQ(p.full_text(e), "<|user|>\nDo X.\n<|assistant|>:\nDone.");
+  try {
+    template_find("chatml");
+    ADD_FAILURE();
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("alpaca, phi3"), std::string::npos);
+  }
+}
+
+// Every malformed file gives one line naming the file and the problem.
+TEST(Dataset, MalformedFilesGiveOneLineErrors) {
+  std::ifstream manifest(test::test_data("bad/expected.tsv"));
+  std::string line;
+  int cases = 0;
+  while (std::getline(manifest, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t tab = line.find('\t');
+    const std::string file = line.substr(0, tab), expect = line.substr(tab + 1);
+    const auto path = test::test_data("bad/" + file);
+    try {
+      dataset_load(path);
+      ADD_FAILURE() << file << ": loaded without error";
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(expect), std::string::npos) << file << ": " << msg;
+      EXPECT_NE(msg.find(file), std::string::npos) << file << ": message does not name the file";
+      EXPECT_EQ(msg.find('\n'), std::string::npos) << file << ": message is not one line";
+    }
+    cases++;
+  }
+  EXPECT_GE(cases, 10);
+  EXPECT_THROW(dataset_load(test::test_data("bad/does_not_exist.json")), Error);
+}
+
+}  // namespace
+}  // namespace instruct
