@@ -1,0 +1,104 @@
+// Checkpoint I/O through the parameter table: one loop over (name, shape) for load and for save.
+#include "io/checkpoint.hpp"
+
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+#include "core/files.hpp"
+#include "io/safetensors.hpp"
+
+namespace instruct {
+
+namespace fs = std::filesystem;
+
+GPT2Config checkpoint_config(const fs::path& dir) {
+  const fs::path p = dir / "config.json";
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(file_read(p, "model config"));
+  } catch (const nlohmann::json::exception& e) {
+    fail(p.string(), ": not valid JSON (", e.what(), ")");
+  }
+  GPT2Config c;
+  auto get = [&](std::initializer_list<const char*> keys, int* out, bool required) {
+    for (const char* k : keys)
+      if (j.contains(k)) {
+        if (!j[k].is_number_integer()) fail(p.string(), ": \"", k, "\" must be an integer");
+        *out = j[k].get<int>();
+        return;
+      }
+    if (required) fail(p.string(), ": \"", *keys.begin(), "\" is missing; is this a GPT-2 config.json?");
+  };
+  get({"n_layer", "num_hidden_layers"}, &c.n_layer, true);
+  get({"n_head", "num_attention_heads"}, &c.n_head, true);
+  get({"n_embd", "hidden_size"}, &c.n_embd, true);
+  get({"n_positions", "n_ctx", "max_position_embeddings"}, &c.n_ctx, true);
+  get({"vocab_size"}, &c.vocab, true);
+  if (j.contains("model_type") && j["model_type"] != "gpt2")
+    fail(p.string(), ": model_type is ", j["model_type"].dump(), "; only GPT-2 checkpoints are supported");
+  config_validate(c);
+  return c;
+}
+
+GPT2 checkpoint_load(const fs::path& dir, bool tie) {
+  GPT2Config c = checkpoint_config(dir);
+  const fs::path st_path = dir / "model.safetensors";
+  if (!fs::exists(st_path))
+    fail(st_path.string(), " is missing; a checkpoint directory needs config.json and model.safetensors");
+  SafeTensorsFile st(st_path);
+  const bool has_head = st.tensors().count("lm_head.weight") > 0;
+  c.tied = tie;
+  GPT2 m = gpt2_create(c);
+  const bool prefixed = st.tensors().count("transformer.wte.weight") > 0;
+  for (const ParamSpec& s : m.table) {
+    float* dst = m.params.data() + s.offset;
+    if (s.name == "lm_head.weight") {
+      if (has_head) {
+        st.read_f32(s.name, s.shape, dst);
+      } else {  // untie: the head starts as a copy of wte
+        std::memcpy(dst, m.p.wte, sizeof(float) * s.numel);
+      }
+      continue;
+    }
+    st.read_f32(prefixed ? "transformer." + s.name : s.name, s.shape, dst);
+  }
+  return m;
+}
+
+void checkpoint_save(const GPT2& m, const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) fail(dir.string(), ": cannot create the output directory (", ec.message(), ")");
+  const GPT2Config& c = m.cfg;
+  nlohmann::ordered_json j = {
+      {"architectures", {"GPT2LMHeadModel"}},
+      {"model_type", "gpt2"},
+      {"n_layer", c.n_layer},
+      {"n_head", c.n_head},
+      {"n_embd", c.n_embd},
+      {"n_positions", c.n_ctx},
+      {"n_ctx", c.n_ctx},
+      {"vocab_size", c.vocab},
+      {"layer_norm_epsilon", 1e-5},
+      {"activation_function", "gelu_new"},
+      {"bos_token_id", 50256},
+      {"eos_token_id", 50256},
+      {"tie_word_embeddings", c.tied},
+      {"torch_dtype", "float32"},
+      {"resid_pdrop", 0.0},
+      {"embd_pdrop", 0.0},
+      {"attn_pdrop", 0.0},
+  };
+  std::vector<SafeTensorOut> out;
+  for (const ParamSpec& s : m.table) {
+    const std::string name = s.name == "lm_head.weight" ? s.name : "transformer." + s.name;
+    out.push_back({name, s.shape, m.params.data() + s.offset});
+  }
+  safetensors_write(dir / "model.safetensors", out, {{"format", "pt"}});
+  AtomicFile f(dir / "config.json");
+  f.stream() << j.dump(2) << "\n";
+  f.commit();
+}
+
+}  // namespace instruct

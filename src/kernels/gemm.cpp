@@ -1,0 +1,103 @@
+// gemm() on oneDNN 2.6 matmul (matmul::desc + primitive_desc(desc, attr, engine)). Transposes are
+// strides, accumulation is a sum post-op, and primitives are cached by shape so a training step
+// never re-creates one.
+#include "kernels/gemm.hpp"
+
+#include <dnnl.hpp>
+
+#include <map>
+#include <unordered_map>
+#include <mutex>
+#include <tuple>
+
+#include "core/error.hpp"
+
+namespace instruct {
+
+namespace {
+
+using dnnl::memory;
+
+struct Dnnl {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+  using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool, bool, bool>;
+  struct Prim {
+    dnnl::matmul matmul;
+    memory::desc a, b, c, bias;
+  };
+  std::map<Key, Prim> cache;
+  std::mutex mu;
+};
+
+Dnnl& dnnl_state() {
+  static Dnnl d;
+  return d;
+}
+
+Dnnl::Prim& primitive(Dnnl& d, const GemmArgs& g, bool has_bias) {
+  const Dnnl::Key key{g.M, g.N, g.K, g.trans_a, g.trans_b, g.accumulate, has_bias};
+  std::lock_guard<std::mutex> lock(d.mu);
+  auto it = d.cache.find(key);
+  if (it != d.cache.end()) return it->second;
+  const auto f32 = memory::data_type::f32;
+  Dnnl::Prim p;
+  p.a = memory::desc({g.M, g.K}, f32, g.trans_a ? memory::dims{1, g.M} : memory::dims{g.K, 1});
+  p.b = memory::desc({g.K, g.N}, f32, g.trans_b ? memory::dims{1, g.K} : memory::dims{g.N, 1});
+  p.c = memory::desc({g.M, g.N}, f32, memory::dims{g.N, 1});
+  p.bias = has_bias ? memory::desc({1, g.N}, f32, memory::dims{g.N, 1}) : memory::desc();
+  dnnl::primitive_attr attr;
+  if (g.accumulate) {
+    dnnl::post_ops po;
+    po.append_sum(1.0f);
+    attr.set_post_ops(po);
+  }
+  dnnl::matmul::desc desc = has_bias ? dnnl::matmul::desc(p.a, p.b, p.bias, p.c)
+                                     : dnnl::matmul::desc(p.a, p.b, p.c);
+  p.matmul = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, d.engine));
+  return d.cache.emplace(key, std::move(p)).first->second;
+}
+
+}  // namespace
+
+void gemm(float* C, const float* A, const float* B, const float* bias, const GemmArgs& g) {
+  if (g.M <= 0 || g.N <= 0 || g.K <= 0) {
+    if (g.M > 0 && g.N > 0 && g.K == 0 && !g.accumulate) {  // empty sum
+      for (int64_t i = 0; i < g.M; i++)
+        for (int64_t j = 0; j < g.N; j++) C[i * g.N + j] = bias ? bias[j] : 0.0f;
+    }
+    return;
+  }
+  Dnnl& d = dnnl_state();
+  Dnnl::Prim& p = primitive(d, g, bias != nullptr);
+  auto mem = [&](const memory::desc& md, const float* ptr) {
+    return memory(md, d.engine, const_cast<float*>(ptr));
+  };
+  std::unordered_map<int, memory> args = {
+      {DNNL_ARG_SRC, mem(p.a, A)}, {DNNL_ARG_WEIGHTS, mem(p.b, B)}, {DNNL_ARG_DST, mem(p.c, C)}};
+  if (bias) args.emplace(DNNL_ARG_BIAS, mem(p.bias, bias));
+  p.matmul.execute(d.stream, args);
+  d.stream.wait();
+}
+
+void gemm_naive(float* C, const float* A, const float* B, const float* bias, const GemmArgs& g) {
+  for (int64_t i = 0; i < g.M; i++) {
+    for (int64_t j = 0; j < g.N; j++) {
+      double acc = bias ? bias[j] : 0.0;
+      for (int64_t k = 0; k < g.K; k++) {
+        const float a = g.trans_a ? A[k * g.M + i] : A[i * g.K + k];
+        const float b = g.trans_b ? B[j * g.K + k] : B[k * g.N + j];
+        acc += static_cast<double>(a) * b;
+      }
+      C[i * g.N + j] = static_cast<float>(acc + (g.accumulate ? C[i * g.N + j] : 0.0));
+    }
+  }
+}
+
+int64_t gemm_cached_primitives() {
+  Dnnl& d = dnnl_state();
+  std::lock_guard<std::mutex> lock(d.mu);
+  return static_cast<int64_t>(d.cache.size());
+}
+
+}  // namespace instruct

@@ -1,0 +1,25 @@
+// The one GEMM seam: every matmul in the engine goes through gemm(), on oneDNN. fp32 today; the
+// dtype enum is where bf16 operands with fp32 accumulation plug in. Knows nothing of GPT-2.
+#pragma once
+
+#include <cstdint>
+
+namespace instruct {
+
+// Row-major, packed: C[M,N] = op(A)[M,K] @ op(B)[K,N] (+ bias[N]) (+ C when accumulate).
+// op(A) = A^T when trans_a (A stored [K,M]); op(B) = B^T when trans_b (B stored [N,K]).
+struct GemmArgs {
+  int64_t M = 0, N = 0, K = 0;
+  bool trans_a = false, trans_b = false;
+  bool accumulate = false;
+};
+
+void gemm(float* C, const float* A, const float* B, const float* bias, const GemmArgs& g);
+
+// The scalar reference (double accumulation), for tests.
+void gemm_naive(float* C, const float* A, const float* B, const float* bias, const GemmArgs& g);
+
+// Primitives created so far (they are cached by shape; tests check reuse).
+int64_t gemm_cached_primitives();
+
+}  // namespace instruct

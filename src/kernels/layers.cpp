@@ -1,0 +1,329 @@
+// Straightforward loops with OpenMP over rows/heads; F math, double where sums are long.
+#include "kernels/layers.hpp"
+
+#include <omp.h>
+
+#include <cmath>
+#include <vector>
+
+namespace instruct {
+
+template <typename F>
+void encoder_forward(F* out, const int32_t* inp, const F* wte, const F* wpe, int B,
+                     int T, int C) {
+#pragma omp parallel for
+  for (int bt = 0; bt < B * T; bt++) {
+    const F* te = wte + static_cast<int64_t>(inp[bt]) * C;
+    const F* pe = wpe + static_cast<int64_t>(bt % T) * C;
+    F* o = out + static_cast<int64_t>(bt) * C;
+    for (int c = 0; c < C; c++) o[c] = te[c] + pe[c];
+  }
+}
+
+template <typename F>
+void encoder_backward(F* dwte, F* dwpe, const F* dout, const int32_t* inp, int B, int T,
+                      int C) {
+  // Parallel over channels: rows of dwte repeat across tokens, channels never collide.
+#pragma omp parallel for
+  for (int c = 0; c < C; c++) {
+    for (int bt = 0; bt < B * T; bt++) {
+      const F d = dout[static_cast<int64_t>(bt) * C + c];
+      dwte[static_cast<int64_t>(inp[bt]) * C + c] += d;
+      dwpe[static_cast<int64_t>(bt % T) * C + c] += d;
+    }
+  }
+}
+
+template <typename F>
+void layernorm_forward(F* out, F* mean, F* rstd, const F* inp, const F* weight,
+                       const F* bias, int N, int C) {
+  const F eps = F(1e-5);
+#pragma omp parallel for
+  for (int i = 0; i < N; i++) {
+    const F* x = inp + static_cast<int64_t>(i) * C;
+    F m = 0.0f;
+    for (int c = 0; c < C; c++) m += x[c];
+    m /= C;
+    F v = 0.0f;
+    for (int c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
+    v /= C;
+    const F s = 1.0f / std::sqrt(v + eps);
+    F* o = out + static_cast<int64_t>(i) * C;
+    for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + bias[c];
+    mean[i] = m;
+    rstd[i] = s;
+  }
+}
+
+template <typename F>
+void layernorm_backward(F* dinp, F* dweight, F* dbias, const F* dout,
+                        const F* inp, const F* weight, const F* mean, const F* rstd,
+                        int N, int C) {
+  const int nt = omp_get_max_threads();
+  std::vector<F> part(static_cast<size_t>(nt) * 2 * C, F(0));  // per-thread dweight, dbias
+#pragma omp parallel
+  {
+    F* pw = part.data() + static_cast<size_t>(omp_get_thread_num()) * 2 * C;
+    F* pb = pw + C;
+#pragma omp for
+    for (int i = 0; i < N; i++) {
+      const F* x = inp + static_cast<int64_t>(i) * C;
+      const F* dy = dout + static_cast<int64_t>(i) * C;
+      F* dx = dinp + static_cast<int64_t>(i) * C;
+      const F m = mean[i], s = rstd[i];
+      F dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
+      for (int c = 0; c < C; c++) {
+        const F norm = (x[c] - m) * s;
+        const F dnorm = weight[c] * dy[c];
+        dnorm_mean += dnorm;
+        dnorm_norm_mean += dnorm * norm;
+      }
+      dnorm_mean /= C;
+      dnorm_norm_mean /= C;
+      for (int c = 0; c < C; c++) {
+        const F norm = (x[c] - m) * s;
+        const F dnorm = weight[c] * dy[c];
+        pb[c] += dy[c];
+        pw[c] += norm * dy[c];
+        dx[c] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * s;
+      }
+    }
+  }
+  for (int t = 0; t < nt; t++)
+    for (int c = 0; c < C; c++) {
+      dweight[c] += part[static_cast<size_t>(t) * 2 * C + c];
+      dbias[c] += part[static_cast<size_t>(t) * 2 * C + C + c];
+    }
+}
+
+template <typename F>
+void attention_forward(F* out, F* att, const F* qkv, int B, int T, int C, int NH) {
+  const int HS = C / NH;
+  const F scale = 1.0f / std::sqrt(static_cast<F>(HS));
+  const int64_t C3 = 3 * static_cast<int64_t>(C);
+#pragma omp parallel for collapse(3)
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < NH; h++)
+      for (int t = 0; t < T; t++) {
+        const F* q = qkv + (static_cast<int64_t>(b) * T + t) * C3 + h * HS;
+        F* a = att + ((static_cast<int64_t>(b) * NH + h) * T + t) * T;
+        F maxv = -INFINITY;
+        for (int t2 = 0; t2 <= t; t2++) {
+          const F* k = qkv + (static_cast<int64_t>(b) * T + t2) * C3 + C + h * HS;
+          F dot = 0.0f;
+          for (int i = 0; i < HS; i++) dot += q[i] * k[i];
+          a[t2] = dot * scale;
+          maxv = std::max(maxv, a[t2]);
+        }
+        F sum = 0.0f;
+        for (int t2 = 0; t2 <= t; t2++) {
+          a[t2] = std::exp(a[t2] - maxv);
+          sum += a[t2];
+        }
+        const F inv = 1.0f / sum;
+        for (int t2 = 0; t2 <= t; t2++) a[t2] *= inv;
+        for (int t2 = t + 1; t2 < T; t2++) a[t2] = 0.0f;
+        F* o = out + (static_cast<int64_t>(b) * T + t) * C + h * HS;
+        for (int i = 0; i < HS; i++) o[i] = 0.0f;
+        for (int t2 = 0; t2 <= t; t2++) {
+          const F* v = qkv + (static_cast<int64_t>(b) * T + t2) * C3 + 2 * C + h * HS;
+          for (int i = 0; i < HS; i++) o[i] += a[t2] * v[i];
+        }
+      }
+}
+
+template <typename F>
+void attention_backward(F* dqkv, const F* dout, const F* qkv, const F* att, int B,
+                        int T, int C, int NH) {
+  const int HS = C / NH;
+  const F scale = 1.0f / std::sqrt(static_cast<F>(HS));
+  const int64_t C3 = 3 * static_cast<int64_t>(C);
+  // One (b, h) per task: all writes stay inside that head's slice of dqkv.
+#pragma omp parallel
+  {
+    std::vector<F> datt(T), dpre(T);
+#pragma omp for collapse(2)
+    for (int b = 0; b < B; b++)
+      for (int h = 0; h < NH; h++)
+        for (int t = 0; t < T; t++) {
+          const F* a = att + ((static_cast<int64_t>(b) * NH + h) * T + t) * T;
+          const F* dy = dout + (static_cast<int64_t>(b) * T + t) * C + h * HS;
+          const F* q = qkv + (static_cast<int64_t>(b) * T + t) * C3 + h * HS;
+          F* dq = dqkv + (static_cast<int64_t>(b) * T + t) * C3 + h * HS;
+          F s = 0.0f;
+          for (int t2 = 0; t2 <= t; t2++) {
+            const F* v = qkv + (static_cast<int64_t>(b) * T + t2) * C3 + 2 * C + h * HS;
+            F* dv = dqkv + (static_cast<int64_t>(b) * T + t2) * C3 + 2 * C + h * HS;
+            F d = 0.0f;
+            for (int i = 0; i < HS; i++) {
+              d += v[i] * dy[i];
+              dv[i] += a[t2] * dy[i];
+            }
+            datt[t2] = d;
+            s += a[t2] * d;
+          }
+          for (int t2 = 0; t2 <= t; t2++) dpre[t2] = a[t2] * (datt[t2] - s) * scale;
+          for (int t2 = 0; t2 <= t; t2++) {
+            const F* k = qkv + (static_cast<int64_t>(b) * T + t2) * C3 + C + h * HS;
+            F* dk = dqkv + (static_cast<int64_t>(b) * T + t2) * C3 + C + h * HS;
+            for (int i = 0; i < HS; i++) {
+              dq[i] += dpre[t2] * k[i];
+              dk[i] += dpre[t2] * q[i];
+            }
+          }
+        }
+  }
+}
+
+namespace {
+template <typename F>
+constexpr F kGeluScale = F(0.7978845608028654);  // sqrt(2/pi)
+}
+
+template <typename F>
+void gelu_forward(F* out, const F* inp, int64_t N) {
+#pragma omp parallel for
+  for (int64_t i = 0; i < N; i++) {
+    const F x = inp[i];
+    out[i] = 0.5f * x * (1.0f + std::tanh(kGeluScale<F> * (x + F(0.044715) * x * x * x)));
+  }
+}
+
+template <typename F>
+void gelu_backward(F* dinp, const F* inp, const F* dout, int64_t N) {
+#pragma omp parallel for
+  for (int64_t i = 0; i < N; i++) {
+    const F x = inp[i];
+    const F u = kGeluScale<F> * (x + F(0.044715) * x * x * x);
+    const F th = std::tanh(u);
+    const F sech2 = 1.0f - th * th;
+    const F grad = 0.5f * (1.0f + th) + 0.5f * x * sech2 * kGeluScale<F> * (1.0f + 3.0f * F(0.044715) * x * x);
+    dinp[i] += grad * dout[i];
+  }
+}
+
+template <typename F>
+void residual_forward(F* out, const F* a, const F* b, int64_t N) {
+#pragma omp parallel for
+  for (int64_t i = 0; i < N; i++) out[i] = a[i] + b[i];
+}
+
+template <typename F>
+void residual_backward(F* da, F* db, const F* dout, int64_t N) {
+#pragma omp parallel for
+  for (int64_t i = 0; i < N; i++) {
+    da[i] += dout[i];
+    db[i] += dout[i];
+  }
+}
+
+template <typename F>
+void bias_backward(F* dbias, const F* dout, int N, int OC) {
+#pragma omp parallel for
+  for (int o = 0; o < OC; o++) {
+    double s = 0.0;
+    for (int i = 0; i < N; i++) s += dout[static_cast<int64_t>(i) * OC + o];
+    dbias[o] += static_cast<F>(s);
+  }
+}
+
+namespace {
+
+// log(sum(exp(x - max))) + max over one row.
+template <typename F>
+F logsumexp(const F* x, int V) {
+  F m = -INFINITY;
+  for (int v = 0; v < V; v++) m = std::max(m, x[v]);
+  F s = 0.0f;
+  for (int v = 0; v < V; v++) s += std::exp(x[v] - m);
+  return m + std::log(s);
+}
+
+int64_t count_targets(const int32_t* targets, int N) {
+  int64_t n = 0;
+  for (int i = 0; i < N; i++) n += targets[i] != -100;
+  return n;
+}
+
+}  // namespace
+
+template <typename F>
+double crossentropy_forward(const F* logits, const int32_t* targets, int N, int V,
+                            int64_t* counted) {
+  *counted = count_targets(targets, N);
+  double loss = 0.0;
+#pragma omp parallel for reduction(+ : loss)
+  for (int i = 0; i < N; i++) {
+    if (targets[i] == -100) continue;
+    const F* x = logits + static_cast<int64_t>(i) * V;
+    loss += logsumexp(x, V) - x[targets[i]];
+  }
+  return *counted ? loss / static_cast<double>(*counted) : 0.0;
+}
+
+template <typename F>
+double crossentropy_forward_backward(F* logits, const int32_t* targets, int N, int V,
+                                     int64_t* counted) {
+  *counted = count_targets(targets, N);
+  const F inv = *counted ? 1.0f / static_cast<F>(*counted) : 0.0f;
+  double loss = 0.0;
+#pragma omp parallel for reduction(+ : loss)
+  for (int i = 0; i < N; i++) {
+    F* x = logits + static_cast<int64_t>(i) * V;
+    if (targets[i] == -100) {
+      for (int v = 0; v < V; v++) x[v] = 0.0f;
+      continue;
+    }
+    const F lse = logsumexp(x, V);
+    loss += lse - x[targets[i]];
+    for (int v = 0; v < V; v++) x[v] = std::exp(x[v] - lse) * inv;
+    x[targets[i]] -= inv;
+  }
+  return *counted ? loss / static_cast<double>(*counted) : 0.0;
+}
+
+// Float for the engine, double for finite-difference tests.
+template void encoder_forward<float>(float* out, const int32_t* inp, const float* wte, const float* wpe, int B,
+                     int T, int C);
+template void encoder_backward<float>(float* dwte, float* dwpe, const float* dout, const int32_t* inp, int B, int T,
+                      int C);
+template void layernorm_forward<float>(float* out, float* mean, float* rstd, const float* inp, const float* weight,
+                       const float* bias, int N, int C);
+template void layernorm_backward<float>(float* dinp, float* dweight, float* dbias, const float* dout,
+                        const float* inp, const float* weight, const float* mean, const float* rstd,
+                        int N, int C);
+template void attention_forward<float>(float* out, float* att, const float* qkv, int B, int T, int C, int NH);
+template void attention_backward<float>(float* dqkv, const float* dout, const float* qkv, const float* att, int B,
+                        int T, int C, int NH);
+template void gelu_forward<float>(float* out, const float* inp, int64_t N);
+template void gelu_backward<float>(float* dinp, const float* inp, const float* dout, int64_t N);
+template void residual_forward<float>(float* out, const float* a, const float* b, int64_t N);
+template void residual_backward<float>(float* da, float* db, const float* dout, int64_t N);
+template void bias_backward<float>(float* dbias, const float* dout, int N, int OC);
+template double crossentropy_forward_backward<float>(float* logits, const int32_t* targets, int N, int V,
+                                     int64_t* counted);
+template double crossentropy_forward<float>(const float* logits, const int32_t* targets, int N, int V,
+                            int64_t* counted);
+template void encoder_forward<double>(double* out, const int32_t* inp, const double* wte, const double* wpe, int B,
+                     int T, int C);
+template void encoder_backward<double>(double* dwte, double* dwpe, const double* dout, const int32_t* inp, int B, int T,
+                      int C);
+template void layernorm_forward<double>(double* out, double* mean, double* rstd, const double* inp, const double* weight,
+                       const double* bias, int N, int C);
+template void layernorm_backward<double>(double* dinp, double* dweight, double* dbias, const double* dout,
+                        const double* inp, const double* weight, const double* mean, const double* rstd,
+                        int N, int C);
+template void attention_forward<double>(double* out, double* att, const double* qkv, int B, int T, int C, int NH);
+template void attention_backward<double>(double* dqkv, const double* dout, const double* qkv, const double* att, int B,
+                        int T, int C, int NH);
+template void gelu_forward<double>(double* out, const double* inp, int64_t N);
+template void gelu_backward<double>(double* dinp, const double* inp, const double* dout, int64_t N);
+template void residual_forward<double>(double* out, const double* a, const double* b, int64_t N);
+template void residual_backward<double>(double* da, double* db, const double* dout, int64_t N);
+template void bias_backward<double>(double* dbias, const double* dout, int N, int OC);
+template double crossentropy_forward_backward<double>(double* logits, const int32_t* targets, int N, int V,
+                                     int64_t* counted);
+template double crossentropy_forward<double>(const double* logits, const int32_t* targets, int N, int V,
+                            int64_t* counted);
+
+}  // namespace instruct
