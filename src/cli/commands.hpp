@@ -5,14 +5,18 @@
 #include <CLI/CLI.hpp>
 
 #include "pipeline/prepare.hpp"
+#include "pipeline/train.hpp"
 
 namespace instruct {
 
 void cli_add_tokenize(CLI::App& app);
 void cli_add_prepare(CLI::App& app);
+void cli_add_train(CLI::App& app);
 
 // --data, --tokenizer, --template, --mask-instruction, --max-length, --batch-size, --seed,
 // --no-shuffle, --train-frac, --test-frac, --allow-special.
 void cli_add_data_options(CLI::App& cmd, DataOptions& opt);
+// --model, --init, --config, --init-seed, --tie-embeddings, --cache-dir.
+void cli_add_model_options(CLI::App& cmd, ModelOptions& opt);
 
 }  // namespace instruct

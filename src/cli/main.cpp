@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("instruct ") + INSTRUCT_VERSION);
   instruct::cli_add_tokenize(app);
   instruct::cli_add_prepare(app);
+  instruct::cli_add_train(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,4 +1,4 @@
-// The data options shared by prepare and train, declared once.
+// Options shared by several subcommands (data, model), each declared once.
 #include "cli/commands.hpp"
 
 namespace instruct {
@@ -27,6 +27,22 @@ void cli_add_data_options(CLI::App& cmd, DataOptions& o) {
       ->capture_default_str();
   cmd.add_flag("--allow-special", o.allow_special,
                "Map <|endoftext|> written in the data to its id (default: encode it as text)");
+}
+
+}  // namespace instruct
+
+namespace instruct {
+
+void cli_add_model_options(CLI::App& cmd, ModelOptions& o) {
+  cmd.add_option("--model", o.model,
+                 "Checkpoint directory (config.json + model.safetensors) or name: gpt2, gpt2-medium, "
+                 "gpt2-large, gpt2-xl (downloaded into the cache when missing)")
+      ->capture_default_str();
+  cmd.add_option("--init", o.init, "\"random\": start from random weights instead of a checkpoint");
+  cmd.add_option("--config", o.config, "Size for --init random: small, medium, large, xl")->capture_default_str();
+  cmd.add_option("--init-seed", o.init_seed, "Seed of --init random")->capture_default_str();
+  cmd.add_flag("--tie-embeddings", o.tie, "Share wte with the output head (the reference unties them)");
+  cmd.add_option("--cache-dir", o.cache_dir, "Model cache (default: $XDG_CACHE_HOME/instruct or ~/.cache/instruct)");
 }
 
 }  // namespace instruct

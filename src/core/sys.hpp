@@ -1,0 +1,26 @@
+// Process facts for logs: wall time and peak resident memory. Nothing else.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace instruct {
+
+// Peak resident set size of this process in bytes (VmHWM), 0 if unknown.
+int64_t peak_rss_bytes();
+std::string format_bytes(int64_t bytes);
+std::string format_duration(double seconds);
+
+class Timer {
+ public:
+  Timer() : t0_(std::chrono::steady_clock::now()) {}
+  double seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  }
+
+ private:
+  std::chrono::steady_clock::time_point t0_;
+};
+
+}  // namespace instruct
