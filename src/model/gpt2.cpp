@@ -125,7 +125,7 @@ double gpt2_forward(GPT2& m, const int32_t* inputs, const int32_t* targets, int 
       m.row_targets.push_back(targets ? targets[i] : 0);
     }
   const int64_t R = static_cast<int64_t>(m.rows.size());
-  m.have_dlogits = false;
+  m.have_dlogits = for_backward && targets;  // with R == 0 the backward is a no-op
   m.counted = targets ? R : 0;
   if (R == 0) return 0.0;
   const float* head_in = a.lnf;
@@ -139,7 +139,6 @@ double gpt2_forward(GPT2& m, const int32_t* inputs, const int32_t* targets, int 
   if (!targets) return 0.0;
   int64_t counted = 0;
   if (for_backward) {
-    m.have_dlogits = true;
     return crossentropy_forward_backward(a.logits, m.row_targets.data(), static_cast<int>(R), V, &counted);
   }
   return crossentropy_forward(a.logits, m.row_targets.data(), static_cast<int>(R), V, &counted);

@@ -126,7 +126,7 @@ TrainReport train_run(const TrainOptions& opt, std::ostream& log) {
       rep.tokens += tokens;
       rep.losses.push_back(loss);
       if (metrics.is_open())
-        metrics << nlohmann::json{{"step", rep.steps}, {"epoch", epoch}, {"loss", loss}, {"tokens", tokens},
+        metrics << nlohmann::ordered_json{{"step", rep.steps}, {"epoch", epoch}, {"loss", loss}, {"tokens", tokens},
                                   {"seconds", secs}}.dump()
                 << "\n" << std::flush;
       rep.steps++;
