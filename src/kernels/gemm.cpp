@@ -5,6 +5,7 @@
 
 #include <dnnl.hpp>
 
+#include <chrono>
 #include <map>
 #include <unordered_map>
 #include <mutex>
@@ -28,6 +29,7 @@ struct Dnnl {
   };
   std::map<Key, Prim> cache;
   std::mutex mu;
+  GemmStats stats;
 };
 
 Dnnl& dnnl_state() {
@@ -69,6 +71,7 @@ void gemm(float* C, const float* A, const float* B, const float* bias, const Gem
     return;
   }
   Dnnl& d = dnnl_state();
+  const auto t0 = std::chrono::steady_clock::now();
   Dnnl::Prim& p = primitive(d, g, bias != nullptr);
   auto mem = [&](const memory::desc& md, const float* ptr) {
     return memory(md, d.engine, const_cast<float*>(ptr));
@@ -78,7 +81,12 @@ void gemm(float* C, const float* A, const float* B, const float* bias, const Gem
   if (bias) args.emplace(DNNL_ARG_BIAS, mem(p.bias, bias));
   p.matmul.execute(d.stream, args);
   d.stream.wait();
+  d.stats.calls++;
+  d.stats.flops += 2.0 * static_cast<double>(g.M) * static_cast<double>(g.N) * static_cast<double>(g.K);
+  d.stats.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
+
+GemmStats gemm_stats() { return dnnl_state().stats; }
 
 void gemm_naive(float* C, const float* A, const float* B, const float* bias, const GemmArgs& g) {
   for (int64_t i = 0; i < g.M; i++) {

@@ -19,6 +19,13 @@ void gemm(float* C, const float* A, const float* B, const float* bias, const Gem
 // The scalar reference (double accumulation), for tests.
 void gemm_naive(float* C, const float* A, const float* B, const float* bias, const GemmArgs& g);
 
+// Time and work spent in gemm() since the start (for benchmarks and logs).
+struct GemmStats {
+  int64_t calls = 0;
+  double seconds = 0, flops = 0;
+};
+GemmStats gemm_stats();
+
 // Primitives created so far (they are cached by shape; tests check reuse).
 int64_t gemm_cached_primitives();
 

@@ -68,6 +68,18 @@ expect_fail bad-decode-id 'out of range' -- "$bin" tokenize --decode --text "[99
 expect_fail bad-tokenizer-dir 'no tokenizer files' -- "$bin" tokenize --text x --tokenizer "$tmp"
 expect_fail export-no-dir 'cannot create output file' -- "$bin" prepare --export-batches "$tmp/no/dir/x.jsonl"
 ls "$tmp"/no 2>/dev/null && no "export-no-dir left files" || ok
+# Training: a short real run from random init, and its error paths.
+expect_ok train-random 'done +2 steps .* tokens/s, loss .* peak memory' -- "$bin" train --init random --config small \
+  --max-steps 2 --max-length 48 --batch-size 2 --metrics "$tmp/m.jsonl" --out "$tmp/model"
+[ "$(wc -l <"$tmp/m.jsonl")" -eq 2 ] && ok || no "train metrics: expected 2 lines"
+[ -f "$tmp/model/model.safetensors" ] && [ -f "$tmp/model/config.json" ] && ok || no "train --out: no checkpoint"
+expect_ok train-continue 'done +1 steps' -- "$bin" train --model "$tmp/model" --max-steps 1 --max-length 48 --batch-size 2
+expect_fail train-unknown-model 'neither a checkpoint directory nor a model name' -- "$bin" train --model gpt5
+expect_fail train-bad-size 'unknown model size' -- "$bin" train --init random --config huge
+expect_fail train-offline 'download config.json and model.safetensors from https://huggingface.co/openai-community/gpt2' -- \
+  env INSTRUCT_HF_ENDPOINT=http://127.0.0.1:1 "$bin" train --model gpt2 --cache-dir "$tmp/cache"
+expect_fail train-context 'must be between 1 and the model context' -- "$bin" train --model "$tmp/model" --max-length 2048
+
 # Usage errors come from the flag parser with its own exit code, not a crash.
 "$bin" prepare --batch-size 0 >/dev/null 2>&1; rc=$?
 [ "$rc" -ne 0 ] && [ "$rc" -lt 128 ] && ok || no "batch-size 0: exit $rc"

@@ -1,0 +1,51 @@
+"""PyTorch peer for bench_train.sh: the reference GPTModel (tests/oracle/gpt2_oracle.py), random
+init, AdamW(lr=5e-5, wd=0.1), on the batches `instruct prepare --export-batches` wrote (the same
+shuffled train batches `instruct train` sees). Prints tokens/s after warm-up and peak RSS.
+
+Usage: train_torch_peer.py SIZE BATCHES.jsonl STEPS [THREADS]
+"""
+import json
+import os
+import resource
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "oracle"))
+from gpt2_oracle import GPTModel  # noqa: E402
+
+SIZES = {"small": (768, 12, 12), "medium": (1024, 24, 16), "large": (1280, 36, 20), "xl": (1600, 48, 25)}
+
+
+def main():
+    size, path, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    torch.set_num_threads(int(sys.argv[4]) if len(sys.argv) > 4 else 1)
+    emb, layers, heads = SIZES[size]
+    cfg = {"vocab_size": 50257, "context_length": 1024, "emb_dim": emb, "n_heads": heads,
+           "n_layers": layers, "drop_rate": 0.0, "qkv_bias": True}
+    torch.manual_seed(123)
+    model = GPTModel(cfg)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.1)
+    with open(path) as f:
+        batches = [json.loads(l) for l in f][: steps + 1]
+    tokens, t0 = 0, None
+    for i, b in enumerate(batches):
+        if i == 1:  # step 0 is the warm-up
+            t0 = time.perf_counter()
+        x, y = torch.tensor(b["inputs"]), torch.tensor(b["targets"])
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+        loss.backward()
+        opt.step()
+        if i >= 1:
+            tokens += x.numel()
+    dt = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(f"{tokens / dt:.1f} {peak}")
+
+
+if __name__ == "__main__":
+    main()
