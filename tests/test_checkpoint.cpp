@@ -157,7 +157,6 @@ class LocalHub {
         res.status = 404;
         return;
       }
-      requests_++;
       res.set_content(it->second, "application/octet-stream");
     });
     port_ = server_.bind_to_any_port("127.0.0.1");
@@ -176,7 +175,6 @@ class LocalHub {
   std::map<std::string, std::string> files_;
   std::thread thread_;
   int port_ = 0;
-  int requests_ = 0;
 };
 
 TEST(Download, FetchesResumesAndFailsClearly) {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <iomanip>
+#include <optional>
 
 #include "core/error.hpp"
 #include "core/files.hpp"
