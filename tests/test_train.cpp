@@ -1,5 +1,6 @@
-// The training pipeline end to end on a tiny model: loss falls, metrics lines, save -> load ->
-// continue, and gradient accumulation semantics of gpt2_backward.
+// The training pipeline end to end on a tiny model: the reference's log and eval schedule (against
+// torch's RNG), metrics, plot, checkpoints that resume bit for bit (also after Ctrl-C), gradient
+// accumulation, and the guards (NaN loss, memory, options).
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -9,6 +10,7 @@
 #include "core/error.hpp"
 #include "io/checkpoint.hpp"
 #include "pipeline/train.hpp"
+#include "pipeline/train_checkpoint.hpp"
 #include "test_util.hpp"
 
 namespace instruct {
@@ -27,6 +29,27 @@ fs::path tiny_checkpoint(const std::string& tag) {
   return dir;
 }
 
+// The first n entries of the bundled data (n=40: train 34, test 4, val 2).
+fs::path small_data(const fs::path& dir, size_t n) {
+  const auto all = test::read_json(test::repo_data("instruction-data.json"));
+  nlohmann::json some = nlohmann::json::array();
+  for (size_t i = 0; i < n; i++) some.push_back(all[i]);
+  std::ofstream(dir / "data.json") << some.dump(1);
+  return dir / "data.json";
+}
+
+std::vector<nlohmann::json> metrics_of(const fs::path& run, bool drop_seconds = true) {
+  std::vector<nlohmann::json> v;
+  std::ifstream f(run / "metrics.jsonl");
+  std::string line;
+  while (std::getline(f, line)) {
+    auto j = nlohmann::json::parse(line);
+    if (drop_seconds) j.erase("seconds");
+    v.push_back(j);
+  }
+  return v;
+}
+
 TrainOptions tiny_train(const fs::path& dir) {
   TrainOptions o;
   o.data.data = test::repo_data("instruction-data.json");
@@ -36,44 +59,241 @@ TrainOptions tiny_train(const fs::path& dir) {
   o.model.model = (dir / "model").string();
   o.lr = 3e-3;
   o.max_steps = 12;
+  o.sample_tokens = 8;
+  o.out = dir / "run";
   return o;
 }
 
-TEST(Train, LossFallsAndMetricsAreWritten) {
-  const auto dir = tiny_checkpoint("train");
+TEST(Train, ReferenceLogMetricsPlotAndModel) {
+  const auto dir = tiny_checkpoint("ref");
   TrainOptions o = tiny_train(dir);
-  o.metrics = dir / "metrics.jsonl";
-  o.out = dir / "out";
+  o.data.data = small_data(dir, 40);  // 34 train entries: 8 batches of 4 per epoch
+  o.max_steps = 0;
+  o.plot_format = "png,pdf";
   std::ostringstream log;
   const TrainReport r = train_run(o, log);
-  ASSERT_EQ(r.steps, 12);
-  double first = 0, last = 0;
-  for (int i = 0; i < 3; i++) first += r.losses[i], last += r.losses[r.losses.size() - 1 - i];
-  EXPECT_LT(last, first - 0.3) << log.str();
-  EXPECT_NE(log.str().find("tokens/s"), std::string::npos);
-  EXPECT_NE(log.str().find("peak memory"), std::string::npos);
-
-  std::ifstream f(o.metrics);
-  std::string line;
-  int n = 0;
-  while (std::getline(f, line)) {
-    const auto j = nlohmann::json::parse(line);
-    EXPECT_EQ(j["step"], n);
-    EXPECT_EQ(j["epoch"], 1);
-    EXPECT_EQ(j["loss"].get<double>(), r.losses[n]);
-    EXPECT_EQ(j["tokens"].get<int64_t>() % 4, 0);  // B*T, padding included
-    EXPECT_GT(j["seconds"].get<double>(), 0.0);
-    n++;
+  const std::string s = log.str();
+  ASSERT_EQ(r.steps, 16);
+  EXPECT_NE(s.find("Training loss: "), std::string::npos) << s;
+  EXPECT_NE(s.find("Validation loss: "), std::string::npos);
+  EXPECT_LT(s.find("Validation loss: "), s.find("Ep 1 (Step 000000): Train loss "));
+  for (const char* l : {"Ep 1 (Step 000005): Train loss ", "Ep 2 (Step 000010): Train loss ", "Ep 2 (Step 000015): Train loss "})
+    EXPECT_NE(s.find(l), std::string::npos) << l;
+  EXPECT_EQ(s.find("(Step 000004)"), std::string::npos);
+  ASSERT_EQ(r.samples.size(), 2u);  // one greedy sample per epoch, prompt included, on one line
+  for (const auto& t : r.samples) {
+    EXPECT_EQ(t.rfind("Below is an instruction that describes a task.", 0), 0u) << t;
+    EXPECT_EQ(t.find('\n'), std::string::npos);
   }
-  EXPECT_EQ(n, 12);
-
-  // The saved model loads back and continues from where it was.
-  TrainOptions o2 = tiny_train(dir);
-  o2.model.model = (dir / "out").string();
-  o2.max_steps = 2;
-  const TrainReport r2 = train_run(o2, log);
-  EXPECT_LT(r2.losses[0], r.losses[0] - 0.3);
+  ASSERT_EQ(r.evals.size(), 4u);
+  const int64_t want_steps[] = {0, 5, 10, 15}, want_epochs[] = {1, 1, 2, 2};
+  const auto m = metrics_of(o.out);
+  int64_t tokens = 0;
+  size_t steps = 0, evals = 0;
+  for (const auto& j : m) {
+    if (j["kind"] == "step") {
+      EXPECT_EQ(j["step"], steps);
+      EXPECT_EQ(j["loss"].get<double>(), r.losses[steps]);
+      tokens += j["tokens"].get<int64_t>();
+      EXPECT_EQ(j["tokens_seen"], tokens);
+      EXPECT_EQ(j["tokens"].get<int64_t>() % 4, 0);  // B*T, padding included
+      steps++;
+    } else {
+      ASSERT_EQ(j["kind"], "eval");
+      EXPECT_EQ(j["step"], want_steps[evals]);
+      EXPECT_EQ(j["epoch"], want_epochs[evals]);
+      EXPECT_EQ(j["tokens_seen"], tokens);  // after the step it follows
+      EXPECT_EQ(j["train_loss"].get<double>(), r.evals[evals].train_loss);
+      evals++;
+    }
+  }
+  EXPECT_EQ(steps, 16u);
+  EXPECT_EQ(evals, 4u);
+  EXPECT_LT(r.evals.back().train_loss, r.evals.front().train_loss - 0.3);
+  // The plot: a real PNG (signature, size) and a PDF.
+  const std::string png = file_read(o.out / "loss-plot.png");
+  ASSERT_GT(png.size(), 8000u);
+  EXPECT_EQ(png.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
+  EXPECT_EQ(png.substr(12, 4), "IHDR");
+  EXPECT_EQ(file_read(o.out / "loss-plot.pdf").substr(0, 5), "%PDF-");
+  // The final model, and the template it was trained with.
+  GPT2 back = checkpoint_load(o.out / "model");
+  EXPECT_EQ(model_recipe(o.out / "model").template_name, "alpaca");
+  EXPECT_TRUE(fs::exists(r.checkpoint / "optimizer.safetensors"));
   fs::remove_all(dir);
+}
+
+TEST(Train, EvaluationsDrawFromTorchsGeneratorLikeTheReference) {
+  // The train batches after evaluations (each iterates fresh loaders) match torch's DataLoader.
+  const auto goldens = test::read_json(test::test_data("torch_train_schedule.json"));
+  const auto dir = tiny_checkpoint("sched");
+  for (const auto& g : goldens) {
+    TrainOptions o = tiny_train(dir);
+    const size_t n_train = g["n_train"];
+    if (n_train == 34) o.data.data = small_data(dir, 40);
+    o.data.batch_size = g["batch_size"];
+    o.eval_freq = g["eval_freq"];
+    o.eval_iter = g["eval_iter"];
+    o.max_steps = static_cast<int64_t>(g["batches"].size());
+    o.lr = 1e-4;
+    o.sample_tokens = 1;
+    o.data.max_length = 24;  // truncation leaves the order alone and keeps this fast
+    std::vector<std::vector<int32_t>> seen;
+    o.on_batch = [&](int64_t, const Batch& b) { seen.push_back(b.entries); };
+    std::ostringstream log;
+    train_run(o, log);
+    ASSERT_EQ(seen.size(), g["batches"].size());
+    for (size_t i = 0; i < seen.size(); i++)
+      ASSERT_EQ(seen[i], g["batches"][i].get<std::vector<int32_t>>()) << "n_train " << n_train << " step " << i;
+  }
+  fs::remove_all(dir);
+}
+
+TEST(Train, ResumeIsBitExact) {
+  const auto dir = tiny_checkpoint("resume");
+  TrainOptions o = tiny_train(dir);
+  o.data.data = small_data(dir, 40);
+  o.max_steps = 0;
+  o.eval_freq = 3;
+  std::ostringstream log;
+  o.out = dir / "whole";
+  train_run(o, log);
+  // The same run cut twice: mid-epoch (step 5) and at the end of epoch 1 (step 8... then 11).
+  o.out = dir / "cut";
+  o.max_steps = 5;
+  train_run(o, log);
+  for (int64_t stop : {8, 11, 0}) {
+    TrainOptions r;
+    r.resume = dir / "cut";  // the run dir: its latest checkpoint
+    r.max_steps = stop;
+    r.given = {"max-steps"};
+    train_run(r, log);
+  }
+  EXPECT_EQ(metrics_of(dir / "whole"), metrics_of(dir / "cut"));
+  EXPECT_EQ(file_read(dir / "whole" / "model" / "model.safetensors"),
+            file_read(dir / "cut" / "model" / "model.safetensors"));
+  EXPECT_EQ(file_read(dir / "whole" / "loss-plot.png"), file_read(dir / "cut" / "loss-plot.png"));
+  // Only the options that say how long to run may change.
+  TrainOptions bad;
+  bad.resume = dir / "cut";
+  bad.lr = 1;
+  bad.given = {"lr"};
+  EXPECT_THROW(
+      try { train_run(bad, log); } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("--lr cannot change when resuming"), std::string::npos) << e.what();
+        throw;
+      },
+      Error);
+  fs::remove_all(dir);
+}
+
+TEST(Train, SigintSavesACheckpointThatResumes) {
+  const auto dir = tiny_checkpoint("sigint");
+  TrainOptions o = tiny_train(dir);
+  o.max_steps = 6;
+  std::ostringstream log;
+  o.out = dir / "whole";
+  train_run(o, log);
+  o.out = dir / "cut";
+  setenv("INSTRUCT_TEST_SIGINT_AT_STEP", "4", 1);
+  const TrainReport r = train_run(o, log);
+  unsetenv("INSTRUCT_TEST_SIGINT_AT_STEP");
+  EXPECT_TRUE(r.interrupted);
+  EXPECT_EQ(r.steps, 4);
+  EXPECT_EQ(r.checkpoint.filename(), "step-00000004");
+  EXPECT_TRUE(fs::exists(r.checkpoint / "state.json"));
+  EXPECT_FALSE(fs::exists(dir / "cut" / "model"));  // not finished
+  TrainOptions res;
+  res.resume = r.checkpoint;
+  train_run(res, log);
+  EXPECT_EQ(metrics_of(dir / "whole"), metrics_of(dir / "cut"));
+  fs::remove_all(dir);
+}
+
+TEST(Train, GradAccumulationEqualsTheFullBatch) {
+  const auto dir = tiny_checkpoint("gacc");
+  TrainOptions o = tiny_train(dir);
+  o.data.batch_size = 8;
+  o.max_steps = 4;
+  o.eval_freq = 0;
+  std::ostringstream log;
+  o.out = dir / "full";
+  const TrainReport full = train_run(o, log);
+  o.out = dir / "accum";
+  o.grad_accum = 2;
+  const DataOptions data = o.data;
+  const TrainReport acc = train_run(o, log);
+  ASSERT_EQ(full.losses.size(), acc.losses.size());
+  for (size_t i = 0; i < full.losses.size(); i++) EXPECT_NEAR(full.losses[i], acc.losses[i], 1e-5) << "step " << i;
+  // The micro-batches really are padded to different lengths.
+  PreparedData d = data_prepare(data);
+  DataLoader loader(d.train, loader_options(data, SplitName::kTrain, d.bpe.eot));
+  TorchGenerator g(data.seed);
+  loader.begin_epoch(g);
+  int differ = 0;
+  for (size_t i = 0; i < 4; i++) differ += loader.batch(i, 0, 2).T != loader.batch(i, 1, 2).T;
+  EXPECT_GT(differ, 0);
+  // The final weights agree too.
+  GPT2 a = checkpoint_load(dir / "full" / "model"), b = checkpoint_load(dir / "accum" / "model");
+  double worst = 0;
+  for (int64_t i = 0; i < a.params.size(); i++) worst = std::max(worst, std::fabs(double(a.params[i]) - b.params[i]));
+  EXPECT_LT(worst, 1e-5);
+  fs::remove_all(dir);
+}
+
+TEST(Train, ClippingAndCosineScheduleAreApplied) {
+  const auto dir = tiny_checkpoint("clip");
+  TrainOptions o = tiny_train(dir);
+  o.max_steps = 6;
+  o.eval_freq = 0;
+  o.max_grad_norm = 0.5;
+  o.lr_schedule = "cosine";
+  o.warmup_steps = 2;
+  o.min_lr = 1e-4;
+  std::ostringstream log;
+  train_run(o, log);
+  const auto m = metrics_of(o.out);
+  ASSERT_EQ(m.size(), 6u);
+  EXPECT_DOUBLE_EQ(m[0]["lr"].get<double>(), o.lr / 2);
+  EXPECT_DOUBLE_EQ(m[1]["lr"].get<double>(), o.lr);
+  EXPECT_DOUBLE_EQ(m[5]["lr"].get<double>(), o.min_lr);
+  for (const auto& j : m) EXPECT_GT(j["grad_norm"].get<double>(), 0.0);
+  fs::remove_all(dir);
+}
+
+TEST(Train, NonFiniteLossStopsWithTheStep) {
+  const auto dir = tiny_checkpoint("nan");
+  TrainOptions o = tiny_train(dir);
+  o.lr = 1e30;
+  o.eval_freq = 0;
+  o.save_every = 1;
+  std::ostringstream log;
+  try {
+    train_run(o, log);
+    FAIL() << "expected a non-finite loss";
+  } catch (const Error& e) {
+    const std::string w = e.what();
+    EXPECT_NE(w.find("the loss is"), std::string::npos) << w;
+    EXPECT_NE(w.find("The last good checkpoint is"), std::string::npos) << w;
+  }
+  fs::remove_all(dir);
+}
+
+TEST(Train, MemoryIsCheckedBeforeAllocating) {
+  TrainOptions o;
+  o.model.init = "random";
+  o.model.config = "xl";
+  o.data.batch_size = 256;
+  o.out = test::temp_dir("mem") / "run";
+  std::ostringstream log;
+  try {
+    train_run(o, log);
+    FAIL() << "expected the memory check to fail";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("training this model needs about"), std::string::npos) << e.what();
+  }
+  EXPECT_GT(train_memory_estimate(config_preset("medium"), 8, 1024),
+            int64_t(355e6) * 16);  // weights, grads, 2 moments
 }
 
 TEST(Train, BackwardAccumulatesUntilZeroed) {
@@ -107,6 +327,12 @@ TEST(Train, BadOptionsAreClearErrors) {
   EXPECT_THROW(train_run(o, log), Error);
   o = tiny_train(dir);
   o.model.model = "gpt5";
+  EXPECT_THROW(train_run(o, log), Error);
+  o = tiny_train(dir);
+  o.grad_accum = 3;  // does not divide the batch of 4
+  EXPECT_THROW(train_run(o, log), Error);
+  o = tiny_train(dir);
+  o.resume = dir / "nothing-here";
   EXPECT_THROW(train_run(o, log), Error);
   fs::remove_all(dir);
 }

@@ -16,6 +16,10 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const instruct::Interrupted& e) {
+    std::cout.flush();
+    std::cerr << "interrupted; resume with --resume " << e.what() << "\n";
+    return 130;
   } catch (const instruct::Error& e) {
     std::cout.flush();
     std::cerr << "error: " << e.what() << "\n";

@@ -20,6 +20,11 @@ std::string str_cat(const Args&... args) {
   return os.str();
 }
 
+// A long job stopped by Ctrl-C after saving its state; the CLI exits 130 and names the checkpoint.
+struct Interrupted : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 template <typename... Args>
 [[noreturn]] void fail(const Args&... args) {
   throw Error(str_cat(args...));

@@ -2,6 +2,9 @@
 #include "core/rng.hpp"
 
 #include <numeric>
+#include <sstream>
+
+#include "core/error.hpp"
 #include <utility>
 
 namespace instruct {
@@ -14,6 +17,20 @@ std::vector<int64_t> TorchGenerator::randperm(int64_t n) {
     std::swap(r[i], r[z + i]);
   }
   return r;
+}
+
+std::string TorchGenerator::state() const {
+  std::ostringstream s;
+  s << engine_;
+  return s.str();
+}
+
+void TorchGenerator::restore(const std::string& state) {
+  std::istringstream s(state);
+  std::mt19937 e;
+  s >> e;
+  if (s.fail()) fail("the saved random generator state is malformed (", state.size(), " characters)");
+  engine_ = e;
 }
 
 }  // namespace instruct

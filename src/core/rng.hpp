@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace instruct {
@@ -23,6 +24,9 @@ class TorchGenerator {
   int64_t random_int64() { return static_cast<int64_t>(random64() % (uint64_t{1} << 63)); }
   // torch.randperm(n, generator=g) on the CPU (torch 1.13 algorithm).
   std::vector<int64_t> randperm(int64_t n);
+  // The full engine state as text (for checkpoints), and back; restore fails on malformed text.
+  std::string state() const;
+  void restore(const std::string& state);
 
  private:
   std::mt19937 engine_;

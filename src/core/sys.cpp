@@ -14,6 +14,24 @@ int64_t peak_rss_bytes() {
   return 0;
 }
 
+int64_t memory_available_bytes() {
+  int64_t avail = 0;
+  {
+    std::ifstream f("/proc/meminfo");
+    std::string line;
+    while (std::getline(f, line))
+      if (line.rfind("MemAvailable:", 0) == 0) avail = std::stoll(line.substr(13)) * 1024;
+  }
+  std::ifstream cg("/sys/fs/cgroup/memory.max"), cur("/sys/fs/cgroup/memory.current");
+  std::string max_s;
+  int64_t used = 0;
+  if (cg >> max_s && max_s != "max" && cur >> used) {
+    const int64_t room = std::stoll(max_s) - used;
+    if (avail == 0 || room < avail) avail = room;
+  }
+  return avail;
+}
+
 std::string format_bytes(int64_t bytes) {
   char buf[32];
   if (bytes >= (int64_t{1} << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / double(1 << 30));

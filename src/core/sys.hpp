@@ -9,6 +9,8 @@ namespace instruct {
 
 // Peak resident set size of this process in bytes (VmHWM), 0 if unknown.
 int64_t peak_rss_bytes();
+// Memory this process can still take: MemAvailable, capped by a cgroup v2 limit; 0 if unknown.
+int64_t memory_available_bytes();
 std::string format_bytes(int64_t bytes);
 std::string format_duration(double seconds);
 

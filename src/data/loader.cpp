@@ -33,13 +33,27 @@ void DataLoader::begin_epoch(TorchGenerator& global) {
   for (size_t i = 0; i < perm.size(); i++) order_[i] = kept_[perm[i]];
 }
 
-Batch DataLoader::batch(size_t i) const {
+Batch DataLoader::batch(size_t i) const { return batch(i, 0, 1); }
+
+Batch DataLoader::batch(size_t i, int part, int parts) const {
   if (i >= size()) fail("internal: batch ", i, " of a loader with ", size(), " batches");
+  if (parts < 1 || part < 0 || part >= parts) fail("internal: micro-batch ", part, " of ", parts);
   const size_t bs = static_cast<size_t>(opt_.batch_size);
-  const size_t lo = i * bs, hi = std::min(lo + bs, order_.size());
+  const size_t blo = i * bs, bhi = std::min(blo + bs, order_.size()), n = bhi - blo;
+  const size_t lo = blo + n * part / parts, hi = blo + n * (part + 1) / parts;
   std::vector<const Example*> items;
   for (size_t k = lo; k < hi; k++) items.push_back(&examples_[order_[k]]);
   return collate(items, opt_.collate);
+}
+
+void DataLoader::set_order(const std::vector<int32_t>& order) {
+  std::vector<int32_t> a = order, b = kept_;
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  if (a != b)
+    fail("the saved batch order does not match this data (", order.size(), " entries saved, ", kept_.size(),
+         " now); resume with the same data and options");
+  order_ = order;
 }
 
 }  // namespace instruct

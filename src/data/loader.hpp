@@ -32,6 +32,12 @@ class DataLoader {
   void begin_epoch(TorchGenerator& global);
   // Batch i of the current epoch.
   Batch batch(size_t i) const;
+  // Part `part` of `parts` equal slices of batch i, collated on its own (gradient accumulation:
+  // each micro-batch is padded to its own longest row).
+  Batch batch(size_t i, int part, int parts) const;
+  // This epoch's order (indices into the examples), to checkpoint; set_order restores it.
+  const std::vector<int32_t>& order() const { return order_; }
+  void set_order(const std::vector<int32_t>& order);
   const LoaderOptions& options() const { return opt_; }
 
  private:

@@ -282,9 +282,10 @@ double crossentropy_forward(const F* logits, const int32_t* targets, int N, int 
 
 template <typename F>
 double crossentropy_forward_backward(F* logits, const int32_t* targets, int N, int V,
-                                     int64_t* counted) {
+                                     int64_t* counted, int64_t denominator) {
   *counted = count_targets(targets, N);
-  const F inv = *counted ? 1.0f / static_cast<F>(*counted) : 0.0f;
+  const int64_t denom = denominator > 0 ? denominator : *counted;
+  const F inv = *counted ? 1.0f / static_cast<F>(denom) : 0.0f;
   double loss = 0.0;
 #pragma omp parallel for reduction(+ : loss)
   for (int i = 0; i < N; i++) {
@@ -314,7 +315,7 @@ double crossentropy_forward_backward(F* logits, const int32_t* targets, int N, i
   template void residual_forward<F>(F* out, const F* a, const F* b, int64_t N); \
   template void residual_backward<F>(F* da, F* db, const F* dout, int64_t N); \
   template void bias_backward<F>(F* dbias, const F* dout, int N, int OC); \
-  template double crossentropy_forward_backward<F>(F* logits, const int32_t* targets, int N, int V, int64_t* counted); \
+  template double crossentropy_forward_backward<F>(F* logits, const int32_t* targets, int N, int V, int64_t* counted, int64_t denominator); \
   template double crossentropy_forward<F>(const F* logits, const int32_t* targets, int N, int V, int64_t* counted);
 
 INSTRUCT_LAYERS_INSTANTIATE(float)

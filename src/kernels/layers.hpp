@@ -53,9 +53,11 @@ void bias_backward(F* dbias, const F* dout, int N, int OC);
 // Cross-entropy with ignore_index -100, mean over counted targets. Works in place on logits (N,V):
 // afterwards the buffer holds dloss/dlogits (zero rows where the target is ignored). Returns the
 // mean loss, or 0 when no target counts (then the gradient is all zero); *counted gets the count.
+// With `denominator` > 0 the gradient is divided by it instead of the count (gradient accumulation
+// normalized per counted token across micro-batches); the returned loss is still the mean.
 template <typename F>
 double crossentropy_forward_backward(F* logits, const int32_t* targets, int N, int V,
-                                     int64_t* counted);
+                                     int64_t* counted, int64_t denominator = 0);
 // Loss only, logits untouched.
 template <typename F>
 double crossentropy_forward(const F* logits, const int32_t* targets, int N, int V,

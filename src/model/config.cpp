@@ -1,6 +1,9 @@
 // GPT-2 presets (REFERENCE.md, Model).
 #include "model/config.hpp"
 
+#include <algorithm>
+#include <string>
+
 #include "core/error.hpp"
 
 namespace instruct {
@@ -30,7 +33,31 @@ const Preset* find(std::string_view name) {
 
 GPT2Config config_preset(std::string_view name) {
   const Preset* p = find(name);
-  if (!p) fail("unknown model size \"", name, "\"; choose small (124M), medium (355M), large (774M) or xl (1558M)");
+  if (!p && name.find('=') != std::string_view::npos) {  // custom: "n_layer=2,n_head=2,n_embd=64"
+    GPT2Config c;
+    size_t pos = 0;
+    while (pos <= name.size()) {
+      const size_t end = std::min(name.find(',', pos), name.size());
+      const std::string_view kv = name.substr(pos, end - pos);
+      const size_t eq = kv.find('=');
+      const std::string key(kv.substr(0, eq == std::string_view::npos ? kv.size() : eq));
+      int v = 0;
+      try {
+        v = eq == std::string_view::npos ? -1 : std::stoi(std::string(kv.substr(eq + 1)));
+      } catch (const std::exception&) {
+        v = -1;
+      }
+      int* dst = key == "n_layer" ? &c.n_layer : key == "n_head" ? &c.n_head : key == "n_embd" ? &c.n_embd
+                 : key == "n_ctx" ? &c.n_ctx : nullptr;
+      if (!dst || v < 1)
+        fail("model size \"", name, "\": \"", kv, "\" is not one of n_layer=, n_head=, n_embd=, n_ctx= with a positive integer");
+      *dst = v;
+      pos = end + 1;
+    }
+    config_validate(c);
+    return c;
+  }
+  if (!p) fail("unknown model size \"", name, "\"; choose small (124M), medium (355M), large (774M), xl (1558M), or a custom size such as n_layer=2,n_head=2,n_embd=64");
   GPT2Config c;
   c.n_layer = p->layers;
   c.n_head = p->heads;

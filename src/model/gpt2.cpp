@@ -46,13 +46,13 @@ void gpt2_zero_grad(GPT2& m) {
 
 namespace {
 
-// Lays the activations out for (B,T) inside the arena, growing it when needed.
-void activations_layout(GPT2& m, int B, int T) {
-  const int64_t C = m.cfg.n_embd, NH = m.cfg.n_head, V = m.cfg.vocab, L = m.cfg.n_layer;
+using Slots = std::vector<std::pair<float**, int64_t>>;
+
+// Plans the activation layout for (B,T): where each tensor starts; returns the floats needed.
+int64_t activations_plan(GPT2Activations& a, const GPT2Config& c, int B, int T, Slots& slots) {
+  const int64_t C = c.n_embd, NH = c.n_head, V = c.vocab, L = c.n_layer;
   const int64_t BT = static_cast<int64_t>(B) * T;
   int64_t off = 0;
-  std::vector<std::pair<float**, int64_t>> slots;
-  GPT2Activations& a = m.a;
   a.layers.resize(L);
   auto take = [&](float** p, int64_t n) { slots.push_back({p, off}), off += (n + 15) / 16 * 16; };
   take(&a.encoded, BT * C);
@@ -65,6 +65,13 @@ void activations_layout(GPT2& m, int B, int T) {
   take(&a.lnf, BT * C), take(&a.lnf_mean, BT), take(&a.lnf_rstd, BT), take(&a.lnf_rows, BT * C);
   take(&a.logits, BT * V), take(&a.tmp_btc, BT * C);
   take(&a.dres, BT * C), take(&a.dqkv, BT * 3 * C), take(&a.dfch, BT * 4 * C), take(&a.dfch_gelu, BT * 4 * C);
+  return off;
+}
+
+// Lays the activations out for (B,T) inside the arena, growing it when needed.
+void activations_layout(GPT2& m, int B, int T) {
+  Slots slots;
+  const int64_t off = activations_plan(m.a, m.cfg, B, T, slots);
   if (m.arena.size() < off) m.arena.resize(off);
   for (auto& [p, o] : slots) *p = m.arena.data() + o;
   m.B = B, m.T = T;
@@ -85,8 +92,14 @@ void linear_backward(float* dinp, float* dw, float* db, const float* dout, const
 
 }  // namespace
 
+int64_t gpt2_activation_bytes(const GPT2Config& c, int B, int T) {
+  GPT2Activations a;
+  Slots slots;
+  return activations_plan(a, c, B, T, slots) * static_cast<int64_t>(sizeof(float));
+}
+
 double gpt2_forward(GPT2& m, const int32_t* inputs, const int32_t* targets, int B, int T,
-                    bool for_backward) {
+                    bool for_backward, int64_t loss_denominator) {
   const GPT2Config& c = m.cfg;
   const int C = c.n_embd, NH = c.n_head, V = c.vocab;
   if (T > c.n_ctx) fail("sequence length ", T, " exceeds the model context ", c.n_ctx, "; lower --max-length");
@@ -139,7 +152,8 @@ double gpt2_forward(GPT2& m, const int32_t* inputs, const int32_t* targets, int 
   if (!targets) return 0.0;
   int64_t counted = 0;
   if (for_backward) {
-    return crossentropy_forward_backward(a.logits, m.row_targets.data(), static_cast<int>(R), V, &counted);
+    return crossentropy_forward_backward(a.logits, m.row_targets.data(), static_cast<int>(R), V, &counted,
+                                         loss_denominator);
   }
   return crossentropy_forward(a.logits, m.row_targets.data(), static_cast<int>(R), V, &counted);
 }

@@ -55,9 +55,12 @@ void gpt2_init_random(GPT2& m, uint64_t seed);
 // Forward over inputs (B,T). Without targets, all B*T rows of logits are computed (a.logits is
 // (B*T,V)) and 0 is returned. With targets (B,T), only rows whose target is not -100 get logits,
 // and the mean cross-entropy over them is returned (0 when none counts). With `for_backward`, the
-// logits buffer is turned into dloss/dlogits, ready for gpt2_backward.
+// logits buffer is turned into dloss/dlogits, ready for gpt2_backward; `loss_denominator` > 0
+// divides that gradient by a count other than this batch's (gradient accumulation).
 double gpt2_forward(GPT2& m, const int32_t* inputs, const int32_t* targets, int B, int T,
-                    bool for_backward = false);
+                    bool for_backward = false, int64_t loss_denominator = 0);
+// Bytes of activations a training forward+backward at (B,T) needs (the arena size).
+int64_t gpt2_activation_bytes(const GPT2Config& c, int B, int T);
 // Backward of the last forward(for_backward); accumulates (+=) into m.grads.
 void gpt2_backward(GPT2& m);
 void gpt2_zero_grad(GPT2& m);

@@ -1,18 +1,28 @@
 // The reference's train_model_simple: torch.manual_seed(seed), then per epoch iterate the shuffled
-// train loader; per batch zero_grad, forward, backward, AdamW step. Logs a JSON line per step.
+// train loader; per batch zero_grad, forward, backward, AdamW step; every eval_freq steps the mean
+// loss of the first eval_iter batches of fresh train and val iterators (each draws from the global
+// generator exactly as iter(DataLoader) does); a greedy sample after each epoch.
 #include "pipeline/train.hpp"
 
 #include <unistd.h>
 
+#include <charconv>
+#include <csignal>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "core/progress.hpp"
+#include "core/signals.hpp"
 #include "core/sys.hpp"
+#include "infer/generate.hpp"
 #include "io/checkpoint.hpp"
 #include "io/download.hpp"
+#include "io/plot.hpp"
+#include "pipeline/train_checkpoint.hpp"
 #include "train/optimizer.hpp"
 
 namespace instruct {
@@ -25,6 +35,18 @@ fs::path model_cache_dir(const ModelOptions& o) {
   if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return fs::path(x) / "instruct";
   if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".cache" / "instruct";
   return fs::path(".cache") / "instruct";
+}
+
+GPT2Config model_config(const ModelOptions& o) {
+  if (o.init == "random") return config_preset(o.config);
+  if (fs::is_directory(o.model)) return checkpoint_config(o.model);
+  const std::string hf = config_hf_name(o.model);
+  return config_preset(hf.empty() ? "medium" : o.model);  // model_resolve reports a bad name
+}
+
+int64_t train_memory_estimate(const GPT2Config& c, int B, int T) {
+  const int64_t params = param_count(param_table(c)) * static_cast<int64_t>(sizeof(float));
+  return params * 4 + gpt2_activation_bytes(c, B, T);  // weights, grads, AdamW m and v
 }
 
 GPT2 model_resolve(const ModelOptions& o, std::ostream& log) {
@@ -56,91 +78,350 @@ GPT2 model_resolve(const ModelOptions& o, std::ostream& log) {
 
 namespace {
 
-void progress(std::ostream& log, bool tty, int64_t step, int64_t total, int epoch, double loss,
-              double tok_s, double eta) {
-  char buf[160];
-  std::snprintf(buf, sizeof buf, "step %5lld/%lld  epoch %d  loss %.4f  %7.1f tok/s  eta %s",
-                static_cast<long long>(step), static_cast<long long>(total), epoch, loss, tok_s,
-                format_duration(eta).c_str());
-  if (tty) {
-    std::fprintf(stderr, "\r%s\033[K", buf);
-    std::fflush(stderr);
-  } else {
-    log << buf << "\n" << std::flush;
+// Python's repr of a float: the shortest text that reads back to the same double.
+std::string py_float(double v) {
+  if (std::isnan(v)) return "nan";
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  std::string t(buf, r.ptr);
+  if (t.find_first_of(".en") == std::string::npos) t += ".0";
+  return t;
+}
+
+// calc_loss_loader(loader, num_batches): a fresh iterator (draws from `global`), mean of the
+// first min(n, len) batch losses; nan for an empty loader.
+double loader_loss(GPT2& m, DataLoader& loader, TorchGenerator& global, int n) {
+  loader.begin_epoch(global);
+  const size_t k = std::min<size_t>(n, loader.size());
+  if (k == 0) return std::nan("");
+  double sum = 0;
+  for (size_t i = 0; i < k; i++) {
+    const Batch b = loader.batch(i);
+    sum += gpt2_forward(m, b.inputs.data(), b.targets.data(), b.B, b.T, false);
   }
+  return sum / static_cast<double>(k);
+}
+
+// The options of a resumed run: the checkpoint's, except those that only say how long to run and
+// where to write, when given again.
+TrainOptions resume_options(const TrainOptions& cli, const SavedTraining& saved, const fs::path& ck) {
+  TrainOptions o = saved.options;
+  static const char* kMayChange[] = {"epochs", "max-steps", "save-every", "keep-checkpoints", "plot-format", "out"};
+  for (const std::string& f : cli.given) {
+    if (f == "resume" || f == "metrics-every") continue;
+    if (std::find(std::begin(kMayChange), std::end(kMayChange), f) == std::end(kMayChange))
+      fail("--", f, " cannot change when resuming: the checkpoint's options are used (", (ck / "instruct.json").string(),
+           "); drop the flag, or start a new run");
+    if (f == "epochs") o.epochs = cli.epochs;
+    if (f == "max-steps") o.max_steps = cli.max_steps;
+    if (f == "save-every") o.save_every = cli.save_every;
+    if (f == "keep-checkpoints") o.keep_checkpoints = cli.keep_checkpoints;
+    if (f == "plot-format") o.plot_format = cli.plot_format;
+  }
+  // The run directory: given again, or the one holding the checkpoint (RUN/checkpoints/step-N).
+  const bool out_given = std::find(cli.given.begin(), cli.given.end(), "out") != cli.given.end();
+  const fs::path parent = ck.parent_path();
+  o.out = out_given ? cli.out : parent.filename() == "checkpoints" ? parent.parent_path() : cli.out;
+  o.resume = ck;
+  o.check_memory = cli.check_memory;
+  o.on_batch = cli.on_batch;
+  return o;
+}
+
+void options_validate(const TrainOptions& o) {
+  if (o.epochs < 1) fail("--epochs ", o.epochs, " is invalid; use 1 or more");
+  if (!(o.lr > 0)) fail("--lr ", o.lr, " is invalid; use a positive learning rate");
+  if (o.eval_freq < 0) fail("--eval-freq ", o.eval_freq, " is invalid; use 0 (no evaluation) or more");
+  if (o.eval_iter < 1) fail("--eval-iter ", o.eval_iter, " is invalid; use 1 or more batches");
+  if (o.grad_accum < 1 || o.data.batch_size % o.grad_accum)
+    fail("--grad-accum ", o.grad_accum, " must divide --batch-size ", o.data.batch_size,
+         " (each step splits the batch into that many micro-batches)");
+  if (o.max_grad_norm < 0) fail("--max-grad-norm ", o.max_grad_norm, " is invalid; use 0 (off) or a positive norm");
+  if (o.save_every < 0) fail("--save-every ", o.save_every, " is invalid; use 0 (only at the end) or more");
+  if (o.sample_tokens < 0) fail("--sample-tokens ", o.sample_tokens, " is invalid; use 0 or more");
+  if (o.plot_format != "png" && o.plot_format != "pdf" && o.plot_format != "png,pdf" && o.plot_format != "pdf,png")
+    fail("--plot-format ", o.plot_format, " is unknown; use png, pdf or png,pdf");
+  LrSchedule s;
+  s.kind = o.lr_schedule, s.peak = o.lr, s.min_lr = o.min_lr, s.warmup = o.warmup_steps;
+  lr_schedule_validate(s);
+}
+
+// Hard links (the same bytes as the checkpoint, no copy) into RUN/model, the model to generate with.
+void publish_model(const fs::path& ck, const fs::path& run_dir) {
+  const fs::path dst = run_dir / "model", tmp = run_dir / ".model.tmp";
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) fail(tmp.string(), ": cannot create (", ec.message(), ")");
+  for (const char* f : {"config.json", "model.safetensors", "instruct.json"}) {
+    fs::create_hard_link(ck / f, tmp / f, ec);
+    if (ec) fs::copy_file(ck / f, tmp / f, fs::copy_options::overwrite_existing, ec);
+    if (ec) fail((tmp / f).string(), ": cannot write the model (", ec.message(), ")");
+  }
+  fs::remove_all(dst, ec);
+  fs::rename(tmp, dst, ec);
+  if (ec) fail(dst.string(), ": cannot move the model into place (", ec.message(), ")");
 }
 
 }  // namespace
 
-TrainReport train_run(const TrainOptions& opt, std::ostream& log) {
-  if (opt.epochs < 1) fail("--epochs ", opt.epochs, " is invalid; use 1 or more");
-  if (!(opt.lr > 0)) fail("--lr ", opt.lr, " is invalid; use a positive learning rate");
-  const PreparedData d = data_prepare(opt.data);
-  GPT2 model = model_resolve(opt.model, log);
+TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
+  // Options: from the command line, or (resume) from the checkpoint.
+  fs::path resume_dir;
+  SavedTraining saved;
+  TrainOptions opt = cli;
+  if (!cli.resume.empty()) {
+    resume_dir = train_checkpoint_find(cli.resume);
+    saved = train_checkpoint_read(resume_dir);
+    opt = resume_options(cli, saved, resume_dir);
+  }
+  const bool resuming = !resume_dir.empty();
+  options_validate(opt);
+
+  PreparedData d = data_prepare(opt.data);
+  const uint64_t data_hash = file_fingerprint(d.dataset.path);
+  if (resuming && data_hash != saved.state.data_hash)
+    fail(d.dataset.path.string(), ": the dataset changed since the checkpoint ", resume_dir.string(),
+         " was written; resume with the same file, or start a new run");
+
+  // Memory: fail before allocating when training cannot fit.
+  const GPT2Config cfg = resuming ? checkpoint_config(resume_dir) : model_config(opt.model);
+  size_t longest = 1;
+  for (const auto* split : {&d.train, &d.val})
+    for (const Example& e : *split) longest = std::max(longest, e.tokens.size() + 1);
+  const int T_max = static_cast<int>(std::min<size_t>(longest, opt.data.max_length ? opt.data.max_length : longest));
+  const int B_micro = opt.data.batch_size / opt.grad_accum;
+  const int64_t need = train_memory_estimate(cfg, B_micro, std::min(T_max, cfg.n_ctx));
+  const int64_t avail = memory_available_bytes();
+  if (opt.check_memory && avail > 0 && need > avail)
+    fail("training this model needs about ", format_bytes(need), " (weights, gradients, AdamW state, activations for ",
+         B_micro, " x ", T_max, " tokens) but only ", format_bytes(avail),
+         " is available; use a smaller model, --grad-accum, a lower --batch-size or --max-length");
+
+  GPT2 model = resuming ? checkpoint_load(resume_dir, opt.model.tie) : model_resolve(opt.model, log);
+  if (resuming)
+    log << "resume    " << resume_dir.string() << " (step " << saved.state.step << ", epoch "
+        << saved.state.epoch + 1 << ", batch " << saved.state.batch << ")\n";
   if (d.bpe.size() > model.cfg.vocab)
     fail("the tokenizer has ", d.bpe.size(), " tokens but the model only ", model.cfg.vocab, "; use a matching model");
   if (opt.data.max_length == 0 || opt.data.max_length > model.cfg.n_ctx)
     fail("--max-length ", opt.data.max_length, " must be between 1 and the model context ", model.cfg.n_ctx);
 
   DataLoader loader(d.train, loader_options(opt.data, SplitName::kTrain, d.bpe.eot));
+  DataLoader eval_train(d.train, loader_options(opt.data, SplitName::kTrain, d.bpe.eot));
+  DataLoader eval_val(d.val, loader_options(opt.data, SplitName::kVal, d.bpe.eot));
   if (!loader.skipped().empty())
     log << "note      " << loader.skipped().size() << " train entries have no target after masking/truncation; skipped\n";
   if (loader.size() == 0)
     fail("the train split has fewer entries (", d.train.size(), ") than one batch (", opt.data.batch_size,
          "); lower --batch-size or add data");
+
   AdamWHyper h;
   h.lr = opt.lr;
   h.weight_decay = opt.weight_decay;
   AdamW adam = adamw_create(model, h, opt.decay_all);
-
+  TrainState st;
+  if (resuming) {
+    train_checkpoint_load_optimizer(resume_dir, adam);
+    st = saved.state;
+    adam.step = st.adam_step;
+  }
   int64_t total = static_cast<int64_t>(loader.size()) * opt.epochs;
   if (opt.max_steps > 0) total = std::min(total, opt.max_steps);
-  log << "train     " << d.train.size() << " entries, " << loader.size() << " batches/epoch of " << opt.data.batch_size
-      << ", " << opt.epochs << " epochs, " << total << " steps, AdamW lr " << opt.lr << " wd " << opt.weight_decay
-      << (opt.decay_all ? " (all parameters)" : " (matrices only)") << "\n" << std::flush;
+  LrSchedule sched;
+  sched.kind = opt.lr_schedule, sched.peak = opt.lr, sched.min_lr = opt.min_lr, sched.warmup = opt.warmup_steps;
+  sched.total = total;
 
-  std::ofstream metrics;
-  if (!opt.metrics.empty()) {
-    metrics.open(opt.metrics, std::ios::trunc);
-    if (!metrics) fail(opt.metrics.string(), ": cannot create the metrics file; check the directory exists");
+  // The run directory and its metrics (a resumed run continues the file where the checkpoint was).
+  const fs::path run = opt.out;
+  std::error_code ec;
+  fs::create_directories(run, ec);
+  if (ec) fail(run.string(), ": cannot create the run directory (", ec.message(), ")");
+  const fs::path metrics_path = run / "metrics.jsonl";
+  if (resuming && fs::exists(metrics_path) && static_cast<int64_t>(fs::file_size(metrics_path)) >= st.metrics_bytes) {
+    fs::resize_file(metrics_path, st.metrics_bytes);
+  } else if (resuming) {
+    log << "note      " << metrics_path.string() << " does not hold this run's history; starting it at step "
+        << st.step << "\n";
+    std::ofstream(metrics_path, std::ios::trunc);
+  } else {
+    std::ofstream(metrics_path, std::ios::trunc);
   }
-  const bool tty = ::isatty(2);
-  TorchGenerator global(opt.data.seed);  // torch.manual_seed(123) before the loop
+  std::ofstream metrics(metrics_path, std::ios::app);
+  if (!metrics) fail(metrics_path.string(), ": cannot write the metrics file; check the directory");
+
+  log << "train     " << d.train.size() << " entries, " << loader.size() << " batches/epoch of " << opt.data.batch_size
+      << (opt.grad_accum > 1 ? str_cat(" (", opt.grad_accum, " micro-batches of ", B_micro, ")") : std::string())
+      << ", " << opt.epochs << " epochs, " << total << " steps, AdamW lr " << opt.lr << " wd " << opt.weight_decay
+      << (opt.decay_all ? " (all parameters)" : " (matrices only)")
+      << (opt.lr_schedule == "cosine" ? str_cat(", cosine to ", opt.min_lr) : std::string())
+      << (opt.warmup_steps ? str_cat(", warmup ", opt.warmup_steps) : std::string())
+      << (opt.max_grad_norm > 0 ? str_cat(", clip ", opt.max_grad_norm) : std::string()) << "\n";
+  log << "memory    about " << format_bytes(need) << " needed, " << (avail ? format_bytes(avail) : "unknown")
+      << " available\n";
+  log << "run       " << run.string() << " (metrics.jsonl, loss-plot, checkpoints/, model/)\n" << std::flush;
+
   TrainReport rep;
-  Timer total_timer;
-  for (int epoch = 1; epoch <= opt.epochs && rep.steps < total; epoch++) {
-    loader.begin_epoch(global);
-    for (size_t bi = 0; bi < loader.size() && rep.steps < total; bi++) {
-      Timer step_timer;
-      const Batch b = loader.batch(bi);
-      gpt2_zero_grad(model);
-      const double loss = gpt2_forward(model, b.inputs.data(), b.targets.data(), b.B, b.T, true);
-      if (model.counted > 0) {
-        gpt2_backward(model);
-        adamw_step(adam, model);
-      } else {
-        log << "note      step " << rep.steps << ": no target counts in this batch; no update\n";
-      }
-      const int64_t tokens = static_cast<int64_t>(b.B) * b.T;
-      const double secs = step_timer.seconds();
-      rep.tokens += tokens;
-      rep.losses.push_back(loss);
-      if (metrics.is_open())
-        metrics << nlohmann::ordered_json{{"step", rep.steps}, {"epoch", epoch}, {"loss", loss}, {"tokens", tokens},
-                                  {"seconds", secs}}.dump()
-                << "\n" << std::flush;
-      rep.steps++;
-      const double elapsed = total_timer.seconds();
-      progress(log, tty, rep.steps, total, epoch, loss, rep.tokens / elapsed,
-               elapsed / rep.steps * (total - rep.steps));
+  const bool do_eval = opt.eval_freq > 0;
+  if (!resuming) {
+    st.data_hash = data_hash;
+    if (do_eval) {  // the reference: torch.manual_seed(123); calc_loss_loader(..., num_batches=5) x2
+      TorchGenerator g0(opt.data.seed);
+      rep.initial_train_loss = loader_loss(model, eval_train, g0, opt.eval_iter);
+      rep.initial_val_loss = loader_loss(model, eval_val, g0, opt.eval_iter);
+      log << "Training loss: " << py_float(rep.initial_train_loss) << "\n"
+          << "Validation loss: " << py_float(rep.initial_val_loss) << "\n" << std::flush;
     }
   }
-  if (tty) std::fprintf(stderr, "\n");
-  rep.seconds = total_timer.seconds();
-  rep.tokens_per_second = rep.tokens / rep.seconds;
-  if (!opt.out.empty()) {
-    checkpoint_save(model, opt.out);
-    log << "saved     " << opt.out.string() << " (config.json + model.safetensors)\n";
+  TorchGenerator global(opt.data.seed);  // torch.manual_seed(123) before train_model_simple
+  if (resuming) global.restore(st.rng);
+
+  const std::span<const Entry> val_span = d.entries(SplitName::kVal);
+  const SpecialTokens special = opt.data.allow_special ? SpecialTokens::kAllow : SpecialTokens::kAsText;
+
+  auto save = [&](const char* why) {
+    st.rng = global.state();
+    st.order = loader.order();
+    st.adam_step = adam.step;
+    metrics.flush();
+    st.metrics_bytes = static_cast<int64_t>(fs::file_size(metrics_path));
+    rep.checkpoint = train_checkpoint_save(run, model, adam, opt, st);
+    train_checkpoints_prune(run, opt.keep_checkpoints);
+    log << "saved     " << rep.checkpoint.string() << " (" << why << ")\n" << std::flush;
+  };
+
+  InterruptScope interrupt;
+  Progress bar(log, "step", total, 30);
+  Timer timer;
+  while (st.epoch < opt.epochs && st.step < total && !rep.interrupted) {
+    if (st.batch == 0) loader.begin_epoch(global);
+    else if (resuming && rep.steps == 0) loader.set_order(st.order);
+    for (size_t bi = st.batch; bi < loader.size() && st.step < total; bi++) {
+      Timer step_timer;
+      gpt2_zero_grad(model);
+      // Micro-batches, each padded on its own; the loss is normalized by all counted targets.
+      std::vector<Batch> parts;
+      int64_t counted = 0, tokens = 0;
+      for (int k = 0; k < opt.grad_accum; k++) {
+        parts.push_back(opt.grad_accum == 1 ? loader.batch(bi) : loader.batch(bi, k, opt.grad_accum));
+        counted += parts.back().counted();
+        tokens += static_cast<int64_t>(parts.back().B) * parts.back().T;
+      }
+      if (opt.on_batch) opt.on_batch(st.step, opt.grad_accum == 1 ? parts[0] : loader.batch(bi));
+      double loss_sum = 0;
+      for (const Batch& b : parts) {
+        const double l = gpt2_forward(model, b.inputs.data(), b.targets.data(), b.B, b.T, true, counted);
+        loss_sum += l * static_cast<double>(b.counted());
+        if (model.counted > 0) gpt2_backward(model);
+      }
+      const double loss = counted ? loss_sum / static_cast<double>(counted) : 0.0;
+      if (!std::isfinite(loss)) {
+        bar.clear();
+        fail("step ", st.step, ": the loss is ", loss, "; training stopped without saving. ",
+             rep.checkpoint.empty() && !resuming ? std::string("No checkpoint was written")
+                                                 : "The last good checkpoint is " +
+                                                       (rep.checkpoint.empty() ? resume_dir : rep.checkpoint).string(),
+             "; lower --lr, or use --max-grad-norm / --warmup-steps");
+      }
+      double grad_norm = -1;
+      if (counted > 0) {
+        if (opt.max_grad_norm > 0) grad_norm = grad_clip_global_norm(model, opt.max_grad_norm);
+        adam.hyper.lr = sched.at(st.step);
+        adamw_step(adam, model);
+      } else {
+        bar.clear();
+        log << "note      step " << st.step << ": no target counts in this batch; no update\n";
+      }
+      st.tokens_seen += tokens;
+      rep.tokens += tokens;
+      rep.losses.push_back(loss);
+      nlohmann::ordered_json rec{{"kind", "step"}, {"step", st.step},   {"epoch", st.epoch + 1},
+                                 {"loss", loss},   {"lr", sched.at(st.step)}, {"tokens", tokens},
+                                 {"tokens_seen", st.tokens_seen}};
+      if (grad_norm >= 0) rec["grad_norm"] = grad_norm;
+      rec["seconds"] = step_timer.seconds();
+      metrics << rec.dump() << "\n";
+      const int64_t global_step = st.step++;
+      rep.steps++;
+      if (do_eval && global_step % opt.eval_freq == 0) {
+        EvalPoint e;
+        e.step = global_step, e.epoch = st.epoch + 1, e.tokens_seen = st.tokens_seen;
+        e.train_loss = loader_loss(model, eval_train, global, opt.eval_iter);
+        e.val_loss = loader_loss(model, eval_val, global, opt.eval_iter);
+        st.evals.push_back(e);
+        char buf[128];
+        std::snprintf(buf, sizeof buf, "Ep %d (Step %06lld): Train loss %.3f, Val loss %.3f", e.epoch,
+                      static_cast<long long>(global_step), e.train_loss, e.val_loss);
+        bar.clear();
+        log << buf << "\n" << std::flush;
+        metrics << nlohmann::ordered_json{{"kind", "eval"},        {"step", e.step},
+                                          {"epoch", e.epoch},      {"tokens_seen", e.tokens_seen},
+                                          {"train_loss", e.train_loss}, {"val_loss", e.val_loss}}
+                       .dump()
+                << "\n";
+      }
+      metrics.flush();
+      st.batch = static_cast<int64_t>(bi) + 1;
+      if (st.batch == static_cast<int64_t>(loader.size())) {  // end of epoch: the reference's sample
+        if (opt.sample_tokens > 0 && !val_span.empty()) {
+          const std::vector<int32_t> prompt = bpe_encode(d.bpe, d.tmpl->prompt(val_span[0]), special);
+          std::vector<int32_t> all = prompt;
+          for (int32_t t : generate_recompute(model, prompt, opt.sample_tokens, -1)) all.push_back(t);
+          std::string text = bpe_decode(d.bpe, all);
+          for (char& ch : text)
+            if (ch == '\n') ch = ' ';
+          bar.clear();
+          log << text << "\n" << std::flush;
+          rep.samples.push_back(text);
+        }
+        st.epoch++;
+        st.batch = 0;
+      }
+      char status[96];
+      std::snprintf(status, sizeof status, "epoch %d  loss %.4f  %.1f tok/s", std::min(st.epoch + 1, opt.epochs), loss,
+                    rep.tokens / std::max(timer.seconds(), 1e-9));
+      bar.update(st.step, status);
+      if (const char* k = std::getenv("INSTRUCT_TEST_SIGINT_AT_STEP"); k && std::atoll(k) == st.step) std::raise(SIGINT);
+      if (InterruptScope::requested()) {
+        bar.clear();
+        log << "interrupted at step " << st.step << "; saving a checkpoint\n";
+        save("interrupted");
+        rep.interrupted = true;
+        break;
+      }
+      if (opt.save_every > 0 && st.step % opt.save_every == 0 && st.step < total) {
+        bar.clear();
+        save("--save-every");
+      }
+      if (st.batch == 0) break;  // next epoch
+    }
+  }
+  bar.finish();
+  rep.seconds = timer.seconds();
+  rep.tokens_per_second = rep.seconds > 0 ? rep.tokens / rep.seconds : 0;
+  rep.steps = st.step;
+  rep.evals = st.evals;
+  if (!rep.interrupted) {
+    save("end of training");
+    publish_model(rep.checkpoint, run);
+    log << "model     " << (run / "model").string() << " (config.json, model.safetensors, instruct.json)\n";
+  }
+  if (!st.evals.empty()) {
+    LossCurves c;
+    const size_t n = st.evals.size();
+    for (size_t i = 0; i < n; i++) {
+      // torch.linspace(0, num_epochs, len(train_losses))
+      c.epochs.push_back(n == 1 ? 0.0 : static_cast<double>(opt.epochs) * i / (n - 1));
+      c.tokens.push_back(static_cast<double>(st.evals[i].tokens_seen));
+      c.train.push_back(st.evals[i].train_loss);
+      c.val.push_back(st.evals[i].val_loss);
+    }
+    for (const char* f : {"png", "pdf"})
+      if (opt.plot_format.find(f) != std::string::npos) {
+        const fs::path p = run / (std::string("loss-plot.") + f);
+        plot_losses(p, c, f);
+        log << "plot      " << p.string() << "\n";
+      }
   }
   rep.peak_rss = peak_rss_bytes();
   char buf[256];
@@ -148,7 +429,7 @@ TrainReport train_run(const TrainOptions& opt, std::ostream& log) {
                 static_cast<long long>(rep.steps), format_duration(rep.seconds).c_str(), rep.tokens_per_second,
                 rep.losses.empty() ? 0.0 : rep.losses.front(), rep.losses.empty() ? 0.0 : rep.losses.back(),
                 format_bytes(rep.peak_rss).c_str());
-  log << buf;
+  log << buf << std::flush;
   return rep;
 }
 

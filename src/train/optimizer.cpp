@@ -1,6 +1,8 @@
 // Walks the parameter table once per step; each tensor gets its weight decay by kind.
 #include "train/optimizer.hpp"
 
+#include <cmath>
+
 #include "core/error.hpp"
 
 namespace instruct {
@@ -29,6 +31,38 @@ void adamw_step(AdamW& opt, GPT2& model) {
     adamw_update(model.params.data() + s.offset, model.grads.data() + s.offset, opt.m.data() + s.offset,
                  opt.v.data() + s.offset, s.numel, opt.hyper, wd, opt.step);
   }
+}
+
+double grad_clip_global_norm(GPT2& model, double max_norm) {
+  const float* g = model.grads.data();
+  const int64_t n = static_cast<int64_t>(model.grads.size());
+  double ss = 0;
+#pragma omp parallel for reduction(+ : ss)
+  for (int64_t i = 0; i < n; i++) ss += static_cast<double>(g[i]) * g[i];
+  const double norm = std::sqrt(ss);
+  const double coef = max_norm / (norm + 1e-6);
+  if (coef < 1.0) {
+    const float c = static_cast<float>(coef);
+    float* w = model.grads.data();
+#pragma omp parallel for
+    for (int64_t i = 0; i < n; i++) w[i] *= c;
+  }
+  return norm;
+}
+
+double LrSchedule::at(int64_t step) const {
+  if (warmup > 0 && step < warmup) return peak * static_cast<double>(step + 1) / static_cast<double>(warmup);
+  if (kind == "constant") return peak;
+  const int64_t span = total - warmup - 1;
+  const double progress = span > 0 ? std::min(1.0, static_cast<double>(step - warmup) / span) : 1.0;
+  return min_lr + 0.5 * (peak - min_lr) * (1.0 + std::cos(M_PI * progress));
+}
+
+void lr_schedule_validate(const LrSchedule& s) {
+  if (s.kind != "constant" && s.kind != "cosine")
+    fail("--lr-schedule ", s.kind, " is unknown; use constant or cosine");
+  if (s.warmup < 0) fail("--warmup-steps ", s.warmup, " is invalid; use 0 or more");
+  if (s.min_lr < 0 || s.min_lr > s.peak) fail("--min-lr ", s.min_lr, " must be between 0 and --lr ", s.peak);
 }
 
 }  // namespace instruct

@@ -1,8 +1,9 @@
 // AdamW over a GPT-2's parameter block: m and v in one block each, weight decay per parameter kind
-// (all parameters by default, as the reference). No schedule, no gradient clipping here.
+// (all parameters by default, as the reference); gradient clipping by global norm; the LR schedule.
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "core/buffer.hpp"
 #include "kernels/adamw.hpp"
@@ -20,5 +21,19 @@ struct AdamW {
 AdamW adamw_create(const GPT2& model, const AdamWHyper& hyper, bool decay_all = true);
 // One optimizer step with the model's current gradients.
 void adamw_step(AdamW& opt, GPT2& model);
+
+// torch.nn.utils.clip_grad_norm_: scales all gradients by max_norm / (norm + 1e-6) when that is
+// below 1. Returns the global L2 norm before clipping.
+double grad_clip_global_norm(GPT2& model, double max_norm);
+
+// Learning rate per step (0-based): "constant", or linear warmup from 0 to the peak over `warmup`
+// steps, then (for "cosine") half a cosine from the peak down to min_lr at step total-1.
+struct LrSchedule {
+  std::string kind = "constant";  // constant | cosine
+  double peak = 5e-5, min_lr = 0;
+  int64_t warmup = 0, total = 1;
+  double at(int64_t step) const;
+};
+void lr_schedule_validate(const LrSchedule& s);
 
 }  // namespace instruct

@@ -68,17 +68,55 @@ expect_fail bad-decode-id 'out of range' -- "$bin" tokenize --decode --text "[99
 expect_fail bad-tokenizer-dir 'no tokenizer files' -- "$bin" tokenize --text x --tokenizer "$tmp"
 expect_fail export-no-dir 'cannot create output file' -- "$bin" prepare --export-batches "$tmp/no/dir/x.jsonl"
 ls "$tmp"/no 2>/dev/null && no "export-no-dir left files" || ok
-# Training: a short real run from random init, and its error paths.
-expect_ok train-random 'done +2 steps .* tokens/s, loss .* peak memory' -- "$bin" train --init random --config small \
-  --max-steps 2 --max-length 48 --batch-size 2 --metrics "$tmp/m.jsonl" --out "$tmp/model"
-[ "$(wc -l <"$tmp/m.jsonl")" -eq 2 ] && ok || no "train metrics: expected 2 lines"
-[ -f "$tmp/model/model.safetensors" ] && [ -f "$tmp/model/config.json" ] && ok || no "train --out: no checkpoint"
-expect_ok train-continue 'done +1 steps' -- "$bin" train --model "$tmp/model" --max-steps 1 --max-length 48 --batch-size 2
+# Training: a tiny custom-size model on the first 40 entries (34 train: 8 batches of 4 per epoch).
+tiny='n_layer=2,n_head=2,n_embd=32'
+python3 -c "import json,sys; json.dump(json.load(open(sys.argv[1]))[:40], open(sys.argv[2],'w'))" \
+  "$repo/data/instruction-data.json" "$tmp/d40.json"
+train=("$bin" train --init random --config "$tiny" --data "$tmp/d40.json" --batch-size 4 --lr 1e-3 --sample-tokens 5)
+same_metrics() {  # the two runs' metrics.jsonl agree, apart from the step times
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+a, b = ([{k: v for k, v in json.loads(l).items() if k != "seconds"} for l in open(p + "/metrics.jsonl")] for p in sys.argv[1:])
+sys.exit(0 if a == b and len(a) == 20 else 1)
+PY
+}
+expect_ok train-reference-log 'Ep 2 \(Step 000015\): Train loss [0-9.]+, Val loss [0-9.]+' -- "${train[@]}" --out "$tmp/run"
+grep -q '^Training loss: ' <<<"$("${train[@]}" --out "$tmp/run2" --max-steps 1)" && ok || no "train: no initial loss line"
+[ "$(wc -l <"$tmp/run/metrics.jsonl")" -eq 20 ] && ok || no "train metrics: expected 16 steps + 4 evals"
+[ -s "$tmp/run/loss-plot.png" ] && [ -f "$tmp/run/model/model.safetensors" ] && [ -f "$tmp/run/model/instruct.json" ] &&
+  [ -f "$tmp/run/checkpoints/step-00000016/optimizer.safetensors" ] && ok || no "train: plot, model or checkpoint missing"
+expect_ok train-continue 'done +1 steps' -- "$bin" train --model "$tmp/run/model" --data "$tmp/d40.json" --max-steps 1 \
+  --batch-size 4 --out "$tmp/cont"
+# kill -9 in the middle of the second checkpoint write: the first stays loadable, and resuming
+# from the run directory ends exactly where the uninterrupted run did.
+{ INSTRUCT_TEST_KILL_IN_CHECKPOINT=2 "${train[@]}" --save-every 3 --out "$tmp/k" >/dev/null 2>&1; } 2>/dev/null; rc=$?
+[ "$rc" -eq 137 ] && ok || no "kill hook: exit $rc, expected 137"
+[ -f "$tmp/k/checkpoints/step-00000003/state.json" ] && [ ! -e "$tmp/k/checkpoints/step-00000006" ] && ok ||
+  no "kill -9 mid-write: previous checkpoint missing or a partial one visible"
+expect_ok train-resume-after-kill 'resume .*step-00000003 \(step 3' -- "$bin" train --resume "$tmp/k"
+same_metrics "$tmp/run" "$tmp/k" && ok || no "resume after kill -9: metrics differ from the uninterrupted run"
+[ ! -e "$tmp/k/checkpoints/.step-00000006.tmp" ] && ok || no "resume left the partial checkpoint behind"
+expect_fail train-resume-changed 'cannot change when resuming' -- "$bin" train --resume "$tmp/k" --lr 1
+expect_fail train-resume-nothing 'no checkpoint there' -- "$bin" train --resume "$tmp/cont/nothing"
+# Ctrl-C: a real SIGINT saves a checkpoint and exits 130; the run resumes from it.
+"$bin" train --init random --config "$tiny" --batch-size 2 --max-length 64 --eval-freq 0 --out "$tmp/int" \
+  >"$tmp/int.out" 2>"$tmp/int.err" &
+pid=$!
+for _ in $(seq 600); do [ "$(cat "$tmp/int/metrics.jsonl" 2>/dev/null | wc -l)" -ge 2 ] && break; sleep 0.1; done
+kill -INT "$pid"; wait "$pid"; rc=$?
+[ "$rc" -eq 130 ] && grep -q 'interrupted; resume with --resume .*step-' "$tmp/int.err" && ok ||
+  no "SIGINT: exit $rc, $(cat "$tmp/int.err")"
+ls -d "$tmp"/int/checkpoints/step-* >/dev/null 2>&1 && ok || no "SIGINT: no checkpoint"
+expect_ok train-resume-after-int 'done +[0-9]+ steps' -- "$bin" train --resume "$tmp/int" --max-steps "$(($(grep -c '"kind":"step"' "$tmp/int/metrics.jsonl") + 1))"
+# Error paths.
 expect_fail train-unknown-model 'neither a checkpoint directory nor a model name' -- "$bin" train --model gpt5
 expect_fail train-bad-size 'unknown model size' -- "$bin" train --init random --config huge
+expect_fail train-bad-custom-size 'is not one of n_layer=' -- "$bin" train --init random --config n_layer=x
 expect_fail train-offline 'download config.json and model.safetensors from https://huggingface.co/openai-community/gpt2' -- \
   env INSTRUCT_HF_ENDPOINT=http://127.0.0.1:1 "$bin" train --model gpt2 --cache-dir "$tmp/cache"
-expect_fail train-context 'must be between 1 and the model context' -- "$bin" train --model "$tmp/model" --max-length 2048
+expect_fail train-context 'must be between 1 and the model context' -- "$bin" train --model "$tmp/run/model" --max-length 2048
+expect_fail train-memory 'training this model needs about' -- "$bin" train --init random --config xl --batch-size 512
+expect_fail train-accum 'must divide --batch-size' -- "${train[@]}" --grad-accum 3 --out "$tmp/x"
 
 # Usage errors come from the flag parser with its own exit code, not a crash.
 "$bin" prepare --batch-size 0 >/dev/null 2>&1; rc=$?

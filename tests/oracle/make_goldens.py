@@ -3,6 +3,7 @@
 tokenizer_goldens.json: ids of every formatted entry of the bundled data (Alpaca and Phi-3 full
 texts, Alpaca prompt lengths) and of a set of hard Unicode strings, from the Python oracle.
 torch_shuffle.json: torch.utils.data.DataLoader orders (needs Debian's python3-torch).
+torch_train_schedule.json: train batches of the reference loop with its evaluations interleaved.
 """
 import argparse
 import json
@@ -104,13 +105,49 @@ def torch_shuffle_goldens():
     return out
 
 
+def calc_loss_loader_draws(loader, num_batches):
+    """The reference's calc_loss_loader, minus the model: the same iteration (and RNG draws)."""
+    num_batches = min(num_batches, len(loader))
+    for i, _ in enumerate(loader):
+        if i >= num_batches:
+            break
+
+
+def torch_train_schedule_goldens():
+    """Batches of train_model_simple with evaluate_model every eval_freq steps interleaved: each
+    evaluation iterates fresh train and val loaders, which draws from the global generator."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    out = []
+    for n_train, n_val, bs, steps, eval_freq, eval_iter, seed in [(34, 2, 4, 16, 5, 5, 123),
+                                                                   (935, 55, 8, 130, 5, 5, 123)]:
+        torch.manual_seed(seed)
+        train_loader = DataLoader(list(range(n_train)), batch_size=bs, shuffle=True, drop_last=True)
+        val_loader = DataLoader(list(range(n_val)), batch_size=bs, shuffle=False, drop_last=False)
+        batches, global_step = [], -1
+        while len(batches) < steps:
+            for b in train_loader:
+                batches.append(b.tolist())
+                global_step += 1
+                if global_step % eval_freq == 0:
+                    calc_loss_loader_draws(train_loader, eval_iter)
+                    calc_loss_loader_draws(val_loader, eval_iter)
+                if len(batches) == steps:
+                    break
+        out.append({"n_train": n_train, "n_val": n_val, "batch_size": bs, "eval_freq": eval_freq,
+                    "eval_iter": eval_iter, "seed": seed, "batches": batches})
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repo", default=os.path.join(os.path.dirname(__file__), "..", ".."))
     ap.add_argument("--check", action="store_true", help="compare with the checked-in goldens")
     args = ap.parse_args()
     goldens = {"tokenizer_goldens.json": tokenizer_goldens(args.repo),
-               "torch_shuffle.json": torch_shuffle_goldens()}
+               "torch_shuffle.json": torch_shuffle_goldens(),
+               "torch_train_schedule.json": torch_train_schedule_goldens()}
     failed = False
     for name, obj in goldens.items():
         path = os.path.join(args.repo, "tests", "data", name)

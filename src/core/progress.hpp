@@ -1,0 +1,35 @@
+// Progress for long work: on a terminal (stderr is a TTY) a bar redrawn in place with rate and
+// ETA; otherwise a plain log line at most every `every_seconds`, and at the end.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+
+#include "core/sys.hpp"
+
+namespace instruct {
+
+class Progress {
+ public:
+  Progress(std::ostream& log, std::string label, int64_t total, double every_seconds = 10);
+  // `done` units of `total`; `status` is shown after the bar (loss, tokens/s...).
+  void update(int64_t done, const std::string& status);
+  // Erases the bar (before printing other lines on a terminal); the next update redraws it.
+  void clear();
+  void finish();  // ends the bar line
+  bool tty() const { return tty_; }
+
+ private:
+  std::ostream& log_;
+  std::string label_;
+  int64_t total_;
+  double every_;
+  bool tty_;
+  bool drawn_ = false;
+  double last_print_ = -1e9;
+  int64_t start_done_ = -1;
+  Timer timer_;
+};
+
+}  // namespace instruct

@@ -1,0 +1,62 @@
+// Training checkpoints: one directory that is both an HF model (config.json + model.safetensors)
+// and a resumable state: instruct.json (the full resolved options: data, template, tokenizer,
+// masking, max length...), optimizer.safetensors (AdamW moments) and state.json (step, data
+// cursor, RNG, evaluation history). Written into a temp dir and renamed into place.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "pipeline/train.hpp"
+#include "train/optimizer.hpp"
+
+namespace instruct {
+
+struct TrainState {
+  int64_t step = 0;        // optimizer steps done
+  int32_t epoch = 0;       // 0-based epoch of the next batch
+  int64_t batch = 0;       // next batch of that epoch
+  int64_t tokens_seen = 0;
+  int64_t adam_step = 0;
+  std::string rng;             // the global generator (torch.manual_seed emulation)
+  std::vector<int32_t> order;  // this epoch's train order
+  std::vector<EvalPoint> evals;
+  int64_t metrics_bytes = 0;   // length of metrics.jsonl when saved (resume truncates to it)
+  uint64_t data_hash = 0;      // FNV-1a of the dataset file
+};
+
+nlohmann::ordered_json train_options_json(const TrainOptions& o);
+TrainOptions train_options_from_json(const nlohmann::json& j, const std::filesystem::path& file);
+
+uint64_t file_fingerprint(const std::filesystem::path& path);
+
+// Writes OUT/checkpoints/step-NNNNNNNN atomically (temp dir + rename) and returns its path.
+std::filesystem::path train_checkpoint_save(const std::filesystem::path& run_dir, const GPT2& model,
+                                            const AdamW& adam, const TrainOptions& opt, const TrainState& st);
+// Keeps the newest `keep` checkpoints (at least one) and removes leftover temp dirs.
+void train_checkpoints_prune(const std::filesystem::path& run_dir, int keep);
+// A checkpoint dir as given, or the newest complete checkpoint of a run dir.
+std::filesystem::path train_checkpoint_find(const std::filesystem::path& path);
+
+struct SavedTraining {
+  TrainOptions options;
+  TrainState state;
+};
+SavedTraining train_checkpoint_read(const std::filesystem::path& dir);
+void train_checkpoint_load_optimizer(const std::filesystem::path& dir, AdamW& adam);
+
+// What generation needs from a model dir written by `instruct train`: the template and tokenizer.
+// Directories without instruct.json (plain HF models) give the defaults (alpaca, bundled vocab).
+struct ModelRecipe {
+  std::string template_name = "alpaca";
+  std::filesystem::path tokenizer;  // empty: bundled
+  bool from_file = false;
+};
+ModelRecipe model_recipe(const std::filesystem::path& dir);
+// Writes instruct.json (the options) into a model dir, atomically.
+void model_recipe_save(const std::filesystem::path& dir, const TrainOptions& o);
+
+}  // namespace instruct
