@@ -15,10 +15,11 @@ trap 'rm -rf "$tmp"' EXIT
 printf "%-7s %14s %14s %8s %14s %14s\n" size "torch tok/s" "instruct tok/s" ratio "torch peak" "instruct peak"
 for size in $sizes; do
   read -r torch_tps torch_peak < <(/usr/bin/python3 "$repo/bench/train_torch_peer.py" "$size" "$tmp/batches.jsonl" "$steps" "$threads")
-  "$build/instruct" train --init random --config "$size" --max-steps $((steps + 1)) --metrics "$tmp/m.jsonl" >"$tmp/log" 2>&1
+  "$build/instruct" train --init random --config "$size" --max-steps $((steps + 1)) --eval-freq 0 --sample-tokens 0 \
+    --out "$tmp/run" >"$tmp/log" 2>&1
   ours_tps=$(/usr/bin/python3 -c "
 import json,sys
-rows=[json.loads(l) for l in open('$tmp/m.jsonl')][1:]
+rows=[r for r in map(json.loads, open('$tmp/run/metrics.jsonl')) if r['kind'] == 'step'][1:]
 print(f\"{sum(r['tokens'] for r in rows)/sum(r['seconds'] for r in rows):.1f}\")")
   ours_peak=$(sed -n 's/.*peak memory \(.*\)$/\1/p' "$tmp/log")
   printf "%-7s %14s %14s %7.2fx %14s %14s\n" "$size" "$torch_tps" "$ours_tps" \

@@ -1,8 +1,11 @@
 """PyTorch peer for bench_train.sh: the reference GPTModel (tests/oracle/gpt2_oracle.py), random
 init, AdamW(lr=5e-5, wd=0.1), on the batches `instruct prepare --export-batches` wrote (the same
 shuffled train batches `instruct train` sees). Prints tokens/s after warm-up and peak RSS.
+With VAL.jsonl it also times the reference's other recurring work: one evaluate_model (first 5
+train + first 5 val batches, no_grad) and generate_and_print_sample (50 greedy tokens, no cache,
+from val[0]'s prompt of PROMPT_LEN tokens); it then prints: tok/s peak step_s eval_s sample_s.
 
-Usage: train_torch_peer.py SIZE BATCHES.jsonl STEPS [THREADS]
+Usage: train_torch_peer.py SIZE BATCHES.jsonl STEPS [THREADS [VAL.jsonl PROMPT_LEN]]
 """
 import json
 import os
@@ -43,8 +46,28 @@ def main():
         if i >= 1:
             tokens += x.numel()
     dt = time.perf_counter() - t0
+    if len(sys.argv) <= 5:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        print(f"{tokens / dt:.1f} {peak}")
+        return
+    with open(sys.argv[5]) as f:
+        val = [json.loads(l) for l in f][:5]
+    model.eval()
+    t1 = time.perf_counter()
+    with torch.no_grad():
+        for b in batches[:5] + val:  # calc_loss_loader(train, 5), calc_loss_loader(val, 5)
+            x, y = torch.tensor(b["inputs"]), torch.tensor(b["targets"])
+            F.cross_entropy(model(x).flatten(0, 1), y.flatten()).item()
+    eval_s = time.perf_counter() - t1
+    idx = torch.tensor(val[0]["inputs"][0][: int(sys.argv[6])]).unsqueeze(0)
+    t2 = time.perf_counter()
+    with torch.no_grad():
+        for _ in range(50):  # generate_text_simple
+            logits = model(idx[:, -1024:])[:, -1, :]
+            idx = torch.cat((idx, torch.argmax(logits, dim=-1, keepdim=True)), dim=1)
+    sample_s = time.perf_counter() - t2
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(f"{tokens / dt:.1f} {peak}")
+    print(f"{tokens / dt:.1f} {peak} {dt / (len(batches) - 1):.3f} {eval_s:.3f} {sample_s:.3f}")
 
 
 if __name__ == "__main__":

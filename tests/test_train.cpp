@@ -98,6 +98,8 @@ TEST(Train, ReferenceLogMetricsPlotAndModel) {
       EXPECT_EQ(j["tokens_seen"], tokens);
       EXPECT_EQ(j["tokens"].get<int64_t>() % 4, 0);  // B*T, padding included
       steps++;
+    } else if (j["kind"] == "sample") {
+      EXPECT_EQ(j["text"], r.samples[j["epoch"].get<int>() - 1]);
     } else {
       ASSERT_EQ(j["kind"], "eval");
       EXPECT_EQ(j["step"], want_steps[evals]);

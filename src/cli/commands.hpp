@@ -12,6 +12,9 @@ namespace instruct {
 void cli_add_tokenize(CLI::App& app);
 void cli_add_prepare(CLI::App& app);
 void cli_add_train(CLI::App& app);
+void cli_add_generate(CLI::App& app);
+void cli_add_respond(CLI::App& app);
+void cli_add_chat(CLI::App& app);
 
 // --data, --tokenizer, --template, --mask-instruction, --max-length, --batch-size, --seed,
 // --no-shuffle, --train-frac, --test-frac, --allow-special.

@@ -12,6 +12,9 @@ int main(int argc, char** argv) {
   instruct::cli_add_tokenize(app);
   instruct::cli_add_prepare(app);
   instruct::cli_add_train(app);
+  instruct::cli_add_generate(app);
+  instruct::cli_add_respond(app);
+  instruct::cli_add_chat(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -14,16 +14,16 @@ namespace {
 
 constexpr const char* kExpected = R"((expected {"instruction": str, "input": str, "output": str}))";
 
-const char* json_type_name(const nlohmann::json& j) {
+const char* json_type_name(const nlohmann::ordered_json& j) {
   switch (j.type()) {
-    case nlohmann::json::value_t::null: return "null";
-    case nlohmann::json::value_t::boolean: return "a boolean";
-    case nlohmann::json::value_t::number_integer:
-    case nlohmann::json::value_t::number_unsigned:
-    case nlohmann::json::value_t::number_float: return "a number";
-    case nlohmann::json::value_t::string: return "a string";
-    case nlohmann::json::value_t::array: return "an array";
-    case nlohmann::json::value_t::object: return "an object";
+    case nlohmann::ordered_json::value_t::null: return "null";
+    case nlohmann::ordered_json::value_t::boolean: return "a boolean";
+    case nlohmann::ordered_json::value_t::number_integer:
+    case nlohmann::ordered_json::value_t::number_unsigned:
+    case nlohmann::ordered_json::value_t::number_float: return "a number";
+    case nlohmann::ordered_json::value_t::string: return "a string";
+    case nlohmann::ordered_json::value_t::array: return "an array";
+    case nlohmann::ordered_json::value_t::object: return "an object";
     default: return "not a JSON value";
   }
 }
@@ -40,7 +40,7 @@ std::string line_col(std::string_view text, size_t offset) {
 }
 
 // nlohmann's message without its "[json.exception.parse_error.101] parse error at line..." head.
-std::string parse_reason(const nlohmann::json::parse_error& e) {
+std::string parse_reason(const nlohmann::ordered_json::parse_error& e) {
   std::string w = e.what();
   size_t p = w.rfind(": ");
   return p == std::string::npos ? w : w.substr(p + 2);
@@ -73,7 +73,7 @@ void check_utf8(const std::string& file, std::string_view text) {
 
 }  // namespace
 
-Entry dataset_entry(const nlohmann::json& j, const std::string& where) {
+Entry dataset_entry(const nlohmann::ordered_json& j, const std::string& where) {
   if (!j.is_object()) fail(where, ": is ", json_type_name(j), ", not an object ", kExpected);
   Entry e;
   auto field = [&](const char* name, std::string* out, bool required) {
@@ -107,19 +107,19 @@ Dataset dataset_load(const std::filesystem::path& path) {
     fail(file, ": file is empty; expected a JSON array of entries ", kExpected);
 
   if (text[first] == '[') {
-    nlohmann::json j;
+    nlohmann::ordered_json j;
     size_t entry = 0;
     try {
       // The callback counts entries, so a syntax error can name the entry it is in.
-      j = nlohmann::json::parse(
+      j = nlohmann::ordered_json::parse(
           text.begin() + static_cast<std::ptrdiff_t>(first), text.end(),
-          [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json&) {
-            if (depth == 1 && (ev == nlohmann::json::parse_event_t::object_start ||
-                               ev == nlohmann::json::parse_event_t::value))
+          [&](int depth, nlohmann::ordered_json::parse_event_t ev, nlohmann::ordered_json&) {
+            if (depth == 1 && (ev == nlohmann::ordered_json::parse_event_t::object_start ||
+                               ev == nlohmann::ordered_json::parse_event_t::value))
               entry++;
             return true;
           });
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::ordered_json::parse_error& e) {
       fail(file, entry ? str_cat(" entry ", entry - 1) : std::string(), ": not valid JSON at ",
            line_col(text, first + e.byte - 1), ": ", parse_reason(e));
     }
@@ -143,10 +143,10 @@ Dataset dataset_load(const std::filesystem::path& path) {
     line_no++;
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
     const std::string where = str_cat(file, " entry ", d.entries.size(), " (line ", line_no, ")");
-    nlohmann::json j;
+    nlohmann::ordered_json j;
     try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+      j = nlohmann::ordered_json::parse(line);
+    } catch (const nlohmann::ordered_json::parse_error& e) {
       fail(where, ": not valid JSON at column ", e.byte, ": ", parse_reason(e),
            "; JSONL needs one complete object per line (or use a JSON array)");
     }

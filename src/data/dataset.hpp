@@ -14,7 +14,7 @@ namespace instruct {
 
 struct Entry {
   std::string instruction, input, output;
-  nlohmann::json source;  // the entry as read, unknown fields included (written back by respond)
+  nlohmann::ordered_json source;  // the entry as read, unknown fields included (written back by respond)
 };
 
 struct Dataset {

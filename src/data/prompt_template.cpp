@@ -2,6 +2,7 @@
 #include "data/prompt_template.hpp"
 
 #include "core/error.hpp"
+#include "text/utf8.hpp"
 
 namespace instruct {
 
@@ -19,6 +20,7 @@ class AlpacaTemplate final : public PromptTemplate {
     return s;
   }
   std::string_view response_header() const override { return "\n\n### Response:\n"; }
+  std::string_view response_marker() const override { return "### Response:"; }
 };
 
 class Phi3Template final : public PromptTemplate {
@@ -30,6 +32,7 @@ class Phi3Template final : public PromptTemplate {
     return s;
   }
   std::string_view response_header() const override { return "\n<|assistant|>:\n"; }
+  std::string_view response_marker() const override { return "<|assistant|>:"; }
 };
 
 const AlpacaTemplate kAlpaca;
@@ -50,6 +53,20 @@ const PromptTemplate& template_find(std::string_view name) {
   std::string known;
   for (std::string_view n : template_names()) known += (known.empty() ? "" : ", ") + std::string(n);
   fail("unknown template \"", name, "\"; choose one of: ", known);
+}
+
+std::string response_extract(std::string_view full, std::string_view prompt, const PromptTemplate& t) {
+  std::string rest(full.size() > prompt.size() ? full.substr(prompt.size()) : std::string_view());
+  const std::string_view marker = t.response_marker();
+  std::string out;
+  for (size_t i = 0; i < rest.size();) {
+    if (rest.compare(i, marker.size(), marker) == 0) {
+      i += marker.size();
+    } else {
+      out += rest[i++];
+    }
+  }
+  return std::string(py_strip(out));
 }
 
 }  // namespace instruct

@@ -18,6 +18,8 @@ class PromptTemplate {
   virtual std::string prompt(const Entry& e) const = 0;
   // Text between the prompt and the response ("\n\n### Response:\n" for Alpaca).
   virtual std::string_view response_header() const = 0;
+  // What the reference removes from generated text to get the response ("### Response:").
+  virtual std::string_view response_marker() const = 0;
 
   // prompt + response header: what generation is conditioned on.
   std::string generation_prompt(const Entry& e) const {
@@ -26,6 +28,10 @@ class PromptTemplate {
   // prompt + response header + output: the training text.
   std::string full_text(const Entry& e) const { return generation_prompt(e) + e.output; }
 };
+
+// The reference's response extraction: generated_text[len(prompt):].replace(marker, "").strip(),
+// where `full` is the decoded prompt + generated tokens and `prompt` the prompt text.
+std::string response_extract(std::string_view full, std::string_view prompt, const PromptTemplate& t);
 
 // Finds a template by name; the error lists the known names.
 const PromptTemplate& template_find(std::string_view name);

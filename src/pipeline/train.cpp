@@ -344,6 +344,7 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
       const int64_t global_step = st.step++;
       rep.steps++;
       if (do_eval && global_step % opt.eval_freq == 0) {
+        Timer eval_timer;
         EvalPoint e;
         e.step = global_step, e.epoch = st.epoch + 1, e.tokens_seen = st.tokens_seen;
         e.train_loss = loader_loss(model, eval_train, global, opt.eval_iter);
@@ -356,7 +357,8 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
         log << buf << "\n" << std::flush;
         metrics << nlohmann::ordered_json{{"kind", "eval"},        {"step", e.step},
                                           {"epoch", e.epoch},      {"tokens_seen", e.tokens_seen},
-                                          {"train_loss", e.train_loss}, {"val_loss", e.val_loss}}
+                                          {"train_loss", e.train_loss}, {"val_loss", e.val_loss},
+                                          {"seconds", eval_timer.seconds()}}
                        .dump()
                 << "\n";
       }
@@ -364,6 +366,7 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
       st.batch = static_cast<int64_t>(bi) + 1;
       if (st.batch == static_cast<int64_t>(loader.size())) {  // end of epoch: the reference's sample
         if (opt.sample_tokens > 0 && !val_span.empty()) {
+          Timer sample_timer;
           const std::vector<int32_t> prompt = bpe_encode(d.bpe, d.tmpl->prompt(val_span[0]), special);
           std::vector<int32_t> all = prompt;
           for (int32_t t : generate_recompute(model, prompt, opt.sample_tokens, -1)) all.push_back(t);
@@ -373,6 +376,10 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
           bar.clear();
           log << text << "\n" << std::flush;
           rep.samples.push_back(text);
+          metrics << nlohmann::ordered_json{{"kind", "sample"}, {"epoch", st.epoch + 1}, {"text", text},
+                                            {"seconds", sample_timer.seconds()}}
+                         .dump()
+                  << "\n";
         }
         st.epoch++;
         st.batch = 0;

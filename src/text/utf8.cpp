@@ -97,3 +97,58 @@ std::string utf8_sanitize(std::string_view s) {
 }
 
 }  // namespace instruct
+
+namespace instruct {
+
+namespace {
+
+// str.isspace(): Unicode White_Space plus the ASCII separators \x1c-\x1f (bidi class B/S/WS).
+bool py_isspace(uint32_t c) {
+  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+// Start of the character that ends at `end` (s valid UTF-8 there), or end - 1 for stray bytes.
+size_t char_start_before(std::string_view s, size_t end) {
+  size_t i = end - 1;
+  while (i > 0 && end - i < 4 && (static_cast<uint8_t>(s[i]) & 0xC0) == 0x80) i--;
+  return i;
+}
+
+}  // namespace
+
+std::string_view py_lstrip(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    uint32_t cp = 0;
+    size_t bad = 0;
+    const size_t n = utf8_next(s, i, &cp, &bad);
+    if (n == 0 || !py_isspace(cp)) break;
+    i += n;
+  }
+  return s.substr(i);
+}
+
+std::string_view py_strip(std::string_view s) {
+  s = py_lstrip(s);
+  size_t end = s.size();
+  while (end > 0) {
+    const size_t st = char_start_before(s, end);
+    uint32_t cp = 0;
+    size_t bad = 0;
+    const size_t n = utf8_next(s, st, &cp, &bad);
+    if (n != end - st || !py_isspace(cp)) break;
+    end = st;
+  }
+  return s.substr(0, end);
+}
+
+size_t utf8_complete_prefix(std::string_view s) {
+  if (s.empty()) return 0;
+  const size_t st = char_start_before(s, s.size());
+  const auto b0 = static_cast<uint8_t>(s[st]);
+  const size_t want = b0 < 0x80 ? 1 : b0 >= 0xF0 ? 4 : b0 >= 0xE0 ? 3 : b0 >= 0xC0 ? 2 : 1;
+  return s.size() - st < want ? st : s.size();
+}
+
+}  // namespace instruct

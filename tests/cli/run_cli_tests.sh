@@ -77,12 +77,12 @@ same_metrics() {  # the two runs' metrics.jsonl agree, apart from the step times
   python3 - "$1" "$2" <<'PY'
 import json, sys
 a, b = ([{k: v for k, v in json.loads(l).items() if k != "seconds"} for l in open(p + "/metrics.jsonl")] for p in sys.argv[1:])
-sys.exit(0 if a == b and len(a) == 20 else 1)
+sys.exit(0 if a == b and len(a) == 22 else 1)
 PY
 }
 expect_ok train-reference-log 'Ep 2 \(Step 000015\): Train loss [0-9.]+, Val loss [0-9.]+' -- "${train[@]}" --out "$tmp/run"
 grep -q '^Training loss: ' <<<"$("${train[@]}" --out "$tmp/run2" --max-steps 1)" && ok || no "train: no initial loss line"
-[ "$(wc -l <"$tmp/run/metrics.jsonl")" -eq 20 ] && ok || no "train metrics: expected 16 steps + 4 evals"
+[ "$(wc -l <"$tmp/run/metrics.jsonl")" -eq 22 ] && ok || no "train metrics: expected 16 steps, 4 evals, 2 samples"
 [ -s "$tmp/run/loss-plot.png" ] && [ -f "$tmp/run/model/model.safetensors" ] && [ -f "$tmp/run/model/instruct.json" ] &&
   [ -f "$tmp/run/checkpoints/step-00000016/optimizer.safetensors" ] && ok || no "train: plot, model or checkpoint missing"
 expect_ok train-continue 'done +1 steps' -- "$bin" train --model "$tmp/run/model" --data "$tmp/d40.json" --max-steps 1 \

@@ -1,0 +1,43 @@
+// GPT-2 inference with a KV cache: any mix of prompt chunks (prefill) and single tokens (decode)
+// of different sequences in one forward, no padding. Logits only for each chunk's last token.
+// Buffers grow to the largest call and are reused: no allocation per token.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/buffer.hpp"
+#include "kernels/attention_cached.hpp"
+#include "model/gpt2.hpp"
+
+namespace instruct {
+
+struct KVCache {
+  int32_t slots = 0;
+  KVLayout layout;
+  Buffer k, v;               // (n_layer, slots, n_head, max_len, head_size)
+  std::vector<int32_t> len;  // tokens cached per slot
+};
+
+KVCache kv_cache_create(const GPT2Config& c, int32_t slots, int32_t max_len);
+
+// Tokens appended to one slot's sequence (positions len .. len+n-1).
+struct SeqChunk {
+  int32_t slot;
+  const int32_t* tokens;
+  int32_t n;
+};
+
+struct InferScratch {
+  Buffer buf;
+  int64_t rows = 0, chunks = 0;  // capacity
+  std::vector<int32_t> slot, pos, tok, last;
+  float *x, *ln, *mean, *rstd, *qkv, *atty, *tmp, *fch, *fchg, *attn, *lastx, *logits;
+};
+
+// Runs the chunks through the model, appends them to the cache, and returns logits (chunks, V),
+// row i for the last token of chunk i (valid until the next call).
+const float* gpt2_infer(GPT2& m, KVCache& kv, InferScratch& s, std::span<const SeqChunk> chunks);
+
+}  // namespace instruct

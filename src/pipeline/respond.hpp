@@ -1,0 +1,58 @@
+// After training: `instruct generate` (one prompt, streamed), `instruct respond` (the reference's
+// test-set responses, batched, restartable) and `instruct chat` (a terminal loop). The model's
+// template and tokenizer come from its instruct.json (written by `instruct train`).
+#pragma once
+
+#include <filesystem>
+#include <istream>
+#include <ostream>
+#include <string>
+
+#include "infer/generate.hpp"
+#include "pipeline/prepare.hpp"
+#include "pipeline/train.hpp"
+
+namespace instruct {
+
+struct InferOptions {
+  ModelOptions model;             // --model DIR or a name (downloaded), as for train
+  std::string template_name;      // empty: the model's (instruct.json), else alpaca
+  std::filesystem::path tokenizer;  // empty: the model's, else bundled
+  GenerateOptions gen;
+  bool stats = false;             // timings on stderr
+};
+
+// A model ready to generate: weights, tokenizer, template.
+struct InferModel {
+  GPT2 model;
+  Bpe bpe;
+  const PromptTemplate* tmpl = nullptr;
+};
+InferModel infer_model_load(const InferOptions& o, std::ostream& log);
+
+struct GenerateRunOptions {
+  InferOptions infer;
+  std::string prompt;               // raw text (no template)
+  std::string instruction, input;   // or an instruction formatted with the template
+};
+// Streams only the response to `out`.
+GenerateStats generate_run(const GenerateRunOptions& o, std::ostream& out, std::ostream& log);
+
+struct RespondOptions {
+  InferOptions infer;
+  DataOptions data;  // --data and the split fractions
+  std::string split = "test";
+  std::filesystem::path out = "instruction-data-with-response.json";
+  bool resume = false;  // keep entries of an existing --out that already have a response
+  int64_t limit = 0;    // only the first N entries of the split
+};
+struct RespondReport {
+  size_t entries = 0, generated = 0, skipped = 0;
+  GenerateStats stats;
+};
+RespondReport respond_run(const RespondOptions& o, std::ostream& log);
+
+// Reads instructions (and an optional input) from `in`, streams answers to `out`, until EOF or /exit.
+void chat_run(const InferOptions& o, std::istream& in, std::ostream& out, bool interactive);
+
+}  // namespace instruct

@@ -1,0 +1,234 @@
+// Generation: the KV cache against full recompute (batch 1, ragged batches, past the context),
+// sampling (top-k 1 = greedy, seeds), EOS per sequence, the reference's response extraction and
+// output format, restartable respond, and an overfit model that must answer its training outputs.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "infer/generate.hpp"
+#include "io/checkpoint.hpp"
+#include "pipeline/respond.hpp"
+#include "pipeline/train.hpp"
+#include "test_util.hpp"
+#include "text/utf8.hpp"
+
+namespace instruct {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A tiny model with peaked logits (weights 5x the usual init), so greedy choices are not near-ties
+// yet the output varies.
+GPT2 tiny_model(int vocab, int n_ctx, uint64_t seed = 3) {
+  GPT2Config c;
+  c.n_layer = 2, c.n_head = 2, c.n_embd = 32, c.n_ctx = n_ctx, c.vocab = vocab;
+  GPT2 m = gpt2_create(c);
+  gpt2_init_random(m, seed);
+  for (const ParamSpec& s : m.table)
+    if (s.kind == ParamKind::kMatrix || s.kind == ParamKind::kEmbedding)
+      for (int64_t i = 0; i < s.numel; i++) m.params[s.offset + i] *= 5.0f;
+  return m;
+}
+
+std::vector<int32_t> prompt_of(int n, int vocab, int salt) {
+  std::vector<int32_t> p(n);
+  for (int i = 0; i < n; i++) p[i] = (i * 37 + salt * 11 + 5) % vocab;
+  return p;
+}
+
+std::vector<std::vector<int32_t>> run_batch(GPT2& m, const std::vector<std::vector<int32_t>>& prompts,
+                                            const GenerateOptions& o) {
+  std::vector<std::vector<int32_t>> out(prompts.size());
+  std::vector<std::vector<int32_t>> streamed(prompts.size());
+  generate_batch(
+      m, prompts, o, [&](size_t i, int32_t t) { streamed[i].push_back(t); },
+      [&](size_t i, std::vector<int32_t>& g) { out[i] = g; });
+  EXPECT_EQ(out, streamed);  // streaming gives the same tokens as the result
+  return out;
+}
+
+TEST(Generate, KVCacheEqualsRecomputeForOnePrompt) {
+  GPT2 m = tiny_model(97, 64);
+  GenerateOptions o;
+  o.max_new_tokens = 30;
+  o.eos = -1;
+  const auto p = prompt_of(7, 97, 1);
+  const auto want = generate_recompute(m, p, 30, -1);
+  ASSERT_EQ(want.size(), 30u);
+  EXPECT_EQ(run_batch(m, {p}, o)[0], want);
+  std::set<int32_t> distinct(want.begin(), want.end());
+  EXPECT_GT(distinct.size(), 3u);  // not a degenerate repeat of one token
+}
+
+TEST(Generate, RaggedBatchesEqualRecompute) {
+  GPT2 m = tiny_model(97, 64);
+  std::vector<std::vector<int32_t>> prompts;
+  for (int n : {3, 9, 1, 17, 5}) prompts.push_back(prompt_of(n, 97, n));
+  std::vector<std::vector<int32_t>> want;
+  for (const auto& p : prompts) want.push_back(generate_recompute(m, p, 12, -1));
+  for (int bs : {1, 2, 3, 5, 8}) {
+    GenerateOptions o;
+    o.max_new_tokens = 12, o.eos = -1, o.batch_size = bs;
+    EXPECT_EQ(run_batch(m, prompts, o), want) << "batch " << bs;
+  }
+}
+
+TEST(Generate, PastTheContextTheWindowSlidesAsTheReference) {
+  GPT2 m = tiny_model(97, 16);
+  const std::vector<std::vector<int32_t>> prompts = {prompt_of(10, 97, 2), prompt_of(20, 97, 3)};  // 20 > n_ctx
+  GenerateOptions o;
+  o.max_new_tokens = 20, o.eos = -1, o.batch_size = 2;
+  const auto got = run_batch(m, prompts, o);
+  for (size_t i = 0; i < prompts.size(); i++) EXPECT_EQ(got[i], generate_recompute(m, prompts[i], 20, -1)) << i;
+}
+
+TEST(Generate, EosStopsOnlyTheSequenceThatProducedIt) {
+  GPT2 m = tiny_model(97, 64);
+  std::vector<std::vector<int32_t>> prompts;
+  for (int n : {4, 6, 8, 10}) prompts.push_back(prompt_of(n, 97, n));
+  GenerateOptions o;
+  o.max_new_tokens = 16, o.eos = -1, o.batch_size = 4;
+  const auto free_run = run_batch(m, prompts, o);
+  o.eos = free_run[0][5];  // a token prompt 0 produces at step 5
+  const auto got = run_batch(m, prompts, o);
+  size_t stopped = 0, full = 0;
+  for (size_t i = 0; i < prompts.size(); i++) {
+    const auto want = generate_recompute(m, prompts[i], 16, o.eos);
+    EXPECT_EQ(got[i], want) << i;
+    auto at = std::find(free_run[i].begin(), free_run[i].end(), o.eos);
+    EXPECT_EQ(got[i], std::vector<int32_t>(free_run[i].begin(), at)) << i;  // the prefix before its own EOS
+    stopped += got[i].size() < 16, full += got[i].size() == 16;
+  }
+  EXPECT_LE(got[0].size(), 5u);
+  EXPECT_GE(full, 1u) << "another sequence went on";
+  EXPECT_GE(stopped, 1u);
+}
+
+TEST(Generate, SamplingIsSeededAndTopK1IsGreedy) {
+  GPT2 m = tiny_model(97, 64);
+  std::vector<std::vector<int32_t>> prompts = {prompt_of(5, 97, 1), prompt_of(8, 97, 2), prompt_of(3, 97, 3)};
+  GenerateOptions greedy;
+  greedy.max_new_tokens = 20, greedy.eos = -1, greedy.batch_size = 3;
+  GenerateOptions k1 = greedy;
+  k1.sample.temperature = 1.5, k1.sample.top_k = 1;
+  EXPECT_EQ(run_batch(m, prompts, k1), run_batch(m, prompts, greedy));
+  GenerateOptions s = greedy;
+  s.sample.temperature = 5.0, s.sample.top_k = 40, s.sample.top_p = 0.95, s.sample.seed = 7;
+  const auto a = run_batch(m, prompts, s);
+  EXPECT_EQ(run_batch(m, prompts, s), a);
+  s.batch_size = 1;  // each prompt has its own generator: batching does not change the samples
+  EXPECT_EQ(run_batch(m, prompts, s), a);
+  s.sample.seed = 8;
+  EXPECT_NE(run_batch(m, prompts, s), a);
+  EXPECT_NE(a, run_batch(m, prompts, greedy));
+}
+
+TEST(Generate, ResponseExtractionIsTheReferences) {
+  const PromptTemplate& t = template_find("alpaca");
+  EXPECT_EQ(response_extract("PROMPT\n\n### Response:\nHello there.\n ", "PROMPT", t), "Hello there.");
+  EXPECT_EQ(response_extract("PROMPT### Response:a ### Response:b", "PROMPT", t), "a b");
+  EXPECT_EQ(response_extract("PROMPT\xc2\xa0 x\xe3\x80\x80", "PROMPT", t), "x");  // str.strip: NBSP, U+3000
+  EXPECT_EQ(response_extract("PROMPT", "PROMPT", t), "");
+  EXPECT_EQ(response_extract("P\n<|assistant|>:\nHi", "P", template_find("phi3")), "Hi");
+  EXPECT_EQ(py_strip("\x1f a\xc2\x85"), "a");  // U+0085
+}
+
+// Data with a non-ASCII entry and an extra field, to check the output format.
+fs::path write_data(const fs::path& dir, const nlohmann::ordered_json& entries) {
+  std::ofstream(dir / "data.json") << entries.dump(2);
+  return dir / "data.json";
+}
+
+nlohmann::ordered_json overfit_entries() {
+  return nlohmann::ordered_json::parse(R"([
+    {"instruction": "Name the capital of France.", "input": "", "output": "The capital of France is Paris."},
+    {"instruction": "Translate to German.", "input": "Good morning", "output": "Guten Morgen, café ✓"},
+    {"instruction": "Add the numbers.", "input": "2 and 3", "output": "2 plus 3 is 5.", "id": 17},
+    {"instruction": "What is the opposite of hot?", "input": "", "output": "The opposite of hot is cold."}
+  ])");
+}
+
+TEST(Respond, AnOverfitModelAnswersItsTrainingOutputsExactly) {
+  const auto dir = test::temp_dir("overfit");
+  const auto entries = overfit_entries();
+  TrainOptions t;
+  t.data.data = write_data(dir, entries);
+  t.data.tokenizer = test::repo_data("");
+  t.data.train_frac = 1.0, t.data.test_frac = 0.0;
+  t.data.batch_size = 4;
+  t.data.shuffle = true;
+  t.model.init = "random";
+  t.model.config = "n_layer=2,n_head=2,n_embd=64,n_ctx=128";
+  t.data.max_length = 128;
+  t.epochs = 150;
+  t.lr = 3e-3;
+  t.eval_freq = 0;
+  t.sample_tokens = 0;
+  t.out = dir / "run";
+  std::ostringstream log;
+  const TrainReport tr = train_run(t, log);
+  ASSERT_LT(tr.losses.back(), 0.05) << "the model did not memorize the 4 entries";
+
+  RespondOptions r;
+  r.infer.model.model = (dir / "run" / "model").string();
+  r.data.data = t.data.data;
+  r.data.train_frac = 1.0, r.data.test_frac = 0.0;
+  r.split = "train";
+  r.out = dir / "responses.json";
+  r.infer.gen.batch_size = 3;
+  respond_run(r, log);
+  const std::string raw = file_read(r.out);
+  const auto got = nlohmann::ordered_json::parse(raw);
+  ASSERT_EQ(got.size(), 4u);
+  for (size_t i = 0; i < 4; i++) {
+    EXPECT_EQ(got[i]["model_response"], entries[i]["output"]) << i;
+    // the input's fields in their order, then model_response
+    std::vector<std::string> keys, want;
+    for (auto it = got[i].begin(); it != got[i].end(); ++it) keys.push_back(it.key());
+    for (auto it = entries[i].begin(); it != entries[i].end(); ++it) want.push_back(it.key());
+    want.push_back("model_response");
+    EXPECT_EQ(keys, want);
+  }
+  // json.dump(indent=4) layout, UTF-8 kept as is.
+  EXPECT_EQ(raw.rfind("[\n    {\n        \"instruction\": ", 0), 0u) << raw.substr(0, 40);
+  EXPECT_NE(raw.find("café ✓"), std::string::npos);
+  EXPECT_EQ(raw.find("\\u"), std::string::npos);
+
+  // Restartable: kept answers stay, missing ones are generated.
+  auto edited = got;
+  edited[0]["model_response"] = "KEPT";
+  edited[1].erase("model_response");
+  std::ofstream(r.out) << edited.dump(4);
+  r.resume = true;
+  const RespondReport rr = respond_run(r, log);
+  EXPECT_EQ(rr.skipped, 3u);
+  EXPECT_EQ(rr.generated, 1u);
+  const auto again = nlohmann::ordered_json::parse(file_read(r.out));
+  EXPECT_EQ(again[0]["model_response"], "KEPT");
+  EXPECT_EQ(again[1]["model_response"], entries[1]["output"]);
+
+  // generate: the same answer, streamed without the "### Response:" header.
+  GenerateRunOptions g;
+  g.infer.model.model = r.infer.model.model;
+  g.instruction = entries[1]["instruction"];
+  g.input = entries[1]["input"];
+  std::ostringstream out, glog;
+  generate_run(g, out, glog);
+  EXPECT_EQ(out.str(), entries[1]["output"].get<std::string>() + "\n");
+
+  // chat: two turns from a script.
+  const std::string script = entries[0]["instruction"].get<std::string>() + "\n\n" +
+                             entries[3]["instruction"].get<std::string>() + "\n\n";
+  std::istringstream in(script);
+  std::ostringstream chat;
+  chat_run(g.infer, in, chat, false);
+  EXPECT_NE(chat.str().find("The capital of France is Paris.\n"), std::string::npos) << chat.str();
+  EXPECT_NE(chat.str().find("The opposite of hot is cold.\n"), std::string::npos) << chat.str();
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace instruct
