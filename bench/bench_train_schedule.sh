@@ -3,14 +3,14 @@
 # extrapolated from a few timed steps: 2 x len(train_loader) steps, an evaluation (5 train + 5 val
 # batches) at step 0 and every 5 steps, the initial evaluation, and a 50-token sample per epoch.
 # Random init, batch 8, fp32, the same real batches. Usage: bench/bench_train_schedule.sh [build] [sizes]
-# (default: small medium; STEPS=6 timed steps, TORCH_THREADS=2)
+# (default: small medium; STEPS=6 timed steps, TORCH_THREADS=1)
 set -eu
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$repo/build}
 shift || true
 sizes=${*:-small medium}
 steps=${STEPS:-6}
-threads=${TORCH_THREADS:-2}
+threads=${TORCH_THREADS:-1}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$build/instruct" prepare --export-batches "$tmp/train.jsonl" >"$tmp/prep"

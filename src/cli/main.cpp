@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   instruct::cli_add_generate(app);
   instruct::cli_add_respond(app);
   instruct::cli_add_chat(app);
+  instruct::cli_add_judge(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,40 @@
+// Scoring responses with a judge LLM, as the reference: Ollama's /api/chat (NDJSON stream) or any
+// OpenAI-compatible /v1/chat/completions. HTTP through libcurl; retries with backoff on connection
+// errors, timeouts, 5xx and error lines; the server and model are checked before scoring.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace instruct {
+
+struct JudgeOptions {
+  std::string url = "http://localhost:11434";
+  std::string api = "ollama";  // ollama | openai
+  std::string model = "llama3";
+  int32_t retries = 3;
+  double timeout = 300;       // seconds per request
+  double backoff = 1.0;       // first retry delay in seconds, doubled each time
+  std::string api_key_env = "OPENAI_API_KEY";  // OpenAI: the key is read from this variable
+};
+
+// The reference's judge prompt for one entry (format_input is the Alpaca prompt).
+std::string judge_prompt(const std::string& instruction, const std::string& input, const std::string& output,
+                         const std::string& model_response);
+
+// Fails (one line, saying how to start the server or pull the model) unless the server answers
+// and lists the model.
+void judge_check(const JudgeOptions& o);
+
+struct JudgeReply {
+  std::string text;
+  int32_t attempts = 0;
+};
+// One chat request with the reference's options (seed 123, temperature 0, num_ctx 2048); retried.
+JudgeReply judge_ask(const JudgeOptions& o, const std::string& prompt);
+
+// The score in a reply: an integer reply as is; otherwise the first integer 0..100 in the text
+// ("I'd rate it 85 out of 100"); -1 when there is none.
+int32_t judge_parse_score(const std::string& reply, bool* exact);
+
+}  // namespace instruct

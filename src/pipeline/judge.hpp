@@ -1,0 +1,36 @@
+// `instruct judge`: scores every model_response of a responses file with a judge LLM, the
+// reference's way, writing score + judge_reply per entry (resumable) and the summary.
+#pragma once
+
+#include <array>
+#include <filesystem>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "judge/judge.hpp"
+
+namespace instruct {
+
+struct JudgeRunOptions {
+  JudgeOptions judge;
+  std::filesystem::path responses = "instruction-data-with-response.json";
+  std::filesystem::path out;  // empty: RESPONSES-scored.json
+  int32_t concurrency = 1;
+  std::string key = "model_response";
+};
+
+struct JudgeReport {
+  size_t entries = 0, scores = 0, kept = 0, empty = 0, inexact = 0;
+  std::vector<size_t> unusable;  // entries whose reply had no usable score
+  std::vector<size_t> failed;    // entries the server could not answer
+  double average = 0;
+  std::array<size_t, 10> deciles{};  // 0-9, 10-19, ..., 90-100
+  size_t out_of_range = 0;
+  std::filesystem::path out;
+};
+
+std::filesystem::path judge_default_out(const std::filesystem::path& responses);
+JudgeReport judge_run(const JudgeRunOptions& o, std::ostream& log);
+
+}  // namespace instruct

@@ -1,0 +1,276 @@
+// The judge against a scripted server (cpp-httplib on 127.0.0.1, random port) that speaks Ollama's
+// /api/chat (NDJSON stream) and OpenAI's /v1/chat/completions and misbehaves on demand: the model
+// response in the prompt says what to do ("score:90", "prose:70", "500once:80", "drop:50"...).
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "core/error.hpp"
+#include "pipeline/judge.hpp"
+#include "test_util.hpp"
+
+namespace instruct {
+namespace {
+
+namespace fs = std::filesystem;
+using ojson = nlohmann::ordered_json;
+
+class JudgeServer {
+ public:
+  explicit JudgeServer(std::vector<std::string> models = {"llama3:latest"}, std::string key = "")
+      : models_(std::move(models)), key_(std::move(key)) {
+    server_.Get("/api/tags", [this](const httplib::Request&, httplib::Response& res) {
+      ojson m = ojson::array();
+      for (const auto& n : models_) m.push_back({{"name", n}, {"model", n}});
+      res.set_content(ojson{{"models", m}}.dump(), "application/json");
+    });
+    server_.Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) {
+      if (!authorized(req, res)) return;
+      ojson m = ojson::array();
+      for (const auto& n : models_) m.push_back({{"id", n}, {"object", "model"}});
+      res.set_content(ojson{{"object", "list"}, {"data", m}}.dump(), "application/json");
+    });
+    server_.Post("/api/chat", [this](const httplib::Request& req, httplib::Response& res) { chat(req, res, true); });
+    server_.Post("/v1/chat/completions",
+                 [this](const httplib::Request& req, httplib::Response& res) { chat(req, res, false); });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ~JudgeServer() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int requests(const std::string& response) {
+    std::lock_guard<std::mutex> l(mu_);
+    return attempts_[response];
+  }
+  int total_requests() {
+    std::lock_guard<std::mutex> l(mu_);
+    int n = 0;
+    for (auto& [k, v] : attempts_) n += v;
+    return n;
+  }
+  ojson last_request;
+
+ private:
+  bool authorized(const httplib::Request& req, httplib::Response& res) {
+    if (key_.empty() || req.get_header_value("Authorization") == "Bearer " + key_) return true;
+    res.status = 401;
+    res.set_content(R"({"error":{"message":"invalid api key"}})", "application/json");
+    return false;
+  }
+
+  void chat(const httplib::Request& req, httplib::Response& res, bool ollama) {
+    if (!ollama && !authorized(req, res)) return;
+    const ojson body = ojson::parse(req.body);
+    const std::string prompt = body["messages"][0]["content"];
+    const std::string open = "score the model response `", close = "` on a scale";
+    const size_t a = prompt.find(open) + open.size();
+    const std::string resp = prompt.substr(a, prompt.find(close, a) - a);
+    int attempt;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      attempt = ++attempts_[resp];
+      last_request = body;
+    }
+    const std::string kind = resp.substr(0, resp.find(':'));
+    const std::string num = resp.substr(resp.find(':') + 1);
+    std::string reply = num;
+    if (kind == "prose") reply = "I'd rate it " + num + " out of 100, since it is close.";
+    if (kind == "words") reply = "excellent, well done";
+    if (kind == "slow" || (kind == "slowonce" && attempt == 1)) std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    if (kind == "500once" && attempt == 1) {
+      res.status = 500;
+      res.set_content(R"({"error":"server overloaded"})", "application/json");
+      return;
+    }
+    if (!ollama) {
+      res.set_content(ojson{{"choices", {{{"message", {{"role", "assistant"}, {"content", reply}}}}}}}.dump(),
+                      "application/json");
+      return;
+    }
+    const bool error_line = kind == "errline" && attempt == 1, drop = kind == "drop" && attempt == 1;
+    res.set_chunked_content_provider("application/x-ndjson", [reply, error_line, drop](size_t, httplib::DataSink& sink) {
+      for (size_t i = 0; i < reply.size(); i += 2) {  // the content in pieces
+        const std::string line =
+            ojson{{"model", "llama3"}, {"message", {{"role", "assistant"}, {"content", reply.substr(i, 2)}}}, {"done", false}}.dump() + "\n";
+        sink.write(line.data(), line.size());
+        if (drop) return false;  // connection closed mid-stream
+        if (error_line) {
+          const std::string e = R"({"error":"model runner has unexpectedly stopped"})" "\n";
+          sink.write(e.data(), e.size());
+          sink.done();
+          return true;
+        }
+      }
+      const std::string fin = ojson{{"model", "llama3"}, {"message", {{"role", "assistant"}, {"content", ""}}}, {"done", true}}.dump() + "\n";
+      sink.write(fin.data(), fin.size());
+      sink.done();
+      return true;
+    });
+  }
+
+  httplib::Server server_;
+  std::vector<std::string> models_;
+  std::string key_;
+  std::mutex mu_;
+  std::map<std::string, int> attempts_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+fs::path responses_file(const fs::path& dir, const std::vector<std::string>& responses) {
+  ojson a = ojson::array();
+  for (size_t i = 0; i < responses.size(); i++)
+    a.push_back({{"instruction", "Do task " + std::to_string(i)}, {"input", i % 2 ? "some input" : ""},
+                 {"output", "expected"}, {"model_response", responses[i]}});
+  std::ofstream(dir / "responses.json") << a.dump(4);
+  return dir / "responses.json";
+}
+
+JudgeRunOptions options(const JudgeServer& s, const fs::path& file) {
+  JudgeRunOptions o;
+  o.responses = file;
+  o.judge.url = s.url();
+  o.judge.retries = 2;
+  o.judge.timeout = 1.0;
+  o.judge.backoff = 0.05;
+  return o;
+}
+
+const std::vector<std::string> kFaulty = {"score:90", "prose:70", "words", "500once:80", "errline:60",
+                                          "drop:50",  "",         "slowonce:40"};
+
+TEST(Judge, OllamaAverageUnderEveryFault) {
+  const auto dir = test::temp_dir("judge");
+  JudgeServer s;
+  for (int conc : {1, 4}) {
+    JudgeRunOptions o = options(s, responses_file(dir, kFaulty));
+    o.concurrency = conc;
+    o.out = dir / ("scored" + std::to_string(conc) + ".json");
+    std::ostringstream log;
+    const JudgeReport r = judge_run(o, log);
+    EXPECT_EQ(r.scores, 7u) << log.str();
+    EXPECT_NEAR(r.average, (90 + 70 + 80 + 60 + 50 + 0 + 40) / 7.0, 1e-9);
+    EXPECT_EQ(r.unusable, std::vector<size_t>{2});
+    EXPECT_TRUE(r.failed.empty()) << log.str();
+    EXPECT_EQ(r.empty, 1u);
+    EXPECT_EQ(r.inexact, 1u);
+    EXPECT_NE(log.str().find("Number of scores: 7 of 8\nAverage score: 55.71\n"), std::string::npos) << log.str();
+    const ojson out = ojson::parse(file_read(o.out));
+    EXPECT_EQ(out[1]["score"], 70);
+    EXPECT_EQ(out[1]["judge_reply"], "I'd rate it 70 out of 100, since it is close.");
+    EXPECT_FALSE(out[2].contains("score"));
+    EXPECT_EQ(out[2]["judge_reply"], "excellent, well done");
+    EXPECT_EQ(out[6]["score"], 0);
+  }
+  // Retries: one extra request for each fault that heals, none for the empty response.
+  EXPECT_EQ(s.requests("score:90"), 2);  // once per run
+  EXPECT_EQ(s.requests("500once:80"), 3);
+  EXPECT_EQ(s.requests("errline:60"), 3);
+  EXPECT_EQ(s.requests("drop:50"), 3);
+  EXPECT_EQ(s.requests("slowonce:40"), 3);
+  EXPECT_EQ(s.requests(""), 0);
+  // The reference's request: the exact prompt and options.
+  const ojson& req = s.last_request;
+  EXPECT_EQ(req["model"], "llama3");
+  EXPECT_EQ(req["options"], ojson::parse(R"({"seed":123,"temperature":0,"num_ctx":2048})"));
+  fs::remove_all(dir);
+}
+
+TEST(Judge, ThePromptIsTheReferences) {
+  EXPECT_EQ(judge_prompt("Fix it.", "x", "y", "z"),
+            "Given the input `Below is an instruction that describes a task. Write a response that appropriately "
+            "completes the request.\n\n### Instruction:\nFix it.\n\n### Input:\nx` and correct output `y`, score the "
+            "model response `z` on a scale from 0 to 100, where 100 is the best score. Respond with the integer number only.");
+  bool exact = false;
+  EXPECT_EQ(judge_parse_score(" 85\n", &exact), 85);
+  EXPECT_TRUE(exact);
+  EXPECT_EQ(judge_parse_score("Score: 8.5/10 -> 85", &exact), 10);  // first integer 0..100 that is not part of a decimal
+  EXPECT_FALSE(exact);
+  EXPECT_EQ(judge_parse_score("I'd rate it 85 out of 100.", &exact), 85);
+  EXPECT_EQ(judge_parse_score("no number", &exact), -1);
+  EXPECT_EQ(judge_parse_score("1000 points", &exact), -1);
+}
+
+TEST(Judge, SlowPastTheTimeoutIsAFailedEntryNotACrash) {
+  const auto dir = test::temp_dir("judge_slow");
+  JudgeServer s;
+  JudgeRunOptions o = options(s, responses_file(dir, {"score:90", "slow:10"}));
+  o.judge.retries = 1;
+  std::ostringstream log;
+  const JudgeReport r = judge_run(o, log);
+  EXPECT_EQ(r.scores, 1u);
+  EXPECT_EQ(r.failed, std::vector<size_t>{1});
+  EXPECT_EQ(s.requests("slow:10"), 2);
+  EXPECT_NE(log.str().find("no complete reply within 1 s"), std::string::npos) << log.str();
+  // Resumable: the scored entry is kept, only the failed one is asked again.
+  const int before = s.total_requests();
+  judge_run(o, log);
+  EXPECT_EQ(s.total_requests() - before, 2);  // slow:10 twice (1 + 1 retry), score:90 not again
+  fs::remove_all(dir);
+}
+
+TEST(Judge, ServerAndModelAreCheckedFirst) {
+  const auto dir = test::temp_dir("judge_check");
+  const auto file = responses_file(dir, {"score:90"});
+  std::ostringstream log;
+  {
+    JudgeServer s({"mistral:latest"});
+    JudgeRunOptions o = options(s, file);
+    try {
+      judge_run(o, log);
+      FAIL();
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("does not have the model llama3 (it has: mistral:latest); run `ollama pull llama3`"),
+                std::string::npos) << e.what();
+    }
+    EXPECT_EQ(s.total_requests(), 0);
+  }
+  JudgeRunOptions o;
+  o.responses = file;
+  o.judge.url = "http://127.0.0.1:1";
+  o.judge.timeout = 2;
+  try {
+    judge_run(o, log);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("start it with `ollama serve`"), std::string::npos) << e.what();
+  }
+  fs::remove_all(dir);
+}
+
+TEST(Judge, OpenAICompatibleWithTheKeyFromTheEnvironment) {
+  const auto dir = test::temp_dir("judge_openai");
+  JudgeServer s({"llama3"}, "sekrit");
+  JudgeRunOptions o = options(s, responses_file(dir, {"score:90", "prose:30", "500once:20", ""}));
+  o.judge.api = "openai";
+  o.judge.api_key_env = "INSTRUCT_TEST_JUDGE_KEY";
+  std::ostringstream log;
+  ::unsetenv("INSTRUCT_TEST_JUDGE_KEY");
+  try {
+    judge_run(o, log);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("set the API key in $INSTRUCT_TEST_JUDGE_KEY"), std::string::npos) << e.what();
+  }
+  ::setenv("INSTRUCT_TEST_JUDGE_KEY", "sekrit", 1);
+  const JudgeReport r = judge_run(o, log);
+  ::unsetenv("INSTRUCT_TEST_JUDGE_KEY");
+  EXPECT_EQ(r.scores, 4u);
+  EXPECT_NEAR(r.average, (90 + 30 + 20 + 0) / 4.0, 1e-9);
+  EXPECT_EQ(log.str().find("sekrit"), std::string::npos);  // the key is never logged
+  EXPECT_EQ(s.last_request["temperature"], 0);
+  EXPECT_EQ(s.last_request["seed"], 123);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace instruct
