@@ -16,6 +16,7 @@ void cli_add_generate(CLI::App& app);
 void cli_add_respond(CLI::App& app);
 void cli_add_chat(CLI::App& app);
 void cli_add_judge(CLI::App& app);
+void cli_add_run(CLI::App& app);
 
 // --data, --tokenizer, --template, --mask-instruction, --max-length, --batch-size, --seed,
 // --no-shuffle, --train-frac, --test-frac, --allow-special.

@@ -118,6 +118,25 @@ expect_fail train-context 'must be between 1 and the model context' -- "$bin" tr
 expect_fail train-memory 'training this model needs about' -- "$bin" train --init random --config xl --batch-size 512
 expect_fail train-accum 'must divide --batch-size' -- "${train[@]}" --grad-accum 3 --out "$tmp/x"
 
+# Inference on the trained tiny model, and the whole loop with no judge reachable.
+expect_ok respond-limit 'done +3 responses' -- "$bin" respond --model "$tmp/run/model" --data "$tmp/d40.json" --limit 3 \
+  --batch-size 2 --out "$tmp/resp.json"
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if len(d)==3 and all('model_response' in e for e in d) else 1)" \
+  "$tmp/resp.json" && ok || no "respond: output lacks model_response"
+expect_ok respond-resume 'resume +3 of 3 entries already answered' -- "$bin" respond --model "$tmp/run/model" \
+  --data "$tmp/d40.json" --limit 3 --out "$tmp/resp.json" --resume
+expect_ok generate-stream '' -- "$bin" generate --model "$tmp/run/model" -i "Name a colour." -n 8
+expect_fail generate-two-prompts 'give either --prompt' -- "$bin" generate --model "$tmp/run/model" -p x -i y
+expect_ok chat-script '' -- bash -c "printf 'Name a colour.\n\n/exit\n' | '$bin' chat --model '$tmp/run/model' -n 8"
+expect_fail judge-no-file 'cannot open responses' -- "$bin" judge --responses "$tmp/none.json"
+expect_fail judge-no-server 'start it with `ollama serve`' -- "$bin" judge --responses "$tmp/resp.json" --url http://127.0.0.1:1
+expect_fail judge-bad-api '--api grpc is unknown' -- "$bin" judge --responses "$tmp/resp.json" --api grpc
+expect_ok run-no-judge 'skipped +judging: no judge server at http://127.0.0.1:1' -- "$bin" run --init random \
+  --config "$tiny" --data "$tmp/d40.json" --batch-size 4 --max-steps 3 --max-new-tokens 8 --url http://127.0.0.1:1 \
+  --out "$tmp/all"
+[ -f "$tmp/all/report.md" ] && [ -f "$tmp/all/instruction-data-with-response.json" ] && [ -f "$tmp/all/loss-plot.png" ] &&
+  grep -q 'Skipped: no judge server' "$tmp/all/report.md" && ok || no "run: report, responses or plot missing"
+
 # Usage errors come from the flag parser with its own exit code, not a crash.
 "$bin" prepare --batch-size 0 >/dev/null 2>&1; rc=$?
 [ "$rc" -ne 0 ] && [ "$rc" -lt 128 ] && ok || no "batch-size 0: exit $rc"

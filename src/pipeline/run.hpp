@@ -1,0 +1,33 @@
+// `instruct run`: the whole loop in one run directory: prepare -> train -> respond (test split)
+// -> judge (skipped, with a message, when no judge answers) -> report.md.
+#pragma once
+
+#include <filesystem>
+#include <ostream>
+
+#include "pipeline/judge.hpp"
+#include "pipeline/respond.hpp"
+#include "pipeline/train.hpp"
+
+namespace instruct {
+
+struct RunOptions {
+  TrainOptions train;             // train.out is the run directory
+  int32_t respond_batch = 8;
+  int32_t max_new_tokens = 256;
+  JudgeRunOptions judge;          // responses/out are set inside the run directory
+  bool judge_enabled = true;
+};
+
+struct RunReport {
+  TrainReport train;
+  RespondReport respond;
+  bool judged = false;
+  JudgeReport judge;
+  std::string judge_skipped;  // why, when not judged
+  std::filesystem::path report;
+};
+
+RunReport run_all(const RunOptions& o, std::ostream& log);
+
+}  // namespace instruct
