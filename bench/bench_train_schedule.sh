@@ -19,13 +19,13 @@ batches=$(sed -n 's/.*train \([0-9]*\) (shuffled.*/\1/p' "$tmp/prep" | head -1)
 batches=${batches:-116}
 total_steps=$((2 * batches))
 evals=$(((total_steps - 1) / 5 + 1 + 1))  # steps 0, 5, ... plus the initial one
-prompt_len=$("$build/instruct" tokenize --text "$(/usr/bin/python3 -c "
+prompt=$(/usr/bin/python3 -c "
 import json
 d = json.load(open('$repo/data/instruction-data.json'))
 n = len(d); e = d[int(n * 0.85) + int(n * 0.1)]
 print('Below is an instruction that describes a task. Write a response that appropriately completes the request.'
-      + '\n\n### Instruction:\n' + e['instruction'] + ('\n\n### Input:\n' + e['input'] if e['input'] else ''))")" |
-  /usr/bin/python3 -c "import json, sys; print(len(json.load(sys.stdin)))")
+      + '\n\n### Instruction:\n' + e['instruction'] + ('\n\n### Input:\n' + e['input'] if e['input'] else ''))")
+prompt_len=$("$build/instruct" tokenize --text "$prompt" | /usr/bin/python3 -c "import json, sys; print(len(json.load(sys.stdin)))")
 prompt_len=${prompt_len:-60}
 printf "%d steps, %d evaluations, 2 samples of 50 tokens (val[0] prompt: %s tokens)\n" "$total_steps" "$evals" "$prompt_len"
 printf "%-7s %-9s %9s %9s %9s %12s\n" size who "s/step" "s/eval" "s/sample" "2 epochs"
@@ -40,8 +40,8 @@ rows = list(map(json.loads, open('$tmp/run/metrics.jsonl')))
 s = [r['seconds'] for r in rows if r['kind'] == 'step'][1:]
 e = [r['seconds'] for r in rows if r['kind'] == 'eval'][-1]
 print(sum(s) / len(s), e)")
-  o_sample=$("$build/instruct" generate --model "$tmp/run/model" --prompt-tokens "$prompt_len" --max-new-tokens 50 \
-    --ignore-eos --timing 2>&1 >/dev/null | sed -n 's/^total \([0-9.]*\) s.*/\1/p' || true)
+  o_sample=$("$build/instruct" generate --model "$tmp/run/model" --prompt "$prompt" --max-new-tokens 50 \
+    --ignore-eos --stats 2>&1 >/dev/null | sed -n 's/^total \([0-9.]*\) s.*/\1/p' || true)
   o_sample=${o_sample:-0}
   for who in torch instruct; do
     if [ $who = torch ]; then a=$t_step b=$t_eval c=$t_sample; else a=$o_step b=$o_eval c=$o_sample; fi
