@@ -30,7 +30,7 @@ namespace {
 // few shapes (the extra rows are scratch, computed and ignored).
 int64_t gemm_rows(int64_t n) { return n <= 32 ? n : (n + 63) / 64 * 64; }
 
-void scratch_reserve(InferScratch& s, const GPT2Config& c, int64_t rows, int64_t chunks, int32_t max_len) {
+void scratch_reserve(InferScratch& s, const GPT2Config& c, int64_t rows, int64_t chunks) {
   if (rows <= s.rows && chunks <= s.chunks && s.attn) return;
   s.rows = std::max(rows, s.rows), s.chunks = std::max(chunks, s.chunks);
   const int64_t C = c.n_embd, R = s.rows, K = s.chunks, nt = omp_get_max_threads();
@@ -40,7 +40,6 @@ void scratch_reserve(InferScratch& s, const GPT2Config& c, int64_t rows, int64_t
   take(&s.x, R * C), take(&s.ln, R * C), take(&s.mean, R), take(&s.rstd, R), take(&s.qkv, R * 3 * C);
   take(&s.atty, R * C), take(&s.tmp, R * C), take(&s.fch, R * 4 * C), take(&s.fchg, R * 4 * C);
   take(&s.attn, nt * static_cast<int64_t>(c.n_ctx)), take(&s.lastx, K * C), take(&s.logits, K * c.vocab);
-  (void)max_len;
   s.buf.resize(off);
   s.buf.zero();
   for (auto& [p, o] : slots) *p = s.buf.data() + o;
@@ -60,7 +59,7 @@ const float* gpt2_infer(GPT2& m, KVCache& kv, InferScratch& s, std::span<const S
   }
   if (N == 0) return nullptr;
   const int64_t NG = gemm_rows(N), K = static_cast<int64_t>(chunks.size());
-  scratch_reserve(s, c, NG, K, kv.layout.max_len);
+  scratch_reserve(s, c, NG, K);
   s.slot.resize(N), s.pos.resize(N), s.tok.resize(N), s.last.resize(K);
   int64_t r = 0;
   for (int64_t i = 0; i < K; i++) {

@@ -369,7 +369,11 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
           Timer sample_timer;
           const std::vector<int32_t> prompt = bpe_encode(d.bpe, d.tmpl->prompt(val_span[0]), special);
           std::vector<int32_t> all = prompt;
-          for (int32_t t : generate_recompute(model, prompt, opt.sample_tokens, -1)) all.push_back(t);
+          GenerateOptions g;  // generate_text_simple: greedy, no EOS stop
+          g.max_new_tokens = opt.sample_tokens, g.eos = -1;
+          generate_batch(model, {prompt}, g, nullptr, [&](size_t, std::vector<int32_t>& t) {
+            all.insert(all.end(), t.begin(), t.end());
+          });
           std::string text = bpe_decode(d.bpe, all);
           for (char& ch : text)
             if (ch == '\n') ch = ' ';
