@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Generation speed, instruct (KV cache) vs the reference's generate_text_simple in PyTorch (no
 # cache), same prompt (the first test entry's prompt), same number of new tokens, random weights,
-# greedy, EOS ignored. Then `instruct respond` batched (8) on the first LIMIT test entries: random
+# greedy, EOS ignored; instruct in fp32 (the reference's numbers) and with --dtype bf16. Then `instruct respond` batched (8) on the first LIMIT test entries: random
 # weights never emit EOS, so every entry runs the full 256 tokens (the worst case).
 # Usage: bench/bench_generate.sh [build_dir] [sizes...]
 #   (default: small medium; NEW=256 as respond's max_new_tokens, LIMIT=16, TORCH_THREADS=1)
@@ -23,17 +23,22 @@ print('Below is an instruction that describes a task. Write a response that appr
       + '\n\n### Instruction:\n' + e['instruction'] + ('\n\n### Input:\n' + e['input'] if e['input'] else ''))")
 ids=$("$build/instruct" tokenize --text "$prompt")
 printf "prompt %s tokens, %s new tokens\n" "$(/usr/bin/python3 -c "import json,sys; print(len(json.loads(sys.argv[1])))" "$ids")" "$new"
-printf "%-7s %14s %16s %8s %22s %8s\n" size "torch s/token" "instruct s/token" ratio "respond b=8 s/token" ratio
+printf "%-7s %14s %16s %8s %14s %8s %22s %8s\n" size "torch s/token" "instruct s/token" ratio "bf16 s/token" ratio \
+  "respond b=8 s/token" ratio
 for size in $sizes; do
   t=$(/usr/bin/python3 "$repo/bench/generate_torch_peer.py" "$size" "$ids" "$new" "$threads")
   "$build/instruct" generate --init random --config "$size" --prompt "$prompt" -n "$new" --ignore-eos --stats \
     >/dev/null 2>"$tmp/stats"
   o=$(sed -n 's/.*(\([0-9.]*\) tok\/s, \([0-9.]*\) ms\/token)/\2/p' "$tmp/stats")
   o=$(awk "BEGIN{print $o/1000}")
+  "$build/instruct" generate --init random --config "$size" --prompt "$prompt" -n "$new" --ignore-eos --stats \
+    --dtype bf16 >/dev/null 2>"$tmp/stats16"
+  o16=$(sed -n 's/.*(\([0-9.]*\) tok\/s, \([0-9.]*\) ms\/token)/\2/p' "$tmp/stats16")
+  o16=$(awk "BEGIN{print $o16/1000}")
   "$build/instruct" respond --init random --config "$size" --batch-size 8 --limit "$limit" --stats \
     --out "$tmp/r.json" >"$tmp/respond" 2>&1
   r=$(sed -n 's/.*(\([0-9.]*\) tok\/s, \([0-9.]*\) ms\/token)/\2/p' "$tmp/respond")
   r=$(awk "BEGIN{print $r/1000}")
-  printf "%-7s %14.4f %16.4f %7.1fx %22.4f %7.1fx\n" "$size" "$t" "$o" "$(awk "BEGIN{print $t/$o}")" "$r" \
-    "$(awk "BEGIN{print $t/$r}")"
+  printf "%-7s %14.4f %16.4f %7.1fx %14.4f %7.1fx %22.4f %7.1fx\n" "$size" "$t" "$o" "$(awk "BEGIN{print $t/$o}")" \
+    "$o16" "$(awk "BEGIN{print $t/$o16}")" "$r" "$(awk "BEGIN{print $t/$r}")"
 done

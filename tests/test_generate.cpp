@@ -85,6 +85,28 @@ TEST(Generate, PastTheContextTheWindowSlidesAsTheReference) {
   for (size_t i = 0; i < prompts.size(); i++) EXPECT_EQ(got[i], generate_recompute(m, prompts[i], 20, -1)) << i;
 }
 
+TEST(Generate, Bf16WeightsStayCloseToFp32) {
+  GPT2 m = tiny_model(97, 64);
+  const std::vector<int32_t> p = prompt_of(9, 97, 4);
+  auto first_logits = [&] {
+    KVCache kv = kv_cache_create(m.cfg, 1, 16);
+    InferScratch s;
+    const SeqChunk c{0, p.data(), static_cast<int32_t>(p.size())};
+    const float* l = gpt2_infer(m, kv, s, std::span<const SeqChunk>(&c, 1));
+    return std::vector<float>(l, l + 97);
+  };
+  const auto f32 = first_logits();
+  gpt2_use_bf16(m, true);
+  const auto b16 = first_logits();
+  double worst = 0, scale = 0;
+  for (int v = 0; v < 97; v++) worst = std::max(worst, double(std::fabs(f32[v] - b16[v]))), scale = std::max(scale, double(std::fabs(f32[v])));
+  EXPECT_GT(worst, 0.0);            // really a different path
+  EXPECT_LT(worst, 0.03 * scale);   // bf16 keeps ~3 significant digits
+  EXPECT_EQ(std::max_element(f32.begin(), f32.end()) - f32.begin(), std::max_element(b16.begin(), b16.end()) - b16.begin());
+  gpt2_use_bf16(m, false);
+  EXPECT_EQ(first_logits(), f32);
+}
+
 TEST(Generate, EosStopsOnlyTheSequenceThatProducedIt) {
   GPT2 m = tiny_model(97, 64);
   std::vector<std::vector<int32_t>> prompts;

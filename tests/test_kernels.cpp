@@ -219,3 +219,35 @@ TEST(AdamW, MatchesTorchFormula) {
 
 }  // namespace
 }  // namespace instruct
+
+namespace instruct {
+namespace {
+
+TEST(Gemm, Bf16OperandsWithFp32AccumulationMatchTheNaiveLoop) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd;
+  for (auto [M, N, K, tb] : {std::tuple{1, 65, 63, false}, {7, 33, 64, true}, {65, 7, 1, false}}) {
+    std::vector<float> A(M * K), B(K * N), bias(N), C(M * N), R(M * N);
+    for (auto* v : {&A, &B, &bias})
+      for (float& x : *v) x = nd(rng);
+    std::vector<uint16_t> A16(A.size()), B16(B.size());
+    to_bf16(A16.data(), A.data(), A.size());
+    to_bf16(B16.data(), B.data(), B.size());
+    for (size_t i = 0; i < A.size(); i++) A[i] = from_bf16(A16[i]);  // the reference sees the rounded operands
+    for (size_t i = 0; i < B.size(); i++) B[i] = from_bf16(B16[i]);
+    const GemmArgs g{M, N, K, false, tb, false};
+    gemm_bf16(C.data(), A16.data(), B16.data(), bias.data(), g);
+    gemm_naive(R.data(), A.data(), B.data(), bias.data(), g);
+    for (int i = 0; i < M * N; i++) ASSERT_NEAR(C[i], R[i], 1e-4 * (1 + std::fabs(R[i]))) << M << "x" << N << "x" << K;
+  }
+  // Round to nearest even, as torch: 1 + 2^-8 is a tie and goes to 1; 1 + 3*2^-9 rounds up.
+  const float xs[] = {1.0f + 1.0f / 256, 1.0f + 3.0f / 512, -2.5f};
+  uint16_t r[3];
+  to_bf16(r, xs, 3);
+  EXPECT_EQ(from_bf16(r[0]), 1.0f);
+  EXPECT_EQ(from_bf16(r[1]), 1.0f + 1.0f / 128);
+  EXPECT_EQ(from_bf16(r[2]), -2.5f);
+}
+
+}  // namespace
+}  // namespace instruct

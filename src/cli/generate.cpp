@@ -24,6 +24,8 @@ void add_infer_options(CLI::App& cmd, InferOptions& o) {
   cmd.add_option("--seed", o.gen.sample.seed, "Seed for sampling")->capture_default_str();
   cmd.add_flag("--ignore-eos{-1}", o.gen.eos, "Do not stop at <|endoftext|> (benchmarking)");
   cmd.add_flag("--stats", o.stats, "Print prefill/decode timings to stderr");
+  cmd.add_option("--dtype", o.dtype, "fp32 (the reference's numbers) or bf16 (half the memory traffic, faster)")
+      ->capture_default_str();
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <dnnl.hpp>
 
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <unordered_map>
 #include <mutex>
@@ -22,7 +23,7 @@ using dnnl::memory;
 struct Dnnl {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
-  using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool, bool, bool>;
+  using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool, bool, bool, bool>;
   struct Prim {
     dnnl::matmul matmul;
     memory::desc a, b, c, bias;
@@ -37,15 +38,16 @@ Dnnl& dnnl_state() {
   return d;
 }
 
-Dnnl::Prim& primitive(Dnnl& d, const GemmArgs& g, bool has_bias) {
-  const Dnnl::Key key{g.M, g.N, g.K, g.trans_a, g.trans_b, g.accumulate, has_bias};
+Dnnl::Prim& primitive(Dnnl& d, const GemmArgs& g, bool has_bias, bool bf16 = false) {
+  const Dnnl::Key key{g.M, g.N, g.K, g.trans_a, g.trans_b, g.accumulate, has_bias, bf16};
   std::lock_guard<std::mutex> lock(d.mu);
   auto it = d.cache.find(key);
   if (it != d.cache.end()) return it->second;
   const auto f32 = memory::data_type::f32;
+  const auto in = bf16 ? memory::data_type::bf16 : f32;
   Dnnl::Prim p;
-  p.a = memory::desc({g.M, g.K}, f32, g.trans_a ? memory::dims{1, g.M} : memory::dims{g.K, 1});
-  p.b = memory::desc({g.K, g.N}, f32, g.trans_b ? memory::dims{1, g.K} : memory::dims{g.N, 1});
+  p.a = memory::desc({g.M, g.K}, in, g.trans_a ? memory::dims{1, g.M} : memory::dims{g.K, 1});
+  p.b = memory::desc({g.K, g.N}, in, g.trans_b ? memory::dims{1, g.K} : memory::dims{g.N, 1});
   p.c = memory::desc({g.M, g.N}, f32, memory::dims{g.N, 1});
   p.bias = has_bias ? memory::desc({1, g.N}, f32, memory::dims{g.N, 1}) : memory::desc();
   dnnl::primitive_attr attr;
@@ -62,20 +64,13 @@ Dnnl::Prim& primitive(Dnnl& d, const GemmArgs& g, bool has_bias) {
 
 }  // namespace
 
-void gemm(float* C, const float* A, const float* B, const float* bias, const GemmArgs& g) {
-  if (g.M <= 0 || g.N <= 0 || g.K <= 0) {
-    if (g.M > 0 && g.N > 0 && g.K == 0 && !g.accumulate) {  // empty sum
-      for (int64_t i = 0; i < g.M; i++)
-        for (int64_t j = 0; j < g.N; j++) C[i * g.N + j] = bias ? bias[j] : 0.0f;
-    }
-    return;
-  }
+namespace {
+
+void gemm_any(float* C, const void* A, const void* B, const float* bias, const GemmArgs& g, bool bf16) {
   Dnnl& d = dnnl_state();
   const auto t0 = std::chrono::steady_clock::now();
-  Dnnl::Prim& p = primitive(d, g, bias != nullptr);
-  auto mem = [&](const memory::desc& md, const float* ptr) {
-    return memory(md, d.engine, const_cast<float*>(ptr));
-  };
+  Dnnl::Prim& p = primitive(d, g, bias != nullptr, bf16);
+  auto mem = [&](const memory::desc& md, const void* ptr) { return memory(md, d.engine, const_cast<void*>(ptr)); };
   std::unordered_map<int, memory> args = {
       {DNNL_ARG_SRC, mem(p.a, A)}, {DNNL_ARG_WEIGHTS, mem(p.b, B)}, {DNNL_ARG_DST, mem(p.c, C)}};
   if (bias) args.emplace(DNNL_ARG_BIAS, mem(p.bias, bias));
@@ -84,6 +79,41 @@ void gemm(float* C, const float* A, const float* B, const float* bias, const Gem
   d.stats.calls++;
   d.stats.flops += 2.0 * static_cast<double>(g.M) * static_cast<double>(g.N) * static_cast<double>(g.K);
   d.stats.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+void gemm_bf16(float* C, const uint16_t* A, const uint16_t* B, const float* bias, const GemmArgs& g) {
+  if (g.M <= 0 || g.N <= 0 || g.K <= 0) fail("internal: bf16 gemm of ", g.M, "x", g.N, "x", g.K);
+  gemm_any(C, A, B, bias, g, true);
+}
+
+void to_bf16(uint16_t* dst, const float* src, int64_t n) {
+#pragma omp parallel for if (n > 65536)
+  for (int64_t i = 0; i < n; i++) {
+    uint32_t u;
+    std::memcpy(&u, src + i, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) dst[i] = static_cast<uint16_t>((u >> 16) | 0x40);  // quiet NaN
+    else dst[i] = static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+  }
+}
+
+float from_bf16(uint16_t v) {
+  const uint32_t u = static_cast<uint32_t>(v) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+void gemm(float* C, const float* A, const float* B, const float* bias, const GemmArgs& g) {
+  if (g.M <= 0 || g.N <= 0 || g.K <= 0) {
+    if (g.M > 0 && g.N > 0 && g.K == 0 && !g.accumulate) {  // empty sum
+      for (int64_t i = 0; i < g.M; i++)
+        for (int64_t j = 0; j < g.N; j++) C[i * g.N + j] = bias ? bias[j] : 0.0f;
+    }
+    return;
+  }
+  gemm_any(C, A, B, bias, g, false);
 }
 
 GemmStats gemm_stats() { return dnnl_state().stats; }

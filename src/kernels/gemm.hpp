@@ -1,5 +1,5 @@
-// The one GEMM seam: every matmul in the engine goes through gemm(), on oneDNN. fp32 today; the
-// dtype enum is where bf16 operands with fp32 accumulation plug in. Knows nothing of GPT-2.
+// The one GEMM seam: every matmul in the engine goes through gemm(), on oneDNN: fp32, and bf16
+// operands with fp32 accumulation and output (inference). Knows nothing of GPT-2.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +15,11 @@ struct GemmArgs {
 };
 
 void gemm(float* C, const float* A, const float* B, const float* bias, const GemmArgs& g);
+// The same with A and B in bfloat16 (raw 16-bit words), fp32 bias, fp32 C.
+void gemm_bf16(float* C, const uint16_t* A, const uint16_t* B, const float* bias, const GemmArgs& g);
+// Round to nearest even, as torch's .to(torch.bfloat16).
+void to_bf16(uint16_t* dst, const float* src, int64_t n);
+float from_bf16(uint16_t v);
 
 // The scalar reference (double accumulation), for tests.
 void gemm_naive(float* C, const float* A, const float* B, const float* bias, const GemmArgs& g);

@@ -46,6 +46,9 @@ struct GPT2 {
   std::vector<int32_t> row_targets;  // their targets
   int64_t counted = 0;               // targets that counted in the last loss
   bool have_dlogits = false;
+  // Inference only: a bfloat16 copy of params (gpt2_infer then runs its GEMMs in bf16). Training
+  // never reads it; rebuild it after changing params.
+  std::vector<uint16_t> params_bf16;
 };
 
 GPT2 gpt2_create(const GPT2Config& c);  // parameters zeroed

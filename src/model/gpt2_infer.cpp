@@ -45,7 +45,24 @@ void scratch_reserve(InferScratch& s, const GPT2Config& c, int64_t rows, int64_t
   for (auto& [p, o] : slots) *p = s.buf.data() + o;
 }
 
+// out (rows,OC) = in (rows,IC) @ w (+ b): fp32, or bf16 operands when the model has a bf16 copy.
+void linear(GPT2& m, InferScratch& s, float* out, const float* in, const float* w, const float* b, int64_t rows,
+            int64_t IC, int64_t OC, bool trans_w) {
+  const GemmArgs g{rows, OC, IC, false, trans_w, false};
+  if (m.params_bf16.empty()) return gemm(out, in, w, b, g);
+  if (static_cast<int64_t>(s.a16.size()) < rows * IC) s.a16.resize(rows * IC);
+  to_bf16(s.a16.data(), in, rows * IC);
+  gemm_bf16(out, s.a16.data(), m.params_bf16.data() + (w - m.params.data()), b, g);
+}
+
 }  // namespace
+
+void gpt2_use_bf16(GPT2& m, bool on) {
+  m.params_bf16.clear();
+  if (!on) return;
+  m.params_bf16.resize(m.params.size());
+  to_bf16(m.params_bf16.data(), m.params.data(), static_cast<int64_t>(m.params.size()));
+}
 
 const float* gpt2_infer(GPT2& m, KVCache& kv, InferScratch& s, std::span<const SeqChunk> chunks) {
   const GPT2Config& c = m.cfg;
@@ -82,20 +99,20 @@ const float* gpt2_infer(GPT2& m, KVCache& kv, InferScratch& s, std::span<const S
     float* kc = kv.k.data() + l * layer_stride;
     float* vc = kv.v.data() + l * layer_stride;
     layernorm_forward(s.ln, s.mean, s.rstd, s.x, w.ln1w, w.ln1b, static_cast<int>(N), static_cast<int>(C));
-    gemm(s.qkv, s.ln, w.qkvw, w.qkvb, {NG, 3 * C, C, false, false, false});
+    linear(m, s, s.qkv, s.ln, w.qkvw, w.qkvb, NG, C, 3 * C, false);
     kv_store(kc, vc, s.qkv, s.slot.data(), s.pos.data(), static_cast<int>(N), kv.layout);
     attention_cached(s.atty, s.qkv, kc, vc, s.slot.data(), s.pos.data(), static_cast<int>(N), kv.layout, s.attn);
-    gemm(s.tmp, s.atty, w.attprojw, w.attprojb, {NG, C, C, false, false, false});
+    linear(m, s, s.tmp, s.atty, w.attprojw, w.attprojb, NG, C, C, false);
     residual_forward(s.x, s.x, s.tmp, N * C);
     layernorm_forward(s.ln, s.mean, s.rstd, s.x, w.ln2w, w.ln2b, static_cast<int>(N), static_cast<int>(C));
-    gemm(s.fch, s.ln, w.fcw, w.fcb, {NG, 4 * C, C, false, false, false});
+    linear(m, s, s.fch, s.ln, w.fcw, w.fcb, NG, C, 4 * C, false);
     gelu_forward(s.fchg, s.fch, N * 4 * C);
-    gemm(s.tmp, s.fchg, w.fcprojw, w.fcprojb, {NG, C, 4 * C, false, false, false});
+    linear(m, s, s.tmp, s.fchg, w.fcprojw, w.fcprojb, NG, 4 * C, C, false);
     residual_forward(s.x, s.x, s.tmp, N * C);
   }
   for (int64_t i = 0; i < K; i++) std::memcpy(s.ln + i * C, s.x + s.last[i] * C, sizeof(float) * C);
   layernorm_forward(s.lastx, s.mean, s.rstd, s.ln, m.p.lnfw, m.p.lnfb, static_cast<int>(K), static_cast<int>(C));
-  gemm(s.logits, s.lastx, m.p.lm_head, nullptr, {K, V, C, false, true, false});
+  linear(m, s, s.logits, s.lastx, m.p.lm_head, nullptr, K, C, V, true);
   for (const SeqChunk& ch : chunks) kv.len[ch.slot] += ch.n;
   return s.logits;
 }

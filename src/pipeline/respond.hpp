@@ -20,6 +20,7 @@ struct InferOptions {
   std::filesystem::path tokenizer;  // empty: the model's, else bundled
   GenerateOptions gen;
   bool stats = false;             // timings on stderr
+  std::string dtype = "fp32";     // fp32 (the reference) or bf16 (faster, slightly different)
 };
 
 // A model ready to generate: weights, tokenizer, template.
