@@ -1,6 +1,8 @@
 // `instruct run`: prepare, train, respond and judge in one run directory.
 #include <iostream>
 #include <memory>
+#include <set>
+#include <string>
 
 #include "cli/commands.hpp"
 #include "pipeline/run.hpp"
@@ -29,9 +31,13 @@ void cli_add_run(CLI::App& app) {
   cmd->add_option("--timeout", o->judge.judge.timeout, "Seconds per judge request")->capture_default_str();
   cmd->add_flag("--no-judge{false}", o->judge_enabled, "Skip judging");
   cmd->callback([o, cmd] {
+    // Training flags given (a resume may change only some); respond and judge flags are free.
+    static const std::set<std::string> kNotTraining = {"respond-batch-size", "max-new-tokens", "url", "api",
+                                                      "judge-model", "concurrency", "timeout", "no-judge"};
     o->train.given.clear();
     for (const CLI::Option* opt : cmd->get_options())
-      if (opt->count() > 0 && !opt->get_lnames().empty()) o->train.given.push_back(opt->get_lnames()[0]);
+      if (opt->count() > 0 && !opt->get_lnames().empty() && !kNotTraining.count(opt->get_lnames()[0]))
+        o->train.given.push_back(opt->get_lnames()[0]);
     run_all(*o, std::cout);
   });
 }

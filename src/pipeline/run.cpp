@@ -5,6 +5,7 @@
 
 #include "core/error.hpp"
 #include "core/files.hpp"
+#include "pipeline/train_checkpoint.hpp"
 
 namespace instruct {
 
@@ -12,20 +13,24 @@ namespace fs = std::filesystem;
 
 RunReport run_all(const RunOptions& o, std::ostream& log) {
   RunReport rep;
-  const fs::path dir = o.train.out;
+  // The data as training sees it: the command line's, or on --resume the checkpoint's.
+  const DataOptions data =
+      o.train.resume.empty() ? o.train.data : train_checkpoint_read(train_checkpoint_find(o.train.resume)).options.data;
   log << "== prepare\n";
   PrepareOptions p;
-  p.data = o.train.data;
+  p.data = data;
   prepare_run(p, log);
 
   log << "\n== train\n";
   rep.train = train_run(o.train, log);
   if (rep.train.interrupted) throw Interrupted(rep.train.checkpoint.string());
+  // The run directory holds the final checkpoint (RUN/checkpoints/step-N); on --resume it need not be --out.
+  const fs::path dir = rep.train.checkpoint.parent_path().parent_path();
 
   log << "\n== respond (test split)\n";
   RespondOptions r;
   r.infer.model.model = (dir / "model").string();
-  r.data = o.train.data;
+  r.data = data;
   r.split = "test";
   r.out = dir / "instruction-data-with-response.json";
   r.infer.gen.batch_size = o.respond_batch;

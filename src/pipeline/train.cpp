@@ -108,7 +108,7 @@ TrainOptions resume_options(const TrainOptions& cli, const SavedTraining& saved,
   TrainOptions o = saved.options;
   static const char* kMayChange[] = {"epochs", "max-steps", "save-every", "keep-checkpoints", "plot-format", "out"};
   for (const std::string& f : cli.given) {
-    if (f == "resume" || f == "metrics-every") continue;
+    if (f == "resume") continue;
     if (std::find(std::begin(kMayChange), std::end(kMayChange), f) == std::end(kMayChange))
       fail("--", f, " cannot change when resuming: the checkpoint's options are used (", (ck / "instruct.json").string(),
            "); drop the flag, or start a new run");

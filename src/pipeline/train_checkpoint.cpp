@@ -152,10 +152,11 @@ std::vector<fs::path> complete_checkpoints(const fs::path& ckdir) {
 }  // namespace
 
 void model_recipe_save(const fs::path& dir, const TrainOptions& o) {
+  const ojson train = train_options_json(o);
   write_json(dir / "instruct.json", ojson{{"format", "instruct.cpp/1"},
                                            {"template", o.data.template_name},
-                                           {"tokenizer", train_options_json(o)["data"]["tokenizer"]},
-                                           {"train", train_options_json(o)}});
+                                           {"tokenizer", train["data"]["tokenizer"]},
+                                           {"train", train}});
 }
 
 ModelRecipe model_recipe(const fs::path& dir) {
