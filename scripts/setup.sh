@@ -7,7 +7,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 packages=(
   build-essential cmake ninja-build pkg-config git
-  libgtest-dev libdnnl-dev nlohmann-json3-dev libpcre2-dev libcurl4-openssl-dev
+  libgtest-dev libdnnl-dev ocl-icd-opencl-dev nlohmann-json3-dev libpcre2-dev libcurl4-openssl-dev
   libcpp-httplib-dev libcli11-dev libcairo2-dev
   python3 python3-regex python3-torch python3-numpy   # test oracle only
   libopenblas0-pthread   # BLAS behind Debian torch: without it the PyTorch peer runs at 6 GFLOP/s
