@@ -22,7 +22,9 @@ void add_infer_options(CLI::App& cmd, InferOptions& o) {
   cmd.add_option("--top-p", o.gen.sample.top_p, "Nucleus sampling: smallest set with this probability mass")
       ->capture_default_str();
   cmd.add_option("--seed", o.gen.sample.seed, "Seed for sampling")->capture_default_str();
-  cmd.add_flag("--ignore-eos{-1}", o.gen.eos, "Do not stop at <|endoftext|> (benchmarking)");
+  // A callback, not `add_flag("--ignore-eos{-1}", o.gen.eos)`: CLI11 writes that flag's default
+  // (0, the token "!") into the stop token when the flag is absent.
+  cmd.add_flag_callback("--ignore-eos", [&o] { o.gen.eos = -1; }, "Do not stop at <|endoftext|> (benchmarking)");
   cmd.add_flag("--stats", o.stats, "Print prefill/decode timings to stderr");
   cmd.add_option("--dtype", o.dtype, "fp32 (the reference's numbers) or bf16 (half the memory traffic, faster)")
       ->capture_default_str();

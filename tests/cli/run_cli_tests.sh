@@ -138,6 +138,39 @@ expect_ok run-resume-judge-flags 'report ' -- "$bin" run --resume "$tmp/all" --m
 [ -f "$tmp/all/report.md" ] && [ -f "$tmp/all/instruction-data-with-response.json" ] && [ -f "$tmp/all/loss-plot.png" ] &&
   grep -q 'Skipped: no judge server' "$tmp/all/report.md" && ok || no "run: report, responses or plot missing"
 
+# The commands as users type them stop at <|endoftext|>: a model trained to end each answer with
+# it (4 entries memorized) answers exactly the trained outputs, never printing the token, and never
+# runs to the token limit (a wrong stop token would make each answer 256 tokens long).
+cat >"$tmp/eos.json" <<'JSON'
+[{"instruction": "Name the capital of France.", "input": "", "output": "The capital of France is Paris."},
+ {"instruction": "Translate to German.", "input": "Good morning", "output": "Guten Morgen!"},
+ {"instruction": "Add the numbers.", "input": "2 and 3", "output": "2 plus 3 is 5."},
+ {"instruction": "What is the opposite of hot?", "input": "", "output": "The opposite of hot is cold."}]
+JSON
+"$bin" train --init random --config n_layer=2,n_head=2,n_embd=64,n_ctx=128 --data "$tmp/eos.json" --train-frac 1 \
+  --test-frac 0 --batch-size 4 --max-length 128 --epochs 150 --lr 3e-3 --eval-freq 0 --sample-tokens 0 \
+  --out "$tmp/eos" >"$tmp/eos.log" 2>&1 && ok || no "eos: training failed: $(tail -3 "$tmp/eos.log")"
+eos_model=("--model" "$tmp/eos/model")
+got=$("$bin" generate "${eos_model[@]}" -i "Name the capital of France." --stats 2>"$tmp/eos.err")
+[ "$got" = "The capital of France is Paris." ] && ok || no "generate: '$got' (expected the trained answer, stopped at EOS)"
+grep -qE '^decode +[0-9]{1,2} tokens' "$tmp/eos.err" && ok || no "generate did not stop early: $(grep decode "$tmp/eos.err")"
+got=$("$bin" generate "${eos_model[@]}" -i "Translate to German." --input "Good morning")
+[ "$got" = "Guten Morgen!" ] && ok || no "generate with input: '$got'"
+"$bin" respond "${eos_model[@]}" --data "$tmp/eos.json" --train-frac 1 --test-frac 0 --split train \
+  --out "$tmp/eos-resp.json" >/dev/null 2>&1 || no "respond failed"
+python3 - "$tmp/eos.json" "$tmp/eos-resp.json" <<'PY' && ok || no "respond: answers differ from the trained outputs"
+import json, sys
+want, got = (json.load(open(p)) for p in sys.argv[1:])
+bad = [(w["output"], g.get("model_response")) for w, g in zip(want, got) if g.get("model_response") != w["output"]]
+print(*bad, sep="\n", file=sys.stderr)
+sys.exit(1 if bad or len(got) != 4 else 0)
+PY
+got=$(printf 'What is the opposite of hot?\n\n/exit\n' | "$bin" chat "${eos_model[@]}" 2>/dev/null)
+grep -qxF "The opposite of hot is cold." <<<"$got" && ! grep -q 'endoftext' <<<"$got" && ok ||
+  no "chat: '$got' (expected the trained answer on its own line)"
+got=$("$bin" generate "${eos_model[@]}" -i "Name the capital of France." --ignore-eos -n 12 --stats 2>"$tmp/eos.err")
+grep -qE '^decode +12 tokens' "$tmp/eos.err" && ok || no "--ignore-eos: $(grep decode "$tmp/eos.err")"
+
 # Usage errors come from the flag parser with its own exit code, not a crash.
 "$bin" prepare --batch-size 0 >/dev/null 2>&1; rc=$?
 [ "$rc" -ne 0 ] && [ "$rc" -lt 128 ] && ok || no "batch-size 0: exit $rc"
