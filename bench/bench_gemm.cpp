@@ -10,6 +10,7 @@
 using namespace instruct;
 
 int main(int argc, char** argv) {
+  std::printf("cpu       %s\n", instruct::gemm_machine_line().c_str());
   const int64_t C = argc > 1 ? std::atoll(argv[1]) : 1024, N = argc > 2 ? std::atoll(argv[2]) : 600;
   const int64_t V = 50257;
   struct Shape {

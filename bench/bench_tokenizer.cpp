@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <string>
 
+#include "kernels/gemm.hpp"
 #include "data/dataset.hpp"
 #include "data/prompt_template.hpp"
 #include "text/bpe.hpp"
@@ -11,6 +12,7 @@
 using namespace instruct;
 
 int main(int argc, char** argv) {
+  std::printf("cpu       %s\n", instruct::gemm_machine_line().c_str());
   const std::string dir = argc > 1 ? argv[1] : INSTRUCT_REPO_DATA;
   Bpe bpe = bpe_load_dir(dir);
   const Dataset d = dataset_load(dir + "/instruction-data.json");

@@ -5,6 +5,7 @@
 set -eu
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$repo/build}
+"$build/instruct" --version | sed -n 2p   # the CPU and the kernels oneDNN picks: name them beside every number
 shift || true
 sizes=${*:-small medium}
 steps=${STEPS:-4}

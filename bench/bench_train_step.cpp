@@ -14,6 +14,7 @@
 using namespace instruct;
 
 int main(int argc, char** argv) {
+  std::printf("cpu       %s\n", instruct::gemm_machine_line().c_str());
   const std::string size = argc > 1 ? argv[1] : "small";
   const int B = argc > 2 ? std::atoi(argv[2]) : 8, T = argc > 3 ? std::atoi(argv[3]) : 75;
   const int steps = argc > 4 ? std::atoi(argv[4]) : 3;

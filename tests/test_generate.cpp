@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "infer/generate.hpp"
 #include "io/checkpoint.hpp"
+#include "kernels/gemm.hpp"
 #include "pipeline/respond.hpp"
 #include "pipeline/train.hpp"
 #include "test_util.hpp"
@@ -86,6 +87,7 @@ TEST(Generate, PastTheContextTheWindowSlidesAsTheReference) {
 }
 
 TEST(Generate, Bf16WeightsStayCloseToFp32) {
+  if (!gemm_machine().bf16) GTEST_SKIP() << "no bf16 matmul on " << gemm_machine_line();
   GPT2 m = tiny_model(97, 64);
   const std::vector<int32_t> p = prompt_of(9, 97, 4);
   auto first_logits = [&] {

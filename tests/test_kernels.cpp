@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "kernels/adamw.hpp"
+#include "core/error.hpp"
+#include "core/sys.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/layers.hpp"
 
@@ -223,7 +225,30 @@ TEST(AdamW, MatchesTorchFormula) {
 namespace instruct {
 namespace {
 
+// The machine probe agrees with the CPU's flags: oneDNN 2.6 runs bf16 matmuls where AVX-512 is,
+// and a bf16 request on any other CPU is refused in one line naming the CPU.
+TEST(Gemm, Bf16IsAvailableExactlyWhereTheCpuHasAvx512) {
+  const GemmMachine& m = gemm_machine();
+  EXPECT_FALSE(m.cpu.empty());
+  EXPECT_FALSE(m.fp32_impl.empty());
+  EXPECT_EQ(m.bf16, cpu_has_flag("avx512f")) << gemm_machine_line();
+  if (m.bf16) {
+    EXPECT_NO_THROW(gemm_require_bf16("--dtype bf16"));
+  } else {
+    try {
+      gemm_require_bf16("--dtype bf16");
+      ADD_FAILURE() << "bf16 accepted on " << gemm_machine_line();
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("--dtype bf16: this CPU (" + m.cpu), std::string::npos) << msg;
+      EXPECT_NE(msg.find("use fp32"), std::string::npos) << msg;
+      EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    }
+  }
+}
+
 TEST(Gemm, Bf16OperandsWithFp32AccumulationMatchTheNaiveLoop) {
+  if (!gemm_machine().bf16) GTEST_SKIP() << "no bf16 matmul on " << gemm_machine_line();
   std::mt19937 rng(5);
   std::normal_distribution<float> nd;
   for (auto [M, N, K, tb] : {std::tuple{1, 65, 63, false}, {7, 33, 64, true}, {65, 7, 1, false}}) {

@@ -4,11 +4,15 @@
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
+#include "kernels/gemm.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"instruct: fine-tune GPT-2 to follow instructions, on the CPU"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("instruct ") + INSTRUCT_VERSION);
+  // The version and the machine as the GEMM seam sees it (benchmarks quote this line).
+  app.set_version_flag("--version", [] {
+    return std::string("instruct ") + INSTRUCT_VERSION + "\ncpu       " + instruct::gemm_machine_line();
+  });
   instruct::cli_add_tokenize(app);
   instruct::cli_add_prepare(app);
   instruct::cli_add_train(app);

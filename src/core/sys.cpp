@@ -1,8 +1,9 @@
-// /proc/self/status parsing and human-readable sizes and durations.
+// /proc/self/status and /proc/cpuinfo parsing, human-readable sizes and durations.
 #include "core/sys.hpp"
 
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 
 namespace instruct {
 
@@ -30,6 +31,36 @@ int64_t memory_available_bytes() {
     if (avail == 0 || room < avail) avail = room;
   }
   return avail;
+}
+
+namespace {
+
+// The value of the first "key : value" line of /proc/cpuinfo with this key ("" if none).
+std::string cpuinfo_field(const std::string& key) {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    const size_t colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string k = line.substr(0, colon);
+    while (!k.empty() && (k.back() == ' ' || k.back() == '\t')) k.pop_back();
+    if (k != key) continue;
+    const size_t v = line.find_first_not_of(' ', colon + 1);
+    return v == std::string::npos ? "" : line.substr(v);
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string cpu_model_name() {
+  const std::string name = cpuinfo_field("model name");
+  return name.empty() ? "unknown CPU" : name;
+}
+
+bool cpu_has_flag(const std::string& flag) {
+  static const std::string flags = " " + cpuinfo_field("flags") + " ";
+  return flags.find(" " + flag + " ") != std::string::npos;
 }
 
 std::string format_bytes(int64_t bytes) {

@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include "core/error.hpp"
+#include "core/sys.hpp"
 
 namespace instruct {
 
@@ -85,6 +86,7 @@ void gemm_any(float* C, const void* A, const void* B, const float* bias, const G
 
 void gemm_bf16(float* C, const uint16_t* A, const uint16_t* B, const float* bias, const GemmArgs& g) {
   if (g.M <= 0 || g.N <= 0 || g.K <= 0) fail("internal: bf16 gemm of ", g.M, "x", g.N, "x", g.K);
+  gemm_require_bf16("bf16 matmul");
   gemm_any(C, A, B, bias, g, true);
 }
 
@@ -130,6 +132,67 @@ void gemm_naive(float* C, const float* A, const float* B, const float* bias, con
       C[i * g.N + j] = static_cast<float>(acc + (g.accumulate ? C[i * g.N + j] : 0.0));
     }
   }
+}
+
+namespace {
+
+const char* isa_name(dnnl::cpu_isa isa) {
+  switch (isa) {
+    case dnnl::cpu_isa::sse41: return "sse41";
+    case dnnl::cpu_isa::avx: return "avx";
+    case dnnl::cpu_isa::avx2: return "avx2";
+    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_mic: return "avx512_mic";
+    case dnnl::cpu_isa::avx512_mic_4ops: return "avx512_mic_4ops";
+    case dnnl::cpu_isa::avx512_core: return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
+    default: return "isa?";
+  }
+}
+
+// The implementation oneDNN picks for a (64 x 1024) @ (1024 x 1024) matmul, "" if it has none.
+std::string probe_impl(memory::data_type in) {
+  try {
+    Dnnl& d = dnnl_state();
+    const memory::desc a({64, 1024}, in, memory::dims{1024, 1}), b({1024, 1024}, in, memory::dims{1024, 1});
+    const memory::desc c({64, 1024}, memory::data_type::f32, memory::dims{1024, 1});
+    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, b, c), d.engine).impl_info_str();
+  } catch (const dnnl::error&) {
+    return "";
+  }
+}
+
+}  // namespace
+
+const GemmMachine& gemm_machine() {
+  static const GemmMachine m = [] {
+    GemmMachine g;
+    g.cpu = cpu_model_name();
+    g.features = cpu_has_flag("avx512f") ? "AVX-512" : cpu_has_flag("avx2") ? "AVX2 (no AVX-512)" : "no AVX2";
+    g.features += cpu_has_flag("avx512_bf16") ? ", AVX512-BF16" : ", no AVX512-BF16";
+    g.features += cpu_has_flag("amx_bf16") ? ", AMX-BF16" : ", no AMX";
+    g.isa = isa_name(dnnl::get_effective_cpu_isa());
+    g.fp32_impl = probe_impl(memory::data_type::f32);
+    g.bf16_impl = probe_impl(memory::data_type::bf16);
+    g.bf16 = !g.bf16_impl.empty();
+    return g;
+  }();
+  return m;
+}
+
+std::string gemm_machine_line() {
+  const GemmMachine& m = gemm_machine();
+  return m.cpu + " · " + m.features + " · oneDNN " + m.isa + " (fp32 " + m.fp32_impl + ", bf16 " +
+         (m.bf16 ? m.bf16_impl : std::string("not available")) + ")";
+}
+
+void gemm_require_bf16(const std::string& what) {
+  const GemmMachine& m = gemm_machine();
+  if (!m.bf16)
+    fail(what, ": this CPU (", m.cpu, "; ", m.features, ") cannot run bf16 matmuls in oneDNN 2.6, which needs "
+         "AVX-512; use fp32 here");
 }
 
 int64_t gemm_cached_primitives() {

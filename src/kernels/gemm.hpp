@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace instruct {
 
@@ -30,6 +31,24 @@ struct GemmStats {
   double seconds = 0, flops = 0;
 };
 GemmStats gemm_stats();
+
+// The machine as the GEMM seam sees it, probed once: the CPU, the ISA oneDNN dispatches to, the
+// kernels it picks for a typical step shape, and whether bf16 matmuls run here at all (oneDNN 2.6
+// needs AVX-512 for them: not on AVX2-only CPUs such as AMD Zen 3).
+struct GemmMachine {
+  std::string cpu;                   // "AMD EPYC 9B14"
+  std::string features;              // "AVX-512, AVX512-BF16, no AMX"
+  std::string isa;                   // oneDNN's effective ISA: "avx512_core_amx"
+  std::string fp32_impl, bf16_impl;  // "brg:avx512_core", "brg:avx512_core_amx_bf16"; bf16_impl "" if none
+  bool bf16 = false;
+};
+const GemmMachine& gemm_machine();
+// One line for logs: "CPU       AMD EPYC 9B14 · AVX-512, AVX512-BF16, no AMX · oneDNN avx512_core_bf16
+// (fp32 brg:avx512_core, bf16 brg:avx512_core_bf16)".
+std::string gemm_machine_line();
+// Fails with a one-line message naming the CPU and the way out when bf16 GEMMs cannot run here.
+// `what` names the flag that asked for them ("--dtype bf16").
+void gemm_require_bf16(const std::string& what);
 
 // Primitives created so far (they are cached by shape; tests check reuse).
 int64_t gemm_cached_primitives();

@@ -2,6 +2,8 @@
 // the reference, write JSON (indent 4, field order and UTF-8 kept) atomically after every answer.
 #include "pipeline/respond.hpp"
 
+#include <omp.h>
+
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -12,6 +14,7 @@
 #include "core/signals.hpp"
 #include "core/sys.hpp"
 #include "io/bundled.hpp"
+#include "kernels/gemm.hpp"
 #include "pipeline/train_checkpoint.hpp"
 #include "text/utf8.hpp"
 
@@ -32,6 +35,7 @@ InferModel infer_model_load(const InferOptions& o, std::ostream& log) {
   }
   im.bpe = tokenizer_load(tok);
   if (o.dtype != "fp32" && o.dtype != "bf16") fail("--dtype ", o.dtype, " is unknown; use fp32 or bf16");
+  if (o.dtype == "bf16") gemm_require_bf16("--dtype bf16");
   gpt2_use_bf16(im.model, o.dtype == "bf16");
   if (im.bpe.size() > im.model.cfg.vocab)
     fail("the tokenizer has ", im.bpe.size(), " tokens but the model only ", im.model.cfg.vocab,
@@ -190,7 +194,9 @@ RespondReport respond_run(const RespondOptions& o, std::ostream& log) {
   };
   log << "respond   " << prompts.size() << " entries of the " << o.split << " split, greedy"
       << (o.infer.gen.sample.temperature > 0 ? " off (sampling)" : "") << ", up to " << o.infer.gen.max_new_tokens
-      << " new tokens, batch " << o.infer.gen.batch_size << ", template " << im.tmpl->name() << "\n"
+      << " new tokens, batch " << o.infer.gen.batch_size << ", template " << im.tmpl->name() << ", " << o.infer.dtype
+      << "\n"
+      << "cpu       " << gemm_machine_line() << ", " << omp_get_max_threads() << " threads\n"
       << std::flush;
   Progress bar(log, "entries", static_cast<int64_t>(entries.size()), 10);
   Timer timer, since_write;

@@ -4,6 +4,8 @@
 // generator exactly as iter(DataLoader) does); a greedy sample after each epoch.
 #include "pipeline/train.hpp"
 
+#include <omp.h>
+
 #include <unistd.h>
 
 #include <charconv>
@@ -15,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "kernels/gemm.hpp"
 #include "core/progress.hpp"
 #include "core/signals.hpp"
 #include "core/sys.hpp"
@@ -257,6 +260,7 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
       << (opt.lr_schedule == "cosine" ? str_cat(", cosine to ", opt.min_lr) : std::string())
       << (opt.warmup_steps ? str_cat(", warmup ", opt.warmup_steps) : std::string())
       << (opt.max_grad_norm > 0 ? str_cat(", clip ", opt.max_grad_norm) : std::string()) << "\n";
+  log << "cpu       " << gemm_machine_line() << ", " << omp_get_max_threads() << " threads\n";
   log << "memory    about " << format_bytes(need) << " needed, " << (avail ? format_bytes(avail) : "unknown")
       << " available\n";
   log << "run       " << run.string() << " (metrics.jsonl, loss-plot, checkpoints/, model/)\n" << std::flush;
