@@ -118,10 +118,27 @@ TEST(Train, ReferenceLogMetricsPlotAndModel) {
   EXPECT_EQ(png.substr(0, 8), std::string("\x89PNG\r\n\x1a\n", 8));
   EXPECT_EQ(png.substr(12, 4), "IHDR");
   EXPECT_EQ(file_read(o.out / "loss-plot.pdf").substr(0, 5), "%PDF-");
+  // A complete run is plotted as the reference: torch.linspace(0, num_epochs, evaluations).
+  EXPECT_EQ(r.curves.epochs, (std::vector<double>{0, 2.0 / 3, 4.0 / 3, 2}));
+  EXPECT_EQ(r.curves.val.back(), r.evals.back().val_loss);
   // The final model, and the template it was trained with.
   GPT2 back = checkpoint_load(o.out / "model");
   EXPECT_EQ(model_recipe(o.out / "model").template_name, "alpaca");
   EXPECT_TRUE(fs::exists(r.checkpoint / "optimizer.safetensors"));
+  fs::remove_all(dir);
+}
+
+TEST(Train, AnEarlyStopIsPlottedOverTheEpochsItTrained) {
+  const auto dir = tiny_checkpoint("early");
+  TrainOptions o = tiny_train(dir);
+  o.data.data = small_data(dir, 40);  // 8 batches of 4 per epoch
+  o.max_steps = 7;                    // evaluations at steps 0 and 5 of the planned 16
+  o.sample_tokens = 0;
+  std::ostringstream log;
+  const TrainReport r = train_run(o, log);
+  ASSERT_EQ(r.evals.size(), 2u);
+  EXPECT_EQ(r.curves.epochs, (std::vector<double>{0, 5.0 / 8}));  // not 0 to 2
+  EXPECT_TRUE(fs::exists(o.out / "loss-plot.png"));
   fs::remove_all(dir);
 }
 

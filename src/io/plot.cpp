@@ -1,4 +1,4 @@
-// A small fixed-layout chart in cairo: axes box, "nice" ticks (1/2/5 steps, integer epochs),
+// A small fixed-layout chart in cairo: axes box, "nice" ticks (1/2/5 steps, integer epochs past one),
 // two polylines (solid train, dash-dot val), legend upper right, tokens axis on top.
 #include "io/plot.hpp"
 
@@ -90,8 +90,9 @@ void draw(cairo_t* cr, const LossCurves& c) {
   cairo_rectangle(cr, x0, y0, x1 - x0, y1 - y0);
   cairo_stroke(cr);
 
-  // bottom axis: epochs, integer ticks
-  const double es = nice_step(xe1 - xe0, 6, true);
+  // bottom axis: epochs, integer ticks (the reference's MaxNLocator(integer=True)); a run shorter
+  // than an epoch gets fractional ticks, or its axis would show a lone 0
+  const double es = nice_step(xe1 - xe0, 6, emax - emin >= 1);
   for (double e : ticks(xe0, xe1, es)) {
     cairo_move_to(cr, X(e), y1), cairo_line_to(cr, X(e), y1 + 4), cairo_stroke(cr);
     text(cr, label(e, es), X(e), y1 + 7, 0.5, 0);

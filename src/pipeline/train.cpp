@@ -422,11 +422,15 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
     log << "model     " << (run / "model").string() << " (config.json, model.safetensors, instruct.json)\n";
   }
   if (!st.evals.empty()) {
-    LossCurves c;
+    LossCurves& c = rep.curves;
     const size_t n = st.evals.size();
+    // torch.linspace(0, num_epochs, len(train_losses)) for a complete run. A run stopped early by
+    // --max-steps or Ctrl-C spans the epochs it reached at its last evaluation (0 to 0.17, say),
+    // not the planned 2.
+    const bool complete = st.step >= static_cast<int64_t>(opt.epochs) * static_cast<int64_t>(loader.size());
+    const double trained = complete ? opt.epochs : static_cast<double>(st.evals.back().step) / loader.size();
     for (size_t i = 0; i < n; i++) {
-      // torch.linspace(0, num_epochs, len(train_losses))
-      c.epochs.push_back(n == 1 ? 0.0 : static_cast<double>(opt.epochs) * i / (n - 1));
+      c.epochs.push_back(n == 1 ? 0.0 : trained * i / (n - 1));
       c.tokens.push_back(static_cast<double>(st.evals[i].tokens_seen));
       c.train.push_back(st.evals[i].train_loss);
       c.val.push_back(st.evals[i].val_loss);

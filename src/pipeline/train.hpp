@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "io/plot.hpp"
 #include "model/gpt2.hpp"
 #include "pipeline/prepare.hpp"
 
@@ -64,6 +65,7 @@ struct TrainReport {
   int64_t steps = 0, tokens = 0;     // steps done in total (incl. before a resume), tokens this run
   std::vector<double> losses;        // per step of this run
   std::vector<EvalPoint> evals;      // the whole run's evaluations
+  LossCurves curves;                 // what the loss plot shows (empty without evaluations)
   double initial_train_loss = 0, initial_val_loss = 0;
   std::vector<std::string> samples;  // one per finished epoch (this run)
   double seconds = 0, tokens_per_second = 0;
