@@ -1,5 +1,5 @@
 // `instruct run`: the whole loop in one run directory: prepare -> train -> respond (test split)
-// -> judge (skipped, with a message, when no judge answers) -> report.md.
+// -> judge (skipped, with a message, when no judge answers) -> report.md and report.html.
 #pragma once
 
 #include <filesystem>

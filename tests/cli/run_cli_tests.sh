@@ -135,7 +135,7 @@ expect_ok run-no-judge 'skipped +judging: no judge server at http://127.0.0.1:1'
   --config "$tiny" --data "$tmp/d40.json" --batch-size 4 --max-steps 3 --max-new-tokens 8 --url http://127.0.0.1:1 \
   --out "$tmp/all"
 expect_ok run-resume-judge-flags 'report ' -- "$bin" run --resume "$tmp/all" --max-new-tokens 4 --url http://127.0.0.1:1
-[ -f "$tmp/all/report.md" ] && [ -f "$tmp/all/instruction-data-with-response.json" ] && [ -f "$tmp/all/loss-plot.png" ] &&
+[ -f "$tmp/all/report.md" ] && [ -f "$tmp/all/report.html" ] && [ -f "$tmp/all/instruction-data-with-response.json" ] && [ -f "$tmp/all/loss-plot.png" ] &&
   grep -q 'Skipped: no judge server' "$tmp/all/report.md" && ok || no "run: report, responses or plot missing"
 
 # The commands as users type them stop at <|endoftext|>: a model trained to end each answer with

@@ -1,0 +1,275 @@
+// report.md and report.html from RunFacts plus the run directory's own files (the loss plot, the
+// scored or answered entries). Plain string building: no template engine, no scripts in the page.
+#include "pipeline/report.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "core/files.hpp"
+#include "core/sys.hpp"
+
+namespace instruct {
+
+namespace fs = std::filesystem;
+
+std::string html_escape(std::string_view s) {
+  std::string o;
+  o.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&': o += "&amp;"; break;
+      case '<': o += "&lt;"; break;
+      case '>': o += "&gt;"; break;
+      case '"': o += "&quot;"; break;
+      case '\'': o += "&#39;"; break;
+      default: o += c;
+    }
+  }
+  return o;
+}
+
+std::string base64_encode(std::string_view in) {
+  static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string o;
+  o.reserve((in.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    o += k[v >> 18], o += k[(v >> 12) & 63], o += k[(v >> 6) & 63], o += k[v & 63];
+  }
+  if (i + 1 == in.size()) {
+    const uint32_t v = uint8_t(in[i]) << 16;
+    o += k[v >> 18], o += k[(v >> 12) & 63], o += "==";
+  } else if (i + 2 == in.size()) {
+    const uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
+    o += k[v >> 18], o += k[(v >> 12) & 63], o += k[(v >> 6) & 63], o += '=';
+  }
+  return o;
+}
+
+namespace {
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+std::string decile_label(int d) { return std::to_string(d * 10) + "-" + std::to_string(d == 9 ? 100 : d * 10 + 9); }
+
+// The entries the page shows: with scores, the 10 lowest (ties in file order); without, the
+// first 10 answered. Each keeps its position in the test split.
+struct Shown {
+  bool scored = false;
+  std::vector<std::pair<size_t, nlohmann::json>> rows;
+};
+Shown shown_entries(const RunFacts& f) {
+  Shown s;
+  const fs::path file = f.dir / (f.judged ? f.scores_file : f.responses_file);
+  if (f.responses_file.empty() || !fs::exists(file)) return s;
+  const nlohmann::json data = nlohmann::json::parse(file_read(file), nullptr, false);
+  if (!data.is_array()) return s;
+  s.scored = f.judged;
+  for (size_t i = 0; i < data.size(); i++) {
+    if (!data[i].is_object()) continue;
+    if (s.scored && !(data[i].contains("score") && data[i]["score"].is_number_integer())) continue;
+    s.rows.push_back({i, data[i]});
+  }
+  if (s.scored)
+    std::stable_sort(s.rows.begin(), s.rows.end(),
+                     [](const auto& a, const auto& b) { return a.second["score"].template get<int>() < b.second["score"].template get<int>(); });
+  if (s.rows.size() > 10) s.rows.resize(10);
+  return s;
+}
+
+std::string field(const nlohmann::json& e, const char* key) {
+  return e.contains(key) && e[key].is_string() ? e[key].get<std::string>() : std::string();
+}
+
+// Nested options as dotted keys ("train.data.max_length") and printable values, in file order.
+void flatten(const nlohmann::ordered_json& j, const std::string& prefix, std::vector<std::pair<std::string, std::string>>& out) {
+  if (j.is_object() && !j.empty()) {
+    for (auto it = j.begin(); it != j.end(); ++it) flatten(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), out);
+  } else {
+    out.push_back({prefix, j.is_string() ? j.get<std::string>() : j.dump()});
+  }
+}
+std::vector<std::pair<std::string, std::string>> flatten(const nlohmann::ordered_json& j) {
+  std::vector<std::pair<std::string, std::string>> out;
+  flatten(j, "", out);
+  return out;
+}
+
+// What the run directory holds, as (relative link, description), only what exists.
+std::vector<std::pair<std::string, std::string>> artifacts(const RunFacts& f) {
+  std::vector<std::pair<std::string, std::string>> a;
+  auto add = [&](const fs::path& rel, const std::string& what) {
+    if (!rel.empty() && fs::exists(f.dir / rel)) a.push_back({rel.generic_string(), what});
+  };
+  add("metrics.jsonl", "per-step and per-evaluation metrics (JSON lines)");
+  add("loss-plot.png", "loss plot (PNG)");
+  add("loss-plot.pdf", "loss plot (PDF)");
+  add("model/", "the fine-tuned model (HF GPT-2 + instruct.json)");
+  if (fs::is_directory(f.dir / "checkpoints")) {
+    std::vector<std::string> cps;
+    for (const auto& e : fs::directory_iterator(f.dir / "checkpoints"))
+      if (e.is_directory() && e.path().filename().string().rfind("step-", 0) == 0) cps.push_back(e.path().filename().string());
+    std::sort(cps.begin(), cps.end());
+    for (const auto& c : cps) add(fs::path("checkpoints") / c / "", "checkpoint (model, optimizer, state)");
+  }
+  add(f.responses_file, std::to_string(f.responses) + " test-set responses");
+  if (f.judged) add(f.scores_file, "scores and judge replies");
+  add("report.md", "this report as Markdown");
+  return a;
+}
+
+std::string markdown(const RunFacts& f) {
+  std::string md = "# instruct run\n\n";
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "Training: %lld steps in %.1f min, %.1f tokens/s, peak memory %.2f GiB.\n\n",
+                static_cast<long long>(f.steps), f.train_seconds / 60, f.tokens_per_second, f.peak_rss / double(1 << 30));
+  md += buf;
+  if (!f.cpu.empty()) md += "Machine: " + f.cpu + ".\n\n";
+  if (f.has_evals) {
+    std::snprintf(buf, sizeof buf, "| | train loss | val loss |\n|---|---|---|\n| first evaluation (step %lld) | %.3f | %.3f |\n"
+                  "| last evaluation (step %lld) | %.3f | %.3f |\n\n",
+                  static_cast<long long>(f.first_eval_step), f.first_train, f.first_val,
+                  static_cast<long long>(f.last_eval_step), f.last_train, f.last_val);
+    md += buf;
+  }
+  if (fs::exists(f.dir / "loss-plot.png")) md += "![loss plot](loss-plot.png)\n\n";
+  md += "- metrics: [metrics.jsonl](metrics.jsonl)\n- model: [model/](model/) (HF GPT-2 + instruct.json)\n";
+  md += "- responses: [" + f.responses_file.string() + "](" + f.responses_file.string() + ") (" +
+        std::to_string(f.responses) + " test entries)\n";
+  md += "- this report as a page: [report.html](report.html)\n";
+  if (f.judged) {
+    md += "- scores: [" + f.scores_file.string() + "](" + f.scores_file.string() + ")\n\n## Judge (" + f.judge_model + ")\n\n";
+    std::snprintf(buf, sizeof buf, "Number of scores: %zu of %zu\n\nAverage score: %.2f\n\n| score | entries |\n|---|---|\n",
+                  f.scores, f.entries, f.average);
+    md += buf;
+    for (int d = 0; d < 10; d++) md += "| " + decile_label(d) + " | " + std::to_string(f.deciles[d]) + " |\n";
+  } else {
+    md += "\n## Judge\n\nSkipped: " + f.judge_skipped + "\n\nScore later with `instruct judge --responses " +
+          (f.dir / f.responses_file).string() + "` once a judge runs (`ollama serve`, `ollama pull llama3`).\n";
+  }
+  return md;
+}
+
+// Ten bars, one per decile, with counts above and labels below.
+std::string histogram_svg(const std::array<size_t, 10>& d) {
+  const double W = 520, H = 220, left = 36, bottom = 30, top = 18, bw = (W - left - 8) / 10;
+  const size_t mx = std::max<size_t>(1, *std::max_element(d.begin(), d.end()));
+  std::string s = "<svg class=\"hist\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" + fmt("%.0f", W) + "\" height=\"" +
+                  fmt("%.0f", H) + "\" role=\"img\" aria-label=\"histogram of scores\">";
+  s += "<line x1=\"" + fmt("%.0f", left) + "\" y1=\"" + fmt("%.0f", H - bottom) + "\" x2=\"" + fmt("%.0f", W - 4) +
+       "\" y2=\"" + fmt("%.0f", H - bottom) + "\" stroke=\"#333\"/>";
+  for (int i = 0; i < 10; i++) {
+    const double h = (H - bottom - top) * d[i] / double(mx), x = left + i * bw + 3, y = H - bottom - h;
+    s += "<rect x=\"" + fmt("%.1f", x) + "\" y=\"" + fmt("%.1f", y) + "\" width=\"" + fmt("%.1f", bw - 6) +
+         "\" height=\"" + fmt("%.1f", h) + "\" fill=\"#1f77b4\"><title>" + decile_label(i) + ": " +
+         std::to_string(d[i]) + "</title></rect>";
+    s += "<text x=\"" + fmt("%.1f", x + (bw - 6) / 2) + "\" y=\"" + fmt("%.1f", y - 4) +
+         "\" text-anchor=\"middle\" font-size=\"11\">" + std::to_string(d[i]) + "</text>";
+    s += "<text x=\"" + fmt("%.1f", x + (bw - 6) / 2) + "\" y=\"" + fmt("%.0f", H - bottom + 14) +
+         "\" text-anchor=\"middle\" font-size=\"10\">" + decile_label(i) + "</text>";
+  }
+  s += "<text x=\"" + fmt("%.0f", (W + left) / 2) + "\" y=\"" + fmt("%.0f", H - 2) +
+       "\" text-anchor=\"middle\" font-size=\"11\">score</text></svg>";
+  return s;
+}
+
+std::string html(const RunFacts& f) {
+  auto e = [](std::string_view s) { return html_escape(s); };
+  std::string h =
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>instruct run: " +
+      e(f.dir.filename().string()) +
+      "</title><style>"
+      "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:72em;padding:0 1em;color:#222}"
+      "h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid #ddd}"
+      "table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.3em .6em;"
+      "vertical-align:top;text-align:left}th{background:#f3f3f3}"
+      "table.entries td{white-space:pre-wrap;max-width:22em;font-size:.92em}"
+      "td.num,th.num{text-align:right}.muted{color:#666}.kv td:first-child{font-family:monospace}"
+      "img.plot{max-width:100%;border:1px solid #ddd}.big{font-size:1.4em;font-weight:600}"
+      "</style></head><body>\n";
+  h += "<h1>instruct run <span class=\"muted\">" + e(f.dir.string()) + "</span></h1>\n";
+
+  // Summary and timings
+  h += "<h2>Run</h2><table><tr><th>stage</th><th class=\"num\">wall time</th></tr>";
+  for (const auto& [name, sec] : f.stages)
+    h += "<tr><td>" + e(name) + "</td><td class=\"num\">" + e(format_duration(sec)) + "</td></tr>";
+  h += "</table><p>Training: " + std::to_string(f.steps) + " steps, " + fmt("%.1f", f.tokens_per_second) +
+       " tokens/s, peak memory " + e(format_bytes(f.peak_rss)) + ".";
+  if (!f.cpu.empty()) h += " Machine: " + e(f.cpu) + ".";
+  h += "</p>\n";
+  if (f.has_evals)
+    h += "<table><tr><th></th><th class=\"num\">train loss</th><th class=\"num\">val loss</th></tr><tr><td>first evaluation (step " +
+         std::to_string(f.first_eval_step) + ")</td><td class=\"num\">" + fmt("%.3f", f.first_train) +
+         "</td><td class=\"num\">" + fmt("%.3f", f.first_val) + "</td></tr><tr><td>last evaluation (step " +
+         std::to_string(f.last_eval_step) + ")</td><td class=\"num\">" + fmt("%.3f", f.last_train) +
+         "</td><td class=\"num\">" + fmt("%.3f", f.last_val) + "</td></tr></table>\n";
+
+  // Loss plot, inlined
+  h += "<h2>Loss</h2>";
+  if (fs::exists(f.dir / "loss-plot.png"))
+    h += "<img class=\"plot\" alt=\"training and validation loss\" src=\"data:image/png;base64," +
+         base64_encode(file_read(f.dir / "loss-plot.png")) + "\">\n";
+  else
+    h += "<p class=\"muted\">No plot: the run had no evaluations (--eval-freq 0).</p>\n";
+
+  // Judge
+  h += "<h2>Judge</h2>";
+  if (f.judged) {
+    h += "<p>Judge model <b>" + e(f.judge_model) + "</b>. Number of scores: " + std::to_string(f.scores) + " of " +
+         std::to_string(f.entries) + ". <span class=\"big\">Average score: " + fmt("%.2f", f.average) + "</span></p>";
+    h += histogram_svg(f.deciles) + "\n";
+  } else {
+    h += "<p>Skipped: " + e(f.judge_skipped) + "</p><p>Score later with <code>instruct judge --responses " +
+         e((f.dir / f.responses_file).string()) + "</code> once a judge runs (<code>ollama serve</code>, "
+         "<code>ollama pull llama3</code>).</p>\n";
+  }
+
+  // Entries
+  const Shown shown = shown_entries(f);
+  h += shown.scored ? "<h2>The 10 lowest-scored responses</h2>" : "<h2>Responses (not scored: the first 10)</h2>";
+  h += "<table class=\"entries\"><tr><th>#</th>";
+  if (shown.scored) h += "<th class=\"num\">score</th>";
+  h += "<th>instruction</th><th>input</th><th>expected output</th><th>model response</th></tr>";
+  for (const auto& [i, x] : shown.rows) {
+    h += "<tr><td class=\"num\">" + std::to_string(i) + "</td>";
+    if (shown.scored) h += "<td class=\"num\">" + std::to_string(x["score"].get<int>()) + "</td>";
+    h += "<td>" + e(field(x, "instruction")) + "</td><td>" + e(field(x, "input")) + "</td><td>" + e(field(x, "output")) +
+         "</td><td>" + e(field(x, "model_response")) + "</td></tr>";
+  }
+  h += "</table>\n";
+
+  // Settings
+  h += "<h2>Settings</h2><table class=\"kv\">";
+  for (const auto& [key, value] : flatten(f.settings)) h += "<tr><td>" + e(key) + "</td><td>" + e(value) + "</td></tr>";
+  h += "</table>\n";
+
+  // Artifacts
+  h += "<h2>Files</h2><ul>";
+  for (const auto& [link, what] : artifacts(f))
+    h += "<li><a href=\"" + e(link) + "\">" + e(link) + "</a> <span class=\"muted\">" + e(what) + "</span></li>";
+  h += "</ul>\n</body></html>\n";
+  return h;
+}
+
+}  // namespace
+
+fs::path run_report_write(const RunFacts& f) {
+  const fs::path md_path = f.dir / "report.md", html_path = f.dir / "report.html";
+  {
+    AtomicFile md(md_path);
+    md.stream() << markdown(f);
+    md.commit();
+  }
+  AtomicFile page(html_path);
+  page.stream() << html(f);
+  page.commit();
+  return md_path;
+}
+
+}  // namespace instruct
