@@ -38,9 +38,10 @@ fs::path small_data(const fs::path& dir, size_t n) {
   return dir / "data.json";
 }
 
+// The metrics of a run directory (or of a metrics file given directly).
 std::vector<nlohmann::json> metrics_of(const fs::path& run, bool drop_seconds = true) {
   std::vector<nlohmann::json> v;
-  std::ifstream f(run / "metrics.jsonl");
+  std::ifstream f(fs::is_directory(run) ? run / "metrics.jsonl" : run);
   std::string line;
   while (std::getline(f, line)) {
     auto j = nlohmann::json::parse(line);
@@ -139,6 +140,39 @@ TEST(Train, AnEarlyStopIsPlottedOverTheEpochsItTrained) {
   ASSERT_EQ(r.evals.size(), 2u);
   EXPECT_EQ(r.curves.epochs, (std::vector<double>{0, 5.0 / 8}));  // not 0 to 2
   EXPECT_TRUE(fs::exists(o.out / "loss-plot.png"));
+  fs::remove_all(dir);
+}
+
+// A checkpoint written before the option list (tests/data/checkpoint-v1, see its README) still
+// resumes, and the run ends where the uninterrupted run did. Other CPUs pick other oneDNN kernels,
+// so the losses after the resume are compared to 1e-4, not bit for bit.
+TEST(Train, ACheckpointFromBeforeTheOptionListStillResumes) {
+  const fs::path fixture = test::test_data("checkpoint-v1");
+  const auto dir = test::temp_dir("v1");
+  const fs::path run = dir / "run", ck = run / "checkpoints" / "step-00000003";
+  fs::create_directories(ck.parent_path());
+  fs::copy(fixture / "step-00000003", ck);
+  fs::copy_file(fixture / "data.json", dir / "data.json");
+  fs::copy_file(fixture / "expected-metrics.jsonl", run / "metrics.jsonl");  // the resume cuts it back
+  auto recipe = test::read_json(ck / "instruct.json");
+  ASSERT_FALSE(recipe["train"].contains("version"));
+  recipe["train"]["data"]["data"] = (dir / "data.json").string();  // the data moved with the fixture
+  std::ofstream(ck / "instruct.json") << recipe.dump(2);
+
+  TrainOptions o;
+  o.resume = run;
+  std::ostringstream log;
+  const TrainReport r = train_run(o, log);
+  EXPECT_EQ(r.steps, 6);
+  const auto got = metrics_of(run), want = metrics_of(fixture / "expected-metrics.jsonl");
+  ASSERT_EQ(got.size(), want.size()) << log.str();
+  for (size_t i = 0; i < got.size(); i++) {
+    EXPECT_EQ(got[i]["kind"], want[i]["kind"]) << i;
+    for (const char* k : {"loss", "train_loss", "val_loss"})
+      if (want[i].contains(k)) EXPECT_NEAR(got[i][k].get<double>(), want[i][k].get<double>(), 1e-4) << i << " " << k;
+    for (const char* k : {"step", "tokens_seen", "epoch"})
+      if (want[i].contains(k)) EXPECT_EQ(got[i][k], want[i][k]) << i << " " << k;
+  }
   fs::remove_all(dir);
 }
 
