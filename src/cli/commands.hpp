@@ -1,8 +1,10 @@
 // Subcommand registration: each cli/*.cpp adds its flags and a callback to the app. Options used
-// by several subcommands are declared once here (name, default, help).
+// by several subcommands come from their one declaration (the *_visit lists).
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
 
 #include "pipeline/prepare.hpp"
 #include "pipeline/train.hpp"
@@ -18,10 +20,12 @@ void cli_add_chat(CLI::App& app);
 void cli_add_judge(CLI::App& app);
 void cli_add_run(CLI::App& app);
 
-// --data, --tokenizer, --template, --mask-instruction, --max-length, --batch-size, --seed,
-// --no-shuffle, --train-frac, --test-frac, --allow-special.
+// Flags from the option lists: data_options_visit, model_options_visit, train_options_visit (which
+// holds the other two).
 void cli_add_data_options(CLI::App& cmd, DataOptions& opt);
-// --model, --init, --config, --init-seed, --tie-embeddings, --cache-dir.
 void cli_add_model_options(CLI::App& cmd, ModelOptions& opt);
+void cli_add_train_options(CLI::App& cmd, TrainOptions& opt);
+// Long names of the flags given on the command line (after parsing).
+std::vector<std::string> cli_given_flags(const CLI::App& cmd);
 
 }  // namespace instruct

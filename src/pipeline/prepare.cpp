@@ -40,7 +40,7 @@ Bpe tokenizer_load(const std::filesystem::path& path) {
 }
 
 PreparedData data_prepare(const DataOptions& opt) {
-  if (opt.max_length < 0) fail("--max-length ", opt.max_length, " is invalid; use 0 (no limit) or more");
+  data_options_visit(OptChecker{}, opt);  // every numeric option against its declared range
   PreparedData d;
   d.tmpl = &template_find(opt.template_name);
   d.dataset = dataset_load(opt.data.empty() ? bundled_data_file("instruction-data.json") : opt.data);

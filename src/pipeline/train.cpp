@@ -105,43 +105,37 @@ double loader_loss(GPT2& m, DataLoader& loader, TorchGenerator& global, int n) {
   return sum / static_cast<double>(k);
 }
 
-// The options of a resumed run: the checkpoint's, except those that only say how long to run and
-// where to write, when given again.
+// The options of a resumed run: the checkpoint's, except those the option list marks resumable
+// (how long to run, where to write), when given again.
+struct ResumeMerge {
+  const std::vector<std::string>& given;
+  const fs::path& ck;
+  template <class T>
+  void operator()(const OptSpec& s, T& saved, const T& cli) const {
+    if (!s.flag || std::find(given.begin(), given.end(), s.flag) == given.end()) return;
+    if (!s.resumable)
+      fail("--", s.flag, " cannot change when resuming: the checkpoint's options are used (", (ck / "instruct.json").string(),
+           "); drop the flag, or start a new run");
+    saved = cli;
+  }
+};
 TrainOptions resume_options(const TrainOptions& cli, const SavedTraining& saved, const fs::path& ck) {
   TrainOptions o = saved.options;
-  static const char* kMayChange[] = {"epochs", "max-steps", "save-every", "keep-checkpoints", "plot-format", "out"};
-  for (const std::string& f : cli.given) {
-    if (f == "resume") continue;
-    if (std::find(std::begin(kMayChange), std::end(kMayChange), f) == std::end(kMayChange))
-      fail("--", f, " cannot change when resuming: the checkpoint's options are used (", (ck / "instruct.json").string(),
-           "); drop the flag, or start a new run");
-    if (f == "epochs") o.epochs = cli.epochs;
-    if (f == "max-steps") o.max_steps = cli.max_steps;
-    if (f == "save-every") o.save_every = cli.save_every;
-    if (f == "keep-checkpoints") o.keep_checkpoints = cli.keep_checkpoints;
-    if (f == "plot-format") o.plot_format = cli.plot_format;
-  }
+  train_options_visit(ResumeMerge{cli.given, ck}, o, cli);
   // The run directory: given again, or the one holding the checkpoint (RUN/checkpoints/step-N).
   const bool out_given = std::find(cli.given.begin(), cli.given.end(), "out") != cli.given.end();
   const fs::path parent = ck.parent_path();
   o.out = out_given ? cli.out : parent.filename() == "checkpoints" ? parent.parent_path() : cli.out;
   o.resume = ck;
-  o.check_memory = cli.check_memory;
   o.on_batch = cli.on_batch;
   return o;
 }
 
 void options_validate(const TrainOptions& o) {
-  if (o.epochs < 1) fail("--epochs ", o.epochs, " is invalid; use 1 or more");
-  if (!(o.lr > 0)) fail("--lr ", o.lr, " is invalid; use a positive learning rate");
-  if (o.eval_freq < 0) fail("--eval-freq ", o.eval_freq, " is invalid; use 0 (no evaluation) or more");
-  if (o.eval_iter < 1) fail("--eval-iter ", o.eval_iter, " is invalid; use 1 or more batches");
-  if (o.grad_accum < 1 || o.data.batch_size % o.grad_accum)
+  train_options_visit(OptChecker{}, o);  // every numeric option against its declared range
+  if (o.data.batch_size % o.grad_accum)
     fail("--grad-accum ", o.grad_accum, " must divide --batch-size ", o.data.batch_size,
          " (each step splits the batch into that many micro-batches)");
-  if (o.max_grad_norm < 0) fail("--max-grad-norm ", o.max_grad_norm, " is invalid; use 0 (off) or a positive norm");
-  if (o.save_every < 0) fail("--save-every ", o.save_every, " is invalid; use 0 (only at the end) or more");
-  if (o.sample_tokens < 0) fail("--sample-tokens ", o.sample_tokens, " is invalid; use 0 or more");
   if (o.plot_format != "png" && o.plot_format != "pdf" && o.plot_format != "png,pdf" && o.plot_format != "pdf,png")
     fail("--plot-format ", o.plot_format, " is unknown; use png, pdf or png,pdf");
   LrSchedule s;

@@ -74,6 +74,79 @@ struct TrainReport {
   std::filesystem::path checkpoint;   // the last checkpoint written
 };
 
+// Every model option, declared once (see data_options_visit).
+template <class V, class... M>
+void model_options_visit(V&& v, M&... o) {
+  v({.flag = "model", .key = "model.model",
+     .help = "Checkpoint directory (config.json + model.safetensors) or name: gpt2, gpt2-medium, gpt2-large, gpt2-xl "
+             "(downloaded into the cache when missing)"},
+    o.model...);
+  v({.flag = "init", .key = "model.init", .help = "\"random\": start from random weights instead of a checkpoint"},
+    o.init...);
+  v({.flag = "config", .key = "model.config",
+     .help = "Size for --init random: small, medium, large, xl, or n_layer=2,n_head=2,n_embd=64"},
+    o.config...);
+  v({.flag = "init-seed", .key = "model.init_seed", .help = "Seed of --init random"}, o.init_seed...);
+  v({.flag = "tie-embeddings", .key = "model.tie", .help = "Share wte with the output head (the reference unties them)"},
+    o.tie...);
+  v({.flag = "cache-dir", .help = "Model cache (default: $XDG_CACHE_HOME/instruct or ~/.cache/instruct)",
+     .resumable = true},
+    o.cache_dir...);
+}
+
+// Every training option, declared once: the flags of `train` and `run`, the checkpoint's saved
+// options (with defaults for keys an older checkpoint lacks), what a resume may change, and the
+// valid ranges all come from this list.
+template <class V, class... T>
+void train_options_visit(V&& v, T&... o) {
+  data_options_visit(v, o.data...);
+  model_options_visit(v, o.model...);
+  v({.flag = "epochs", .key = "epochs", .help = "Passes over the train split", .resumable = true, .min = 1}, o.epochs...);
+  v({.flag = "lr", .key = "lr", .help = "AdamW learning rate (the peak, with a schedule)", .positive = true}, o.lr...);
+  v({.flag = "weight-decay", .key = "weight_decay", .help = "AdamW decoupled weight decay", .min = 0},
+    o.weight_decay...);
+  v({.flag = "no-decay-norm-bias-emb", .key = "decay_all",
+     .help = "No weight decay on biases, LayerNorm and embeddings (the reference decays all)", .negated = true},
+    o.decay_all...);
+  v({.flag = "max-steps", .key = "max_steps", .help = "Stop after N optimizer steps (0: no limit)", .resumable = true,
+     .min = 0},
+    o.max_steps...);
+  v({.flag = "eval-freq", .key = "eval_freq", .help = "Evaluate every N steps, including step 0 (0: never)", .min = 0},
+    o.eval_freq...);
+  v({.flag = "eval-iter", .key = "eval_iter", .help = "Batches of train and val averaged per evaluation", .min = 1},
+    o.eval_iter...);
+  v({.flag = "sample-tokens", .key = "sample_tokens", .help = "Greedy tokens sampled for val[0] after each epoch (0: none)",
+     .min = 0},
+    o.sample_tokens...);
+  v({.flag = "grad-accum", .key = "grad_accum",
+     .help = "Split each batch into N micro-batches and accumulate (same step, less memory)", .min = 1},
+    o.grad_accum...);
+  v({.flag = "max-grad-norm", .key = "max_grad_norm", .help = "Clip gradients to this global L2 norm (0: off)", .min = 0},
+    o.max_grad_norm...);
+  v({.flag = "lr-schedule", .key = "lr_schedule", .help = "constant or cosine (decay to --min-lr)"}, o.lr_schedule...);
+  v({.flag = "warmup-steps", .key = "warmup_steps", .help = "Linear LR warmup over N steps", .min = 0},
+    o.warmup_steps...);
+  v({.flag = "min-lr", .key = "min_lr", .help = "Final LR of the cosine schedule", .min = 0}, o.min_lr...);
+  v({.flag = "out", .help = "Run directory: metrics.jsonl, loss-plot.png, checkpoints/step-N/, model/ (the final model)",
+     .resumable = true},
+    o.out...);
+  v({.flag = "save-every", .key = "save_every", .help = "Also checkpoint every N steps (0: only at the end and on Ctrl-C)",
+     .resumable = true, .min = 0},
+    o.save_every...);
+  v({.flag = "keep-checkpoints", .key = "keep_checkpoints", .help = "Checkpoints kept in OUT/checkpoints",
+     .resumable = true, .min = 1},
+    o.keep_checkpoints...);
+  v({.flag = "plot-format", .key = "plot_format", .help = "Loss plot: png, pdf or png,pdf", .resumable = true},
+    o.plot_format...);
+  v({.flag = "resume",
+     .help = "Continue exactly from a checkpoint dir, or a run dir's latest checkpoint (its options are used)",
+     .resumable = true},
+    o.resume...);
+  v({.flag = "no-memory-check", .help = "Skip the up-front check that training fits in memory", .resumable = true,
+     .negated = true},
+    o.check_memory...);
+}
+
 std::filesystem::path model_cache_dir(const ModelOptions& o);
 // The model's config without loading weights (for the memory check).
 GPT2Config model_config(const ModelOptions& o);

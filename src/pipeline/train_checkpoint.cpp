@@ -2,6 +2,7 @@
 #include "pipeline/train_checkpoint.hpp"
 
 #include <csignal>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 
@@ -17,77 +18,82 @@ namespace instruct {
 namespace fs = std::filesystem;
 using ojson = nlohmann::ordered_json;
 
+namespace {
+
+// The saved options' format: 1 had no "version" key; 2 is written from the option list. Keys an
+// older checkpoint lacks take their defaults.
+constexpr int kOptionsVersion = 2;
+
+// The JSON node at a dotted path ("data.batch_size"), created as needed.
+ojson& json_at(ojson& j, const char* path) {
+  ojson* node = &j;
+  for (const char *p = path, *dot; *p; p = dot ? dot + 1 : p + std::strlen(p)) {
+    dot = std::strchr(p, '.');
+    node = &(*node)[std::string(p, dot ? dot - p : std::strlen(p))];
+    if (!dot) break;
+  }
+  return *node;
+}
+// The JSON node at a dotted path, or nullptr.
+const nlohmann::json* json_find(const nlohmann::json& j, const char* path) {
+  const nlohmann::json* node = &j;
+  for (const char *p = path, *dot;; p = dot + 1) {
+    dot = std::strchr(p, '.');
+    const std::string key(p, dot ? dot - p : std::strlen(p));
+    if (!node->is_object() || !node->contains(key)) return nullptr;
+    node = &(*node)[key];
+    if (!dot) return node;
+  }
+}
+
+struct OptionsWriter {
+  ojson& j;
+  template <class T>
+  void operator()(const OptSpec& s, const T& v) const {
+    if (!s.key) return;
+    if constexpr (std::is_same_v<T, fs::path>)
+      json_at(j, s.key) = v.empty() ? std::string() : fs::absolute(v).lexically_normal().string();
+    else
+      json_at(j, s.key) = v;
+  }
+};
+
+struct OptionsReader {
+  const nlohmann::json& j;
+  const fs::path& file;
+  template <class T>
+  void operator()(const OptSpec& s, T& v) const {
+    if (!s.key) return;
+    const nlohmann::json* node = json_find(j, s.key);
+    if (!node) return;  // an older checkpoint: the default
+    try {
+      if constexpr (std::is_same_v<T, fs::path>) v = node->get<std::string>();
+      else v = node->get<T>();
+    } catch (const nlohmann::json::exception&) {
+      fail(file.string(), ": option \"", s.key, "\" is ", node->dump(), ", not a value of its type; the checkpoint is "
+           "damaged, resume from an older one");
+    }
+  }
+};
+
+}  // namespace
+
 ojson train_options_json(const TrainOptions& o) {
-  const DataOptions& d = o.data;
-  const ModelOptions& m = o.model;
-  auto abs = [](const fs::path& p) { return p.empty() ? std::string() : fs::absolute(p).lexically_normal().string(); };
-  return ojson{
-      {"data",
-       {{"data", abs(d.data)}, {"tokenizer", abs(d.tokenizer)}, {"template", d.template_name},
-        {"mask_instruction", d.mask_instruction}, {"max_length", d.max_length}, {"batch_size", d.batch_size},
-        {"seed", d.seed}, {"shuffle", d.shuffle}, {"train_frac", d.train_frac}, {"test_frac", d.test_frac},
-        {"allow_special", d.allow_special}}},
-      {"model",
-       {{"model", m.model}, {"init", m.init}, {"config", m.config}, {"init_seed", m.init_seed}, {"tie", m.tie}}},
-      {"epochs", o.epochs},
-      {"lr", o.lr},
-      {"weight_decay", o.weight_decay},
-      {"decay_all", o.decay_all},
-      {"max_steps", o.max_steps},
-      {"eval_freq", o.eval_freq},
-      {"eval_iter", o.eval_iter},
-      {"sample_tokens", o.sample_tokens},
-      {"grad_accum", o.grad_accum},
-      {"max_grad_norm", o.max_grad_norm},
-      {"lr_schedule", o.lr_schedule},
-      {"warmup_steps", o.warmup_steps},
-      {"min_lr", o.min_lr},
-      {"save_every", o.save_every},
-      {"keep_checkpoints", o.keep_checkpoints},
-      {"plot_format", o.plot_format},
-  };
+  ojson j{{"version", kOptionsVersion}};
+  train_options_visit(OptionsWriter{j}, o);
+  return j;
 }
 
 TrainOptions train_options_from_json(const nlohmann::json& j, const fs::path& file) {
+  if (!j.is_object()) fail(file.string(), ": the saved training options are not a JSON object; the checkpoint is damaged");
+  const nlohmann::json* version = json_find(j, "version");
+  if (version && !(version->is_number_integer() && version->get<int>() >= 1))
+    fail(file.string(), ": options version ", version->dump(), " is not a format this instruct knows");
+  if (version && version->get<int>() > kOptionsVersion)
+    fail(file.string(), ": written by a newer instruct (options version ", version->get<int>(), ", this one reads up to ",
+         kOptionsVersion, "); upgrade instruct to resume it");
   TrainOptions o;
-  try {
-    const auto& d = j.at("data");
-    o.data.data = d.at("data").get<std::string>();
-    o.data.tokenizer = d.at("tokenizer").get<std::string>();
-    o.data.template_name = d.at("template").get<std::string>();
-    o.data.mask_instruction = d.at("mask_instruction").get<bool>();
-    o.data.max_length = d.at("max_length").get<int32_t>();
-    o.data.batch_size = d.at("batch_size").get<int32_t>();
-    o.data.seed = d.at("seed").get<uint64_t>();
-    o.data.shuffle = d.at("shuffle").get<bool>();
-    o.data.train_frac = d.at("train_frac").get<double>();
-    o.data.test_frac = d.at("test_frac").get<double>();
-    o.data.allow_special = d.at("allow_special").get<bool>();
-    const auto& m = j.at("model");
-    o.model.model = m.at("model").get<std::string>();
-    o.model.init = m.at("init").get<std::string>();
-    o.model.config = m.at("config").get<std::string>();
-    o.model.init_seed = m.at("init_seed").get<uint64_t>();
-    o.model.tie = m.at("tie").get<bool>();
-    o.epochs = j.at("epochs").get<int32_t>();
-    o.lr = j.at("lr").get<double>();
-    o.weight_decay = j.at("weight_decay").get<double>();
-    o.decay_all = j.at("decay_all").get<bool>();
-    o.max_steps = j.at("max_steps").get<int64_t>();
-    o.eval_freq = j.at("eval_freq").get<int32_t>();
-    o.eval_iter = j.at("eval_iter").get<int32_t>();
-    o.sample_tokens = j.at("sample_tokens").get<int32_t>();
-    o.grad_accum = j.at("grad_accum").get<int32_t>();
-    o.max_grad_norm = j.at("max_grad_norm").get<double>();
-    o.lr_schedule = j.at("lr_schedule").get<std::string>();
-    o.warmup_steps = j.at("warmup_steps").get<int64_t>();
-    o.min_lr = j.at("min_lr").get<double>();
-    o.save_every = j.at("save_every").get<int64_t>();
-    o.keep_checkpoints = j.at("keep_checkpoints").get<int32_t>();
-    o.plot_format = j.at("plot_format").get<std::string>();
-  } catch (const nlohmann::json::exception& e) {
-    fail(file.string(), ": the saved training options are incomplete or malformed (", e.what(), ")");
-  }
+  train_options_visit(OptionsReader{j, file}, o);
   return o;
 }
 

@@ -117,6 +117,13 @@ expect_fail train-offline 'download config.json and model.safetensors from https
 expect_fail train-context 'must be between 1 and the model context' -- "$bin" train --model "$tmp/run/model" --max-length 2048
 expect_fail train-memory 'training this model needs about' -- "$bin" train --init random --config xl --batch-size 512
 expect_fail train-accum 'must divide --batch-size' -- "${train[@]}" --grad-accum 3 --out "$tmp/x"
+# Numeric flags are checked against the range the option list declares, before anything is written.
+expect_fail train-lr-inf '--lr inf is invalid; use a value > 0' -- "$bin" train --init random --config "$tiny" --lr inf --out "$tmp/bad-lr"
+expect_fail train-wd-nan '--weight-decay nan is invalid' -- "${train[@]}" --weight-decay nan --out "$tmp/bad-lr"
+expect_fail run-max-steps '--max-steps -5 is invalid; use 0 or more' -- "$bin" run --init random --config "$tiny" \
+  --max-steps -5 --out "$tmp/bad-lr"
+expect_fail prepare-max-length '--max-length -3 is invalid' -- "$bin" prepare --max-length -3
+[ ! -e "$tmp/bad-lr" ] && ok || no "a refused option left a run directory"
 
 # Inference on the trained tiny model, and the whole loop with no judge reachable.
 expect_ok respond-limit 'done +3 responses' -- "$bin" respond --model "$tmp/run/model" --data "$tmp/d40.json" --limit 3 \
