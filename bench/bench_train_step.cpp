@@ -20,7 +20,8 @@ int main(int argc, char** argv) {
   const int steps = argc > 4 ? std::atoi(argv[4]) : 3;
   GPT2 m = gpt2_create(config_preset(size));
   gpt2_init_random(m, 1);
-  AdamW opt = adamw_create(m, AdamWHyper{});
+  AdamW opt = adamw_create(m.w, AdamWHyper{});
+  GPT2Step st;
   std::mt19937 rng(1);
   std::vector<int32_t> in(B * T), tg(B * T);
   for (int i = 0; i < B * T; i++) in[i] = rng() % 50257, tg[i] = i % T > T * 3 / 4 ? -100 : rng() % 50257;
@@ -30,11 +31,11 @@ int main(int argc, char** argv) {
     Timer t;
     gpt2_zero_grad(m);
     const double z = t.seconds();
-    gpt2_forward(m, in.data(), tg.data(), B, T, true);
+    gpt2_loss(m, st, in.data(), tg.data(), B, T, true);
     const double f = t.seconds();
-    gpt2_backward(m);
+    gpt2_backward(m, st);
     const double b = t.seconds();
-    adamw_step(opt, m);
+    adamw_step(opt, m.w);
     const double a = t.seconds();
     const GemmStats g1 = gemm_stats();
     if (s == 0) continue;  // warm-up

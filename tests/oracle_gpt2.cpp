@@ -54,29 +54,29 @@ int main(int argc, char** argv) {
     for (float x : read(ref, "inputs")) inputs.push_back(static_cast<int32_t>(x));
     for (float x : read(ref, "targets")) targets.push_back(static_cast<int32_t>(x));
 
-    gpt2_forward(m, inputs.data(), nullptr, B, T);
-    compare("logits", "logits", m.a.logits, read(ref, "logits"), 1e-4, false);
+    GPT2Step st;
+    compare("logits", "logits", gpt2_logits(m, st, inputs.data(), B, T), read(ref, "logits"), 1e-4, false);
 
     gpt2_zero_grad(m);
-    const float loss = static_cast<float>(gpt2_forward(m, inputs.data(), targets.data(), B, T, true));
+    const float loss = static_cast<float>(gpt2_loss(m, st, inputs.data(), targets.data(), B, T, true).loss);
     compare("loss", "loss", &loss, read(ref, "loss"), 1e-4, false);
-    gpt2_backward(m);
-    for (const ParamSpec& s : m.table)
-      compare("grad", s.name, m.grads.data() + s.offset, read(ref, "grad." + s.name), 1e-3, true);
+    gpt2_backward(m, st);
+    for (const ParamSpec& s : m.w.table)
+      compare("grad", s.name, m.w.grads.data() + s.offset, read(ref, "grad." + s.name), 1e-3, true);
 
     // 5 AdamW steps from the same start.
     GPT2 m2 = checkpoint_load(dir + "/model");
     AdamWHyper h;
     h.lr = std::stod(ref.metadata().at("lr"));
     h.weight_decay = std::stod(ref.metadata().at("weight_decay"));
-    AdamW opt = adamw_create(m2, h);
+    AdamW opt = adamw_create(m2.w, h);
     const std::vector<float> want = read(ref, "adamw_losses");
     std::vector<float> got;
     for (size_t step = 0; step < want.size(); step++) {
       gpt2_zero_grad(m2);
-      got.push_back(static_cast<float>(gpt2_forward(m2, inputs.data(), targets.data(), B, T, true)));
-      gpt2_backward(m2);
-      adamw_step(opt, m2);
+      got.push_back(static_cast<float>(gpt2_loss(m2, st, inputs.data(), targets.data(), B, T, true).loss));
+      gpt2_backward(m2, st);
+      adamw_step(opt, m2.w);
     }
     compare("adamw", "losses of 5 steps", got.data(), want, 1e-4, false);
     for (size_t i = 0; i < got.size(); i++) std::printf("     step %zu: loss %.6f (torch %.6f)\n", i, got[i], want[i]);

@@ -44,8 +44,8 @@ TEST(Checkpoint, SaveLoadIsBitIdentical) {
     GPT2 m = tiny_model(tied);
     checkpoint_save(m, dir);
     GPT2 back = checkpoint_load(dir, tied);
-    ASSERT_EQ(back.params.size(), m.params.size());
-    EXPECT_EQ(std::memcmp(back.params.data(), m.params.data(), sizeof(float) * m.params.size()), 0);
+    ASSERT_EQ(back.w.params.size(), m.w.params.size());
+    EXPECT_EQ(std::memcmp(back.w.params.data(), m.w.params.data(), sizeof(float) * m.w.params.size()), 0);
     EXPECT_EQ(SafeTensorsFile(dir / "model.safetensors").tensors().count("lm_head.weight"), tied ? 0u : 1u);
     EXPECT_FALSE(fs::exists((dir / "model.safetensors").string() + ".tmp." + std::to_string(::getpid())));
     fs::remove_all(dir);
@@ -57,7 +57,7 @@ TEST(Checkpoint, HfLayoutWithoutHeadUntiesByCopy) {
   const auto dir = test::temp_dir("ckpt_hf");
   GPT2 m = tiny_model(true);
   std::vector<SafeTensorOut> out;
-  for (const ParamSpec& s : m.table) out.push_back({s.name, s.shape, m.params.data() + s.offset});
+  for (const ParamSpec& s : m.w.table) out.push_back({s.name, s.shape, m.w.params.data() + s.offset});
   safetensors_write(dir / "model.safetensors", out);
   write_bytes(dir / "config.json", R"({"model_type":"gpt2","n_layer":2,"n_head":2,"n_embd":8,"n_positions":16,"vocab_size":11})");
   GPT2 un = checkpoint_load(dir);
@@ -189,7 +189,7 @@ TEST(Download, FetchesResumesAndFailsClearly) {
   download_hf_model("gpt2", cache / "gpt2", log);
   EXPECT_EQ(bytes_of(cache / "gpt2" / "model.safetensors"), hub.file("model.safetensors"));
   GPT2 back = checkpoint_load(cache / "gpt2");
-  EXPECT_EQ(std::memcmp(back.params.data(), m.params.data(), sizeof(float) * m.params.size()), 0);
+  EXPECT_EQ(std::memcmp(back.w.params.data(), m.w.params.data(), sizeof(float) * m.w.params.size()), 0);
 
   // Resume: half the file already in .part.
   fs::remove(cache / "gpt2" / "model.safetensors");

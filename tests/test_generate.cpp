@@ -28,9 +28,9 @@ GPT2 tiny_model(int vocab, int n_ctx, uint64_t seed = 3) {
   c.n_layer = 2, c.n_head = 2, c.n_embd = 32, c.n_ctx = n_ctx, c.vocab = vocab;
   GPT2 m = gpt2_create(c);
   gpt2_init_random(m, seed);
-  for (const ParamSpec& s : m.table)
+  for (const ParamSpec& s : m.w.table)
     if (s.kind == ParamKind::kMatrix || s.kind == ParamKind::kEmbedding)
-      for (int64_t i = 0; i < s.numel; i++) m.params[s.offset + i] *= 5.0f;
+      for (int64_t i = 0; i < s.numel; i++) m.w.params[s.offset + i] *= 5.0f;
   return m;
 }
 
@@ -62,6 +62,26 @@ TEST(Generate, KVCacheEqualsRecomputeForOnePrompt) {
   EXPECT_EQ(run_batch(m, {p}, o)[0], want);
   std::set<int32_t> distinct(want.begin(), want.end());
   EXPECT_GT(distinct.size(), 3u);  // not a degenerate repeat of one token
+}
+
+// The training forward (whole sequence, causal attention over B x T) and the inference forward
+// (one token at a time from the KV cache) run the same block body: every position's logits agree.
+TEST(Generate, TheTrainingAndInferenceForwardsAgreeAtEveryPosition) {
+  GPT2 m = tiny_model(97, 64);
+  const std::vector<int32_t> p = prompt_of(23, 97, 2);
+  const int T = static_cast<int>(p.size()), V = 97;
+  GPT2Step step;
+  const float* full = gpt2_logits(m, step, p.data(), 1, T);
+  const std::vector<float> train(full, full + static_cast<size_t>(T) * V);
+  KVCache kv = kv_cache_create(m.cfg, 1, 64);
+  InferScratch s;
+  double worst = 0;
+  for (int t = 0; t < T; t++) {
+    const SeqChunk c{0, p.data() + t, 1};
+    const float* l = gpt2_infer(m, kv, s, std::span<const SeqChunk>(&c, 1));
+    for (int v = 0; v < V; v++) worst = std::max(worst, std::fabs(double(l[v]) - train[t * V + v]));
+  }
+  EXPECT_LT(worst, 1e-4);
 }
 
 TEST(Generate, RaggedBatchesEqualRecompute) {

@@ -289,7 +289,7 @@ TEST(Train, GradAccumulationEqualsTheFullBatch) {
   // The final weights agree too.
   GPT2 a = checkpoint_load(dir / "full" / "model"), b = checkpoint_load(dir / "accum" / "model");
   double worst = 0;
-  for (int64_t i = 0; i < a.params.size(); i++) worst = std::max(worst, std::fabs(double(a.params[i]) - b.params[i]));
+  for (int64_t i = 0; i < a.w.params.size(); i++) worst = std::max(worst, std::fabs(double(a.w.params[i]) - b.w.params[i]));
   EXPECT_LT(worst, 1e-5);
   fs::remove_all(dir);
 }
@@ -352,23 +352,25 @@ TEST(Train, MemoryIsCheckedBeforeAllocating) {
 TEST(Train, BackwardAccumulatesUntilZeroed) {
   const auto dir = tiny_checkpoint("accum");
   GPT2 m = checkpoint_load(dir / "model");
+  GPT2Step st;
   std::vector<int32_t> in = {1, 2, 3, 4, 5, 6}, tg = {2, 3, -100, 5, 6, 7};
   gpt2_zero_grad(m);
-  gpt2_forward(m, in.data(), tg.data(), 2, 3, true);
-  gpt2_backward(m);
-  std::vector<float> once(m.grads.data(), m.grads.data() + m.grads.size());
-  gpt2_forward(m, in.data(), tg.data(), 2, 3, true);
-  gpt2_backward(m);
+  gpt2_loss(m, st, in.data(), tg.data(), 2, 3, true);
+  gpt2_backward(m, st);
+  std::vector<float> once(m.w.grads.data(), m.w.grads.data() + m.w.grads.size());
+  gpt2_loss(m, st, in.data(), tg.data(), 2, 3, true);
+  gpt2_backward(m, st);
   double worst = 0;
-  for (int64_t i = 0; i < m.grads.size(); i++) worst = std::max(worst, std::fabs(double(m.grads[i]) - 2.0 * once[i]));
+  for (int64_t i = 0; i < m.w.grads.size(); i++) worst = std::max(worst, std::fabs(double(m.w.grads[i]) - 2.0 * once[i]));
   EXPECT_LT(worst, 1e-5);
   // All targets ignored: loss 0, no gradient, no NaN.
   std::vector<int32_t> none(6, -100);
   gpt2_zero_grad(m);
-  EXPECT_EQ(gpt2_forward(m, in.data(), none.data(), 2, 3, true), 0.0);
-  EXPECT_EQ(m.counted, 0);
-  gpt2_backward(m);
-  for (int64_t i = 0; i < m.grads.size(); i++) ASSERT_EQ(m.grads[i], 0.0f);
+  const XentResult r = gpt2_loss(m, st, in.data(), none.data(), 2, 3, true);
+  EXPECT_EQ(r.loss, 0.0);
+  EXPECT_EQ(r.counted, 0);
+  gpt2_backward(m, st);
+  for (int64_t i = 0; i < m.w.grads.size(); i++) ASSERT_EQ(m.w.grads[i], 0.0f);
   fs::remove_all(dir);
 }
 

@@ -59,16 +59,16 @@ int32_t sample_token(const float* logits, int32_t V, const SampleOptions& o, std
 std::vector<int32_t> generate_recompute(GPT2& m, const std::vector<int32_t>& prompt, int32_t max_new, int32_t eos,
                                         const SampleOptions& o) {
   if (prompt.empty()) fail("cannot generate from an empty prompt");
-  std::vector<int32_t> seq = prompt, out, targets;
+  std::vector<int32_t> seq = prompt, out;
   std::mt19937_64 rng(o.seed);
   std::vector<std::pair<float, int32_t>> scratch;
+  GPT2Step step;
   for (int32_t i = 0; i < max_new; i++) {
     const int32_t T = std::min<int32_t>(static_cast<int32_t>(seq.size()), m.cfg.n_ctx);
     const int32_t* ctx = seq.data() + seq.size() - T;
-    targets.assign(T, -100);
-    targets[T - 1] = 0;  // any valid id: only selects the row for the LM head
-    gpt2_forward(m, ctx, targets.data(), 1, T, false);
-    const int32_t next = sample_token(m.a.logits, m.cfg.vocab, o, rng, scratch);
+    const int32_t last[1] = {T - 1};  // the LM head on the last row only
+    const float* logits = gpt2_forward(m, step, ctx, 1, T, last);
+    const int32_t next = sample_token(logits, m.cfg.vocab, o, rng, scratch);
     if (eos >= 0 && next == eos) break;
     seq.push_back(next);
     out.push_back(next);

@@ -47,21 +47,20 @@ GPT2 checkpoint_load(const fs::path& dir, bool tie) {
   if (!fs::exists(st_path))
     fail(st_path.string(), " is missing; a checkpoint directory needs config.json and model.safetensors");
   SafeTensorsFile st(st_path);
-  const bool has_head = st.tensors().count("lm_head.weight") > 0;
   c.tied = tie;
   GPT2 m = gpt2_create(c);
+  // HF files name tensors with "transformer." or (older exports) without it.
   const bool prefixed = st.tensors().count("transformer.wte.weight") > 0;
-  for (const ParamSpec& s : m.table) {
-    float* dst = m.params.data() + s.offset;
-    if (s.name == "lm_head.weight") {
-      if (has_head) {
-        st.read_f32(s.name, s.shape, dst);
-      } else {  // untie: the head starts as a copy of wte
-        std::memcpy(dst, m.p.wte, sizeof(float) * s.numel);
-      }
+  for (const ParamSpec& s : m.w.table) {
+    float* dst = m.w.params.data() + s.offset;
+    std::string key = s.file_name;
+    if (!prefixed && key.rfind("transformer.", 0) == 0) key = s.name;
+    if (!st.tensors().count(key) && !s.fallback.empty()) {  // the untied head starts as a copy of wte
+      const ParamSpec& from = m.w.spec(s.fallback);
+      std::memcpy(dst, m.w.params.data() + from.offset, sizeof(float) * s.numel);
       continue;
     }
-    st.read_f32(prefixed ? "transformer." + s.name : s.name, s.shape, dst);
+    st.read_f32(key, s.shape, dst);
   }
   return m;
 }
@@ -91,10 +90,7 @@ void checkpoint_save(const GPT2& m, const fs::path& dir) {
       {"attn_pdrop", 0.0},
   };
   std::vector<SafeTensorOut> out;
-  for (const ParamSpec& s : m.table) {
-    const std::string name = s.name == "lm_head.weight" ? s.name : "transformer." + s.name;
-    out.push_back({name, s.shape, m.params.data() + s.offset});
-  }
+  for (const ParamSpec& s : m.w.table) out.push_back({s.file_name, s.shape, m.w.params.data() + s.offset});
   safetensors_write(dir / "model.safetensors", out, {{"format", "pt"}});
   AtomicFile f(dir / "config.json");
   f.stream() << j.dump(2) << "\n";

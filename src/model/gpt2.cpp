@@ -1,5 +1,6 @@
-// One GPT-2 step: embedding, N pre-LN blocks, final LN, LM head on the rows that count, fused
-// softmax/cross-entropy, and the backward in reverse. Every matmul goes through gemm().
+// One GPT-2 step: embedding, N pre-LN blocks (the shared block body), final LN, LM head on the
+// selected rows; the cross-entropy head; the backward in reverse. Every matmul goes through the
+// linear seam.
 #include "model/gpt2.hpp"
 
 #include <cmath>
@@ -9,6 +10,7 @@
 #include "core/error.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/layers.hpp"
+#include "model/block.hpp"
 
 namespace instruct {
 
@@ -16,32 +18,36 @@ GPT2 gpt2_create(const GPT2Config& c) {
   config_validate(c);
   GPT2 m;
   m.cfg = c;
-  m.table = param_table(c);
-  m.params.resize(param_count(m.table));
-  m.params.zero();
-  m.p = param_views(m.params.data(), c);
+  m.w = param_block_create(param_table(c));
+  m.p = param_views(m.w.params.data(), m.w.table, c);
   return m;
 }
 
 void gpt2_init_random(GPT2& m, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> normal(0.0f, 0.02f);
-  for (const ParamSpec& s : m.table) {
-    float* w = m.params.data() + s.offset;
-    const bool is_norm_scale = s.kind == ParamKind::kNorm && s.name.ends_with(".weight");
+  for (const ParamSpec& s : m.w.table) {
+    float* w = m.w.params.data() + s.offset;
     for (int64_t i = 0; i < s.numel; i++)
       w[i] = s.kind == ParamKind::kMatrix || s.kind == ParamKind::kEmbedding ? normal(rng)
-             : is_norm_scale                                                ? 1.0f
+             : s.kind == ParamKind::kNormScale                              ? 1.0f
                                                                             : 0.0f;
   }
 }
 
 void gpt2_zero_grad(GPT2& m) {
-  if (m.grads.size() != m.params.size()) {
-    m.grads.resize(m.params.size());
-    m.g = param_views(m.grads.data(), m.cfg);
-  }
-  m.grads.zero();
+  const bool fresh = !m.w.has_grads();
+  param_block_zero_grads(m.w);
+  if (fresh) m.g = param_views(m.w.grads.data(), m.w.table, m.cfg);
+}
+
+void gpt2_use_bf16(GPT2& m, bool on) {
+  m.w16.clear();
+  m.p16 = {};
+  if (!on) return;
+  m.w16.resize(m.w.params.size());
+  to_bf16(m.w16.data(), m.w.params.data(), m.w.params.size());
+  m.p16 = param_views(m.w16.data(), m.w.table, m.cfg);
 }
 
 namespace {
@@ -69,25 +75,17 @@ int64_t activations_plan(GPT2Activations& a, const GPT2Config& c, int B, int T, 
 }
 
 // Lays the activations out for (B,T) inside the arena, growing it when needed.
-void activations_layout(GPT2& m, int B, int T) {
+void activations_layout(GPT2Step& st, const GPT2Config& c, int B, int T) {
   Slots slots;
-  const int64_t off = activations_plan(m.a, m.cfg, B, T, slots);
-  if (m.arena.size() < off) m.arena.resize(off);
-  for (auto& [p, o] : slots) *p = m.arena.data() + o;
-  m.B = B, m.T = T;
+  const int64_t off = activations_plan(st.a, c, B, T, slots);
+  if (st.arena.size() < off) st.arena.resize(off);
+  for (auto& [p, o] : slots) *p = st.arena.data() + o;
+  st.B = B, st.T = T;
 }
 
-// Linear layer on Conv1D weights: out (N,OC) = inp (N,IC) @ w (IC,OC) + b
-void linear_forward(float* out, const float* inp, const float* w, const float* b, int64_t N,
-                    int64_t IC, int64_t OC) {
-  gemm(out, inp, w, b, {N, OC, IC, false, false, false});
-}
-// dinp (N,IC) = dout @ w^T (written, or added when accumulate); dw += inp^T @ dout; db += sum(dout)
-void linear_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
-                     const float* w, int64_t N, int64_t IC, int64_t OC, bool accumulate_dinp) {
-  gemm(dinp, dout, w, nullptr, {N, IC, OC, false, true, accumulate_dinp});
-  gemm(dw, inp, dout, nullptr, {IC, OC, N, true, false, true});
-  if (db) bias_backward(db, dout, static_cast<int>(N), static_cast<int>(OC));
+// The LM head as a linear layer: Linear [V,C] (the untied head, or wte when tied).
+Linear head_linear(const GPT2& m) {
+  return {m.p.lm_head, nullptr, nullptr, m.cfg.n_embd, m.cfg.vocab, WeightLayout::kLinear};
 }
 
 }  // namespace
@@ -98,89 +96,97 @@ int64_t gpt2_activation_bytes(const GPT2Config& c, int B, int T) {
   return activations_plan(a, c, B, T, slots) * static_cast<int64_t>(sizeof(float));
 }
 
-double gpt2_forward(GPT2& m, const int32_t* inputs, const int32_t* targets, int B, int T,
-                    bool for_backward, int64_t loss_denominator) {
+const float* gpt2_forward(const GPT2& m, GPT2Step& st, const int32_t* inputs, int B, int T,
+                          std::span<const int32_t> rows) {
   const GPT2Config& c = m.cfg;
   const int C = c.n_embd, NH = c.n_head, V = c.vocab;
   if (T > c.n_ctx) fail("sequence length ", T, " exceeds the model context ", c.n_ctx, "; lower --max-length");
-  for (int64_t i = 0; i < static_cast<int64_t>(B) * T; i++)
-    if (inputs[i] < 0 || inputs[i] >= V) fail("token id ", inputs[i], " is outside the model vocabulary (", V, ")");
-  activations_layout(m, B, T);
   const int64_t BT = static_cast<int64_t>(B) * T;
-  m.inputs.assign(inputs, inputs + BT);
-  GPT2Activations& a = m.a;
+  for (int64_t i = 0; i < BT; i++)
+    if (inputs[i] < 0 || inputs[i] >= V) fail("token id ", inputs[i], " is outside the model vocabulary (", V, ")");
+  activations_layout(st, c, B, T);
+  st.inputs.assign(inputs, inputs + BT);
+  st.rows.assign(rows.begin(), rows.end());
+  st.have_dlogits = false;
+  GPT2Activations& a = st.a;
 
   encoder_forward(a.encoded, inputs, m.p.wte, m.p.wpe, B, T, C);
   const float* residual = a.encoded;
   for (int l = 0; l < c.n_layer; l++) {
-    const LayerTensors& w = m.p.layers[l];
     GPT2Activations::Layer& s = a.layers[l];
-    layernorm_forward(s.ln1, s.ln1_mean, s.ln1_rstd, residual, w.ln1w, w.ln1b, BT, C);
-    linear_forward(s.qkv, s.ln1, w.qkvw, w.qkvb, BT, C, 3 * C);
-    attention_forward(s.atty, s.att, s.qkv, B, T, C, NH);
-    linear_forward(a.tmp_btc, s.atty, w.attprojw, w.attprojb, BT, C, C);
-    residual_forward(s.residual2, residual, a.tmp_btc, BT * C);
-    layernorm_forward(s.ln2, s.ln2_mean, s.ln2_rstd, s.residual2, w.ln2w, w.ln2b, BT, C);
-    linear_forward(s.fch, s.ln2, w.fcw, w.fcb, BT, C, 4 * C);
-    gelu_forward(s.fch_gelu, s.fch, BT * 4 * C);
-    linear_forward(a.tmp_btc, s.fch_gelu, w.fcprojw, w.fcprojb, BT, 4 * C, C);
-    residual_forward(s.residual3, s.residual2, a.tmp_btc, BT * C);
+    BlockActs io{s.ln1, s.ln1_mean, s.ln1_rstd, s.qkv, s.atty, s.residual2, s.ln2, s.ln2_mean, s.ln2_rstd,
+                 s.fch, s.fch_gelu, s.residual3, a.tmp_btc};
+    block_forward(block_weights(c, m.p, nullptr, l), io, residual, BT, BT, C,
+                  [&](float* atty, const float* qkv) { attention_forward(atty, s.att, qkv, B, T, C, NH); });
     residual = s.residual3;
   }
   layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, residual, m.p.lnfw, m.p.lnfb, BT, C);
 
-  // LM head only on the rows that count: padding and masked prompts cost nothing.
-  m.rows.clear();
-  m.row_targets.clear();
-  for (int64_t i = 0; i < BT; i++)
-    if (!targets || targets[i] != -100) {
-      m.rows.push_back(static_cast<int32_t>(i));
-      m.row_targets.push_back(targets ? targets[i] : 0);
-    }
-  const int64_t R = static_cast<int64_t>(m.rows.size());
-  m.have_dlogits = for_backward && targets;  // with R == 0 the backward is a no-op
-  m.counted = targets ? R : 0;
-  if (R == 0) return 0.0;
+  // LM head only on the selected rows: padding and masked prompts cost nothing.
+  const int64_t R = static_cast<int64_t>(st.rows.size());
+  if (R == 0) return a.logits;
   const float* head_in = a.lnf;
   if (R < BT) {
 #pragma omp parallel for
     for (int64_t r = 0; r < R; r++)
-      std::memcpy(a.lnf_rows + r * C, a.lnf + static_cast<int64_t>(m.rows[r]) * C, sizeof(float) * C);
+      std::memcpy(a.lnf_rows + r * C, a.lnf + static_cast<int64_t>(st.rows[r]) * C, sizeof(float) * C);
     head_in = a.lnf_rows;
   }
-  gemm(a.logits, head_in, m.p.lm_head, nullptr, {R, V, C, false, true, false});
-  if (!targets) return 0.0;
-  int64_t counted = 0;
-  if (for_backward) {
-    return crossentropy_forward_backward(a.logits, m.row_targets.data(), static_cast<int>(R), V, &counted,
-                                         loss_denominator);
-  }
-  return crossentropy_forward(a.logits, m.row_targets.data(), static_cast<int>(R), V, &counted);
+  linear_forward(head_linear(m), a.logits, head_in, R);
+  return a.logits;
 }
 
-void gpt2_backward(GPT2& m) {
-  if (!m.have_dlogits) fail("internal: gpt2_backward without a training forward");
-  if (m.grads.size() != m.params.size()) gpt2_zero_grad(m);
+const float* gpt2_logits(const GPT2& m, GPT2Step& s, const int32_t* inputs, int B, int T) {
+  std::vector<int32_t> all(static_cast<size_t>(B) * T);
+  for (size_t i = 0; i < all.size(); i++) all[i] = static_cast<int32_t>(i);
+  return gpt2_forward(m, s, inputs, B, T, all);
+}
+
+XentResult xent_head(const GPT2& m, GPT2Step& s, std::span<const int32_t> row_targets, bool backward,
+                     int64_t denominator) {
+  if (row_targets.size() != s.rows.size()) fail("internal: ", row_targets.size(), " targets for ", s.rows.size(), " rows");
+  XentResult r;
+  const int R = static_cast<int>(s.rows.size());
+  s.have_dlogits = backward;
+  if (R == 0) return r;  // with nothing selected the backward is a no-op
+  if (backward) {
+    r.loss = crossentropy_forward_backward(s.a.logits, row_targets.data(), R, m.cfg.vocab, &r.counted, denominator);
+  } else {
+    r.loss = crossentropy_forward(s.a.logits, row_targets.data(), R, m.cfg.vocab, &r.counted);
+  }
+  return r;
+}
+
+XentResult gpt2_loss(const GPT2& m, GPT2Step& s, const int32_t* inputs, const int32_t* targets, int B, int T,
+                     bool backward, int64_t denominator) {
+  std::vector<int32_t> rows, row_targets;
+  for (int64_t i = 0; i < static_cast<int64_t>(B) * T; i++)
+    if (targets[i] != -100) rows.push_back(static_cast<int32_t>(i)), row_targets.push_back(targets[i]);
+  gpt2_forward(m, s, inputs, B, T, rows);
+  return xent_head(m, s, row_targets, backward, denominator);
+}
+
+void gpt2_backward(GPT2& m, GPT2Step& st) {
+  if (!st.have_dlogits) fail("internal: gpt2_backward without a loss head's gradient");
+  if (!m.w.has_grads()) gpt2_zero_grad(m);
   const GPT2Config& c = m.cfg;
-  const int B = m.B, T = m.T, C = c.n_embd, NH = c.n_head, V = c.vocab;
-  const int64_t BT = static_cast<int64_t>(B) * T, R = static_cast<int64_t>(m.rows.size());
-  GPT2Activations& a = m.a;
+  const int B = st.B, T = st.T, C = c.n_embd, NH = c.n_head;
+  const int64_t BT = static_cast<int64_t>(B) * T, R = static_cast<int64_t>(st.rows.size());
+  GPT2Activations& a = st.a;
   ParamTensors& g = m.g;
   if (R == 0) return;
 
   // LM head: dW += dlogits^T @ rows; drows = dlogits @ W, scattered into dlnf (tmp_btc).
   const bool compact = R < BT;
   const float* head_in = compact ? a.lnf_rows : a.lnf;
-  gemm(g.lm_head, a.logits, head_in, nullptr, {V, C, R, true, false, true});
   float* dlnf = a.tmp_btc;
+  float* drows = compact ? a.dqkv : dlnf;  // dqkv is free until the first layer's backward
+  Linear head = head_linear(m);
+  linear_backward(head, drows, g.lm_head, nullptr, a.logits, head_in, R);
   if (compact) {
-    float* drows = a.dqkv;  // free until the first layer's backward
-    gemm(drows, a.logits, m.p.lm_head, nullptr, {R, C, V, false, false, false});
     std::memset(dlnf, 0, sizeof(float) * BT * C);
     for (int64_t r = 0; r < R; r++)
-      std::memcpy(dlnf + static_cast<int64_t>(m.rows[r]) * C, drows + r * C, sizeof(float) * C);
-  } else {
-    gemm(dlnf, a.logits, m.p.lm_head, nullptr, {R, C, V, false, false, false});
+      std::memcpy(dlnf + static_cast<int64_t>(st.rows[r]) * C, drows + r * C, sizeof(float) * C);
   }
   const float* last = c.n_layer ? a.layers.back().residual3 : a.encoded;
   std::memset(a.dres, 0, sizeof(float) * BT * C);
@@ -188,25 +194,25 @@ void gpt2_backward(GPT2& m) {
 
   // dres holds dloss/d(layer output); each residual passes it through unchanged.
   for (int l = c.n_layer - 1; l >= 0; l--) {
-    const LayerTensors& w = m.p.layers[l];
+    const BlockWeights w = block_weights(c, m.p, nullptr, l);
     LayerTensors& dw = g.layers[l];
     const GPT2Activations::Layer& s = a.layers[l];
     const float* residual = l == 0 ? a.encoded : a.layers[l - 1].residual3;
     float* dbtc = a.tmp_btc;
     // MLP
-    linear_backward(a.dfch_gelu, dw.fcprojw, dw.fcprojb, a.dres, s.fch_gelu, w.fcprojw, BT, 4 * C, C, false);
+    linear_backward(w.fcproj, a.dfch_gelu, dw.fcprojw, dw.fcprojb, a.dres, s.fch_gelu, BT);
     std::memset(a.dfch, 0, sizeof(float) * BT * 4 * C);
     gelu_backward(a.dfch, s.fch, a.dfch_gelu, BT * 4 * C);
-    linear_backward(dbtc, dw.fcw, dw.fcb, a.dfch, s.ln2, w.fcw, BT, C, 4 * C, false);
+    linear_backward(w.fc, dbtc, dw.fcw, dw.fcb, a.dfch, s.ln2, BT);
     layernorm_backward(a.dres, dw.ln2w, dw.ln2b, dbtc, s.residual2, w.ln2w, s.ln2_mean, s.ln2_rstd, BT, C);
     // attention
-    linear_backward(dbtc, dw.attprojw, dw.attprojb, a.dres, s.atty, w.attprojw, BT, C, C, false);
+    linear_backward(w.attproj, dbtc, dw.attprojw, dw.attprojb, a.dres, s.atty, BT);
     std::memset(a.dqkv, 0, sizeof(float) * BT * 3 * C);
     attention_backward(a.dqkv, dbtc, s.qkv, s.att, B, T, C, NH);
-    linear_backward(dbtc, dw.qkvw, dw.qkvb, a.dqkv, s.ln1, w.qkvw, BT, C, 3 * C, false);
+    linear_backward(w.qkv, dbtc, dw.qkvw, dw.qkvb, a.dqkv, s.ln1, BT);
     layernorm_backward(a.dres, dw.ln1w, dw.ln1b, dbtc, residual, w.ln1w, s.ln1_mean, s.ln1_rstd, BT, C);
   }
-  encoder_backward(g.wte, g.wpe, a.dres, m.inputs.data(), B, T, C);
+  encoder_backward(g.wte, g.wpe, a.dres, st.inputs.data(), B, T, C);
 }
 
 }  // namespace instruct

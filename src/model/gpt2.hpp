@@ -1,8 +1,13 @@
-// GPT-2 forward and backward on the CPU, written out layer by layer (llm.c): parameters, gradients
-// and activations each in one block. Knows nothing of files, tokenizers or optimizers.
+// GPT-2 forward and backward on the CPU, layer by layer (llm.c), kept apart in three parts:
+// - GPT2: the config and the parameter block (+ views, + an optional bf16 copy for inference);
+// - GPT2Step: one forward's activations and what its backward needs (owned by the caller);
+// - loss heads after the forward: the forward yields logits on the rows asked for, a head turns
+//   them into a loss and, in place, into dloss/dlogits for the backward.
+// Knows nothing of files, tokenizers or optimizers.
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "core/buffer.hpp"
@@ -10,6 +15,24 @@
 #include "model/params.hpp"
 
 namespace instruct {
+
+struct GPT2 {
+  GPT2Config cfg;
+  ParamBlock w;        // parameters and gradients, one table
+  ParamTensors p, g;   // views of w.params and (once allocated) w.grads
+  // Inference only: a bf16 copy of the parameters (gpt2_infer then runs its GEMMs in bf16).
+  // Training never reads it; rebuild it after changing the parameters (gpt2_use_bf16).
+  std::vector<uint16_t> w16;
+  ParamViews16 p16;
+};
+
+GPT2 gpt2_create(const GPT2Config& c);  // parameters zeroed, no gradients
+// normal(0, 0.02) for weights and embeddings, zero biases, ones for LayerNorm scales.
+void gpt2_init_random(GPT2& m, uint64_t seed);
+// Allocates the gradients on first use (and their views), then zeroes them.
+void gpt2_zero_grad(GPT2& m);
+// Keeps (or drops) a bf16 copy of the parameters for inference.
+void gpt2_use_bf16(GPT2& m, bool on);
 
 struct GPT2Activations {
   struct Layer {
@@ -26,46 +49,46 @@ struct GPT2Activations {
   std::vector<Layer> layers;
   float *lnf, *lnf_mean, *lnf_rstd;  // (B,T,C), (B,T), (B,T)
   float* lnf_rows;                   // (R,C) final states of the rows whose logits are computed
-  float* logits;                     // (R,V); dloss/dlogits after a training forward
+  float* logits;                     // (R,V); dloss/dlogits after a head's backward
   float* tmp_btc;                    // (B,T,C) scratch: attproj/fcproj outputs, then gradients
   // backward scratch
   float *dres, *dqkv, *dfch, *dfch_gelu;  // (B,T,C), (B,T,3C), (B,T,4C), (B,T,4C)
 };
 
-struct GPT2 {
-  GPT2Config cfg;
-  std::vector<ParamSpec> table;
-  Buffer params, grads;  // grads allocated on the first backward
-  ParamTensors p, g;
-
-  Buffer arena;  // activations, grown to the largest (B,T) seen
+// One forward's activations (an arena grown to the largest (B,T) seen) and what its backward needs.
+struct GPT2Step {
+  Buffer arena;
   GPT2Activations a;
   int B = 0, T = 0;
-  std::vector<int32_t> inputs;       // (B,T) of the last forward
-  std::vector<int32_t> rows;         // rows (b*T+t) whose logits were computed
-  std::vector<int32_t> row_targets;  // their targets
-  int64_t counted = 0;               // targets that counted in the last loss
-  bool have_dlogits = false;
-  // Inference only: a bfloat16 copy of params (gpt2_infer then runs its GEMMs in bf16). Training
-  // never reads it; rebuild it after changing params.
-  std::vector<uint16_t> params_bf16;
+  std::vector<int32_t> inputs;  // (B,T) of the last forward
+  std::vector<int32_t> rows;    // rows (b*T+t) whose logits were computed
+  bool have_dlogits = false;    // set by a head: a.logits holds dloss/dlogits
 };
 
-GPT2 gpt2_create(const GPT2Config& c);  // parameters zeroed
-// normal(0, 0.02) for weights and embeddings, zero biases, ones for LayerNorm scales.
-void gpt2_init_random(GPT2& m, uint64_t seed);
+// Forward over inputs (B,T); returns the logits (R,V) of the given rows (b*T+t, ascending), valid
+// until the next forward. Padding rows past every selected one still run through the blocks.
+const float* gpt2_forward(const GPT2& m, GPT2Step& s, const int32_t* inputs, int B, int T,
+                          std::span<const int32_t> rows);
+// Every row's logits (B*T,V).
+const float* gpt2_logits(const GPT2& m, GPT2Step& s, const int32_t* inputs, int B, int T);
 
-// Forward over inputs (B,T). Without targets, all B*T rows of logits are computed (a.logits is
-// (B*T,V)) and 0 is returned. With targets (B,T), only rows whose target is not -100 get logits,
-// and the mean cross-entropy over them is returned (0 when none counts). With `for_backward`, the
-// logits buffer is turned into dloss/dlogits, ready for gpt2_backward; `loss_denominator` > 0
-// divides that gradient by a count other than this batch's (gradient accumulation).
-double gpt2_forward(GPT2& m, const int32_t* inputs, const int32_t* targets, int B, int T,
-                    bool for_backward = false, int64_t loss_denominator = 0);
+// The mean cross-entropy head over the rows of the last forward, targets one per row (ignore
+// -100). With `backward`, a.logits becomes dloss/dlogits, divided by `denominator` when > 0
+// (gradient accumulation over micro-batches), else by the count.
+struct XentResult {
+  double loss = 0;  // mean over counted targets; 0 when none counts
+  int64_t counted = 0;
+};
+XentResult xent_head(const GPT2& m, GPT2Step& s, std::span<const int32_t> row_targets, bool backward,
+                     int64_t denominator = 0);
+
+// The reference's loss: the rows whose target counts, forward, the cross-entropy head.
+XentResult gpt2_loss(const GPT2& m, GPT2Step& s, const int32_t* inputs, const int32_t* targets, int B, int T,
+                     bool backward = false, int64_t denominator = 0);
+
 // Bytes of activations a training forward+backward at (B,T) needs (the arena size).
 int64_t gpt2_activation_bytes(const GPT2Config& c, int B, int T);
-// Backward of the last forward(for_backward); accumulates (+=) into m.grads.
-void gpt2_backward(GPT2& m);
-void gpt2_zero_grad(GPT2& m);
+// Backward of the last forward, from the dlogits a head left; accumulates (+=) into m's gradients.
+void gpt2_backward(GPT2& m, GPT2Step& s);
 
 }  // namespace instruct

@@ -1,4 +1,4 @@
-// The inference forward: the same layers as gpt2_forward on packed rows, attention from the cache.
+// The inference forward: the same block body as gpt2_forward on packed rows, attention from the cache.
 #include "model/gpt2_infer.hpp"
 
 #include <omp.h>
@@ -8,6 +8,7 @@
 #include "core/error.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/layers.hpp"
+#include "model/block.hpp"
 
 namespace instruct {
 
@@ -45,24 +46,7 @@ void scratch_reserve(InferScratch& s, const GPT2Config& c, int64_t rows, int64_t
   for (auto& [p, o] : slots) *p = s.buf.data() + o;
 }
 
-// out (rows,OC) = in (rows,IC) @ w (+ b): fp32, or bf16 operands when the model has a bf16 copy.
-void linear(GPT2& m, InferScratch& s, float* out, const float* in, const float* w, const float* b, int64_t rows,
-            int64_t IC, int64_t OC, bool trans_w) {
-  const GemmArgs g{rows, OC, IC, false, trans_w, false};
-  if (m.params_bf16.empty()) return gemm(out, in, w, b, g);
-  if (static_cast<int64_t>(s.a16.size()) < rows * IC) s.a16.resize(rows * IC);
-  to_bf16(s.a16.data(), in, rows * IC);
-  gemm_bf16(out, s.a16.data(), m.params_bf16.data() + (w - m.params.data()), b, g);
-}
-
 }  // namespace
-
-void gpt2_use_bf16(GPT2& m, bool on) {
-  m.params_bf16.clear();
-  if (!on) return;
-  m.params_bf16.resize(m.params.size());
-  to_bf16(m.params_bf16.data(), m.params.data(), static_cast<int64_t>(m.params.size()));
-}
 
 const float* gpt2_infer(GPT2& m, KVCache& kv, InferScratch& s, std::span<const SeqChunk> chunks) {
   const GPT2Config& c = m.cfg;
@@ -94,25 +78,20 @@ const float* gpt2_infer(GPT2& m, KVCache& kv, InferScratch& s, std::span<const S
     for (int64_t j = 0; j < C; j++) s.x[i * C + j] = te[j] + pe[j];
   }
   const int64_t layer_stride = static_cast<int64_t>(kv.slots) * kv.layout.slot_stride();
+  const ParamViews16* p16 = m.w16.empty() ? nullptr : &m.p16;
+  // The residual stream stays in s.x (res2 and res3 point at it); the other buffers are reused.
+  BlockActs io{s.ln, s.mean, s.rstd, s.qkv, s.atty, s.x, s.ln, s.mean, s.rstd, s.fch, s.fchg, s.x, s.tmp};
   for (int l = 0; l < c.n_layer; l++) {
-    const LayerTensors& w = m.p.layers[l];
     float* kc = kv.k.data() + l * layer_stride;
     float* vc = kv.v.data() + l * layer_stride;
-    layernorm_forward(s.ln, s.mean, s.rstd, s.x, w.ln1w, w.ln1b, static_cast<int>(N), static_cast<int>(C));
-    linear(m, s, s.qkv, s.ln, w.qkvw, w.qkvb, NG, C, 3 * C, false);
-    kv_store(kc, vc, s.qkv, s.slot.data(), s.pos.data(), static_cast<int>(N), kv.layout);
-    attention_cached(s.atty, s.qkv, kc, vc, s.slot.data(), s.pos.data(), static_cast<int>(N), kv.layout, s.attn);
-    linear(m, s, s.tmp, s.atty, w.attprojw, w.attprojb, NG, C, C, false);
-    residual_forward(s.x, s.x, s.tmp, N * C);
-    layernorm_forward(s.ln, s.mean, s.rstd, s.x, w.ln2w, w.ln2b, static_cast<int>(N), static_cast<int>(C));
-    linear(m, s, s.fch, s.ln, w.fcw, w.fcb, NG, C, 4 * C, false);
-    gelu_forward(s.fchg, s.fch, N * 4 * C);
-    linear(m, s, s.tmp, s.fchg, w.fcprojw, w.fcprojb, NG, 4 * C, C, false);
-    residual_forward(s.x, s.x, s.tmp, N * C);
+    block_forward(block_weights(c, m.p, p16, l), io, s.x, N, NG, static_cast<int>(C), [&](float* atty, const float* qkv) {
+      kv_store(kc, vc, qkv, s.slot.data(), s.pos.data(), static_cast<int>(N), kv.layout);
+      attention_cached(atty, qkv, kc, vc, s.slot.data(), s.pos.data(), static_cast<int>(N), kv.layout, s.attn);
+    });
   }
   for (int64_t i = 0; i < K; i++) std::memcpy(s.ln + i * C, s.x + s.last[i] * C, sizeof(float) * C);
   layernorm_forward(s.lastx, s.mean, s.rstd, s.ln, m.p.lnfw, m.p.lnfb, static_cast<int>(K), static_cast<int>(C));
-  linear(m, s, s.logits, s.lastx, m.p.lm_head, nullptr, K, C, V, true);
+  linear_forward({m.p.lm_head, p16 ? p16->lm_head : nullptr, nullptr, C, V, WeightLayout::kLinear}, s.logits, s.lastx, K);
   for (const SeqChunk& ch : chunks) kv.len[ch.slot] += ch.n;
   return s.logits;
 }

@@ -33,13 +33,8 @@ struct InferScratch {
   Buffer buf;
   int64_t rows = 0, chunks = 0;  // capacity
   std::vector<int32_t> slot, pos, tok, last;
-  std::vector<uint16_t> a16;  // bf16 GEMM inputs
   float *x, *ln, *mean, *rstd, *qkv, *atty, *tmp, *fch, *fchg, *attn, *lastx, *logits;
 };
-
-// Makes gpt2_infer use bf16 weights and activations with fp32 accumulation (half the memory
-// traffic per token); the reference semantics are fp32, so this is opt-in.
-void gpt2_use_bf16(GPT2& m, bool on);
 
 // Runs the chunks through the model, appends them to the cache, and returns logits (chunks, V),
 // row i for the last token of chunk i (valid until the next call).

@@ -75,7 +75,7 @@ GPT2 model_resolve(const ModelOptions& o, std::ostream& log) {
   }
   GPT2 m = checkpoint_load(dir, o.tie);
   log << "model     " << dir.string() << " (" << m.cfg.n_layer << " layers, " << m.cfg.n_embd << " wide, "
-      << param_count(m.table) / 1000000.0 << "M parameters, head " << (m.cfg.tied ? "tied" : "untied") << ")\n";
+      << param_count(m.w.table) / 1000000.0 << "M parameters, head " << (m.cfg.tied ? "tied" : "untied") << ")\n";
   return m;
 }
 
@@ -93,14 +93,14 @@ std::string py_float(double v) {
 
 // calc_loss_loader(loader, num_batches): a fresh iterator (draws from `global`), mean of the
 // first min(n, len) batch losses; nan for an empty loader.
-double loader_loss(GPT2& m, DataLoader& loader, TorchGenerator& global, int n) {
+double loader_loss(const GPT2& m, GPT2Step& step, DataLoader& loader, TorchGenerator& global, int n) {
   loader.begin_epoch(global);
   const size_t k = std::min<size_t>(n, loader.size());
   if (k == 0) return std::nan("");
   double sum = 0;
   for (size_t i = 0; i < k; i++) {
     const Batch b = loader.batch(i);
-    sum += gpt2_forward(m, b.inputs.data(), b.targets.data(), b.B, b.T, false);
+    sum += gpt2_loss(m, step, b.inputs.data(), b.targets.data(), b.B, b.T).loss;
   }
   return sum / static_cast<double>(k);
 }
@@ -216,7 +216,8 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
   AdamWHyper h;
   h.lr = opt.lr;
   h.weight_decay = opt.weight_decay;
-  AdamW adam = adamw_create(model, h, opt.decay_all);
+  AdamW adam = adamw_create(model.w, h, opt.decay_all);
+  GPT2Step step;  // activations of the current forward/backward
   TrainState st;
   if (resuming) {
     train_checkpoint_load_optimizer(resume_dir, adam);
@@ -265,8 +266,8 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
     st.data_hash = data_hash;
     if (do_eval) {  // the reference: torch.manual_seed(123); calc_loss_loader(..., num_batches=5) x2
       TorchGenerator g0(opt.data.seed);
-      rep.initial_train_loss = loader_loss(model, eval_train, g0, opt.eval_iter);
-      rep.initial_val_loss = loader_loss(model, eval_val, g0, opt.eval_iter);
+      rep.initial_train_loss = loader_loss(model, step, eval_train, g0, opt.eval_iter);
+      rep.initial_val_loss = loader_loss(model, step, eval_val, g0, opt.eval_iter);
       log << "Training loss: " << py_float(rep.initial_train_loss) << "\n"
           << "Validation loss: " << py_float(rep.initial_val_loss) << "\n" << std::flush;
     }
@@ -308,9 +309,9 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
       if (opt.on_batch) opt.on_batch(st.step, opt.grad_accum == 1 ? parts[0] : loader.batch(bi));
       double loss_sum = 0;
       for (const Batch& b : parts) {
-        const double l = gpt2_forward(model, b.inputs.data(), b.targets.data(), b.B, b.T, true, counted);
-        loss_sum += l * static_cast<double>(b.counted());
-        if (model.counted > 0) gpt2_backward(model);
+        const XentResult r = gpt2_loss(model, step, b.inputs.data(), b.targets.data(), b.B, b.T, true, counted);
+        loss_sum += r.loss * static_cast<double>(b.counted());
+        if (r.counted > 0) gpt2_backward(model, step);
       }
       const double loss = counted ? loss_sum / static_cast<double>(counted) : 0.0;
       if (!std::isfinite(loss)) {
@@ -323,9 +324,9 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
       }
       double grad_norm = -1;
       if (counted > 0) {
-        if (opt.max_grad_norm > 0) grad_norm = grad_clip_global_norm(model, opt.max_grad_norm);
+        if (opt.max_grad_norm > 0) grad_norm = grad_clip_global_norm(model.w, opt.max_grad_norm);
         adam.hyper.lr = sched.at(st.step);
-        adamw_step(adam, model);
+        adamw_step(adam, model.w);
       } else {
         bar.clear();
         log << "note      step " << st.step << ": no target counts in this batch; no update\n";
@@ -345,8 +346,8 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
         Timer eval_timer;
         EvalPoint e;
         e.step = global_step, e.epoch = st.epoch + 1, e.tokens_seen = st.tokens_seen;
-        e.train_loss = loader_loss(model, eval_train, global, opt.eval_iter);
-        e.val_loss = loader_loss(model, eval_val, global, opt.eval_iter);
+        e.train_loss = loader_loss(model, step, eval_train, global, opt.eval_iter);
+        e.val_loss = loader_loss(model, step, eval_val, global, opt.eval_iter);
         st.evals.push_back(e);
         char buf[128];
         std::snprintf(buf, sizeof buf, "Ep %d (Step %06lld): Train loss %.3f, Val loss %.3f", e.epoch,

@@ -7,35 +7,35 @@
 
 namespace instruct {
 
-AdamW adamw_create(const GPT2& model, const AdamWHyper& hyper, bool decay_all) {
+AdamW adamw_create(const ParamBlock& block, const AdamWHyper& hyper, bool decay_all) {
   AdamW o;
   o.hyper = hyper;
   o.decay_all = decay_all;
-  o.m.resize(model.params.size());
-  o.v.resize(model.params.size());
+  o.m.resize(block.size());
+  o.v.resize(block.size());
   o.m.zero();
   o.v.zero();
   return o;
 }
 
-void adamw_step(AdamW& opt, GPT2& model) {
-  if (model.grads.size() != model.params.size()) fail("internal: optimizer step before any backward");
+void adamw_step(AdamW& opt, ParamBlock& block) {
+  if (!block.has_grads()) fail("internal: optimizer step before any backward");
   opt.step++;
   if (opt.decay_all) {
-    adamw_update(model.params.data(), model.grads.data(), opt.m.data(), opt.v.data(),
-                 model.params.size(), opt.hyper, opt.hyper.weight_decay, opt.step);
+    adamw_update(block.params.data(), block.grads.data(), opt.m.data(), opt.v.data(), block.size(), opt.hyper,
+                 opt.hyper.weight_decay, opt.step);
     return;
   }
-  for (const ParamSpec& s : model.table) {
+  for (const ParamSpec& s : block.table) {
     const double wd = s.kind == ParamKind::kMatrix ? opt.hyper.weight_decay : 0.0;
-    adamw_update(model.params.data() + s.offset, model.grads.data() + s.offset, opt.m.data() + s.offset,
+    adamw_update(block.params.data() + s.offset, block.grads.data() + s.offset, opt.m.data() + s.offset,
                  opt.v.data() + s.offset, s.numel, opt.hyper, wd, opt.step);
   }
 }
 
-double grad_clip_global_norm(GPT2& model, double max_norm) {
-  const float* g = model.grads.data();
-  const int64_t n = static_cast<int64_t>(model.grads.size());
+double grad_clip_global_norm(ParamBlock& block, double max_norm) {
+  const float* g = block.grads.data();
+  const int64_t n = block.grads.size();
   double ss = 0;
 #pragma omp parallel for reduction(+ : ss)
   for (int64_t i = 0; i < n; i++) ss += static_cast<double>(g[i]) * g[i];
@@ -43,7 +43,7 @@ double grad_clip_global_norm(GPT2& model, double max_norm) {
   const double coef = max_norm / (norm + 1e-6);
   if (coef < 1.0) {
     const float c = static_cast<float>(coef);
-    float* w = model.grads.data();
+    float* w = block.grads.data();
 #pragma omp parallel for
     for (int64_t i = 0; i < n; i++) w[i] *= c;
   }

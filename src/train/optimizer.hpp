@@ -1,5 +1,6 @@
-// AdamW over a GPT-2's parameter block: m and v in one block each, weight decay per parameter kind
-// (all parameters by default, as the reference); gradient clipping by global norm; the LR schedule.
+// AdamW over a parameter block (the model's, or an adapter's): m and v laid out as the block, weight
+// decay per parameter kind (all parameters by default, as the reference); gradient clipping by
+// global norm; the LR schedule. Knows nothing of GPT-2 beyond the block's table.
 #pragma once
 
 #include <cstdint>
@@ -7,7 +8,7 @@
 
 #include "core/buffer.hpp"
 #include "kernels/adamw.hpp"
-#include "model/gpt2.hpp"
+#include "model/params.hpp"
 
 namespace instruct {
 
@@ -18,13 +19,13 @@ struct AdamW {
   int64_t step = 0;
 };
 
-AdamW adamw_create(const GPT2& model, const AdamWHyper& hyper, bool decay_all = true);
-// One optimizer step with the model's current gradients.
-void adamw_step(AdamW& opt, GPT2& model);
+AdamW adamw_create(const ParamBlock& block, const AdamWHyper& hyper, bool decay_all = true);
+// One optimizer step with the block's current gradients.
+void adamw_step(AdamW& opt, ParamBlock& block);
 
 // torch.nn.utils.clip_grad_norm_: scales all gradients by max_norm / (norm + 1e-6) when that is
 // below 1. Returns the global L2 norm before clipping.
-double grad_clip_global_norm(GPT2& model, double max_norm);
+double grad_clip_global_norm(ParamBlock& block, double max_norm);
 
 // Learning rate per step (0-based): "constant", or linear warmup from 0 to the peak over `warmup`
 // steps, then (for "cosine") half a cosine from the peak down to min_lr at step total-1.

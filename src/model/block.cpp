@@ -1,0 +1,48 @@
+// The linear seam: layouts become GEMM transposes, bf16 copies become bf16 GEMMs. Nothing else in
+// the model calls gemm() for a weight.
+#include "model/block.hpp"
+
+#include <vector>
+
+#include "kernels/gemm.hpp"
+#include "kernels/layers.hpp"
+
+namespace instruct {
+
+void linear_forward(const Linear& L, float* out, const float* inp, int64_t N) {
+  const bool conv = L.layout == WeightLayout::kConv1D;
+  const GemmArgs g{N, L.out, L.in, false, !conv, false};
+  if (!L.w16) return gemm(out, inp, L.w, L.b, g);
+  thread_local std::vector<uint16_t> a16;  // the activations in bf16, reused across calls
+  if (static_cast<int64_t>(a16.size()) < N * L.in) a16.resize(N * L.in);
+  to_bf16(a16.data(), inp, N * L.in);
+  gemm_bf16(out, a16.data(), L.w16, L.b, g);
+}
+
+void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const float* dout, const float* inp, int64_t N,
+                     bool accumulate_dinp) {
+  const bool conv = L.layout == WeightLayout::kConv1D;
+  // dinp (N,in) = dout (N,out) @ W^T: W^T is Conv1D [in,out] transposed, or Linear [out,in] as is.
+  if (dinp) gemm(dinp, dout, L.w, nullptr, {N, L.in, L.out, false, conv, accumulate_dinp});
+  if (dw) {
+    if (conv) gemm(dw, inp, dout, nullptr, {L.in, L.out, N, true, false, true});  // [in,out] += inp^T dout
+    else gemm(dw, dout, inp, nullptr, {L.out, L.in, N, true, false, true});       // [out,in] += dout^T inp
+  }
+  if (db) bias_backward(db, dout, static_cast<int>(N), static_cast<int>(L.out));
+}
+
+BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const ParamViews16* p16, int l) {
+  const int64_t C = c.n_embd;
+  const LayerTensors& w = p.layers[l];
+  const LayerViews<uint16_t>* w16 = p16 ? &p16->layers[l] : nullptr;
+  const auto conv = WeightLayout::kConv1D;
+  BlockWeights b;
+  b.ln1w = w.ln1w, b.ln1b = w.ln1b, b.ln2w = w.ln2w, b.ln2b = w.ln2b;
+  b.qkv = {w.qkvw, w16 ? w16->qkvw : nullptr, w.qkvb, C, 3 * C, conv};
+  b.attproj = {w.attprojw, w16 ? w16->attprojw : nullptr, w.attprojb, C, C, conv};
+  b.fc = {w.fcw, w16 ? w16->fcw : nullptr, w.fcb, C, 4 * C, conv};
+  b.fcproj = {w.fcprojw, w16 ? w16->fcprojw : nullptr, w.fcprojb, 4 * C, C, conv};
+  return b;
+}
+
+}  // namespace instruct

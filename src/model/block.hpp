@@ -1,0 +1,62 @@
+// The one linear seam and the one transformer-block body, shared by the training forward
+// (model/gpt2) and the KV-cache inference (model/gpt2_infer): they differ only in how attention
+// reads keys and values, which the caller passes in. Every matmul of the model goes through
+// linear_forward/linear_backward, and from there through gemm(); weights are fp32, or bf16 copies
+// when the model carries them. Knows nothing of files, losses or caches.
+#pragma once
+
+#include <cstdint>
+
+#include "model/params.hpp"
+
+namespace instruct {
+
+// A linear layer's weights: fp32 (and a bf16 copy in the same layout, when running in bf16),
+// bias, sizes and layout (Conv1D [in,out] or Linear [out,in]).
+struct Linear {
+  const float* w = nullptr;
+  const uint16_t* w16 = nullptr;  // bf16 copy; used by the forward when set
+  const float* b = nullptr;       // (out) or nullptr
+  int64_t in = 0, out = 0;
+  WeightLayout layout = WeightLayout::kConv1D;
+};
+
+// out (N,out) = inp (N,in) @ W (+ b). With a bf16 copy, inp is rounded to bf16 and the product
+// accumulates in fp32.
+void linear_forward(const Linear& L, float* out, const float* inp, int64_t N);
+// dinp (N,in) = dout @ W^T (written, or added when accumulate_dinp; skipped when dinp is null);
+// dw += the weight gradient in W's layout (skipped when null: a frozen weight); db += sum(dout).
+void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const float* dout, const float* inp, int64_t N,
+                     bool accumulate_dinp = false);
+
+// One pre-LN block's weights.
+struct BlockWeights {
+  const float *ln1w, *ln1b, *ln2w, *ln2b;
+  Linear qkv, attproj, fc, fcproj;
+};
+// Layer l of a model: its views, plus the bf16 copies when `p16` has them.
+BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const ParamViews16* p16, int l);
+
+// Where one block's forward writes. Training keeps every buffer per layer for the backward;
+// inference points res2 and res3 at its running residual stream and reuses the rest.
+struct BlockActs {
+  float *ln1, *ln1_mean, *ln1_rstd;  // (N,C), (N), (N)
+  float* qkv;                        // (N,3C)
+  float* atty;                       // (N,C)
+  float* res2;                       // (N,C) x + attention
+  float *ln2, *ln2_mean, *ln2_rstd;
+  float *fch, *fchg;  // (N,4C)
+  float* res3;        // (N,C) the block's output
+  float* tmp;         // (N,C) scratch: the projections' outputs
+};
+
+// The block body: x (N,C) -> a.res3. `attention(atty, qkv)` fills atty (N,C) from qkv (N,3C).
+// Elementwise work covers N rows; the GEMMs cover gemm_rows >= N (inference rounds row counts up
+// so oneDNN keeps few primitive shapes; the extra rows are scratch).
+template <class Attention>
+void block_forward(const BlockWeights& w, BlockActs& a, const float* x, int64_t N, int64_t gemm_rows, int C,
+                   Attention&& attention);
+
+}  // namespace instruct
+
+#include "model/block_impl.hpp"

@@ -1,0 +1,24 @@
+// The block body (a template over the attention step, so training and inference share it).
+#pragma once
+
+#include "kernels/layers.hpp"
+
+namespace instruct {
+
+template <class Attention>
+void block_forward(const BlockWeights& w, BlockActs& a, const float* x, int64_t N, int64_t gemm_rows, int C,
+                   Attention&& attention) {
+  const int n = static_cast<int>(N);
+  layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x, w.ln1w, w.ln1b, n, C);
+  linear_forward(w.qkv, a.qkv, a.ln1, gemm_rows);
+  attention(a.atty, a.qkv);
+  linear_forward(w.attproj, a.tmp, a.atty, gemm_rows);
+  residual_forward(a.res2, x, a.tmp, N * C);
+  layernorm_forward(a.ln2, a.ln2_mean, a.ln2_rstd, a.res2, w.ln2w, w.ln2b, n, C);
+  linear_forward(w.fc, a.fch, a.ln2, gemm_rows);
+  gelu_forward(a.fchg, a.fch, N * 4 * C);
+  linear_forward(w.fcproj, a.tmp, a.fchg, gemm_rows);
+  residual_forward(a.res3, a.res2, a.tmp, N * C);
+}
+
+}  // namespace instruct
