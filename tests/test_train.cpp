@@ -374,6 +374,41 @@ TEST(Train, BackwardAccumulatesUntilZeroed) {
   fs::remove_all(dir);
 }
 
+// Packed (each row up to its last counted target, no padding) equals padded: loss and every
+// gradient, on a batch with padding, masked prompts and a row with no target at all.
+TEST(Train, PaddingFreeBatchesGiveThePaddedLossAndGradients) {
+  const auto dir = tiny_checkpoint("pack");
+  GPT2 m = checkpoint_load(dir / "model");
+  const int B = 4, T = 9;
+  std::vector<int32_t> in(B * T), tg(B * T, -100);
+  for (int i = 0; i < B * T; i++) in[i] = (i * 7919 + 13) % 50257;
+  const int last[B] = {8, 4, 6, -1};  // row 3 counts nothing
+  for (int b = 0; b < B; b++)
+    for (int t = 2; t <= last[b]; t++) tg[b * T + t] = in[b * T + t] + 1;
+  GPT2Step st;
+  std::vector<float> grads[2];
+  double loss[2];
+  for (int pack = 0; pack < 2; pack++) {
+    gpt2_zero_grad(m);
+    const XentResult r = gpt2_loss(m, st, in.data(), tg.data(), B, T, true, 0, pack == 1);
+    EXPECT_EQ(r.counted, 7 + 3 + 5);
+    EXPECT_EQ(st.N, pack ? 9 + 5 + 7 : B * T);
+    gpt2_backward(m, st);
+    loss[pack] = r.loss;
+    grads[pack].assign(m.w.grads.data(), m.w.grads.data() + m.w.grads.size());
+  }
+  EXPECT_NEAR(loss[1], loss[0], 1e-5);
+  for (const ParamSpec& s : m.w.table) {
+    double worst = 0, scale = 0;
+    for (int64_t i = s.offset; i < s.offset + s.numel; i++) {
+      worst = std::max(worst, std::fabs(double(grads[1][i]) - grads[0][i]));
+      scale = std::max(scale, std::fabs(double(grads[0][i])));
+    }
+    EXPECT_LE(worst, 1e-5 * std::max(1.0, scale)) << s.name;
+  }
+  fs::remove_all(dir);
+}
+
 TEST(Train, BadOptionsAreClearErrors) {
   const auto dir = tiny_checkpoint("badopt");
   std::ostringstream log;

@@ -54,33 +54,41 @@ namespace {
 
 using Slots = std::vector<std::pair<float**, int64_t>>;
 
-// Plans the activation layout for (B,T): where each tensor starts; returns the floats needed.
-int64_t activations_plan(GPT2Activations& a, const GPT2Config& c, int B, int T, Slots& slots) {
-  const int64_t C = c.n_embd, NH = c.n_head, V = c.vocab, L = c.n_layer;
-  const int64_t BT = static_cast<int64_t>(B) * T;
+// Plans the activation layout for N packed tokens whose attention maps take `att` floats: where
+// each tensor starts; returns the floats needed.
+int64_t activations_plan(GPT2Activations& a, const GPT2Config& c, int64_t N, int64_t att, Slots& slots) {
+  const int64_t C = c.n_embd, V = c.vocab, L = c.n_layer;
   int64_t off = 0;
   a.layers.resize(L);
   auto take = [&](float** p, int64_t n) { slots.push_back({p, off}), off += (n + 15) / 16 * 16; };
-  take(&a.encoded, BT * C);
+  take(&a.encoded, N * C);
   for (auto& l : a.layers) {
-    take(&l.ln1, BT * C), take(&l.ln1_mean, BT), take(&l.ln1_rstd, BT);
-    take(&l.qkv, BT * 3 * C), take(&l.atty, BT * C), take(&l.att, B * NH * T * static_cast<int64_t>(T));
-    take(&l.residual2, BT * C), take(&l.ln2, BT * C), take(&l.ln2_mean, BT), take(&l.ln2_rstd, BT);
-    take(&l.fch, BT * 4 * C), take(&l.fch_gelu, BT * 4 * C), take(&l.residual3, BT * C);
+    take(&l.ln1, N * C), take(&l.ln1_mean, N), take(&l.ln1_rstd, N);
+    take(&l.qkv, N * 3 * C), take(&l.atty, N * C), take(&l.att, att);
+    take(&l.residual2, N * C), take(&l.ln2, N * C), take(&l.ln2_mean, N), take(&l.ln2_rstd, N);
+    take(&l.fch, N * 4 * C), take(&l.fch_gelu, N * 4 * C), take(&l.residual3, N * C);
   }
-  take(&a.lnf, BT * C), take(&a.lnf_mean, BT), take(&a.lnf_rstd, BT), take(&a.lnf_rows, BT * C);
-  take(&a.logits, BT * V), take(&a.tmp_btc, BT * C);
-  take(&a.dres, BT * C), take(&a.dqkv, BT * 3 * C), take(&a.dfch, BT * 4 * C), take(&a.dfch_gelu, BT * 4 * C);
+  take(&a.lnf, N * C), take(&a.lnf_mean, N), take(&a.lnf_rstd, N), take(&a.lnf_rows, N * C);
+  take(&a.logits, N * V), take(&a.tmp_btc, N * C);
+  take(&a.dres, N * C), take(&a.dqkv, N * 3 * C), take(&a.dfch, N * 4 * C), take(&a.dfch_gelu, N * 4 * C);
   return off;
 }
 
-// Lays the activations out for (B,T) inside the arena, growing it when needed.
-void activations_layout(GPT2Step& st, const GPT2Config& c, int B, int T) {
+// Lays the activations out for the sequences `lens` (packed back to back) inside the arena,
+// growing it when needed; records each sequence's token and attention-map offsets.
+void activations_layout(GPT2Step& st, const GPT2Config& c, std::span<const int32_t> lens) {
+  st.lens.assign(lens.begin(), lens.end());
+  st.offs.assign(lens.size() + 1, 0);
+  st.att_offs.assign(lens.size() + 1, 0);
+  for (size_t b = 0; b < lens.size(); b++) {
+    st.offs[b + 1] = st.offs[b] + lens[b];
+    st.att_offs[b + 1] = st.att_offs[b] + static_cast<int64_t>(c.n_head) * lens[b] * lens[b];
+  }
+  st.N = st.offs.back();
   Slots slots;
-  const int64_t off = activations_plan(st.a, c, B, T, slots);
+  const int64_t off = activations_plan(st.a, c, st.N, st.att_offs.back(), slots);
   if (st.arena.size() < off) st.arena.resize(off);
   for (auto& [p, o] : slots) *p = st.arena.data() + o;
-  st.B = B, st.T = T;
 }
 
 // The LM head as a linear layer: Linear [V,C] (the untied head, or wte when tied).
@@ -93,40 +101,46 @@ Linear head_linear(const GPT2& m) {
 int64_t gpt2_activation_bytes(const GPT2Config& c, int B, int T) {
   GPT2Activations a;
   Slots slots;
-  return activations_plan(a, c, B, T, slots) * static_cast<int64_t>(sizeof(float));
+  const int64_t BT = static_cast<int64_t>(B) * T;
+  return activations_plan(a, c, BT, BT * c.n_head * T, slots) * static_cast<int64_t>(sizeof(float));
 }
 
-const float* gpt2_forward(const GPT2& m, GPT2Step& st, const int32_t* inputs, int B, int T,
+const float* gpt2_forward(const GPT2& m, GPT2Step& st, const int32_t* tokens, std::span<const int32_t> lens,
                           std::span<const int32_t> rows) {
   const GPT2Config& c = m.cfg;
   const int C = c.n_embd, NH = c.n_head, V = c.vocab;
-  if (T > c.n_ctx) fail("sequence length ", T, " exceeds the model context ", c.n_ctx, "; lower --max-length");
-  const int64_t BT = static_cast<int64_t>(B) * T;
-  for (int64_t i = 0; i < BT; i++)
-    if (inputs[i] < 0 || inputs[i] >= V) fail("token id ", inputs[i], " is outside the model vocabulary (", V, ")");
-  activations_layout(st, c, B, T);
-  st.inputs.assign(inputs, inputs + BT);
+  for (int32_t len : lens)
+    if (len < 0 || len > c.n_ctx) fail("sequence length ", len, " exceeds the model context ", c.n_ctx, "; lower --max-length");
+  activations_layout(st, c, lens);
+  const int64_t N = st.N;
+  for (int64_t i = 0; i < N; i++)
+    if (tokens[i] < 0 || tokens[i] >= V) fail("token id ", tokens[i], " is outside the model vocabulary (", V, ")");
+  st.inputs.assign(tokens, tokens + N);
   st.rows.assign(rows.begin(), rows.end());
   st.have_dlogits = false;
   GPT2Activations& a = st.a;
+  const size_t nseq = lens.size();
 
-  encoder_forward(a.encoded, inputs, m.p.wte, m.p.wpe, B, T, C);
+  for (size_t b = 0; b < nseq; b++)  // positions restart at 0 in every sequence
+    encoder_forward(a.encoded + st.offs[b] * C, tokens + st.offs[b], m.p.wte, m.p.wpe, 1, lens[b], C);
   const float* residual = a.encoded;
   for (int l = 0; l < c.n_layer; l++) {
     GPT2Activations::Layer& s = a.layers[l];
     BlockActs io{s.ln1, s.ln1_mean, s.ln1_rstd, s.qkv, s.atty, s.residual2, s.ln2, s.ln2_mean, s.ln2_rstd,
                  s.fch, s.fch_gelu, s.residual3, a.tmp_btc};
-    block_forward(block_weights(c, m.p, nullptr, l), io, residual, BT, BT, C,
-                  [&](float* atty, const float* qkv) { attention_forward(atty, s.att, qkv, B, T, C, NH); });
+    block_forward(block_weights(c, m.p, nullptr, l), io, residual, N, N, C, [&](float* atty, const float* qkv) {
+      for (size_t b = 0; b < nseq; b++)  // causal attention within each sequence
+        attention_forward(atty + st.offs[b] * C, s.att + st.att_offs[b], qkv + st.offs[b] * 3 * C, 1, lens[b], C, NH);
+    });
     residual = s.residual3;
   }
-  layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, residual, m.p.lnfw, m.p.lnfb, BT, C);
+  layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, residual, m.p.lnfw, m.p.lnfb, N, C);
 
   // LM head only on the selected rows: padding and masked prompts cost nothing.
   const int64_t R = static_cast<int64_t>(st.rows.size());
   if (R == 0) return a.logits;
   const float* head_in = a.lnf;
-  if (R < BT) {
+  if (R < N) {
 #pragma omp parallel for
     for (int64_t r = 0; r < R; r++)
       std::memcpy(a.lnf_rows + r * C, a.lnf + static_cast<int64_t>(st.rows[r]) * C, sizeof(float) * C);
@@ -134,6 +148,12 @@ const float* gpt2_forward(const GPT2& m, GPT2Step& st, const int32_t* inputs, in
   }
   linear_forward(head_linear(m), a.logits, head_in, R);
   return a.logits;
+}
+
+const float* gpt2_forward(const GPT2& m, GPT2Step& st, const int32_t* inputs, int B, int T,
+                          std::span<const int32_t> rows) {
+  const std::vector<int32_t> lens(B, T);
+  return gpt2_forward(m, st, inputs, lens, rows);
 }
 
 const float* gpt2_logits(const GPT2& m, GPT2Step& s, const int32_t* inputs, int B, int T) {
@@ -158,11 +178,24 @@ XentResult xent_head(const GPT2& m, GPT2Step& s, std::span<const int32_t> row_ta
 }
 
 XentResult gpt2_loss(const GPT2& m, GPT2Step& s, const int32_t* inputs, const int32_t* targets, int B, int T,
-                     bool backward, int64_t denominator) {
-  std::vector<int32_t> rows, row_targets;
-  for (int64_t i = 0; i < static_cast<int64_t>(B) * T; i++)
-    if (targets[i] != -100) rows.push_back(static_cast<int32_t>(i)), row_targets.push_back(targets[i]);
-  gpt2_forward(m, s, inputs, B, T, rows);
+                     bool backward, int64_t denominator, bool pack) {
+  // Packed: each row keeps its tokens up to its last counted target; the positions after it cannot
+  // change any counted logit (attention is causal), so dropping them is exact.
+  std::vector<int32_t> lens, tokens, rows, row_targets;
+  for (int b = 0; b < B; b++) {
+    const int32_t* tg = targets + static_cast<int64_t>(b) * T;
+    int len = T;
+    if (pack)
+      for (len = T; len > 0 && tg[len - 1] == -100; len--) {
+      }
+    if (len == 0) continue;
+    const int64_t base = static_cast<int64_t>(tokens.size());
+    for (int t = 0; t < len; t++)
+      if (tg[t] != -100) rows.push_back(static_cast<int32_t>(base + t)), row_targets.push_back(tg[t]);
+    tokens.insert(tokens.end(), inputs + static_cast<int64_t>(b) * T, inputs + static_cast<int64_t>(b) * T + len);
+    lens.push_back(len);
+  }
+  gpt2_forward(m, s, tokens.data(), lens, rows);
   return xent_head(m, s, row_targets, backward, denominator);
 }
 
@@ -170,8 +203,9 @@ void gpt2_backward(GPT2& m, GPT2Step& st) {
   if (!st.have_dlogits) fail("internal: gpt2_backward without a loss head's gradient");
   if (!m.w.has_grads()) gpt2_zero_grad(m);
   const GPT2Config& c = m.cfg;
-  const int B = st.B, T = st.T, C = c.n_embd, NH = c.n_head;
-  const int64_t BT = static_cast<int64_t>(B) * T, R = static_cast<int64_t>(st.rows.size());
+  const int C = c.n_embd, NH = c.n_head;
+  const int64_t BT = st.N, R = static_cast<int64_t>(st.rows.size());
+  const size_t nseq = st.lens.size();
   GPT2Activations& a = st.a;
   ParamTensors& g = m.g;
   if (R == 0) return;
@@ -208,11 +242,14 @@ void gpt2_backward(GPT2& m, GPT2Step& st) {
     // attention
     linear_backward(w.attproj, dbtc, dw.attprojw, dw.attprojb, a.dres, s.atty, BT);
     std::memset(a.dqkv, 0, sizeof(float) * BT * 3 * C);
-    attention_backward(a.dqkv, dbtc, s.qkv, s.att, B, T, C, NH);
+    for (size_t b = 0; b < nseq; b++)
+      attention_backward(a.dqkv + st.offs[b] * 3 * C, dbtc + st.offs[b] * C, s.qkv + st.offs[b] * 3 * C,
+                         s.att + st.att_offs[b], 1, st.lens[b], C, NH);
     linear_backward(w.qkv, dbtc, dw.qkvw, dw.qkvb, a.dqkv, s.ln1, BT);
     layernorm_backward(a.dres, dw.ln1w, dw.ln1b, dbtc, residual, w.ln1w, s.ln1_mean, s.ln1_rstd, BT, C);
   }
-  encoder_backward(g.wte, g.wpe, a.dres, st.inputs.data(), B, T, C);
+  for (size_t b = 0; b < nseq; b++)
+    encoder_backward(g.wte, g.wpe, a.dres + st.offs[b] * C, st.inputs.data() + st.offs[b], 1, st.lens[b], C);
 }
 
 }  // namespace instruct

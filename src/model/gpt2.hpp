@@ -55,18 +55,25 @@ struct GPT2Activations {
   float *dres, *dqkv, *dfch, *dfch_gelu;  // (B,T,C), (B,T,3C), (B,T,4C), (B,T,4C)
 };
 
-// One forward's activations (an arena grown to the largest (B,T) seen) and what its backward needs.
+// One forward's activations (an arena grown to the largest batch seen) and what its backward needs.
+// A batch is sequences packed back to back (no padding); (B,T) is B sequences of length T.
 struct GPT2Step {
   Buffer arena;
   GPT2Activations a;
-  int B = 0, T = 0;
-  std::vector<int32_t> inputs;  // (B,T) of the last forward
-  std::vector<int32_t> rows;    // rows (b*T+t) whose logits were computed
+  std::vector<int32_t> lens;                // tokens of each sequence
+  std::vector<int64_t> offs, att_offs;      // where each sequence starts: tokens, attention maps
+  int64_t N = 0;                            // tokens in all
+  std::vector<int32_t> inputs;  // (N) of the last forward
+  std::vector<int32_t> rows;    // rows (packed token indices) whose logits were computed
   bool have_dlogits = false;    // set by a head: a.logits holds dloss/dlogits
 };
 
-// Forward over inputs (B,T); returns the logits (R,V) of the given rows (b*T+t, ascending), valid
-// until the next forward. Padding rows past every selected one still run through the blocks.
+// Forward over sequences packed back to back (tokens: sum(lens) ids; positions restart at 0 in
+// each, attention stays within each); returns the logits (R,V) of the given rows (packed indices,
+// ascending), valid until the next forward.
+const float* gpt2_forward(const GPT2& m, GPT2Step& s, const int32_t* tokens, std::span<const int32_t> lens,
+                          std::span<const int32_t> rows);
+// The same over a dense (B,T) batch (rows are b*T+t).
 const float* gpt2_forward(const GPT2& m, GPT2Step& s, const int32_t* inputs, int B, int T,
                           std::span<const int32_t> rows);
 // Every row's logits (B*T,V).
@@ -82,9 +89,12 @@ struct XentResult {
 XentResult xent_head(const GPT2& m, GPT2Step& s, std::span<const int32_t> row_targets, bool backward,
                      int64_t denominator = 0);
 
-// The reference's loss: the rows whose target counts, forward, the cross-entropy head.
+// The reference's loss on a padded (B,T) batch: the rows whose target counts, forward, the
+// cross-entropy head. With `pack` (the default) each row runs only up to its last counted target,
+// packed without padding: the same loss and gradients to fp32 rounding, and less work (about a
+// quarter of the reference's tokens are padding).
 XentResult gpt2_loss(const GPT2& m, GPT2Step& s, const int32_t* inputs, const int32_t* targets, int B, int T,
-                     bool backward = false, int64_t denominator = 0);
+                     bool backward = false, int64_t denominator = 0, bool pack = true);
 
 // Bytes of activations a training forward+backward at (B,T) needs (the arena size).
 int64_t gpt2_activation_bytes(const GPT2Config& c, int B, int T);

@@ -93,14 +93,14 @@ std::string py_float(double v) {
 
 // calc_loss_loader(loader, num_batches): a fresh iterator (draws from `global`), mean of the
 // first min(n, len) batch losses; nan for an empty loader.
-double loader_loss(const GPT2& m, GPT2Step& step, DataLoader& loader, TorchGenerator& global, int n) {
+double loader_loss(const GPT2& m, GPT2Step& step, DataLoader& loader, TorchGenerator& global, int n, bool pack) {
   loader.begin_epoch(global);
   const size_t k = std::min<size_t>(n, loader.size());
   if (k == 0) return std::nan("");
   double sum = 0;
   for (size_t i = 0; i < k; i++) {
     const Batch b = loader.batch(i);
-    sum += gpt2_loss(m, step, b.inputs.data(), b.targets.data(), b.B, b.T).loss;
+    sum += gpt2_loss(m, step, b.inputs.data(), b.targets.data(), b.B, b.T, false, 0, pack).loss;
   }
   return sum / static_cast<double>(k);
 }
@@ -266,8 +266,8 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
     st.data_hash = data_hash;
     if (do_eval) {  // the reference: torch.manual_seed(123); calc_loss_loader(..., num_batches=5) x2
       TorchGenerator g0(opt.data.seed);
-      rep.initial_train_loss = loader_loss(model, step, eval_train, g0, opt.eval_iter);
-      rep.initial_val_loss = loader_loss(model, step, eval_val, g0, opt.eval_iter);
+      rep.initial_train_loss = loader_loss(model, step, eval_train, g0, opt.eval_iter, opt.pack);
+      rep.initial_val_loss = loader_loss(model, step, eval_val, g0, opt.eval_iter, opt.pack);
       log << "Training loss: " << py_float(rep.initial_train_loss) << "\n"
           << "Validation loss: " << py_float(rep.initial_val_loss) << "\n" << std::flush;
     }
@@ -309,7 +309,7 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
       if (opt.on_batch) opt.on_batch(st.step, opt.grad_accum == 1 ? parts[0] : loader.batch(bi));
       double loss_sum = 0;
       for (const Batch& b : parts) {
-        const XentResult r = gpt2_loss(model, step, b.inputs.data(), b.targets.data(), b.B, b.T, true, counted);
+        const XentResult r = gpt2_loss(model, step, b.inputs.data(), b.targets.data(), b.B, b.T, true, counted, opt.pack);
         loss_sum += r.loss * static_cast<double>(b.counted());
         if (r.counted > 0) gpt2_backward(model, step);
       }
@@ -346,8 +346,8 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
         Timer eval_timer;
         EvalPoint e;
         e.step = global_step, e.epoch = st.epoch + 1, e.tokens_seen = st.tokens_seen;
-        e.train_loss = loader_loss(model, step, eval_train, global, opt.eval_iter);
-        e.val_loss = loader_loss(model, step, eval_val, global, opt.eval_iter);
+        e.train_loss = loader_loss(model, step, eval_train, global, opt.eval_iter, opt.pack);
+        e.val_loss = loader_loss(model, step, eval_val, global, opt.eval_iter, opt.pack);
         st.evals.push_back(e);
         char buf[128];
         std::snprintf(buf, sizeof buf, "Ep %d (Step %06lld): Train loss %.3f, Val loss %.3f", e.epoch,

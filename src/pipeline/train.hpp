@@ -42,6 +42,7 @@ struct TrainOptions {
   std::string lr_schedule = "constant";
   int64_t warmup_steps = 0;
   double min_lr = 0;
+  bool pack = true;            // padding-free batches (exact); false: the padded batches as given
   // outputs
   std::filesystem::path out = "out/train";  // run directory
   int64_t save_every = 0;                   // 0: only at the end (and on Ctrl-C)
@@ -127,6 +128,11 @@ void train_options_visit(V&& v, T&... o) {
   v({.flag = "warmup-steps", .key = "warmup_steps", .help = "Linear LR warmup over N steps", .min = 0},
     o.warmup_steps...);
   v({.flag = "min-lr", .key = "min_lr", .help = "Final LR of the cosine schedule", .min = 0}, o.min_lr...);
+  v({.flag = "no-pack", .key = "pack",
+     .help = "Run the padded batches as given (default: each row only up to its last counted target, packed "
+             "without padding; the same loss to fp32 rounding, less work)",
+     .negated = true},
+    o.pack...);
   v({.flag = "out", .help = "Run directory: metrics.jsonl, loss-plot.png, checkpoints/step-N/, model/ (the final model)",
      .resumable = true},
     o.out...);
