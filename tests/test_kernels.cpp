@@ -197,6 +197,30 @@ TEST(KernelGrad, CrossEntropyIgnoresMinus100) {
   for (double x : h) EXPECT_EQ(x, 0.0);
 }
 
+TEST(KernelGrad, LabelLogProbabilitiesWithPerRowWeights) {
+  const int N = 4, V = 7;
+  std::vector<int32_t> labels = {3, 0, 6, 2};
+  const std::vector<double> w = {0.5, -1.25, 2.0, 0.0};  // d(loss)/d(logprob) per row
+  auto logits = randd(N * V, 2, -3, 3);
+  std::vector<double> lp(N);
+  auto loss = [&] {  // sum_i w_i * logprob_i
+    logprob_rows(lp.data(), logits.data(), labels.data(), N, V);
+    double s = 0;
+    for (int i = 0; i < N; i++) s += w[i] * lp[i];
+    return s;
+  };
+  loss();
+  for (int i = 0; i < N; i++) {  // against log(softmax) written out
+    double z = 0;
+    for (int v = 0; v < V; v++) z += std::exp(logits[i * V + v]);
+    EXPECT_NEAR(lp[i], logits[i * V + labels[i]] - std::log(z), 1e-12);
+  }
+  std::vector<double> g = logits;
+  logprob_rows_backward(g.data(), labels.data(), w.data(), N, V);
+  check_grad("dlogits", logits, g, loss);
+  for (int v = 0; v < V; v++) EXPECT_EQ(g[3 * V + v], 0.0);  // weight 0: no gradient
+}
+
 TEST(AdamW, MatchesTorchFormula) {
   // Two steps of torch.optim.AdamW on three numbers, written out in double.
   std::vector<float> p = {0.5f, -1.0f, 2.0f}, m(3, 0), v(3, 0);

@@ -3,6 +3,7 @@
 // accumulation, and the guards (NaN loss, memory, options).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -406,6 +407,52 @@ TEST(Train, PaddingFreeBatchesGiveThePaddedLossAndGradients) {
     }
     EXPECT_LE(worst, 1e-5 * std::max(1.0, scale)) << s.name;
   }
+  fs::remove_all(dir);
+}
+
+// The per-sequence log-probability head: sum and mean against a direct per-token computation from
+// the logits, and its gradient with weights -1/counted equals the mean cross-entropy's.
+TEST(Train, SequenceLogProbabilitiesAndTheirGradient) {
+  const auto dir = tiny_checkpoint("logp");
+  GPT2 m = checkpoint_load(dir / "model");
+  const int B = 3, T = 6, V = m.cfg.vocab;
+  std::vector<int32_t> in(B * T), tg(B * T, -100);
+  for (int i = 0; i < B * T; i++) in[i] = (i * 104729 + 7) % V;
+  for (int b = 0; b < B; b++)
+    for (int t = b; t < T - b; t++) tg[b * T + t] = (in[b * T + t] * 31 + 1) % V;  // 6, 4 and 2 scored rows
+  std::vector<int32_t> rows, labels, seq;
+  for (int i = 0; i < B * T; i++)
+    if (tg[i] != -100) rows.push_back(i), labels.push_back(tg[i]), seq.push_back(i / T);
+  GPT2Step st;
+  const float* all = gpt2_logits(m, st, in.data(), B, T);
+  std::vector<double> direct(B, 0.0);
+  for (size_t r = 0; r < rows.size(); r++) {
+    const float* x = all + static_cast<int64_t>(rows[r]) * V;
+    double z = 0;
+    for (int v = 0; v < V; v++) z += std::exp(double(x[v]));
+    direct[seq[r]] += x[labels[r]] - std::log(z);
+  }
+  gpt2_forward(m, st, in.data(), B, T, rows);
+  const SeqLogprobs sum = logprob_head(m, st, labels, seq, B, false), mean = logprob_head(m, st, labels, seq, B, true);
+  EXPECT_EQ(sum.count, (std::vector<int64_t>{6, 4, 2}));
+  for (int b = 0; b < B; b++) {
+    EXPECT_NEAR(sum.lp[b], direct[b], 1e-4) << b;
+    EXPECT_NEAR(mean.lp[b], direct[b] / sum.count[b], 1e-5) << b;
+  }
+  // sum of lp with weight -1/12 is the mean cross-entropy: the same gradients.
+  gpt2_zero_grad(m);
+  gpt2_loss(m, st, in.data(), tg.data(), B, T, true, 0, false);
+  gpt2_backward(m, st);
+  const std::vector<float> want(m.w.grads.data(), m.w.grads.data() + m.w.grads.size());
+  gpt2_zero_grad(m);
+  gpt2_forward(m, st, in.data(), B, T, rows);
+  const SeqLogprobs r = logprob_head(m, st, labels, seq, B, false);
+  const std::vector<double> w(B, -1.0 / 12);
+  logprob_head_backward(m, st, labels, seq, r, w, false);
+  gpt2_backward(m, st);
+  double worst = 0;
+  for (size_t i = 0; i < want.size(); i++) worst = std::max(worst, std::fabs(double(m.w.grads[i]) - want[i]));
+  EXPECT_LT(worst, 1e-6);
   fs::remove_all(dir);
 }
 

@@ -302,6 +302,27 @@ double crossentropy_forward_backward(F* logits, const int32_t* targets, int N, i
   return *counted ? loss / static_cast<double>(*counted) : 0.0;
 }
 
+template <typename F>
+void logprob_rows(double* out, const F* logits, const int32_t* labels, int N, int V) {
+#pragma omp parallel for
+  for (int i = 0; i < N; i++) {
+    const F* x = logits + static_cast<int64_t>(i) * V;
+    out[i] = static_cast<double>(x[labels[i]]) - static_cast<double>(logsumexp(x, V));
+  }
+}
+
+template <typename F>
+void logprob_rows_backward(F* logits, const int32_t* labels, const double* dout, int N, int V) {
+#pragma omp parallel for
+  for (int i = 0; i < N; i++) {
+    F* x = logits + static_cast<int64_t>(i) * V;
+    const F lse = logsumexp(x, V);
+    const F g = static_cast<F>(dout[i]);
+    for (int v = 0; v < V; v++) x[v] = -g * std::exp(x[v] - lse);
+    x[labels[i]] += g;
+  }
+}
+
 // Float for the engine, double for the finite-difference tests.
 #define INSTRUCT_LAYERS_INSTANTIATE(F) \
   template void encoder_forward<F>(F* out, const int32_t* inp, const F* wte, const F* wpe, int B, int T, int C); \
@@ -316,7 +337,9 @@ double crossentropy_forward_backward(F* logits, const int32_t* targets, int N, i
   template void residual_backward<F>(F* da, F* db, const F* dout, int64_t N); \
   template void bias_backward<F>(F* dbias, const F* dout, int N, int OC); \
   template double crossentropy_forward_backward<F>(F* logits, const int32_t* targets, int N, int V, int64_t* counted, int64_t denominator); \
-  template double crossentropy_forward<F>(const F* logits, const int32_t* targets, int N, int V, int64_t* counted);
+  template double crossentropy_forward<F>(const F* logits, const int32_t* targets, int N, int V, int64_t* counted); \
+  template void logprob_rows<F>(double* out, const F* logits, const int32_t* labels, int N, int V); \
+  template void logprob_rows_backward<F>(F* logits, const int32_t* labels, const double* dout, int N, int V);
 
 INSTRUCT_LAYERS_INSTANTIATE(float)
 INSTRUCT_LAYERS_INSTANTIATE(double)

@@ -63,4 +63,11 @@ template <typename F>
 double crossentropy_forward(const F* logits, const int32_t* targets, int N, int V,
                             int64_t* counted);
 
+// Per row: out[i] = log softmax(logits[i])[labels[i]] (the log-probability of the label).
+template <typename F>
+void logprob_rows(double* out, const F* logits, const int32_t* labels, int N, int V);
+// In place: logits[i] becomes dout[i] * d out[i] / d logits[i] = dout[i] * (onehot(label) - softmax).
+template <typename F>
+void logprob_rows_backward(F* logits, const int32_t* labels, const double* dout, int N, int V);
+
 }  // namespace instruct

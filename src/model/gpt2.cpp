@@ -177,6 +177,35 @@ XentResult xent_head(const GPT2& m, GPT2Step& s, std::span<const int32_t> row_ta
   return r;
 }
 
+SeqLogprobs logprob_head(const GPT2& m, const GPT2Step& s, std::span<const int32_t> labels,
+                         std::span<const int32_t> seq_of_row, int nseq, bool mean) {
+  const int R = static_cast<int>(s.rows.size());
+  if (static_cast<int>(labels.size()) != R || static_cast<int>(seq_of_row.size()) != R)
+    fail("internal: ", labels.size(), " labels for ", R, " rows");
+  std::vector<double> row_lp(R);
+  if (R) logprob_rows(row_lp.data(), s.a.logits, labels.data(), R, m.cfg.vocab);
+  SeqLogprobs out;
+  out.lp.assign(nseq, 0.0);
+  out.count.assign(nseq, 0);
+  for (int r = 0; r < R; r++) out.lp[seq_of_row[r]] += row_lp[r], out.count[seq_of_row[r]]++;
+  if (mean)
+    for (int k = 0; k < nseq; k++) out.lp[k] = out.count[k] ? out.lp[k] / out.count[k] : 0.0;
+  return out;
+}
+
+void logprob_head_backward(const GPT2& m, GPT2Step& s, std::span<const int32_t> labels,
+                           std::span<const int32_t> seq_of_row, const SeqLogprobs& r, std::span<const double> weight,
+                           bool mean) {
+  const int R = static_cast<int>(s.rows.size());
+  std::vector<double> dout(R);
+  for (int i = 0; i < R; i++) {
+    const int k = seq_of_row[i];
+    dout[i] = weight[k] / (mean ? static_cast<double>(r.count[k]) : 1.0);
+  }
+  if (R) logprob_rows_backward(s.a.logits, labels.data(), dout.data(), R, m.cfg.vocab);
+  s.have_dlogits = true;
+}
+
 XentResult gpt2_loss(const GPT2& m, GPT2Step& s, const int32_t* inputs, const int32_t* targets, int B, int T,
                      bool backward, int64_t denominator, bool pack) {
   // Packed: each row keeps its tokens up to its last counted target; the positions after it cannot

@@ -89,6 +89,22 @@ struct XentResult {
 XentResult xent_head(const GPT2& m, GPT2Step& s, std::span<const int32_t> row_targets, bool backward,
                      int64_t denominator = 0);
 
+// The per-sequence log-probability head (DPO and its cousins): the rows of the last forward belong
+// to sequences seq_of_row[r] in 0..nseq-1; lp[k] is the sum, or with `mean` the average (the
+// book's), over its rows of log softmax(logits)[label]. The logits are kept, so that a loss on lp
+// can then ask for its gradient.
+struct SeqLogprobs {
+  std::vector<double> lp;      // (nseq)
+  std::vector<int64_t> count;  // rows per sequence
+};
+SeqLogprobs logprob_head(const GPT2& m, const GPT2Step& s, std::span<const int32_t> labels,
+                         std::span<const int32_t> seq_of_row, int nseq, bool mean);
+// Turns the kept logits into dloss/dlogits for a loss whose gradient is dloss/dlp[k] = weight[k]
+// (per-sequence gradient weights), ready for gpt2_backward.
+void logprob_head_backward(const GPT2& m, GPT2Step& s, std::span<const int32_t> labels,
+                           std::span<const int32_t> seq_of_row, const SeqLogprobs& r, std::span<const double> weight,
+                           bool mean);
+
 // The reference's loss on a padded (B,T) batch: the rows whose target counts, forward, the
 // cross-entropy head. With `pack` (the default) each row runs only up to its last counted target,
 // packed without padding: the same loss and gradients to fp32 rounding, and less work (about a
