@@ -15,7 +15,7 @@
 #include "core/sys.hpp"
 #include "io/bundled.hpp"
 #include "kernels/gemm.hpp"
-#include "pipeline/train_checkpoint.hpp"
+#include "io/model_source.hpp"
 #include "text/utf8.hpp"
 
 namespace instruct {

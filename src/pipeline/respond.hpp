@@ -10,7 +10,7 @@
 
 #include "infer/generate.hpp"
 #include "pipeline/prepare.hpp"
-#include "pipeline/train.hpp"
+#include "io/model_source.hpp"
 
 namespace instruct {
 

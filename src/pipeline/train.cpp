@@ -23,60 +23,17 @@
 #include "core/sys.hpp"
 #include "infer/generate.hpp"
 #include "io/checkpoint.hpp"
-#include "io/download.hpp"
 #include "io/plot.hpp"
 #include "pipeline/train_checkpoint.hpp"
-#include "train/optimizer.hpp"
+#include "train/trainer.hpp"
 
 namespace instruct {
 
 namespace fs = std::filesystem;
 
-fs::path model_cache_dir(const ModelOptions& o) {
-  if (!o.cache_dir.empty()) return o.cache_dir;
-  if (const char* x = std::getenv("INSTRUCT_CACHE"); x && *x) return x;
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return fs::path(x) / "instruct";
-  if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".cache" / "instruct";
-  return fs::path(".cache") / "instruct";
-}
-
-GPT2Config model_config(const ModelOptions& o) {
-  if (o.init == "random") return config_preset(o.config);
-  if (fs::is_directory(o.model)) return checkpoint_config(o.model);
-  const std::string hf = config_hf_name(o.model);
-  return config_preset(hf.empty() ? "medium" : o.model);  // model_resolve reports a bad name
-}
-
 int64_t train_memory_estimate(const GPT2Config& c, int B, int T) {
   const int64_t params = param_count(param_table(c)) * static_cast<int64_t>(sizeof(float));
   return params * 4 + gpt2_activation_bytes(c, B, T);  // weights, grads, AdamW m and v
-}
-
-GPT2 model_resolve(const ModelOptions& o, std::ostream& log) {
-  if (o.init == "random") {
-    GPT2Config c = config_preset(o.config);
-    c.tied = o.tie;
-    GPT2 m = gpt2_create(c);
-    gpt2_init_random(m, o.init_seed);
-    log << "model     random init, " << o.config << " (" << c.n_layer << " layers, " << c.n_embd
-        << " wide, " << c.n_head << " heads), seed " << o.init_seed << "\n";
-    return m;
-  }
-  if (!o.init.empty()) fail("--init ", o.init, " is unknown; the only value is \"random\"");
-  fs::path dir = o.model;
-  if (!fs::is_directory(dir)) {
-    const std::string hf = config_hf_name(o.model);
-    if (hf.empty())
-      fail("--model ", o.model, " is neither a checkpoint directory nor a model name; use a directory with "
-           "config.json + model.safetensors, or gpt2, gpt2-medium, gpt2-large, gpt2-xl");
-    dir = model_cache_dir(o) / hf;
-    if (!fs::exists(dir / "model.safetensors") || !fs::exists(dir / "config.json"))
-      download_hf_model(hf, dir, log);
-  }
-  GPT2 m = checkpoint_load(dir, o.tie);
-  log << "model     " << dir.string() << " (" << m.cfg.n_layer << " layers, " << m.cfg.n_embd << " wide, "
-      << param_count(m.w.table) / 1000000.0 << "M parameters, head " << (m.cfg.tied ? "tied" : "untied") << ")\n";
-  return m;
 }
 
 namespace {
@@ -89,20 +46,6 @@ std::string py_float(double v) {
   std::string t(buf, r.ptr);
   if (t.find_first_of(".en") == std::string::npos) t += ".0";
   return t;
-}
-
-// calc_loss_loader(loader, num_batches): a fresh iterator (draws from `global`), mean of the
-// first min(n, len) batch losses; nan for an empty loader.
-double loader_loss(const GPT2& m, GPT2Step& step, DataLoader& loader, TorchGenerator& global, int n, bool pack) {
-  loader.begin_epoch(global);
-  const size_t k = std::min<size_t>(n, loader.size());
-  if (k == 0) return std::nan("");
-  double sum = 0;
-  for (size_t i = 0; i < k; i++) {
-    const Batch b = loader.batch(i);
-    sum += gpt2_loss(m, step, b.inputs.data(), b.targets.data(), b.B, b.T, false, 0, pack).loss;
-  }
-  return sum / static_cast<double>(k);
 }
 
 // The options of a resumed run: the checkpoint's, except those the option list marks resumable
@@ -213,22 +156,23 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
     fail("the train split has fewer entries (", d.train.size(), ") than one batch (", opt.data.batch_size,
          "); lower --batch-size or add data");
 
-  AdamWHyper h;
-  h.lr = opt.lr;
-  h.weight_decay = opt.weight_decay;
-  AdamW adam = adamw_create(model.w, h, opt.decay_all);
-  GPT2Step step;  // activations of the current forward/backward
-  TrainState st;
-  if (resuming) {
-    train_checkpoint_load_optimizer(resume_dir, adam);
-    st = saved.state;
-    adam.step = st.adam_step;
-  }
   int64_t total = static_cast<int64_t>(loader.size()) * opt.epochs;
   if (opt.max_steps > 0) total = std::min(total, opt.max_steps);
-  LrSchedule sched;
-  sched.kind = opt.lr_schedule, sched.peak = opt.lr, sched.min_lr = opt.min_lr, sched.warmup = opt.warmup_steps;
-  sched.total = total;
+  TrainerOptions to;
+  to.adam.lr = opt.lr;
+  to.adam.weight_decay = opt.weight_decay;
+  to.decay_all = opt.decay_all;
+  to.schedule.kind = opt.lr_schedule, to.schedule.peak = opt.lr, to.schedule.min_lr = opt.min_lr;
+  to.schedule.warmup = opt.warmup_steps, to.schedule.total = total;
+  to.max_grad_norm = opt.max_grad_norm;
+  to.pack = opt.pack;
+  Trainer trainer(model, to);
+  TrainState st;
+  if (resuming) {
+    train_checkpoint_load_optimizer(resume_dir, trainer.optimizer());
+    st = saved.state;
+    trainer.optimizer().step = st.adam_step;
+  }
 
   // The run directory and its metrics (a resumed run continues the file where the checkpoint was).
   const fs::path run = opt.out;
@@ -266,8 +210,8 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
     st.data_hash = data_hash;
     if (do_eval) {  // the reference: torch.manual_seed(123); calc_loss_loader(..., num_batches=5) x2
       TorchGenerator g0(opt.data.seed);
-      rep.initial_train_loss = loader_loss(model, step, eval_train, g0, opt.eval_iter, opt.pack);
-      rep.initial_val_loss = loader_loss(model, step, eval_val, g0, opt.eval_iter, opt.pack);
+      rep.initial_train_loss = trainer.evaluate(eval_train, g0, opt.eval_iter);
+      rep.initial_val_loss = trainer.evaluate(eval_val, g0, opt.eval_iter);
       log << "Training loss: " << py_float(rep.initial_train_loss) << "\n"
           << "Validation loss: " << py_float(rep.initial_val_loss) << "\n" << std::flush;
     }
@@ -281,10 +225,10 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
   auto save = [&](const char* why) {
     st.rng = global.state();
     st.order = loader.order();
-    st.adam_step = adam.step;
+    st.adam_step = trainer.optimizer().step;
     metrics.flush();
     st.metrics_bytes = static_cast<int64_t>(fs::file_size(metrics_path));
-    rep.checkpoint = train_checkpoint_save(run, model, adam, opt, st);
+    rep.checkpoint = train_checkpoint_save(run, model, trainer.optimizer(), opt, st);
     train_checkpoints_prune(run, opt.keep_checkpoints);
     log << "saved     " << rep.checkpoint.string() << " (" << why << ")\n" << std::flush;
   };
@@ -297,23 +241,14 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
     else if (resuming && rep.steps == 0) loader.set_order(st.order);
     for (size_t bi = st.batch; bi < loader.size() && st.step < total; bi++) {
       Timer step_timer;
-      gpt2_zero_grad(model);
       // Micro-batches, each padded on its own; the loss is normalized by all counted targets.
       std::vector<Batch> parts;
-      int64_t counted = 0, tokens = 0;
-      for (int k = 0; k < opt.grad_accum; k++) {
+      for (int k = 0; k < opt.grad_accum; k++)
         parts.push_back(opt.grad_accum == 1 ? loader.batch(bi) : loader.batch(bi, k, opt.grad_accum));
-        counted += parts.back().counted();
-        tokens += static_cast<int64_t>(parts.back().B) * parts.back().T;
-      }
       if (opt.on_batch) opt.on_batch(st.step, opt.grad_accum == 1 ? parts[0] : loader.batch(bi));
-      double loss_sum = 0;
-      for (const Batch& b : parts) {
-        const XentResult r = gpt2_loss(model, step, b.inputs.data(), b.targets.data(), b.B, b.T, true, counted, opt.pack);
-        loss_sum += r.loss * static_cast<double>(b.counted());
-        if (r.counted > 0) gpt2_backward(model, step);
-      }
-      const double loss = counted ? loss_sum / static_cast<double>(counted) : 0.0;
+      const StepResult r = trainer.step(parts, st.step);
+      const double loss = r.loss;
+      const int64_t tokens = r.tokens;
       if (!std::isfinite(loss)) {
         bar.clear();
         fail("step ", st.step, ": the loss is ", loss, "; training stopped without saving. ",
@@ -322,12 +257,8 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
                                                        (rep.checkpoint.empty() ? resume_dir : rep.checkpoint).string(),
              "; lower --lr, or use --max-grad-norm / --warmup-steps");
       }
-      double grad_norm = -1;
-      if (counted > 0) {
-        if (opt.max_grad_norm > 0) grad_norm = grad_clip_global_norm(model.w, opt.max_grad_norm);
-        adam.hyper.lr = sched.at(st.step);
-        adamw_step(adam, model.w);
-      } else {
+      const double grad_norm = r.grad_norm;
+      if (r.counted == 0) {
         bar.clear();
         log << "note      step " << st.step << ": no target counts in this batch; no update\n";
       }
@@ -335,7 +266,7 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
       rep.tokens += tokens;
       rep.losses.push_back(loss);
       nlohmann::ordered_json rec{{"kind", "step"}, {"step", st.step},   {"epoch", st.epoch + 1},
-                                 {"loss", loss},   {"lr", sched.at(st.step)}, {"tokens", tokens},
+                                 {"loss", loss},   {"lr", r.lr}, {"tokens", tokens},
                                  {"tokens_seen", st.tokens_seen}};
       if (grad_norm >= 0) rec["grad_norm"] = grad_norm;
       rec["seconds"] = step_timer.seconds();
@@ -346,8 +277,8 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
         Timer eval_timer;
         EvalPoint e;
         e.step = global_step, e.epoch = st.epoch + 1, e.tokens_seen = st.tokens_seen;
-        e.train_loss = loader_loss(model, step, eval_train, global, opt.eval_iter, opt.pack);
-        e.val_loss = loader_loss(model, step, eval_val, global, opt.eval_iter, opt.pack);
+        e.train_loss = trainer.evaluate(eval_train, global, opt.eval_iter);
+        e.val_loss = trainer.evaluate(eval_val, global, opt.eval_iter);
         st.evals.push_back(e);
         char buf[128];
         std::snprintf(buf, sizeof buf, "Ep %d (Step %06lld): Train loss %.3f, Val loss %.3f", e.epoch,

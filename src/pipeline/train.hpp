@@ -11,20 +11,12 @@
 #include <string>
 #include <vector>
 
+#include "io/model_source.hpp"
 #include "io/plot.hpp"
 #include "model/gpt2.hpp"
 #include "pipeline/prepare.hpp"
 
 namespace instruct {
-
-struct ModelOptions {
-  std::string model = "gpt2-medium";  // a checkpoint directory or a model name
-  std::string init;                   // "random": no checkpoint, random weights
-  std::string config = "medium";      // size for --init random
-  uint64_t init_seed = 123;
-  bool tie = false;                   // share wte with the output head
-  std::filesystem::path cache_dir;    // empty: $XDG_CACHE_HOME/instruct or ~/.cache/instruct
-};
 
 struct TrainOptions {
   DataOptions data;
@@ -74,26 +66,6 @@ struct TrainReport {
   bool interrupted = false;           // stopped by SIGINT/SIGTERM after saving a checkpoint
   std::filesystem::path checkpoint;   // the last checkpoint written
 };
-
-// Every model option, declared once (see data_options_visit).
-template <class V, class... M>
-void model_options_visit(V&& v, M&... o) {
-  v({.flag = "model", .key = "model.model",
-     .help = "Checkpoint directory (config.json + model.safetensors) or name: gpt2, gpt2-medium, gpt2-large, gpt2-xl "
-             "(downloaded into the cache when missing)"},
-    o.model...);
-  v({.flag = "init", .key = "model.init", .help = "\"random\": start from random weights instead of a checkpoint"},
-    o.init...);
-  v({.flag = "config", .key = "model.config",
-     .help = "Size for --init random: small, medium, large, xl, or n_layer=2,n_head=2,n_embd=64"},
-    o.config...);
-  v({.flag = "init-seed", .key = "model.init_seed", .help = "Seed of --init random"}, o.init_seed...);
-  v({.flag = "tie-embeddings", .key = "model.tie", .help = "Share wte with the output head (the reference unties them)"},
-    o.tie...);
-  v({.flag = "cache-dir", .help = "Model cache (default: $XDG_CACHE_HOME/instruct or ~/.cache/instruct)",
-     .resumable = true},
-    o.cache_dir...);
-}
 
 // Every training option, declared once: the flags of `train` and `run`, the checkpoint's saved
 // options (with defaults for keys an older checkpoint lacks), what a resume may change, and the
@@ -153,11 +125,6 @@ void train_options_visit(V&& v, T&... o) {
     o.check_memory...);
 }
 
-std::filesystem::path model_cache_dir(const ModelOptions& o);
-// The model's config without loading weights (for the memory check).
-GPT2Config model_config(const ModelOptions& o);
-// Loads or creates the model described by the options (downloading a named model when missing).
-GPT2 model_resolve(const ModelOptions& o, std::ostream& log);
 
 // Bytes training needs: parameters, gradients, AdamW moments and activations for (B,T).
 int64_t train_memory_estimate(const GPT2Config& c, int B, int T);

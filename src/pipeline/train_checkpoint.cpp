@@ -165,21 +165,6 @@ void model_recipe_save(const fs::path& dir, const TrainOptions& o) {
                                            {"train", train}});
 }
 
-ModelRecipe model_recipe(const fs::path& dir) {
-  ModelRecipe r;
-  const fs::path p = dir / "instruct.json";
-  if (!fs::exists(p)) return r;
-  const nlohmann::json j = read_json(p, "model recipe");
-  try {
-    r.template_name = j.at("template").get<std::string>();
-    r.tokenizer = j.at("tokenizer").get<std::string>();
-  } catch (const nlohmann::json::exception& e) {
-    fail(p.string(), ": \"template\" or \"tokenizer\" is missing or not a string (", e.what(), ")");
-  }
-  r.from_file = true;
-  return r;
-}
-
 fs::path train_checkpoint_save(const fs::path& run_dir, const GPT2& model, const AdamW& adam,
                                const TrainOptions& opt, const TrainState& st) {
   static int saves = 0;

@@ -48,14 +48,6 @@ struct SavedTraining {
 SavedTraining train_checkpoint_read(const std::filesystem::path& dir);
 void train_checkpoint_load_optimizer(const std::filesystem::path& dir, AdamW& adam);
 
-// What generation needs from a model dir written by `instruct train`: the template and tokenizer.
-// Directories without instruct.json (plain HF models) give the defaults (alpaca, bundled vocab).
-struct ModelRecipe {
-  std::string template_name = "alpaca";
-  std::filesystem::path tokenizer;  // empty: bundled
-  bool from_file = false;
-};
-ModelRecipe model_recipe(const std::filesystem::path& dir);
 // Writes instruct.json (the options) into a model dir, atomically.
 void model_recipe_save(const std::filesystem::path& dir, const TrainOptions& o);
 

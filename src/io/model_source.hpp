@@ -1,0 +1,61 @@
+// Where a model comes from: a checkpoint directory, a named GPT-2 (downloaded into the cache once),
+// or random weights; the options that say which, declared once; and the recipe a trained model
+// directory carries (its template and tokenizer, from instruct.json). Training and inference both
+// load models through here.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <ostream>
+#include <string>
+
+#include "core/options.hpp"
+#include "model/gpt2.hpp"
+
+namespace instruct {
+
+struct ModelOptions {
+  std::string model = "gpt2-medium";  // a checkpoint directory or a model name
+  std::string init;                   // "random": no checkpoint, random weights
+  std::string config = "medium";      // size for --init random
+  uint64_t init_seed = 123;
+  bool tie = false;                   // share wte with the output head
+  std::filesystem::path cache_dir;    // empty: $XDG_CACHE_HOME/instruct or ~/.cache/instruct
+};
+
+// Every model option, declared once (see data_options_visit).
+template <class V, class... M>
+void model_options_visit(V&& v, M&... o) {
+  v({.flag = "model", .key = "model.model",
+     .help = "Checkpoint directory (config.json + model.safetensors) or name: gpt2, gpt2-medium, gpt2-large, gpt2-xl "
+             "(downloaded into the cache when missing)"},
+    o.model...);
+  v({.flag = "init", .key = "model.init", .help = "\"random\": start from random weights instead of a checkpoint"},
+    o.init...);
+  v({.flag = "config", .key = "model.config",
+     .help = "Size for --init random: small, medium, large, xl, or n_layer=2,n_head=2,n_embd=64"},
+    o.config...);
+  v({.flag = "init-seed", .key = "model.init_seed", .help = "Seed of --init random"}, o.init_seed...);
+  v({.flag = "tie-embeddings", .key = "model.tie", .help = "Share wte with the output head (the reference unties them)"},
+    o.tie...);
+  v({.flag = "cache-dir", .help = "Model cache (default: $XDG_CACHE_HOME/instruct or ~/.cache/instruct)",
+     .resumable = true},
+    o.cache_dir...);
+}
+
+std::filesystem::path model_cache_dir(const ModelOptions& o);
+// The model's config without loading weights (for the memory check).
+GPT2Config model_config(const ModelOptions& o);
+// Loads or creates the model described by the options (downloading a named model when missing).
+GPT2 model_resolve(const ModelOptions& o, std::ostream& log);
+
+// What generation needs from a model dir written by `instruct train`: the template and tokenizer.
+// Directories without instruct.json (plain HF models) give the defaults (alpaca, bundled vocab).
+struct ModelRecipe {
+  std::string template_name = "alpaca";
+  std::filesystem::path tokenizer;  // empty: bundled
+  bool from_file = false;
+};
+ModelRecipe model_recipe(const std::filesystem::path& dir);
+
+}  // namespace instruct

@@ -1,0 +1,44 @@
+// A step is zero_grad, forward + head + backward per micro-batch, then clip and AdamW: the
+// reference's loop body (loss.backward(); optimizer.step()) with gradient accumulation.
+#include "train/trainer.hpp"
+
+#include <cmath>
+
+namespace instruct {
+
+Trainer::Trainer(GPT2& model, const TrainerOptions& o)
+    : m_(model), o_(o), adam_(adamw_create(model.w, o.adam, o.decay_all)) {}
+
+StepResult Trainer::step(std::span<const Batch> micro, int64_t step_index) {
+  StepResult r;
+  for (const Batch& b : micro) r.counted += b.counted(), r.tokens += static_cast<int64_t>(b.B) * b.T;
+  gpt2_zero_grad(m_);
+  double loss_sum = 0;
+  for (const Batch& b : micro) {  // each micro-batch's gradient is divided by the step's count
+    const XentResult x = gpt2_loss(m_, s_, b.inputs.data(), b.targets.data(), b.B, b.T, true, r.counted, o_.pack);
+    loss_sum += x.loss * static_cast<double>(x.counted);
+    if (x.counted > 0) gpt2_backward(m_, s_);
+  }
+  r.loss = r.counted ? loss_sum / static_cast<double>(r.counted) : 0.0;
+  r.lr = o_.schedule.at(step_index);
+  if (r.counted == 0 || !std::isfinite(r.loss)) return r;
+  if (o_.max_grad_norm > 0) r.grad_norm = grad_clip_global_norm(m_.w, o_.max_grad_norm);
+  adam_.hyper.lr = r.lr;
+  adamw_step(adam_, m_.w);
+  r.updated = true;
+  return r;
+}
+
+double Trainer::evaluate(DataLoader& loader, TorchGenerator& global, int n) {
+  loader.begin_epoch(global);
+  const size_t k = std::min<size_t>(n, loader.size());
+  if (k == 0) return std::nan("");
+  double sum = 0;
+  for (size_t i = 0; i < k; i++) {
+    const Batch b = loader.batch(i);
+    sum += gpt2_loss(m_, s_, b.inputs.data(), b.targets.data(), b.B, b.T, false, 0, o_.pack).loss;
+  }
+  return sum / static_cast<double>(k);
+}
+
+}  // namespace instruct
