@@ -399,6 +399,9 @@ TEST(Train, PaddingFreeBatchesGiveThePaddedLossAndGradients) {
     grads[pack].assign(m.w.grads.data(), m.w.grads.data() + m.w.grads.size());
   }
   EXPECT_NEAR(loss[1], loss[0], 1e-5);
+  // An evaluation forward (one layer's buffers, the residual stream in place) gives the same loss.
+  EXPECT_EQ(gpt2_loss(m, st, in.data(), tg.data(), B, T).loss, loss[1]);
+  EXPECT_FALSE(st.kept);
   for (const ParamSpec& s : m.w.table) {
     double worst = 0, scale = 0;
     for (int64_t i = s.offset; i < s.offset + s.numel; i++) {

@@ -56,8 +56,8 @@ using Slots = std::vector<std::pair<float**, int64_t>>;
 
 // Plans the activation layout for N packed tokens whose attention maps take `att` floats: where
 // each tensor starts; returns the floats needed.
-int64_t activations_plan(GPT2Activations& a, const GPT2Config& c, int64_t N, int64_t att, Slots& slots) {
-  const int64_t C = c.n_embd, V = c.vocab, L = c.n_layer;
+int64_t activations_plan(GPT2Activations& a, const GPT2Config& c, int64_t N, int64_t att, Slots& slots, bool keep = true) {
+  const int64_t C = c.n_embd, V = c.vocab, L = keep ? c.n_layer : 1;  // without backward, one layer's buffers
   int64_t off = 0;
   a.layers.resize(L);
   auto take = [&](float** p, int64_t n) { slots.push_back({p, off}), off += (n + 15) / 16 * 16; };
@@ -76,7 +76,7 @@ int64_t activations_plan(GPT2Activations& a, const GPT2Config& c, int64_t N, int
 
 // Lays the activations out for the sequences `lens` (packed back to back) inside the arena,
 // growing it when needed; records each sequence's token and attention-map offsets.
-void activations_layout(GPT2Step& st, const GPT2Config& c, std::span<const int32_t> lens) {
+void activations_layout(GPT2Step& st, const GPT2Config& c, std::span<const int32_t> lens, bool keep) {
   st.lens.assign(lens.begin(), lens.end());
   st.offs.assign(lens.size() + 1, 0);
   st.att_offs.assign(lens.size() + 1, 0);
@@ -86,7 +86,8 @@ void activations_layout(GPT2Step& st, const GPT2Config& c, std::span<const int32
   }
   st.N = st.offs.back();
   Slots slots;
-  const int64_t off = activations_plan(st.a, c, st.N, st.att_offs.back(), slots);
+  const int64_t off = activations_plan(st.a, c, st.N, st.att_offs.back(), slots, keep);
+  st.kept = keep;
   if (st.arena.size() < off) st.arena.resize(off);
   for (auto& [p, o] : slots) *p = st.arena.data() + o;
 }
@@ -106,12 +107,12 @@ int64_t gpt2_activation_bytes(const GPT2Config& c, int B, int T) {
 }
 
 const float* gpt2_forward(const GPT2& m, GPT2Step& st, const int32_t* tokens, std::span<const int32_t> lens,
-                          std::span<const int32_t> rows) {
+                          std::span<const int32_t> rows, bool keep) {
   const GPT2Config& c = m.cfg;
   const int C = c.n_embd, NH = c.n_head, V = c.vocab;
   for (int32_t len : lens)
     if (len < 0 || len > c.n_ctx) fail("sequence length ", len, " exceeds the model context ", c.n_ctx, "; lower --max-length");
-  activations_layout(st, c, lens);
+  activations_layout(st, c, lens, keep);
   const int64_t N = st.N;
   for (int64_t i = 0; i < N; i++)
     if (tokens[i] < 0 || tokens[i] >= V) fail("token id ", tokens[i], " is outside the model vocabulary (", V, ")");
@@ -125,14 +126,16 @@ const float* gpt2_forward(const GPT2& m, GPT2Step& st, const int32_t* tokens, st
     encoder_forward(a.encoded + st.offs[b] * C, tokens + st.offs[b], m.p.wte, m.p.wpe, 1, lens[b], C);
   const float* residual = a.encoded;
   for (int l = 0; l < c.n_layer; l++) {
-    GPT2Activations::Layer& s = a.layers[l];
-    BlockActs io{s.ln1, s.ln1_mean, s.ln1_rstd, s.qkv, s.atty, s.residual2, s.ln2, s.ln2_mean, s.ln2_rstd,
-                 s.fch, s.fch_gelu, s.residual3, a.tmp_btc};
+    // Kept: every layer its own buffers, for the backward. Not kept (evaluation): one layer's
+    // buffers reused, and the residual stream updated in place in `encoded`.
+    GPT2Activations::Layer& s = a.layers[keep ? l : 0];
+    BlockActs io{s.ln1, s.ln1_mean, s.ln1_rstd, s.qkv, s.atty, keep ? s.residual2 : a.encoded, s.ln2, s.ln2_mean,
+                 s.ln2_rstd, s.fch, s.fch_gelu, keep ? s.residual3 : a.encoded, a.tmp_btc};
     block_forward(block_weights(c, m.p, nullptr, l), io, residual, N, N, C, [&](float* atty, const float* qkv) {
       for (size_t b = 0; b < nseq; b++)  // causal attention within each sequence
         attention_forward(atty + st.offs[b] * C, s.att + st.att_offs[b], qkv + st.offs[b] * 3 * C, 1, lens[b], C, NH);
     });
-    residual = s.residual3;
+    residual = io.res3;
   }
   layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, residual, m.p.lnfw, m.p.lnfb, N, C);
 
@@ -153,7 +156,7 @@ const float* gpt2_forward(const GPT2& m, GPT2Step& st, const int32_t* tokens, st
 const float* gpt2_forward(const GPT2& m, GPT2Step& st, const int32_t* inputs, int B, int T,
                           std::span<const int32_t> rows) {
   const std::vector<int32_t> lens(B, T);
-  return gpt2_forward(m, st, inputs, lens, rows);
+  return gpt2_forward(m, st, inputs, lens, rows, true);
 }
 
 const float* gpt2_logits(const GPT2& m, GPT2Step& s, const int32_t* inputs, int B, int T) {
@@ -167,6 +170,7 @@ XentResult xent_head(const GPT2& m, GPT2Step& s, std::span<const int32_t> row_ta
   if (row_targets.size() != s.rows.size()) fail("internal: ", row_targets.size(), " targets for ", s.rows.size(), " rows");
   XentResult r;
   const int R = static_cast<int>(s.rows.size());
+  if (backward && !s.kept) fail("internal: a loss gradient after a forward that kept no activations");
   s.have_dlogits = backward;
   if (R == 0) return r;  // with nothing selected the backward is a no-op
   if (backward) {
@@ -202,6 +206,7 @@ void logprob_head_backward(const GPT2& m, GPT2Step& s, std::span<const int32_t> 
     const int k = seq_of_row[i];
     dout[i] = weight[k] / (mean ? static_cast<double>(r.count[k]) : 1.0);
   }
+  if (!s.kept) fail("internal: a loss gradient after a forward that kept no activations");
   if (R) logprob_rows_backward(s.a.logits, labels.data(), dout.data(), R, m.cfg.vocab);
   s.have_dlogits = true;
 }
@@ -224,7 +229,7 @@ XentResult gpt2_loss(const GPT2& m, GPT2Step& s, const int32_t* inputs, const in
     tokens.insert(tokens.end(), inputs + static_cast<int64_t>(b) * T, inputs + static_cast<int64_t>(b) * T + len);
     lens.push_back(len);
   }
-  gpt2_forward(m, s, tokens.data(), lens, rows);
+  gpt2_forward(m, s, tokens.data(), lens, rows, backward);  // an evaluation keeps no activations
   return xent_head(m, s, row_targets, backward, denominator);
 }
 

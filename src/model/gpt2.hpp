@@ -65,14 +65,16 @@ struct GPT2Step {
   int64_t N = 0;                            // tokens in all
   std::vector<int32_t> inputs;  // (N) of the last forward
   std::vector<int32_t> rows;    // rows (packed token indices) whose logits were computed
+  bool kept = false;            // the last forward kept every layer's activations (a backward may follow)
   bool have_dlogits = false;    // set by a head: a.logits holds dloss/dlogits
 };
 
 // Forward over sequences packed back to back (tokens: sum(lens) ids; positions restart at 0 in
 // each, attention stays within each); returns the logits (R,V) of the given rows (packed indices,
-// ascending), valid until the next forward.
+// ascending), valid until the next forward. Without `keep` (evaluation, generation) the layers
+// share one set of buffers: less memory and traffic, and no backward can follow.
 const float* gpt2_forward(const GPT2& m, GPT2Step& s, const int32_t* tokens, std::span<const int32_t> lens,
-                          std::span<const int32_t> rows);
+                          std::span<const int32_t> rows, bool keep = true);
 // The same over a dense (B,T) batch (rows are b*T+t).
 const float* gpt2_forward(const GPT2& m, GPT2Step& s, const int32_t* inputs, int B, int T,
                           std::span<const int32_t> rows);
