@@ -3,6 +3,7 @@
 // accumulation, and the guards (NaN loss, memory, options).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -10,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "io/checkpoint.hpp"
+#include "kernels/gemm.hpp"
 #include "pipeline/train.hpp"
 #include "pipeline/train_checkpoint.hpp"
 #include "test_util.hpp"
@@ -456,6 +458,75 @@ TEST(Train, SequenceLogProbabilitiesAndTheirGradient) {
   double worst = 0;
   for (size_t i = 0; i < want.size(); i++) worst = std::max(worst, std::fabs(double(m.w.grads[i]) - want[i]));
   EXPECT_LT(worst, 1e-6);
+  fs::remove_all(dir);
+}
+
+// bf16 mixed precision. On a CPU without bf16 matmuls the GEMM seam emulates them (bf16 operands
+// widened to fp32, fp32 accumulation), so the numerics are checked on every machine.
+struct Bf16Emulation {
+  Bf16Emulation() { gemm_emulate_bf16(true); }
+  ~Bf16Emulation() { gemm_emulate_bf16(false); }
+};
+
+double cosine(const float* a, const float* b, int64_t n) {
+  double ab = 0, aa = 0, bb = 0;
+  for (int64_t i = 0; i < n; i++) ab += double(a[i]) * b[i], aa += double(a[i]) * a[i], bb += double(b[i]) * b[i];
+  return aa == 0 && bb == 0 ? 1.0 : ab / std::sqrt(aa * bb);
+}
+
+TEST(Train, Bf16LogitsAndGradientsStayCloseToFp32) {
+  Bf16Emulation emulate;
+  const auto dir = tiny_checkpoint("bf16");
+  GPT2 m = checkpoint_load(dir / "model");
+  const int B = 2, T = 12, V = m.cfg.vocab;
+  std::vector<int32_t> in(B * T), tg(B * T);
+  for (int i = 0; i < B * T; i++) in[i] = (i * 7919 + 3) % 50000, tg[i] = (i * 104729 + 11) % 50000;
+  GPT2Step st;
+  std::vector<float> logits[2], grads[2];
+  for (int bf = 0; bf < 2; bf++) {
+    gpt2_use_bf16(m, bf == 1);
+    const float* l = gpt2_logits(m, st, in.data(), B, T);
+    logits[bf].assign(l, l + static_cast<size_t>(B) * T * V);
+    gpt2_zero_grad(m);
+    gpt2_loss(m, st, in.data(), tg.data(), B, T, true);
+    gpt2_backward(m, st);
+    grads[bf].assign(m.w.grads.data(), m.w.grads.data() + m.w.grads.size());
+  }
+  double scale = 0, worst = 0;
+  for (size_t i = 0; i < logits[0].size(); i++)
+    scale = std::max(scale, std::fabs(double(logits[0][i]))),
+    worst = std::max(worst, std::fabs(double(logits[1][i]) - logits[0][i]));
+  EXPECT_LT(worst, 0.02 * scale) << "worst " << worst << " of " << scale;
+  for (int r = 0; r < B * T; r++) {
+    const float* a = logits[0].data() + static_cast<size_t>(r) * V;
+    const float* b = logits[1].data() + static_cast<size_t>(r) * V;
+    EXPECT_EQ(std::max_element(a, a + V) - a, std::max_element(b, b + V) - b) << "row " << r;
+  }
+  for (const ParamSpec& s : m.w.table)
+    EXPECT_GT(cosine(grads[0].data() + s.offset, grads[1].data() + s.offset, s.numel), 0.99) << s.name;
+  fs::remove_all(dir);
+}
+
+TEST(Train, Bf16TrainingEndsWithinOnePercentOfFp32) {
+  Bf16Emulation emulate;
+  const auto dir = tiny_checkpoint("bf16run");
+  double final_loss[2];
+  for (int bf = 0; bf < 2; bf++) {
+    TrainOptions o = tiny_train(dir);
+    o.data.data = small_data(dir, 120);
+    o.max_steps = 50, o.eval_freq = 0, o.sample_tokens = 0, o.lr = 1e-3, o.data.max_length = 64;
+    o.data.batch_size = 2;
+    o.precision = bf ? "bf16" : "fp32";
+    o.out = dir / (bf ? "bf16" : "fp32");
+    std::ostringstream log;
+    const TrainReport r = train_run(o, log);
+    ASSERT_EQ(r.losses.size(), 50u);
+    double tail = 0;  // the mean of the last 5 steps: one batch's loss is noisy
+    for (size_t i = 45; i < 50; i++) tail += r.losses[i] / 5;
+    final_loss[bf] = tail;
+    if (bf) EXPECT_NE(log.str().find(", bf16"), std::string::npos);
+  }
+  EXPECT_NEAR(final_loss[1], final_loss[0], 0.01 * final_loss[0]);
   fs::remove_all(dir);
 }
 

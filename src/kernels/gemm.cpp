@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <mutex>
 #include <tuple>
+#include <vector>
 
 #include "core/error.hpp"
 #include "core/sys.hpp"
@@ -84,8 +85,22 @@ void gemm_any(float* C, const void* A, const void* B, const float* bias, const G
 
 }  // namespace
 
+namespace {
+bool emulate_bf16 = false;
+}  // namespace
+
+void gemm_emulate_bf16(bool on) { emulate_bf16 = on; }
+
 void gemm_bf16(float* C, const uint16_t* A, const uint16_t* B, const float* bias, const GemmArgs& g) {
   if (g.M <= 0 || g.N <= 0 || g.K <= 0) fail("internal: bf16 gemm of ", g.M, "x", g.N, "x", g.K);
+  if (emulate_bf16 && !gemm_machine().bf16) {
+    std::vector<float> a(g.M * g.K), b(g.K * g.N);
+#pragma omp parallel for
+    for (int64_t i = 0; i < g.M * g.K; i++) a[i] = from_bf16(A[i]);
+#pragma omp parallel for
+    for (int64_t i = 0; i < g.K * g.N; i++) b[i] = from_bf16(B[i]);
+    return gemm(C, a.data(), b.data(), bias, g);
+  }
   gemm_require_bf16("bf16 matmul");
   gemm_any(C, A, B, bias, g, true);
 }
@@ -190,7 +205,7 @@ std::string gemm_machine_line() {
 
 void gemm_require_bf16(const std::string& what) {
   const GemmMachine& m = gemm_machine();
-  if (!m.bf16)
+  if (!m.bf16 && !emulate_bf16)
     fail(what, ": this CPU (", m.cpu, "; ", m.features, ") cannot run bf16 matmuls in oneDNN 2.6, which needs "
          "AVX-512; use fp32 here");
 }

@@ -49,6 +49,9 @@ std::string gemm_machine_line();
 // Fails with a one-line message naming the CPU and the way out when bf16 GEMMs cannot run here.
 // `what` names the flag that asked for them ("--dtype bf16").
 void gemm_require_bf16(const std::string& what);
+// For tests on CPUs without bf16 matmuls: gemm_bf16 widens its bf16 operands to fp32 and runs the
+// fp32 GEMM (the same products, fp32 accumulation; slow). Never on in the tool itself.
+void gemm_emulate_bf16(bool on);
 
 // Primitives created so far (they are cached by shape; tests check reuse).
 int64_t gemm_cached_primitives();

@@ -9,24 +9,46 @@
 
 namespace instruct {
 
+namespace {
+
+// The operands of a bf16 GEMM: activations and gradients rounded into reused per-thread buffers.
+const uint16_t* bf16_of(std::vector<uint16_t>& buf, const float* x, int64_t n) {
+  if (static_cast<int64_t>(buf.size()) < n) buf.resize(n);
+  to_bf16(buf.data(), x, n);
+  return buf.data();
+}
+thread_local std::vector<uint16_t> scratch_a, scratch_b;
+
+}  // namespace
+
 void linear_forward(const Linear& L, float* out, const float* inp, int64_t N) {
   const bool conv = L.layout == WeightLayout::kConv1D;
   const GemmArgs g{N, L.out, L.in, false, !conv, false};
   if (!L.w16) return gemm(out, inp, L.w, L.b, g);
-  thread_local std::vector<uint16_t> a16;  // the activations in bf16, reused across calls
-  if (static_cast<int64_t>(a16.size()) < N * L.in) a16.resize(N * L.in);
-  to_bf16(a16.data(), inp, N * L.in);
-  gemm_bf16(out, a16.data(), L.w16, L.b, g);
+  gemm_bf16(out, bf16_of(scratch_a, inp, N * L.in), L.w16, L.b, g);
 }
 
 void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const float* dout, const float* inp, int64_t N,
                      bool accumulate_dinp) {
   const bool conv = L.layout == WeightLayout::kConv1D;
   // dinp (N,in) = dout (N,out) @ W^T: W^T is Conv1D [in,out] transposed, or Linear [out,in] as is.
-  if (dinp) gemm(dinp, dout, L.w, nullptr, {N, L.in, L.out, false, conv, accumulate_dinp});
-  if (dw) {
-    if (conv) gemm(dw, inp, dout, nullptr, {L.in, L.out, N, true, false, true});  // [in,out] += inp^T dout
-    else gemm(dw, dout, inp, nullptr, {L.out, L.in, N, true, false, true});       // [out,in] += dout^T inp
+  const GemmArgs gin{N, L.in, L.out, false, conv, accumulate_dinp};
+  // dW: [in,out] += inp^T dout (Conv1D), or [out,in] += dout^T inp (Linear); fp32 accumulation.
+  const GemmArgs gw = conv ? GemmArgs{L.in, L.out, N, true, false, true} : GemmArgs{L.out, L.in, N, true, false, true};
+  if (L.w16) {  // bf16 operands (mixed precision), fp32 results
+    const uint16_t* dout16 = bf16_of(scratch_a, dout, N * L.out);
+    if (dinp) gemm_bf16(dinp, dout16, L.w16, nullptr, gin);
+    if (dw) {
+      const uint16_t* inp16 = bf16_of(scratch_b, inp, N * L.in);
+      if (conv) gemm_bf16(dw, inp16, dout16, nullptr, gw);
+      else gemm_bf16(dw, dout16, inp16, nullptr, gw);
+    }
+  } else {
+    if (dinp) gemm(dinp, dout, L.w, nullptr, gin);
+    if (dw) {
+      if (conv) gemm(dw, inp, dout, nullptr, gw);
+      else gemm(dw, dout, inp, nullptr, gw);
+    }
   }
   if (db) bias_backward(db, dout, static_cast<int>(N), static_cast<int>(L.out));
 }

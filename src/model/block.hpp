@@ -11,11 +11,12 @@
 
 namespace instruct {
 
-// A linear layer's weights: fp32 (and a bf16 copy in the same layout, when running in bf16),
+// A linear layer's weights: fp32 (and a bf16 copy in the same layout, when running in bf16: then
+// every GEMM of the layer, forward and backward, takes bf16 operands and accumulates in fp32),
 // bias, sizes and layout (Conv1D [in,out] or Linear [out,in]).
 struct Linear {
   const float* w = nullptr;
-  const uint16_t* w16 = nullptr;  // bf16 copy; used by the forward when set
+  const uint16_t* w16 = nullptr;  // bf16 copy; when set, the layer runs in bf16
   const float* b = nullptr;       // (out) or nullptr
   int64_t in = 0, out = 0;
   WeightLayout layout = WeightLayout::kConv1D;

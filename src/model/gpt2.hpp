@@ -20,8 +20,9 @@ struct GPT2 {
   GPT2Config cfg;
   ParamBlock w;        // parameters and gradients, one table
   ParamTensors p, g;   // views of w.params and (once allocated) w.grads
-  // Inference only: a bf16 copy of the parameters (gpt2_infer then runs its GEMMs in bf16).
-  // Training never reads it; rebuild it after changing the parameters (gpt2_use_bf16).
+  // A bf16 copy of the parameters: with it every GEMM (training forward and backward, inference)
+  // takes bf16 operands and accumulates in fp32; the fp32 parameters stay the master copy.
+  // Refresh it after changing the parameters (gpt2_use_bf16 again: once per optimizer step).
   std::vector<uint16_t> w16;
   ParamViews16 p16;
 };
@@ -31,7 +32,7 @@ GPT2 gpt2_create(const GPT2Config& c);  // parameters zeroed, no gradients
 void gpt2_init_random(GPT2& m, uint64_t seed);
 // Allocates the gradients on first use (and their views), then zeroes them.
 void gpt2_zero_grad(GPT2& m);
-// Keeps (or drops) a bf16 copy of the parameters for inference.
+// Makes (or refreshes, or with `on` false drops) the bf16 copy of the parameters.
 void gpt2_use_bf16(GPT2& m, bool on);
 
 struct GPT2Activations {

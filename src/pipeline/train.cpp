@@ -81,6 +81,8 @@ void options_validate(const TrainOptions& o) {
          " (each step splits the batch into that many micro-batches)");
   if (o.plot_format != "png" && o.plot_format != "pdf" && o.plot_format != "png,pdf" && o.plot_format != "pdf,png")
     fail("--plot-format ", o.plot_format, " is unknown; use png, pdf or png,pdf");
+  if (o.precision != "fp32" && o.precision != "bf16") fail("--precision ", o.precision, " is unknown; use fp32 or bf16");
+  if (o.precision == "bf16") gemm_require_bf16("--precision bf16");
   LrSchedule s;
   s.kind = o.lr_schedule, s.peak = o.lr, s.min_lr = o.min_lr, s.warmup = o.warmup_steps;
   lr_schedule_validate(s);
@@ -166,6 +168,7 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
   to.schedule.warmup = opt.warmup_steps, to.schedule.total = total;
   to.max_grad_norm = opt.max_grad_norm;
   to.pack = opt.pack;
+  to.bf16 = opt.precision == "bf16";
   Trainer trainer(model, to);
   TrainState st;
   if (resuming) {
@@ -198,7 +201,8 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
       << (opt.decay_all ? " (all parameters)" : " (matrices only)")
       << (opt.lr_schedule == "cosine" ? str_cat(", cosine to ", opt.min_lr) : std::string())
       << (opt.warmup_steps ? str_cat(", warmup ", opt.warmup_steps) : std::string())
-      << (opt.max_grad_norm > 0 ? str_cat(", clip ", opt.max_grad_norm) : std::string()) << "\n";
+      << (opt.max_grad_norm > 0 ? str_cat(", clip ", opt.max_grad_norm) : std::string()) << ", " << opt.precision
+      << (opt.pack ? "" : ", padded batches") << "\n";
   log << "cpu       " << gemm_machine_line() << ", " << omp_get_max_threads() << " threads\n";
   log << "memory    about " << format_bytes(need) << " needed, " << (avail ? format_bytes(avail) : "unknown")
       << " available\n";

@@ -35,6 +35,7 @@ struct TrainOptions {
   int64_t warmup_steps = 0;
   double min_lr = 0;
   bool pack = true;            // padding-free batches (exact); false: the padded batches as given
+  std::string precision = "fp32";  // fp32 (the reference) or bf16 (mixed precision)
   // outputs
   std::filesystem::path out = "out/train";  // run directory
   int64_t save_every = 0;                   // 0: only at the end (and on Ctrl-C)
@@ -105,6 +106,10 @@ void train_options_visit(V&& v, T&... o) {
              "without padding; the same loss to fp32 rounding, less work)",
      .negated = true},
     o.pack...);
+  v({.flag = "precision", .key = "precision",
+     .help = "fp32 (the reference) or bf16: mixed precision, bf16 GEMM operands with fp32 accumulation; fp32 master "
+             "weights, AdamW, LayerNorm, softmax and loss (needs a CPU with AVX-512)"},
+    o.precision...);
   v({.flag = "out", .help = "Run directory: metrics.jsonl, loss-plot.png, checkpoints/step-N/, model/ (the final model)",
      .resumable = true},
     o.out...);

@@ -7,7 +7,9 @@
 namespace instruct {
 
 Trainer::Trainer(GPT2& model, const TrainerOptions& o)
-    : m_(model), o_(o), adam_(adamw_create(model.w, o.adam, o.decay_all)) {}
+    : m_(model), o_(o), adam_(adamw_create(model.w, o.adam, o.decay_all)) {
+  gpt2_use_bf16(m_, o.bf16);  // the GEMMs' weights: cast once per step, not once per use
+}
 
 StepResult Trainer::step(std::span<const Batch> micro, int64_t step_index) {
   StepResult r;
@@ -25,6 +27,7 @@ StepResult Trainer::step(std::span<const Batch> micro, int64_t step_index) {
   if (o_.max_grad_norm > 0) r.grad_norm = grad_clip_global_norm(m_.w, o_.max_grad_norm);
   adam_.hyper.lr = r.lr;
   adamw_step(adam_, m_.w);
+  if (o_.bf16) gpt2_use_bf16(m_, true);
   r.updated = true;
   return r;
 }

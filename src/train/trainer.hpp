@@ -21,6 +21,7 @@ struct TrainerOptions {
   LrSchedule schedule;
   double max_grad_norm = 0;  // 0: no clipping
   bool pack = true;          // padding-free batches (exact)
+  bool bf16 = false;         // mixed precision: the model's bf16 copy, refreshed after every update
 };
 
 struct StepResult {

@@ -124,6 +124,15 @@ expect_fail run-max-steps '--max-steps -5 is invalid; use 0 or more' -- "$bin" r
   --max-steps -5 --out "$tmp/bad-lr"
 expect_fail prepare-max-length '--max-length -3 is invalid' -- "$bin" prepare --max-length -3
 [ ! -e "$tmp/bad-lr" ] && ok || no "a refused option left a run directory"
+# --precision bf16: refused in one line on a CPU without bf16 matmuls, trains where there are.
+if "$bin" --version | grep -q 'bf16 not available'; then
+  expect_fail precision-bf16-refused '--precision bf16: this CPU' -- "$bin" train --init random --config "$tiny" \
+    --precision bf16 --out "$tmp/bf16"
+else
+  expect_ok precision-bf16 'done +2 steps' -- "$bin" train --init random --config "$tiny" --precision bf16 --max-steps 2 \
+    --out "$tmp/bf16"
+fi
+expect_fail precision-unknown '--precision fp8 is unknown' -- "$bin" train --init random --config "$tiny" --precision fp8
 
 # Inference on the trained tiny model, and the whole loop with no judge reachable.
 expect_ok respond-limit 'done +3 responses' -- "$bin" respond --model "$tmp/run/model" --data "$tmp/d40.json" --limit 3 \
