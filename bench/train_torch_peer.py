@@ -6,6 +6,7 @@ train + first 5 val batches, no_grad) and generate_and_print_sample (50 greedy t
 from val[0]'s prompt of PROMPT_LEN tokens); it then prints: tok/s peak step_s eval_s sample_s.
 
 Usage: train_torch_peer.py SIZE BATCHES.jsonl STEPS [THREADS [VAL.jsonl PROMPT_LEN]]
+With PEER_BF16=1 the training forward and loss run under torch.autocast("cpu", torch.bfloat16).
 """
 import json
 import os
@@ -34,13 +35,15 @@ def main():
     opt = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.1)
     with open(path) as f:
         batches = [json.loads(l) for l in f][: steps + 1]
+    autocast = os.environ.get("PEER_BF16") == "1"
     tokens, t0 = 0, None
     for i, b in enumerate(batches):
         if i == 1:  # step 0 is the warm-up
             t0 = time.perf_counter()
         x, y = torch.tensor(b["inputs"]), torch.tensor(b["targets"])
         opt.zero_grad()
-        loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
         loss.backward()
         opt.step()
         if i >= 1:
