@@ -17,12 +17,12 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
-#include "kernels/gemm.hpp"
 #include "core/progress.hpp"
 #include "core/signals.hpp"
 #include "core/sys.hpp"
 #include "infer/generate.hpp"
 #include "io/checkpoint.hpp"
+#include "kernels/gemm.hpp"
 #include "io/plot.hpp"
 #include "pipeline/train_checkpoint.hpp"
 #include "train/trainer.hpp"
@@ -31,9 +31,10 @@ namespace instruct {
 
 namespace fs = std::filesystem;
 
-int64_t train_memory_estimate(const GPT2Config& c, int B, int T) {
+int64_t train_memory_estimate(const GPT2Config& c, int B, int T, bool bf16) {
   const int64_t params = param_count(param_table(c)) * static_cast<int64_t>(sizeof(float));
-  return params * 4 + gpt2_activation_bytes(c, B, T);  // weights, grads, AdamW m and v
+  // weights, grads, AdamW m and v (+ the bf16 copy of the weights), activations
+  return params * 4 + (bf16 ? params / 2 : 0) + gpt2_activation_bytes(c, B, T);
 }
 
 namespace {
@@ -133,7 +134,7 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
     for (const Example& e : *split) longest = std::max(longest, e.tokens.size() + 1);
   const int T_max = static_cast<int>(std::min<size_t>(longest, opt.data.max_length ? opt.data.max_length : longest));
   const int B_micro = opt.data.batch_size / opt.grad_accum;
-  const int64_t need = train_memory_estimate(cfg, B_micro, std::min(T_max, cfg.n_ctx));
+  const int64_t need = train_memory_estimate(cfg, B_micro, std::min(T_max, cfg.n_ctx), opt.precision == "bf16");
   const int64_t avail = memory_available_bytes();
   if (opt.check_memory && avail > 0 && need > avail)
     fail("training this model needs about ", format_bytes(need), " (weights, gradients, AdamW state, activations for ",

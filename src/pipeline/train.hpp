@@ -131,8 +131,8 @@ void train_options_visit(V&& v, T&... o) {
 }
 
 
-// Bytes training needs: parameters, gradients, AdamW moments and activations for (B,T).
-int64_t train_memory_estimate(const GPT2Config& c, int B, int T);
+// Bytes training needs: parameters, gradients, AdamW moments (+ the bf16 copy) and activations for (B,T).
+int64_t train_memory_estimate(const GPT2Config& c, int B, int T, bool bf16 = false);
 
 TrainReport train_run(const TrainOptions& opt, std::ostream& log);
 
