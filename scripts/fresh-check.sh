@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 repo=$(pwd)
 shared="$repo/../shared"
 mirror=${INSTRUCT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-cache=${INSTRUCT_FRESH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/instruct/fresh-check}
+cache=${INSTRUCT_FRESH_CACHE:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/instruct/fresh-check}
 base_tar="$cache/bookworm-minbase.tar"
 
 [ "$(id -u)" -eq 0 ] || { echo "fresh-check: needs root (debootstrap, chroot, mounts)" >&2; exit 1; }
