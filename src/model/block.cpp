@@ -67,4 +67,8 @@ BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const Par
   return b;
 }
 
+Linear head_weights(const GPT2Config& c, const ParamTensors& p, const ParamViews16* p16) {
+  return {p.lm_head, p16 ? p16->lm_head : nullptr, nullptr, c.n_embd, c.vocab, WeightLayout::kLinear};
+}
+
 }  // namespace instruct

@@ -37,6 +37,8 @@ struct BlockWeights {
 };
 // Layer l of a model: its views, plus the bf16 copies when `p16` has them.
 BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const ParamViews16* p16, int l);
+// The LM head as a linear layer: Linear [V,C] (the untied head, or wte when tied).
+Linear head_weights(const GPT2Config& c, const ParamTensors& p, const ParamViews16* p16);
 
 // Where one block's forward writes. Training keeps every buffer per layer for the backward;
 // inference points res2 and res3 at its running residual stream and reuses the rest.

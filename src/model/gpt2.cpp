@@ -95,14 +95,9 @@ void activations_layout(GPT2Step& st, const GPT2Config& c, std::span<const int32
   for (auto& [p, o] : slots) *p = st.arena.data() + o;
 }
 
-// The LM head as a linear layer: Linear [V,C] (the untied head, or wte when tied).
-Linear head_linear(const GPT2& m) {
-  return {m.p.lm_head, m.w16.empty() ? nullptr : m.p16.lm_head, nullptr, m.cfg.n_embd, m.cfg.vocab,
-          WeightLayout::kLinear};
-}
+// The LM head through the linear seam (bf16 when the model runs in bf16).
+Linear head_linear(const GPT2& m) { return head_weights(m.cfg, m.p, gpt2_bf16_views(m)); }
 
-// The bf16 copy's views when the model runs in bf16, else null.
-const ParamViews16* bf16_views(const GPT2& m) { return m.w16.empty() ? nullptr : &m.p16; }
 
 }  // namespace
 
@@ -138,7 +133,7 @@ const float* gpt2_forward(const GPT2& m, GPT2Step& st, const int32_t* tokens, st
     GPT2Activations::Layer& s = a.layers[keep ? l : 0];
     BlockActs io{s.ln1, s.ln1_mean, s.ln1_rstd, s.qkv, s.atty, keep ? s.residual2 : a.encoded, s.ln2, s.ln2_mean,
                  s.ln2_rstd, s.fch, s.fch_gelu, keep ? s.residual3 : a.encoded, a.tmp_btc};
-    block_forward(block_weights(c, m.p, bf16_views(m), l), io, residual, N, N, C, [&](float* atty, const float* qkv) {
+    block_forward(block_weights(c, m.p, gpt2_bf16_views(m), l), io, residual, N, N, C, [&](float* atty, const float* qkv) {
       for (size_t b = 0; b < nseq; b++)  // causal attention within each sequence
         attention_forward(atty + st.offs[b] * C, s.att + st.att_offs[b], qkv + st.offs[b] * 3 * C, 1, lens[b], C, NH);
     });
@@ -269,7 +264,7 @@ void gpt2_backward(GPT2& m, GPT2Step& st) {
 
   // dres holds dloss/d(layer output); each residual passes it through unchanged.
   for (int l = c.n_layer - 1; l >= 0; l--) {
-    const BlockWeights w = block_weights(c, m.p, bf16_views(m), l);
+    const BlockWeights w = block_weights(c, m.p, gpt2_bf16_views(m), l);
     LayerTensors& dw = g.layers[l];
     const GPT2Activations::Layer& s = a.layers[l];
     const float* residual = l == 0 ? a.encoded : a.layers[l - 1].residual3;

@@ -34,6 +34,8 @@ void gpt2_init_random(GPT2& m, uint64_t seed);
 void gpt2_zero_grad(GPT2& m);
 // Makes (or refreshes, or with `on` false drops) the bf16 copy of the parameters.
 void gpt2_use_bf16(GPT2& m, bool on);
+// The bf16 copy's views when the model runs in bf16, else null.
+inline const ParamViews16* gpt2_bf16_views(const GPT2& m) { return m.w16.empty() ? nullptr : &m.p16; }
 
 struct GPT2Activations {
   struct Layer {

@@ -78,7 +78,7 @@ const float* gpt2_infer(GPT2& m, KVCache& kv, InferScratch& s, std::span<const S
     for (int64_t j = 0; j < C; j++) s.x[i * C + j] = te[j] + pe[j];
   }
   const int64_t layer_stride = static_cast<int64_t>(kv.slots) * kv.layout.slot_stride();
-  const ParamViews16* p16 = m.w16.empty() ? nullptr : &m.p16;
+  const ParamViews16* p16 = gpt2_bf16_views(m);
   // The residual stream stays in s.x (res2 and res3 point at it); the other buffers are reused.
   BlockActs io{s.ln, s.mean, s.rstd, s.qkv, s.atty, s.x, s.ln, s.mean, s.rstd, s.fch, s.fchg, s.x, s.tmp};
   for (int l = 0; l < c.n_layer; l++) {
@@ -91,7 +91,7 @@ const float* gpt2_infer(GPT2& m, KVCache& kv, InferScratch& s, std::span<const S
   }
   for (int64_t i = 0; i < K; i++) std::memcpy(s.ln + i * C, s.x + s.last[i] * C, sizeof(float) * C);
   layernorm_forward(s.lastx, s.mean, s.rstd, s.ln, m.p.lnfw, m.p.lnfb, static_cast<int>(K), static_cast<int>(C));
-  linear_forward({m.p.lm_head, p16 ? p16->lm_head : nullptr, nullptr, C, V, WeightLayout::kLinear}, s.logits, s.lastx, K);
+  linear_forward(head_weights(c, m.p, p16), s.logits, s.lastx, K);
   for (const SeqChunk& ch : chunks) kv.len[ch.slot] += ch.n;
   return s.logits;
 }
