@@ -56,6 +56,35 @@ TEST(Gemm, MatchesNaiveOnOddSizes) {
               }
 }
 
+// Operands that are column blocks of wider matrices (leading dimensions), as a LoRA piece reads and
+// writes its slice of the fused q|k|v columns.
+TEST(Gemm, LeadingDimensionsMatchNaive) {
+  uint32_t seed = 77;
+  const int64_t M = 9, N = 5, K = 6, pad = 4;
+  for (int ta = 0; ta < 2; ta++)
+    for (int tb = 0; tb < 2; tb++)
+      for (int acc = 0; acc < 2; acc++) {
+        GemmArgs g{M, N, K, ta == 1, tb == 1, acc == 1};
+        g.lda = (ta ? M : K) + pad, g.ldb = (tb ? K : N) + pad + 1, g.ldc = N + pad + 2;
+        auto A = randf((ta ? K : M) * g.lda, seed++), B = randf((tb ? N : K) * g.ldb, seed++);
+        auto C0 = randf(M * g.ldc, seed++);
+        auto C1 = C0;
+        gemm(C0.data(), A.data(), B.data(), nullptr, g);
+        gemm_naive(C1.data(), A.data(), B.data(), nullptr, g);
+        for (size_t i = 0; i < C0.size(); i++)
+          ASSERT_NEAR(C0[i], C1[i], 1e-4) << "ta=" << ta << " tb=" << tb << " acc=" << acc << " at " << i;
+        // The reference itself, written out: the block is op(A) op(B), C's other columns untouched.
+        const auto Cin = randf(M * g.ldc, seed - 1);
+        for (int64_t i = 0; i < M; i++)
+          for (int64_t j = 0; j < g.ldc; j++) {
+            double want = acc || j >= N ? Cin[i * g.ldc + j] : 0.0;
+            for (int64_t k = 0; j < N && k < K; k++)
+              want += double(ta ? A[k * g.lda + i] : A[i * g.lda + k]) * (tb ? B[j * g.ldb + k] : B[k * g.ldb + j]);
+            ASSERT_NEAR(C1[i * g.ldc + j], want, 1e-5) << i << "," << j;
+          }
+      }
+}
+
 TEST(Gemm, PrimitivesAreCachedByShape) {
   auto A = randf(5 * 3, 1), B = randf(3 * 4, 2);
   std::vector<float> C(5 * 4);

@@ -22,6 +22,12 @@ class TorchGenerator {
   }
   // torch.empty((), dtype=torch.int64).random_(): uniform over [0, 2^63).
   int64_t random_int64() { return static_cast<int64_t>(random64() % (uint64_t{1} << 63)); }
+  // One draw of tensor.uniform_(from, to) for a float32 tensor on the CPU: 24 random bits of a
+  // 32-bit draw, scaled in float (at::uniform_real_distribution<float>).
+  float uniform_float(float from, float to) {
+    const float x = static_cast<float>(random() & ((1u << 24) - 1)) * (1.0f / (1u << 24));
+    return x * (to - from) + from;
+  }
   // torch.randperm(n, generator=g) on the CPU (torch 1.13 algorithm).
   std::vector<int64_t> randperm(int64_t n);
   // The full engine state as text (for checkpoints), and back; restore fails on malformed text.

@@ -25,7 +25,7 @@ using dnnl::memory;
 struct Dnnl {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
-  using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool, bool, bool, bool>;
+  using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool, bool, bool, bool, int64_t, int64_t, int64_t>;
   struct Prim {
     dnnl::matmul matmul;
     memory::desc a, b, c, bias;
@@ -41,16 +41,17 @@ Dnnl& dnnl_state() {
 }
 
 Dnnl::Prim& primitive(Dnnl& d, const GemmArgs& g, bool has_bias, bool bf16 = false) {
-  const Dnnl::Key key{g.M, g.N, g.K, g.trans_a, g.trans_b, g.accumulate, has_bias, bf16};
+  const int64_t lda = g.lda_or_packed(), ldb = g.ldb_or_packed(), ldc = g.ldc_or_packed();
+  const Dnnl::Key key{g.M, g.N, g.K, g.trans_a, g.trans_b, g.accumulate, has_bias, bf16, lda, ldb, ldc};
   std::lock_guard<std::mutex> lock(d.mu);
   auto it = d.cache.find(key);
   if (it != d.cache.end()) return it->second;
   const auto f32 = memory::data_type::f32;
   const auto in = bf16 ? memory::data_type::bf16 : f32;
   Dnnl::Prim p;
-  p.a = memory::desc({g.M, g.K}, in, g.trans_a ? memory::dims{1, g.M} : memory::dims{g.K, 1});
-  p.b = memory::desc({g.K, g.N}, in, g.trans_b ? memory::dims{1, g.K} : memory::dims{g.N, 1});
-  p.c = memory::desc({g.M, g.N}, f32, memory::dims{g.N, 1});
+  p.a = memory::desc({g.M, g.K}, in, g.trans_a ? memory::dims{1, lda} : memory::dims{lda, 1});
+  p.b = memory::desc({g.K, g.N}, in, g.trans_b ? memory::dims{1, ldb} : memory::dims{ldb, 1});
+  p.c = memory::desc({g.M, g.N}, f32, memory::dims{ldc, 1});
   p.bias = has_bias ? memory::desc({1, g.N}, f32, memory::dims{g.N, 1}) : memory::desc();
   dnnl::primitive_attr attr;
   if (g.accumulate) {
@@ -94,6 +95,7 @@ void gemm_emulate_bf16(bool on) { emulate_bf16 = on; }
 void gemm_bf16(float* C, const uint16_t* A, const uint16_t* B, const float* bias, const GemmArgs& g) {
   if (g.M <= 0 || g.N <= 0 || g.K <= 0) fail("internal: bf16 gemm of ", g.M, "x", g.N, "x", g.K);
   if (emulate_bf16 && !gemm_machine().bf16) {
+    if (g.lda || g.ldb || g.ldc) fail("internal: the bf16 emulation takes packed operands only");
     std::vector<float> a(g.M * g.K), b(g.K * g.N);
 #pragma omp parallel for
     for (int64_t i = 0; i < g.M * g.K; i++) a[i] = from_bf16(A[i]);
@@ -126,7 +128,7 @@ void gemm(float* C, const float* A, const float* B, const float* bias, const Gem
   if (g.M <= 0 || g.N <= 0 || g.K <= 0) {
     if (g.M > 0 && g.N > 0 && g.K == 0 && !g.accumulate) {  // empty sum
       for (int64_t i = 0; i < g.M; i++)
-        for (int64_t j = 0; j < g.N; j++) C[i * g.N + j] = bias ? bias[j] : 0.0f;
+        for (int64_t j = 0; j < g.N; j++) C[i * g.ldc_or_packed() + j] = bias ? bias[j] : 0.0f;
     }
     return;
   }
@@ -136,15 +138,16 @@ void gemm(float* C, const float* A, const float* B, const float* bias, const Gem
 GemmStats gemm_stats() { return dnnl_state().stats; }
 
 void gemm_naive(float* C, const float* A, const float* B, const float* bias, const GemmArgs& g) {
+  const int64_t lda = g.lda_or_packed(), ldb = g.ldb_or_packed(), ldc = g.ldc_or_packed();
   for (int64_t i = 0; i < g.M; i++) {
     for (int64_t j = 0; j < g.N; j++) {
       double acc = bias ? bias[j] : 0.0;
       for (int64_t k = 0; k < g.K; k++) {
-        const float a = g.trans_a ? A[k * g.M + i] : A[i * g.K + k];
-        const float b = g.trans_b ? B[j * g.K + k] : B[k * g.N + j];
+        const float a = g.trans_a ? A[k * lda + i] : A[i * lda + k];
+        const float b = g.trans_b ? B[j * ldb + k] : B[k * ldb + j];
         acc += static_cast<double>(a) * b;
       }
-      C[i * g.N + j] = static_cast<float>(acc + (g.accumulate ? C[i * g.N + j] : 0.0));
+      C[i * ldc + j] = static_cast<float>(acc + (g.accumulate ? C[i * ldc + j] : 0.0));
     }
   }
 }

@@ -9,10 +9,16 @@ namespace instruct {
 
 // Row-major, packed: C[M,N] = op(A)[M,K] @ op(B)[K,N] (+ bias[N]) (+ C when accumulate).
 // op(A) = A^T when trans_a (A stored [K,M]); op(B) = B^T when trans_b (B stored [N,K]).
+// Leading dimensions (0: packed) let an operand be a column block of a wider matrix: the distance
+// between consecutive stored rows, in elements (a LoRA piece inside the fused q|k|v columns).
 struct GemmArgs {
   int64_t M = 0, N = 0, K = 0;
   bool trans_a = false, trans_b = false;
   bool accumulate = false;
+  int64_t lda = 0, ldb = 0, ldc = 0;
+  int64_t lda_or_packed() const { return lda ? lda : trans_a ? M : K; }
+  int64_t ldb_or_packed() const { return ldb ? ldb : trans_b ? K : N; }
+  int64_t ldc_or_packed() const { return ldc ? ldc : N; }
 };
 
 void gemm(float* C, const float* A, const float* B, const float* bias, const GemmArgs& g);

@@ -94,6 +94,7 @@ void layernorm_backward(F* dinp, F* dweight, F* dbias, const F* dout,
       }
     }
   }
+  if (!dweight) return;  // a frozen LayerNorm: only the input gradient
   for (int t = 0; t < nt; t++)
     for (int c = 0; c < C; c++) {
       dweight[c] += part[static_cast<size_t>(t) * 2 * C + c];

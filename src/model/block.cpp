@@ -18,14 +18,69 @@ const uint16_t* bf16_of(std::vector<uint16_t>& buf, const float* x, int64_t n) {
   return buf.data();
 }
 thread_local std::vector<uint16_t> scratch_a, scratch_b;
+thread_local std::vector<float> lora_u, lora_du;
+
+float* grown(std::vector<float>& v, int64_t n) {
+  if (static_cast<int64_t>(v.size()) < n) v.resize(n);
+  return v.data();
+}
+
+// u (N,R) = alpha * inp A^T: the adapter's low-rank activations (R = pieces * r).
+float* lora_down(const Linear& L, const float* inp, int64_t N) {
+  const LoraLinear& a = L.lora;
+  const int64_t R = a.pieces * a.rank;
+  float* u = grown(lora_u, N * R);
+  gemm(u, inp, a.A, nullptr, {N, R, L.in, false, true, false});
+  const float alpha = a.alpha;
+#pragma omp parallel for if (N * R > 65536)
+  for (int64_t i = 0; i < N * R; i++) u[i] *= alpha;
+  return u;
+}
+
+// out (N,out) += u B^T, piece by piece: piece j's ranks j*r.. feed its outputs j*out/pieces...
+void lora_forward(const Linear& L, float* out, const float* inp, int64_t N) {
+  const LoraLinear& a = L.lora;
+  const int64_t R = a.pieces * a.rank, op = L.out / a.pieces;
+  const float* u = lora_down(L, inp, N);
+  for (int j = 0; j < a.pieces; j++) {
+    GemmArgs g{N, op, a.rank, false, true, true};
+    g.lda = R, g.ldc = L.out;
+    gemm(out + j * op, u + j * a.rank, a.B + j * op * a.rank, nullptr, g);
+  }
+}
+
+// The adapter's backward: dB += dout^T u, du = alpha * dout B, dA += du^T inp, dinp += du A.
+void lora_backward(const Linear& L, float* dinp, const float* dout, const float* inp, int64_t N) {
+  const LoraLinear& a = L.lora;
+  const int64_t R = a.pieces * a.rank, op = L.out / a.pieces;
+  const float* u = lora_down(L, inp, N);  // recomputed: N x R, cheaper than keeping it per layer
+  float* du = grown(lora_du, N * R);
+  for (int j = 0; j < a.pieces; j++) {
+    const float* dout_j = dout + j * op;
+    if (a.dB) {
+      GemmArgs g{op, a.rank, N, true, false, true};
+      g.lda = L.out, g.ldb = R;
+      gemm(a.dB + j * op * a.rank, dout_j, u + j * a.rank, nullptr, g);
+    }
+    GemmArgs g{N, a.rank, op, false, false, false};
+    g.lda = L.out, g.ldc = R;
+    gemm(du + j * a.rank, dout_j, a.B + j * op * a.rank, nullptr, g);
+  }
+  const float alpha = a.alpha;
+#pragma omp parallel for if (N * R > 65536)
+  for (int64_t i = 0; i < N * R; i++) du[i] *= alpha;
+  if (a.dA) gemm(a.dA, du, inp, nullptr, {R, L.in, N, true, false, true});
+  if (dinp) gemm(dinp, du, a.A, nullptr, {N, L.in, R, false, false, true});
+}
 
 }  // namespace
 
 void linear_forward(const Linear& L, float* out, const float* inp, int64_t N) {
   const bool conv = L.layout == WeightLayout::kConv1D;
   const GemmArgs g{N, L.out, L.in, false, !conv, false};
-  if (!L.w16) return gemm(out, inp, L.w, L.b, g);
-  gemm_bf16(out, bf16_of(scratch_a, inp, N * L.in), L.w16, L.b, g);
+  if (!L.w16) gemm(out, inp, L.w, L.b, g);
+  else gemm_bf16(out, bf16_of(scratch_a, inp, N * L.in), L.w16, L.b, g);
+  if (L.lora.on()) lora_forward(L, out, inp, N);
 }
 
 void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const float* dout, const float* inp, int64_t N,
@@ -51,24 +106,34 @@ void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const f
     }
   }
   if (db) bias_backward(db, dout, static_cast<int>(N), static_cast<int>(L.out));
+  if (L.lora.on()) lora_backward(L, dinp, dout, inp, N);
 }
 
-BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const ParamViews16* p16, int l) {
+BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const ParamViews16* p16, const LoraAdapter* lora,
+                           int l) {
   const int64_t C = c.n_embd;
   const LayerTensors& w = p.layers[l];
   const LayerViews<uint16_t>* w16 = p16 ? &p16->layers[l] : nullptr;
   const auto conv = WeightLayout::kConv1D;
   BlockWeights b;
   b.ln1w = w.ln1w, b.ln1b = w.ln1b, b.ln2w = w.ln2w, b.ln2b = w.ln2b;
-  b.qkv = {w.qkvw, w16 ? w16->qkvw : nullptr, w.qkvb, C, 3 * C, conv};
-  b.attproj = {w.attprojw, w16 ? w16->attprojw : nullptr, w.attprojb, C, C, conv};
-  b.fc = {w.fcw, w16 ? w16->fcw : nullptr, w.fcb, C, 4 * C, conv};
-  b.fcproj = {w.fcprojw, w16 ? w16->fcprojw : nullptr, w.fcprojb, 4 * C, C, conv};
+  b.qkv = {w.qkvw, w16 ? w16->qkvw : nullptr, w.qkvb, C, 3 * C, conv, {}};
+  b.attproj = {w.attprojw, w16 ? w16->attprojw : nullptr, w.attprojb, C, C, conv, {}};
+  b.fc = {w.fcw, w16 ? w16->fcw : nullptr, w.fcb, C, 4 * C, conv, {}};
+  b.fcproj = {w.fcprojw, w16 ? w16->fcprojw : nullptr, w.fcprojb, 4 * C, C, conv, {}};
+  if (lora && lora->on()) {
+    b.qkv.lora = lora->linear(l, kLoraQkv);
+    b.attproj.lora = lora->linear(l, kLoraProj);
+    b.fc.lora = lora->linear(l, kLoraFc);
+    b.fcproj.lora = lora->linear(l, kLoraFcProj);
+  }
   return b;
 }
 
-Linear head_weights(const GPT2Config& c, const ParamTensors& p, const ParamViews16* p16) {
-  return {p.lm_head, p16 ? p16->lm_head : nullptr, nullptr, c.n_embd, c.vocab, WeightLayout::kLinear};
+Linear head_weights(const GPT2Config& c, const ParamTensors& p, const ParamViews16* p16, const LoraAdapter* lora) {
+  Linear h{p.lm_head, p16 ? p16->lm_head : nullptr, nullptr, c.n_embd, c.vocab, WeightLayout::kLinear, {}};
+  if (lora && lora->on()) h.lora = lora->linear(c.n_layer, kLoraHead);
+  return h;
 }
 
 }  // namespace instruct

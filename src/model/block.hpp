@@ -7,26 +7,30 @@
 
 #include <cstdint>
 
+#include "model/lora.hpp"
 #include "model/params.hpp"
 
 namespace instruct {
 
 // A linear layer's weights: fp32 (and a bf16 copy in the same layout, when running in bf16: then
 // every GEMM of the layer, forward and backward, takes bf16 operands and accumulates in fp32),
-// bias, sizes and layout (Conv1D [in,out] or Linear [out,in]).
+// bias, sizes and layout (Conv1D [in,out] or Linear [out,in]), and an optional LoRA adapter
+// (fp32; its gradients, when it has them, are accumulated by the backward).
 struct Linear {
   const float* w = nullptr;
   const uint16_t* w16 = nullptr;  // bf16 copy; when set, the layer runs in bf16
   const float* b = nullptr;       // (out) or nullptr
   int64_t in = 0, out = 0;
   WeightLayout layout = WeightLayout::kConv1D;
+  LoraLinear lora;
 };
 
-// out (N,out) = inp (N,in) @ W (+ b). With a bf16 copy, inp is rounded to bf16 and the product
-// accumulates in fp32.
+// out (N,out) = inp (N,in) @ W (+ b) (+ alpha * inp A^T B^T). With a bf16 copy, inp is rounded to
+// bf16 and the product accumulates in fp32.
 void linear_forward(const Linear& L, float* out, const float* inp, int64_t N);
-// dinp (N,in) = dout @ W^T (written, or added when accumulate_dinp; skipped when dinp is null);
-// dw += the weight gradient in W's layout (skipped when null: a frozen weight); db += sum(dout).
+// dinp (N,in) = dout @ W^T (+ the adapter's path) (written, or added when accumulate_dinp; skipped
+// when dinp is null); dw += the weight gradient in W's layout (skipped when null: a frozen weight);
+// db += sum(dout); the adapter's dA, dB += theirs when it has gradients.
 void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const float* dout, const float* inp, int64_t N,
                      bool accumulate_dinp = false);
 
@@ -35,10 +39,12 @@ struct BlockWeights {
   const float *ln1w, *ln1b, *ln2w, *ln2b;
   Linear qkv, attproj, fc, fcproj;
 };
-// Layer l of a model: its views, plus the bf16 copies when `p16` has them.
-BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const ParamViews16* p16, int l);
+// Layer l of a model: its views, plus the bf16 copies when `p16` has them, plus the adapter's
+// pieces when `lora` is on.
+BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const ParamViews16* p16, const LoraAdapter* lora,
+                           int l);
 // The LM head as a linear layer: Linear [V,C] (the untied head, or wte when tied).
-Linear head_weights(const GPT2Config& c, const ParamTensors& p, const ParamViews16* p16);
+Linear head_weights(const GPT2Config& c, const ParamTensors& p, const ParamViews16* p16, const LoraAdapter* lora);
 
 // Where one block's forward writes. Training keeps every buffer per layer for the backward;
 // inference points res2 and res3 at its running residual stream and reuses the rest.

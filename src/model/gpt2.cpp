@@ -36,6 +36,7 @@ void gpt2_init_random(GPT2& m, uint64_t seed) {
 }
 
 void gpt2_zero_grad(GPT2& m) {
+  if (m.lora.on()) return lora_zero_grads(m.lora);
   const bool fresh = !m.w.has_grads();
   param_block_zero_grads(m.w);
   if (fresh) m.g = param_views(m.w.grads.data(), m.w.table, m.cfg);
@@ -95,9 +96,6 @@ void activations_layout(GPT2Step& st, const GPT2Config& c, std::span<const int32
   for (auto& [p, o] : slots) *p = st.arena.data() + o;
 }
 
-// The LM head through the linear seam (bf16 when the model runs in bf16).
-Linear head_linear(const GPT2& m) { return head_weights(m.cfg, m.p, gpt2_bf16_views(m)); }
-
 
 }  // namespace
 
@@ -133,7 +131,7 @@ const float* gpt2_forward(const GPT2& m, GPT2Step& st, const int32_t* tokens, st
     GPT2Activations::Layer& s = a.layers[keep ? l : 0];
     BlockActs io{s.ln1, s.ln1_mean, s.ln1_rstd, s.qkv, s.atty, keep ? s.residual2 : a.encoded, s.ln2, s.ln2_mean,
                  s.ln2_rstd, s.fch, s.fch_gelu, keep ? s.residual3 : a.encoded, a.tmp_btc};
-    block_forward(block_weights(c, m.p, gpt2_bf16_views(m), l), io, residual, N, N, C, [&](float* atty, const float* qkv) {
+    block_forward(gpt2_block_weights(m, l), io, residual, N, N, C, [&](float* atty, const float* qkv) {
       for (size_t b = 0; b < nseq; b++)  // causal attention within each sequence
         attention_forward(atty + st.offs[b] * C, s.att + st.att_offs[b], qkv + st.offs[b] * 3 * C, 1, lens[b], C, NH);
     });
@@ -151,7 +149,7 @@ const float* gpt2_forward(const GPT2& m, GPT2Step& st, const int32_t* tokens, st
       std::memcpy(a.lnf_rows + r * C, a.lnf + static_cast<int64_t>(st.rows[r]) * C, sizeof(float) * C);
     head_in = a.lnf_rows;
   }
-  linear_forward(head_linear(m), a.logits, head_in, R);
+  linear_forward(gpt2_head_weights(m), a.logits, head_in, R);
   return a.logits;
 }
 
@@ -237,13 +235,18 @@ XentResult gpt2_loss(const GPT2& m, GPT2Step& s, const int32_t* inputs, const in
 
 void gpt2_backward(GPT2& m, GPT2Step& st) {
   if (!st.have_dlogits) fail("internal: gpt2_backward without a loss head's gradient");
-  if (!m.w.has_grads()) gpt2_zero_grad(m);
+  if (!gpt2_trainable(m).has_grads()) gpt2_zero_grad(m);
   const GPT2Config& c = m.cfg;
   const int C = c.n_embd, NH = c.n_head;
   const int64_t BT = st.N, R = static_cast<int64_t>(st.rows.size());
   const size_t nseq = st.lens.size();
   GPT2Activations& a = st.a;
-  ParamTensors& g = m.g;
+  // The base's gradients, or (LoRA: the base is frozen) none: every dW GEMM, bias and LayerNorm
+  // gradient of the base is skipped, and so is the first layer's input gradient.
+  const bool base = !m.lora.on();
+  ParamTensors none{};
+  none.layers.resize(c.n_layer);
+  const ParamTensors& g = base ? m.g : none;
   if (R == 0) return;
 
   // LM head: dW += dlogits^T @ rows; drows = dlogits @ W, scattered into dlnf (tmp_btc).
@@ -251,8 +254,7 @@ void gpt2_backward(GPT2& m, GPT2Step& st) {
   const float* head_in = compact ? a.lnf_rows : a.lnf;
   float* dlnf = a.tmp_btc;
   float* drows = compact ? a.dqkv : dlnf;  // dqkv is free until the first layer's backward
-  Linear head = head_linear(m);
-  linear_backward(head, drows, g.lm_head, nullptr, a.logits, head_in, R);
+  linear_backward(gpt2_head_weights(m), drows, g.lm_head, nullptr, a.logits, head_in, R);
   if (compact) {
     std::memset(dlnf, 0, sizeof(float) * BT * C);
     for (int64_t r = 0; r < R; r++)
@@ -264,8 +266,8 @@ void gpt2_backward(GPT2& m, GPT2Step& st) {
 
   // dres holds dloss/d(layer output); each residual passes it through unchanged.
   for (int l = c.n_layer - 1; l >= 0; l--) {
-    const BlockWeights w = block_weights(c, m.p, gpt2_bf16_views(m), l);
-    LayerTensors& dw = g.layers[l];
+    const BlockWeights w = gpt2_block_weights(m, l);
+    const LayerTensors& dw = g.layers[l];
     const GPT2Activations::Layer& s = a.layers[l];
     const float* residual = l == 0 ? a.encoded : a.layers[l - 1].residual3;
     float* dbtc = a.tmp_btc;
@@ -281,11 +283,58 @@ void gpt2_backward(GPT2& m, GPT2Step& st) {
     for (size_t b = 0; b < nseq; b++)
       attention_backward(a.dqkv + st.offs[b] * 3 * C, dbtc + st.offs[b] * C, s.qkv + st.offs[b] * 3 * C,
                          s.att + st.att_offs[b], 1, st.lens[b], C, NH);
-    linear_backward(w.qkv, dbtc, dw.qkvw, dw.qkvb, a.dqkv, s.ln1, BT);
-    layernorm_backward(a.dres, dw.ln1w, dw.ln1b, dbtc, residual, w.ln1w, s.ln1_mean, s.ln1_rstd, BT, C);
+    const bool need_dinp = base || l > 0;  // below the first layer only the frozen embeddings
+    linear_backward(w.qkv, need_dinp ? dbtc : nullptr, dw.qkvw, dw.qkvb, a.dqkv, s.ln1, BT);
+    if (need_dinp)
+      layernorm_backward(a.dres, dw.ln1w, dw.ln1b, dbtc, residual, w.ln1w, s.ln1_mean, s.ln1_rstd, BT, C);
   }
+  if (!base) return;
   for (size_t b = 0; b < nseq; b++)
     encoder_backward(g.wte, g.wpe, a.dres + st.offs[b] * C, st.inputs.data() + st.offs[b], 1, st.lens[b], C);
+}
+
+void gpt2_merge_lora(GPT2& m) {
+  if (!m.lora.on()) return;
+  const GPT2Config& c = m.cfg;
+  if (c.tied && m.lora.linear(c.n_layer, kLoraHead).on()) {  // the head gets its own copy of wte
+    GPT2Config u = c;
+    u.tied = false;
+    GPT2 untied = gpt2_create(u);
+    for (const ParamSpec& s : untied.w.table) {
+      const ParamSpec& from = m.w.spec(s.fallback.empty() ? s.name : s.fallback);
+      std::memcpy(untied.w.params.data() + s.offset, m.w.params.data() + from.offset, sizeof(float) * s.numel);
+    }
+    untied.lora = std::move(m.lora);
+    m = std::move(untied);
+  }
+  const bool bf16 = !m.w16.empty();
+  gpt2_use_bf16(m, false);
+  auto fold = [](float* W, const Linear& L) {
+    const LoraLinear& a = L.lora;
+    if (!a.on()) return;
+    const int64_t r = a.rank, op = L.out / a.pieces;
+    std::vector<float> As(static_cast<size_t>(a.pieces * r * L.in));  // alpha * A
+    for (size_t i = 0; i < As.size(); i++) As[i] = a.alpha * a.A[i];
+    for (int j = 0; j < a.pieces; j++) {
+      const float* Aj = As.data() + j * r * L.in;  // [r, in]
+      const float* Bj = a.B + j * op * r;          // [op, r]
+      if (L.layout == WeightLayout::kConv1D) {     // W [in, out]: columns j*op.. += Aj^T Bj^T
+        GemmArgs g{L.in, op, r, true, true, true};
+        g.ldc = L.out;
+        gemm(W + j * op, Aj, Bj, nullptr, g);
+      } else {  // W [out, in]: rows j*op.. += Bj Aj
+        gemm(W + j * op * L.in, Bj, Aj, nullptr, {op, L.in, r, false, false, true});
+      }
+    }
+  };
+  for (int l = 0; l < c.n_layer; l++) {
+    const BlockWeights w = gpt2_block_weights(m, l);
+    LayerTensors& p = m.p.layers[l];
+    fold(p.qkvw, w.qkv), fold(p.attprojw, w.attproj), fold(p.fcw, w.fc), fold(p.fcprojw, w.fcproj);
+  }
+  fold(m.p.lm_head, gpt2_head_weights(m));
+  m.lora = LoraAdapter{};
+  if (bf16) gpt2_use_bf16(m, true);
 }
 
 }  // namespace instruct

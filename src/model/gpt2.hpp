@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "core/buffer.hpp"
+#include "model/block.hpp"
 #include "model/config.hpp"
+#include "model/lora.hpp"
 #include "model/params.hpp"
 
 namespace instruct {
@@ -25,17 +27,32 @@ struct GPT2 {
   // Refresh it after changing the parameters (gpt2_use_bf16 again: once per optimizer step).
   std::vector<uint16_t> w16;
   ParamViews16 p16;
+  // A LoRA adapter (off unless its rank is set): when on, the base is frozen, the adapter's block
+  // is what trains, and every adapted linear adds its delta through the seam.
+  LoraAdapter lora;
 };
 
 GPT2 gpt2_create(const GPT2Config& c);  // parameters zeroed, no gradients
 // normal(0, 0.02) for weights and embeddings, zero biases, ones for LayerNorm scales.
 void gpt2_init_random(GPT2& m, uint64_t seed);
-// Allocates the gradients on first use (and their views), then zeroes them.
+// Allocates the trainable parameters' gradients on first use (and their views), then zeroes them:
+// the adapter's with LoRA (the frozen base never gets any), else the model's.
 void gpt2_zero_grad(GPT2& m);
 // Makes (or refreshes, or with `on` false drops) the bf16 copy of the parameters.
 void gpt2_use_bf16(GPT2& m, bool on);
 // The bf16 copy's views when the model runs in bf16, else null.
 inline const ParamViews16* gpt2_bf16_views(const GPT2& m) { return m.w16.empty() ? nullptr : &m.p16; }
+// What the model's linear layers are made of, for layer l and for the head: fp32 or bf16 weights,
+// plus the adapter when there is one.
+inline BlockWeights gpt2_block_weights(const GPT2& m, int l) {
+  return block_weights(m.cfg, m.p, gpt2_bf16_views(m), &m.lora, l);
+}
+inline Linear gpt2_head_weights(const GPT2& m) { return head_weights(m.cfg, m.p, gpt2_bf16_views(m), &m.lora); }
+// The parameters that train: the adapter's block with LoRA (the base is frozen), else the model's.
+inline ParamBlock& gpt2_trainable(GPT2& m) { return m.lora.on() ? m.lora.w : m.w; }
+// Folds the adapter into the base weights (W += alpha * A^T B^T in W's layout, piece by piece) and
+// drops it. A head adapter on a tied model unties the head first (wte stays the base's).
+void gpt2_merge_lora(GPT2& m);
 
 struct GPT2Activations {
   struct Layer {
@@ -119,7 +136,8 @@ XentResult gpt2_loss(const GPT2& m, GPT2Step& s, const int32_t* inputs, const in
 
 // Bytes of activations a training forward+backward at (B,T) needs (the arena size).
 int64_t gpt2_activation_bytes(const GPT2Config& c, int B, int T);
-// Backward of the last forward, from the dlogits a head left; accumulates (+=) into m's gradients.
+// Backward of the last forward, from the dlogits a head left; accumulates (+=) into the trainable
+// parameters' gradients (with LoRA the adapter's only: no weight-gradient GEMM for a frozen weight).
 void gpt2_backward(GPT2& m, GPT2Step& s);
 
 }  // namespace instruct

@@ -78,20 +78,19 @@ const float* gpt2_infer(GPT2& m, KVCache& kv, InferScratch& s, std::span<const S
     for (int64_t j = 0; j < C; j++) s.x[i * C + j] = te[j] + pe[j];
   }
   const int64_t layer_stride = static_cast<int64_t>(kv.slots) * kv.layout.slot_stride();
-  const ParamViews16* p16 = gpt2_bf16_views(m);
   // The residual stream stays in s.x (res2 and res3 point at it); the other buffers are reused.
   BlockActs io{s.ln, s.mean, s.rstd, s.qkv, s.atty, s.x, s.ln, s.mean, s.rstd, s.fch, s.fchg, s.x, s.tmp};
   for (int l = 0; l < c.n_layer; l++) {
     float* kc = kv.k.data() + l * layer_stride;
     float* vc = kv.v.data() + l * layer_stride;
-    block_forward(block_weights(c, m.p, p16, l), io, s.x, N, NG, static_cast<int>(C), [&](float* atty, const float* qkv) {
+    block_forward(gpt2_block_weights(m, l), io, s.x, N, NG, static_cast<int>(C), [&](float* atty, const float* qkv) {
       kv_store(kc, vc, qkv, s.slot.data(), s.pos.data(), static_cast<int>(N), kv.layout);
       attention_cached(atty, qkv, kc, vc, s.slot.data(), s.pos.data(), static_cast<int>(N), kv.layout, s.attn);
     });
   }
   for (int64_t i = 0; i < K; i++) std::memcpy(s.ln + i * C, s.x + s.last[i] * C, sizeof(float) * C);
   layernorm_forward(s.lastx, s.mean, s.rstd, s.ln, m.p.lnfw, m.p.lnfb, static_cast<int>(K), static_cast<int>(C));
-  linear_forward(head_weights(c, m.p, p16), s.logits, s.lastx, K);
+  linear_forward(gpt2_head_weights(m), s.logits, s.lastx, K);
   for (const SeqChunk& ch : chunks) kv.len[ch.slot] += ch.n;
   return s.logits;
 }

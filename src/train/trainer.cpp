@@ -7,7 +7,7 @@
 namespace instruct {
 
 Trainer::Trainer(GPT2& model, const TrainerOptions& o)
-    : m_(model), o_(o), adam_(adamw_create(model.w, o.adam, o.decay_all)) {
+    : m_(model), o_(o), adam_(adamw_create(gpt2_trainable(model), o.adam, o.decay_all)) {
   gpt2_use_bf16(m_, o.bf16);  // the GEMMs' weights: cast once per step, not once per use
 }
 
@@ -24,10 +24,11 @@ StepResult Trainer::step(std::span<const Batch> micro, int64_t step_index) {
   r.loss = r.counted ? loss_sum / static_cast<double>(r.counted) : 0.0;
   r.lr = o_.schedule.at(step_index);
   if (r.counted == 0 || !std::isfinite(r.loss)) return r;
-  if (o_.max_grad_norm > 0) r.grad_norm = grad_clip_global_norm(m_.w, o_.max_grad_norm);
+  ParamBlock& trainable = gpt2_trainable(m_);  // with LoRA the adapter; the frozen base never changes
+  if (o_.max_grad_norm > 0) r.grad_norm = grad_clip_global_norm(trainable, o_.max_grad_norm);
   adam_.hyper.lr = r.lr;
-  adamw_step(adam_, m_.w);
-  if (o_.bf16) gpt2_use_bf16(m_, true);
+  adamw_step(adam_, trainable);
+  if (o_.bf16 && !m_.lora.on()) gpt2_use_bf16(m_, true);
   r.updated = true;
   return r;
 }

@@ -35,9 +35,13 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, x):
         b, n, _ = x.shape
-        keys = self.W_key(x).view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
-        queries = self.W_query(x).view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
-        values = self.W_value(x).view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
+        k, q, v = self.W_key(x), self.W_query(x), self.W_value(x)
+        if getattr(self, "qkv_lora", None) is not None:  # one adapter on the fused q|k|v (lora_oracle.py)
+            d = self.qkv_lora(x)
+            q, k, v = q + d[..., :self.d_out], k + d[..., self.d_out:2 * self.d_out], v + d[..., 2 * self.d_out:]
+        keys = k.view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
+        queries = q.view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
+        values = v.view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
         scores = queries @ keys.transpose(2, 3)
         scores.masked_fill_(self.mask.bool()[:n, :n], -torch.inf)
         weights = self.dropout(torch.softmax(scores / keys.shape[-1] ** 0.5, dim=-1))
@@ -140,9 +144,8 @@ def write_safetensors(path, tensors, metadata=None):
     os.replace(tmp, path)
 
 
-def main():
-    out_dir = sys.argv[1]
-    os.makedirs(os.path.join(out_dir, "model"), exist_ok=True)
+def make_model():
+    """The tiny model with GPT-2-like scales (seed 0)."""
     torch.manual_seed(0)
     model = GPTModel(CFG)
     with torch.no_grad():  # GPT-2-like scale, and non-trivial biases and norms so every path is tested
@@ -153,19 +156,36 @@ def main():
                 p.copy_(0.05 * torch.randn_like(p))
             else:
                 p.copy_(0.1 * torch.randn_like(p))
+    return model
+
+
+def write_model(model, model_dir):
+    """An HF GPT-2 checkpoint of the model (untied head)."""
+    os.makedirs(model_dir, exist_ok=True)
     config = {"model_type": "gpt2", "n_layer": CFG["n_layers"], "n_head": CFG["n_heads"],
               "n_embd": CFG["emb_dim"], "n_positions": CFG["context_length"],
               "vocab_size": CFG["vocab_size"], "tie_word_embeddings": False}
-    with open(os.path.join(out_dir, "model", "config.json"), "w") as f:
+    with open(os.path.join(model_dir, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
-    write_safetensors(os.path.join(out_dir, "model", "model.safetensors"), hf_tensors(model))
+    write_safetensors(os.path.join(model_dir, "model.safetensors"), hf_tensors(model))
 
+
+def make_batch():
+    """A fixed batch with padding, a masked prompt and a single ignored target."""
     g = torch.Generator().manual_seed(1)
     inputs = torch.randint(0, CFG["vocab_size"], (B, T), generator=g)
     targets = torch.randint(0, CFG["vocab_size"], (B, T), generator=g)
     targets[1, 8:] = -100   # padding
     targets[2, :4] = -100   # a masked prompt
     targets[0, 5] = -100
+    return inputs, targets
+
+
+def main():
+    out_dir = sys.argv[1]
+    model = make_model()
+    write_model(model, os.path.join(out_dir, "model"))
+    inputs, targets = make_batch()
 
     logits = model(inputs)
     loss = nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
