@@ -13,6 +13,7 @@ namespace {
 
 void add_infer_options(CLI::App& cmd, InferOptions& o) {
   cli_add_model_options(cmd, o.model);
+  cli_add_adapter_options(cmd, o.model);
   cmd.add_option("--template", o.template_name, "Prompt template (default: the one the model was trained with)");
   cmd.add_option("--tokenizer", o.tokenizer, "Tokenizer directory (default: the model's, else the bundled GPT-2 vocab)");
   cmd.add_option("--max-new-tokens,-n", o.gen.max_new_tokens, "Tokens to generate at most")->capture_default_str();

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   instruct::cli_add_chat(app);
   instruct::cli_add_judge(app);
   instruct::cli_add_run(app);
+  instruct::cli_add_merge(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

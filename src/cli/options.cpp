@@ -28,6 +28,7 @@ struct CliFlags {
 
 void cli_add_data_options(CLI::App& cmd, DataOptions& o) { data_options_visit(CliFlags{cmd}, o); }
 void cli_add_model_options(CLI::App& cmd, ModelOptions& o) { model_options_visit(CliFlags{cmd}, o); }
+void cli_add_adapter_options(CLI::App& cmd, ModelOptions& o) { adapter_options_visit(CliFlags{cmd}, o); }
 void cli_add_train_options(CLI::App& cmd, TrainOptions& o) { train_options_visit(CliFlags{cmd}, o); }
 
 std::vector<std::string> cli_given_flags(const CLI::App& cmd) {

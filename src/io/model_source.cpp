@@ -6,8 +6,13 @@
 
 #include "core/error.hpp"
 #include "core/files.hpp"
+#include "io/adapter.hpp"
 #include "io/checkpoint.hpp"
 #include "io/download.hpp"
+#include "io/options_json.hpp"
+#include "io/safetensors.hpp"
+
+#include <fstream>
 
 namespace instruct {
 
@@ -28,30 +33,144 @@ GPT2Config model_config(const ModelOptions& o) {
   return config_preset(hf.empty() ? "medium" : o.model);  // model_resolve reports a bad name
 }
 
+namespace {
+
+// The directory a named or given model loads from (a name: its place in the cache).
+fs::path model_dir(const ModelOptions& o) {
+  if (fs::is_directory(o.model)) return o.model;
+  const std::string hf = config_hf_name(o.model);
+  if (hf.empty())
+    fail("--model ", o.model, " is neither a checkpoint directory nor a model name; use a directory with "
+         "config.json + model.safetensors, or gpt2, gpt2-medium, gpt2-large, gpt2-xl");
+  return model_cache_dir(o) / hf;
+}
+
+// FNV-1a over config.json, the safetensors header and 64 KiB sampled at 64 places across the
+// weights: any other model differs, and a 6 GB file costs milliseconds, not a full read.
+std::string dir_fingerprint(const fs::path& dir) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](const char* p, size_t n) {
+    for (size_t i = 0; i < n; i++) h = (h ^ static_cast<unsigned char>(p[i])) * 1099511628211ull;
+  };
+  const std::string cfg = file_read(dir / "config.json", "model config");
+  mix(cfg.data(), cfg.size());
+  const fs::path st = dir / "model.safetensors";
+  std::ifstream f(st, std::ios::binary);
+  if (!f) fail(st.string(), ": cannot open to identify the base model");
+  const uint64_t size = fs::file_size(st);
+  std::vector<char> buf(1024);
+  for (int i = 0; i < 64; i++) {
+    const uint64_t at = i == 0 ? 0 : size / 64 * i;
+    f.seekg(static_cast<std::streamoff>(at));
+    f.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    mix(buf.data(), static_cast<size_t>(f.gcount()));
+    f.clear();
+  }
+  mix(reinterpret_cast<const char*>(&size), sizeof size);
+  char out[32];
+  std::snprintf(out, sizeof out, "fnv1a:%016llx", static_cast<unsigned long long>(h));
+  return out;
+}
+
+// The base an adapter directory was trained on: instruct.json's training options when it has
+// them (they know a random init), else adapter_config.json's base_model_name_or_path.
+ModelOptions adapter_base_options(const fs::path& dir, const ModelOptions& given, std::string* fingerprint) {
+  ModelOptions b;
+  b.cache_dir = given.cache_dir;
+  const fs::path recipe = dir / "instruct.json";
+  if (fs::exists(recipe)) {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(file_read(recipe, "model recipe"));
+    } catch (const nlohmann::json::exception& e) {
+      fail(recipe.string(), ": not valid JSON (", e.what(), ")");
+    }
+    if (j.contains("train")) model_options_visit(OptionsReader{j["train"], recipe}, b);
+    b.cache_dir = given.cache_dir.empty() ? b.cache_dir : given.cache_dir;
+    if (const nlohmann::json* f = json_find(j, "base.fingerprint"); f && f->is_string()) *fingerprint = f->get<std::string>();
+    if (j.contains("train")) return b;
+  }
+  b.model = adapter_base(dir).name_or_path;
+  if (b.model.empty())
+    fail((dir / "adapter_config.json").string(), ": base_model_name_or_path is empty; give the base with --model and "
+         "the adapter with --adapter");
+  return b;
+}
+
+// Applies the adapter in `dir` to `m` (trained on `base`), merged when asked.
+void attach_adapter(GPT2& m, const fs::path& dir, const ModelOptions& base, bool merge, std::ostream& log) {
+  adapter_check_base(dir, base);
+  m.lora = adapter_load(dir, m.cfg);
+  const LoraConfig& l = m.lora.cfg;
+  log << "adapter   " << dir.string() << " (LoRA rank " << l.rank << ", alpha " << l.alpha << ", "
+      << lora_targets_text(l.targets) << (l.targets_module(kLoraQkv) ? l.split_qkv ? ", split q/k/v" : ", fused q/k/v" : "")
+      << ", " << param_count(m.lora.w.table) << " parameters" << (merge ? ", merged" : "") << ")\n";
+  if (merge) gpt2_merge_lora(m);
+}
+
+}  // namespace
+
+void adapter_check_base(const fs::path& dir, const ModelOptions& base) {
+  std::string fingerprint;
+  if (fs::exists(dir / "instruct.json")) adapter_base_options(dir, base, &fingerprint);
+  if (fingerprint.empty()) return;  // a foreign adapter: nothing recorded
+  const std::string have = model_identity(base);
+  if (have != fingerprint)
+    fail(dir.string(), ": this adapter was trained on another base model (", fingerprint, "), not on ",
+         base.init == "random" ? "--init random --config " + base.config : base.model, " (", have,
+         "); give the model it was trained on");
+}
+
+std::string model_identity(const ModelOptions& o) {
+  if (o.init == "random")
+    return "random:" + o.config + ":seed=" + std::to_string(o.init_seed) + (o.tie ? ":tied" : "");
+  return dir_fingerprint(model_dir(o));
+}
+
+std::string model_name_or_path(const ModelOptions& o) {
+  if (o.init == "random") return "";
+  if (fs::is_directory(o.model)) return fs::absolute(o.model).lexically_normal().string();
+  return config_hf_name(o.model);
+}
+
 GPT2 model_resolve(const ModelOptions& o, std::ostream& log) {
-  if (o.init == "random") {
-    GPT2Config c = config_preset(o.config);
-    c.tied = o.tie;
-    GPT2 m = gpt2_create(c);
-    gpt2_init_random(m, o.init_seed);
-    log << "model     random init, " << o.config << " (" << c.n_layer << " layers, " << c.n_embd
-        << " wide, " << c.n_head << " heads), seed " << o.init_seed << "\n";
+  if (o.init.empty() && fs::is_directory(o.model) && adapter_present(o.model) && !fs::exists(fs::path(o.model) / "model.safetensors")) {
+    if (!o.adapter.empty())
+      fail("--model ", o.model, " is an adapter directory already; give its base with --model and the adapter with "
+           "--adapter, or only --model");
+    std::string fingerprint;
+    const ModelOptions base = adapter_base_options(o.model, o, &fingerprint);
+    GPT2 m = model_resolve(base, log);
+    attach_adapter(m, o.model, base, o.merge, log);
     return m;
   }
-  if (!o.init.empty()) fail("--init ", o.init, " is unknown; the only value is \"random\"");
-  fs::path dir = o.model;
-  if (!fs::is_directory(dir)) {
-    const std::string hf = config_hf_name(o.model);
-    if (hf.empty())
-      fail("--model ", o.model, " is neither a checkpoint directory nor a model name; use a directory with "
-           "config.json + model.safetensors, or gpt2, gpt2-medium, gpt2-large, gpt2-xl");
-    dir = model_cache_dir(o) / hf;
-    if (!fs::exists(dir / "model.safetensors") || !fs::exists(dir / "config.json"))
-      download_hf_model(hf, dir, log);
+  GPT2 m = [&] {
+    if (o.init == "random") {
+      GPT2Config c = config_preset(o.config);
+      c.tied = o.tie;
+      GPT2 r = gpt2_create(c);
+      gpt2_init_random(r, o.init_seed);
+      log << "model     random init, " << o.config << " (" << c.n_layer << " layers, " << c.n_embd << " wide, "
+          << c.n_head << " heads), seed " << o.init_seed << "\n";
+      return r;
+    }
+    if (!o.init.empty()) fail("--init ", o.init, " is unknown; the only value is \"random\"");
+    const fs::path dir = model_dir(o);
+    if (!fs::is_directory(o.model) && (!fs::exists(dir / "model.safetensors") || !fs::exists(dir / "config.json")))
+      download_hf_model(config_hf_name(o.model), dir, log);
+    GPT2 r = checkpoint_load(dir, o.tie);
+    log << "model     " << dir.string() << " (" << r.cfg.n_layer << " layers, " << r.cfg.n_embd << " wide, "
+        << param_count(r.w.table) / 1000000.0 << "M parameters, head " << (r.cfg.tied ? "tied" : "untied") << ")\n";
+    return r;
+  }();
+  if (!o.adapter.empty()) {
+    if (!adapter_present(o.adapter))
+      fail("--adapter ", o.adapter.string(), ": no adapter_config.json there; give a directory written by `instruct "
+           "train --lora-rank` or by PEFT's save_pretrained");
+    attach_adapter(m, o.adapter, o, o.merge, log);
+  } else if (o.merge) {
+    fail("--merge needs an adapter: --adapter DIR, or a --model directory that holds one");
   }
-  GPT2 m = checkpoint_load(dir, o.tie);
-  log << "model     " << dir.string() << " (" << m.cfg.n_layer << " layers, " << m.cfg.n_embd << " wide, "
-      << param_count(m.w.table) / 1000000.0 << "M parameters, head " << (m.cfg.tied ? "tied" : "untied") << ")\n";
   return m;
 }
 

@@ -21,6 +21,9 @@ struct ModelOptions {
   uint64_t init_seed = 123;
   bool tie = false;                   // share wte with the output head
   std::filesystem::path cache_dir;    // empty: $XDG_CACHE_HOME/instruct or ~/.cache/instruct
+  // inference only: a LoRA adapter on top of the model, applied as is or merged at load
+  std::filesystem::path adapter;
+  bool merge = false;
 };
 
 // Every model option, declared once (see data_options_visit).
@@ -43,11 +46,32 @@ void model_options_visit(V&& v, M&... o) {
     o.cache_dir...);
 }
 
+// The inference-only model options (generate, respond, chat; run's --merge).
+template <class V, class... M>
+void adapter_options_visit(V&& v, M&... o) {
+  v({.flag = "adapter",
+     .help = "A LoRA adapter directory (PEFT layout: adapter_config.json + adapter_model.safetensors) applied to "
+             "--model; a --model directory that holds an adapter applies it by itself"},
+    o.adapter...);
+  v({.flag = "merge", .help = "Merge the adapter into the weights at load (W + alpha*A*B): plain-model speed"},
+    o.merge...);
+}
+
 std::filesystem::path model_cache_dir(const ModelOptions& o);
 // The model's config without loading weights (for the memory check).
 GPT2Config model_config(const ModelOptions& o);
 // Loads or creates the model described by the options (downloading a named model when missing).
+// A --model directory holding a LoRA adapter (a LoRA run's model/ or checkpoint) loads its base
+// (from its instruct.json, else adapter_config.json's base_model_name_or_path) and applies it; so
+// does --adapter. A base that is not the one the adapter was trained on is refused.
 GPT2 model_resolve(const ModelOptions& o, std::ostream& log);
+// What identifies the base weights: a fingerprint of a checkpoint directory's files, or the recipe
+// of a random init. For an adapter's record of its base (instruct.json "base").
+std::string model_identity(const ModelOptions& o);
+// Fails when the adapter in `dir` records (instruct.json "base") a base other than `base`.
+void adapter_check_base(const std::filesystem::path& dir, const ModelOptions& base);
+// PEFT's base_model_name_or_path for the model: its name, or its directory as an absolute path.
+std::string model_name_or_path(const ModelOptions& o);
 
 // What generation needs from a model dir written by `instruct train`: the template and tokenizer.
 // Directories without instruct.json (plain HF models) give the defaults (alpaca, bundled vocab).

@@ -37,6 +37,7 @@ RunReport run_all(const RunOptions& o, std::ostream& log) {
   log << "\n== respond (test split)\n";
   RespondOptions r;
   r.infer.model.model = (dir / "model").string();
+  r.infer.model.merge = o.merge && fs::exists(dir / "model" / "adapter_config.json");
   r.data = data;
   r.split = "test";
   r.out = dir / "instruction-data-with-response.json";

@@ -15,6 +15,7 @@ struct RunOptions {
   TrainOptions train;             // train.out is the run directory
   int32_t respond_batch = 8;
   int32_t max_new_tokens = 256;
+  bool merge = false;             // LoRA: respond with the adapter merged into the weights
   JudgeRunOptions judge;          // responses/out are set inside the run directory
   bool judge_enabled = true;
 };

@@ -21,6 +21,7 @@
 #include "core/signals.hpp"
 #include "core/sys.hpp"
 #include "infer/generate.hpp"
+#include "io/adapter.hpp"
 #include "io/checkpoint.hpp"
 #include "kernels/gemm.hpp"
 #include "io/plot.hpp"
@@ -31,10 +32,23 @@ namespace instruct {
 
 namespace fs = std::filesystem;
 
-int64_t train_memory_estimate(const GPT2Config& c, int B, int T, bool bf16) {
-  const int64_t params = param_count(param_table(c)) * static_cast<int64_t>(sizeof(float));
-  // weights, grads, AdamW m and v (+ the bf16 copy of the weights), activations
-  return params * 4 + (bf16 ? params / 2 : 0) + gpt2_activation_bytes(c, B, T);
+LoraConfig train_lora_config(const TrainOptions& o) {
+  LoraConfig l;
+  l.rank = o.lora_rank;
+  l.alpha = o.lora_alpha;
+  l.split_qkv = o.lora_qkv == "split";
+  l.targets = lora_targets_parse(o.lora_targets);
+  return l;
+}
+
+int64_t train_memory_estimate(const GPT2Config& c, int B, int T, bool bf16, const LoraConfig& lora) {
+  const int64_t f = static_cast<int64_t>(sizeof(float));
+  const int64_t params = param_count(param_table(c)) * f;
+  const int64_t acts = gpt2_activation_bytes(c, B, T);
+  // Full: weights, grads, AdamW m and v (+ the bf16 copy of the weights), activations. LoRA: the
+  // frozen base (+ its bf16 copy) and the adapter's weights, grads, m and v.
+  if (lora.on()) return params + (bf16 ? params / 2 : 0) + param_count(lora_table(c, lora)) * f * 4 + acts;
+  return params * 4 + (bf16 ? params / 2 : 0) + acts;
 }
 
 namespace {
@@ -84,19 +98,53 @@ void options_validate(const TrainOptions& o) {
     fail("--plot-format ", o.plot_format, " is unknown; use png, pdf or png,pdf");
   if (o.precision != "fp32" && o.precision != "bf16") fail("--precision ", o.precision, " is unknown; use fp32 or bf16");
   if (o.precision == "bf16") gemm_require_bf16("--precision bf16");
+  if (o.lora_qkv != "split" && o.lora_qkv != "fused") fail("--lora-qkv ", o.lora_qkv, " is unknown; use split or fused");
+  lora_targets_parse(o.lora_targets);
   LrSchedule s;
   s.kind = o.lr_schedule, s.peak = o.lr, s.min_lr = o.min_lr, s.warmup = o.warmup_steps;
   lr_schedule_validate(s);
 }
 
-// Hard links (the same bytes as the checkpoint, no copy) into RUN/model, the model to generate with.
+// "7898384" -> "7,898,384", as the book prints counts.
+std::string with_commas(int64_t n) {
+  std::string s = std::to_string(n);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
+  return s;
+}
+
+// --lora-init: the adapter's rank, alpha, q/k/v mode and targets become the run's; a flag given
+// with another value is an error.
+void lora_init_options(TrainOptions& o, const LoraConfig& file, const fs::path& dir) {
+  auto given = [&](const char* f) { return std::find(o.given.begin(), o.given.end(), f) != o.given.end(); };
+  const LoraConfig asked = train_lora_config(o);
+  auto clash = [&](const char* flag, const std::string& have, const std::string& want) {
+    fail("--", flag, " ", want, " disagrees with the adapter of --lora-init ", dir.string(), " (", have,
+         "); drop the flag: the adapter's settings are used");
+  };
+  if (given("lora-rank") && asked.rank != file.rank) clash("lora-rank", std::to_string(file.rank), std::to_string(asked.rank));
+  if (given("lora-alpha") && asked.alpha != file.alpha)
+    clash("lora-alpha", str_cat(file.alpha), str_cat(asked.alpha));
+  if (given("lora-qkv") && asked.split_qkv != file.split_qkv && file.targets_module(kLoraQkv))
+    clash("lora-qkv", file.split_qkv ? "split" : "fused", o.lora_qkv);
+  if (given("lora-targets") && asked.targets != file.targets)
+    clash("lora-targets", lora_targets_text(file.targets), o.lora_targets);
+  o.lora_rank = file.rank;
+  o.lora_alpha = file.alpha;
+  o.lora_qkv = file.split_qkv ? "split" : "fused";
+  o.lora_targets = lora_targets_text(file.targets);
+}
+
+// Hard links (the same bytes as the checkpoint, no copy) into RUN/model, the model to generate with:
+// an HF model, or (LoRA) an adapter that names its base.
 void publish_model(const fs::path& ck, const fs::path& run_dir) {
   const fs::path dst = run_dir / "model", tmp = run_dir / ".model.tmp";
   std::error_code ec;
   fs::remove_all(tmp, ec);
   fs::create_directories(tmp, ec);
   if (ec) fail(tmp.string(), ": cannot create (", ec.message(), ")");
-  for (const char* f : {"config.json", "model.safetensors", "instruct.json"}) {
+  for (const char* f : {"config.json", "model.safetensors", "adapter_config.json", "adapter_model.safetensors",
+                        "instruct.json"}) {
+    if (!fs::exists(ck / f)) continue;
     fs::create_hard_link(ck / f, tmp / f, ec);
     if (ec) fs::copy_file(ck / f, tmp / f, fs::copy_options::overwrite_existing, ec);
     if (ec) fail((tmp / f).string(), ": cannot write the model (", ec.message(), ")");
@@ -127,21 +175,54 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
     fail(d.dataset.path.string(), ": the dataset changed since the checkpoint ", resume_dir.string(),
          " was written; resume with the same file, or start a new run");
 
+  // LoRA: the base comes from the model options (a checkpoint holds only the adapter); --lora-init
+  // brings its own rank, alpha and targets.
+  const GPT2Config cfg = resuming && opt.lora_rank == 0 ? checkpoint_config(resume_dir) : model_config(opt.model);
+  LoraAdapter start_adapter;
+  if (!resuming && !opt.lora_init.empty()) {
+    start_adapter = adapter_load(opt.lora_init, cfg);
+    lora_init_options(opt, start_adapter.cfg, opt.lora_init);
+  }
+  const LoraConfig lora = train_lora_config(opt);
+
   // Memory: fail before allocating when training cannot fit.
-  const GPT2Config cfg = resuming ? checkpoint_config(resume_dir) : model_config(opt.model);
   size_t longest = 1;
   for (const auto* split : {&d.train, &d.val})
     for (const Example& e : *split) longest = std::max(longest, e.tokens.size() + 1);
   const int T_max = static_cast<int>(std::min<size_t>(longest, opt.data.max_length ? opt.data.max_length : longest));
   const int B_micro = opt.data.batch_size / opt.grad_accum;
-  const int64_t need = train_memory_estimate(cfg, B_micro, std::min(T_max, cfg.n_ctx), opt.precision == "bf16");
+  const int64_t need = train_memory_estimate(cfg, B_micro, std::min(T_max, cfg.n_ctx), opt.precision == "bf16", lora);
   const int64_t avail = memory_available_bytes();
   if (opt.check_memory && avail > 0 && need > avail)
     fail("training this model needs about ", format_bytes(need), " (weights, gradients, AdamW state, activations for ",
          B_micro, " x ", T_max, " tokens) but only ", format_bytes(avail),
-         " is available; use a smaller model, --grad-accum, a lower --batch-size or --max-length");
+         " is available; use a smaller model, --lora-rank, --grad-accum, a lower --batch-size or --max-length");
 
-  GPT2 model = resuming ? checkpoint_load(resume_dir, opt.model.tie) : model_resolve(opt.model, log);
+  GPT2 model = resuming && !lora.on() ? checkpoint_load(resume_dir, opt.model.tie) : model_resolve(opt.model, log);
+  std::string base_identity;
+  if (lora.on()) {
+    base_identity = model_identity(opt.model);
+    if (resuming && base_identity != saved.state.base)
+      fail("the base model ", model_name_or_path(opt.model).empty() ? opt.model.config : opt.model.model,
+           " is not the one the checkpoint ", resume_dir.string(), " was trained on (", saved.state.base, ", now ",
+           base_identity, "); resume with the same base model");
+    if (resuming) {
+      model.lora = adapter_load(resume_dir, model.cfg);
+    } else if (!opt.lora_init.empty()) {
+      adapter_check_base(opt.lora_init, opt.model);
+      model.lora = std::move(start_adapter);
+    } else {
+      model.lora = lora_create(model.cfg, lora);
+      lora_init(model.lora, opt.data.seed);  // the book's kaiming_uniform_(a=sqrt(5)) on A, B zero
+    }
+    // The book's three counts.
+    log << "Total trainable parameters before: " << with_commas(param_count(model.w.table)) << "\n"
+        << "Total trainable parameters after: 0\n"
+        << "Total trainable LoRA parameters: " << with_commas(param_count(model.lora.w.table)) << "\n";
+    log << "lora      rank " << lora.rank << ", alpha " << lora.alpha << ", " << lora_targets_text(lora.targets)
+        << (lora.targets_module(kLoraQkv) ? lora.split_qkv ? ", split q/k/v" : ", fused q/k/v" : "")
+        << (opt.lora_init.empty() ? "" : ", from " + opt.lora_init.string()) << "; base frozen\n";
+  }
   if (resuming)
     log << "resume    " << resume_dir.string() << " (step " << saved.state.step << ", epoch "
         << saved.state.epoch + 1 << ", batch " << saved.state.batch << ")\n";
@@ -211,6 +292,7 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
 
   TrainReport rep;
   const bool do_eval = opt.eval_freq > 0;
+  st.base = base_identity;
   if (!resuming) {
     st.data_hash = data_hash;
     if (do_eval) {  // the reference: torch.manual_seed(123); calc_loss_loader(..., num_batches=5) x2
@@ -350,7 +432,11 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
   if (!rep.interrupted) {
     save("end of training");
     publish_model(rep.checkpoint, run);
-    log << "model     " << (run / "model").string() << " (config.json, model.safetensors, instruct.json)\n";
+    log << "model     " << (run / "model").string()
+        << (lora.on() ? " (adapter_config.json, adapter_model.safetensors, instruct.json; base " +
+                            (model_name_or_path(opt.model).empty() ? "random init" : model_name_or_path(opt.model)) + ")"
+                      : std::string(" (config.json, model.safetensors, instruct.json)"))
+        << "\n";
   }
   if (!st.evals.empty()) {
     LossCurves& c = rep.curves;

@@ -36,6 +36,12 @@ struct TrainOptions {
   double min_lr = 0;
   bool pack = true;            // padding-free batches (exact); false: the padded batches as given
   std::string precision = "fp32";  // fp32 (the reference) or bf16 (mixed precision)
+  // LoRA (the book's exercise 7.4); rank 0: full fine-tuning
+  int32_t lora_rank = 0;
+  double lora_alpha = 16;
+  std::string lora_qkv = "split";
+  std::string lora_targets = "qkv,proj,fc,fcproj,head";
+  std::filesystem::path lora_init;  // start from this adapter (its rank, alpha and targets)
   // outputs
   std::filesystem::path out = "out/train";  // run directory
   int64_t save_every = 0;                   // 0: only at the end (and on Ctrl-C)
@@ -110,6 +116,22 @@ void train_options_visit(V&& v, T&... o) {
      .help = "fp32 (the reference) or bf16: mixed precision, bf16 GEMM operands with fp32 accumulation; fp32 master "
              "weights, AdamW, LayerNorm, softmax and loss (needs a CPU with AVX-512)"},
     o.precision...);
+  v({.flag = "lora-rank", .key = "lora.rank",
+     .help = "Train a LoRA adapter of this rank on a frozen base (the book's exercise 7.4: 16); 0: full fine-tuning",
+     .min = 0},
+    o.lora_rank...);
+  v({.flag = "lora-alpha", .key = "lora.alpha",
+     .help = "LoRA scale: y = Wx + b + alpha*(x A B), by alpha as the book (PEFT files carry lora_alpha = alpha*r)",
+     .positive = true},
+    o.lora_alpha...);
+  v({.flag = "lora-qkv", .key = "lora.qkv",
+     .help = "split: three rank-r adapters on q, k, v (the book); fused: one on c_attn (PEFT's target c_attn)"},
+    o.lora_qkv...);
+  v({.flag = "lora-targets", .key = "lora.targets", .help = "Adapted layers, from qkv,proj,fc,fcproj,head"},
+    o.lora_targets...);
+  v({.flag = "lora-init", .key = "lora.init",
+     .help = "Continue training an existing adapter (PEFT layout); its rank, alpha and targets are used"},
+    o.lora_init...);
   v({.flag = "out", .help = "Run directory: metrics.jsonl, loss-plot.png, checkpoints/step-N/, model/ (the final model)",
      .resumable = true},
     o.out...);
@@ -131,8 +153,11 @@ void train_options_visit(V&& v, T&... o) {
 }
 
 
-// Bytes training needs: parameters, gradients, AdamW moments (+ the bf16 copy) and activations for (B,T).
-int64_t train_memory_estimate(const GPT2Config& c, int B, int T, bool bf16 = false);
+// The adapter the options ask for (rank 0: none).
+LoraConfig train_lora_config(const TrainOptions& o);
+// Bytes training needs: parameters, gradients, AdamW moments (+ the bf16 copy) and activations for
+// (B,T); with LoRA the base's parameters (+ bf16 copy) and the adapter's parameters, gradients and moments.
+int64_t train_memory_estimate(const GPT2Config& c, int B, int T, bool bf16 = false, const LoraConfig& lora = {});
 
 TrainReport train_run(const TrainOptions& opt, std::ostream& log);
 

@@ -10,7 +10,9 @@
 
 #include "core/error.hpp"
 #include "core/files.hpp"
+#include "io/adapter.hpp"
 #include "io/checkpoint.hpp"
+#include "io/options_json.hpp"
 #include "io/safetensors.hpp"
 
 namespace instruct {
@@ -23,58 +25,6 @@ namespace {
 // The saved options' format: 1 had no "version" key; 2 is written from the option list. Keys an
 // older checkpoint lacks take their defaults.
 constexpr int kOptionsVersion = 2;
-
-// The JSON node at a dotted path ("data.batch_size"), created as needed.
-ojson& json_at(ojson& j, const char* path) {
-  ojson* node = &j;
-  for (const char *p = path, *dot; *p; p = dot ? dot + 1 : p + std::strlen(p)) {
-    dot = std::strchr(p, '.');
-    node = &(*node)[std::string(p, dot ? dot - p : std::strlen(p))];
-    if (!dot) break;
-  }
-  return *node;
-}
-// The JSON node at a dotted path, or nullptr.
-const nlohmann::json* json_find(const nlohmann::json& j, const char* path) {
-  const nlohmann::json* node = &j;
-  for (const char *p = path, *dot;; p = dot + 1) {
-    dot = std::strchr(p, '.');
-    const std::string key(p, dot ? dot - p : std::strlen(p));
-    if (!node->is_object() || !node->contains(key)) return nullptr;
-    node = &(*node)[key];
-    if (!dot) return node;
-  }
-}
-
-struct OptionsWriter {
-  ojson& j;
-  template <class T>
-  void operator()(const OptSpec& s, const T& v) const {
-    if (!s.key) return;
-    if constexpr (std::is_same_v<T, fs::path>)
-      json_at(j, s.key) = v.empty() ? std::string() : fs::absolute(v).lexically_normal().string();
-    else
-      json_at(j, s.key) = v;
-  }
-};
-
-struct OptionsReader {
-  const nlohmann::json& j;
-  const fs::path& file;
-  template <class T>
-  void operator()(const OptSpec& s, T& v) const {
-    if (!s.key) return;
-    const nlohmann::json* node = json_find(j, s.key);
-    if (!node) return;  // an older checkpoint: the default
-    try {
-      if constexpr (std::is_same_v<T, fs::path>) v = node->get<std::string>();
-      else v = node->get<T>();
-    } catch (const nlohmann::json::exception&) {
-      fail(file.string(), ": option \"", s.key, "\" is ", node->dump(), ", not a value of its type; the checkpoint is "
-           "damaged, resume from an older one");
-    }
-  }
-};
 
 }  // namespace
 
@@ -120,7 +70,8 @@ ojson state_json(const TrainState& s) {
                {"data_hash", std::to_string(s.data_hash)},
                {"rng", s.rng},
                {"order", s.order},
-               {"evals", evals}};
+               {"evals", evals},
+               {"base", s.base}};
 }
 
 void write_json(const fs::path& p, const ojson& j) {
@@ -157,12 +108,15 @@ std::vector<fs::path> complete_checkpoints(const fs::path& ckdir) {
 
 }  // namespace
 
-void model_recipe_save(const fs::path& dir, const TrainOptions& o) {
+void model_recipe_save(const fs::path& dir, const TrainOptions& o, const std::string& base_identity) {
   const ojson train = train_options_json(o);
-  write_json(dir / "instruct.json", ojson{{"format", "instruct.cpp/1"},
-                                           {"template", o.data.template_name},
-                                           {"tokenizer", train["data"]["tokenizer"]},
-                                           {"train", train}});
+  ojson j{{"format", "instruct.cpp/1"},
+          {"template", o.data.template_name},
+          {"tokenizer", train["data"]["tokenizer"]},
+          {"train", train}};
+  if (!base_identity.empty())
+    j["base"] = {{"model", model_name_or_path(o.model)}, {"fingerprint", base_identity}};
+  write_json(dir / "instruct.json", j);
 }
 
 fs::path train_checkpoint_save(const fs::path& run_dir, const GPT2& model, const AdamW& adam,
@@ -176,14 +130,15 @@ fs::path train_checkpoint_save(const fs::path& run_dir, const GPT2& model, const
   fs::remove_all(tmp, ec);
   fs::create_directories(tmp, ec);
   if (ec) fail(tmp.string(), ": cannot create the checkpoint directory (", ec.message(), ")");
-  checkpoint_save(model, tmp);
+  if (model.lora.on()) adapter_save(tmp, model.lora, model.cfg, {model_name_or_path(opt.model), st.base});
+  else checkpoint_save(model, tmp);
   // Test hook: die like `kill -9` in the middle of the Nth checkpoint write.
   if (const char* k = std::getenv("INSTRUCT_TEST_KILL_IN_CHECKPOINT"); k && std::atoi(k) == saves) std::raise(SIGKILL);
   const std::vector<int64_t> shape{static_cast<int64_t>(adam.m.size())};
   safetensors_write(tmp / "optimizer.safetensors",
                     {{"exp_avg", shape, adam.m.data()}, {"exp_avg_sq", shape, adam.v.data()}},
                     {{"format", "instruct.cpp/adamw"}});
-  model_recipe_save(tmp, opt);
+  model_recipe_save(tmp, opt, st.base);
   write_json(tmp / "state.json", state_json(st));
   if (fs::exists(final_dir)) fs::remove_all(final_dir, ec);
   fs::rename(tmp, final_dir, ec);
@@ -227,6 +182,7 @@ SavedTraining train_checkpoint_read(const fs::path& dir) {
     t.data_hash = std::stoull(j.at("data_hash").get<std::string>());
     t.rng = j.at("rng").get<std::string>();
     t.order = j.at("order").get<std::vector<int32_t>>();
+    t.base = j.value("base", std::string());  // absent before LoRA
     for (const auto& e : j.at("evals"))
       t.evals.push_back({e.at("step").get<int64_t>(), e.at("tokens_seen").get<int64_t>(), e.at("epoch").get<int32_t>(),
                          e.at("train_loss").get<double>(), e.at("val_loss").get<double>()});

@@ -1,5 +1,6 @@
-// Training checkpoints: one directory that is both an HF model (config.json + model.safetensors)
-// and a resumable state: instruct.json (the full resolved options: data, template, tokenizer,
+// Training checkpoints: one directory that is both a model (HF: config.json + model.safetensors;
+// with LoRA a PEFT adapter, adapter_config.json + adapter_model.safetensors, beside a reference to
+// its base, not a copy) and a resumable state: instruct.json (the full resolved options: data, template, tokenizer,
 // masking, max length...), optimizer.safetensors (AdamW moments) and state.json (step, data
 // cursor, RNG, evaluation history). Written into a temp dir and renamed into place.
 #pragma once
@@ -26,6 +27,7 @@ struct TrainState {
   std::vector<EvalPoint> evals;
   int64_t metrics_bytes = 0;   // length of metrics.jsonl when saved (resume truncates to it)
   uint64_t data_hash = 0;      // FNV-1a of the dataset file
+  std::string base;            // LoRA: the frozen base's identity (model_identity), "" otherwise
 };
 
 nlohmann::ordered_json train_options_json(const TrainOptions& o);
@@ -48,7 +50,8 @@ struct SavedTraining {
 SavedTraining train_checkpoint_read(const std::filesystem::path& dir);
 void train_checkpoint_load_optimizer(const std::filesystem::path& dir, AdamW& adam);
 
-// Writes instruct.json (the options) into a model dir, atomically.
-void model_recipe_save(const std::filesystem::path& dir, const TrainOptions& o);
+// Writes instruct.json (the options; for an adapter, its base: name or path and identity) into a
+// model dir, atomically.
+void model_recipe_save(const std::filesystem::path& dir, const TrainOptions& o, const std::string& base_identity = "");
 
 }  // namespace instruct

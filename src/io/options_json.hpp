@@ -1,0 +1,49 @@
+// Saved options as JSON: visitors over an option list (core/options) that write each option at
+// its dotted key ("data.batch_size") and read it back, a missing key keeping the default (so files
+// written before an option existed still load). Used by checkpoints and model directories.
+#pragma once
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <type_traits>
+
+#include "core/error.hpp"
+#include "core/options.hpp"
+
+namespace instruct {
+
+// The JSON node at a dotted path, created as needed; or found (nullptr when absent).
+nlohmann::ordered_json& json_at(nlohmann::ordered_json& j, const char* path);
+const nlohmann::json* json_find(const nlohmann::json& j, const char* path);
+
+struct OptionsWriter {
+  nlohmann::ordered_json& j;
+  template <class T>
+  void operator()(const OptSpec& s, const T& v) const {
+    if (!s.key) return;
+    if constexpr (std::is_same_v<T, std::filesystem::path>)
+      json_at(j, s.key) = v.empty() ? std::string() : std::filesystem::absolute(v).lexically_normal().string();
+    else
+      json_at(j, s.key) = v;
+  }
+};
+
+struct OptionsReader {
+  const nlohmann::json& j;
+  const std::filesystem::path& file;
+  template <class T>
+  void operator()(const OptSpec& s, T& v) const {
+    if (!s.key) return;
+    const nlohmann::json* node = json_find(j, s.key);
+    if (!node) return;  // written before this option existed: the default
+    try {
+      if constexpr (std::is_same_v<T, std::filesystem::path>) v = node->get<std::string>();
+      else v = node->get<T>();
+    } catch (const nlohmann::json::exception&) {
+      fail(file.string(), ": option \"", s.key, "\" is ", node->dump(), ", not a value of its type; the file is "
+           "damaged (for a checkpoint: resume from an older one)");
+    }
+  }
+};
+
+}  // namespace instruct
