@@ -72,24 +72,37 @@ std::string dir_fingerprint(const fs::path& dir) {
   return out;
 }
 
+nlohmann::json read_recipe(const fs::path& p) {
+  try {
+    return nlohmann::json::parse(file_read(p, "model recipe"));
+  } catch (const nlohmann::json::exception& e) {
+    fail(p.string(), ": not valid JSON (", e.what(), "); rewrite it or remove it to use the defaults");
+  }
+}
+
+// The identity of the base an adapter directory records (instruct.json "base"), or "".
+std::string recorded_base(const fs::path& dir) {
+  const fs::path recipe = dir / "instruct.json";
+  if (!fs::exists(recipe)) return "";
+  const nlohmann::json j = read_recipe(recipe);
+  const nlohmann::json* f = json_find(j, "base.fingerprint");
+  return f && f->is_string() ? f->get<std::string>() : "";
+}
+
 // The base an adapter directory was trained on: instruct.json's training options when it has
 // them (they know a random init), else adapter_config.json's base_model_name_or_path.
-ModelOptions adapter_base_options(const fs::path& dir, const ModelOptions& given, std::string* fingerprint) {
+ModelOptions adapter_base_options(const fs::path& dir, const ModelOptions& given) {
   ModelOptions b;
-  b.cache_dir = given.cache_dir;
   const fs::path recipe = dir / "instruct.json";
   if (fs::exists(recipe)) {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(file_read(recipe, "model recipe"));
-    } catch (const nlohmann::json::exception& e) {
-      fail(recipe.string(), ": not valid JSON (", e.what(), ")");
+    const nlohmann::json j = read_recipe(recipe);
+    if (j.contains("train")) {
+      model_options_visit(OptionsReader{j["train"], recipe}, b);
+      if (!given.cache_dir.empty()) b.cache_dir = given.cache_dir;
+      return b;
     }
-    if (j.contains("train")) model_options_visit(OptionsReader{j["train"], recipe}, b);
-    b.cache_dir = given.cache_dir.empty() ? b.cache_dir : given.cache_dir;
-    if (const nlohmann::json* f = json_find(j, "base.fingerprint"); f && f->is_string()) *fingerprint = f->get<std::string>();
-    if (j.contains("train")) return b;
   }
+  b.cache_dir = given.cache_dir;
   b.model = adapter_base(dir).name_or_path;
   if (b.model.empty())
     fail((dir / "adapter_config.json").string(), ": base_model_name_or_path is empty; give the base with --model and "
@@ -111,8 +124,7 @@ void attach_adapter(GPT2& m, const fs::path& dir, const ModelOptions& base, bool
 }  // namespace
 
 void adapter_check_base(const fs::path& dir, const ModelOptions& base) {
-  std::string fingerprint;
-  if (fs::exists(dir / "instruct.json")) adapter_base_options(dir, base, &fingerprint);
+  const std::string fingerprint = recorded_base(dir);
   if (fingerprint.empty()) return;  // a foreign adapter: nothing recorded
   const std::string have = model_identity(base);
   if (have != fingerprint)
@@ -138,8 +150,7 @@ GPT2 model_resolve(const ModelOptions& o, std::ostream& log) {
     if (!o.adapter.empty())
       fail("--model ", o.model, " is an adapter directory already; give its base with --model and the adapter with "
            "--adapter, or only --model");
-    std::string fingerprint;
-    const ModelOptions base = adapter_base_options(o.model, o, &fingerprint);
+    const ModelOptions base = adapter_base_options(o.model, o);
     GPT2 m = model_resolve(base, log);
     attach_adapter(m, o.model, base, o.merge, log);
     return m;
@@ -178,12 +189,7 @@ ModelRecipe model_recipe(const fs::path& dir) {
   ModelRecipe r;
   const fs::path p = dir / "instruct.json";
   if (!fs::exists(p)) return r;
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(file_read(p, "model recipe"));
-  } catch (const nlohmann::json::exception& e) {
-    fail(p.string(), ": not valid JSON (", e.what(), "); rewrite it or remove it to use the defaults");
-  }
+  const nlohmann::json j = read_recipe(p);
   try {
     r.template_name = j.at("template").get<std::string>();
     r.tokenizer = j.at("tokenizer").get<std::string>();

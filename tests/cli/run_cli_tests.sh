@@ -154,6 +154,33 @@ expect_ok run-resume-judge-flags 'report ' -- "$bin" run --resume "$tmp/all" --m
 [ -f "$tmp/all/report.md" ] && [ -f "$tmp/all/report.html" ] && [ -f "$tmp/all/instruction-data-with-response.json" ] && [ -f "$tmp/all/loss-plot.png" ] &&
   grep -q 'Skipped: no judge server' "$tmp/all/report.md" && ok || no "run: report, responses or plot missing"
 
+# LoRA (exercise 7.4) as a user runs it: the whole loop offline with the book's rank and alpha,
+# the adapter in model/ (no copy of the base), used unmerged, merged at load and merged to disk.
+expect_ok run-lora 'Total trainable LoRA parameters: ' -- "$bin" run --init random --config "$tiny" \
+  --data "$tmp/d40.json" --batch-size 4 --max-steps 3 --max-new-tokens 8 --url http://127.0.0.1:1 \
+  --lora-rank 16 --lora-alpha 16 --merge --out "$tmp/lora"
+[ -f "$tmp/lora/model/adapter_model.safetensors" ] && [ ! -e "$tmp/lora/model/model.safetensors" ] &&
+  [ -f "$tmp/lora/report.html" ] && [ -f "$tmp/lora/instruction-data-with-response.json" ] && ok ||
+  no "run --lora-rank: adapter, report or responses missing"
+lora_gen=$("$bin" generate --model "$tmp/lora/model" -i "Name a colour." -n 6 --ignore-eos 2>/dev/null)
+merged_gen=$("$bin" generate --model "$tmp/lora/model" --merge -i "Name a colour." -n 6 --ignore-eos 2>/dev/null)
+expect_ok merge-command 'merged ' -- "$bin" merge --model "$tmp/lora/model" --out "$tmp/lora-merged"
+disk_gen=$("$bin" generate --model "$tmp/lora-merged" -i "Name a colour." -n 6 --ignore-eos 2>/dev/null)
+[ -n "$lora_gen" ] && [ "$lora_gen" = "$merged_gen" ] && [ "$lora_gen" = "$disk_gen" ] && ok ||
+  no "adapter, --merge and instruct merge generate differently: '$lora_gen' / '$merged_gen' / '$disk_gen'"
+expect_fail adapter-other-base 'this adapter was trained on another base model' -- "$bin" generate --init random \
+  --config "$tiny" --init-seed 9 --adapter "$tmp/lora/model" -i x -n 2
+expect_fail adapter-missing 'no adapter_config.json there' -- "$bin" generate --model "$tmp/lora-merged" \
+  --adapter "$tmp/lora-merged" -i x -n 2
+expect_fail merge-no-adapter '--merge needs an adapter' -- "$bin" generate --model "$tmp/lora-merged" --merge -i x -n 2
+expect_fail lora-qkv-bad '--lora-qkv both is unknown' -- "$bin" train --init random --config "$tiny" --lora-rank 4 \
+  --lora-qkv both --out "$tmp/bad-lora"
+expect_fail lora-targets-bad '"attn" is not a module' -- "$bin" train --init random --config "$tiny" --lora-rank 4 \
+  --lora-targets qkv,attn --out "$tmp/bad-lora"
+expect_fail lora-init-clash '--lora-rank 8 disagrees with the adapter' -- "$bin" train --init random --config "$tiny" \
+  --data "$tmp/d40.json" --lora-init "$tmp/lora/model" --lora-rank 8 --out "$tmp/bad-lora"
+[ ! -e "$tmp/bad-lora" ] && ok || no "a refused LoRA option left a run directory"
+
 # The commands as users type them stop at <|endoftext|>: a model trained to end each answer with
 # it (4 entries memorized) answers exactly the trained outputs, never printing the token, and never
 # runs to the token limit (a wrong stop token would make each answer 256 tokens long).
