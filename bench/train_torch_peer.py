@@ -7,6 +7,8 @@ from val[0]'s prompt of PROMPT_LEN tokens); it then prints: tok/s peak step_s ev
 
 Usage: train_torch_peer.py SIZE BATCHES.jsonl STEPS [THREADS [VAL.jsonl PROMPT_LEN]]
 With PEER_BF16=1 the training forward and loss run under torch.autocast("cpu", torch.bfloat16).
+With PEER_LORA=R the base is frozen and every nn.Linear wrapped with the book's LinearWithLoRA
+(rank R, alpha 16; tests/oracle/lora_oracle.py), as exercise 7.4 does.
 """
 import json
 import os
@@ -19,6 +21,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "oracle"))
 from gpt2_oracle import GPTModel  # noqa: E402
+from lora_oracle import replace_linear_with_lora  # noqa: E402
 
 SIZES = {"small": (768, 12, 12), "medium": (1024, 24, 16), "large": (1280, 36, 20), "xl": (1600, 48, 25)}
 
@@ -31,6 +34,10 @@ def main():
            "n_layers": layers, "drop_rate": 0.0, "qkv_bias": True}
     torch.manual_seed(123)
     model = GPTModel(cfg)
+    if int(os.environ.get("PEER_LORA", "0")) > 0:  # exercise 7.4: freeze, then wrap every nn.Linear
+        for p in model.parameters():
+            p.requires_grad = False
+        replace_linear_with_lora(model, rank=int(os.environ["PEER_LORA"]), alpha=16)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.1)
     with open(path) as f:

@@ -16,6 +16,7 @@
 #include "io/checkpoint.hpp"
 #include "io/model_source.hpp"
 #include "io/safetensors.hpp"
+#include "kernels/gemm.hpp"
 #include "pipeline/merge.hpp"
 #include "pipeline/train.hpp"
 #include "test_util.hpp"
@@ -176,6 +177,34 @@ TEST(Lora, AdapterGradientsMatchFiniteDifferences) {
       }
     EXPECT_EQ(checked, static_cast<int>(m.lora.w.table.size()) * 3);
   }
+}
+
+// bf16 base (the GEMMs of the frozen weights in bf16; the adapter stays fp32): close to fp32.
+// Runs through the fp32 emulation of bf16 GEMMs where the CPU has none.
+TEST(Lora, Bf16BaseStaysCloseToFp32) {
+  gemm_emulate_bf16(true);
+  GPT2 m = tiny();
+  m.lora = random_adapter(m.cfg, true);
+  const Batch2 b = batch(m.cfg.vocab);
+  GPT2Step s;
+  auto grads = [&] {
+    gpt2_zero_grad(m);
+    gpt2_loss(m, s, b.inputs.data(), b.targets.data(), b.B, b.T, true);
+    gpt2_backward(m, s);
+    return std::vector<float>(m.lora.w.grads.data(), m.lora.w.grads.data() + m.lora.w.size());
+  };
+  const auto l32 = logits_of(m, b.inputs, 9);
+  const auto g32 = grads();
+  gpt2_use_bf16(m, true);
+  const auto l16 = logits_of(m, b.inputs, 9);
+  const auto g16 = grads();
+  gemm_emulate_bf16(false);
+  double scale = 0;
+  for (float x : l32) scale = std::max(scale, std::fabs(double(x)));
+  EXPECT_LT(worst_diff(l16, l32), 0.02 * scale);
+  double dot = 0, n32 = 0, n16 = 0;
+  for (size_t i = 0; i < g32.size(); i++) dot += double(g32[i]) * g16[i], n32 += double(g32[i]) * g32[i], n16 += double(g16[i]) * g16[i];
+  EXPECT_GT(dot / std::sqrt(n32 * n16), 0.99);
 }
 
 TEST(Lora, TrainingMovesOnlyTheAdapter) {
