@@ -1,0 +1,72 @@
+// One forward for the 2B sequences of a batch; the pair losses' gradients become per-sequence
+// weights of the log-probability head (divided by B: the batch mean).
+#include "train/preference_trainer.hpp"
+
+#include <cmath>
+
+#include "core/error.hpp"
+
+namespace instruct {
+
+PrefTrainer::PrefTrainer(GPT2& policy, const GPT2* reference, const PrefTrainerOptions& o)
+    : m_(policy), ref_(reference), o_(o), adam_(adamw_create(gpt2_trainable(policy), o.adam, o.decay_all)) {
+  gpt2_use_bf16(m_, o.bf16);
+}
+
+std::vector<std::pair<double, double>> PrefTrainer::reference(const PrefBatch& b, int split) {
+  std::vector<std::pair<double, double>> out(b.B);
+  if (!pref_loss_needs_reference(o_.loss)) return out;
+  auto key = [&](int k) { return static_cast<int64_t>(split) << 32 | static_cast<uint32_t>(b.entries[k]); };
+  bool all = true;
+  for (int k = 0; k < b.B; k++) all = all && cache_.count(key(k));
+  if (!all) {
+    if (!ref_) fail("internal: a reference log-probability was not precomputed (split ", split, ")");
+    gpt2_forward(*ref_, ref_step_, b.tokens.data(), b.lens, b.rows, false);  // no_grad: nothing kept
+    const SeqLogprobs lp = logprob_head(*ref_, ref_step_, b.labels, b.seq_of_row, 2 * b.B, o_.mean);
+    for (int k = 0; k < b.B; k++) cache_[key(k)] = {lp.lp[k], lp.lp[b.B + k]};
+  }
+  for (int k = 0; k < b.B; k++) out[k] = cache_.at(key(k));
+  return out;
+}
+
+PrefResult PrefTrainer::forward(const PrefBatch& b, int split, bool backward) {
+  PrefResult r;
+  if (b.B == 0) return r;
+  const auto ref = reference(b, split);
+  gpt2_forward(m_, s_, b.tokens.data(), b.lens, b.rows, backward);
+  const SeqLogprobs lp = logprob_head(m_, s_, b.labels, b.seq_of_row, 2 * b.B, o_.mean);
+  std::vector<double> weight(2 * b.B);
+  for (int k = 0; k < b.B; k++) {
+    const PairLoss p = pref_pair_loss(o_.loss, o_.params, lp.lp[k], lp.lp[b.B + k], ref[k].first, ref[k].second);
+    r.loss += p.loss / b.B;
+    r.reward_chosen += p.reward_chosen / b.B;
+    r.reward_rejected += p.reward_rejected / b.B;
+    r.accuracy += (p.reward_chosen > p.reward_rejected ? 1.0 : 0.0) / b.B;
+    weight[k] = p.d_chosen / b.B, weight[b.B + k] = p.d_rejected / b.B;
+  }
+  if (backward) logprob_head_backward(m_, s_, b.labels, b.seq_of_row, lp, weight, o_.mean);
+  return r;
+}
+
+PrefResult PrefTrainer::step(const PrefBatch& b, int split, int64_t step_index) {
+  gpt2_zero_grad(m_);
+  PrefResult r = forward(b, split, true);
+  r.lr = o_.schedule.at(step_index);
+  if (!std::isfinite(r.loss) || b.B == 0) return r;
+  gpt2_backward(m_, s_);
+  ParamBlock& trainable = gpt2_trainable(m_);
+  if (o_.max_grad_norm > 0) r.grad_norm = grad_clip_global_norm(trainable, o_.max_grad_norm);
+  adam_.hyper.lr = r.lr;
+  adamw_step(adam_, trainable);
+  if (o_.bf16 && !m_.lora.on()) gpt2_use_bf16(m_, true);
+  r.updated = true;
+  return r;
+}
+
+PrefResult PrefTrainer::measure(const PrefBatch& b, int split) { return forward(b, split, false); }
+
+void PrefTrainer::precompute(const std::vector<PrefBatch>& batches, int split) {
+  for (const PrefBatch& b : batches) reference(b, split);
+}
+
+}  // namespace instruct

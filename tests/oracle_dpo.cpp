@@ -1,0 +1,85 @@
+// DPO against PyTorch (the book's custom_collate_fn, compute_logprobs, compute_dpo_loss;
+// tests/oracle/dpo_oracle.py): policy and frozen reference from one model, batches in order,
+// 5 AdamW steps; compares each step's loss and its chosen and rejected rewards (before the
+// update), and checks the first loss is ln 2. Exits 1 on any failure. Usage: oracle_dpo ORACLE_DIR
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "io/checkpoint.hpp"
+#include "io/safetensors.hpp"
+#include "train/preference_trainer.hpp"
+
+using namespace instruct;
+
+namespace {
+
+std::vector<float> read(const SafeTensorsFile& f, const std::string& name) {
+  const SafeTensor& t = f.at(name);
+  std::vector<float> v(t.numel());
+  f.read_f32(name, t.shape, v.data());
+  return v;
+}
+
+std::vector<int32_t> ids(const SafeTensorsFile& f, const std::string& name) {
+  std::vector<int32_t> v;
+  for (float x : read(f, name)) v.push_back(static_cast<int32_t>(x));
+  return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: oracle_dpo ORACLE_DIR (made by tests/oracle/dpo_oracle.py)\n");
+    return 2;
+  }
+  int failures = 0;
+  try {
+    const std::string dir = argv[1];
+    SafeTensorsFile ref(dir + "/dpo_oracle.safetensors");
+    const auto& meta = ref.metadata();
+    std::vector<PrefExample> ex(std::stoi(meta.at("examples")));
+    for (size_t i = 0; i < ex.size(); i++) {
+      const std::string k = "ex." + std::to_string(i) + ".";
+      ex[i].prompt = ids(ref, k + "prompt"), ex[i].chosen = ids(ref, k + "chosen"), ex[i].rejected = ids(ref, k + "rejected");
+      ex[i].entry = static_cast<int32_t>(i);
+    }
+    GPT2 policy = checkpoint_load(dir + "/model");
+    const GPT2 reference = checkpoint_load(dir + "/model");
+    PrefTrainerOptions o;
+    o.adam.lr = std::stod(meta.at("lr"));
+    o.adam.weight_decay = std::stod(meta.at("weight_decay"));
+    o.schedule.peak = o.adam.lr;
+    o.params.beta = std::stod(meta.at("beta"));
+    PrefTrainer t(policy, &reference, o);
+    const int B = std::stoi(meta.at("batch")), steps = std::stoi(meta.at("steps"));
+    const auto want_loss = read(ref, "losses"), want_c = read(ref, "chosen_rewards"), want_r = read(ref, "rejected_rewards");
+    double worst_loss = 0, worst_reward = 0;
+    for (int s = 0; s < steps; s++) {
+      std::vector<const PrefExample*> items;
+      for (int k = 0; k < B; k++) items.push_back(&ex[s * B + k]);
+      const PrefResult r = t.step(pref_collate(items, {}), 0, s);
+      std::printf("     step %d: loss %.6f (torch %.6f), rewards %.6f / %.6f (torch %.6f / %.6f)\n", s, r.loss,
+                  want_loss[s], r.reward_chosen, r.reward_rejected, want_c[s], want_r[s]);
+      worst_loss = std::max(worst_loss, std::fabs(r.loss - want_loss[s]));
+      worst_reward = std::max({worst_reward, std::fabs(r.reward_chosen - want_c[s]), std::fabs(r.reward_rejected - want_r[s])});
+      if (s == 0 && std::fabs(r.loss - std::log(2.0)) > 1e-6) {
+        std::printf("FAIL first loss %.8f is not ln 2\n", r.loss);
+        failures++;
+      }
+    }
+    for (auto [what, err] : {std::pair{"losses", worst_loss}, std::pair{"rewards", worst_reward}}) {
+      const bool ok = err <= 1e-4;
+      failures += !ok;
+      std::printf("%-4s %-8s abs %.3e (tol 1e-04)\n", ok ? "ok" : "FAIL", what, err);
+    }
+  } catch (const Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "passed", failures);
+  return failures ? 1 : 0;
+}
