@@ -20,13 +20,15 @@ void cli_add_chat(CLI::App& app);
 void cli_add_judge(CLI::App& app);
 void cli_add_run(CLI::App& app);
 void cli_add_merge(CLI::App& app);
+void cli_add_dpo(CLI::App& app);
 
 // Flags from the option lists: data_options_visit, model_options_visit, train_options_visit (which
 // holds the other two).
 void cli_add_data_options(CLI::App& cmd, DataOptions& opt);
 void cli_add_model_options(CLI::App& cmd, ModelOptions& opt);
 void cli_add_adapter_options(CLI::App& cmd, ModelOptions& opt);  // --adapter, --merge (inference)
-void cli_add_train_options(CLI::App& cmd, TrainOptions& opt);
+// `command` picks the options declared for one subcommand only ("dpo": --beta, --loss, ...).
+void cli_add_train_options(CLI::App& cmd, TrainOptions& opt, const char* command = "train");
 // Long names of the flags given on the command line (after parsing).
 std::vector<std::string> cli_given_flags(const CLI::App& cmd);
 

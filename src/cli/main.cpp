@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   instruct::cli_add_tokenize(app);
   instruct::cli_add_prepare(app);
   instruct::cli_add_train(app);
+  instruct::cli_add_dpo(app);
   instruct::cli_add_generate(app);
   instruct::cli_add_respond(app);
   instruct::cli_add_chat(app);

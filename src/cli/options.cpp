@@ -1,5 +1,6 @@
 // CLI11 flags from the option lists (data_options_visit, model_options_visit, train_options_visit):
 // each flag's name, help and default come from its one declaration.
+#include <string_view>
 #include <type_traits>
 
 #include "cli/commands.hpp"
@@ -10,9 +11,11 @@ namespace {
 
 struct CliFlags {
   CLI::App& cmd;
+  const char* command = nullptr;  // options marked for another subcommand are left out
   template <class T>
   void operator()(const OptSpec& s, T& field) const {
     if (!s.flag) return;
+    if (s.command && (!command || std::string_view(s.command) != command)) return;
     const std::string name = std::string("--") + s.flag;
     if constexpr (std::is_same_v<T, bool>) {
       // A callback rather than CLI11's "--flag{false}" form, which can write its default when absent.
@@ -29,7 +32,9 @@ struct CliFlags {
 void cli_add_data_options(CLI::App& cmd, DataOptions& o) { data_options_visit(CliFlags{cmd}, o); }
 void cli_add_model_options(CLI::App& cmd, ModelOptions& o) { model_options_visit(CliFlags{cmd}, o); }
 void cli_add_adapter_options(CLI::App& cmd, ModelOptions& o) { adapter_options_visit(CliFlags{cmd}, o); }
-void cli_add_train_options(CLI::App& cmd, TrainOptions& o) { train_options_visit(CliFlags{cmd}, o); }
+void cli_add_train_options(CLI::App& cmd, TrainOptions& o, const char* command) {
+  train_options_visit(CliFlags{cmd, command}, o);
+}
 
 std::vector<std::string> cli_given_flags(const CLI::App& cmd) {
   std::vector<std::string> given;

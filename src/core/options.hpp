@@ -22,6 +22,7 @@ struct OptSpec {
   bool negated = false;    // a bool its flag sets to false (--no-shuffle)
   double min = -HUGE_VAL, max = HUGE_VAL;  // numeric range, inclusive
   bool positive = false;                   // strictly above zero
+  const char* command = nullptr;           // only on this subcommand's command line ("dpo"); nullptr: all
 };
 
 // What a valid value of this option looks like: "a value > 0", "a value from 0 to 1", "1 or more".

@@ -20,6 +20,13 @@ DataLoader::DataLoader(std::span<const Example> examples, const LoaderOptions& o
   order_ = kept_;
 }
 
+DataLoader::DataLoader(size_t n, const LoaderOptions& opt) : opt_(opt) {
+  if (opt_.batch_size < 1) fail("batch size ", opt_.batch_size, " is invalid; use 1 or more");
+  kept_.resize(n);
+  std::iota(kept_.begin(), kept_.end(), 0);
+  order_ = kept_;
+}
+
 size_t DataLoader::size() const {
   const size_t n = kept_.size(), bs = static_cast<size_t>(opt_.batch_size);
   return opt_.drop_last ? n / bs : (n + bs - 1) / bs;
@@ -35,14 +42,19 @@ void DataLoader::begin_epoch(TorchGenerator& global) {
 
 Batch DataLoader::batch(size_t i) const { return batch(i, 0, 1); }
 
-Batch DataLoader::batch(size_t i, int part, int parts) const {
+std::vector<int32_t> DataLoader::indices(size_t i, int part, int parts) const {
   if (i >= size()) fail("internal: batch ", i, " of a loader with ", size(), " batches");
   if (parts < 1 || part < 0 || part >= parts) fail("internal: micro-batch ", part, " of ", parts);
   const size_t bs = static_cast<size_t>(opt_.batch_size);
   const size_t blo = i * bs, bhi = std::min(blo + bs, order_.size()), n = bhi - blo;
   const size_t lo = blo + n * part / parts, hi = blo + n * (part + 1) / parts;
+  return std::vector<int32_t>(order_.begin() + static_cast<std::ptrdiff_t>(lo), order_.begin() + static_cast<std::ptrdiff_t>(hi));
+}
+
+Batch DataLoader::batch(size_t i, int part, int parts) const {
+  if (examples_.empty() && !kept_.empty()) fail("internal: this loader orders items it does not hold");
   std::vector<const Example*> items;
-  for (size_t k = lo; k < hi; k++) items.push_back(&examples_[order_[k]]);
+  for (int32_t k : indices(i, part, parts)) items.push_back(&examples_[k]);
   return collate(items, opt_.collate);
 }
 

@@ -22,6 +22,8 @@ struct LoaderOptions {
 class DataLoader {
  public:
   DataLoader(std::span<const Example> examples, const LoaderOptions& opt);
+  // A loader that only orders n items (their batches are collated elsewhere: preference pairs).
+  DataLoader(size_t n, const LoaderOptions& opt);
 
   // Batches per epoch (len(loader)).
   size_t size() const;
@@ -35,6 +37,8 @@ class DataLoader {
   // Part `part` of `parts` equal slices of batch i, collated on its own (gradient accumulation:
   // each micro-batch is padded to its own longest row).
   Batch batch(size_t i, int part, int parts) const;
+  // The item indices of batch i of the current epoch (part `part` of `parts`).
+  std::vector<int32_t> indices(size_t i, int part = 0, int parts = 1) const;
   // This epoch's order (indices into the examples), to checkpoint; set_order restores it.
   const std::vector<int32_t>& order() const { return order_; }
   void set_order(const std::vector<int32_t>& order);

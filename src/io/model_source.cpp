@@ -26,12 +26,6 @@ fs::path model_cache_dir(const ModelOptions& o) {
   return fs::path(".cache") / "instruct";
 }
 
-GPT2Config model_config(const ModelOptions& o) {
-  if (o.init == "random") return config_preset(o.config);
-  if (fs::is_directory(o.model)) return checkpoint_config(o.model);
-  const std::string hf = config_hf_name(o.model);
-  return config_preset(hf.empty() ? "medium" : o.model);  // model_resolve reports a bad name
-}
 
 namespace {
 
@@ -45,19 +39,18 @@ fs::path model_dir(const ModelOptions& o) {
   return model_cache_dir(o) / hf;
 }
 
-// FNV-1a over config.json, the safetensors header and 64 KiB sampled at 64 places across the
-// weights: any other model differs, and a 6 GB file costs milliseconds, not a full read.
-std::string dir_fingerprint(const fs::path& dir) {
+// FNV-1a over a small file (config) whole and 64 KiB of a large one (weights) sampled at 64
+// places: any other model differs, and a 6 GB file costs milliseconds, not a full read.
+std::string files_fingerprint(const fs::path& small, const fs::path& large) {
   uint64_t h = 1469598103934665603ull;
   auto mix = [&](const char* p, size_t n) {
     for (size_t i = 0; i < n; i++) h = (h ^ static_cast<unsigned char>(p[i])) * 1099511628211ull;
   };
-  const std::string cfg = file_read(dir / "config.json", "model config");
+  const std::string cfg = file_read(small, "model config");
   mix(cfg.data(), cfg.size());
-  const fs::path st = dir / "model.safetensors";
-  std::ifstream f(st, std::ios::binary);
-  if (!f) fail(st.string(), ": cannot open to identify the base model");
-  const uint64_t size = fs::file_size(st);
+  std::ifstream f(large, std::ios::binary);
+  if (!f) fail(large.string(), ": cannot open to identify the base model");
+  const uint64_t size = fs::file_size(large);
   std::vector<char> buf(1024);
   for (int i = 0; i < 64; i++) {
     const uint64_t at = i == 0 ? 0 : size / 64 * i;
@@ -70,6 +63,10 @@ std::string dir_fingerprint(const fs::path& dir) {
   char out[32];
   std::snprintf(out, sizeof out, "fnv1a:%016llx", static_cast<unsigned long long>(h));
   return out;
+}
+
+bool is_adapter_dir(const fs::path& p) {
+  return fs::is_directory(p) && adapter_present(p) && !fs::exists(p / "model.safetensors");
 }
 
 nlohmann::json read_recipe(const fs::path& p) {
@@ -123,6 +120,14 @@ void attach_adapter(GPT2& m, const fs::path& dir, const ModelOptions& base, bool
 
 }  // namespace
 
+GPT2Config model_config(const ModelOptions& o) {
+  if (o.init == "random") return config_preset(o.config);
+  if (is_adapter_dir(o.model)) return model_config(adapter_base_options(o.model, o));
+  if (fs::is_directory(o.model)) return checkpoint_config(o.model);
+  const std::string hf = config_hf_name(o.model);
+  return config_preset(hf.empty() ? "medium" : o.model);  // model_resolve reports a bad name
+}
+
 void adapter_check_base(const fs::path& dir, const ModelOptions& base) {
   const std::string fingerprint = recorded_base(dir);
   if (fingerprint.empty()) return;  // a foreign adapter: nothing recorded
@@ -136,7 +141,12 @@ void adapter_check_base(const fs::path& dir, const ModelOptions& base) {
 std::string model_identity(const ModelOptions& o) {
   if (o.init == "random")
     return "random:" + o.config + ":seed=" + std::to_string(o.init_seed) + (o.tie ? ":tied" : "");
-  return dir_fingerprint(model_dir(o));
+  if (is_adapter_dir(o.model))  // an adapter on its base (a LoRA SFT model under DPO, say)
+    return "adapter:" + files_fingerprint(fs::path(o.model) / "adapter_config.json",
+                                          fs::path(o.model) / "adapter_model.safetensors") +
+           "+" + recorded_base(o.model);
+  const fs::path dir = model_dir(o);
+  return files_fingerprint(dir / "config.json", dir / "model.safetensors");
 }
 
 std::string model_name_or_path(const ModelOptions& o) {
@@ -146,7 +156,7 @@ std::string model_name_or_path(const ModelOptions& o) {
 }
 
 GPT2 model_resolve(const ModelOptions& o, std::ostream& log) {
-  if (o.init.empty() && fs::is_directory(o.model) && adapter_present(o.model) && !fs::exists(fs::path(o.model) / "model.safetensors")) {
+  if (o.init.empty() && is_adapter_dir(o.model)) {
     if (!o.adapter.empty())
       fail("--model ", o.model, " is an adapter directory already; give its base with --model and the adapter with "
            "--adapter, or only --model");

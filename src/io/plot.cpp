@@ -104,7 +104,7 @@ void draw(cairo_t* cr, const LossCurves& c) {
     cairo_move_to(cr, x0 - 4, Y(l)), cairo_line_to(cr, x0, Y(l)), cairo_stroke(cr);
     text(cr, label(l, ls), x0 - 7, Y(l), 1, 0.5);
   }
-  text(cr, "Loss", 14, (y0 + y1) / 2, 0.5, 0.5, -M_PI / 2);
+  text(cr, c.y_label.c_str(), 14, (y0 + y1) / 2, 0.5, 0.5, -M_PI / 2);
   // top axis: tokens seen, mapped so each evaluation sits at the same x on both axes
   const double t0 = c.tokens.front(), t1 = c.tokens.back();
   if (t1 > t0 && c.epochs.back() > c.epochs.front()) {
@@ -153,7 +153,7 @@ void draw(cairo_t* cr, const LossCurves& c) {
   cairo_set_source_rgb(cr, 0.8, 0.8, 0.8);
   cairo_set_line_width(cr, 0.8);
   cairo_stroke(cr);
-  const char* names[] = {"Training loss", "Validation loss"};
+  const char* names[] = {c.train_label.c_str(), c.val_label.c_str()};
   for (int k = 0; k < 2; k++) {
     const double yy = ly + 12 + 16 * k;
     k ? cairo_set_source_rgb(cr, 1.0, 0.498, 0.055) : cairo_set_source_rgb(cr, 0.122, 0.467, 0.706);

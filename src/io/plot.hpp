@@ -12,6 +12,7 @@ struct LossCurves {
   std::vector<double> epochs;  // x of each evaluation (linspace(0, num_epochs, n) in the reference)
   std::vector<double> tokens;  // tokens seen at each evaluation
   std::vector<double> train, val;
+  std::string y_label = "Loss", train_label = "Training loss", val_label = "Validation loss";
 };
 
 // format: "png" or "pdf". Fails (one line) when there is nothing to plot or the file cannot be written.

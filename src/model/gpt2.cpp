@@ -23,6 +23,12 @@ GPT2 gpt2_create(const GPT2Config& c) {
   return m;
 }
 
+GPT2 gpt2_clone_params(const GPT2& m) {
+  GPT2 c = gpt2_create(m.cfg);
+  std::memcpy(c.w.params.data(), m.w.params.data(), sizeof(float) * m.w.size());
+  return c;
+}
+
 void gpt2_init_random(GPT2& m, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> normal(0.0f, 0.02f);

@@ -33,6 +33,8 @@ struct GPT2 {
 };
 
 GPT2 gpt2_create(const GPT2Config& c);  // parameters zeroed, no gradients
+// A frozen copy of the parameters (no gradients, no bf16 copy, no adapter): a DPO reference.
+GPT2 gpt2_clone_params(const GPT2& m);
 // normal(0, 0.02) for weights and embeddings, zero biases, ones for LayerNorm scales.
 void gpt2_init_random(GPT2& m, uint64_t seed);
 // Allocates the trainable parameters' gradients on first use (and their views), then zeroes them:

@@ -26,7 +26,12 @@
 #include "kernels/gemm.hpp"
 #include "io/plot.hpp"
 #include "pipeline/train_checkpoint.hpp"
+#include "train/preference_trainer.hpp"
 #include "train/trainer.hpp"
+#include "data/preference.hpp"
+#include "io/bundled.hpp"
+#include <optional>
+#include <sstream>
 
 namespace instruct {
 
@@ -99,6 +104,11 @@ void options_validate(const TrainOptions& o) {
   if (o.precision != "fp32" && o.precision != "bf16") fail("--precision ", o.precision, " is unknown; use fp32 or bf16");
   if (o.precision == "bf16") gemm_require_bf16("--precision bf16");
   if (o.lora_qkv != "split" && o.lora_qkv != "fused") fail("--lora-qkv ", o.lora_qkv, " is unknown; use split or fused");
+  if (o.objective != "sft" && o.objective != "dpo") fail("the saved objective ", o.objective, " is unknown; use sft or dpo");
+  pref_loss_parse(o.loss);
+  if (o.logprob != "mean" && o.logprob != "sum") fail("--logprob ", o.logprob, " is unknown; use mean or sum");
+  if (o.objective == "dpo" && o.grad_accum != 1)
+    fail("--grad-accum is not supported by dpo yet; lower --batch-size instead");
   lora_targets_parse(o.lora_targets);
   LrSchedule s;
   s.kind = o.lr_schedule, s.peak = o.lr, s.min_lr = o.min_lr, s.warmup = o.warmup_steps;
@@ -168,6 +178,13 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
   }
   const bool resuming = !resume_dir.empty();
   options_validate(opt);
+  const bool dpo = opt.objective == "dpo";
+  if (dpo) {
+    if (opt.data.data.empty()) opt.data.data = bundled_data_file("instruction-data-with-preference.json");
+    // An SFT model trained with LoRA: its adapter folded in, the policy and reference start from it.
+    opt.model.merge = opt.model.init.empty() && fs::is_directory(opt.model.model) &&
+                      adapter_present(opt.model.model) && !fs::exists(fs::path(opt.model.model) / "model.safetensors");
+  }
 
   PreparedData d = data_prepare(opt.data);
   const uint64_t data_hash = file_fingerprint(d.dataset.path);
@@ -185,13 +202,42 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
   }
   const LoraConfig lora = train_lora_config(opt);
 
+  // DPO: the chosen/rejected pairs of the train and val splits, encoded as the book's PreferenceDataset.
+  const SpecialTokens special = opt.data.allow_special ? SpecialTokens::kAllow : SpecialTokens::kAsText;
+  std::vector<PrefExample> pref_train, pref_val;
+  const PrefLoss pref_kind = pref_loss_parse(opt.loss);
+  const bool needs_reference = dpo && pref_loss_needs_reference(pref_kind);
+  if (dpo) {
+    const std::vector<Preference> prefs = preference_fields(d.dataset);
+    const std::span<const Preference> all(prefs);
+    const auto train_prefs = all.subspan(0, d.split.train.size());
+    const auto val_prefs = all.subspan(d.split.train.size() + d.split.test.size(), d.split.val.size());
+    pref_train = pref_examples_build(d.split.train, train_prefs, *d.tmpl, d.bpe, special);
+    pref_val = pref_examples_build(d.split.val, val_prefs, *d.tmpl, d.bpe, special);
+    const std::vector<int32_t> equal = preference_equal_pairs(train_prefs);
+    if (!equal.empty()) {
+      std::string which;
+      for (int32_t i : equal) which += (which.empty() ? "" : ", ") + std::to_string(i);
+      log << "note      " << equal.size() << " train pairs have chosen == rejected (train entries " << which << "); "
+          << (opt.skip_equal_pairs ? "dropped (--skip-equal-pairs)" : "kept, as the book does (--skip-equal-pairs drops them)")
+          << "\n";
+      if (opt.skip_equal_pairs)
+        for (auto it = equal.rbegin(); it != equal.rend(); ++it) pref_train.erase(pref_train.begin() + *it);
+    }
+  }
+
   // Memory: fail before allocating when training cannot fit.
   size_t longest = 1;
   for (const auto* split : {&d.train, &d.val})
     for (const Example& e : *split) longest = std::max(longest, e.tokens.size() + 1);
+  for (const auto* split : {&pref_train, &pref_val})
+    for (const PrefExample& e : *split) longest = std::max({longest, e.chosen.size() + 1, e.rejected.size() + 1});
   const int T_max = static_cast<int>(std::min<size_t>(longest, opt.data.max_length ? opt.data.max_length : longest));
   const int B_micro = opt.data.batch_size / opt.grad_accum;
-  const int64_t need = train_memory_estimate(cfg, B_micro, std::min(T_max, cfg.n_ctx), opt.precision == "bf16", lora);
+  int64_t need = train_memory_estimate(cfg, B_micro, std::min(T_max, cfg.n_ctx), opt.precision == "bf16", lora);
+  if (dpo)  // chosen and rejected: twice the sequences; a reference model of its own unless LoRA shares the base
+    need += gpt2_activation_bytes(cfg, B_micro, std::min(T_max, cfg.n_ctx)) +
+            (needs_reference && !lora.on() ? param_count(param_table(cfg)) * static_cast<int64_t>(sizeof(float)) : 0);
   const int64_t avail = memory_available_bytes();
   if (opt.check_memory && avail > 0 && need > avail)
     fail("training this model needs about ", format_bytes(need), " (weights, gradients, AdamW state, activations for ",
@@ -231,14 +277,37 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
   if (opt.data.max_length == 0 || opt.data.max_length > model.cfg.n_ctx)
     fail("--max-length ", opt.data.max_length, " must be between 1 and the model context ", model.cfg.n_ctx);
 
-  DataLoader loader(d.train, loader_options(opt.data, SplitName::kTrain, d.bpe.eot));
-  DataLoader eval_train(d.train, loader_options(opt.data, SplitName::kTrain, d.bpe.eot));
-  DataLoader eval_val(d.val, loader_options(opt.data, SplitName::kVal, d.bpe.eot));
+  // DPO's reference: the policy's own frozen base with LoRA, a frozen copy of the starting model
+  // otherwise (on a resume, the starting model again: the checkpoint holds the policy).
+  std::optional<GPT2> reference_copy;
+  const GPT2* reference = nullptr;
+  if (needs_reference) {
+    if (lora.on()) {
+      reference = &model;
+    } else {
+      std::ostringstream quiet;
+      reference_copy = resuming ? model_resolve(opt.model, quiet) : gpt2_clone_params(model);
+      reference = &*reference_copy;
+    }
+  }
+
+  // The batches: SFT collates examples; DPO orders pairs with the same sampler (the book's
+  // DataLoader: train shuffled with drop_last, val in order) and collates them as the book.
+  auto make_loader = [&](SplitName split) {
+    LoaderOptions lo = loader_options(opt.data, split, d.bpe.eot);
+    if (!dpo) return DataLoader(split == SplitName::kTrain ? d.train : d.val, lo);
+    lo.skip_untrainable = false;
+    return DataLoader(split == SplitName::kTrain ? pref_train.size() : pref_val.size(), lo);
+  };
+  DataLoader loader = make_loader(SplitName::kTrain);
+  DataLoader eval_train = make_loader(SplitName::kTrain);
+  DataLoader eval_val = make_loader(SplitName::kVal);
+  const PrefCollateOptions pref_collate_opt{opt.data.max_length, true};
   if (!loader.skipped().empty())
     log << "note      " << loader.skipped().size() << " train entries have no target after masking/truncation; skipped\n";
   if (loader.size() == 0)
-    fail("the train split has fewer entries (", d.train.size(), ") than one batch (", opt.data.batch_size,
-         "); lower --batch-size or add data");
+    fail("the train split has fewer entries (", dpo ? pref_train.size() : d.train.size(), ") than one batch (",
+         opt.data.batch_size, "); lower --batch-size or add data");
 
   int64_t total = static_cast<int64_t>(loader.size()) * opt.epochs;
   if (opt.max_steps > 0) total = std::min(total, opt.max_steps);
@@ -251,12 +320,26 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
   to.max_grad_norm = opt.max_grad_norm;
   to.pack = opt.pack;
   to.bf16 = opt.precision == "bf16";
-  Trainer trainer(model, to);
+  std::optional<Trainer> trainer;
+  std::optional<PrefTrainer> pref;
+  if (dpo) {
+    PrefTrainerOptions po;
+    po.adam = to.adam, po.decay_all = to.decay_all, po.schedule = to.schedule, po.max_grad_norm = to.max_grad_norm;
+    po.bf16 = to.bf16;
+    po.loss = pref_kind;
+    po.params.beta = opt.beta, po.params.label_smoothing = opt.label_smoothing;
+    po.params.gamma = opt.simpo_gamma, po.params.lambda = opt.orpo_lambda;
+    po.mean = opt.logprob == "mean";
+    pref.emplace(model, reference, po);
+  } else {
+    trainer.emplace(model, to);
+  }
+  AdamW& adam = dpo ? pref->optimizer() : trainer->optimizer();
   TrainState st;
   if (resuming) {
-    train_checkpoint_load_optimizer(resume_dir, trainer.optimizer());
+    train_checkpoint_load_optimizer(resume_dir, adam);
     st = saved.state;
-    trainer.optimizer().step = st.adam_step;
+    adam.step = st.adam_step;
   }
 
   // The run directory and its metrics (a resumed run continues the file where the checkpoint was).
@@ -277,7 +360,11 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
   std::ofstream metrics(metrics_path, std::ios::app);
   if (!metrics) fail(metrics_path.string(), ": cannot write the metrics file; check the directory");
 
-  log << "train     " << d.train.size() << " entries, " << loader.size() << " batches/epoch of " << opt.data.batch_size
+  if (dpo)
+    log << "dpo       loss " << opt.loss << ", beta " << opt.beta << ", " << opt.logprob << " log-probabilities; reference: "
+        << (!needs_reference ? "none (" + opt.loss + ")" : lora.on() ? "the frozen base (LoRA)" : "a frozen copy")
+        << (needs_reference ? opt.precompute_reference ? ", precomputed" : ", cached per pair" : "") << "\n";
+  log << (dpo ? "pairs     " : "train     ") << (dpo ? pref_train.size() : d.train.size()) << " entries, " << loader.size() << " batches/epoch of " << opt.data.batch_size
       << (opt.grad_accum > 1 ? str_cat(" (", opt.grad_accum, " micro-batches of ", B_micro, ")") : std::string())
       << ", " << opt.epochs << " epochs, " << total << " steps, AdamW lr " << opt.lr << " wd " << opt.weight_decay
       << (opt.decay_all ? " (all parameters)" : " (matrices only)")
@@ -290,6 +377,32 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
       << " available\n";
   log << "run       " << run.string() << " (metrics.jsonl, loss-plot, checkpoints/, model/)\n" << std::flush;
 
+  // --precompute-reference: every reference log-probability now, then the reference model is freed.
+  if (needs_reference && opt.precompute_reference) {
+    Timer t;
+    pref->precompute(pref_train, pref_collate_opt, opt.data.batch_size, 0);
+    pref->precompute(pref_val, pref_collate_opt, opt.data.batch_size, 1);
+    pref->drop_reference();
+    reference_copy.reset();
+    log << "reference log-probabilities of " << pref_train.size() + pref_val.size() << " pairs in "
+        << format_duration(t.seconds()) << (lora.on() ? "" : "; the reference model is freed") << "\n";
+  }
+
+  // The loss (and for DPO the reward margins) of the first eval_iter batches of fresh train and
+  // val loaders, each drawing its order from `g` (calc_loss_loader / compute_dpo_loss_loader).
+  auto evaluate = [&](TorchGenerator& g) {
+    EvalPoint e;
+    if (dpo) {
+      const PrefResult tr = pref->evaluate(eval_train, g, opt.eval_iter, pref_train, pref_collate_opt, 0);
+      const PrefResult va = pref->evaluate(eval_val, g, opt.eval_iter, pref_val, pref_collate_opt, 1);
+      e.train_loss = tr.loss, e.val_loss = va.loss, e.train_margin = tr.margin(), e.val_margin = va.margin();
+    } else {
+      e.train_loss = trainer->evaluate(eval_train, g, opt.eval_iter);
+      e.val_loss = trainer->evaluate(eval_val, g, opt.eval_iter);
+    }
+    return e;
+  };
+
   TrainReport rep;
   const bool do_eval = opt.eval_freq > 0;
   st.base = base_identity;
@@ -297,25 +410,28 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
     st.data_hash = data_hash;
     if (do_eval) {  // the reference: torch.manual_seed(123); calc_loss_loader(..., num_batches=5) x2
       TorchGenerator g0(opt.data.seed);
-      rep.initial_train_loss = trainer.evaluate(eval_train, g0, opt.eval_iter);
-      rep.initial_val_loss = trainer.evaluate(eval_val, g0, opt.eval_iter);
+      const EvalPoint e = evaluate(g0);
+      rep.initial_train_loss = e.train_loss, rep.initial_val_loss = e.val_loss;
       log << "Training loss: " << py_float(rep.initial_train_loss) << "\n"
-          << "Validation loss: " << py_float(rep.initial_val_loss) << "\n" << std::flush;
+          << "Validation loss: " << py_float(rep.initial_val_loss) << "\n";
+      if (dpo)
+        log << "Train reward margin: " << py_float(e.train_margin) << "\n"
+            << "Val reward margin: " << py_float(e.val_margin) << "\n";
+      log << std::flush;
     }
   }
   TorchGenerator global(opt.data.seed);  // torch.manual_seed(123) before train_model_simple
   if (resuming) global.restore(st.rng);
 
   const std::span<const Entry> val_span = d.entries(SplitName::kVal);
-  const SpecialTokens special = opt.data.allow_special ? SpecialTokens::kAllow : SpecialTokens::kAsText;
 
   auto save = [&](const char* why) {
     st.rng = global.state();
     st.order = loader.order();
-    st.adam_step = trainer.optimizer().step;
+    st.adam_step = adam.step;
     metrics.flush();
     st.metrics_bytes = static_cast<int64_t>(fs::file_size(metrics_path));
-    rep.checkpoint = train_checkpoint_save(run, model, trainer.optimizer(), opt, st);
+    rep.checkpoint = train_checkpoint_save(run, model, adam, opt, st);
     train_checkpoints_prune(run, opt.keep_checkpoints);
     log << "saved     " << rep.checkpoint.string() << " (" << why << ")\n" << std::flush;
   };
@@ -328,12 +444,26 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
     else if (resuming && rep.steps == 0) loader.set_order(st.order);
     for (size_t bi = st.batch; bi < loader.size() && st.step < total; bi++) {
       Timer step_timer;
-      // Micro-batches, each padded on its own; the loss is normalized by all counted targets.
-      std::vector<Batch> parts;
-      for (int k = 0; k < opt.grad_accum; k++)
-        parts.push_back(opt.grad_accum == 1 ? loader.batch(bi) : loader.batch(bi, k, opt.grad_accum));
-      if (opt.on_batch) opt.on_batch(st.step, opt.grad_accum == 1 ? parts[0] : loader.batch(bi));
-      const StepResult r = trainer.step(parts, st.step);
+      StepResult r;
+      nlohmann::ordered_json rewards;  // DPO: the step's mean rewards, margin and accuracy
+      if (dpo) {
+        std::vector<const PrefExample*> items;
+        for (int32_t j : loader.indices(bi)) items.push_back(&pref_train[j]);
+        const PrefBatch pb = pref_collate(items, pref_collate_opt);
+        const PrefResult p = pref->step(pb, 0, st.step);
+        r.loss = p.loss, r.lr = p.lr, r.grad_norm = p.grad_norm, r.updated = p.updated;
+        r.tokens = pb.padded_tokens;  // the book's tokens_seen: batch["chosen"].numel()
+        r.counted = static_cast<int64_t>(pb.rows.size());
+        rewards = {{"reward_chosen", p.reward_chosen}, {"reward_rejected", p.reward_rejected},
+                   {"reward_margin", p.margin()}, {"accuracy", p.accuracy}};
+      } else {
+        // Micro-batches, each padded on its own; the loss is normalized by all counted targets.
+        std::vector<Batch> parts;
+        for (int k = 0; k < opt.grad_accum; k++)
+          parts.push_back(opt.grad_accum == 1 ? loader.batch(bi) : loader.batch(bi, k, opt.grad_accum));
+        if (opt.on_batch) opt.on_batch(st.step, opt.grad_accum == 1 ? parts[0] : loader.batch(bi));
+        r = trainer->step(parts, st.step);
+      }
       const double loss = r.loss;
       const int64_t tokens = r.tokens;
       if (!std::isfinite(loss)) {
@@ -353,8 +483,9 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
       rep.tokens += tokens;
       rep.losses.push_back(loss);
       nlohmann::ordered_json rec{{"kind", "step"}, {"step", st.step},   {"epoch", st.epoch + 1},
-                                 {"loss", loss},   {"lr", r.lr}, {"tokens", tokens},
-                                 {"tokens_seen", st.tokens_seen}};
+                                 {"loss", loss}};
+      if (dpo) rec.update(rewards);
+      rec.update(nlohmann::ordered_json{{"lr", r.lr}, {"tokens", tokens}, {"tokens_seen", st.tokens_seen}});
       if (grad_norm >= 0) rec["grad_norm"] = grad_norm;
       rec["seconds"] = step_timer.seconds();
       metrics << rec.dump() << "\n";
@@ -362,22 +493,23 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
       rep.steps++;
       if (do_eval && global_step % opt.eval_freq == 0) {
         Timer eval_timer;
-        EvalPoint e;
+        EvalPoint e = evaluate(global);
         e.step = global_step, e.epoch = st.epoch + 1, e.tokens_seen = st.tokens_seen;
-        e.train_loss = trainer.evaluate(eval_train, global, opt.eval_iter);
-        e.val_loss = trainer.evaluate(eval_val, global, opt.eval_iter);
         st.evals.push_back(e);
-        char buf[128];
-        std::snprintf(buf, sizeof buf, "Ep %d (Step %06lld): Train loss %.3f, Val loss %.3f", e.epoch,
-                      static_cast<long long>(global_step), e.train_loss, e.val_loss);
+        char buf[192];
+        int n = std::snprintf(buf, sizeof buf, "Ep %d (Step %06lld): Train loss %.3f, Val loss %.3f", e.epoch,
+                              static_cast<long long>(global_step), e.train_loss, e.val_loss);
+        if (dpo)  // the book's train_model_dpo_simple line
+          std::snprintf(buf + n, sizeof buf - n, ", Train reward margins %.3f, Val reward margins %.3f", e.train_margin,
+                        e.val_margin);
         bar.clear();
         log << buf << "\n" << std::flush;
-        metrics << nlohmann::ordered_json{{"kind", "eval"},        {"step", e.step},
-                                          {"epoch", e.epoch},      {"tokens_seen", e.tokens_seen},
-                                          {"train_loss", e.train_loss}, {"val_loss", e.val_loss},
-                                          {"seconds", eval_timer.seconds()}}
-                       .dump()
-                << "\n";
+        nlohmann::ordered_json rec_eval{{"kind", "eval"},        {"step", e.step},
+                                        {"epoch", e.epoch},      {"tokens_seen", e.tokens_seen},
+                                        {"train_loss", e.train_loss}, {"val_loss", e.val_loss}};
+        if (dpo) rec_eval.update(nlohmann::ordered_json{{"train_reward_margin", e.train_margin}, {"val_reward_margin", e.val_margin}});
+        rec_eval["seconds"] = eval_timer.seconds();
+        metrics << rec_eval.dump() << "\n";
       }
       metrics.flush();
       st.batch = static_cast<int64_t>(bi) + 1;
@@ -452,11 +584,21 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
       c.train.push_back(st.evals[i].train_loss);
       c.val.push_back(st.evals[i].val_loss);
     }
+    // DPO: the reward margins too, on the same axes (the book plots both).
+    LossCurves margins = c;
+    margins.train.clear(), margins.val.clear();
+    for (const EvalPoint& e : st.evals) margins.train.push_back(e.train_margin), margins.val.push_back(e.val_margin);
+    margins.y_label = "Reward margins", margins.train_label = "Train reward margins";
+    margins.val_label = "Validation reward margins";
     for (const char* f : {"png", "pdf"})
       if (opt.plot_format.find(f) != std::string::npos) {
         const fs::path p = run / (std::string("loss-plot.") + f);
         plot_losses(p, c, f);
         log << "plot      " << p.string() << "\n";
+        if (!dpo) continue;
+        const fs::path q = run / (std::string("reward-margins.") + f);
+        plot_losses(q, margins, f);
+        log << "plot      " << q.string() << "\n";
       }
   }
   rep.peak_rss = peak_rss_bytes();

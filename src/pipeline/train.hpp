@@ -4,6 +4,7 @@
 // checkpoints that resume bit for bit.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -42,6 +43,15 @@ struct TrainOptions {
   std::string lora_qkv = "split";
   std::string lora_targets = "qkv,proj,fc,fcproj,head";
   std::filesystem::path lora_init;  // start from this adapter (its rank, alpha and targets)
+  // what is trained: "sft" (instruct train: the reference's cross-entropy) or "dpo" (instruct dpo:
+  // a preference loss on chosen/rejected pairs against a frozen reference, the book's bonus)
+  std::string objective = "sft";
+  double beta = 0.1;
+  std::string loss = "dpo";         // dpo, ipo, hinge, robust, simpo, orpo
+  std::string logprob = "mean";     // per-sequence log-probabilities: mean (the book) or sum (TRL)
+  double label_smoothing = 0, simpo_gamma = 0.5, orpo_lambda = 0.1;
+  bool precompute_reference = false;
+  bool skip_equal_pairs = false;
   // outputs
   std::filesystem::path out = "out/train";  // run directory
   int64_t save_every = 0;                   // 0: only at the end (and on Ctrl-C)
@@ -59,6 +69,7 @@ struct EvalPoint {
   int64_t step = 0, tokens_seen = 0;
   int32_t epoch = 0;
   double train_loss = 0, val_loss = 0;
+  double train_margin = std::nan(""), val_margin = std::nan("");  // DPO: mean reward margins
 };
 
 struct TrainReport {
@@ -132,6 +143,34 @@ void train_options_visit(V&& v, T&... o) {
   v({.flag = "lora-init", .key = "lora.init",
      .help = "Continue training an existing adapter (PEFT layout); its rank, alpha and targets are used"},
     o.lora_init...);
+  v({.key = "objective"}, o.objective...);
+  v({.flag = "beta", .key = "dpo.beta", .help = "Preference loss temperature beta (the book: 0.1; 0.1-0.5 usual)",
+     .positive = true, .command = "dpo"},
+    o.beta...);
+  v({.flag = "loss", .key = "dpo.loss",
+     .help = "dpo (the book), robust, hinge, ipo, or simpo / orpo (no reference model: half the compute)",
+     .command = "dpo"},
+    o.loss...);
+  v({.flag = "logprob", .key = "dpo.logprob",
+     .help = "Per-sequence log-probability: mean over the answer's tokens (the book) or sum (the DPO paper, TRL)",
+     .command = "dpo"},
+    o.logprob...);
+  v({.flag = "label-smoothing", .key = "dpo.label_smoothing", .help = "robust: the assumed label noise eps",
+     .min = 0, .max = 0.5, .command = "dpo"},
+    o.label_smoothing...);
+  v({.flag = "simpo-gamma", .key = "dpo.simpo_gamma", .help = "simpo: the target reward margin gamma", .min = 0,
+     .command = "dpo"},
+    o.simpo_gamma...);
+  v({.flag = "orpo-lambda", .key = "dpo.orpo_lambda", .help = "orpo: weight of the odds-ratio term", .min = 0,
+     .command = "dpo"},
+    o.orpo_lambda...);
+  v({.flag = "precompute-reference", .key = "dpo.precompute_reference",
+     .help = "Compute every reference log-probability before training, then free the reference model",
+     .command = "dpo"},
+    o.precompute_reference...);
+  v({.flag = "skip-equal-pairs", .key = "dpo.skip_equal_pairs",
+     .help = "Drop pairs whose chosen and rejected are equal (the book keeps them)", .command = "dpo"},
+    o.skip_equal_pairs...);
   v({.flag = "out", .help = "Run directory: metrics.jsonl, loss-plot.png, checkpoints/step-N/, model/ (the final model)",
      .resumable = true},
     o.out...);

@@ -1,6 +1,7 @@
 // JSON for options and state; safetensors for the model and the AdamW moments.
 #include "pipeline/train_checkpoint.hpp"
 
+#include <cmath>
 #include <csignal>
 #include <cstring>
 #include <cstdlib>
@@ -58,9 +59,12 @@ namespace {
 
 ojson state_json(const TrainState& s) {
   ojson evals = ojson::array();
-  for (const EvalPoint& e : s.evals)
-    evals.push_back({{"step", e.step}, {"epoch", e.epoch}, {"tokens_seen", e.tokens_seen},
-                     {"train_loss", e.train_loss}, {"val_loss", e.val_loss}});
+  for (const EvalPoint& e : s.evals) {
+    ojson ev{{"step", e.step}, {"epoch", e.epoch}, {"tokens_seen", e.tokens_seen},
+             {"train_loss", e.train_loss}, {"val_loss", e.val_loss}};
+    if (std::isfinite(e.train_margin)) ev["train_margin"] = e.train_margin, ev["val_margin"] = e.val_margin;
+    evals.push_back(ev);
+  }
   return ojson{{"step", s.step},
                {"epoch", s.epoch},
                {"batch", s.batch},
@@ -185,7 +189,8 @@ SavedTraining train_checkpoint_read(const fs::path& dir) {
     t.base = j.value("base", std::string());  // absent before LoRA
     for (const auto& e : j.at("evals"))
       t.evals.push_back({e.at("step").get<int64_t>(), e.at("tokens_seen").get<int64_t>(), e.at("epoch").get<int32_t>(),
-                         e.at("train_loss").get<double>(), e.at("val_loss").get<double>()});
+                         e.at("train_loss").get<double>(), e.at("val_loss").get<double>(),
+                         e.value("train_margin", std::nan("")), e.value("val_margin", std::nan(""))});
   } catch (const std::exception& e) {
     fail(sp.string(), ": the training state is incomplete or malformed (", e.what(), "); resume from an older checkpoint");
   }

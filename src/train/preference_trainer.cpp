@@ -21,8 +21,12 @@ std::vector<std::pair<double, double>> PrefTrainer::reference(const PrefBatch& b
   for (int k = 0; k < b.B; k++) all = all && cache_.count(key(k));
   if (!all) {
     if (!ref_) fail("internal: a reference log-probability was not precomputed (split ", split, ")");
+    // The policy's own base: its forward with the adapter set aside.
+    LoraAdapter adapter;
+    if (ref_ == &m_) std::swap(adapter, m_.lora);
     gpt2_forward(*ref_, ref_step_, b.tokens.data(), b.lens, b.rows, false);  // no_grad: nothing kept
     const SeqLogprobs lp = logprob_head(*ref_, ref_step_, b.labels, b.seq_of_row, 2 * b.B, o_.mean);
+    if (ref_ == &m_) std::swap(adapter, m_.lora);
     for (int k = 0; k < b.B; k++) cache_[key(k)] = {lp.lp[k], lp.lp[b.B + k]};
   }
   for (int k = 0; k < b.B; k++) out[k] = cache_.at(key(k));
@@ -65,8 +69,32 @@ PrefResult PrefTrainer::step(const PrefBatch& b, int split, int64_t step_index) 
 
 PrefResult PrefTrainer::measure(const PrefBatch& b, int split) { return forward(b, split, false); }
 
-void PrefTrainer::precompute(const std::vector<PrefBatch>& batches, int split) {
-  for (const PrefBatch& b : batches) reference(b, split);
+PrefResult PrefTrainer::evaluate(DataLoader& loader, TorchGenerator& global, int n, std::span<const PrefExample> examples,
+                                 const PrefCollateOptions& collate, int split) {
+  loader.begin_epoch(global);
+  const size_t k = std::min<size_t>(n, loader.size());
+  PrefResult sum;
+  if (k == 0) {
+    sum.loss = sum.reward_chosen = sum.reward_rejected = sum.accuracy = std::nan("");
+    return sum;
+  }
+  for (size_t i = 0; i < k; i++) {
+    std::vector<const PrefExample*> items;
+    for (int32_t j : loader.indices(i)) items.push_back(&examples[j]);
+    const PrefResult r = measure(pref_collate(items, collate), split);
+    sum.loss += r.loss / k, sum.reward_chosen += r.reward_chosen / k, sum.reward_rejected += r.reward_rejected / k;
+    sum.accuracy += r.accuracy / k;
+  }
+  return sum;
+}
+
+void PrefTrainer::precompute(std::span<const PrefExample> examples, const PrefCollateOptions& collate, int batch,
+                             int split) {
+  for (size_t lo = 0; lo < examples.size(); lo += batch) {
+    std::vector<const PrefExample*> items;
+    for (size_t j = lo; j < std::min(examples.size(), lo + batch); j++) items.push_back(&examples[j]);
+    reference(pref_collate(items, collate), split);
+  }
 }
 
 }  // namespace instruct

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/rng.hpp"
+#include "data/loader.hpp"
 #include "data/preference.hpp"
 #include "model/gpt2.hpp"
 #include "train/optimizer.hpp"
@@ -39,14 +41,20 @@ struct PrefResult {
 
 class PrefTrainer {
  public:
-  // `reference` may be null for losses without one (simpo, orpo), or once precompute() has run.
+  // `reference` may be null for losses without one (simpo, orpo), or once precompute() has run;
+  // `reference == &policy` means the policy's base: its forward without the LoRA adapter (a LoRA
+  // policy's reference is its own frozen base, so the weights are held once).
   PrefTrainer(GPT2& policy, const GPT2* reference, const PrefTrainerOptions& o);
   // One optimizer step on batch b of split `split` (the key of the reference cache).
   PrefResult step(const PrefBatch& b, int split, int64_t step_index);
   // The loss and rewards without a gradient (evaluation).
   PrefResult measure(const PrefBatch& b, int split);
-  // Computes and caches the reference log-probabilities of every example in `batches`.
-  void precompute(const std::vector<PrefBatch>& batches, int split);
+  // The mean loss and rewards of the first min(n, len) batches of a fresh pass over `loader` (its
+  // order drawn from `global` as iter(DataLoader) does: the book's compute_dpo_loss_loader).
+  PrefResult evaluate(DataLoader& loader, TorchGenerator& global, int n, std::span<const PrefExample> examples,
+                      const PrefCollateOptions& collate, int split);
+  // Computes and caches the reference log-probabilities of every example, batch by batch.
+  void precompute(std::span<const PrefExample> examples, const PrefCollateOptions& collate, int batch, int split);
   // Forgets the reference model (after precompute: every later batch must be cached).
   void drop_reference() { ref_ = nullptr; }
 
