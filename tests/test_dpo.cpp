@@ -216,9 +216,11 @@ TEST(Dpo, PipelineLogsTheBooksLinesAndResumesExactly) {
   std::ostringstream log;
   r.o.out = r.dir / "whole";
   const TrainReport whole = train_run(r.o, log);
-  EXPECT_EQ(whole.losses[0], std::log(2.0));
+  EXPECT_NEAR(whole.losses[0], std::log(2.0), 1e-7);  // the reference ran in its fixed chunks, the policy in the batch
   EXPECT_NE(log.str().find("Train reward margins "), std::string::npos) << log.str();
-  EXPECT_NE(log.str().find("Train reward margin: 0.0"), std::string::npos);
+  const size_t at = log.str().find("Train reward margin: ");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_NEAR(std::stod(log.str().substr(at + 21)), 0.0, 1e-6);  // policy = reference at the start
   EXPECT_TRUE(fs::exists(r.dir / "whole" / "reward-margins.png"));
   const auto first = nlohmann::json::parse(file_read(r.dir / "whole" / "metrics.jsonl").substr(0, file_read(r.dir / "whole" / "metrics.jsonl").find('\n')));
   for (const char* k : {"reward_chosen", "reward_rejected", "reward_margin", "accuracy"}) EXPECT_TRUE(first.contains(k)) << k;
@@ -247,7 +249,7 @@ TEST(Dpo, PrecomputedReferenceAndReferenceFreeLosses) {
   r.o.out = r.dir / "pre";
   const TrainReport pre = train_run(r.o, log);
   EXPECT_NE(log.str().find("the reference model is freed"), std::string::npos);
-  for (size_t i = 0; i < cached.losses.size(); i++) EXPECT_NEAR(pre.losses[i], cached.losses[i], 1e-6);
+  EXPECT_EQ(pre.losses, cached.losses);  // the same chunks, the same numbers
   r.o.precompute_reference = false;
   for (const char* loss : {"simpo", "orpo", "ipo"}) {
     r.o.loss = loss;

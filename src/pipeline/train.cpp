@@ -331,6 +331,8 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
     po.params.gamma = opt.simpo_gamma, po.params.lambda = opt.orpo_lambda;
     po.mean = opt.logprob == "mean";
     pref.emplace(model, reference, po);
+    pref->set_examples(0, pref_train, pref_collate_opt);
+    pref->set_examples(1, pref_val, pref_collate_opt);
   } else {
     trainer.emplace(model, to);
   }
@@ -380,8 +382,8 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
   // --precompute-reference: every reference log-probability now, then the reference model is freed.
   if (needs_reference && opt.precompute_reference) {
     Timer t;
-    pref->precompute(pref_train, pref_collate_opt, opt.data.batch_size, 0);
-    pref->precompute(pref_val, pref_collate_opt, opt.data.batch_size, 1);
+    pref->precompute(0);
+    pref->precompute(1);
     pref->drop_reference();
     reference_copy.reset();
     log << "reference log-probabilities of " << pref_train.size() + pref_val.size() << " pairs in "

@@ -13,23 +13,45 @@ PrefTrainer::PrefTrainer(GPT2& policy, const GPT2* reference, const PrefTrainerO
   gpt2_use_bf16(m_, o.bf16);
 }
 
+namespace {
+int64_t cache_key(int split, int32_t entry) { return static_cast<int64_t>(split) << 32 | static_cast<uint32_t>(entry); }
+}  // namespace
+
+void PrefTrainer::set_examples(int split, std::span<const PrefExample> examples, const PrefCollateOptions& collate) {
+  Split& s = splits_[split];
+  s.examples = examples, s.collate = collate;
+  s.position.clear();
+  for (size_t i = 0; i < examples.size(); i++) s.position[examples[i].entry] = i;
+}
+
+void PrefTrainer::reference_forward(const PrefBatch& b, int split) {
+  if (!ref_) fail("internal: a reference log-probability was not precomputed (split ", split, ")");
+  // The policy's own base: its forward with the adapter set aside.
+  LoraAdapter adapter;
+  if (ref_ == &m_) std::swap(adapter, m_.lora);
+  gpt2_forward(*ref_, ref_step_, b.tokens.data(), b.lens, b.rows, false);  // no_grad: nothing kept
+  const SeqLogprobs lp = logprob_head(*ref_, ref_step_, b.labels, b.seq_of_row, 2 * b.B, o_.mean);
+  if (ref_ == &m_) std::swap(adapter, m_.lora);
+  for (int k = 0; k < b.B; k++) cache_[cache_key(split, b.entries[k])] = {lp.lp[k], lp.lp[b.B + k]};
+}
+
 std::vector<std::pair<double, double>> PrefTrainer::reference(const PrefBatch& b, int split) {
   std::vector<std::pair<double, double>> out(b.B);
   if (!pref_loss_needs_reference(o_.loss)) return out;
-  auto key = [&](int k) { return static_cast<int64_t>(split) << 32 | static_cast<uint32_t>(b.entries[k]); };
-  bool all = true;
-  for (int k = 0; k < b.B; k++) all = all && cache_.count(key(k));
-  if (!all) {
-    if (!ref_) fail("internal: a reference log-probability was not precomputed (split ", split, ")");
-    // The policy's own base: its forward with the adapter set aside.
-    LoraAdapter adapter;
-    if (ref_ == &m_) std::swap(adapter, m_.lora);
-    gpt2_forward(*ref_, ref_step_, b.tokens.data(), b.lens, b.rows, false);  // no_grad: nothing kept
-    const SeqLogprobs lp = logprob_head(*ref_, ref_step_, b.labels, b.seq_of_row, 2 * b.B, o_.mean);
-    if (ref_ == &m_) std::swap(adapter, m_.lora);
-    for (int k = 0; k < b.B; k++) cache_[key(k)] = {lp.lp[k], lp.lp[b.B + k]};
+  const auto reg = splits_.find(split);
+  for (int k = 0; k < b.B; k++) {
+    if (cache_.count(cache_key(split, b.entries[k]))) continue;
+    if (reg == splits_.end()) {  // nothing registered: the batch as it is
+      reference_forward(b, split);
+      break;
+    }
+    const Split& s = reg->second;
+    const size_t pos = s.position.at(b.entries[k]), lo = pos / kRefChunk * kRefChunk;
+    std::vector<const PrefExample*> chunk;
+    for (size_t j = lo; j < std::min(s.examples.size(), lo + kRefChunk); j++) chunk.push_back(&s.examples[j]);
+    reference_forward(pref_collate(chunk, s.collate), split);
   }
-  for (int k = 0; k < b.B; k++) out[k] = cache_.at(key(k));
+  for (int k = 0; k < b.B; k++) out[k] = cache_.at(cache_key(split, b.entries[k]));
   return out;
 }
 
@@ -88,12 +110,16 @@ PrefResult PrefTrainer::evaluate(DataLoader& loader, TorchGenerator& global, int
   return sum;
 }
 
-void PrefTrainer::precompute(std::span<const PrefExample> examples, const PrefCollateOptions& collate, int batch,
-                             int split) {
-  for (size_t lo = 0; lo < examples.size(); lo += batch) {
-    std::vector<const PrefExample*> items;
-    for (size_t j = lo; j < std::min(examples.size(), lo + batch); j++) items.push_back(&examples[j]);
-    reference(pref_collate(items, collate), split);
+void PrefTrainer::precompute(int split) {
+  const Split& s = splits_.at(split);
+  for (size_t lo = 0; lo < s.examples.size(); lo += kRefChunk) {
+    std::vector<const PrefExample*> chunk;
+    bool missing = false;
+    for (size_t j = lo; j < std::min(s.examples.size(), lo + kRefChunk); j++) {
+      chunk.push_back(&s.examples[j]);
+      missing = missing || !cache_.count(cache_key(split, s.examples[j].entry));
+    }
+    if (missing) reference_forward(pref_collate(chunk, s.collate), split);
   }
 }
 

@@ -53,8 +53,14 @@ class PrefTrainer {
   // order drawn from `global` as iter(DataLoader) does: the book's compute_dpo_loss_loader).
   PrefResult evaluate(DataLoader& loader, TorchGenerator& global, int n, std::span<const PrefExample> examples,
                       const PrefCollateOptions& collate, int split);
-  // Computes and caches the reference log-probabilities of every example, batch by batch.
-  void precompute(std::span<const PrefExample> examples, const PrefCollateOptions& collate, int batch, int split);
+  // Registers a split's examples: the reference log-probabilities of a missing pair are then
+  // computed with its fixed chunk of kRefChunk neighbours (by position), never with whatever batch
+  // asked. The values so never depend on the training order: a resumed run, a precomputed one and
+  // an uninterrupted one use the same numbers to the bit.
+  void set_examples(int split, std::span<const PrefExample> examples, const PrefCollateOptions& collate);
+  static constexpr int kRefChunk = 8;
+  // Computes and caches the reference log-probabilities of every registered example of the split.
+  void precompute(int split);
   // Forgets the reference model (after precompute: every later batch must be cached).
   void drop_reference() { ref_ = nullptr; }
 
@@ -71,6 +77,14 @@ class PrefTrainer {
   AdamW adam_;
   GPT2Step s_, ref_step_;
   std::unordered_map<int64_t, std::pair<double, double>> cache_;  // (split, entry) -> (rc, rr)
+  struct Split {
+    std::span<const PrefExample> examples;
+    PrefCollateOptions collate;
+    std::unordered_map<int32_t, size_t> position;  // entry -> index in examples
+  };
+  std::unordered_map<int, Split> splits_;
+  // Runs the reference on a batch and caches its pairs' log-probabilities.
+  void reference_forward(const PrefBatch& b, int split);
 };
 
 }  // namespace instruct
