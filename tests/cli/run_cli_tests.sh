@@ -181,6 +181,26 @@ expect_fail lora-init-clash '--lora-rank 8 disagrees with the adapter' -- "$bin"
   --data "$tmp/d40.json" --lora-init "$tmp/lora/model" --lora-rank 8 --out "$tmp/bad-lora"
 [ ! -e "$tmp/bad-lora" ] && ok || no "a refused LoRA option left a run directory"
 
+# DPO (the book's bonus) on the smoke run's SFT model, offline: the book's log lines, the reward
+# metrics, a model; LoRA DPO writes an adapter on that model; bad options and files in one line.
+python3 -c "import json,sys; json.dump(json.load(open(sys.argv[1]))[:40], open(sys.argv[2], 'w'))" \
+  "$repo/data/instruction-data-with-preference.json" "$tmp/p40.json"
+expect_ok dpo-smoke 'Ep 1 \(Step 000002\): Train loss [0-9.]+, Val loss [0-9.]+, Train reward margins -?[0-9.]+, Val reward margins' \
+  -- "$bin" dpo --model "$tmp/run/model" --data "$tmp/p40.json" --batch-size 4 --max-steps 3 --eval-freq 2 --out "$tmp/dpo"
+[ -f "$tmp/dpo/model/model.safetensors" ] && [ -f "$tmp/dpo/reward-margins.png" ] &&
+  grep -q '"reward_margin"' "$tmp/dpo/metrics.jsonl" && ok || no "dpo: model, reward plot or reward metrics missing"
+expect_ok dpo-lora 'reference: the frozen base \(LoRA\)' -- "$bin" dpo --model "$tmp/run/model" --data "$tmp/p40.json" \
+  --batch-size 4 --max-steps 2 --eval-freq 0 --lora-rank 4 --precompute-reference --out "$tmp/dpo-lora"
+expect_ok dpo-generate '' -- "$bin" generate --model "$tmp/dpo-lora/model" -i "Name a colour." -n 4
+expect_fail dpo-loss '--loss kto is unknown' -- "$bin" dpo --model "$tmp/run/model" --loss kto --out "$tmp/bad-dpo"
+expect_fail dpo-logprob '--logprob median is unknown' -- "$bin" dpo --model "$tmp/run/model" --logprob median \
+  --out "$tmp/bad-dpo"
+expect_fail dpo-no-pairs 'field "chosen" is missing' -- "$bin" dpo --model "$tmp/run/model" --data "$tmp/d40.json" \
+  --out "$tmp/bad-dpo"
+# --beta and the other preference options belong to dpo only.
+! "$bin" train --beta 0.2 >/dev/null 2>"$tmp/err" && grep -q -- '--beta' "$tmp/err" && ok || no "train accepted --beta"
+[ ! -e "$tmp/bad-dpo" ] && ok || no "a refused dpo left a run directory"
+
 # The commands as users type them stop at <|endoftext|>: a model trained to end each answer with
 # it (4 entries memorized) answers exactly the trained outputs, never printing the token, and never
 # runs to the token limit (a wrong stop token would make each answer 256 tokens long).
