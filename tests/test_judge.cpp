@@ -12,6 +12,10 @@
 
 #include "core/error.hpp"
 #include "pipeline/judge.hpp"
+#include "pipeline/prefs.hpp"
+#include "core/files.hpp"
+#include "data/preference.hpp"
+#include <algorithm>
 #include "test_util.hpp"
 
 namespace instruct {
@@ -71,6 +75,7 @@ class JudgeServer {
     if (!ollama && !authorized(req, res)) return;
     const ojson body = ojson::parse(req.body);
     const std::string prompt = body["messages"][0]["content"];
+    if (prompt.rfind("Given the input `", 0) == 0) return rewrite(prompt, body, res, ollama);
     const std::string open = "score the model response `", close = "` on a scale";
     const size_t a = prompt.find(open) + open.size();
     const std::string resp = prompt.substr(a, prompt.find(close, a) - a);
@@ -115,6 +120,35 @@ class JudgeServer {
       sink.done();
       return true;
     });
+  }
+
+  // `instruct prefs`: "Kindly, OUTPUT" for "more polite", "Ugh. OUTPUT" for "more impolite"; an
+  // output starting "500once" fails its first attempt.
+  void rewrite(const std::string& prompt, const ojson& body, httplib::Response& res, bool ollama) {
+    const std::string open = "and correct output `", close = "`, slightly rewrite";
+    const size_t a = prompt.find(open) + open.size();
+    const std::string output = prompt.substr(a, prompt.find(close, a) - a);
+    int attempt;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      attempt = ++attempts_[output];
+      last_request = body;
+    }
+    if (output.rfind("500once", 0) == 0 && attempt == 1) {
+      res.status = 500;
+      res.set_content(R"({"error":"server overloaded"})", "application/json");
+      return;
+    }
+    const bool polite = prompt.find("to be more polite.") != std::string::npos;
+    const std::string reply = (polite ? "Kindly, " : "Ugh. ") + output;
+    if (!ollama) {
+      res.set_content(ojson{{"choices", {{{"message", {{"role", "assistant"}, {"content", reply}}}}}}}.dump(),
+                      "application/json");
+      return;
+    }
+    std::string stream = ojson{{"message", {{"role", "assistant"}, {"content", reply}}}, {"done", false}}.dump() + "\n";
+    stream += ojson{{"message", {{"role", "assistant"}, {"content", ""}}}, {"done", true}}.dump() + "\n";
+    res.set_content(stream, "application/x-ndjson");
   }
 
   httplib::Server server_;
@@ -269,6 +303,70 @@ TEST(Judge, OpenAICompatibleWithTheKeyFromTheEnvironment) {
   EXPECT_EQ(log.str().find("sekrit"), std::string::npos);  // the key is never logged
   EXPECT_EQ(s.last_request["temperature"], 0);
   EXPECT_EQ(s.last_request["seed"], 123);
+  fs::remove_all(dir);
+}
+
+// The notebook's prompt, byte for byte (run-together sentences and "return return" included).
+TEST(Prefs, ThePromptIsTheNotebooks) {
+  Entry e;
+  e.instruction = "Rewrite the sentence.", e.input = "It is cold.", e.output = "It is chilly.";
+  EXPECT_EQ(prefs_prompt(e, "polite"),
+            "Given the input `Below is an instruction that describes a task. Write a response that appropriately "
+            "completes the request.\n\n### Instruction:\nRewrite the sentence.\n\n### Input:\nIt is cold.` and "
+            "correct output `It is chilly.`, slightly rewrite the output to be more polite.Keep the modification "
+            "minimal.Only return return the generated response and nothing else.");
+  const auto a = prefs_politeness(50, 123), b = prefs_politeness(50, 123), c = prefs_politeness(50, 7);
+  EXPECT_EQ(a, b);  // seeded: a run is reproducible
+  EXPECT_NE(a, c);
+  EXPECT_GT(std::count(a.begin(), a.end(), "polite"), 10);
+  EXPECT_GT(std::count(a.begin(), a.end(), "impolite"), 10);
+}
+
+TEST(Prefs, ChosenAndRejectedFollowThePolitenessAndARerunContinues) {
+  JudgeServer server({"llama3.1:70b"});
+  const fs::path dir = test::temp_dir("prefs");
+  ojson data = ojson::array();
+  for (int i = 0; i < 8; i++)
+    data.push_back({{"instruction", "Task " + std::to_string(i)}, {"input", ""},
+                    {"output", (i == 3 ? "500once answer " : "answer ") + std::to_string(i)}});
+  std::ofstream(dir / "data.json") << data.dump(4);
+  PrefsOptions o;
+  o.llm.url = server.url();
+  o.llm.model = "llama3.1:70b";
+  o.llm.backoff = 0.01;
+  o.data = dir / "data.json";
+  o.out = dir / "prefs.json";
+  o.concurrency = 3;
+  std::ostringstream log;
+  const PrefsReport r = prefs_run(o, log);
+  EXPECT_EQ(r.made, 8u);
+  EXPECT_EQ(server.last_request["options"], (ojson{{"seed", 123}, {"temperature", 0}}));  // no num_ctx
+  const std::string text = file_read(o.out);
+  EXPECT_NE(text.find("\n    {\n        \"instruction\""), std::string::npos);  // indent 4
+  const ojson out = ojson::parse(text);
+  const auto politeness = prefs_politeness(8, 123);
+  for (int i = 0; i < 8; i++) {
+    const std::string output = data[i]["output"];
+    if (politeness[i] == "polite") {
+      EXPECT_EQ(out[i]["chosen"], "Kindly, " + output);
+      EXPECT_EQ(out[i]["rejected"], output);
+      EXPECT_EQ(std::next(out[i].begin(), 3).key(), "chosen");  // the notebook's key order
+    } else {
+      EXPECT_EQ(out[i]["rejected"], "Ugh. " + output);
+      EXPECT_EQ(out[i]["chosen"], output);
+      EXPECT_EQ(std::next(out[i].begin(), 3).key(), "rejected");
+    }
+  }
+  EXPECT_EQ(server.requests("500once answer 3"), 2);  // retried
+  // A rerun asks nothing and keeps the file.
+  const int before = server.total_requests();
+  const PrefsReport again = prefs_run(o, log);
+  EXPECT_EQ(again.kept, 8u);
+  EXPECT_EQ(server.total_requests(), before);
+  EXPECT_EQ(file_read(o.out), text);
+  // The result is what `instruct dpo` reads.
+  const Dataset d = dataset_load(o.out);
+  EXPECT_EQ(preference_fields(d).size(), 8u);
   fs::remove_all(dir);
 }
 

@@ -21,6 +21,7 @@ void cli_add_judge(CLI::App& app);
 void cli_add_run(CLI::App& app);
 void cli_add_merge(CLI::App& app);
 void cli_add_dpo(CLI::App& app);
+void cli_add_prefs(CLI::App& app);
 
 // Flags from the option lists: data_options_visit, model_options_visit, train_options_visit (which
 // holds the other two).

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   instruct::cli_add_respond(app);
   instruct::cli_add_chat(app);
   instruct::cli_add_judge(app);
+  instruct::cli_add_prefs(app);
   instruct::cli_add_run(app);
   instruct::cli_add_merge(app);
   try {

@@ -179,7 +179,7 @@ void judge_check(const JudgeOptions& o) {
        o.api == "ollama" ? str_cat("run `ollama pull ", o.model, "`") : std::string("load it, or pick one with --judge-model"));
 }
 
-JudgeReply judge_ask(const JudgeOptions& o, const std::string& prompt) {
+JudgeReply judge_ask(const JudgeOptions& o, const std::string& prompt, int num_ctx) {
   const std::string base = trim_slash(o.url);
   nlohmann::ordered_json req;
   std::string url;
@@ -187,7 +187,8 @@ JudgeReply judge_ask(const JudgeOptions& o, const std::string& prompt) {
     url = base + "/api/chat";
     req = {{"model", o.model},
            {"messages", {{{"role", "user"}, {"content", prompt}}}},
-           {"options", {{"seed", 123}, {"temperature", 0}, {"num_ctx", 2048}}}};
+           {"options", {{"seed", 123}, {"temperature", 0}}}};
+    if (num_ctx > 0) req["options"]["num_ctx"] = num_ctx;
   } else {
     url = base + "/v1/chat/completions";
     req = {{"model", o.model},

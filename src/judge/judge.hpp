@@ -30,8 +30,9 @@ struct JudgeReply {
   std::string text;
   int32_t attempts = 0;
 };
-// One chat request with the reference's options (seed 123, temperature 0, num_ctx 2048); retried.
-JudgeReply judge_ask(const JudgeOptions& o, const std::string& prompt);
+// One chat request with the reference's options (seed 123, temperature 0, and for Ollama num_ctx
+// 2048, or none when num_ctx is 0: the preference-data notebook sets none); retried.
+JudgeReply judge_ask(const JudgeOptions& o, const std::string& prompt, int num_ctx = 2048);
 
 // The score in a reply: an integer reply as is; otherwise the first integer 0..100 in the text
 // ("I'd rate it 85 out of 100"); -1 when there is none.

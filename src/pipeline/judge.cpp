@@ -25,6 +25,49 @@ fs::path judge_default_out(const fs::path& responses) {
   return p;
 }
 
+size_t ask_each(size_t n, const std::vector<bool>& done, int concurrency, const std::function<std::string(size_t)>& ask,
+                const std::function<void(size_t, const std::string&, const std::string*)>& record,
+                const std::function<void()>& save, std::ostream& log, const char* what) {
+  size_t already = 0;
+  for (size_t i = 0; i < n; i++) already += done[i];
+  std::mutex mu;
+  std::atomic<size_t> next{0};
+  size_t finished = 0;
+  Progress bar(log, what, static_cast<int64_t>(n), 10);
+  Timer since_write;
+  InterruptScope interrupt;
+  auto worker = [&] {
+    for (;;) {
+      if (InterruptScope::requested()) return;
+      const size_t i = next++;
+      if (i >= n) return;
+      if (done[i]) continue;
+      std::string reply, error;
+      bool failed = false;
+      try {
+        reply = ask(i);
+      } catch (const Error& err) {
+        failed = true;
+        error = err.what();
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      record(i, reply, failed ? &error : nullptr);
+      finished++;
+      bar.update(static_cast<int64_t>(already + finished), "");
+      if (since_write.seconds() > 1) {
+        save();
+        since_write = Timer();
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 0; t < concurrency; t++) pool.emplace_back(worker);
+  for (auto& t : pool) t.join();
+  bar.finish();
+  save();
+  return finished;
+}
+
 namespace {
 
 std::string field(const ojson& e, const char* k, size_t i, const fs::path& file, bool required) {
@@ -85,67 +128,41 @@ JudgeReport judge_run(const JudgeRunOptions& o, std::ostream& log) {
   log << "judge     " << todo << " entries to score with " << o.judge.model << " at " << o.judge.url << " (" << o.judge.api
       << " API, " << o.concurrency << " at a time)\n" << std::flush;
 
-  std::mutex mu;
-  std::atomic<size_t> next{0};
-  size_t finished = 0;
-  Progress bar(log, "scored", static_cast<int64_t>(data.size()), 10);
-  Timer since_write;
   auto write = [&] {
     AtomicFile f(rep.out);
     f.stream() << data.dump(4) << "\n";
     f.commit();
   };
-  InterruptScope interrupt;
   std::vector<std::string> warnings;
-  auto worker = [&] {
-    for (;;) {
-      if (InterruptScope::requested()) return;
-      const size_t i = next++;
-      if (i >= data.size()) return;
-      if (done[i]) continue;
-      const ojson& e = data[i];
-      std::string reply;
-      int32_t score = -1;
-      bool exact = true, failed = false;
-      const std::string resp = e[o.key].get<std::string>();
-      if (resp.empty()) {
-        score = 0;  // the reference: an empty response scores 0
-      } else {
-        try {
-          reply = judge_ask(o.judge, judge_prompt(e["instruction"], e.value("input", ""), e["output"], resp)).text;
-          score = judge_parse_score(reply, &exact);
-        } catch (const Error& err) {
-          failed = true;
-          reply = err.what();
+  const size_t finished = ask_each(
+      data.size(), done, o.concurrency,
+      [&](size_t i) -> std::string {
+        const ojson& e = data[i];
+        const std::string resp = e[o.key].get<std::string>();
+        if (resp.empty()) return "";  // the reference: an empty response scores 0
+        return judge_ask(o.judge, judge_prompt(e["instruction"], e.value("input", ""), e["output"], resp)).text;
+      },
+      [&](size_t i, const std::string& reply, const std::string* error) {
+        const bool empty = data[i][o.key].get<std::string>().empty();
+        if (error) {
+          rep.failed.push_back(i);
+          warnings.push_back(str_cat("entry ", i, ": ", *error));
+          return;
         }
-      }
-      std::lock_guard<std::mutex> lock(mu);
-      if (failed) {
-        rep.failed.push_back(i);
-        warnings.push_back(str_cat("entry ", i, ": ", reply));
-      } else if (score < 0) {
-        rep.unusable.push_back(i);
-        data[i]["judge_reply"] = reply;
-        warnings.push_back(str_cat("entry ", i, ": no score in the reply: ", reply.substr(0, 120)));
-      } else {
+        bool exact = true;
+        const int32_t score = empty ? 0 : judge_parse_score(reply, &exact);
+        if (score < 0) {
+          rep.unusable.push_back(i);
+          data[i]["judge_reply"] = reply;
+          warnings.push_back(str_cat("entry ", i, ": no score in the reply: ", reply.substr(0, 120)));
+          return;
+        }
         data[i]["score"] = score;
-        data[i]["judge_reply"] = resp.empty() ? "(empty response: 0, as the reference)" : reply;
-        if (resp.empty()) rep.empty++;
+        data[i]["judge_reply"] = empty ? "(empty response: 0, as the reference)" : reply;
+        if (empty) rep.empty++;
         if (!exact) rep.inexact++;
-      }
-      finished++;
-      bar.update(static_cast<int64_t>(rep.kept + finished), "");
-      if (since_write.seconds() > 1) {
-        write();
-        since_write = Timer();
-      }
-    }
-  };
-  std::vector<std::thread> pool;
-  for (int t = 0; t < o.concurrency; t++) pool.emplace_back(worker);
-  for (auto& t : pool) t.join();
-  bar.finish();
-  write();
+      },
+      write, log, "scored");
   for (const std::string& w : warnings) log << "warning   " << w << "\n";
   if (InterruptScope::requested())
     throw Interrupted(str_cat(rep.out.string(), " (", rep.kept + finished, " of ", data.size(), " scored; run again to continue)"));
