@@ -71,7 +71,8 @@ void draw(cairo_t* cr, const LossCurves& c) {
   cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
   cairo_set_font_size(cr, 11);
 
-  const double x0 = kLeft, x1 = kW - kRight, y0 = kTop, y1 = kH - kBottom;  // plot box
+  double x0 = kLeft;  // widened below when the loss labels are long ("0.00015")
+  const double x1 = kW - kRight, y0 = kTop, y1 = kH - kBottom;  // plot box
   double emin = c.epochs.front(), emax = c.epochs.back();
   if (emax <= emin) emax = emin + 1;
   double lmin = 1e300, lmax = -1e300;
@@ -82,6 +83,14 @@ void draw(cairo_t* cr, const LossCurves& c) {
   if (lmax - lmin < 1e-9) lmin -= 0.5, lmax += 0.5;
   const double pad_e = (emax - emin) * 0.05, pad_l = (lmax - lmin) * 0.05;
   const double xe0 = emin - pad_e, xe1 = emax + pad_e, yl0 = lmin - pad_l, yl1 = lmax + pad_l;
+  const double ls = nice_step(yl1 - yl0, 5, false);
+  double widest = 0;
+  for (double l : ticks(yl0, yl1, ls)) {
+    cairo_text_extents_t e;
+    cairo_text_extents(cr, label(l, ls).c_str(), &e);
+    widest = std::max(widest, e.width);
+  }
+  x0 = std::max(x0, widest + 7 + 26);
   auto X = [&](double e) { return x0 + (e - xe0) / (xe1 - xe0) * (x1 - x0); };
   auto Y = [&](double l) { return y1 - (l - yl0) / (yl1 - yl0) * (y1 - y0); };
 
@@ -98,13 +107,12 @@ void draw(cairo_t* cr, const LossCurves& c) {
     text(cr, label(e, es), X(e), y1 + 7, 0.5, 0);
   }
   text(cr, "Epochs", (x0 + x1) / 2, kH - 6, 0.5, 1);
-  // left axis: loss
-  const double ls = nice_step(yl1 - yl0, 5, false);
+  // left axis: loss; its label left of the widest tick label
   for (double l : ticks(yl0, yl1, ls)) {
     cairo_move_to(cr, x0 - 4, Y(l)), cairo_line_to(cr, x0, Y(l)), cairo_stroke(cr);
     text(cr, label(l, ls), x0 - 7, Y(l), 1, 0.5);
   }
-  text(cr, c.y_label.c_str(), 14, (y0 + y1) / 2, 0.5, 0.5, -M_PI / 2);
+  text(cr, c.y_label.c_str(), x0 - 7 - widest - 12, (y0 + y1) / 2, 0.5, 0.5, -M_PI / 2);
   // top axis: tokens seen, mapped so each evaluation sits at the same x on both axes
   const double t0 = c.tokens.front(), t1 = c.tokens.back();
   if (t1 > t0 && c.epochs.back() > c.epochs.front()) {
@@ -146,7 +154,13 @@ void draw(cairo_t* cr, const LossCurves& c) {
   cairo_restore(cr);
 
   // legend, upper right
-  const double lw = 150, lh = 40, lx = x1 - lw - 8, ly = y0 + 8;
+  double text_w = 0;  // the box fits the longer label
+  for (const std::string* t : {&c.train_label, &c.val_label}) {
+    cairo_text_extents_t e;
+    cairo_text_extents(cr, t->c_str(), &e);
+    text_w = std::max(text_w, e.x_advance);
+  }
+  const double lw = std::max(150.0, text_w + 50), lh = 40, lx = x1 - lw - 8, ly = y0 + 8;
   cairo_set_source_rgba(cr, 1, 1, 1, 0.85);
   cairo_rectangle(cr, lx, ly, lw, lh);
   cairo_fill_preserve(cr);

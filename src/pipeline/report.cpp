@@ -119,8 +119,39 @@ std::vector<std::pair<std::string, std::string>> artifacts(const RunFacts& f) {
   }
   add(f.responses_file, std::to_string(f.responses) + " test-set responses");
   if (f.judged) add(f.scores_file, "scores and judge replies");
+  if (f.dpo.present) {
+    add("dpo/model/", "the preference-tuned model (SFT + DPO)");
+    add("dpo/metrics.jsonl", "DPO metrics (losses, rewards)");
+    add("dpo/reward-margins.png", "DPO reward margins plot");
+    add(f.dpo.responses_file, std::to_string(f.dpo.responses) + " test-set responses of the DPO model");
+    if (f.dpo.judged) add(f.dpo.scores_file, "scores of the DPO model");
+  }
   add("report.md", "this report as Markdown");
   return a;
+}
+
+// `run --dpo-data`: SFT against SFT + DPO.
+std::string dpo_markdown(const RunFacts& f) {
+  if (!f.dpo.present) return "";
+  const auto& d = f.dpo;
+  char buf[512];
+  std::string md = "\n## Preference tuning (DPO)\n\n";
+  std::snprintf(buf, sizeof buf, "DPO: %lld steps in %.1f min on [dpo/](dpo/) (metrics, plots, model).\n\n",
+                static_cast<long long>(d.steps), d.seconds / 60);
+  md += buf;
+  if (d.has_evals) {
+    std::snprintf(buf, sizeof buf, "Last evaluation: train loss %.3f, val loss %.3f, train reward margin %.3f, val reward "
+                  "margin %.3f.\n\n", d.last_train, d.last_val, d.last_train_margin, d.last_val_margin);
+    md += buf;
+  }
+  if (fs::exists(f.dir / "dpo" / "reward-margins.png")) md += "![reward margins](dpo/reward-margins.png)\n\n";
+  md += "| model | responses | judge average |\n|---|---|---|\n";
+  auto avg = [](bool judged, size_t n, double a) { return judged ? fmt("%.2f", a) + " (" + std::to_string(n) + " scores)" : std::string("not judged"); };
+  md += "| SFT | [" + f.responses_file.generic_string() + "](" + f.responses_file.generic_string() + ") | " +
+        avg(f.judged, f.scores, f.average) + " |\n";
+  md += "| SFT + DPO | [" + d.responses_file.generic_string() + "](" + d.responses_file.generic_string() + ") | " +
+        avg(d.judged, d.scores, d.average) + " |\n";
+  return md;
 }
 
 std::string markdown(const RunFacts& f) {
@@ -152,6 +183,7 @@ std::string markdown(const RunFacts& f) {
     md += "\n## Judge\n\nSkipped: " + f.judge_skipped + "\n\nScore later with `instruct judge --responses " +
           (f.dir / f.responses_file).string() + "` once a judge runs (`ollama serve`, `ollama pull llama3`).\n";
   }
+  md += dpo_markdown(f);
   return md;
 }
 
@@ -228,6 +260,27 @@ std::string html(const RunFacts& f) {
     h += "<p>Skipped: " + e(f.judge_skipped) + "</p><p>Score later with <code>instruct judge --responses " +
          e((f.dir / f.responses_file).string()) + "</code> once a judge runs (<code>ollama serve</code>, "
          "<code>ollama pull llama3</code>).</p>\n";
+  }
+
+  if (f.dpo.present) {  // SFT against SFT + DPO
+    const auto& d = f.dpo;
+    h += "<h2>Preference tuning (DPO)</h2><p>" + std::to_string(d.steps) + " steps in " + e(format_duration(d.seconds)) +
+         " (<a href=\"dpo/\">dpo/</a>).";
+    if (d.has_evals)
+      h += " Last evaluation: train loss " + fmt("%.3f", d.last_train) + ", val loss " + fmt("%.3f", d.last_val) +
+           ", reward margins " + fmt("%.3f", d.last_train_margin) + " (train), " + fmt("%.3f", d.last_val_margin) + " (val).";
+    h += "</p><table><tr><th>model</th><th>responses</th><th class=\"num\">judge average</th></tr>";
+    auto row = [&](const char* name, const fs::path& file, bool judged, size_t n, double a) {
+      h += "<tr><td>" + std::string(name) + "</td><td><a href=\"" + e(file.generic_string()) + "\">" +
+           e(file.generic_string()) + "</a></td><td class=\"num\">" +
+           (judged ? fmt("%.2f", a) + " (" + std::to_string(n) + " scores)" : std::string("not judged")) + "</td></tr>";
+    };
+    row("SFT", f.responses_file, f.judged, f.scores, f.average);
+    row("SFT + DPO", d.responses_file, d.judged, d.scores, d.average);
+    h += "</table>\n";
+    if (fs::exists(f.dir / "dpo" / "reward-margins.png"))
+      h += "<img class=\"plot\" alt=\"DPO reward margins\" src=\"data:image/png;base64," +
+           base64_encode(file_read(f.dir / "dpo" / "reward-margins.png")) + "\">\n";
   }
 
   // Entries

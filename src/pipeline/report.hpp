@@ -32,6 +32,19 @@ struct RunFacts {
   size_t scores = 0, entries = 0;
   double average = 0;
   std::array<size_t, 10> deciles{};
+  // `run --dpo-data`: the preference-tuned model beside the SFT one (its files under dpo/).
+  struct Dpo {
+    bool present = false;
+    int64_t steps = 0;
+    double seconds = 0;
+    bool has_evals = false;
+    double last_train = 0, last_val = 0, last_train_margin = 0, last_val_margin = 0;
+    size_t responses = 0;
+    std::filesystem::path responses_file, scores_file;  // relative to dir
+    bool judged = false;
+    size_t scores = 0;
+    double average = 0;
+  } dpo;
 };
 
 // Writes DIR/report.md and DIR/report.html atomically; returns the markdown report's path.

@@ -34,40 +34,84 @@ RunReport run_all(const RunOptions& o, std::ostream& log) {
   // The run directory holds the final checkpoint (RUN/checkpoints/step-N); on --resume it need not be --out.
   const fs::path dir = rep.train.checkpoint.parent_path().parent_path();
 
-  log << "\n== respond (test split)\n";
-  RespondOptions r;
-  r.infer.model.model = (dir / "model").string();
-  r.infer.model.merge = o.merge && fs::exists(dir / "model" / "adapter_config.json");
-  r.data = data;
-  r.split = "test";
-  r.out = dir / "instruction-data-with-response.json";
-  r.infer.gen.batch_size = o.respond_batch;
-  r.infer.gen.max_new_tokens = o.max_new_tokens;
-  r.resume = !o.train.resume.empty();
-  rep.respond = respond_run(r, log);
-  stage_done("respond (test split)");
+  // --dpo-data: preference tuning of the SFT model (the book's recipe; the run's length, schedule,
+  // precision and LoRA settings), into RUN/dpo; a rerun continues it from its checkpoints.
+  const fs::path dpo_dir = dir / "dpo";
+  if (!o.dpo_data.empty()) {
+    log << "\n== dpo\n";
+    TrainOptions t;
+    t.objective = "dpo";
+    t.lr = 5e-6, t.weight_decay = 0.01, t.epochs = 1;
+    t.data = data;
+    t.data.data = o.dpo_data;
+    t.model.model = (dir / "model").string();
+    t.model.cache_dir = o.train.model.cache_dir;
+    t.out = dpo_dir;
+    t.max_steps = o.train.max_steps, t.eval_freq = o.train.eval_freq, t.eval_iter = o.train.eval_iter;
+    t.sample_tokens = o.train.sample_tokens, t.precision = o.train.precision, t.plot_format = o.train.plot_format;
+    t.lora_rank = o.train.lora_rank, t.lora_alpha = o.train.lora_alpha, t.lora_qkv = o.train.lora_qkv;
+    t.lora_targets = o.train.lora_targets;
+    if (fs::exists(dpo_dir / "checkpoints")) t.resume = dpo_dir;
+    rep.dpo = train_run(t, log);
+    if (rep.dpo.interrupted) throw Interrupted(rep.dpo.checkpoint.string());
+    stage_done("dpo");
+  }
 
-  log << "\n== judge\n";
+  // Responses (and scores) of each model: the SFT model's in RUN, the DPO model's in RUN/dpo.
+  struct Answer {
+    fs::path model, responses, scores;
+    RespondReport* respond;
+    JudgeReport* judge;
+    bool* judged;
+    const char* stage;
+  };
+  std::vector<Answer> answers{{dir / "model", dir / "instruction-data-with-response.json",
+                               dir / "instruction-data-with-scores.json", &rep.respond, &rep.judge, &rep.judged,
+                               "respond (test split)"}};
+  if (!o.dpo_data.empty())
+    answers.push_back({dpo_dir / "model", dpo_dir / "instruction-data-with-response.json",
+                       dpo_dir / "instruction-data-with-scores.json", &rep.dpo_respond, &rep.dpo_judge, &rep.dpo_judged,
+                       "respond (test split, DPO model)"});
+  for (const Answer& a : answers) {
+    log << "\n== " << a.stage << "\n";
+    RespondOptions r;
+    r.infer.model.model = a.model.string();
+    r.infer.model.merge = o.merge && fs::exists(a.model / "adapter_config.json");
+    r.data = data;
+    r.split = "test";
+    r.out = a.responses;
+    r.infer.gen.batch_size = o.respond_batch;
+    r.infer.gen.max_new_tokens = o.max_new_tokens;
+    r.resume = !o.train.resume.empty();
+    *a.respond = respond_run(r, log);
+    stage_done(a.stage);
+  }
+
   JudgeRunOptions j = o.judge;
-  j.responses = r.out;
-  j.out = dir / "instruction-data-with-scores.json";
-  if (!o.judge_enabled) {
-    rep.judge_skipped = "--no-judge was given";
-  } else {
+  for (const Answer& a : answers) {
+    log << "\n== judge" << (a.respond == &rep.respond ? "" : " (DPO model)") << "\n";
+    j.responses = a.responses;
+    j.out = a.scores;
+    if (!o.judge_enabled) {
+      rep.judge_skipped = "--no-judge was given";
+      continue;
+    }
+    if (!rep.judge_skipped.empty()) continue;  // the first judge attempt said why
     try {
       judge_check(j.judge);
-      rep.judge = judge_run(j, log);
-      rep.judged = true;
+      *a.judge = judge_run(j, log);
+      *a.judged = true;
     } catch (const Interrupted&) {
       throw;
     } catch (const Error& e) {
       rep.judge_skipped = e.what();
     }
+    if (*a.judged) stage_done(a.respond == &rep.respond ? "judge" : "judge (DPO model)");
   }
-  if (rep.judged) stage_done("judge");
+  const fs::path responses_file = answers[0].responses, scores_file = answers[0].scores;
   if (!rep.judged)
     log << "skipped   judging: " << rep.judge_skipped << "\n          score later with: instruct judge --responses "
-        << r.out.string() << " --url URL\n";
+        << responses_file.string() << " --url URL\n";
 
   // report.md and report.html, relative links so the directory can be moved.
   RunFacts f;
@@ -85,12 +129,25 @@ RunReport run_all(const RunOptions& o, std::ostream& log) {
     f.last_eval_step = t.evals.back().step, f.last_train = t.evals.back().train_loss, f.last_val = t.evals.back().val_loss;
   }
   f.responses = rep.respond.entries;
-  f.responses_file = r.out.filename();
+  f.responses_file = responses_file.filename();
   f.judged = rep.judged;
   f.judge_model = j.judge.model;
   f.judge_skipped = rep.judge_skipped;
-  f.scores_file = j.out.filename();
+  f.scores_file = scores_file.filename();
   f.scores = rep.judge.scores, f.entries = rep.judge.entries, f.average = rep.judge.average, f.deciles = rep.judge.deciles;
+  if (!o.dpo_data.empty()) {
+    auto& d = f.dpo;
+    const auto& t = rep.dpo;
+    d.present = true;
+    d.steps = t.steps, d.seconds = t.seconds;
+    if ((d.has_evals = !t.evals.empty()))
+      d.last_train = t.evals.back().train_loss, d.last_val = t.evals.back().val_loss,
+      d.last_train_margin = t.evals.back().train_margin, d.last_val_margin = t.evals.back().val_margin;
+    d.responses = rep.dpo_respond.entries;
+    d.responses_file = fs::path("dpo") / "instruction-data-with-response.json";
+    d.scores_file = fs::path("dpo") / "instruction-data-with-scores.json";
+    d.judged = rep.dpo_judged, d.scores = rep.dpo_judge.scores, d.average = rep.dpo_judge.average;
+  }
   rep.report = run_report_write(f);
   log << "\nreport    " << rep.report.string() << " and " << (dir / "report.html").string() << "\n";
   return rep;

@@ -16,15 +16,16 @@ struct RunOptions {
   int32_t respond_batch = 8;
   int32_t max_new_tokens = 256;
   bool merge = false;             // LoRA: respond with the adapter merged into the weights
+  std::filesystem::path dpo_data;  // a DPO stage on this preference data after SFT (into RUN/dpo)
   JudgeRunOptions judge;          // responses/out are set inside the run directory
   bool judge_enabled = true;
 };
 
 struct RunReport {
-  TrainReport train;
-  RespondReport respond;
-  bool judged = false;
-  JudgeReport judge;
+  TrainReport train, dpo;
+  RespondReport respond, dpo_respond;
+  bool judged = false, dpo_judged = false;
+  JudgeReport judge, dpo_judge;
   std::string judge_skipped;  // why, when not judged
   std::filesystem::path report;
 };

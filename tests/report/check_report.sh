@@ -31,11 +31,18 @@ url="http://127.0.0.1:$(cat "$tmp/port")"
 # 40 entries: 34 train, 4 test... use 120 so the test split has 12 entries (10 of them shown).
 "$py" -c "import json,sys; json.dump(json.load(open(sys.argv[1]))[:120], open(sys.argv[2],'w'))" \
   "$repo/data/instruction-data.json" "$tmp/d.json"
+"$py" -c "import json,sys; json.dump(json.load(open(sys.argv[1]))[:120], open(sys.argv[2],'w'))" \
+  "$repo/data/instruction-data-with-preference.json" "$tmp/p.json"
+# With a DPO stage: both models answer the test split and are judged; the report compares them.
 "$bin" run --init random --config n_layer=2,n_head=2,n_embd=32 --data "$tmp/d.json" --batch-size 4 --max-steps 6 \
-  --eval-freq 2 --max-new-tokens 6 --url "$url" --out "$out/run" >"$out/run.log" 2>&1 ||
+  --eval-freq 2 --max-new-tokens 6 --url "$url" --dpo-data "$tmp/p.json" --out "$out/run" >"$out/run.log" 2>&1 ||
   { no "instruct run failed: $(tail -3 "$out/run.log")"; finish; }
 page="$out/run/report.html"
 [ -s "$page" ] && [ -s "$out/run/report.md" ] && ok || { no "report.html or report.md missing"; finish; }
+
+grep -qE '^\| SFT \| .* \| [0-9.]+ \(12 scores\) \|$' "$out/run/report.md" &&
+  grep -qE '^\| SFT \+ DPO \| \[dpo/instruction-data-with-response.json\].* \| [0-9.]+ \(12 scores\) \|$' "$out/run/report.md" &&
+  grep -q 'Preference tuning (DPO)' "$page" && ok || no "the report does not compare the SFT and DPO models' scores"
 
 # Self-contained: nothing fetched from elsewhere, no scripts; the plot is inlined.
 grep -qiE '(src|href)="(https?:)?//|<script|<link|@import|url\(' "$page" && no "page refers to external assets" || ok
