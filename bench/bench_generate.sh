@@ -6,16 +6,9 @@
 # Usage: bench/bench_generate.sh [build_dir] [sizes...]
 #   (default: small medium; NEW=256 as respond's max_new_tokens, LIMIT=16, TORCH_THREADS=1)
 set -eu
-repo=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$repo/build}
-"$build/instruct" --version | sed -n 2p   # the CPU and the kernels oneDNN picks: name them beside every number
-shift || true
-sizes=${*:-small medium}
+. "$(dirname "$0")/common.sh" "$@"
 new=${NEW:-256}
 limit=${LIMIT:-16}
-threads=${TORCH_THREADS:-1}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 prompt=$(/usr/bin/python3 -c "
 import json
 d = json.load(open('$repo/data/instruction-data.json'))

@@ -7,17 +7,9 @@
 # schedule) full and LoRA, wall time and initial/final losses beside the book's. MODEL=DIR|NAME
 # trains that checkpoint (gpt2-medium is the book's); without it, random init of the size.
 set -eu
-repo=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$repo/build}
-"$build/instruct" --version | sed -n 2p   # the CPU and the kernels oneDNN picks: name them beside every number
-shift || true
-sizes=${*:-small medium}
+. "$(dirname "$0")/common.sh" "$@"
 steps=${STEPS:-4}
-threads=${TORCH_THREADS:-1}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 "$build/instruct" prepare --export-batches "$tmp/batches.jsonl" >/dev/null
-precisions="fp32 bf16"
 if [ "${SCHEDULE:-0}" = 1 ]; then
   printf "%-7s %-5s %10s %14s %14s\n" size mode minutes "initial tr/val" "final tr/val"
   for size in $sizes; do
@@ -42,7 +34,6 @@ print(f\"%-7s %-5s %10.2f %14s %14s\" % ('$size', '$mode', ($end - $start) / 60,
   echo "book (gpt2-medium, L4 GPU): full 1.80 min; LoRA 1.30 min, initial 3.768/3.762, final (step 230) 0.308/0.652"
   exit 0
 fi
-"$build/instruct" --version | grep -q 'bf16 not available' && precisions=fp32  # see bench_train.sh
 
 # instruct tokens/s (after the warm-up step) and peak RSS of one run
 ours() {

@@ -4,23 +4,12 @@
 # process's RSS.
 # Usage: bench/bench_train.sh [build_dir] [sizes...]   (default: small medium; STEPS=4, TORCH_THREADS=1)
 set -eu
-repo=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$repo/build}
-"$build/instruct" --version | sed -n 2p   # the CPU and the kernels oneDNN picks: name them beside every number
-shift || true
-sizes=${*:-small medium}
+. "$(dirname "$0")/common.sh" "$@"
 steps=${STEPS:-4}
-threads=${TORCH_THREADS:-1}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 "$build/instruct" prepare --export-batches "$tmp/batches.jsonl" >/dev/null
 # fp32 and bf16 side by side: PyTorch fp32 and bf16 autocast; instruct --precision fp32 and bf16
 # (n/a where the CPU has no bf16 matmul: the --version line says so).
 printf "%-7s %-9s %14s %14s %8s %14s %14s\n" size precision "torch tok/s" "instruct tok/s" ratio "torch peak" "instruct peak"
-# Without bf16 matmuls (AVX2-only CPUs) both bf16 rows are skipped: instruct refuses, and PyTorch's
-# autocast emulates bf16 there (over 9 minutes for 4 gpt2-small steps on an AMD EPYC Zen 3).
-precisions="fp32 bf16"
-"$build/instruct" --version | grep -q 'bf16 not available' && precisions=fp32
 for size in $sizes; do
   for precision in $precisions; do
     read -r torch_tps torch_peak < <(PEER_BF16=$([ "$precision" = bf16 ] && echo 1 || echo 0) \

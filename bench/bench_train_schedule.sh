@@ -5,15 +5,8 @@
 # Random init, batch 8, fp32, the same real batches. Usage: bench/bench_train_schedule.sh [build] [sizes]
 # (default: small medium; STEPS=6 timed steps, TORCH_THREADS=1)
 set -eu
-repo=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$repo/build}
-"$build/instruct" --version | sed -n 2p   # the CPU and the kernels oneDNN picks: name them beside every number
-shift || true
-sizes=${*:-small medium}
+. "$(dirname "$0")/common.sh" "$@"
 steps=${STEPS:-6}
-threads=${TORCH_THREADS:-1}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 "$build/instruct" prepare --export-batches "$tmp/train.jsonl" >"$tmp/prep"
 "$build/instruct" prepare --split val --export-batches "$tmp/val.jsonl" >/dev/null
 batches=$(sed -n 's/.*train \([0-9]*\) (shuffled.*/\1/p' "$tmp/prep" | head -1)
