@@ -11,7 +11,9 @@
 #include "core/error.hpp"
 #include "core/files.hpp"
 #include "data/preference.hpp"
+#include "io/adapter.hpp"
 #include "io/checkpoint.hpp"
+#include "io/model_source.hpp"
 #include "pipeline/train.hpp"
 #include "test_util.hpp"
 #include "train/preference_trainer.hpp"
@@ -258,6 +260,41 @@ TEST(Dpo, PrecomputedReferenceAndReferenceFreeLosses) {
     EXPECT_TRUE(std::isfinite(t.losses.back())) << loss;
   }
   EXPECT_NE(log.str().find("reference: none (orpo)"), std::string::npos);
+  fs::remove_all(r.dir);
+}
+
+// LoRA SFT, then LoRA DPO on it: the DPO adapter's base is the SFT model with its adapter merged,
+// and loading the DPO model directory rebuilds exactly that (SFT adapter merged, DPO adapter on top).
+TEST(Dpo, ALoraDpoModelOnALoraSftModelLoadsBothAdapters) {
+  DpoRun r = dpo_run("dpo_lora_chain");
+  std::ostringstream log;
+  TrainOptions sft;
+  sft.data = r.o.data;
+  sft.model = r.o.model;
+  sft.lora_rank = 2;
+  sft.max_steps = 2, sft.eval_freq = 0, sft.sample_tokens = 0, sft.lr = 1e-2;
+  sft.out = r.dir / "sft-lora";
+  train_run(sft, log);
+  r.o.model.model = (r.dir / "sft-lora" / "model").string();
+  r.o.lora_rank = 2;
+  r.o.max_steps = 2, r.o.eval_freq = 0, r.o.sample_tokens = 0;
+  r.o.out = r.dir / "dpo-lora";
+  train_run(r.o, log);
+  ModelOptions sft_merged;
+  sft_merged.model = (r.dir / "sft-lora" / "model").string();
+  sft_merged.merge = true;
+  GPT2 want = model_resolve(sft_merged, log);
+  want.lora = adapter_load(r.dir / "dpo-lora" / "model", want.cfg);
+  ModelOptions dpo;
+  dpo.model = (r.dir / "dpo-lora" / "model").string();
+  const GPT2 got = model_resolve(dpo, log);
+  const std::vector<int32_t> tokens{464, 3290, 318, 257, 1332, 13, 198, 50256};
+  GPT2Step a, b;
+  const float* la = gpt2_logits(want, a, tokens.data(), 1, 8);
+  const float* lb = gpt2_logits(got, b, tokens.data(), 1, 8);
+  double worst = 0;
+  for (int i = 0; i < 8 * want.cfg.vocab; i++) worst = std::max(worst, std::fabs(double(la[i]) - lb[i]));
+  EXPECT_LT(worst, 1e-5);
   fs::remove_all(r.dir);
 }
 

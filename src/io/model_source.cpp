@@ -110,6 +110,7 @@ ModelOptions adapter_base_options(const fs::path& dir, const ModelOptions& given
 // Applies the adapter in `dir` to `m` (trained on `base`), merged when asked.
 void attach_adapter(GPT2& m, const fs::path& dir, const ModelOptions& base, bool merge, std::ostream& log) {
   adapter_check_base(dir, base);
+  if (m.lora.on()) gpt2_merge_lora(m);  // an adapter on a base that is itself base + adapter (LoRA DPO on LoRA SFT)
   m.lora = adapter_load(dir, m.cfg);
   const LoraConfig& l = m.lora.cfg;
   log << "adapter   " << dir.string() << " (LoRA rank " << l.rank << ", alpha " << l.alpha << ", "
