@@ -1,5 +1,6 @@
 // One training step of a GPT-2 size on a fixed batch, broken down: forward, backward, AdamW, and
-// the share of time in gemm() with its GFLOP/s. Random init. Usage: bench_train_step SIZE [B] [T] [STEPS]
+// the share of time in gemm() with its GFLOP/s. Random init.
+// Usage: bench_train_step SIZE [B] [T] [STEPS] [LORA_RANK]   (a rank: LoRA on every linear, split q/k/v)
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -20,7 +21,13 @@ int main(int argc, char** argv) {
   const int steps = argc > 4 ? std::atoi(argv[4]) : 3;
   GPT2 m = gpt2_create(config_preset(size));
   gpt2_init_random(m, 1);
-  AdamW opt = adamw_create(m.w, AdamWHyper{});
+  if (argc > 5 && std::atoi(argv[5]) > 0) {
+    LoraConfig l;
+    l.rank = std::atoi(argv[5]);
+    m.lora = lora_create(m.cfg, l);
+    lora_init(m.lora, 1);
+  }
+  AdamW opt = adamw_create(gpt2_trainable(m), AdamWHyper{});
   GPT2Step st;
   std::mt19937 rng(1);
   std::vector<int32_t> in(B * T), tg(B * T);
@@ -35,7 +42,7 @@ int main(int argc, char** argv) {
     const double f = t.seconds();
     gpt2_backward(m, st);
     const double b = t.seconds();
-    adamw_step(opt, m.w);
+    adamw_step(opt, gpt2_trainable(m));
     const double a = t.seconds();
     const GemmStats g1 = gemm_stats();
     if (s == 0) continue;  // warm-up
@@ -43,8 +50,8 @@ int main(int argc, char** argv) {
     gsec += g1.seconds - g0.seconds, gflop += g1.flops - g0.flops;
   }
   const double total = (tz + tf + tb + ta) / steps;
-  std::printf("%s B=%d T=%d: step %.3f s = zero_grad %.3f + forward %.3f + backward %.3f + adamw %.3f; %.1f tokens/s\n",
-              size.c_str(), B, T, total, tz / steps, tf / steps, tb / steps, ta / steps, B * T / total);
+  std::printf("%s%s B=%d T=%d: step %.3f s = zero_grad %.3f + forward %.3f + backward %.3f + adamw %.3f; %.1f tokens/s\n",
+              size.c_str(), m.lora.on() ? " LoRA" : "", B, T, total, tz / steps, tf / steps, tb / steps, ta / steps, B * T / total);
   std::printf("gemm: %.3f s/step (%.0f%%), %.1f GFLOP/s; everything else %.3f s/step\n", gsec / steps,
               100 * gsec / steps / total, gflop / gsec / 1e9, total - gsec / steps);
   return 0;
