@@ -75,7 +75,7 @@ class JudgeServer {
     if (!ollama && !authorized(req, res)) return;
     const ojson body = ojson::parse(req.body);
     const std::string prompt = body["messages"][0]["content"];
-    if (prompt.rfind("Given the input `", 0) == 0) return rewrite(prompt, body, res, ollama);
+    if (prompt.find("slightly rewrite the output") != std::string::npos) return rewrite(prompt, body, res, ollama);
     const std::string open = "score the model response `", close = "` on a scale";
     const size_t a = prompt.find(open) + open.size();
     const std::string resp = prompt.substr(a, prompt.find(close, a) - a);
