@@ -20,6 +20,7 @@ void cli_add_chat(CLI::App& app);
 void cli_add_judge(CLI::App& app);
 void cli_add_run(CLI::App& app);
 void cli_add_merge(CLI::App& app);
+void cli_add_export(CLI::App& app);
 void cli_add_dpo(CLI::App& app);
 void cli_add_prefs(CLI::App& app);
 

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   instruct::cli_add_prefs(app);
   instruct::cli_add_run(app);
   instruct::cli_add_merge(app);
+  instruct::cli_add_export(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

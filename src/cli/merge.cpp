@@ -1,8 +1,10 @@
-// `instruct merge`: fold a LoRA adapter into its base and write a plain HF model.
+// `instruct merge`: fold a LoRA adapter into its base and write a plain HF model; `instruct
+// export`: the same and the tokenizer files, for transformers and friends.
 #include <iostream>
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "pipeline/export.hpp"
 #include "pipeline/merge.hpp"
 
 namespace instruct {
@@ -15,6 +17,17 @@ void cli_add_merge(CLI::App& app) {
   cmd->add_option("--adapter", o->model.adapter, "Adapter directory (default: --model is a LoRA run's model/)");
   cmd->add_option("--out,-o", o->out, "Directory for the merged model")->required();
   cmd->callback([o] { merge_run(*o, std::cout); });
+}
+
+void cli_add_export(CLI::App& app) {
+  auto o = std::make_shared<ExportOptions>();
+  o->model.model = "out/train/model";
+  CLI::App* cmd = app.add_subcommand("export", "Export a model (adapter merged) as an HF GPT-2 directory with its tokenizer");
+  cli_add_model_options(*cmd, o->model);
+  cmd->add_option("--adapter", o->model.adapter, "Adapter directory to fold in (default: --model's, if it is one)");
+  cmd->add_option("--format", o->format, "hf: GPT2LMHeadModel + GPT2Tokenizer files")->capture_default_str();
+  cmd->add_option("--out,-o", o->out, "Output directory")->required();
+  cmd->callback([o] { export_run(*o, std::cout); });
 }
 
 }  // namespace instruct

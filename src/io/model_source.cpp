@@ -204,6 +204,7 @@ ModelRecipe model_recipe(const fs::path& dir) {
   try {
     r.template_name = j.at("template").get<std::string>();
     r.tokenizer = j.at("tokenizer").get<std::string>();
+    if (!r.tokenizer.empty() && r.tokenizer.is_relative()) r.tokenizer = dir / r.tokenizer;  // "." : this directory
   } catch (const nlohmann::json::exception& e) {
     fail(p.string(), ": \"template\" or \"tokenizer\" is missing or not a string (", e.what(), ")");
   }

@@ -77,7 +77,7 @@ std::string model_name_or_path(const ModelOptions& o);
 // Directories without instruct.json (plain HF models) give the defaults (alpaca, bundled vocab).
 struct ModelRecipe {
   std::string template_name = "alpaca";
-  std::filesystem::path tokenizer;  // empty: bundled
+  std::filesystem::path tokenizer;  // empty: bundled; relative in the file: to the model directory
   bool from_file = false;
 };
 ModelRecipe model_recipe(const std::filesystem::path& dir);

@@ -1,6 +1,7 @@
 // GPT-2 BPE: pretokenize with PCRE2 (JIT), look each pretoken up whole, else merge pairs by rank
 // (all occurrences of the best pair per pass, as OpenAI's encoder.py), with a cache of pretokens.
 #define PCRE2_CODE_UNIT_WIDTH 8
+#include <array>
 #include "text/bpe.hpp"
 
 #include <pcre2.h>
@@ -279,6 +280,28 @@ std::string bpe_decode_bytes(const Bpe& bpe, std::span<const int32_t> ids) {
 
 std::string bpe_decode(const Bpe& bpe, std::span<const int32_t> ids) {
   return utf8_sanitize(bpe_decode_bytes(bpe, ids));
+}
+
+std::string bpe_token_text(const Bpe& bpe, int32_t id) {
+  static const auto table = [] {
+    std::array<uint32_t, 256> t{};
+    std::unordered_map<uint32_t, uint8_t> back;
+    byte_unicode_tables(t.data(), back);
+    return t;
+  }();
+  std::string out;
+  for (unsigned char c : bpe.vocab.at(id)) utf8_append(out, table[c]);
+  return out;
+}
+
+std::vector<std::string> bpe_merges_text(const Bpe& bpe) {
+  std::vector<std::string> lines(bpe.merges.size());
+  for (const auto& [pair, m] : bpe.merges) {
+    if (m.rank < 0 || static_cast<size_t>(m.rank) >= lines.size()) fail("internal: merge rank ", m.rank);
+    lines[m.rank] = bpe_token_text(bpe, static_cast<int32_t>(pair >> 32)) + " " +
+                    bpe_token_text(bpe, static_cast<int32_t>(pair & 0xffffffffu));
+  }
+  return lines;
 }
 
 }  // namespace instruct

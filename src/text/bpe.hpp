@@ -58,6 +58,10 @@ std::vector<int32_t> bpe_encode(Bpe& bpe, std::string_view text,
 std::vector<std::string_view> bpe_pretokenize(Bpe& bpe, std::string_view text);
 // Concatenated token bytes; may end inside a UTF-8 character.
 std::string bpe_decode_bytes(const Bpe& bpe, std::span<const int32_t> ids);
+// A token as the vocabulary files write it (GPT-2's bytes_to_unicode: " the" is "Ġthe").
+std::string bpe_token_text(const Bpe& bpe, int32_t id);
+// The merges in rank order as merges.txt lines ("Ġ t"), without the "#version" header.
+std::vector<std::string> bpe_merges_text(const Bpe& bpe);
 // Same, with invalid UTF-8 replaced by U+FFFD (tiktoken's decode).
 std::string bpe_decode(const Bpe& bpe, std::span<const int32_t> ids);
 

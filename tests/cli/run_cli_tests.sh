@@ -168,6 +168,10 @@ expect_ok merge-command 'merged ' -- "$bin" merge --model "$tmp/lora/model" --ou
 disk_gen=$("$bin" generate --model "$tmp/lora-merged" -i "Name a colour." -n 6 --ignore-eos 2>/dev/null)
 [ -n "$lora_gen" ] && [ "$lora_gen" = "$merged_gen" ] && [ "$lora_gen" = "$disk_gen" ] && ok ||
   no "adapter, --merge and instruct merge generate differently: '$lora_gen' / '$merged_gen' / '$disk_gen'"
+expect_ok export-hf 'export ' -- "$bin" export --model "$tmp/lora/model" --out "$tmp/lora-hf"
+hf_gen=$("$bin" generate --model "$tmp/lora-hf" -i "Name a colour." -n 6 --ignore-eos 2>/dev/null)
+[ -f "$tmp/lora-hf/vocab.json" ] && [ -f "$tmp/lora-hf/merges.txt" ] && [ "$hf_gen" = "$lora_gen" ] && ok ||
+  no "export --format hf: tokenizer files missing or it generates differently: '$hf_gen' / '$lora_gen'"
 expect_fail adapter-other-base 'this adapter was trained on another base model' -- "$bin" generate --init random \
   --config "$tiny" --init-seed 9 --adapter "$tmp/lora/model" -i x -n 2
 expect_fail adapter-missing 'no adapter_config.json there' -- "$bin" generate --model "$tmp/lora-merged" \

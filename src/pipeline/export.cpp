@@ -1,0 +1,84 @@
+// Everything is written into a temp directory renamed into place: a failure leaves no partial model.
+#include "pipeline/export.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+#include "core/files.hpp"
+#include "io/adapter.hpp"
+#include "io/checkpoint.hpp"
+#include "pipeline/prepare.hpp"
+
+namespace instruct {
+
+namespace fs = std::filesystem;
+using ojson = nlohmann::ordered_json;
+
+namespace {
+
+void write_text(const fs::path& p, const std::string& text) {
+  AtomicFile f(p);
+  f.stream() << text;
+  f.commit();
+}
+
+// The tokenizer files HF's GPT2Tokenizer reads, from the tokenizer the model was trained with.
+void write_tokenizer(const fs::path& dir, const Bpe& bpe, int n_ctx) {
+  ojson vocab = ojson::object();
+  for (int32_t id = 0; id < bpe.size(); id++) vocab[bpe_token_text(bpe, id)] = id;
+  write_text(dir / "vocab.json", vocab.dump() + "\n");
+  std::string merges = "#version: 0.2\n";
+  for (const std::string& line : bpe_merges_text(bpe)) merges += line + "\n";
+  write_text(dir / "merges.txt", merges);
+  const std::string eot = bpe.eot_text;
+  write_text(dir / "tokenizer_config.json", ojson{{"tokenizer_class", "GPT2Tokenizer"},
+                                                  {"add_bos_token", false},
+                                                  {"add_prefix_space", false},
+                                                  {"bos_token", eot},
+                                                  {"eos_token", eot},
+                                                  {"unk_token", eot},
+                                                  {"errors", "replace"},
+                                                  {"model_max_length", n_ctx},
+                                                  {"clean_up_tokenization_spaces", false}}
+                                                .dump(2) + "\n");
+  write_text(dir / "special_tokens_map.json",
+             ojson{{"bos_token", eot}, {"eos_token", eot}, {"unk_token", eot}}.dump(2) + "\n");
+  write_text(dir / "generation_config.json",
+             ojson{{"bos_token_id", bpe.eot}, {"eos_token_id", bpe.eot}, {"do_sample", false}}.dump(2) + "\n");
+}
+
+}  // namespace
+
+void export_run(const ExportOptions& o, std::ostream& log) {
+  if (o.format != "hf") fail("--format ", o.format, " is unknown; use hf");
+  if (o.out.empty()) fail("--out is required: the directory to write the model into");
+  if (fs::exists(o.out) && !(fs::is_directory(o.out) && fs::is_empty(o.out)))
+    fail("--out ", o.out.string(), " exists and is not empty; choose a new directory");
+  ModelOptions mo = o.model;
+  mo.merge = true;  // the exported weights are W + alpha A B
+  const GPT2 model = model_resolve(mo, log);
+  // The template and tokenizer the model was trained with (an adapter directory knows them too).
+  const fs::path recipe_dir = !o.model.adapter.empty() ? o.model.adapter : fs::path(o.model.model);
+  const ModelRecipe recipe = o.model.init.empty() && fs::is_directory(recipe_dir) ? model_recipe(recipe_dir) : ModelRecipe{};
+  const Bpe bpe = tokenizer_load(recipe.tokenizer);
+  if (bpe.size() > model.cfg.vocab)
+    fail("the tokenizer has ", bpe.size(), " tokens but the model only ", model.cfg.vocab, "; the model does not match its recorded tokenizer (instruct.json)");
+
+  const fs::path tmp = o.out.parent_path() / ("." + o.out.filename().string() + ".tmp");
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  checkpoint_save(model, tmp);
+  write_tokenizer(tmp, bpe, model.cfg.n_ctx);
+  // instruct's recipe: the template; the tokenizer is the one in this directory.
+  write_text(tmp / "instruct.json",
+             ojson{{"format", "instruct.cpp/1"}, {"template", recipe.template_name}, {"tokenizer", "."}}.dump(2) + "\n");
+  fs::remove(o.out, ec);  // an empty directory
+  fs::rename(tmp, o.out, ec);
+  if (ec) fail(o.out.string(), ": cannot move the exported model into place (", ec.message(), ")");
+  log << "export    " << o.out.string()
+      << " (HF GPT2LMHeadModel: model.safetensors, config.json, generation_config.json; GPT2Tokenizer: vocab.json, "
+         "merges.txt, tokenizer_config.json; head "
+      << (model.cfg.tied ? "tied" : "untied") << ")\n";
+}
+
+}  // namespace instruct

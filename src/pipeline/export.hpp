@@ -1,0 +1,24 @@
+// `instruct export`: a model (any adapter folded in) for the tools people already use. `--format
+// hf` writes a directory transformers loads as GPT2LMHeadModel + GPT2Tokenizer as is:
+// model.safetensors, config.json, generation_config.json, vocab.json, merges.txt,
+// tokenizer_config.json, special_tokens_map.json, plus instruct.json (the template) so that
+// instruct's own commands use it with the right prompt.
+#pragma once
+
+#include <filesystem>
+#include <ostream>
+#include <string>
+
+#include "io/model_source.hpp"
+
+namespace instruct {
+
+struct ExportOptions {
+  ModelOptions model;       // --model DIR (a LoRA run's model/ brings its base), --adapter DIR
+  std::string format = "hf";
+  std::filesystem::path out;
+};
+
+void export_run(const ExportOptions& o, std::ostream& log);
+
+}  // namespace instruct

@@ -1,0 +1,76 @@
+// `instruct export --format hf`: the weights (adapter folded in) load back with the adapter's
+// logits, and the tokenizer files are GPT-2's own: vocab.json equal to encoder.json, merges.txt
+// byte for byte vocab.bpe, so transformers' GPT2Tokenizer reads them as it reads OpenAI's.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "core/error.hpp"
+#include "core/files.hpp"
+#include "io/adapter.hpp"
+#include "io/checkpoint.hpp"
+#include "pipeline/export.hpp"
+#include "pipeline/prepare.hpp"
+#include "test_util.hpp"
+
+namespace instruct {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(Export, HfDirectoryHasTheMergedWeightsAndGpt2sTokenizerFiles) {
+  const fs::path dir = test::temp_dir("export_hf");
+  GPT2Config c;
+  c.n_layer = 2, c.n_head = 2, c.n_embd = 24, c.n_ctx = 64, c.vocab = 50257;
+  GPT2 m = gpt2_create(c);
+  gpt2_init_random(m, 9);
+  checkpoint_save(m, dir / "base");
+  LoraConfig l;
+  l.rank = 2, l.alpha = 4;
+  m.lora = lora_create(c, l);
+  lora_init(m.lora, 1);
+  for (int64_t i = 0; i < m.lora.w.size(); i++) m.lora.w.params[i] += 0.01f * static_cast<float>(i % 7);  // B != 0
+  adapter_save(dir / "adapter", m.lora, c, {(dir / "base").string(), ""});
+  const std::vector<int32_t> tokens{464, 3290, 318, 257, 1332, 13};
+  GPT2Step s;
+  const float* l1 = gpt2_logits(m, s, tokens.data(), 1, 6);
+  const std::vector<float> want(l1, l1 + 6 * c.vocab);
+
+  ExportOptions o;
+  o.model.model = (dir / "base").string();
+  o.model.adapter = dir / "adapter";
+  o.out = dir / "hf";
+  std::ostringstream log;
+  export_run(o, log);
+  const GPT2 back = checkpoint_load(dir / "hf");
+  GPT2Step s2;
+  const float* l2 = gpt2_logits(back, s2, tokens.data(), 1, 6);
+  double worst = 0;
+  for (size_t i = 0; i < want.size(); i++) worst = std::max(worst, std::fabs(double(l2[i]) - want[i]));
+  EXPECT_LT(worst, 1e-5);
+  EXPECT_EQ(test::read_json(dir / "hf" / "vocab.json"), test::read_json(test::repo_data("gpt2-encoder.json")));
+  EXPECT_TRUE(file_read(dir / "hf" / "merges.txt") == file_read(test::repo_data("gpt2-vocab.bpe")));
+  const auto tc = test::read_json(dir / "hf" / "tokenizer_config.json");
+  EXPECT_EQ(tc["tokenizer_class"], "GPT2Tokenizer");
+  EXPECT_EQ(tc["add_bos_token"], false);
+  EXPECT_EQ(tc["eos_token"], "<|endoftext|>");
+  EXPECT_EQ(test::read_json(dir / "hf" / "generation_config.json")["eos_token_id"], 50256);
+  EXPECT_EQ(test::read_json(dir / "hf" / "config.json")["model_type"], "gpt2");
+  // instruct's commands read it with its template and the tokenizer beside it.
+  const ModelRecipe r = model_recipe(dir / "hf");
+  EXPECT_EQ(r.template_name, "alpaca");
+  EXPECT_EQ(r.tokenizer, dir / "hf" / ".");
+  Bpe exported = tokenizer_load(r.tokenizer), bundled = tokenizer_load("");
+  const std::string text = "Héllo wörld, it's 2026!\n\n### Response:\n  spaced  <|endoftext|>";
+  EXPECT_EQ(bpe_encode(exported, text), bpe_encode(bundled, text));
+  EXPECT_THROW(export_run(o, log), Error);  // --out exists
+  o.out = dir / "other";
+  o.format = "onnx";
+  EXPECT_THROW(export_run(o, log), Error);
+  EXPECT_FALSE(fs::exists(dir / "other"));
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace instruct
