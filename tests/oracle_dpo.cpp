@@ -11,32 +11,17 @@
 #include "io/checkpoint.hpp"
 #include "io/safetensors.hpp"
 #include "train/preference_trainer.hpp"
+#include "oracle_util.hpp"
 
 using namespace instruct;
 
-namespace {
-
-std::vector<float> read(const SafeTensorsFile& f, const std::string& name) {
-  const SafeTensor& t = f.at(name);
-  std::vector<float> v(t.numel());
-  f.read_f32(name, t.shape, v.data());
-  return v;
-}
-
-std::vector<int32_t> ids(const SafeTensorsFile& f, const std::string& name) {
-  std::vector<int32_t> v;
-  for (float x : read(f, name)) v.push_back(static_cast<int32_t>(x));
-  return v;
-}
-
-}  // namespace
+using namespace instruct::oracle;
 
 int main(int argc, char** argv) {
   if (argc != 2) {
     std::fprintf(stderr, "usage: oracle_dpo ORACLE_DIR (made by tests/oracle/dpo_oracle.py)\n");
     return 2;
   }
-  int failures = 0;
   try {
     const std::string dir = argv[1];
     SafeTensorsFile ref(dir + "/dpo_oracle.safetensors");
@@ -44,7 +29,8 @@ int main(int argc, char** argv) {
     std::vector<PrefExample> ex(std::stoi(meta.at("examples")));
     for (size_t i = 0; i < ex.size(); i++) {
       const std::string k = "ex." + std::to_string(i) + ".";
-      ex[i].prompt = ids(ref, k + "prompt"), ex[i].chosen = ids(ref, k + "chosen"), ex[i].rejected = ids(ref, k + "rejected");
+      ex[i].prompt = read_ids(ref, k + "prompt"), ex[i].chosen = read_ids(ref, k + "chosen");
+      ex[i].rejected = read_ids(ref, k + "rejected");
       ex[i].entry = static_cast<int32_t>(i);
     }
     GPT2 policy = checkpoint_load(dir + "/model");
@@ -80,6 +66,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
   }
-  std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "passed", failures);
-  return failures ? 1 : 0;
+  return finish();
 }

@@ -10,34 +10,11 @@
 #include "io/checkpoint.hpp"
 #include "io/safetensors.hpp"
 #include "train/optimizer.hpp"
+#include "oracle_util.hpp"
 
 using namespace instruct;
 
-namespace {
-
-int failures = 0;
-
-std::vector<float> read(const SafeTensorsFile& f, const std::string& name) {
-  const SafeTensor& t = f.at(name);
-  std::vector<float> v(t.numel());
-  f.read_f32(name, t.shape, v.data());
-  return v;
-}
-
-// Worst |a-b| and worst |a-b| / max|b| over a tensor.
-void compare(const char* what, const std::string& name, const float* got, const std::vector<float>& want,
-             double tol, bool relative) {
-  double worst = 0, scale = 0;
-  for (float w : want) scale = std::max(scale, std::fabs(double(w)));
-  for (size_t i = 0; i < want.size(); i++) worst = std::max(worst, std::fabs(double(got[i]) - want[i]));
-  const double err = relative ? worst / std::max(scale, 1e-12) : worst;
-  const bool ok = err <= tol && std::isfinite(err);
-  failures += !ok;
-  std::printf("%-4s %-8s %-32s %s %.3e (tol %.0e)\n", ok ? "ok" : "FAIL", what, name.c_str(),
-              relative ? "rel" : "abs", err, tol);
-}
-
-}  // namespace
+using namespace instruct::oracle;
 
 int main(int argc, char** argv) {
   if (argc != 2) {
@@ -51,8 +28,7 @@ int main(int argc, char** argv) {
     const SafeTensor& shape = ref.at("inputs");
     const int B = static_cast<int>(shape.shape[0]), T = static_cast<int>(shape.shape[1]);
     std::vector<int32_t> inputs, targets;
-    for (float x : read(ref, "inputs")) inputs.push_back(static_cast<int32_t>(x));
-    for (float x : read(ref, "targets")) targets.push_back(static_cast<int32_t>(x));
+    inputs = read_ids(ref, "inputs"), targets = read_ids(ref, "targets");
 
     GPT2Step st;
     compare("logits", "logits", gpt2_logits(m, st, inputs.data(), B, T), read(ref, "logits"), 1e-4, false);
@@ -84,6 +60,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
   }
-  std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "passed", failures);
-  return failures ? 1 : 0;
+  return finish();
 }

@@ -202,17 +202,6 @@ DpoRun dpo_run(const std::string& tag) {
   return r;
 }
 
-std::string metrics_without_times(const fs::path& run) {
-  std::string all, line;
-  std::ifstream f(run / "metrics.jsonl");
-  while (std::getline(f, line)) {
-    auto j = nlohmann::json::parse(line);
-    j.erase("seconds");
-    all += j.dump() + "\n";
-  }
-  return all;
-}
-
 TEST(Dpo, PipelineLogsTheBooksLinesAndResumesExactly) {
   DpoRun r = dpo_run("dpo_pipe");
   std::ostringstream log;
@@ -234,7 +223,7 @@ TEST(Dpo, PipelineLogsTheBooksLinesAndResumesExactly) {
   res.max_steps = 0;
   res.given = {"max-steps"};
   train_run(res, log);
-  EXPECT_EQ(metrics_without_times(r.dir / "whole"), metrics_without_times(r.dir / "cut"));
+  EXPECT_EQ(test::metrics_without_times(r.dir / "whole"), test::metrics_without_times(r.dir / "cut"));
   EXPECT_TRUE(file_read(r.dir / "whole" / "model" / "model.safetensors") ==
               file_read(r.dir / "cut" / "model" / "model.safetensors"));
   fs::remove_all(r.dir);

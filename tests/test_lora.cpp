@@ -387,17 +387,7 @@ TEST(Lora, PipelineResumeIsBitExactAndInitContinues) {
   train_run(r, log);
   EXPECT_TRUE(file_read(dir / "whole" / "model" / "adapter_model.safetensors") ==
               file_read(dir / "cut" / "model" / "adapter_model.safetensors"));
-  auto steps = [](const fs::path& run) {  // the metrics without their wall times
-    std::string all, line;
-    std::ifstream f(run / "metrics.jsonl");
-    while (std::getline(f, line)) {
-      auto j = nlohmann::json::parse(line);
-      j.erase("seconds");
-      all += j.dump() + "\n";
-    }
-    return all;
-  };
-  EXPECT_EQ(steps(dir / "whole"), steps(dir / "cut"));
+  EXPECT_EQ(test::metrics_without_times(dir / "whole"), test::metrics_without_times(dir / "cut"));
   // The trained adapter loads for inference on its base, and equals the run's sample path.
   ModelOptions mo;
   mo.model = (dir / "whole" / "model").string();

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <unistd.h>
 
@@ -32,6 +33,19 @@ inline std::filesystem::path temp_dir(const std::string& tag) {
            ("instruct_test_" + tag + "_" + std::to_string(::getpid()));
   std::filesystem::create_directories(d);
   return d;
+}
+
+// A run directory's metrics.jsonl without the wall times ("seconds"), one record per line: two
+// runs that trained the same way give the same text.
+inline std::string metrics_without_times(const std::filesystem::path& run) {
+  std::string all, line;
+  std::ifstream f(run / "metrics.jsonl");
+  while (std::getline(f, line)) {
+    auto j = nlohmann::json::parse(line);
+    j.erase("seconds");
+    all += j.dump() + "\n";
+  }
+  return all;
 }
 
 }  // namespace instruct::test

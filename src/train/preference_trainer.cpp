@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/error.hpp"
+#include "train/trainer.hpp"
 
 namespace instruct {
 
@@ -80,11 +81,7 @@ PrefResult PrefTrainer::step(const PrefBatch& b, int split, int64_t step_index) 
   r.lr = o_.schedule.at(step_index);
   if (!std::isfinite(r.loss) || b.B == 0) return r;
   gpt2_backward(m_, s_);
-  ParamBlock& trainable = gpt2_trainable(m_);
-  if (o_.max_grad_norm > 0) r.grad_norm = grad_clip_global_norm(trainable, o_.max_grad_norm);
-  adam_.hyper.lr = r.lr;
-  adamw_step(adam_, trainable);
-  if (o_.bf16 && !m_.lora.on()) gpt2_use_bf16(m_, true);
+  r.grad_norm = trainer_update(m_, adam_, r.lr, o_.max_grad_norm, o_.bf16);
   r.updated = true;
   return r;
 }

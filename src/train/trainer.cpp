@@ -6,6 +6,15 @@
 
 namespace instruct {
 
+double trainer_update(GPT2& m, AdamW& adam, double lr, double max_grad_norm, bool bf16) {
+  ParamBlock& trainable = gpt2_trainable(m);  // with LoRA the adapter; the frozen base never changes
+  const double norm = max_grad_norm > 0 ? grad_clip_global_norm(trainable, max_grad_norm) : -1;
+  adam.hyper.lr = lr;
+  adamw_step(adam, trainable);
+  if (bf16 && !m.lora.on()) gpt2_use_bf16(m, true);
+  return norm;
+}
+
 Trainer::Trainer(GPT2& model, const TrainerOptions& o)
     : m_(model), o_(o), adam_(adamw_create(gpt2_trainable(model), o.adam, o.decay_all)) {
   gpt2_use_bf16(m_, o.bf16);  // the GEMMs' weights: cast once per step, not once per use
@@ -24,11 +33,7 @@ StepResult Trainer::step(std::span<const Batch> micro, int64_t step_index) {
   r.loss = r.counted ? loss_sum / static_cast<double>(r.counted) : 0.0;
   r.lr = o_.schedule.at(step_index);
   if (r.counted == 0 || !std::isfinite(r.loss)) return r;
-  ParamBlock& trainable = gpt2_trainable(m_);  // with LoRA the adapter; the frozen base never changes
-  if (o_.max_grad_norm > 0) r.grad_norm = grad_clip_global_norm(trainable, o_.max_grad_norm);
-  adam_.hyper.lr = r.lr;
-  adamw_step(adam_, trainable);
-  if (o_.bf16 && !m_.lora.on()) gpt2_use_bf16(m_, true);
+  r.grad_norm = trainer_update(m_, adam_, r.lr, o_.max_grad_norm, o_.bf16);
   r.updated = true;
   return r;
 }

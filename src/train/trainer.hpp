@@ -33,6 +33,11 @@ struct StepResult {
   bool updated = false;    // false: nothing counted, or the loss was not finite (weights untouched)
 };
 
+// After a backward: clip (when max_grad_norm > 0) and the AdamW step at `lr` over the model's
+// trainable block (the adapter's with LoRA), then refresh the bf16 copy of weights that changed.
+// Returns the gradient norm before clipping, -1 when not clipped. Shared by every trainer.
+double trainer_update(GPT2& m, AdamW& adam, double lr, double max_grad_norm, bool bf16);
+
 class Trainer {
  public:
   Trainer(GPT2& model, const TrainerOptions& o);
