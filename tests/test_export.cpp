@@ -4,13 +4,16 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <sstream>
 
 #include "core/error.hpp"
 #include "core/files.hpp"
 #include "io/adapter.hpp"
 #include "io/checkpoint.hpp"
+#include "io/gguf.hpp"
 #include "pipeline/export.hpp"
+#include "data/prompt_template.hpp"
 #include "pipeline/prepare.hpp"
 #include "test_util.hpp"
 
@@ -69,6 +72,52 @@ TEST(Export, HfDirectoryHasTheMergedWeightsAndGpt2sTokenizerFiles) {
   o.format = "onnx";
   EXPECT_THROW(export_run(o, log), Error);
   EXPECT_FALSE(fs::exists(dir / "other"));
+  fs::remove_all(dir);
+}
+
+// GGUF through our own reader: f32 gives the same logits to the bit, f16 and bf16 close; the
+// Modelfile's TEMPLATE renders to the training prompt. (tests/export/check_gguf.py reads the file
+// independently; see the CLI suite.)
+TEST(Export, GgufLoadsBackAndItsModelfileRendersTheTrainingPrompt) {
+  const fs::path dir = test::temp_dir("export_gguf");
+  GPT2Config c;
+  c.n_layer = 2, c.n_head = 2, c.n_embd = 24, c.n_ctx = 64, c.vocab = 50257, c.tied = true;
+  GPT2 m = gpt2_create(c);
+  gpt2_init_random(m, 5);
+  const std::vector<int32_t> tokens{464, 3290, 318, 257, 1332, 13};
+  GPT2Step s;
+  const float* l = gpt2_logits(m, s, tokens.data(), 1, 6);
+  const std::vector<float> want(l, l + 6 * c.vocab);
+  for (const char* type : {"f32", "f16", "bf16"}) {
+    GgufWriteOptions o;
+    o.type = type;
+    const fs::path f = dir / (std::string(type) + ".gguf");
+    gguf_write(f, m, test::gpt2(), o);
+    const GPT2 back = gguf_load(f);
+    EXPECT_FALSE(back.cfg.tied);  // output.weight is always written
+    GPT2Step s2;
+    const float* l2 = gpt2_logits(back, s2, tokens.data(), 1, 6);
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < want.size(); i++)
+      worst = std::max(worst, std::fabs(double(l2[i]) - want[i])), scale = std::max(scale, std::fabs(double(want[i])));
+    if (std::string(type) == "f32") EXPECT_EQ(worst, 0.0);
+    else EXPECT_LT(worst, 0.02 * scale) << type;
+    EXPECT_EQ(gguf_template(f), "alpaca");
+  }
+  // The Modelfile's template, rendered as Ollama would for a prompt without a system message.
+  std::string t = gguf_modelfile("x.gguf", "alpaca");
+  t = t.substr(t.find("\"\"\"") + 3);
+  t = t.substr(0, t.find("\"\"\""));
+  const std::string open = "{{ if .System }}{{ .System }}{{ else }}", close = "{{ end }}";
+  t.erase(t.find(open), open.size());
+  t.erase(t.find(close), close.size());
+  Entry e;
+  e.instruction = "Name a colour.";
+  t.replace(t.find("{{ .Prompt }}"), 13, e.instruction);
+  EXPECT_EQ(t, template_find("alpaca").generation_prompt(e));
+  // Not a GGUF file, and a model that is not gpt2: one-line errors.
+  std::ofstream(dir / "bad.gguf") << "GGML not really";
+  EXPECT_THROW(gguf_load(dir / "bad.gguf"), Error);
   fs::remove_all(dir);
 }
 

@@ -22,11 +22,14 @@ void cli_add_merge(CLI::App& app) {
 void cli_add_export(CLI::App& app) {
   auto o = std::make_shared<ExportOptions>();
   o->model.model = "out/train/model";
-  CLI::App* cmd = app.add_subcommand("export", "Export a model (adapter merged) as an HF GPT-2 directory with its tokenizer");
+  CLI::App* cmd = app.add_subcommand(
+      "export", "Export a model (adapter merged): GGUF + Ollama Modelfile, or an HF GPT-2 directory with its tokenizer");
   cli_add_model_options(*cmd, o->model);
   cmd->add_option("--adapter", o->model.adapter, "Adapter directory to fold in (default: --model's, if it is one)");
-  cmd->add_option("--format", o->format, "hf: GPT2LMHeadModel + GPT2Tokenizer files")->capture_default_str();
-  cmd->add_option("--out,-o", o->out, "Output directory")->required();
+  cmd->add_option("--format", o->format, "gguf (llama.cpp, Ollama; X.Modelfile beside it) or hf (transformers)")
+      ->capture_default_str();
+  cmd->add_option("--type", o->type, "GGUF matrices: f32, f16 or bf16 (1-D tensors stay f32)")->capture_default_str();
+  cmd->add_option("--out,-o", o->out, "Output: X.gguf, or a directory for hf")->required();
   cmd->callback([o] { export_run(*o, std::cout); });
 }
 

@@ -9,6 +9,7 @@
 #include "io/adapter.hpp"
 #include "io/checkpoint.hpp"
 #include "io/download.hpp"
+#include "io/gguf.hpp"
 #include "io/options_json.hpp"
 #include "io/safetensors.hpp"
 
@@ -123,6 +124,7 @@ void attach_adapter(GPT2& m, const fs::path& dir, const ModelOptions& base, bool
 
 GPT2Config model_config(const ModelOptions& o) {
   if (o.init == "random") return config_preset(o.config);
+  if (gguf_path(o.model)) return gguf_load(o.model).cfg;
   if (is_adapter_dir(o.model)) return model_config(adapter_base_options(o.model, o));
   if (fs::is_directory(o.model)) return checkpoint_config(o.model);
   const std::string hf = config_hf_name(o.model);
@@ -167,6 +169,11 @@ GPT2 model_resolve(const ModelOptions& o, std::ostream& log) {
     return m;
   }
   GPT2 m = [&] {
+    if (o.init.empty() && gguf_path(o.model)) {  // an exported GGUF (f32, f16, bf16)
+      GPT2 r = gguf_load(o.model);
+      log << "model     " << o.model << " (GGUF, " << r.cfg.n_layer << " layers, " << r.cfg.n_embd << " wide)\n";
+      return r;
+    }
     if (o.init == "random") {
       GPT2Config c = config_preset(o.config);
       c.tied = o.tie;
@@ -198,6 +205,11 @@ GPT2 model_resolve(const ModelOptions& o, std::ostream& log) {
 
 ModelRecipe model_recipe(const fs::path& dir) {
   ModelRecipe r;
+  if (gguf_path(dir)) {  // the template rides in the file; GPT-2's tokenizer is the bundled one
+    const std::string t = gguf_template(dir);
+    if (!t.empty()) r.template_name = t, r.from_file = true;
+    return r;
+  }
   const fs::path p = dir / "instruct.json";
   if (!fs::exists(p)) return r;
   const nlohmann::json j = read_recipe(p);

@@ -7,6 +7,7 @@
 #include "core/files.hpp"
 #include "io/adapter.hpp"
 #include "io/checkpoint.hpp"
+#include "io/gguf.hpp"
 #include "pipeline/prepare.hpp"
 
 namespace instruct {
@@ -50,10 +51,13 @@ void write_tokenizer(const fs::path& dir, const Bpe& bpe, int n_ctx) {
 }  // namespace
 
 void export_run(const ExportOptions& o, std::ostream& log) {
-  if (o.format != "hf") fail("--format ", o.format, " is unknown; use hf");
-  if (o.out.empty()) fail("--out is required: the directory to write the model into");
-  if (fs::exists(o.out) && !(fs::is_directory(o.out) && fs::is_empty(o.out)))
-    fail("--out ", o.out.string(), " exists and is not empty; choose a new directory");
+  if (o.format != "hf" && o.format != "gguf") fail("--format ", o.format, " is unknown; use gguf or hf");
+  if (o.type != "f32" && o.type != "f16" && o.type != "bf16") fail("--type ", o.type, " is unknown; use f32, f16 or bf16");
+  if (o.out.empty()) fail("--out is required: where to write the model");
+  const bool gguf = o.format == "gguf";
+  if (gguf && o.out.extension() != ".gguf") fail("--out ", o.out.string(), ": a GGUF file is named *.gguf");
+  if (gguf ? fs::exists(o.out) : fs::exists(o.out) && !(fs::is_directory(o.out) && fs::is_empty(o.out)))
+    fail("--out ", o.out.string(), " exists", gguf ? "" : " and is not empty", "; choose a new name");
   ModelOptions mo = o.model;
   mo.merge = true;  // the exported weights are W + alpha A B
   const GPT2 model = model_resolve(mo, log);
@@ -64,6 +68,19 @@ void export_run(const ExportOptions& o, std::ostream& log) {
   if (bpe.size() > model.cfg.vocab)
     fail("the tokenizer has ", bpe.size(), " tokens but the model only ", model.cfg.vocab, "; the model does not match its recorded tokenizer (instruct.json)");
 
+  if (gguf) {
+    GgufWriteOptions g;
+    g.name = fs::path(o.model.model).filename().string();
+    g.template_name = recipe.template_name;
+    g.type = o.type;
+    gguf_write(o.out, model, bpe, g);
+    fs::path modelfile = o.out;
+    modelfile.replace_extension(".Modelfile");
+    write_text(modelfile, gguf_modelfile(o.out.filename().string(), recipe.template_name));
+    log << "export    " << o.out.string() << " (GGUF v3, gpt2, " << o.type << ") and " << modelfile.string()
+        << " (ollama create NAME -f " << modelfile.filename().string() << ")\n";
+    return;
+  }
   const fs::path tmp = o.out.parent_path() / ("." + o.out.filename().string() + ".tmp");
   std::error_code ec;
   fs::remove_all(tmp, ec);

@@ -1,5 +1,7 @@
 // `instruct export`: a model (any adapter folded in) for the tools people already use. `--format
-// hf` writes a directory transformers loads as GPT2LMHeadModel + GPT2Tokenizer as is:
+// gguf` writes X.gguf (io/gguf: llama.cpp's gpt2 layout and tokenizer; --type f32|f16|bf16) and
+// X.Modelfile beside it for `ollama create`. `--format hf` writes a directory transformers loads
+// as GPT2LMHeadModel + GPT2Tokenizer as is:
 // model.safetensors, config.json, generation_config.json, vocab.json, merges.txt,
 // tokenizer_config.json, special_tokens_map.json, plus instruct.json (the template) so that
 // instruct's own commands use it with the right prompt.
@@ -16,6 +18,7 @@ namespace instruct {
 struct ExportOptions {
   ModelOptions model;       // --model DIR (a LoRA run's model/ brings its base), --adapter DIR
   std::string format = "hf";
+  std::string type = "f32";  // gguf: f32 | f16 | bf16
   std::filesystem::path out;
 };
 

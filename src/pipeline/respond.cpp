@@ -2,6 +2,8 @@
 // the reference, write JSON (indent 4, field order and UTF-8 kept) atomically after every answer.
 #include "pipeline/respond.hpp"
 
+#include "io/gguf.hpp"
+
 #include <omp.h>
 
 #include <cstdio>
@@ -25,7 +27,8 @@ namespace fs = std::filesystem;
 InferModel infer_model_load(const InferOptions& o, std::ostream& log) {
   InferModel im;
   ModelRecipe recipe;
-  if (fs::is_directory(o.model.model) && o.model.init.empty()) recipe = model_recipe(o.model.model);
+  if ((fs::is_directory(o.model.model) || gguf_path(o.model.model)) && o.model.init.empty())
+    recipe = model_recipe(o.model.model);
   im.model = model_resolve(o.model, log);
   im.tmpl = &template_find(o.template_name.empty() ? recipe.template_name : o.template_name);
   fs::path tok = o.tokenizer.empty() ? recipe.tokenizer : o.tokenizer;

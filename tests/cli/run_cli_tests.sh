@@ -172,6 +172,22 @@ expect_ok export-hf 'export ' -- "$bin" export --model "$tmp/lora/model" --out "
 hf_gen=$("$bin" generate --model "$tmp/lora-hf" -i "Name a colour." -n 6 --ignore-eos 2>/dev/null)
 [ -f "$tmp/lora-hf/vocab.json" ] && [ -f "$tmp/lora-hf/merges.txt" ] && [ "$hf_gen" = "$lora_gen" ] && ok ||
   no "export --format hf: tokenizer files missing or it generates differently: '$hf_gen' / '$lora_gen'"
+# GGUF + Modelfile: an independent reader (tests/export/check_gguf.py) checks llama.cpp's layout and
+# tokenizer against the HF export; the GGUF loads back as --model and generates the same tokens.
+expect_ok export-gguf 'GGUF v3' -- "$bin" export --model "$tmp/lora/model" --format gguf --out "$tmp/lora.gguf"
+expect_ok export-gguf-bf16 'bf16' -- "$bin" export --model "$tmp/lora/model" --format gguf --type bf16 --out "$tmp/lora16.gguf"
+python3_=/usr/bin/python3
+"$python3_" "$repo/tests/export/check_gguf.py" "$tmp/lora.gguf" "$tmp/lora-hf" "$repo/data" >/dev/null &&
+  "$python3_" "$repo/tests/export/check_gguf.py" "$tmp/lora16.gguf" "$tmp/lora-hf" "$repo/data" >/dev/null && ok ||
+  no "check_gguf.py rejected the GGUF export"
+grep -q '^FROM ./lora.gguf$' "$tmp/lora.Modelfile" && grep -q 'PARAMETER stop "<|endoftext|>"' "$tmp/lora.Modelfile" && ok ||
+  no "the Modelfile lacks FROM or the stop parameter"
+gguf_gen=$("$bin" generate --model "$tmp/lora.gguf" -i "Name a colour." -n 6 --ignore-eos 2>/dev/null)
+[ "$gguf_gen" = "$lora_gen" ] && ok || no "the GGUF generates differently: '$gguf_gen' / '$lora_gen'"
+expect_fail export-gguf-name 'a GGUF file is named *.gguf' -- "$bin" export --model "$tmp/lora/model" --format gguf \
+  --out "$tmp/lora.bin"
+expect_fail export-gguf-type '--type q4_0 is unknown' -- "$bin" export --model "$tmp/lora/model" --format gguf \
+  --type q4_0 --out "$tmp/q.gguf"
 expect_fail adapter-other-base 'this adapter was trained on another base model' -- "$bin" generate --init random \
   --config "$tiny" --init-seed 9 --adapter "$tmp/lora/model" -i x -n 2
 expect_fail adapter-missing 'no adapter_config.json there' -- "$bin" generate --model "$tmp/lora-merged" \

@@ -1,0 +1,372 @@
+// GGUF v3: "GGUF", version, tensor count, KV count, the KVs (typed), the tensor infos (name, dims
+// innermost first, type, offset), then the data, every tensor aligned to general.alignment (32).
+#include "io/gguf.hpp"
+
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+
+#include "core/error.hpp"
+#include "core/files.hpp"
+#include "data/prompt_template.hpp"
+#include "kernels/gemm.hpp"
+
+namespace instruct {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr uint32_t kAlign = 32;
+enum GgufType : uint32_t { kU8 = 0, kI8, kU16, kI16, kU32, kI32, kF32, kBool, kString, kArray, kU64, kI64, kF64 };
+enum GgmlType : uint32_t { kGgmlF32 = 0, kGgmlF16 = 1, kGgmlBF16 = 30 };
+
+uint16_t float_to_half(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
+  x &= 0x7fffffffu;
+  if (x >= 0x7f800000u) return sign | (x > 0x7f800000u ? 0x7e00u : 0x7c00u);  // NaN, inf
+  if (x >= 0x477ff000u) return sign | 0x7c00u;                                // rounds past 65504
+  if (x < 0x38800000u) {  // a half subnormal (or zero): round(v * 2^24), exact scaling, RNE
+    float v;
+    std::memcpy(&v, &x, 4);
+    return sign | static_cast<uint16_t>(std::nearbyint(v * 16777216.0f));
+  }
+  uint32_t h = (x - 0x38000000u) >> 13;  // rebias the exponent (127 - 15), keep 10 mantissa bits
+  const uint32_t rest = x & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) h++;  // round to nearest even
+  return sign | static_cast<uint16_t>(h);
+}
+
+float half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
+  if (exp == 0) {
+    const float v = std::ldexp(static_cast<float>(mant), -24);
+    return sign ? -v : v;
+  }
+  const uint32_t bits = sign | (exp == 31 ? 0x7f800000u | (mant << 13) : ((exp + 112) << 23) | (mant << 13));
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+struct Out {
+  std::string b;
+  uint64_t keys = 0;
+  template <class T>
+  void put(T v) {
+    b.append(reinterpret_cast<const char*>(&v), sizeof v);
+  }
+  void str(const std::string& s) {
+    put<uint64_t>(s.size());
+    b += s;
+  }
+  void key(const std::string& k, GgufType t) {
+    keys++;
+    str(k);
+    put<uint32_t>(t);
+  }
+};
+
+// One tensor as llama.cpp names and lays it out.
+struct TensorOut {
+  std::string name;
+  std::vector<uint64_t> ne;  // innermost first
+  GgmlType type;
+  std::vector<float> data;   // row-major [ne1][ne0]
+};
+
+std::vector<float> transposed(const float* w, int64_t rows, int64_t cols) {  // [rows, cols] -> [cols, rows]
+  std::vector<float> t(static_cast<size_t>(rows * cols));
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t c = 0; c < cols; c++) t[c * rows + r] = w[r * cols + c];
+  return t;
+}
+
+// Our parameter name -> llama.cpp's ("h.3.attn.c_attn.weight" -> "blk.3.attn_qkv.weight").
+std::string gguf_name(const std::string& ours) {
+  static const std::pair<const char*, const char*> kParts[] = {
+      {"ln_1.", "attn_norm."}, {"attn.c_attn.", "attn_qkv."}, {"attn.c_proj.", "attn_output."}, {"ln_2.", "ffn_norm."},
+      {"mlp.c_fc.", "ffn_up."}, {"mlp.c_proj.", "ffn_down."}};
+  if (ours == "wte.weight") return "token_embd.weight";
+  if (ours == "wpe.weight") return "position_embd.weight";
+  if (ours.rfind("ln_f.", 0) == 0) return "output_norm." + ours.substr(5);
+  if (ours == "lm_head.weight") return "output.weight";
+  if (ours.rfind("h.", 0) == 0) {
+    const size_t dot = ours.find('.', 2);
+    const std::string layer = ours.substr(2, dot - 2), rest = ours.substr(dot + 1);
+    for (const auto& [from, to] : kParts)
+      if (rest.rfind(from, 0) == 0) return "blk." + layer + "." + to + rest.substr(std::strlen(from));
+  }
+  fail("internal: no GGUF name for ", ours);
+}
+
+}  // namespace
+
+bool gguf_path(const fs::path& path) { return path.extension() == ".gguf" && fs::is_regular_file(path); }
+
+void gguf_write(const fs::path& path, const GPT2& m, const Bpe& bpe, const GgufWriteOptions& o) {
+  if (m.lora.on()) fail("internal: merge the adapter before writing GGUF");
+  const GgmlType mat = o.type == "f32" ? kGgmlF32 : o.type == "f16" ? kGgmlF16 : o.type == "bf16" ? kGgmlBF16 : kGgmlF32;
+  if (o.type != "f32" && o.type != "f16" && o.type != "bf16") fail("--type ", o.type, " is unknown; use f32, f16 or bf16");
+  const GPT2Config& c = m.cfg;
+  // Tensors: every parameter (the head always as output.weight, tied or not: llama.cpp would
+  // otherwise reuse token_embd without saying so).
+  std::vector<TensorOut> tensors;
+  for (const ParamSpec& s : m.w.table) {
+    const float* w = m.w.params.data() + s.offset;
+    TensorOut t{gguf_name(s.name), {}, s.shape.size() == 1 ? kGgmlF32 : mat, {}};
+    if (s.shape.size() == 1) {
+      t.ne = {static_cast<uint64_t>(s.shape[0])};
+      t.data.assign(w, w + s.numel);
+    } else if (s.layout == WeightLayout::kConv1D) {  // HF [in, out] -> [out, in]
+      t.ne = {static_cast<uint64_t>(s.shape[0]), static_cast<uint64_t>(s.shape[1])};
+      t.data = transposed(w, s.shape[0], s.shape[1]);
+    } else {  // embeddings and the head: [rows, C] as they are
+      t.ne = {static_cast<uint64_t>(s.shape[1]), static_cast<uint64_t>(s.shape[0])};
+      t.data.assign(w, w + s.numel);
+    }
+    tensors.push_back(std::move(t));
+  }
+  if (c.tied) {
+    const ParamSpec& wte = m.w.spec("wte.weight");
+    const float* w = m.w.params.data() + wte.offset;
+    tensors.push_back({"output.weight", {static_cast<uint64_t>(c.n_embd), static_cast<uint64_t>(c.vocab)}, mat,
+                       std::vector<float>(w, w + wte.numel)});
+  }
+
+  Out h;  // the key-value section
+  const std::vector<std::string> merges = bpe_merges_text(bpe);
+  auto kv_str = [&](const char* k, const std::string& v) { h.key(k, kString), h.str(v); };
+  auto kv_u32 = [&](const char* k, uint32_t v) { h.key(k, kU32), h.put(v); };
+  kv_str("general.architecture", "gpt2");
+  kv_str("general.name", o.name.empty() ? "instruct" : o.name);
+  kv_u32("general.file_type", mat == kGgmlF32 ? 0 : mat == kGgmlF16 ? 1 : 32);
+  kv_u32("general.alignment", kAlign);
+  kv_u32("gpt2.context_length", c.n_ctx);
+  kv_u32("gpt2.embedding_length", c.n_embd);
+  kv_u32("gpt2.feed_forward_length", 4 * c.n_embd);
+  kv_u32("gpt2.block_count", c.n_layer);
+  kv_u32("gpt2.attention.head_count", c.n_head);
+  h.key("gpt2.attention.layer_norm_epsilon", kF32), h.put<float>(1e-5f);
+  kv_str("tokenizer.ggml.model", "gpt2");
+  kv_str("tokenizer.ggml.pre", "gpt-2");
+  h.key("tokenizer.ggml.tokens", kArray), h.put<uint32_t>(kString), h.put<uint64_t>(bpe.size());
+  for (int32_t id = 0; id < bpe.size(); id++) h.str(bpe_token_text(bpe, id));
+  h.key("tokenizer.ggml.token_type", kArray), h.put<uint32_t>(kI32), h.put<uint64_t>(bpe.size());
+  for (int32_t id = 0; id < bpe.size(); id++) h.put<int32_t>(id == bpe.eot ? 3 : 1);  // control / normal
+  h.key("tokenizer.ggml.merges", kArray), h.put<uint32_t>(kString), h.put<uint64_t>(merges.size());
+  for (const std::string& mline : merges) h.str(mline);
+  kv_u32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(bpe.eot));
+  kv_u32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(bpe.eot));
+  h.key("tokenizer.ggml.add_bos_token", kBool), h.put<uint8_t>(0);
+  kv_str("instruct.template", o.template_name);
+  kv_str("instruct.format", "instruct.cpp/1");
+
+  // Header, then the tensor infos with offsets into the (aligned) data section.
+  Out head;
+  head.b = "GGUF";
+  head.put<uint32_t>(3);
+  head.put<uint64_t>(tensors.size());
+  head.put<uint64_t>(h.keys);
+  h.b = head.b + h.b;
+  auto elem = [](GgmlType t) { return t == kGgmlF32 ? 4u : 2u; };
+  uint64_t offset = 0;
+  for (const TensorOut& t : tensors) {
+    h.str(t.name);
+    h.put<uint32_t>(static_cast<uint32_t>(t.ne.size()));
+    for (uint64_t d : t.ne) h.put<uint64_t>(d);
+    h.put<uint32_t>(t.type);
+    h.put<uint64_t>(offset);
+    offset += (t.data.size() * elem(t.type) + kAlign - 1) / kAlign * kAlign;
+  }
+  h.b.append((kAlign - h.b.size() % kAlign) % kAlign, '\0');
+
+  AtomicFile f(path);
+  std::ostream& out = f.stream();
+  out.write(h.b.data(), static_cast<std::streamsize>(h.b.size()));
+  std::vector<uint16_t> half;
+  for (const TensorOut& t : tensors) {
+    size_t bytes = t.data.size() * elem(t.type);
+    if (t.type == kGgmlF32) {
+      out.write(reinterpret_cast<const char*>(t.data.data()), static_cast<std::streamsize>(bytes));
+    } else {
+      half.resize(t.data.size());
+      if (t.type == kGgmlBF16) to_bf16(half.data(), t.data.data(), static_cast<int64_t>(t.data.size()));
+      else
+        for (size_t i = 0; i < t.data.size(); i++) half[i] = float_to_half(t.data[i]);
+      out.write(reinterpret_cast<const char*>(half.data()), static_cast<std::streamsize>(bytes));
+    }
+    const std::string pad((kAlign - bytes % kAlign) % kAlign, '\0');
+    out.write(pad.data(), static_cast<std::streamsize>(pad.size()));
+  }
+  f.commit();
+}
+
+namespace {
+
+// A parsed GGUF: scalar KVs we use, tensor infos, the data section's offset.
+struct Gguf {
+  fs::path path;
+  std::map<std::string, uint64_t> ints;
+  std::map<std::string, std::string> strings;
+  struct Info {
+    std::vector<uint64_t> ne;
+    uint32_t type;
+    uint64_t offset;
+  };
+  std::map<std::string, Info> tensors;
+  uint64_t data_start = 0;
+};
+
+Gguf gguf_parse(const fs::path& path) {
+  Gguf g;
+  g.path = path;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path.string(), ": cannot open the GGUF file");
+  auto bad = [&](const std::string& why) { fail(path.string(), ": ", why, "; is this a complete GGUF file?"); };
+  auto get = [&](auto& v) {
+    in.read(reinterpret_cast<char*>(&v), sizeof v);
+    if (!in) bad("ends early");
+  };
+  auto str = [&] {
+    uint64_t n;
+    get(n);
+    if (n > (1u << 24)) bad("a string longer than 16 MiB");
+    std::string s(n, '\0');
+    in.read(s.data(), static_cast<std::streamsize>(n));
+    if (!in) bad("ends early");
+    return s;
+  };
+  char magic[4];
+  in.read(magic, 4);
+  if (!in || std::memcmp(magic, "GGUF", 4) != 0) fail(path.string(), ": not a GGUF file (no \"GGUF\" magic)");
+  uint32_t version;
+  get(version);
+  if (version != 3 && version != 2) fail(path.string(), ": GGUF version ", version, " is not supported (2 or 3)");
+  uint64_t n_tensors, n_kv;
+  get(n_tensors), get(n_kv);
+  std::function<void(uint32_t, const std::string&)> value = [&](uint32_t t, const std::string& key) {
+    switch (t) {
+      case kU8: case kI8: case kBool: { uint8_t v; get(v); g.ints[key] = v; break; }
+      case kU16: case kI16: { uint16_t v; get(v); g.ints[key] = v; break; }
+      case kU32: case kI32: { uint32_t v; get(v); g.ints[key] = v; break; }
+      case kF32: { float v; get(v); break; }
+      case kU64: case kI64: { uint64_t v; get(v); g.ints[key] = v; break; }
+      case kF64: { double v; get(v); break; }
+      case kString: g.strings[key] = str(); break;
+      case kArray: {
+        uint32_t et;
+        uint64_t n;
+        get(et), get(n);
+        for (uint64_t i = 0; i < n; i++) value(et, "");
+        break;
+      }
+      default: bad("key " + key + " has an unknown type " + std::to_string(t));
+    }
+  };
+  for (uint64_t i = 0; i < n_kv; i++) {
+    const std::string key = str();
+    uint32_t t;
+    get(t);
+    value(t, key);
+  }
+  for (uint64_t i = 0; i < n_tensors; i++) {
+    const std::string name = str();
+    uint32_t nd;
+    get(nd);
+    if (nd > 4) bad("tensor " + name + " has " + std::to_string(nd) + " dimensions");
+    Gguf::Info info;
+    info.ne.resize(nd);
+    for (auto& d : info.ne) get(d);
+    get(info.type), get(info.offset);
+    g.tensors[name] = info;
+  }
+  const uint64_t align = g.ints.count("general.alignment") ? g.ints["general.alignment"] : kAlign;
+  const uint64_t pos = static_cast<uint64_t>(in.tellg());
+  g.data_start = (pos + align - 1) / align * align;
+  return g;
+}
+
+}  // namespace
+
+std::string gguf_template(const fs::path& path) {
+  const Gguf g = gguf_parse(path);
+  const auto it = g.strings.find("instruct.template");
+  return it == g.strings.end() ? "" : it->second;
+}
+
+GPT2 gguf_load(const fs::path& path) {
+  Gguf g = gguf_parse(path);
+  if (g.strings["general.architecture"] != "gpt2")
+    fail(path.string(), ": general.architecture is \"", g.strings["general.architecture"], "\"; only gpt2 GGUF files load");
+  auto need = [&](const char* k) -> uint64_t {
+    if (!g.ints.count(k)) fail(path.string(), ": key ", k, " is missing");
+    return g.ints[k];
+  };
+  GPT2Config c;
+  c.n_layer = static_cast<int>(need("gpt2.block_count"));
+  c.n_ctx = static_cast<int>(need("gpt2.context_length"));
+  c.n_embd = static_cast<int>(need("gpt2.embedding_length"));
+  c.n_head = static_cast<int>(need("gpt2.attention.head_count"));
+  if (!g.tensors.count("token_embd.weight")) fail(path.string(), ": tensor token_embd.weight is missing");
+  c.vocab = static_cast<int>(g.tensors["token_embd.weight"].ne.at(1));
+  c.tied = false;
+  GPT2 m = gpt2_create(c);
+  std::ifstream in(path, std::ios::binary);
+  const uint64_t file_size = fs::file_size(path);
+  std::vector<uint16_t> half;
+  for (const ParamSpec& s : m.w.table) {
+    std::string name = gguf_name(s.name);
+    if (name == "output.weight" && !g.tensors.count(name)) name = "token_embd.weight";  // llama.cpp's fallback
+    const auto it = g.tensors.find(name);
+    if (it == g.tensors.end()) fail(path.string(), ": tensor ", name, " is missing");
+    const Gguf::Info& t = it->second;
+    const bool conv = s.layout == WeightLayout::kConv1D;
+    const std::vector<uint64_t> want = s.shape.size() == 1 ? std::vector<uint64_t>{static_cast<uint64_t>(s.shape[0])}
+                                       : conv ? std::vector<uint64_t>{static_cast<uint64_t>(s.shape[0]), static_cast<uint64_t>(s.shape[1])}
+                                              : std::vector<uint64_t>{static_cast<uint64_t>(s.shape[1]), static_cast<uint64_t>(s.shape[0])};
+    if (t.ne != want) fail(path.string(), ": tensor ", name, " has the wrong shape for this config");
+    if (t.type != kGgmlF32 && t.type != kGgmlF16 && t.type != kGgmlBF16)
+      fail(path.string(), ": tensor ", name, " has ggml type ", t.type, "; only F32, F16 and BF16 load (no quantized types)");
+    const size_t n = static_cast<size_t>(s.numel), elem = t.type == kGgmlF32 ? 4 : 2;
+    if (g.data_start + t.offset + n * elem > file_size) fail(path.string(), ": tensor ", name, " runs past the end of the file");
+    std::vector<float> buf(n);
+    in.seekg(static_cast<std::streamoff>(g.data_start + t.offset));
+    if (t.type == kGgmlF32) {
+      in.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(n * 4));
+    } else {
+      half.resize(n);
+      in.read(reinterpret_cast<char*>(half.data()), static_cast<std::streamsize>(n * 2));
+      for (size_t i = 0; i < n; i++) buf[i] = t.type == kGgmlBF16 ? from_bf16(half[i]) : half_to_float(half[i]);
+    }
+    if (!in) fail(path.string(), ": cannot read tensor ", name);
+    float* dst = m.w.params.data() + s.offset;
+    if (conv) {  // [out, in] back to HF's [in, out]
+      const std::vector<float> t2 = transposed(buf.data(), s.shape[1], s.shape[0]);
+      std::memcpy(dst, t2.data(), n * sizeof(float));
+    } else {
+      std::memcpy(dst, buf.data(), n * sizeof(float));
+    }
+  }
+  return m;
+}
+
+std::string gguf_modelfile(const std::string& gguf_file_name, const std::string& template_name) {
+  const PromptTemplate& t = template_find(template_name);
+  Entry e;
+  e.instruction = "{{ .Prompt }}";
+  std::string tmpl = t.generation_prompt(e);
+  // Alpaca's preamble sentence becomes the system prompt's place.
+  const std::string preamble =
+      "Below is an instruction that describes a task. Write a response that appropriately completes the request.";
+  if (const size_t at = tmpl.find(preamble); at != std::string::npos)
+    tmpl.replace(at, preamble.size(), "{{ if .System }}{{ .System }}{{ else }}" + preamble + "{{ end }}");
+  return "FROM ./" + gguf_file_name + "\nTEMPLATE \"\"\"" + tmpl + "\"\"\"\nPARAMETER stop \"<|endoftext|>\"\n" +
+         "PARAMETER temperature 0\n";
+}
+
+}  // namespace instruct
