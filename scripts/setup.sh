@@ -13,6 +13,10 @@ packages=(
   chromium python3-pil   # tests only: report.html rendered and checked as a person sees it
   libopenblas0-pthread   # BLAS behind Debian torch: without it the PyTorch peer runs at 6 GFLOP/s
 )
+# Tests only: node and npm fetch node-llama-cpp (llama.cpp's prebuilt binaries) to load our GGUF.
+# A node already installed (say from NodeSource, which bundles npm) is kept.
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -24,3 +28,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j "$(nproc)"
+# node-llama-cpp 3.6 (its engines allow Debian 12's Node 18; later releases need Node 20), CPU
+# binaries only, no install scripts: 60 MB from the npm registry, into build/test-tools.
+if [ ! -d build/test-tools/node_modules/@node-llama-cpp/linux-x64 ]; then
+  npm install --prefix build/test-tools --no-audit --no-fund --omit=optional --ignore-scripts \
+    node-llama-cpp@3.6.0 @node-llama-cpp/linux-x64@3.6.0
+fi

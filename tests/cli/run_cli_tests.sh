@@ -184,6 +184,26 @@ grep -q '^FROM ./lora.gguf$' "$tmp/lora.Modelfile" && grep -q 'PARAMETER stop "<
   no "the Modelfile lacks FROM or the stop parameter"
 gguf_gen=$("$bin" generate --model "$tmp/lora.gguf" -i "Name a colour." -n 6 --ignore-eos 2>/dev/null)
 [ "$gguf_gen" = "$lora_gen" ] && ok || no "the GGUF generates differently: '$gguf_gen' / '$lora_gen'"
+# llama.cpp itself loads the GGUF: its tokenization of the prompts equals ours, and its greedy
+# 32 tokens equal `instruct generate`'s on this trained tiny model.
+tools=$(dirname "$bin")/test-tools
+if node "$repo/tests/export/check_llama.mjs" "$tools" "$tmp/lora.gguf" 32 "Name a colour." \
+  "Below is an instruction that describes a task.
+
+### Instruction:
+Héllo wörld, it's 2026!" >"$tmp/llama.jsonl" 2>"$tmp/llama.err"; then
+  ours_gen=$("$bin" generate --model "$tmp/lora.gguf" -p "Name a colour." -n 32 --ignore-eos 2>/dev/null)
+  /usr/bin/python3 - "$tmp/llama.jsonl" "$bin" "$ours_gen" <<'PY' && ok || no "llama.cpp and instruct disagree on the GGUF"
+import json, subprocess, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+for r in rows:
+    ours = json.loads(subprocess.run([sys.argv[2], "tokenize", "--text", r["prompt"]], capture_output=True, text=True, check=True).stdout)
+    assert ours == r["tokens"], (r["prompt"], ours, r["tokens"])
+assert len(rows[0]["greedy"]) == 32 and rows[0]["text"] == sys.argv[3], (rows[0]["text"], sys.argv[3])
+PY
+else
+  no "llama.cpp (node-llama-cpp in $tools) could not load the GGUF: $(tail -3 "$tmp/llama.err")"
+fi
 expect_fail export-gguf-name 'a GGUF file is named *.gguf' -- "$bin" export --model "$tmp/lora/model" --format gguf \
   --out "$tmp/lora.bin"
 expect_fail export-gguf-type '--type q4_0 is unknown' -- "$bin" export --model "$tmp/lora/model" --format gguf \
