@@ -87,6 +87,13 @@ deb $mirror bookworm-updates main
 deb ${mirror%/debian}/debian-security bookworm-security main
 EOF
   cp /etc/resolv.conf "$root/etc/resolv.conf"
+  # The network's own certificate authorities, as this host trusts them (a TLS-inspecting egress
+  # proxy here): ca-certificates, when setup.sh installs it, adds them to the system bundle, and
+  # Node is pointed at that bundle below. A machine on an open network has none to copy.
+  if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+    mkdir -p "$root/usr/local/share/ca-certificates"
+    cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+  fi
   mount -t proc proc "$root/proc"
   mount -t sysfs sys "$root/sys"
   mount --bind /dev "$root/dev"
@@ -108,6 +115,7 @@ EOF
 in_root() {  # in_root 'SHELL COMMAND': runs in the chroot, in the repository, with a clean environment
   chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb CI="${CI:-}" \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt \
     /bin/bash -c "cd /work/main && $1"
 }
 

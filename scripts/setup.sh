@@ -7,6 +7,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 packages=(
   build-essential cmake ninja-build pkg-config git
+  ca-certificates   # HTTPS: the model download (libcurl) and npm; a minimal Debian has none
   libgtest-dev libdnnl-dev ocl-icd-opencl-dev nlohmann-json3-dev libpcre2-dev libcurl4-openssl-dev
   libcpp-httplib-dev libcli11-dev libcairo2-dev
   python3 python3-regex python3-torch python3-numpy   # test oracle only
