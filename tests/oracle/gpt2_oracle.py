@@ -181,6 +181,19 @@ def make_batch():
     return inputs, targets
 
 
+def adamw_losses(model, inputs, targets, lr, wd, steps):
+    """The losses of `steps` AdamW steps over all parameters (frozen ones have no gradient)."""
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        l = nn.functional.cross_entropy(model(inputs).flatten(0, 1), targets.flatten())
+        losses.append(l.item())
+        l.backward()
+        opt.step()
+    return losses
+
+
 def main():
     out_dir = sys.argv[1]
     model = make_model()
@@ -194,14 +207,7 @@ def main():
     for name, t in hf_tensors(model, grad=True).items():
         dump["grad." + name] = t.detach().clone()  # zero_grad() later overwrites .grad in place
 
-    opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WD)
-    losses = []
-    for _ in range(STEPS):
-        opt.zero_grad()
-        l = nn.functional.cross_entropy(model(inputs).flatten(0, 1), targets.flatten())
-        losses.append(l.item())
-        l.backward()
-        opt.step()
+    losses = adamw_losses(model, inputs, targets, LR, WD, STEPS)
     dump["adamw_losses"] = torch.tensor(losses)
     write_safetensors(os.path.join(out_dir, "oracle.safetensors"), dump,
                       {"lr": str(LR), "weight_decay": str(WD), "steps": str(STEPS)})

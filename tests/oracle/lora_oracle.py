@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gpt2_oracle import CFG, make_batch, make_model, write_model, write_safetensors  # noqa: E402
+from gpt2_oracle import CFG, adamw_losses, make_batch, make_model, write_model, write_safetensors  # noqa: E402
 
 RANK, ALPHA = 4, 2.0
 LR, WD, STEPS = 1e-3, 0.1, 5
@@ -137,14 +137,7 @@ def main():
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         dump[f"{mode}.trainable"] = torch.tensor([float(trainable)])
 
-        opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WD)  # as the book: all parameters
-        losses = []
-        for _ in range(STEPS):
-            opt.zero_grad()
-            l = nn.functional.cross_entropy(model(inputs).flatten(0, 1), targets.flatten())
-            losses.append(l.item())
-            l.backward()
-            opt.step()
+        losses = adamw_losses(model, inputs, targets, LR, WD, STEPS)  # as the book: over all parameters
         dump[f"{mode}.adamw_losses"] = torch.tensor(losses)
         print(f"lora oracle {mode}: loss {loss.item():.6f}, {trainable} trainable, "
               f"AdamW losses {[round(x, 6) for x in losses]}")
