@@ -29,9 +29,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j "$(nproc)"
-# node-llama-cpp 3.6 (its engines allow Debian 12's Node 18; later releases need Node 20), CPU
-# binaries only, no install scripts: 60 MB from the npm registry, into build/test-tools.
-if [ ! -d build/test-tools/node_modules/@node-llama-cpp/linux-x64 ]; then
-  npm install --prefix build/test-tools --no-audit --no-fund --omit=optional --ignore-scripts \
-    node-llama-cpp@3.6.0 @node-llama-cpp/linux-x64@3.6.0
-fi
+# Test tools from npm, into build/test-tools, in one install (a second `npm install --prefix` without
+# a package list would remove the first one's packages). Versions whose engines allow Debian 12's
+# Node 18: node-llama-cpp 3.6 (llama.cpp's prebuilt CPU binaries, no install scripts, 60 MB) loads
+# our GGUF; the official ollama and openai clients talk to `instruct serve`.
+npm_tools=(node-llama-cpp@3.6.0 @node-llama-cpp/linux-x64@3.6.0 ollama@0.5.18 openai@4.104.0)
+for t in "${npm_tools[@]}"; do
+  name=${t%@*}
+  if ! grep -q "\"version\": \"${t##*@}\"" "build/test-tools/node_modules/$name/package.json" 2>/dev/null; then
+    npm install --prefix build/test-tools --no-audit --no-fund --omit=optional --ignore-scripts "${npm_tools[@]}"
+    break
+  fi
+done

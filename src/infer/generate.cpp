@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include <deque>
 
 #include "core/error.hpp"
 #include "core/sys.hpp"
@@ -76,12 +75,70 @@ std::vector<int32_t> generate_recompute(GPT2& m, const std::vector<int32_t>& pro
   return out;
 }
 
+BatchDecoder::BatchDecoder(GPT2& m, int32_t slots, int32_t max_len)
+    : m_(m), kv_(kv_cache_create(m.cfg, slots, std::min(max_len, m.cfg.n_ctx))), seq_(slots) {}
+
+int32_t BatchDecoder::active() const {
+  int32_t n = 0;
+  for (const Seq& q : seq_) n += q.active;
+  return n;
+}
+
+int32_t BatchDecoder::free_slot() const {
+  for (size_t sl = 0; sl < seq_.size(); sl++)
+    if (!seq_[sl].active) return static_cast<int32_t>(sl);
+  return -1;
+}
+
+void BatchDecoder::start(int32_t slot, std::vector<int32_t> prompt, const SampleOptions& s) {
+  if (prompt.empty()) fail("cannot generate from an empty prompt");
+  Seq& q = seq_[slot];
+  q.tokens = std::move(prompt);
+  q.sample = s;
+  q.rng.seed(s.seed);
+  q.active = true, q.need_prefill = true;
+}
+
+void BatchDecoder::stop(int32_t slot) { seq_[slot].active = false; }
+
+const std::vector<BatchDecoder::Pick>& BatchDecoder::step() {
+  const int32_t n_ctx = m_.cfg.n_ctx, V = m_.cfg.vocab;
+  chunks_.clear();
+  picks_.clear();
+  bool any_prefill = false;
+  for (int32_t sl = 0; sl < slots(); sl++) {
+    Seq& q = seq_[sl];
+    if (!q.active) continue;
+    if (!q.need_prefill && kv_.len[sl] + 1 > kv_.layout.max_len) q.need_prefill = true;  // slide the window
+    const bool prefill = q.need_prefill;
+    if (prefill) {
+      const int32_t n = static_cast<int32_t>(std::min<size_t>(q.tokens.size(), std::min(n_ctx, kv_.layout.max_len)));
+      kv_.len[sl] = 0;
+      chunks_.push_back({sl, q.tokens.data() + q.tokens.size() - n, n});
+      st_.prefill_tokens += n;
+      q.need_prefill = false;
+      any_prefill = true;
+    } else {
+      chunks_.push_back({sl, &q.tokens.back(), 1});
+    }
+    picks_.push_back({sl, -1, prefill});
+  }
+  if (chunks_.empty()) return picks_;
+  Timer t;
+  const float* logits = gpt2_infer(m_, kv_, scratch_, chunks_);
+  (any_prefill ? st_.prefill_seconds : st_.decode_seconds) += t.seconds();
+  st_.forwards++;
+  for (size_t i = 0; i < picks_.size(); i++) {
+    Seq& q = seq_[picks_[i].slot];
+    picks_[i].token = sample_token(logits + static_cast<int64_t>(i) * V, V, q.sample, q.rng, pick_scratch_);
+    q.tokens.push_back(picks_[i].token);
+  }
+  return picks_;
+}
+
 GenerateStats generate_batch(GPT2& m, const std::vector<std::vector<int32_t>>& prompts, const GenerateOptions& o,
                              const TokenFn& on_token, const DoneFn& on_done) {
-  GenerateStats st;
-  st.prompts = static_cast<int64_t>(prompts.size());
-  if (prompts.empty()) return st;
-  const int32_t n_ctx = m.cfg.n_ctx, V = m.cfg.vocab;
+  if (prompts.empty()) return {};
   if (o.max_new_tokens < 0) fail("--max-new-tokens ", o.max_new_tokens, " is invalid; use 0 or more");
   if (o.batch_size < 1) fail("--batch-size ", o.batch_size, " is invalid; use 1 or more");
   size_t longest = 0;
@@ -90,82 +147,43 @@ GenerateStats generate_batch(GPT2& m, const std::vector<std::vector<int32_t>>& p
     longest = std::max(longest, prompts[i].size());
   }
   const int32_t slots = static_cast<int32_t>(std::min<size_t>(o.batch_size, prompts.size()));
-  const int32_t max_len = static_cast<int32_t>(std::min<int64_t>(n_ctx, static_cast<int64_t>(longest) + o.max_new_tokens));
-  KVCache kv = kv_cache_create(m.cfg, slots, max_len);
-  InferScratch scratch;
-
-  struct Seq {
-    size_t prompt = 0;
-    std::vector<int32_t> tokens;  // prompt + generated (the reference's idx)
-    std::vector<int32_t> out;
-    std::mt19937_64 rng;
-    bool active = false, need_prefill = false;
-  };
-  std::vector<Seq> seq(slots);
-  std::deque<size_t> waiting;
-  for (size_t i = 0; i < prompts.size(); i++) waiting.push_back(i);
-  std::vector<SeqChunk> chunks;
-  std::vector<int32_t> chunk_slot;
-  std::vector<std::pair<float, int32_t>> pick_scratch;
-
+  const int32_t max_len =
+      static_cast<int32_t>(std::min<int64_t>(m.cfg.n_ctx, static_cast<int64_t>(longest) + o.max_new_tokens));
+  BatchDecoder dec(m, slots, max_len);
+  std::vector<size_t> prompt_of(slots);
+  std::vector<std::vector<int32_t>> out(slots);
+  int64_t new_tokens = 0;
+  size_t next = 0;
   auto finish = [&](int32_t sl) {
-    Seq& q = seq[sl];
-    q.active = false;
-    st.new_tokens += static_cast<int64_t>(q.out.size());
-    if (on_done) on_done(q.prompt, q.out);
+    dec.stop(sl);
+    new_tokens += static_cast<int64_t>(out[sl].size());
+    if (on_done) on_done(prompt_of[sl], out[sl]);
   };
   for (;;) {
     // Free slots take the next prompts (zero new tokens wanted: done at once).
-    for (int32_t sl = 0; sl < slots; sl++) {
-      while (!seq[sl].active && !waiting.empty()) {
-        Seq& q = seq[sl];
-        q.prompt = waiting.front();
-        waiting.pop_front();
-        q.tokens = prompts[q.prompt];
-        q.out.clear();
-        q.rng.seed(o.sample.seed + q.prompt);
-        q.active = true, q.need_prefill = true;
-        if (o.max_new_tokens == 0) finish(sl);
-      }
+    for (int32_t sl; next < prompts.size() && (sl = dec.free_slot()) >= 0; next++) {
+      prompt_of[sl] = next;
+      out[sl].clear();
+      SampleOptions s = o.sample;
+      s.seed = o.sample.seed + next;  // each prompt samples with its own generator
+      dec.start(sl, prompts[next], s);
+      if (o.max_new_tokens == 0) finish(sl);
     }
-    chunks.clear();
-    chunk_slot.clear();
-    bool any_prefill = false;
-    for (int32_t sl = 0; sl < slots; sl++) {
-      Seq& q = seq[sl];
-      if (!q.active) continue;
-      if (!q.need_prefill && kv.len[sl] + 1 > kv.layout.max_len) q.need_prefill = true;  // slide the window
-      if (q.need_prefill) {
-        const int32_t n = static_cast<int32_t>(std::min<size_t>(q.tokens.size(), n_ctx));
-        kv.len[sl] = 0;
-        chunks.push_back({sl, q.tokens.data() + q.tokens.size() - n, n});
-        st.prefill_tokens += n;
-        q.need_prefill = false;
-        any_prefill = true;
-      } else {
-        chunks.push_back({sl, &q.tokens.back(), 1});
-      }
-      chunk_slot.push_back(sl);
-    }
-    if (chunks.empty()) break;
-    Timer t;
-    const float* logits = gpt2_infer(m, kv, scratch, chunks);
-    (any_prefill ? st.prefill_seconds : st.decode_seconds) += t.seconds();
-    st.forwards++;
-    for (size_t i = 0; i < chunks.size(); i++) {
-      const int32_t sl = chunk_slot[i];
-      Seq& q = seq[sl];
-      const int32_t next = sample_token(logits + static_cast<int64_t>(i) * V, V, o.sample, q.rng, pick_scratch);
-      if (o.eos >= 0 && next == o.eos) {
-        finish(sl);
+    const std::vector<BatchDecoder::Pick>& picks = dec.step();
+    if (picks.empty()) break;
+    for (const BatchDecoder::Pick& p : picks) {
+      if (o.eos >= 0 && p.token == o.eos) {
+        finish(p.slot);
         continue;
       }
-      q.tokens.push_back(next);
-      q.out.push_back(next);
-      if (on_token) on_token(q.prompt, next);
-      if (static_cast<int32_t>(q.out.size()) >= o.max_new_tokens) finish(sl);
+      out[p.slot].push_back(p.token);
+      if (on_token) on_token(prompt_of[p.slot], p.token);
+      if (static_cast<int32_t>(out[p.slot].size()) >= o.max_new_tokens) finish(p.slot);
     }
   }
+  GenerateStats st = dec.stats();
+  st.prompts = static_cast<int64_t>(prompts.size());
+  st.new_tokens = new_tokens;
   return st;
 }
 

@@ -30,6 +30,11 @@ int32_t sample_token(const float* logits, int32_t V, const SampleOptions& o, std
 std::vector<int32_t> generate_recompute(GPT2& m, const std::vector<int32_t>& prompt, int32_t max_new,
                                         int32_t eos, const SampleOptions& o = {});
 
+struct GenerateStats {
+  int64_t prompts = 0, prefill_tokens = 0, new_tokens = 0, forwards = 0;
+  double prefill_seconds = 0, decode_seconds = 0;  // forwards with any prompt chunk count as prefill
+};
+
 struct GenerateOptions {
   int32_t max_new_tokens = 256;
   int32_t eos = 50256;  // stop token (not returned); -1: never stop early (--ignore-eos)
@@ -37,14 +42,52 @@ struct GenerateOptions {
   SampleOptions sample;  // each prompt i samples with its own generator seeded seed + i
 };
 
-struct GenerateStats {
-  int64_t prompts = 0, prefill_tokens = 0, new_tokens = 0, forwards = 0;
-  double prefill_seconds = 0, decode_seconds = 0;  // forwards with any prompt chunk count as prefill
-};
 
 // on_token(i, token) as each token of prompt i is chosen (streaming); on_done(i, new tokens).
 using TokenFn = std::function<void(size_t, int32_t)>;
 using DoneFn = std::function<void(size_t, std::vector<int32_t>&)>;
+
+// Continuous batching over one KV cache: sequences start in free slots at any time and decode
+// together; each step is one forward (a new sequence's prompt as a prefill chunk, one token for
+// each of the others) and picks every active sequence's next token. Used by generate_batch (a
+// fixed list of prompts) and by the server (requests arriving and leaving while it runs).
+class BatchDecoder {
+ public:
+  // max_len: cache length per slot (<= n_ctx); a sequence that outgrows it slides its window by
+  // recomputing its last n_ctx tokens, as the reference's idx[:, -context_size:] does.
+  BatchDecoder(GPT2& m, int32_t slots, int32_t max_len);
+  int32_t slots() const { return static_cast<int32_t>(seq_.size()); }
+  int32_t active() const;
+  bool is_active(int32_t slot) const { return seq_[slot].active; }
+  int32_t free_slot() const;  // -1 when every slot is busy
+  // Starts a sequence (a non-empty prompt; longer than the context: its last n_ctx tokens).
+  void start(int32_t slot, std::vector<int32_t> prompt, const SampleOptions& s);
+  void stop(int32_t slot);  // frees the slot at once
+  struct Pick {
+    int32_t slot, token;
+    bool prefilled;  // this step ran the sequence's prompt
+  };
+  // One forward over every active slot; appends each pick to its sequence. Empty when idle.
+  const std::vector<Pick>& step();
+  const GenerateStats& stats() const { return st_; }
+  const std::vector<int32_t>& tokens(int32_t slot) const { return seq_[slot].tokens; }
+
+ private:
+  struct Seq {
+    std::vector<int32_t> tokens;  // prompt + generated (the reference's idx)
+    SampleOptions sample;
+    std::mt19937_64 rng;
+    bool active = false, need_prefill = false;
+  };
+  GPT2& m_;
+  KVCache kv_;
+  InferScratch scratch_;
+  std::vector<Seq> seq_;
+  std::vector<SeqChunk> chunks_;
+  std::vector<Pick> picks_;
+  std::vector<std::pair<float, int32_t>> pick_scratch_;
+  GenerateStats st_;
+};
 
 // Generates for every prompt with a KV cache, batch_size sequences at a time. Prompts longer than
 // the context keep their last n_ctx tokens; past the context the window slides by recomputing, as
