@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pipeline/prepare.hpp"
+#include "pipeline/respond.hpp"
 #include "pipeline/train.hpp"
 
 namespace instruct {
@@ -23,6 +24,7 @@ void cli_add_merge(CLI::App& app);
 void cli_add_export(CLI::App& app);
 void cli_add_dpo(CLI::App& app);
 void cli_add_prefs(CLI::App& app);
+void cli_add_serve(CLI::App& app);
 
 // Flags from the option lists: data_options_visit, model_options_visit, train_options_visit (which
 // holds the other two).
@@ -31,6 +33,8 @@ void cli_add_model_options(CLI::App& cmd, ModelOptions& opt);
 void cli_add_adapter_options(CLI::App& cmd, ModelOptions& opt);  // --adapter, --merge (inference)
 // `command` picks the options declared for one subcommand only ("dpo": --beta, --loss, ...).
 void cli_add_train_options(CLI::App& cmd, TrainOptions& opt, const char* command = "train");
+// Model, template, tokenizer, sampling and dtype flags of generate, respond, chat and serve.
+void cli_add_infer_options(CLI::App& cmd, InferOptions& o);
 // Long names of the flags given on the command line (after parsing).
 std::vector<std::string> cli_given_flags(const CLI::App& cmd);
 

@@ -9,9 +9,7 @@
 
 namespace instruct {
 
-namespace {
-
-void add_infer_options(CLI::App& cmd, InferOptions& o) {
+void cli_add_infer_options(CLI::App& cmd, InferOptions& o) {
   cli_add_model_options(cmd, o.model);
   cli_add_adapter_options(cmd, o.model);
   cmd.add_option("--template", o.template_name, "Prompt template (default: the one the model was trained with)");
@@ -31,13 +29,11 @@ void add_infer_options(CLI::App& cmd, InferOptions& o) {
       ->capture_default_str();
 }
 
-}  // namespace
-
 void cli_add_generate(CLI::App& app) {
   auto o = std::make_shared<GenerateRunOptions>();
   o->infer.model.model = "out/train/model";
   CLI::App* cmd = app.add_subcommand("generate", "Generate a response (streamed) from a model");
-  add_infer_options(*cmd, o->infer);
+  cli_add_infer_options(*cmd, o->infer);
   cmd->add_option("--prompt,-p", o->prompt, "Raw prompt text (no template)");
   cmd->add_option("--instruction,-i", o->instruction, "An instruction, formatted with the model's template");
   cmd->add_option("--input", o->input, "Optional input for --instruction");
@@ -48,7 +44,7 @@ void cli_add_respond(CLI::App& app) {
   auto o = std::make_shared<RespondOptions>();
   o->infer.model.model = "out/train/model";
   CLI::App* cmd = app.add_subcommand("respond", "Answer every entry of a split (default: test) and write the responses");
-  add_infer_options(*cmd, o->infer);
+  cli_add_infer_options(*cmd, o->infer);
   cmd->add_option("--data", o->data.data, "Instruction data (default: the bundled instruction-data.json)");
   cmd->add_option("--split", o->split, "train, val or test")->capture_default_str();
   cmd->add_option("--train-frac", o->data.train_frac, "Fraction of entries in the train split")->capture_default_str();
@@ -64,7 +60,7 @@ void cli_add_chat(CLI::App& app) {
   auto o = std::make_shared<InferOptions>();
   o->model.model = "out/train/model";
   CLI::App* cmd = app.add_subcommand("chat", "Chat in the terminal: one instruction (and optional input) per turn");
-  add_infer_options(*cmd, *o);
+  cli_add_infer_options(*cmd, *o);
   cmd->callback([o] { chat_run(*o, std::cin, std::cout, ::isatty(0)); });
 }
 

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   instruct::cli_add_run(app);
   instruct::cli_add_merge(app);
   instruct::cli_add_export(app);
+  instruct::cli_add_serve(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

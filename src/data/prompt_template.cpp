@@ -12,15 +12,16 @@ class AlpacaTemplate final : public PromptTemplate {
  public:
   std::string_view name() const override { return "alpaca"; }
   std::string prompt(const Entry& e) const override {
-    std::string s =
-        "Below is an instruction that describes a task. Write a response that appropriately "
-        "completes the request.\n\n### Instruction:\n" +
-        e.instruction;
+    std::string s = std::string(preamble()) + "\n\n### Instruction:\n" + e.instruction;
     if (!e.input.empty()) s += "\n\n### Input:\n" + e.input;
     return s;
   }
   std::string_view response_header() const override { return "\n\n### Response:\n"; }
   std::string_view response_marker() const override { return "### Response:"; }
+  std::string_view preamble() const override {
+    return "Below is an instruction that describes a task. Write a response that appropriately completes the request.";
+  }
+  std::string_view turn_separator() const override { return "\n\n"; }
 };
 
 class Phi3Template final : public PromptTemplate {
@@ -33,6 +34,8 @@ class Phi3Template final : public PromptTemplate {
   }
   std::string_view response_header() const override { return "\n<|assistant|>:\n"; }
   std::string_view response_marker() const override { return "<|assistant|>:"; }
+  std::string_view preamble() const override { return ""; }
+  std::string_view turn_separator() const override { return "\n"; }
 };
 
 const AlpacaTemplate kAlpaca;
@@ -53,6 +56,23 @@ const PromptTemplate& template_find(std::string_view name) {
   std::string known;
   for (std::string_view n : template_names()) known += (known.empty() ? "" : ", ") + std::string(n);
   fail("unknown template \"", name, "\"; choose one of: ", known);
+}
+
+std::string conversation_prompt(const PromptTemplate& t, const std::vector<Exchange>& earlier, const Entry& last,
+                                std::string_view system) {
+  const std::string_view pre = t.preamble();
+  // An instruction's text without the preamble and the blank line after it.
+  auto body = [&](const Entry& e) {
+    std::string s = t.prompt(e);
+    if (!pre.empty() && s.starts_with(pre)) s.erase(0, std::min(s.size(), pre.size() + 2));
+    return s;
+  };
+  std::string s;
+  if (!pre.empty()) s = std::string(system.empty() ? pre : system) + "\n\n";
+  else if (!system.empty()) s = std::string(system) + "\n";
+  for (const Exchange& x : earlier)
+    s += body(x.entry) + std::string(t.response_header()) + x.response + std::string(t.turn_separator());
+  return s + body(last);
 }
 
 std::string response_extract(std::string_view full, std::string_view prompt, const PromptTemplate& t) {

@@ -21,6 +21,11 @@ class PromptTemplate {
   // What the reference removes from generated text to get the response ("### Response:").
   virtual std::string_view response_marker() const = 0;
 
+  // The sentence before the instruction that a system prompt replaces ("" when the template has none).
+  virtual std::string_view preamble() const = 0;
+  // Text between a response and the next instruction in a conversation.
+  virtual std::string_view turn_separator() const = 0;
+
   // prompt + response header: what generation is conditioned on.
   std::string generation_prompt(const Entry& e) const {
     return prompt(e) + std::string(response_header());
@@ -28,6 +33,19 @@ class PromptTemplate {
   // prompt + response header + output: the training text.
   std::string full_text(const Entry& e) const { return generation_prompt(e) + e.output; }
 };
+
+// One earlier exchange of a conversation.
+struct Exchange {
+  Entry entry;  // instruction (+ input)
+  std::string response;
+};
+// A conversation as one prompt for the template: the earlier exchanges as the template renders a
+// training example (instruction, response header, response), joined by the turn separator, then
+// the last instruction, without the response header (as the reference's format_input). The
+// preamble appears once, at the start; a non-empty `system` replaces it (a template without a
+// preamble puts `system` on its own first line).
+std::string conversation_prompt(const PromptTemplate& t, const std::vector<Exchange>& earlier, const Entry& last,
+                                std::string_view system = {});
 
 // The reference's response extraction: generated_text[len(prompt):].replace(marker, "").strip(),
 // where `full` is the decoded prompt + generated tokens and `prompt` the prompt text.

@@ -355,18 +355,23 @@ GPT2 gguf_load(const fs::path& path) {
   return m;
 }
 
-std::string gguf_modelfile(const std::string& gguf_file_name, const std::string& template_name) {
+std::string ollama_template(const std::string& template_name) {
   const PromptTemplate& t = template_find(template_name);
   Entry e;
   e.instruction = "{{ .Prompt }}";
   std::string tmpl = t.generation_prompt(e);
-  // Alpaca's preamble sentence becomes the system prompt's place.
-  const std::string preamble =
-      "Below is an instruction that describes a task. Write a response that appropriately completes the request.";
-  if (const size_t at = tmpl.find(preamble); at != std::string::npos)
+  // The preamble sentence becomes the system prompt's place (as `instruct serve` does).
+  const std::string preamble(t.preamble());
+  if (const size_t at = tmpl.find(preamble); !preamble.empty() && at != std::string::npos)
     tmpl.replace(at, preamble.size(), "{{ if .System }}{{ .System }}{{ else }}" + preamble + "{{ end }}");
-  return "FROM ./" + gguf_file_name + "\nTEMPLATE \"\"\"" + tmpl + "\"\"\"\nPARAMETER stop \"<|endoftext|>\"\n" +
-         "PARAMETER temperature 0\n";
+  else
+    tmpl = "{{ if .System }}{{ .System }}\n{{ end }}" + tmpl;
+  return tmpl;
+}
+
+std::string gguf_modelfile(const std::string& gguf_file_name, const std::string& template_name) {
+  return "FROM ./" + gguf_file_name + "\nTEMPLATE \"\"\"" + ollama_template(template_name) +
+         "\"\"\"\nPARAMETER stop \"<|endoftext|>\"\nPARAMETER temperature 0\n";
 }
 
 }  // namespace instruct

@@ -33,5 +33,7 @@ bool gguf_path(const std::filesystem::path& path);  // a regular file named *.gg
 // template around {{ .Prompt }} ({{ .System }} in place of Alpaca's preamble), stop at
 // <|endoftext|>, temperature 0.
 std::string gguf_modelfile(const std::string& gguf_file_name, const std::string& template_name);
+// The Modelfile's TEMPLATE (Go template syntax) for one of our templates.
+std::string ollama_template(const std::string& template_name);
 
 }  // namespace instruct

@@ -79,9 +79,11 @@ void gemm_any(float* C, const void* A, const void* B, const float* bias, const G
   if (bias) args.emplace(DNNL_ARG_BIAS, mem(p.bias, bias));
   p.matmul.execute(d.stream, args);
   d.stream.wait();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::lock_guard<std::mutex> lock(d.mu);  // gemms may run on several threads (a server's)
   d.stats.calls++;
   d.stats.flops += 2.0 * static_cast<double>(g.M) * static_cast<double>(g.N) * static_cast<double>(g.K);
-  d.stats.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  d.stats.seconds += seconds;
 }
 
 }  // namespace
@@ -135,7 +137,11 @@ void gemm(float* C, const float* A, const float* B, const float* bias, const Gem
   gemm_any(C, A, B, bias, g, false);
 }
 
-GemmStats gemm_stats() { return dnnl_state().stats; }
+GemmStats gemm_stats() {
+  Dnnl& d = dnnl_state();
+  std::lock_guard<std::mutex> lock(d.mu);
+  return d.stats;
+}
 
 void gemm_naive(float* C, const float* A, const float* B, const float* bias, const GemmArgs& g) {
   const int64_t lda = g.lda_or_packed(), ldb = g.ldb_or_packed(), ldc = g.ldc_or_packed();

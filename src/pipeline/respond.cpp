@@ -18,6 +18,7 @@
 #include "io/bundled.hpp"
 #include "kernels/gemm.hpp"
 #include "io/model_source.hpp"
+#include "infer/text_stream.hpp"
 #include "text/utf8.hpp"
 
 namespace instruct {
@@ -61,60 +62,16 @@ void stats_print(const GenerateStats& s, std::ostream& log) {
   log << buf << std::flush;
 }
 
-// Streams generated text: whole UTF-8 characters only, and (for templated prompts) without the
-// leading "### Response:" marker and whitespace that respond's extraction removes.
+// Streams the shown text of generated tokens to `out` (see TextStream), a newline at the end.
 class ResponseStream {
  public:
-  ResponseStream(const Bpe& bpe, std::string_view marker, std::ostream& out) : bpe_(bpe), marker_(marker), out_(out) {
-    state_ = marker_.empty() ? kStreaming : kWaitMarker;
-  }
-  void push(int32_t token) {
-    const int32_t id[1] = {token};
-    bytes_ += bpe_decode_bytes(bpe_, id);
-    const size_t n = utf8_complete_prefix(bytes_);
-    text_ += bytes_.substr(0, n);
-    bytes_.erase(0, n);
-    flush(false);
-  }
-  void finish() {
-    text_ += utf8_sanitize(bytes_);  // a cut-off character: U+FFFD, as the final decode gives
-    flush(true);
-    out_ << "\n" << std::flush;
-  }
+  ResponseStream(const Bpe& bpe, std::string_view marker, std::ostream& out) : text_(bpe, marker), out_(out) {}
+  void push(int32_t token) { out_ << text_.push(token) << std::flush; }
+  void finish() { out_ << text_.finish() << "\n" << std::flush; }
 
  private:
-  void flush(bool end) {
-    if (state_ == kWaitMarker) {
-      const std::string_view t = py_lstrip(text_);
-      if (t.size() >= marker_.size() || end) {
-        if (t.substr(0, marker_.size()) == marker_) {
-          text_ = std::string(t.substr(marker_.size()));
-          state_ = kSkipSpace;
-        } else {
-          text_ = std::string(t);
-          state_ = kStreaming;
-        }
-      } else if (marker_.substr(0, t.size()) != t) {
-        text_ = std::string(t);
-        state_ = kStreaming;
-      } else {
-        return;
-      }
-    }
-    if (state_ == kSkipSpace) {
-      text_ = std::string(py_lstrip(text_));
-      if (text_.empty()) return;
-      state_ = kStreaming;
-    }
-    out_ << text_ << std::flush;
-    text_.clear();
-  }
-  enum State { kWaitMarker, kSkipSpace, kStreaming };
-  const Bpe& bpe_;
-  std::string_view marker_;
+  TextStream text_;
   std::ostream& out_;
-  State state_;
-  std::string bytes_, text_;
 };
 
 std::vector<int32_t> encode_prompt(InferModel& im, const std::string& text) {

@@ -4,6 +4,8 @@
 #include <array>
 #include "text/bpe.hpp"
 
+#include <mutex>
+
 #include <pcre2.h>
 
 #include <climits>
@@ -23,6 +25,9 @@ struct Pretokenizer {
   pcre2_code* code = nullptr;
   pcre2_match_data* md = nullptr;
   bool jit = false;
+  // Guards md and the pretoken cache: a server's request threads encode concurrently. Copies of a
+  // Bpe share this (and md) through the shared_ptr.
+  std::mutex mu;
   ~Pretokenizer() {
     if (md) pcre2_match_data_free(md);
     if (code) pcre2_code_free(code);
@@ -246,11 +251,13 @@ std::vector<std::string_view> pretokenize_valid(Bpe& bpe, std::string_view text)
 
 std::vector<std::string_view> bpe_pretokenize(Bpe& bpe, std::string_view text) {
   check_utf8(text);
+  std::lock_guard lock(bpe.pretok->mu);
   return pretokenize_valid(bpe, text);
 }
 
 std::vector<int32_t> bpe_encode(Bpe& bpe, std::string_view text, SpecialTokens special) {
   check_utf8(text);
+  std::lock_guard lock(bpe.pretok->mu);
   std::vector<int32_t> out;
   out.reserve(text.size() / 3 + 4);
   if (special == SpecialTokens::kAsText) {

@@ -1,0 +1,128 @@
+#include "pipeline/serve.hpp"
+
+#include <httplib.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <thread>
+
+#include "core/error.hpp"
+#include "core/signals.hpp"
+#include "io/gguf.hpp"
+#include "kernels/gemm.hpp"
+#include "serve/api.hpp"
+#include "serve/engine.hpp"
+
+namespace instruct {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// cpp-httplib 0.11 listens with a backlog of 5: a burst of clients connecting at once would see
+// dropped SYNs and a one-second retry. listen() again on the bound socket raises the backlog.
+void widen_backlog(int port) {
+  for (int fd = 3; fd < 1024; fd++) {
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
+    sockaddr_storage addr{};
+    socklen_t alen = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
+    const int p = addr.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
+                                             : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    if (p == port) ::listen(fd, 512);
+  }
+}
+
+std::string file_time_rfc3339(const fs::path& p) {
+  std::error_code ec;
+  auto ft = fs::last_write_time(p, ec);
+  auto t = ec ? std::chrono::system_clock::now()
+              : std::chrono::time_point_cast<std::chrono::system_clock::duration>(
+                    ft - fs::file_time_type::clock::now() + std::chrono::system_clock::now());
+  const std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+void serve_run(const ServeOptions& o, std::ostream& log, const std::function<void(int)>& on_ready,
+               const std::atomic<bool>* stop) {
+  if (o.max_batch < 1 || o.max_batch > 256) fail("--max-batch ", o.max_batch, " is invalid; use 1 to 256");
+  if (o.port < 0 || o.port > 65535) fail("--port ", o.port, " is invalid; use 0 (any free port) to 65535");
+  if (o.max_prompt_tokens < 0) fail("--max-prompt-tokens ", o.max_prompt_tokens, " is invalid; use 0 (the context) or more");
+  if (o.infer.gen.max_new_tokens < 0) fail("--max-new-tokens ", o.infer.gen.max_new_tokens, " is invalid; use 0 or more");
+  InferModel im = infer_model_load(o.infer, log);
+  const GPT2Config& c = im.model.cfg;
+
+  ServeModel sm;
+  const fs::path model_path = o.infer.model.init.empty() ? fs::path(o.infer.model.model) : fs::path();
+  sm.name = o.name;
+  if (sm.name.empty()) {
+    fs::path p = model_path.empty() ? fs::path("random-" + o.infer.model.config) : model_path.lexically_normal();
+    if (p.filename().empty()) p = p.parent_path();
+    sm.name = gguf_path(p) ? p.stem().string() : p.filename().string();
+    if (sm.name.empty() || sm.name == "." || sm.name == "..") sm.name = "instruct";
+  }
+  if (sm.name.find_first_of(" \t\n/") != std::string::npos)
+    fail("--name \"", sm.name, "\" has a space or a slash; give a plain name such as my-model");
+  sm.cfg = c;
+  sm.bpe = &im.bpe;
+  sm.tmpl = im.tmpl;
+  sm.template_name = std::string(im.tmpl->name());
+  sm.format = !model_path.empty() && gguf_path(model_path) ? "gguf" : "safetensors";
+  sm.dtype = o.infer.dtype == "bf16" ? "BF16" : "F32";
+  sm.params = im.model.w.size() + im.model.lora.w.size();
+  sm.size_bytes = sm.params * (o.infer.dtype == "bf16" ? 2 : 4);
+  std::string identity;
+  try {
+    identity = model_identity(o.infer.model);
+  } catch (const std::exception&) {
+    identity = o.infer.model.model;
+  }
+  char digest[24];
+  std::snprintf(digest, sizeof digest, "%016zx", std::hash<std::string>{}(identity + o.infer.model.adapter.string()));
+  sm.digest = digest;
+  sm.modified_at = file_time_rfc3339(model_path.empty() ? fs::path(".") : model_path);
+  sm.sample = o.infer.gen.sample;
+  sm.max_new_tokens = o.infer.gen.max_new_tokens;
+  sm.eos = o.infer.gen.eos;
+  sm.max_prompt_tokens = o.max_prompt_tokens;
+
+  ::signal(SIGPIPE, SIG_IGN);  // a client that left is a failed write, not a dead server
+  Engine engine(im.model, im.bpe, o.max_batch);
+  httplib::Server svr;
+  const size_t threads = o.threads > 0 ? o.threads : 4 * o.max_batch + 16;
+  svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  svr.set_keep_alive_timeout(5);
+  svr.set_read_timeout(30);
+  auto routes = serve_routes(svr, sm, engine, log);
+  const int port = o.port == 0 ? svr.bind_to_any_port(o.host) : (svr.bind_to_port(o.host, o.port) ? o.port : -1);
+  if (port < 0)
+    fail("cannot listen on ", o.host, ":", o.port, "; is another server (ollama?) using it? pick another with --port");
+  widen_backlog(port);
+  log << "serve     " << sm.name << " (" << c.n_layer << " layers, " << sm.dtype << ", template " << sm.template_name
+      << ") on http://" << o.host << ":" << port << "  batch " << o.max_batch << ", " << gemm_machine_line() << "\n"
+      << "          Ollama API /api/*, OpenAI API /v1/*, chat page /; Ctrl-C stops\n"
+      << std::flush;
+  InterruptScope interrupt;
+  std::thread listener([&] { svr.listen_after_bind(); });
+  while (!svr.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  if (on_ready) on_ready(port);
+  while (!InterruptScope::requested() && !(stop && *stop)) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  svr.stop();
+  engine.shutdown();  // wakes request threads still waiting for tokens
+  listener.join();
+  log << "serve     stopped; " << engine.counts().served << " requests served\n";
+}
+
+}  // namespace instruct

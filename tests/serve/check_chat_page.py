@@ -1,0 +1,199 @@
+"""The chat page of `instruct serve` used as a person would, in headless Chromium (Debian's), driven
+over the DevTools protocol on a pipe (--remote-debugging-pipe: no extra packages): load the page,
+click the instruction box, type, press Enter, watch the answer stream in, type a second turn with an
+input and click Send, then start a new chat. Saves screenshots to look at (SCREENSHOT and
+*-turns.png, the two-turn conversation).
+
+Usage: check_chat_page.py URL MODEL EXPECTED.json SCREENSHOT.png
+  EXPECTED.json as for check_clients.mjs: entries[0] has no input, some entry has one.
+Prints "N passed, M failed"; exits non-zero on any failure.
+"""
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+url, model, expected_file, shot = sys.argv[1:5]
+entries = json.load(open(expected_file))["entries"]
+passed = failed = 0
+
+
+def check(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL: " + what)
+
+
+class Browser:
+    def __init__(self):
+        exe = shutil.which("chromium") or shutil.which("chromium-browser")
+        if not exe:
+            raise SystemExit("FAIL: chromium is not installed (scripts/setup.sh installs it)")
+        self.profile = tempfile.mkdtemp()
+        to_chrome_r, self.to_chrome = os.pipe()
+        self.from_chrome, from_chrome_w = os.pipe()
+        # Chromium reads commands on fd 3 and writes replies on fd 4.
+        def fds():
+            os.dup2(to_chrome_r, 3)
+            os.dup2(from_chrome_w, 4)
+        self.proc = subprocess.Popen(
+            [exe, "--headless=new", "--remote-debugging-pipe", "--no-sandbox", "--disable-gpu",
+             "--no-first-run", "--user-data-dir=" + self.profile, "--window-size=1000,760", "about:blank"],
+            # 3 and 4 kept open too: close_fds runs after preexec_fn's dup2s
+            pass_fds=(to_chrome_r, from_chrome_w, 3, 4), preexec_fn=fds,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+        self.buf = b""
+        self.next_id = 0
+        self.events = []
+        self.session = None
+
+    def send(self, method, params=None, session=True):
+        self.next_id += 1
+        msg = {"id": self.next_id, "method": method, "params": params or {}}
+        if session and self.session:
+            msg["sessionId"] = self.session
+        os.write(self.to_chrome, json.dumps(msg).encode() + b"\0")
+        while True:
+            m = self.read()
+            if m.get("id") == self.next_id:
+                if "error" in m:
+                    raise RuntimeError(f"{method}: {m['error']}")
+                return m.get("result", {})
+            self.events.append(m)
+
+    def read(self):
+        while b"\0" not in self.buf:
+            chunk = os.read(self.from_chrome, 1 << 16)
+            if not chunk:
+                raise RuntimeError("chromium closed the pipe")
+            self.buf += chunk
+        raw, self.buf = self.buf.split(b"\0", 1)
+        return json.loads(raw)
+
+    def js(self, expr):
+        r = self.send("Runtime.evaluate", {"expression": expr, "returnByValue": True, "awaitPromise": True})
+        if "exceptionDetails" in r:
+            raise RuntimeError(f"{expr}: {r['exceptionDetails']}")
+        return r["result"].get("value")
+
+    def click(self, selector):
+        box = self.js(f"(() => {{ const r = document.querySelector({json.dumps(selector)}).getBoundingClientRect();"
+                      " return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+        for kind in ("mousePressed", "mouseReleased"):
+            self.send("Input.dispatchMouseEvent", {"type": kind, "x": box[0], "y": box[1], "button": "left", "clickCount": 1})
+
+    def type(self, text):
+        self.send("Input.insertText", {"text": text})
+
+    def enter(self):
+        for kind in ("keyDown", "keyUp"):
+            self.send("Input.dispatchKeyEvent", {"type": kind, "key": "Enter", "code": "Enter",
+                                                  "windowsVirtualKeyCode": 13, "text": "\r" if kind == "keyDown" else ""})
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def api_chat(messages):
+    req = urllib.request.Request(url + "/api/chat", data=json.dumps({"model": model, "messages": messages, "stream": False}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req))["message"]["content"]
+
+
+def wait_answer(b, n_bubbles, timeout=30):
+    """Waits until the n-th bubble (an answer) is done; returns (text, updates seen while streaming)."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        state = b.js(f"(() => {{ const m = document.querySelectorAll('.msg')[{n_bubbles - 1}];"
+                     " return m ? m.dataset.state || '' : ''; })()")
+        if state in ("done", "error", "stopped"):
+            text = b.js(f"document.querySelectorAll('.msg')[{n_bubbles - 1}].querySelector('.text').textContent")
+            return state, text, b.js("window.__updates.length")
+        time.sleep(0.02)
+    return "timeout", "", 0
+
+
+# Records every change of the answer's text (to see it arrive token by token, however fast).
+WATCH = """window.__updates = [];
+new MutationObserver(() => {
+  const all = document.querySelectorAll('.msg.assistant .text');
+  if (all.length) window.__updates.push(all[all.length - 1].textContent);
+}).observe(document.getElementById('log'), {subtree: true, childList: true, characterData: true});"""
+
+b = Browser()
+try:
+    target = next(t for t in b.send("Target.getTargets")["targetInfos"] if t["type"] == "page")
+    b.session = b.send("Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}, session=False)["sessionId"]
+    b.send("Page.enable")
+    b.send("Runtime.enable")
+    b.send("Page.navigate", {"url": url + "/"})
+    for _ in range(200):
+        if b.js("document.readyState") == "complete" and b.js("document.getElementById('model').textContent") != "…":
+            break
+        time.sleep(0.05)
+    check(b.js("document.title") == "instruct chat", "the page loads")
+    check(model in b.js("document.getElementById('model').textContent"), "the header names the model")
+    # No external assets: every resource the page loaded came from the server itself.
+    res = b.js("performance.getEntriesByType('resource').map(e => e.name)")
+    check(all(r.startswith(url) for r in res), f"only the server's own resources: {res}")
+    b.js(WATCH)
+
+    # Turn 1: click the box, type, press Enter.
+    e0 = entries[0]
+    b.click("#instruction")
+    b.type(e0["instruction"])
+    b.enter()
+    state, text, updates = wait_answer(b, 2)
+    check(state == "done", f"turn 1 finished: {state}")
+    check(text == e0["generate"], f"turn 1 answer: {text!r}, want {e0['generate']!r}")
+    check(updates >= 3, f"the answer streamed in ({updates} updates)")
+    check(b.js("document.querySelectorAll('.msg')[0].querySelector('.text').textContent") == e0["instruction"],
+          "the instruction is shown")
+    check("tokens/s" in b.js("document.querySelectorAll('.msg')[1].textContent"), "the answer shows its speed")
+
+    # Turn 2, with an input, by clicking Send: the conversation is kept and sent.
+    e1 = next(e for e in entries if e["input"])
+    b.click("#instruction")
+    b.type(e1["instruction"])
+    b.click("#input")
+    b.type(e1["input"])
+    b.click("#send")
+    state, text, _ = wait_answer(b, 4)
+    want = api_chat([{"role": "user", "content": e0["instruction"]}, {"role": "assistant", "content": e0["generate"]},
+                     {"role": "user", "content": e1["instruction"], "input": e1["input"]}])
+    check(state == "done" and text == want, f"turn 2 answer (with the first turn folded in): {text!r}, want {want!r}")
+    check(b.js("document.querySelectorAll('.msg').length") == 4, "the page keeps the conversation (4 messages)")
+    check(b.js("document.querySelectorAll('.msg')[2].querySelector('.input').textContent") == e1["input"],
+          "the input is shown under the instruction")
+    png = base64.b64decode(b.send("Page.captureScreenshot", {"format": "png"})["data"])
+    open(shot.replace(".png", "-turns.png"), "wb").write(png)
+
+    # A new chat clears the page; the answer is the single-turn one again.
+    b.click("#new")
+    check(b.js("document.querySelectorAll('.msg').length") == 0, "New chat clears the conversation")
+    b.click("#instruction")
+    b.type(e1["instruction"])
+    b.click("#input")
+    b.type(e1["input"])
+    b.click("#send")
+    state, text, _ = wait_answer(b, 2)
+    check(state == "done" and text == e1["generate"], f"after New chat: {text!r}, want {e1['generate']!r}")
+    png = base64.b64decode(b.send("Page.captureScreenshot", {"format": "png"})["data"])
+    open(shot, "wb").write(png)
+    check(len(png) > 10000, "screenshot saved")
+finally:
+    b.close()
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
