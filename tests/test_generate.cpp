@@ -9,6 +9,8 @@
 
 #include "core/error.hpp"
 #include "infer/generate.hpp"
+#include "infer/text_stream.hpp"
+#include "io/bundled.hpp"
 #include "io/checkpoint.hpp"
 #include "kernels/gemm.hpp"
 #include "pipeline/respond.hpp"
@@ -194,6 +196,100 @@ nlohmann::ordered_json overfit_entries() {
     {"instruction": "Add the numbers.", "input": "2 and 3", "output": "2 plus 3 is 5.", "id": 17},
     {"instruction": "What is the opposite of hot?", "input": "", "output": "The opposite of hot is cold."}
   ])");
+}
+
+// The server's pattern: sequences join while others are mid-decode, one leaves early, and a slot
+// is reused; each sequence's tokens still equal its own full recompute.
+TEST(Generate, SequencesJoiningAndLeavingMidRunEqualRecompute) {
+  GPT2 m = tiny_model(97, 64);
+  BatchDecoder dec(m, 3, 64);
+  struct Want {
+    std::vector<int32_t> prompt, want, got;
+    int32_t slot = -1;
+    int start_step;
+  };
+  std::vector<Want> seqs;
+  for (int i = 0; i < 5; i++) {
+    Want w;
+    w.prompt = prompt_of(3 + 4 * i, 97, i);
+    w.want = generate_recompute(m, w.prompt, 12, -1);
+    w.start_step = 3 * i;  // arrivals spread over the run
+    seqs.push_back(w);
+  }
+  size_t next = 0, done = 0;
+  for (int step = 0; done < seqs.size() && step < 200; step++) {
+    while (next < seqs.size() && seqs[next].start_step <= step && dec.free_slot() >= 0) {
+      seqs[next].slot = dec.free_slot();
+      dec.start(seqs[next].slot, seqs[next].prompt, SampleOptions{});
+      next++;
+    }
+    for (const BatchDecoder::Pick& p : dec.step())
+      for (Want& w : seqs)
+        if (w.slot == p.slot) {
+          w.got.push_back(p.token);
+          const size_t limit = &w == &seqs[1] ? 5 : 12;  // sequence 1 leaves early (a client gone)
+          if (w.got.size() == limit) dec.stop(p.slot), w.slot = -1, done++;
+        }
+  }
+  for (size_t i = 0; i < seqs.size(); i++) {
+    const size_t n = i == 1 ? 5 : 12;
+    EXPECT_EQ(seqs[i].got, std::vector<int32_t>(seqs[i].want.begin(), seqs[i].want.begin() + n)) << "sequence " << i;
+  }
+  EXPECT_EQ(dec.active(), 0);
+}
+
+TEST(TextStream, StopStringsAreCutAndHeldBackNeverShown) {
+  Bpe bpe = bpe_load_dir(test::repo_data(""));
+  auto run = [&](const std::string& text, std::string_view marker, std::vector<std::string> stops, bool* stopped) {
+    TextStream ts(bpe, marker, stops);
+    std::string shown;
+    std::vector<std::string> pieces;
+    for (int32_t t : bpe_encode(bpe, text)) {
+      if (ts.stopped()) break;
+      pieces.push_back(ts.push(t));
+      shown += pieces.back();
+    }
+    shown += ts.finish();
+    *stopped = ts.stopped();
+    return shown;
+  };
+  bool stopped = false;
+  EXPECT_EQ(run("Hello world. Goodbye world.", "", {"Goodbye"}, &stopped), "Hello world. ");
+  EXPECT_TRUE(stopped);
+  EXPECT_EQ(run("Hello world. Goodbye world.", "", {"Good", "world"}, &stopped), "Hello ");  // the earliest stop
+  EXPECT_EQ(run("Hello world.", "", {"world!"}, &stopped), "Hello world.");  // a prefix only: shown at the end
+  EXPECT_FALSE(stopped);
+  // The response marker and the whitespace after it are skipped; a stop string applies after.
+  EXPECT_EQ(run("\n\n### Response:\nThe answer is 4.", "### Response:", {" is"}, &stopped), "The answer");
+  EXPECT_EQ(run("\n\nNo marker here.", "### Response:", {}, &stopped), "No marker here.");
+  // Whole characters only: a character split over tokens appears at once.
+  TextStream ts(bpe, "", {});
+  std::string all;
+  for (int32_t t : bpe_encode(bpe, "日本語 ✓")) {
+    const std::string piece = ts.push(t);
+    EXPECT_EQ(utf8_find_invalid(piece), std::string_view::npos);
+    all += piece;
+  }
+  EXPECT_EQ(all + ts.finish(), "日本語 ✓");
+}
+
+TEST(Dataset, ConversationsFoldEarlierTurnsAndTheSystemPrompt) {
+  const PromptTemplate& a = template_find("alpaca");
+  Entry u1, u2;
+  u1.instruction = "Name a colour.";
+  u2.instruction = "Another one.";
+  u2.input = "not red";
+  // One turn, no system prompt: exactly the reference's format_input.
+  EXPECT_EQ(conversation_prompt(a, {}, u1), a.prompt(u1));
+  // A system prompt replaces the preamble sentence, never adds to it.
+  EXPECT_EQ(conversation_prompt(a, {}, u1, "Be brief."), "Be brief.\n\n### Instruction:\nName a colour.");
+  // Earlier exchanges as rendered training examples, the preamble once.
+  EXPECT_EQ(conversation_prompt(a, {{u1, "Blue."}}, u2),
+            a.prompt(u1) + "\n\n### Response:\nBlue.\n\n### Instruction:\nAnother one.\n\n### Input:\nnot red");
+  const PromptTemplate& p = template_find("phi3");
+  EXPECT_EQ(conversation_prompt(p, {{u1, "Blue."}}, u2),
+            "<|user|>\nName a colour.\n<|assistant|>:\nBlue.\n<|user|>\nAnother one.\nnot red");
+  EXPECT_EQ(conversation_prompt(p, {}, u1, "Be brief."), "Be brief.\n<|user|>\nName a colour.");
 }
 
 TEST(Respond, AnOverfitModelAnswersItsTrainingOutputsExactly) {
