@@ -61,6 +61,23 @@ void serve_run(const ServeOptions& o, std::ostream& log, const std::function<voi
   if (o.port < 0 || o.port > 65535) fail("--port ", o.port, " is invalid; use 0 (any free port) to 65535");
   if (o.max_prompt_tokens < 0) fail("--max-prompt-tokens ", o.max_prompt_tokens, " is invalid; use 0 (the context) or more");
   if (o.infer.gen.max_new_tokens < 0) fail("--max-new-tokens ", o.infer.gen.max_new_tokens, " is invalid; use 0 or more");
+  // The port first: a busy one is an error before minutes of model loading.
+  httplib::Server svr;
+  const size_t threads = o.threads > 0 ? o.threads : 4 * o.max_batch + 16;
+  svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  // SO_REUSEADDR only: cpp-httplib's default SO_REUSEPORT would let a second server bind the same
+  // port and silently take half of the connections.
+  svr.set_socket_options([](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
+  svr.set_keep_alive_timeout(5);
+  svr.set_read_timeout(30);
+  const int port = o.port == 0 ? svr.bind_to_any_port(o.host) : (svr.bind_to_port(o.host, o.port) ? o.port : -1);
+  if (port < 0)
+    fail("cannot listen on ", o.host, ":", o.port, "; is another server (ollama?) using it? pick another with --port");
+  widen_backlog(port);
+
   InferModel im = infer_model_load(o.infer, log);
   const GPT2Config& c = im.model.cfg;
 
@@ -100,16 +117,7 @@ void serve_run(const ServeOptions& o, std::ostream& log, const std::function<voi
 
   ::signal(SIGPIPE, SIG_IGN);  // a client that left is a failed write, not a dead server
   Engine engine(im.model, im.bpe, o.max_batch);
-  httplib::Server svr;
-  const size_t threads = o.threads > 0 ? o.threads : 4 * o.max_batch + 16;
-  svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  svr.set_keep_alive_timeout(5);
-  svr.set_read_timeout(30);
   auto routes = serve_routes(svr, sm, engine, log);
-  const int port = o.port == 0 ? svr.bind_to_any_port(o.host) : (svr.bind_to_port(o.host, o.port) ? o.port : -1);
-  if (port < 0)
-    fail("cannot listen on ", o.host, ":", o.port, "; is another server (ollama?) using it? pick another with --port");
-  widen_backlog(port);
   log << "serve     " << sm.name << " (" << c.n_layer << " layers, " << sm.dtype << ", template " << sm.template_name
       << ") on http://" << o.host << ":" << port << "  batch " << o.max_batch << ", " << gemm_machine_line() << "\n"
       << "          Ollama API /api/*, OpenAI API /v1/*, chat page /; Ctrl-C stops\n"

@@ -249,8 +249,11 @@ std::shared_ptr<GenJob> make_job(const ServeModel& m, const std::string& text, b
   return job;
 }
 
+std::string sse(const json& j) { return "data: " + j.dump() + "\n\n"; }
+
 // How a job's text goes out: frames for a stream, or one body.
 struct Frames {
+  Api api;
   const char* content_type;
   std::string first;                                                      // stream: sent before any text
   std::function<std::string(const std::string&)> delta;                  // stream: one frame of new text
@@ -335,7 +338,8 @@ void Routes::run(const httplib::Request& req, httplib::Response& res, const std:
   if (!stream) {
     std::string all, t;
     while (job->next(t)) all += t;
-    res.set_content(f.whole(*job, all), "application/json");
+    if (job->done_reason == "error") send_error(res, f.api, {500, "generation failed: " + job->error, ""});
+    else res.set_content(f.whole(*job, all), "application/json");
     log_job(path, *job);
     return;
   }
@@ -357,7 +361,12 @@ void Routes::run(const httplib::Request& req, httplib::Response& res, const std:
         const bool more = job->next(t);
         if (!t.empty() && !write(f.delta(t))) return false;
         if (!more) {
-          if (!write(f.last(*job))) return false;
+          if (job->done_reason == "error") {  // the stream has begun: the error is its last frame
+            const json e = {{"error", "generation failed: " + job->error}};
+            if (!write(f.api == Api::kOllama ? e.dump() + "\n" : sse(e))) return false;
+          } else if (!write(f.last(*job))) {
+            return false;
+          }
           sink.done();
         }
         return true;
@@ -416,7 +425,7 @@ void Routes::generate(const httplib::Request& req, const json& body, httplib::Re
     return json{{"model", model}, {"created_at", now_rfc3339()}, {"response", t}, {"done", false}}.dump() + "\n";
   };
   run(req, res, make_job(m_, text, !raw, x), stream,
-      {"application/x-ndjson", "", line,
+      {Api::kOllama, "application/x-ndjson", "", line,
        [this, model](const GenJob& j) { return with_reply(ollama_end(model, j), "response", "").dump() + "\n"; },
        [this, model](const GenJob& j, const std::string& all) {
          return with_reply(ollama_end(model, j), "response", all).dump() + "\n";
@@ -440,7 +449,7 @@ void Routes::chat(const httplib::Request& req, const json& body, httplib::Respon
   const std::string text = chat_prompt(body["messages"], *m_.tmpl);
   auto msg = [](const std::string& t) { return json{{"role", "assistant"}, {"content", t}}; };
   run(req, res, make_job(m_, text, true, x), stream,
-      {"application/x-ndjson", "",
+      {Api::kOllama, "application/x-ndjson", "",
        [model, msg](const std::string& t) {
          return json{{"model", model}, {"created_at", now_rfc3339()}, {"message", msg(t)}, {"done", false}}.dump() + "\n";
        },
@@ -449,8 +458,6 @@ void Routes::chat(const httplib::Request& req, const json& body, httplib::Respon
          return with_reply(ollama_end(model, j), "message", msg(all)).dump() + "\n";
        }});
 }
-
-std::string sse(const json& j) { return "data: " + j.dump() + "\n\n"; }
 
 void Routes::openai_chat(const httplib::Request& req, const json& body, httplib::Response& res) {
   check_model(m_, body);
@@ -477,7 +484,7 @@ void Routes::openai_chat(const httplib::Request& req, const json& body, httplib:
   };
   auto finish = [](const GenJob& j) { return j.done_reason == "length" ? "length" : "stop"; };
   run(req, res, job, stream,
-      {"text/event-stream", sse(chunk({{"role", "assistant"}, {"content", ""}}, nullptr)),
+      {Api::kOpenAI, "text/event-stream", sse(chunk({{"role", "assistant"}, {"content", ""}}, nullptr)),
        [chunk](const std::string& t) { return sse(chunk({{"content", t}}, nullptr)); },
        [this, chunk, finish, include_usage, id, created, model](const GenJob& j) {
          std::string s = sse(chunk(json::object(), finish(j)));
@@ -532,7 +539,7 @@ void Routes::openai_completion(const httplib::Request& req, const json& body, ht
   };
   auto finish = [](const GenJob& j) { return j.done_reason == "length" ? "length" : "stop"; };
   run(req, res, job, stream,
-      {"text/event-stream", "", [chunk](const std::string& t) { return sse(chunk(t, nullptr)); },
+      {Api::kOpenAI, "text/event-stream", "", [chunk](const std::string& t) { return sse(chunk(t, nullptr)); },
        [this, chunk, finish, include_usage, id, created, model](const GenJob& j) {
          std::string s = sse(chunk("", finish(j)));
          if (include_usage)

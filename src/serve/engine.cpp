@@ -42,9 +42,15 @@ void Engine::submit(const std::shared_ptr<GenJob>& job) {
   job->t_submit = Clock::now();
   {
     std::lock_guard lock(mu_);
-    queue_.push_back(job);
+    if (!quit_) {
+      queue_.push_back(job);
+      cv_.notify_all();
+      return;
+    }
   }
-  cv_.notify_all();
+  std::lock_guard lock(job->mu);  // shutting down: ends at once
+  job->done = true, job->done_reason = "cancel";
+  job->t_start = job->t_prefilled = job->t_done = job->t_submit;
 }
 
 EngineCounts Engine::counts() {
@@ -114,7 +120,21 @@ void Engine::loop() {
     // Clients that left give their slot back before the step.
     for (int32_t sl = 0; sl < dec_.slots(); sl++)
       if (slot_job_[sl] && slot_job_[sl]->cancel) finish(sl, "cancel");
-    const std::vector<BatchDecoder::Pick>& picks = dec_.step();
+    std::vector<BatchDecoder::Pick> failed_step;
+    const std::vector<BatchDecoder::Pick>* step = &failed_step;
+    try {
+      step = &dec_.step();
+    } catch (const std::exception& e) {  // a failed forward ends the running requests, not the server
+      for (int32_t sl = 0; sl < dec_.slots(); sl++)
+        if (slot_job_[sl]) {
+          {
+            std::lock_guard lock(slot_job_[sl]->mu);
+            slot_job_[sl]->error = e.what();
+          }
+          finish(sl, "error");
+        }
+    }
+    const std::vector<BatchDecoder::Pick>& picks = *step;
     const Clock::time_point now = Clock::now();
     for (const BatchDecoder::Pick& p : picks) {
       GenJob& j = *slot_job_[p.slot];

@@ -37,7 +37,8 @@ struct GenJob {
   std::condition_variable cv;
   std::string pending;  // text not yet taken by the request thread
   bool done = false;
-  std::string done_reason;  // "stop" (eos or a stop string), "length", "cancel"
+  std::string done_reason;  // "stop" (eos or a stop string), "length", "cancel", "error"
+  std::string error;        // what failed, with "error"
   int32_t eval_count = 0;   // tokens generated (an eos that ended it included)
   Clock::time_point t_submit, t_start, t_prefilled, t_done;
 

@@ -204,6 +204,15 @@ PY
 else
   no "llama.cpp (node-llama-cpp in $tools) could not load the GGUF: $(tail -3 "$tmp/llama.err")"
 fi
+# serve: bad options and a port in use (by another instruct serve) are one-line errors.
+expect_fail serve-bad-batch '--max-batch 0 is invalid' -- "$bin" serve --init random --config "$tiny" --max-batch 0
+"$bin" serve --init random --config "$tiny" --port 0 >"$tmp/serve1.log" 2>&1 &
+serve1=$!
+for _ in $(seq 200); do grep -q 'on http://' "$tmp/serve1.log" && break; sleep 0.05; done
+busy=$(grep -o 'http://127.0.0.1:[0-9]*' "$tmp/serve1.log" | sed 's/.*://')
+expect_fail serve-port-busy "cannot listen on 127.0.0.1:$busy" -- "$bin" serve --init random --config "$tiny" --port "$busy"
+kill -INT "$serve1"
+wait "$serve1" && grep -q 'serve     stopped' "$tmp/serve1.log" && ok || no "serve did not stop cleanly on SIGINT"
 expect_fail export-gguf-name 'a GGUF file is named *.gguf' -- "$bin" export --model "$tmp/lora/model" --format gguf \
   --out "$tmp/lora.bin"
 expect_fail export-gguf-type '--type q4_0 is unknown' -- "$bin" export --model "$tmp/lora/model" --format gguf \
