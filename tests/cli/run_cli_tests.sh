@@ -184,6 +184,22 @@ grep -q '^FROM ./lora.gguf$' "$tmp/lora.Modelfile" && grep -q 'PARAMETER stop "<
   no "the Modelfile lacks FROM or the stop parameter"
 gguf_gen=$("$bin" generate --model "$tmp/lora.gguf" -i "Name a colour." -n 6 --ignore-eos 2>/dev/null)
 [ "$gguf_gen" = "$lora_gen" ] && ok || no "the GGUF generates differently: '$gguf_gen' / '$lora_gen'"
+# serve takes the GGUF too, named after the file, and answers as generate does.
+"$bin" serve --model "$tmp/lora.gguf" --port 0 --ignore-eos >"$tmp/serve-gguf.log" 2>&1 &
+sg=$!
+for _ in $(seq 200); do grep -q 'on http://' "$tmp/serve-gguf.log" && break; sleep 0.05; done
+/usr/bin/python3 - "$(grep -o 'http://[0-9.:]*' "$tmp/serve-gguf.log" | head -1)" "$gguf_gen" <<'PY' && ok || no "serve on the GGUF"
+import json, sys, urllib.request
+url, want = sys.argv[1:]
+tags = json.load(urllib.request.urlopen(url + "/api/tags"))["models"][0]
+assert tags["name"] == "lora:latest" and tags["details"]["format"] == "gguf", tags
+req = urllib.request.Request(url + "/api/generate", json.dumps({"model": "lora", "prompt": "Name a colour.", "stream": False,
+                             "options": {"num_predict": 6}}).encode())
+got = json.load(urllib.request.urlopen(req))["response"]
+assert got == want, (got, want)
+PY
+kill -INT "$sg"
+wait "$sg"
 # llama.cpp itself loads the GGUF: its tokenization of the prompts equals ours, and its greedy
 # 32 tokens equal `instruct generate`'s on this trained tiny model.
 tools=$(dirname "$bin")/test-tools
