@@ -4,6 +4,7 @@
 #include <random>
 
 #include "core/error.hpp"
+#include "core/sys.hpp"
 #include "data/dataset.hpp"
 #include "data/prompt_template.hpp"
 #include "test_util.hpp"
@@ -93,6 +94,34 @@ TEST(Bpe, RoundTripRandomValidUtf8) {
     ASSERT_EQ(bpe_decode_bytes(gpt2(), ids), s) << nlohmann::json(s).dump();
     ASSERT_EQ(bpe_decode(gpt2(), ids), s);
   }
+}
+
+// Long pieces merge through a priority queue: the same tokens as the passes of encoder.py, on
+// every bundled text (all pieces forced through the queue) and on long words that repeat
+// patterns (where overlapping occurrences of the best pair decide the result).
+TEST(Bpe, QueueMergeEqualsThePasses) {
+  Bpe passes = gpt2(), queue = gpt2();
+  passes.queue_merge_from = SIZE_MAX;
+  queue.queue_merge_from = 0;
+  passes.cache.clear(), queue.cache.clear();
+  const Dataset d = dataset_load(test::repo_data("instruction-data.json"));
+  const PromptTemplate& alpaca = template_find("alpaca");
+  for (size_t i = 0; i < d.entries.size(); i += 7) {
+    const std::string text = alpaca.full_text(d.entries[i]);
+    ASSERT_EQ(bpe_encode(queue, text), bpe_encode(passes, text)) << "entry " << i;
+  }
+  std::mt19937 rng(5);
+  const std::vector<std::string> parts = {"a", "aa", "ab", "ba", "the", "ing", "e", "\xc3\xa9", "ll", "o", "th"};
+  for (int t = 0; t < 200; t++) {
+    std::string word;
+    const int len = 1 + rng() % 120;
+    for (int i = 0; i < len; i++) word += parts[rng() % parts.size()];
+    ASSERT_EQ(bpe_encode(queue, word), bpe_encode(passes, word)) << word;
+  }
+  // One unbroken 1 MB word: the passes would take minutes; the queue a fraction of a second.
+  const std::string huge(1 << 20, 'x');
+  const auto ids = bpe_encode(gpt2(), huge);
+  EXPECT_EQ(bpe_decode(gpt2(), ids), huge);
 }
 
 TEST(Bpe, InvalidUtf8NamesTheByte) {

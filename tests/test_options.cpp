@@ -2,6 +2,10 @@
 // they lack, bad values are refused in one line naming the option.
 #include <gtest/gtest.h>
 
+#include "judge/judge.hpp"
+
+#include "infer/generate.hpp"
+
 #include <set>
 
 #include "core/error.hpp"
@@ -78,6 +82,27 @@ TEST(Options, EveryNumericOptionIsCheckedAgainstItsRange) {
   }
   TrainOptions ok;
   EXPECT_EQ(error_of([&] { train_options_visit(OptChecker{}, ok); }), "");
+}
+
+TEST(Options, GenerationAndJudgeOptionsAreCheckedToo) {
+  GenerateOptions g;
+  EXPECT_EQ(error_of([&] { generate_options_check(g); }), "");
+  g.sample.temperature = -1;
+  EXPECT_EQ(error_of([&] { generate_options_check(g); }), "--temperature -1 is invalid; use a value from 0 to 100");
+  g = {}, g.sample.top_p = 2;
+  EXPECT_EQ(error_of([&] { generate_options_check(g); }), "--top-p 2 is invalid; use a value > 0 and at most 1");
+  g = {}, g.sample.top_p = std::nan("");
+  EXPECT_EQ(error_of([&] { generate_options_check(g); }), "--top-p nan is invalid; use a value > 0 and at most 1");
+  g = {}, g.sample.top_k = -5;
+  EXPECT_EQ(error_of([&] { generate_options_check(g); }), "--top-k -5 is invalid; use 0 or more");
+  g = {}, g.max_new_tokens = -1;
+  EXPECT_EQ(error_of([&] { generate_options_check(g); }), "--max-new-tokens -1 is invalid; use 0 or more");
+  JudgeOptions j;
+  EXPECT_EQ(error_of([&] { judge_options_visit(OptChecker{}, j); }), "");
+  j.timeout = 0;
+  EXPECT_EQ(error_of([&] { judge_options_visit(OptChecker{}, j); }), "--timeout 0 is invalid; use a value > 0 and at most 86400");
+  j = {}, j.retries = -1;
+  EXPECT_EQ(error_of([&] { judge_options_visit(OptChecker{}, j); }), "--retries -1 is invalid; use a value from 0 to 100");
 }
 
 // Flags and keys are unique, and only the declared few may change on a resume.

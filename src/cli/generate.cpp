@@ -14,13 +14,7 @@ void cli_add_infer_options(CLI::App& cmd, InferOptions& o) {
   cli_add_adapter_options(cmd, o.model);
   cmd.add_option("--template", o.template_name, "Prompt template (default: the one the model was trained with)");
   cmd.add_option("--tokenizer", o.tokenizer, "Tokenizer directory (default: the model's, else the bundled GPT-2 vocab)");
-  cmd.add_option("--max-new-tokens,-n", o.gen.max_new_tokens, "Tokens to generate at most")->capture_default_str();
-  cmd.add_option("--temperature", o.gen.sample.temperature, "0: greedy (the reference); > 0: sample")
-      ->capture_default_str();
-  cmd.add_option("--top-k", o.gen.sample.top_k, "Sample among the k most likely tokens (0: all)")->capture_default_str();
-  cmd.add_option("--top-p", o.gen.sample.top_p, "Nucleus sampling: smallest set with this probability mass")
-      ->capture_default_str();
-  cmd.add_option("--seed", o.gen.sample.seed, "Seed for sampling")->capture_default_str();
+  cli_add_generate_options(cmd, o.gen);
   // A callback, not `add_flag("--ignore-eos{-1}", o.gen.eos)`: CLI11 writes that flag's default
   // (0, the token "!") into the stop token when the flag is absent.
   cmd.add_flag_callback("--ignore-eos", [&o] { o.gen.eos = -1; }, "Do not stop at <|endoftext|> (benchmarking)");

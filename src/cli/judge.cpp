@@ -16,8 +16,7 @@ void add_server_options(CLI::App& cmd, JudgeOptions& o, int32_t& concurrency) {
   cmd.add_option("--api", o.api, "ollama (/api/chat) or openai (/v1/chat/completions)")->capture_default_str();
   cmd.add_option("--judge-model", o.model, "Model the server runs")->capture_default_str();
   cmd.add_option("--concurrency,-j", concurrency, "Requests in flight")->capture_default_str();
-  cmd.add_option("--retries", o.retries, "Retries per entry on connection errors, timeouts, 5xx")->capture_default_str();
-  cmd.add_option("--timeout", o.timeout, "Seconds per request")->capture_default_str();
+  cli_add_judge_options(cmd, o);
   cmd.add_option("--api-key-env", o.api_key_env,
                  "Environment variable holding the OpenAI API key (the key itself is never a flag)")
       ->capture_default_str();

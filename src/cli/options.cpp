@@ -16,7 +16,7 @@ struct CliFlags {
   void operator()(const OptSpec& s, T& field) const {
     if (!s.flag) return;
     if (s.command && (!command || std::string_view(s.command) != command)) return;
-    const std::string name = std::string("--") + s.flag;
+    const std::string name = std::string("--") + s.flag + (s.alias ? std::string(",-") + s.alias : "");
     if constexpr (std::is_same_v<T, bool>) {
       // A callback rather than CLI11's "--flag{false}" form, which can write its default when absent.
       if (s.negated) cmd.add_flag_callback(name, [&field] { field = false; }, s.help);
@@ -32,6 +32,8 @@ struct CliFlags {
 void cli_add_data_options(CLI::App& cmd, DataOptions& o) { data_options_visit(CliFlags{cmd}, o); }
 void cli_add_model_options(CLI::App& cmd, ModelOptions& o) { model_options_visit(CliFlags{cmd}, o); }
 void cli_add_adapter_options(CLI::App& cmd, ModelOptions& o) { adapter_options_visit(CliFlags{cmd}, o); }
+void cli_add_generate_options(CLI::App& cmd, GenerateOptions& o) { generate_options_visit(CliFlags{cmd}, o); }
+void cli_add_judge_options(CLI::App& cmd, JudgeOptions& o) { judge_options_visit(CliFlags{cmd}, o); }
 void cli_add_train_options(CLI::App& cmd, TrainOptions& o, const char* command) {
   train_options_visit(CliFlags{cmd, command}, o);
 }

@@ -24,12 +24,12 @@ void cli_add_run(CLI::App& app) {
   cmd->add_option("--api", o->judge.judge.api, "ollama or openai")->capture_default_str();
   cmd->add_option("--judge-model", o->judge.judge.model, "Judge model")->capture_default_str();
   cmd->add_option("--concurrency", o->judge.concurrency, "Judge requests in flight")->capture_default_str();
-  cmd->add_option("--timeout", o->judge.judge.timeout, "Seconds per judge request")->capture_default_str();
+  cli_add_judge_options(*cmd, o->judge.judge);  // --retries, --timeout
   cmd->add_flag_callback("--no-judge", [o] { o->judge_enabled = false; }, "Skip judging");
   cmd->callback([o, cmd] {
     // Training flags given (a resume may change only some); respond and judge flags are free.
     static const std::set<std::string> kNotTraining = {"respond-batch-size", "max-new-tokens", "merge", "dpo-data", "url", "api",
-                                                      "judge-model", "concurrency", "timeout", "no-judge"};
+                                                      "judge-model", "concurrency", "retries", "timeout", "no-judge"};
     o->train.given.clear();
     for (const std::string& f : cli_given_flags(*cmd))
       if (!kNotTraining.count(f)) o->train.given.push_back(f);

@@ -11,6 +11,13 @@
 namespace instruct {
 
 std::string file_read(const std::filesystem::path& path, const char* what) {
+  // A directory reads as empty and a FIFO blocks forever: refuse anything but a regular file.
+  std::error_code ec;
+  const auto st = std::filesystem::status(path, ec);
+  if (!ec && std::filesystem::is_directory(st))
+    fail(path.string(), ": is a directory; give the ", what, " file itself");
+  if (!ec && std::filesystem::exists(st) && !std::filesystem::is_regular_file(st))
+    fail(path.string(), ": not a regular file (a pipe or a device); give the ", what, " as a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path.string(), ": cannot open ", what, " (", std::strerror(errno), "); check the path");
   std::ostringstream ss;

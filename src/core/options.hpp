@@ -23,6 +23,7 @@ struct OptSpec {
   double min = -HUGE_VAL, max = HUGE_VAL;  // numeric range, inclusive
   bool positive = false;                   // strictly above zero
   const char* command = nullptr;           // only on this subcommand's command line ("dpo"); nullptr: all
+  const char* alias = nullptr;             // a one-letter short flag ("n" for -n)
 };
 
 // What a valid value of this option looks like: "a value > 0", "a value from 0 to 1", "1 or more".

@@ -136,11 +136,15 @@ const std::vector<BatchDecoder::Pick>& BatchDecoder::step() {
   return picks_;
 }
 
+void generate_options_check(const GenerateOptions& o) {
+  generate_options_visit(OptChecker{}, o);
+  if (o.batch_size < 1) fail("--batch-size ", o.batch_size, " is invalid; use 1 or more");
+}
+
 GenerateStats generate_batch(GPT2& m, const std::vector<std::vector<int32_t>>& prompts, const GenerateOptions& o,
                              const TokenFn& on_token, const DoneFn& on_done) {
+  generate_options_check(o);
   if (prompts.empty()) return {};
-  if (o.max_new_tokens < 0) fail("--max-new-tokens ", o.max_new_tokens, " is invalid; use 0 or more");
-  if (o.batch_size < 1) fail("--batch-size ", o.batch_size, " is invalid; use 1 or more");
   size_t longest = 0;
   for (size_t i = 0; i < prompts.size(); i++) {
     if (prompts[i].empty()) fail("prompt ", i, " is empty; nothing to generate from");

@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "core/options.hpp"
 #include "model/gpt2.hpp"
 #include "model/gpt2_infer.hpp"
 
@@ -88,6 +89,21 @@ class BatchDecoder {
   std::vector<std::pair<float, int32_t>> pick_scratch_;
   GenerateStats st_;
 };
+
+// The generation options, declared once: the flags of generate, respond, chat and serve (where
+// they are the defaults of requests that set none), and their valid ranges.
+template <class V, class... O>
+void generate_options_visit(V&& v, O&... o) {
+  v({.flag = "max-new-tokens", .help = "Tokens to generate at most", .min = 0, .alias = "n"}, o.max_new_tokens...);
+  v({.flag = "temperature", .help = "0: greedy (the reference); > 0: sample", .min = 0, .max = 100},
+    o.sample.temperature...);
+  v({.flag = "top-k", .help = "Sample among the k most likely tokens (0: all)", .min = 0}, o.sample.top_k...);
+  v({.flag = "top-p", .help = "Nucleus sampling: smallest set with this probability mass", .max = 1, .positive = true},
+    o.sample.top_p...);
+  v({.flag = "seed", .help = "Seed for sampling"}, o.sample.seed...);
+}
+// Fails (one line naming the flag and its range) on a value outside it; batch_size too.
+void generate_options_check(const GenerateOptions& o);
 
 // Generates for every prompt with a KV cache, batch_size sequences at a time. Prompts longer than
 // the context keep their last n_ctx tokens; past the context the window slides by recomputing, as

@@ -143,6 +143,7 @@ std::string judge_prompt(const std::string& instruction, const std::string& inpu
 }
 
 void judge_check(const JudgeOptions& o) {
+  judge_options_visit(OptChecker{}, o);
   if (o.api != "ollama" && o.api != "openai") fail("--api ", o.api, " is unknown; use ollama or openai");
   const std::string base = trim_slash(o.url);
   const std::string url = base + (o.api == "ollama" ? "/api/tags" : "/v1/models");

@@ -85,6 +85,7 @@ JudgeReport judge_run(const JudgeRunOptions& o, std::ostream& log) {
   JudgeReport rep;
   rep.out = o.out.empty() ? judge_default_out(o.responses) : o.out;
   if (o.concurrency < 1) fail("--concurrency ", o.concurrency, " is invalid; use 1 or more");
+  judge_options_visit(OptChecker{}, o.judge);
   ojson data;
   try {
     data = ojson::parse(file_read(o.responses, "responses"));

@@ -32,6 +32,8 @@ InferModel infer_model_load(const InferOptions& o, std::ostream& log) {
     recipe = model_recipe(o.model.model);
   im.model = model_resolve(o.model, log);
   im.tmpl = &template_find(o.template_name.empty() ? recipe.template_name : o.template_name);
+  if (!o.tokenizer.empty() && !fs::exists(o.tokenizer))
+    fail("--tokenizer ", o.tokenizer.string(), ": no such directory; give the tokenizer's directory or leave it out");
   fs::path tok = o.tokenizer.empty() ? recipe.tokenizer : o.tokenizer;
   if (!tok.empty() && !fs::exists(tok)) {
     log << "note      the model's tokenizer " << tok.string() << " is gone; using the bundled GPT-2 vocab\n";

@@ -60,7 +60,7 @@ void serve_run(const ServeOptions& o, std::ostream& log, const std::function<voi
   if (o.max_batch < 1 || o.max_batch > 256) fail("--max-batch ", o.max_batch, " is invalid; use 1 to 256");
   if (o.port < 0 || o.port > 65535) fail("--port ", o.port, " is invalid; use 0 (any free port) to 65535");
   if (o.max_prompt_tokens < 0) fail("--max-prompt-tokens ", o.max_prompt_tokens, " is invalid; use 0 (the context) or more");
-  if (o.infer.gen.max_new_tokens < 0) fail("--max-new-tokens ", o.infer.gen.max_new_tokens, " is invalid; use 0 or more");
+  generate_options_check(o.infer.gen);
   // The port first: a busy one is an error before minutes of model loading.
   httplib::Server svr;
   const size_t threads = o.threads > 0 ? o.threads : 4 * o.max_batch + 16;

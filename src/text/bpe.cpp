@@ -5,6 +5,7 @@
 #include "text/bpe.hpp"
 
 #include <mutex>
+#include <queue>
 
 #include <pcre2.h>
 
@@ -113,6 +114,45 @@ void bpe_merge(const Bpe& bpe, std::string_view piece, std::vector<int32_t>& wor
   }
 }
 
+// The same merges in O(n log n): a queue of adjacent pairs, lowest rank first and leftmost among
+// equal ranks. Equal to the passes because a pair made by a merge always ranks after that merge
+// (its merged token had to exist first), so every occurrence of the best pair is merged, left to
+// right and without overlap, before any pair it creates.
+void bpe_merge_queue(const Bpe& bpe, std::string_view piece, std::vector<int32_t>& word) {
+  const int32_t n = static_cast<int32_t>(piece.size());
+  std::vector<int32_t> id(n), next(n), prev(n);
+  for (int32_t i = 0; i < n; i++) {
+    id[i] = bpe.byte_ids[static_cast<unsigned char>(piece[i])];
+    next[i] = i + 1 < n ? i + 1 : -1;
+    prev[i] = i - 1;
+  }
+  struct Cand {
+    int32_t rank, pos, right, left_id, right_id, merged;
+  };
+  auto later = [](const Cand& a, const Cand& b) { return a.rank > b.rank || (a.rank == b.rank && a.pos > b.pos); };
+  std::priority_queue<Cand, std::vector<Cand>, decltype(later)> queue(later);
+  auto offer = [&](int32_t i) {
+    const int32_t j = next[i];
+    if (j < 0) return;
+    auto it = bpe.merges.find(pair_key(id[i], id[j]));
+    if (it != bpe.merges.end()) queue.push({it->second.rank, i, j, id[i], id[j], it->second.id});
+  };
+  for (int32_t i = 0; i + 1 < n; i++) offer(i);
+  while (!queue.empty()) {
+    const Cand c = queue.top();
+    queue.pop();
+    if (id[c.pos] != c.left_id || next[c.pos] != c.right || id[c.right] != c.right_id) continue;  // stale
+    id[c.pos] = c.merged;
+    id[c.right] = -1;
+    next[c.pos] = next[c.right];
+    if (next[c.pos] >= 0) prev[next[c.pos]] = c.pos;
+    if (prev[c.pos] >= 0) offer(prev[c.pos]);
+    offer(c.pos);
+  }
+  word.clear();
+  for (int32_t i = 0; i >= 0 && i < n; i = next[i]) word.push_back(id[i]);
+}
+
 std::vector<std::string_view> pretokenize_valid(Bpe& bpe, std::string_view text);
 
 void encode_ordinary(Bpe& bpe, std::string_view text, std::vector<int32_t>& out) {
@@ -125,6 +165,11 @@ void encode_ordinary(Bpe& bpe, std::string_view text, std::vector<int32_t>& out)
     if (auto it = bpe.cache.find(piece); it != bpe.cache.end()) {
       out.insert(out.end(), it->second.begin(), it->second.end());
       continue;
+    }
+    if (piece.size() >= bpe.queue_merge_from) {
+      bpe_merge_queue(bpe, piece, word);
+      out.insert(out.end(), word.begin(), word.end());
+      continue;  // long pieces are rare: not cached
     }
     bpe_merge(bpe, piece, word);
     out.insert(out.end(), word.begin(), word.end());

@@ -38,6 +38,10 @@ struct Bpe {
   std::shared_ptr<Pretokenizer> pretok;
   std::unordered_map<std::string, std::vector<int32_t>, StringHash, std::equal_to<>> cache;
   size_t cache_limit = 1 << 16;
+  // Pieces this long (bytes) merge through a priority queue, O(n log n), instead of the passes of
+  // OpenAI's encoder.py, O(n^2): the same tokens (tested), without the quadratic time on one long
+  // unbroken word (a 200 KB run of letters took 19 s).
+  size_t queue_merge_from = 64;
 
   int32_t size() const { return static_cast<int32_t>(vocab.size()); }
 };
