@@ -29,7 +29,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // One line, as every other error: CLI11's own print adds a second.
+    const std::string sub = argc > 1 && argv[1][0] != '-' ? std::string(argv[1]) + " " : "";
+    std::cerr << "error: " << e.what() << "; see instruct " << sub << "--help\n";
+    return 1;
   } catch (const instruct::Interrupted& e) {
     std::cout.flush();
     std::cerr << "interrupted; resume with --resume " << e.what() << "\n";

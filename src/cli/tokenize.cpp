@@ -5,6 +5,7 @@
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
+#include "io/options_json.hpp"
 #include "core/files.hpp"
 
 namespace instruct {
@@ -23,9 +24,10 @@ std::vector<int32_t> ids_from_json(const nlohmann::json& j, const std::string& w
   if (!j.is_array()) fail(where, ": expected a JSON array of token ids");
   std::vector<int32_t> ids;
   for (size_t i = 0; i < j.size(); i++) {
-    if (!j[i].is_number_integer())
-      fail(where, " item ", i, ": ", j[i].dump(), " is not an integer token id");
-    ids.push_back(j[i].get<int32_t>());
+    int64_t id = 0;
+    if (!json_int_in(j[i], 0, INT32_MAX, &id))
+      fail(where, " item ", i, ": ", j[i].dump(), " is not a token id (an integer from 0 to the vocabulary size)");
+    ids.push_back(static_cast<int32_t>(id));
   }
   return ids;
 }

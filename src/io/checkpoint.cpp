@@ -1,5 +1,6 @@
 // Checkpoint I/O through the parameter table: one loop over (name, shape) for load and for save.
 #include "io/checkpoint.hpp"
+#include "io/options_json.hpp"
 
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -24,8 +25,10 @@ GPT2Config checkpoint_config(const fs::path& dir) {
   auto get = [&](std::initializer_list<const char*> keys, int* out, bool required) {
     for (const char* k : keys)
       if (j.contains(k)) {
-        if (!j[k].is_number_integer()) fail(p.string(), ": \"", k, "\" must be an integer");
-        *out = j[k].get<int>();
+        int64_t v = 0;
+        if (!json_int_in(j[k], 1, 1 << 30, &v))
+          fail(p.string(), ": \"", k, "\" is ", j[k].dump(), "; it must be an integer from 1 to 2^30");
+        *out = static_cast<int>(v);
         return;
       }
     if (required) fail(p.string(), ": \"", *keys.begin(), "\" is missing; is this a GPT-2 config.json?");

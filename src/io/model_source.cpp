@@ -1,6 +1,8 @@
 // Model resolution: directory, cache, download, or random init; the model directory's recipe.
 #include "io/model_source.hpp"
 
+#include <cmath>
+
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
@@ -192,6 +194,14 @@ GPT2 model_resolve(const ModelOptions& o, std::ostream& log) {
         << param_count(r.w.table) / 1000000.0 << "M parameters, head " << (r.cfg.tied ? "tied" : "untied") << ")\n";
     return r;
   }();
+  // NaN or infinite weights would generate garbage (or nothing) with exit 0: refuse them by name.
+  for (const ParamSpec& s : m.w.table) {
+    const float* p = m.w.params.data() + s.offset;
+    for (int64_t i = 0; i < s.numel; i++)
+      if (!std::isfinite(p[i]))
+        fail(o.model, ": tensor ", s.name, " holds ", p[i], " at element ", i,
+             "; the weights are damaged (a diverged training run?); use an earlier checkpoint");
+  }
   if (!o.adapter.empty()) {
     if (!adapter_present(o.adapter))
       fail("--adapter ", o.adapter.string(), ": no adapter_config.json there; give a directory written by `instruct "

@@ -3,6 +3,8 @@
 // written before an option existed still load). Used by checkpoints and model directories.
 #pragma once
 
+#include <climits>
+#include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <type_traits>
@@ -14,6 +16,22 @@ namespace instruct {
 
 // The JSON node at a dotted path, created as needed; or found (nullptr when absent).
 nlohmann::ordered_json& json_at(nlohmann::ordered_json& j, const char* path);
+// An integer JSON value within [lo, hi], or nullopt-like failure: false when it is not an integer
+// or lies outside (no wrap-around: 2^32 + 5 is not 5).
+template <class J>
+bool json_int_in(const J& v, int64_t lo, int64_t hi, int64_t* out) {
+  if (!v.is_number_integer()) return false;
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.template get<uint64_t>();
+    if (u > static_cast<uint64_t>(INT64_MAX) || static_cast<int64_t>(u) > hi || static_cast<int64_t>(u) < lo) return false;
+    *out = static_cast<int64_t>(u);
+    return true;
+  }
+  const int64_t s = v.template get<int64_t>();
+  if (s < lo || s > hi) return false;
+  *out = s;
+  return true;
+}
 const nlohmann::json* json_find(const nlohmann::json& j, const char* path);
 
 struct OptionsWriter {

@@ -75,6 +75,11 @@ void config_validate(const GPT2Config& c) {
   if (c.n_layer < 1 || c.n_head < 1 || c.n_embd < 1 || c.n_ctx < 1 || c.vocab < 1)
     fail("model config: n_layer, n_head, n_embd, n_ctx and vocab_size must be positive (got ",
          c.n_layer, ", ", c.n_head, ", ", c.n_embd, ", ", c.n_ctx, ", ", c.vocab, ")");
+  // Far past any GPT-2 (xl: 48 layers, 1600 wide, 1024 positions, 50,257 tokens), yet small enough
+  // that no size computed from them overflows.
+  if (c.n_layer > 1024 || c.n_embd > 16384 || c.n_ctx > 65536 || c.vocab > (1 << 24))
+    fail("model config: n_layer ", c.n_layer, ", n_embd ", c.n_embd, ", n_ctx ", c.n_ctx, ", vocab_size ", c.vocab,
+         " is past what this engine takes (at most 1024 layers, 16384 wide, 65536 positions, 16777216 tokens)");
   if (c.n_embd % c.n_head)
     fail("model config: n_embd ", c.n_embd, " is not divisible by n_head ", c.n_head);
 }

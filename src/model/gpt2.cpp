@@ -8,6 +8,7 @@
 #include <random>
 
 #include "core/error.hpp"
+#include "core/sys.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/layers.hpp"
 #include "model/block.hpp"
@@ -18,7 +19,15 @@ GPT2 gpt2_create(const GPT2Config& c) {
   config_validate(c);
   GPT2 m;
   m.cfg = c;
-  m.w = param_block_create(param_table(c));
+  std::vector<ParamSpec> table = param_table(c);
+  // Refuse before allocating: a config with a huge size would end in std::bad_alloc.
+  const double need = static_cast<double>(param_count(table)) * sizeof(float);
+  const int64_t avail = memory_available_bytes();
+  if (avail > 0 && need > static_cast<double>(avail))
+    fail("the model (", c.n_layer, " layers, ", c.n_embd, " wide, vocabulary ", c.vocab, ") needs ",
+         need / (1 << 30), " GiB for its weights alone, but only ", static_cast<double>(avail) / (1 << 30),
+         " GiB are available; check its config.json");
+  m.w = param_block_create(std::move(table));
   m.p = param_views(m.w.params.data(), m.w.table, c);
   return m;
 }

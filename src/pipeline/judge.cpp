@@ -201,6 +201,9 @@ JudgeReport judge_run(const JudgeRunOptions& o, std::ostream& log) {
     log << " (run again to retry them)\n";
   }
   log << "scores    " << rep.out.string() << "\n" << std::flush;
+  if (rep.scores == 0 && !data.empty())  // a stage that produced nothing is a failure, not exit 0
+    fail(rep.out.string(), ": no entry got a score (", rep.failed.size(), " without a reply, ", rep.unusable.size(),
+         " replies without a number); see the warnings above, then run again to retry");
   return rep;
 }
 

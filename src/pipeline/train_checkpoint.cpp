@@ -194,6 +194,20 @@ SavedTraining train_checkpoint_read(const fs::path& dir) {
   } catch (const std::exception& e) {
     fail(sp.string(), ": the training state is incomplete or malformed (", e.what(), "); resume from an older checkpoint");
   }
+  // Values a damaged file may hold that no run writes (a huge batch cursor made resume spin).
+  const TrainState& t = s.state;
+  const int64_t n = static_cast<int64_t>(t.order.size());
+  auto bad = [&](const char* what, int64_t v) {
+    fail(sp.string(), ": \"", what, "\" is ", v, ", which no run writes; the file is damaged; resume from an older checkpoint");
+  };
+  if (t.step < 0) bad("step", t.step);
+  if (t.epoch < 0) bad("epoch", t.epoch);
+  if (t.batch < 0 || t.batch > n) bad("batch", t.batch);
+  if (t.tokens_seen < 0) bad("tokens_seen", t.tokens_seen);
+  if (t.adam_step < 0) bad("adam_step", t.adam_step);
+  if (t.metrics_bytes < 0) bad("metrics_bytes", t.metrics_bytes);
+  for (int32_t i : t.order)
+    if (i < 0 || i >= n) bad("order", i);
   return s;
 }
 

@@ -336,8 +336,10 @@ void Routes::run(const httplib::Request& req, httplib::Response& res, const std:
   engine_.submit(job);
   const std::string path = req.path;
   if (!stream) {
-    std::string all, t;
-    while (job->next(t)) all += t;
+    std::string all;
+    std::vector<std::string> pieces;
+    while (job->next(pieces))
+      for (const std::string& t : pieces) all += t;
     if (job->done_reason == "error") send_error(res, f.api, {500, "generation failed: " + job->error, ""});
     else res.set_content(f.whole(*job, all), "application/json");
     log_job(path, *job);
@@ -345,7 +347,11 @@ void Routes::run(const httplib::Request& req, httplib::Response& res, const std:
   }
   auto started = std::make_shared<bool>(false);
   res.set_header("Cache-Control", "no-cache");
-  res.set_chunked_content_provider(
+  // Close-delimited, not chunked: node-fetch 2 (the openai v4 client's transport on Node 18)
+  // raises a false "Premature close" on chunked streams over kept-alive sockets under load (its
+  // issues #1576, #1767). A stream ends by closing the connection, which every HTTP client reads.
+  res.set_header("Connection", "close");
+  res.set_content_provider(
       f.content_type,
       [job, f, started](size_t, httplib::DataSink& sink) {
         auto write = [&](const std::string& s) {
@@ -357,9 +363,11 @@ void Routes::run(const httplib::Request& req, httplib::Response& res, const std:
           *started = true;
           if (!write(f.first)) return false;
         }
-        std::string t;
-        const bool more = job->next(t);
-        if (!t.empty() && !write(f.delta(t))) return false;
+        std::vector<std::string> pieces;
+        const bool more = job->next(pieces);
+        std::string frames;
+        for (const std::string& t : pieces) frames += f.delta(t);
+        if (!write(frames)) return false;
         if (!more) {
           if (job->done_reason == "error") {  // the stream has begun: the error is its last frame
             const json e = {{"error", "generation failed: " + job->error}};

@@ -2,10 +2,10 @@
 
 namespace instruct {
 
-bool GenJob::next(std::string& out) {
+bool GenJob::next(std::vector<std::string>& out) {
   std::unique_lock lock(mu);
   cv.wait(lock, [&] { return !pending.empty() || done; });
-  out = std::move(pending);
+  out.swap(pending);
   pending.clear();
   return !out.empty() || !done;
 }
@@ -64,19 +64,19 @@ void Engine::finish(int32_t slot, const char* reason) {
   GenJob& j = *slot_job_[slot];
   std::string rest = std::string(reason) == "cancel" ? std::string() : slot_text_[slot]->finish();
   dec_.stop(slot);
+  {  // counted before the request thread can answer (a client reading /health next sees it)
+    std::lock_guard lock(mu_);
+    counts_.busy--;
+    (std::string(reason) == "cancel" ? counts_.cancelled : counts_.served)++;
+  }
   {
     std::lock_guard lock(j.mu);
-    j.pending += rest;
+    if (!rest.empty()) j.pending.push_back(std::move(rest));
     j.done = true;
     j.done_reason = reason;
     j.t_done = Clock::now();
   }
   j.cv.notify_all();
-  {
-    std::lock_guard lock(mu_);
-    counts_.busy--;
-    (std::string(reason) == "cancel" ? counts_.cancelled : counts_.served)++;
-  }
   slot_job_[slot].reset();
   slot_text_[slot].reset();
 }
@@ -101,12 +101,14 @@ void Engine::loop() {
       j->t_start = Clock::now();
       if (j->cancel) {  // its client left while it waited
         {
+          std::lock_guard lock(mu_);
+          counts_.busy--, counts_.cancelled++;
+        }
+        {
           std::lock_guard lock(j->mu);
           j->done = true, j->done_reason = "cancel", j->t_done = j->t_prefilled = j->t_start;
         }
         j->cv.notify_all();
-        std::lock_guard lock(mu_);
-        counts_.busy--, counts_.cancelled++;
         continue;
       }
       slot_job_[sl] = j;
@@ -152,7 +154,7 @@ void Engine::loop() {
       if (!text.empty()) {
         {
           std::lock_guard lock(j.mu);
-          j.pending += text;
+          j.pending.push_back(std::move(text));
         }
         j.cv.notify_all();
       }

@@ -35,15 +35,16 @@ struct GenJob {
   // Filled by the engine, read under mu.
   std::mutex mu;
   std::condition_variable cv;
-  std::string pending;  // text not yet taken by the request thread
+  std::vector<std::string> pending;  // text not yet taken by the request thread, one piece per token
   bool done = false;
   std::string done_reason;  // "stop" (eos or a stop string), "length", "cancel", "error"
   std::string error;        // what failed, with "error"
   int32_t eval_count = 0;   // tokens generated (an eos that ended it included)
   Clock::time_point t_submit, t_start, t_prefilled, t_done;
 
-  // Blocks until text or the end arrives; moves the text into `out`. False once done and drained.
-  bool next(std::string& out);
+  // Blocks until text or the end arrives; moves the pieces into `out` (each token's text apart, so
+  // a stream sends one frame per token however late the reader wakes). False once done and drained.
+  bool next(std::vector<std::string>& out);
 };
 
 struct EngineCounts {

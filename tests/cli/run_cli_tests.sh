@@ -116,6 +116,42 @@ expect_fail train-offline 'download config.json and model.safetensors from https
   env INSTRUCT_HF_ENDPOINT=http://127.0.0.1:1 "$bin" train --model gpt2 --cache-dir "$tmp/cache"
 expect_fail train-context 'must be between 1 and the model context' -- "$bin" train --model "$tmp/run/model" --max-length 2048
 expect_fail train-memory 'training this model needs about' -- "$bin" train --init random --config xl --batch-size 512
+# Damaged inputs of every kind: one line naming the file, tensor, field or flag (issue 17's classes).
+mkdir -p "$tmp/dmg" && mkfifo "$tmp/dmg/fifo"
+expect_fail data-is-dir 'is a directory; give the dataset file itself' -- "$bin" prepare --data "$tmp/dmg"
+expect_fail data-is-fifo 'not a regular file' -- "$bin" prepare --data "$tmp/dmg/fifo"
+expect_fail decode-id-wraps 'is not a token id' -- "$bin" tokenize --decode --text '[4294967301]'
+expect_fail flag-not-a-number 'see instruct generate --help' -- "$bin" generate -p x -n nan
+expect_fail flag-temperature '--temperature -1 is invalid' -- "$bin" generate --init random --config "$tiny" -p x --temperature -1
+expect_fail flag-top-p '--top-p 2 is invalid' -- "$bin" respond --init random --config "$tiny" --top-p 2
+expect_fail flag-judge-timeout '--timeout 0 is invalid' -- "$bin" judge --timeout 0
+expect_fail tokenizer-missing '--tokenizer /nonexistent: no such directory' -- "$bin" generate --init random \
+  --config "$tiny" -p x --tokenizer /nonexistent
+for case in 'vocab_size=1000000000000|"vocab_size" is 1000000000000' 'n_layer=100000|past what this engine takes' \
+  'n_embd=4294967360|"n_embd" is 4294967360'; do
+  kv=${case%%|*} want=${case#*|}
+  rm -rf "$tmp/dmg/m" && cp -r "$tmp/run/model" "$tmp/dmg/m"
+  python3 -c "import json,sys; p=sys.argv[1]; c=json.load(open(p)); k,v=sys.argv[2].split('='); c[k]=int(v); json.dump(c,open(p,'w'))" \
+    "$tmp/dmg/m/config.json" "$kv"
+  expect_fail "config-$kv" "$want" -- "$bin" generate --model "$tmp/dmg/m" -p x
+done
+rm -rf "$tmp/dmg/m" && cp -r "$tmp/run/model" "$tmp/dmg/m"
+python3 - "$tmp/dmg/m/model.safetensors" <<'PY'
+import json, struct, sys
+f = open(sys.argv[1], "r+b")
+n = struct.unpack("<Q", f.read(8))[0]
+h = json.loads(f.read(n))
+name, t = sorted((k, v) for k, v in h.items() if k != "__metadata__")[0]
+f.seek(8 + n + t["data_offsets"][0] + 4 * 3)
+f.write(struct.pack("<f", float("nan")))
+PY
+expect_fail weights-nan 'holds nan at element 3' -- "$bin" generate --model "$tmp/dmg/m" -p x
+rm -rf "$tmp/dmg/k" && cp -r "$tmp/k" "$tmp/dmg/k"
+python3 -c "
+import glob, json, sys
+for p in glob.glob(sys.argv[1] + '/checkpoints/*/state.json'):
+    s = json.load(open(p)); s['batch'] = 10**12; json.dump(s, open(p, 'w'))" "$tmp/dmg/k"
+expect_fail state-batch '"batch" is 1000000000000, which no run writes' -- "$bin" train --resume "$tmp/dmg/k"
 expect_fail train-accum 'must divide --batch-size' -- "${train[@]}" --grad-accum 3 --out "$tmp/x"
 # Numeric flags are checked against the range the option list declares, before anything is written.
 expect_fail train-lr-inf '--lr inf is invalid; use a value > 0' -- "$bin" train --init random --config "$tiny" --lr inf --out "$tmp/bad-lr"

@@ -70,7 +70,7 @@ tiny_pid=${pids[-1]}
 start_server "$out/serve2.log" --init random --config small --name big --max-batch 1 --max-prompt-tokens 50 --ignore-eos
 url2=$served_url
 
-node "$here/check_clients.mjs" "$tools" "$url" tiny "$out/expected.json" "$url2" || no "the API clients' checks"
+"${NODE:-node}" "$here/check_clients.mjs" "$tools" "$url" tiny "$out/expected.json" "$url2" || no "the API clients' checks"
 "$py" "$here/check_chat_page.py" "$url" tiny "$out/expected.json" "$out/chat.png" || no "the chat page in Chromium"
 
 # Ctrl-C stops the server cleanly.
