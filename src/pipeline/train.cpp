@@ -347,6 +347,18 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
   // The run directory and its metrics (a resumed run continues the file where the checkpoint was).
   const fs::path run = opt.out;
   std::error_code ec;
+  // A run that fails before its first checkpoint or model (a NaN loss at step 0, a bad option
+  // found late) leaves no directory behind that it created: nothing half made to resume from.
+  struct RemoveIfEmptyRun {
+    fs::path dir;
+    int uncaught = std::uncaught_exceptions();
+    ~RemoveIfEmptyRun() {
+      std::error_code e;
+      if (!dir.empty() && std::uncaught_exceptions() > uncaught && !fs::exists(dir / "checkpoints", e) &&
+          !fs::exists(dir / "model", e))
+        fs::remove_all(dir, e);
+    }
+  } remove_if_empty{fs::exists(run) ? fs::path() : run};
   fs::create_directories(run, ec);
   if (ec) fail(run.string(), ": cannot create the run directory (", ec.message(), ")");
   const fs::path metrics_path = run / "metrics.jsonl";

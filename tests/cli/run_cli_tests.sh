@@ -116,6 +116,10 @@ expect_fail train-offline 'download config.json and model.safetensors from https
   env INSTRUCT_HF_ENDPOINT=http://127.0.0.1:1 "$bin" train --model gpt2 --cache-dir "$tmp/cache"
 expect_fail train-context 'must be between 1 and the model context' -- "$bin" train --model "$tmp/run/model" --max-length 2048
 expect_fail train-memory 'training this model needs about' -- "$bin" train --init random --config xl --batch-size 512
+# A run that fails before its first checkpoint leaves no directory behind.
+expect_fail train-nan-nothing-left 'the loss is' -- "$bin" train --init random --config "$tiny" --data "$tmp/d40.json" \
+  --batch-size 4 --lr 1e30 --eval-freq 0 --sample-tokens 0 --out "$tmp/nanrun"
+[ ! -e "$tmp/nanrun" ] && ok || no "a failed run left $(ls "$tmp/nanrun" | tr '\n' ' ')"
 # Damaged inputs of every kind: one line naming the file, tensor, field or flag (issue 17's classes).
 mkdir -p "$tmp/dmg" && mkfifo "$tmp/dmg/fifo"
 expect_fail data-is-dir 'is a directory; give the dataset file itself' -- "$bin" prepare --data "$tmp/dmg"
