@@ -125,6 +125,21 @@ def wait_answer(b, n_bubbles, timeout=30):
     return "timeout", "", 0
 
 
+def type_and_send(b, e):
+    """Clicks the instruction box, types, clicks the input box, types, clicks Send."""
+    b.click("#instruction")
+    b.type(e["instruction"])
+    b.click("#input")
+    b.type(e["input"])
+    b.click("#send")
+
+
+def screenshot(b, path):
+    png = base64.b64decode(b.send("Page.captureScreenshot", {"format": "png"})["data"])
+    open(path, "wb").write(png)
+    return len(png)
+
+
 # Records every change of the answer's text (to see it arrive token by token, however fast).
 WATCH = """window.__updates = [];
 new MutationObserver(() => {
@@ -165,11 +180,7 @@ try:
 
     # Turn 2, with an input, by clicking Send: the conversation is kept and sent.
     e1 = next(e for e in entries if e["input"])
-    b.click("#instruction")
-    b.type(e1["instruction"])
-    b.click("#input")
-    b.type(e1["input"])
-    b.click("#send")
+    type_and_send(b, e1)
     state, text, _ = wait_answer(b, 4)
     want = api_chat([{"role": "user", "content": e0["instruction"]}, {"role": "assistant", "content": e0["generate"]},
                      {"role": "user", "content": e1["instruction"], "input": e1["input"]}])
@@ -177,22 +188,15 @@ try:
     check(b.js("document.querySelectorAll('.msg').length") == 4, "the page keeps the conversation (4 messages)")
     check(b.js("document.querySelectorAll('.msg')[2].querySelector('.input').textContent") == e1["input"],
           "the input is shown under the instruction")
-    png = base64.b64decode(b.send("Page.captureScreenshot", {"format": "png"})["data"])
-    open(shot.replace(".png", "-turns.png"), "wb").write(png)
+    screenshot(b, shot.replace(".png", "-turns.png"))
 
     # A new chat clears the page; the answer is the single-turn one again.
     b.click("#new")
     check(b.js("document.querySelectorAll('.msg').length") == 0, "New chat clears the conversation")
-    b.click("#instruction")
-    b.type(e1["instruction"])
-    b.click("#input")
-    b.type(e1["input"])
-    b.click("#send")
+    type_and_send(b, e1)
     state, text, _ = wait_answer(b, 2)
     check(state == "done" and text == e1["generate"], f"after New chat: {text!r}, want {e1['generate']!r}")
-    png = base64.b64decode(b.send("Page.captureScreenshot", {"format": "png"})["data"])
-    open(shot, "wb").write(png)
-    check(len(png) > 10000, "screenshot saved")
+    check(screenshot(b, shot) > 10000, "screenshot saved")
 finally:
     b.close()
 print(f"{passed} passed, {failed} failed")
