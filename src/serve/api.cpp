@@ -211,12 +211,14 @@ std::string chat_prompt(const json& messages, const PromptTemplate& t) {
   return conversation_prompt(t, earlier, *open, system);
 }
 
-void check_model(const ServeModel& m, const json& body, const char* key = "model") {
+// The model name the request gave (echoed in replies); 404 unless it is ours.
+std::string check_model(const ServeModel& m, const json& body, const char* key = "model") {
   std::string name = string(body, key);
   if (name.empty() && std::string(key) == "model") name = string(body, "name");  // Ollama's older field
   if (name.empty()) bad("model is required; this server serves \"" + m.name + "\"");
   if (name != m.name && name != m.name + ":latest")
     bad("model \"" + name + "\" not found; this server serves \"" + m.name + "\"", 404, "model_not_found");
+  return name;
 }
 
 // Tokenizes the prompt and makes a job; the limits are 400s.
@@ -408,12 +410,11 @@ json with_reply(const json& end, const char* key, json reply) {
 }
 
 void Routes::generate(const httplib::Request& req, const json& body, httplib::Response& res) {
-  check_model(m_, body);
+  const std::string model = check_model(m_, body);
   refuse_nonempty(body, "images", "this model reads text only");
   refuse_nonempty(body, "format", "structured output is not implemented");
   refuse_nonempty(body, "suffix", "GPT-2 does not fill in the middle");
   refuse_nonempty(body, "template", "the model's template is fixed (see /api/show)");
-  const std::string model = string(body, "model").empty() ? m_.name : string(body, "model");
   const std::string prompt = string(body, "prompt");
   const bool raw = boolean(body, "raw", false), stream = boolean(body, "stream", true);
   const Sampling x = ollama_sampling(m_, body);
@@ -441,10 +442,9 @@ void Routes::generate(const httplib::Request& req, const json& body, httplib::Re
 }
 
 void Routes::chat(const httplib::Request& req, const json& body, httplib::Response& res) {
-  check_model(m_, body);
+  const std::string model = check_model(m_, body);
   refuse_nonempty(body, "format", "structured output is not implemented");
   refuse_nonempty(body, "tools", "this model does not call tools");
-  const std::string model = string(body, "model");
   const bool stream = boolean(body, "stream", true);
   const Sampling x = ollama_sampling(m_, body);
   if (!body.contains("messages") || (body["messages"].is_array() && body["messages"].empty())) {
