@@ -35,7 +35,7 @@ std::vector<int32_t> ids_from_json(const nlohmann::json& j, const std::string& w
 nlohmann::json parse_json(const std::string& text, const std::string& where) {
   try {
     return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error; out_of_range for 1e999
     fail(where, ": not valid JSON (", e.what(), ")");
   }
 }

@@ -8,8 +8,12 @@
 
 namespace instruct {
 
+// Control characters (a newline inside a quoted tensor name or JSON line) are written as \n,
+// \t, \xHH, so the message stays the one line it promises.
+std::string one_line(std::string s);
+
 struct Error : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  explicit Error(const std::string& what) : std::runtime_error(one_line(what)) {}
 };
 
 // Concatenates its arguments with operator<< (GCC 12 has no <format>).

@@ -119,6 +119,8 @@ Dataset dataset_load(const std::filesystem::path& path) {
               entry++;
             return true;
           });
+    } catch (const nlohmann::ordered_json::out_of_range&) {  // 1e999
+      fail(file, entry ? str_cat(" entry ", entry - 1) : std::string(), ": a number is too large for JSON (over 1.8e308)");
     } catch (const nlohmann::ordered_json::parse_error& e) {
       fail(file, entry ? str_cat(" entry ", entry - 1) : std::string(), ": not valid JSON at ",
            line_col(text, first + e.byte - 1), ": ", parse_reason(e));
@@ -146,6 +148,8 @@ Dataset dataset_load(const std::filesystem::path& path) {
     nlohmann::ordered_json j;
     try {
       j = nlohmann::ordered_json::parse(line);
+    } catch (const nlohmann::ordered_json::out_of_range&) {
+      fail(where, ": a number is too large for JSON (over 1.8e308)");
     } catch (const nlohmann::ordered_json::parse_error& e) {
       fail(where, ": not valid JSON at column ", e.byte, ": ", parse_reason(e),
            "; JSONL needs one complete object per line (or use a JSON array)");

@@ -249,20 +249,24 @@ Gguf gguf_parse(const fs::path& path) {
   if (version != 3 && version != 2) fail(path.string(), ": GGUF version ", version, " is not supported (2 or 3)");
   uint64_t n_tensors, n_kv;
   get(n_tensors), get(n_kv);
+  // Arrays may hold arrays; a lying file could nest them until the stack runs out.
+  int depth = 0;
   std::function<void(uint32_t, const std::string&)> value = [&](uint32_t t, const std::string& key) {
     switch (t) {
-      case kU8: case kI8: case kBool: { uint8_t v; get(v); g.ints[key] = v; break; }
-      case kU16: case kI16: { uint16_t v; get(v); g.ints[key] = v; break; }
-      case kU32: case kI32: { uint32_t v; get(v); g.ints[key] = v; break; }
+      case kU8: case kI8: case kBool: { uint8_t v; get(v); if (!depth) g.ints[key] = v; break; }
+      case kU16: case kI16: { uint16_t v; get(v); if (!depth) g.ints[key] = v; break; }
+      case kU32: case kI32: { uint32_t v; get(v); if (!depth) g.ints[key] = v; break; }
       case kF32: { float v; get(v); break; }
-      case kU64: case kI64: { uint64_t v; get(v); g.ints[key] = v; break; }
+      case kU64: case kI64: { uint64_t v; get(v); if (!depth) g.ints[key] = v; break; }
       case kF64: { double v; get(v); break; }
-      case kString: g.strings[key] = str(); break;
+      case kString: { std::string v = str(); if (!depth) g.strings[key] = std::move(v); break; }
       case kArray: {
         uint32_t et;
         uint64_t n;
         get(et), get(n);
-        for (uint64_t i = 0; i < n; i++) value(et, "");
+        if (++depth > 8) bad("key " + key + " nests arrays more than 8 deep");
+        for (uint64_t i = 0; i < n; i++) value(et, key);
+        depth--;
         break;
       }
       default: bad("key " + key + " has an unknown type " + std::to_string(t));
@@ -286,6 +290,8 @@ Gguf gguf_parse(const fs::path& path) {
     g.tensors[name] = info;
   }
   const uint64_t align = g.ints.count("general.alignment") ? g.ints["general.alignment"] : kAlign;
+  if (align == 0 || (align & (align - 1)) || align > (1u << 20))
+    bad("general.alignment " + std::to_string(align) + " is not a power of two up to 1 MiB");
   const uint64_t pos = static_cast<uint64_t>(in.tellg());
   g.data_start = (pos + align - 1) / align * align;
   return g;
@@ -307,19 +313,32 @@ GPT2 gguf_load(const fs::path& path) {
     if (!g.ints.count(k)) fail(path.string(), ": key ", k, " is missing");
     return g.ints[k];
   };
+  auto size = [&](const char* k) {
+    const uint64_t v = need(k);
+    if (v < 1 || v > (1u << 30)) fail(path.string(), ": ", k, " is ", v, "; expected 1..2^30");
+    return static_cast<int>(v);
+  };
   GPT2Config c;
-  c.n_layer = static_cast<int>(need("gpt2.block_count"));
-  c.n_ctx = static_cast<int>(need("gpt2.context_length"));
-  c.n_embd = static_cast<int>(need("gpt2.embedding_length"));
-  c.n_head = static_cast<int>(need("gpt2.attention.head_count"));
-  if (!g.tensors.count("token_embd.weight")) fail(path.string(), ": tensor token_embd.weight is missing");
-  c.vocab = static_cast<int>(g.tensors["token_embd.weight"].ne.at(1));
+  c.n_layer = size("gpt2.block_count");
+  c.n_ctx = size("gpt2.context_length");
+  c.n_embd = size("gpt2.embedding_length");
+  c.n_head = size("gpt2.attention.head_count");
+  const auto emb = g.tensors.find("token_embd.weight");
+  if (emb == g.tensors.end()) fail(path.string(), ": tensor token_embd.weight is missing");
+  if (emb->second.ne.size() != 2 || emb->second.ne[1] < 1 || emb->second.ne[1] > (1u << 30))
+    fail(path.string(), ": tensor token_embd.weight is not [n_embd, vocab]");
+  c.vocab = static_cast<int>(emb->second.ne[1]);
   c.tied = false;
-  GPT2 m = gpt2_create(c);
-  std::ifstream in(path, std::ios::binary);
+  config_validate(c);
+  // Every tensor is checked against the file before the model is allocated: a header that lies
+  // about the sizes fails here, not in a huge allocation.
   const uint64_t file_size = fs::file_size(path);
-  std::vector<uint16_t> half;
-  for (const ParamSpec& s : m.w.table) {
+  struct Source {
+    const Gguf::Info* t;
+    std::string name;
+  };
+  std::vector<Source> sources;
+  for (const ParamSpec& s : param_table(c)) {
     std::string name = gguf_name(s.name);
     if (name == "output.weight" && !g.tensors.count(name)) name = "token_embd.weight";  // llama.cpp's fallback
     const auto it = g.tensors.find(name);
@@ -332,8 +351,20 @@ GPT2 gguf_load(const fs::path& path) {
     if (t.ne != want) fail(path.string(), ": tensor ", name, " has the wrong shape for this config");
     if (t.type != kGgmlF32 && t.type != kGgmlF16 && t.type != kGgmlBF16)
       fail(path.string(), ": tensor ", name, " has ggml type ", t.type, "; only F32, F16 and BF16 load (no quantized types)");
-    const size_t n = static_cast<size_t>(s.numel), elem = t.type == kGgmlF32 ? 4 : 2;
-    if (g.data_start + t.offset + n * elem > file_size) fail(path.string(), ": tensor ", name, " runs past the end of the file");
+    const uint64_t bytes = static_cast<uint64_t>(s.numel) * (t.type == kGgmlF32 ? 4 : 2);
+    if (g.data_start > file_size || t.offset > file_size - g.data_start || bytes > file_size - g.data_start - t.offset)
+      fail(path.string(), ": tensor ", name, " runs past the end of the file");
+    sources.push_back({&t, name});
+  }
+  GPT2 m = gpt2_create(c);
+  std::ifstream in(path, std::ios::binary);
+  std::vector<uint16_t> half;
+  for (size_t i = 0; i < m.w.table.size(); i++) {
+    const ParamSpec& s = m.w.table[i];
+    const Gguf::Info& t = *sources[i].t;
+    const std::string& name = sources[i].name;
+    const bool conv = s.layout == WeightLayout::kConv1D;
+    const size_t n = static_cast<size_t>(s.numel);
     std::vector<float> buf(n);
     in.seekg(static_cast<std::streamoff>(g.data_start + t.offset));
     if (t.type == kGgmlF32) {
@@ -341,7 +372,7 @@ GPT2 gguf_load(const fs::path& path) {
     } else {
       half.resize(n);
       in.read(reinterpret_cast<char*>(half.data()), static_cast<std::streamsize>(n * 2));
-      for (size_t i = 0; i < n; i++) buf[i] = t.type == kGgmlBF16 ? from_bf16(half[i]) : half_to_float(half[i]);
+      for (size_t j = 0; j < n; j++) buf[j] = t.type == kGgmlBF16 ? from_bf16(half[j]) : half_to_float(half[j]);
     }
     if (!in) fail(path.string(), ": cannot read tensor ", name);
     float* dst = m.w.params.data() + s.offset;

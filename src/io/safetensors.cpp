@@ -162,7 +162,7 @@ void SafeTensorsFile::read_f32(const std::string& name, const std::vector<int64_
          shape_str(shape), " for this model config");
   const int64_t n = t.numel();
   if (t.dtype == "F32") {
-    std::memcpy(out, t.data, static_cast<size_t>(n) * 4);
+    if (n) std::memcpy(out, t.data, static_cast<size_t>(n) * 4);  // (an empty tensor may have no pointers)
   } else if (t.dtype == "F16" || t.dtype == "BF16") {
     const bool bf = t.dtype == "BF16";
     for (int64_t i = 0; i < n; i++) {

@@ -15,10 +15,7 @@ namespace instruct {
 
 namespace {
 
-// A failure worth retrying (connection, timeout, 5xx, an error reported by the server mid-stream).
-struct Transient : Error {
-  using Error::Error;
-};
+using Transient = JudgeRetryable;
 
 struct Http {
   long status = 0;
@@ -32,56 +29,17 @@ std::string trim_slash(std::string u) {
 
 void curl_init_once() { static const bool ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; (void)ok; }
 
-struct Sink {
-  std::string* body = nullptr;
-  std::string line;  // NDJSON: the partial last line
-  std::string* content = nullptr;  // when streaming Ollama: concatenated message.content
-  std::string stream_error;
-  bool done = false;
-};
-
-void ndjson_line(Sink& s, const std::string& line) {
-  if (line.find_first_not_of(" \t\r") == std::string::npos) return;
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::exception&) {
-    s.stream_error = "a reply line is not JSON: " + line.substr(0, 120);
-    return;
-  }
-  if (j.contains("error")) {
-    s.stream_error = j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump();
-    return;
-  }
-  if (j.contains("message") && j["message"].contains("content") && j["message"]["content"].is_string())
-    *s.content += j["message"]["content"].get<std::string>();
-  if (j.value("done", false)) s.done = true;
-}
-
 size_t on_write(char* p, size_t size, size_t n, void* user) {
-  Sink& s = *static_cast<Sink*>(user);
-  s.body->append(p, size * n);
-  if (s.content) {
-    s.line.append(p, size * n);
-    size_t nl;
-    while ((nl = s.line.find('\n')) != std::string::npos) {
-      ndjson_line(s, s.line.substr(0, nl));
-      s.line.erase(0, nl + 1);
-    }
-  }
+  static_cast<std::string*>(user)->append(p, size * n);
   return size * n;
 }
 
 // One HTTP exchange. Connection problems and timeouts throw Transient; any status is returned.
-Http http(const JudgeOptions& o, const std::string& url, const std::string* post, Sink* sink) {
+Http http(const JudgeOptions& o, const std::string& url, const std::string* post) {
   curl_init_once();
   CURL* c = curl_easy_init();
   if (!c) fail("cannot initialise libcurl");
   Http r;
-  Sink local;
-  local.body = &r.body;
-  Sink& s = sink ? *sink : local;
-  s.body = &r.body;
   char err[CURL_ERROR_SIZE] = {0};
   curl_slist* headers = nullptr;
   headers = curl_slist_append(headers, "Content-Type: application/json");
@@ -91,7 +49,7 @@ Http http(const JudgeOptions& o, const std::string& url, const std::string* post
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::min(o.timeout, 15.0) * 1000));
@@ -149,7 +107,7 @@ void judge_check(const JudgeOptions& o) {
   const std::string url = base + (o.api == "ollama" ? "/api/tags" : "/v1/models");
   Http r;
   try {
-    r = http(o, url, nullptr, nullptr);
+    r = http(o, url, nullptr);
   } catch (const Transient& e) {
     fail("no judge server at ", base, " (", e.what(), "); ", start_hint(o));
   }
@@ -163,6 +121,7 @@ void judge_check(const JudgeOptions& o) {
   } catch (const nlohmann::json::exception&) {
     fail(url, " did not answer JSON; is ", base, " an ", o.api, " server?");
   }
+  if (!j.is_object()) fail(url, " did not answer a JSON object; is ", base, " an ", o.api, " server?");
   std::vector<std::string> names;
   const auto& list = o.api == "ollama" ? j.value("models", nlohmann::json::array()) : j.value("data", nlohmann::json::array());
   for (const auto& m : list)
@@ -178,6 +137,42 @@ void judge_check(const JudgeOptions& o) {
   fail("the judge server at ", base, " does not have the model ", o.model, " (it has: ",
        have.empty() ? "none" : have, "); ",
        o.api == "ollama" ? str_cat("run `ollama pull ", o.model, "`") : std::string("load it, or pick one with --judge-model"));
+}
+
+std::string judge_reply_text(const std::string& api, const std::string& body) {
+  if (api != "ollama") {
+    try {
+      const auto j = nlohmann::json::parse(body);
+      const auto& content = j.at("choices").at(0).at("message").at("content");
+      if (content.is_string()) return content.get<std::string>();
+    } catch (const nlohmann::json::exception&) {
+    }
+    throw Transient(str_cat("the reply has no choices[0].message.content: ", body.substr(0, 200)));
+  }
+  // Ollama streams NDJSON: message.content pieces, then a line with "done": true.
+  std::string content;
+  bool done = false;
+  for (size_t pos = 0; pos < body.size();) {
+    size_t nl = body.find('\n', pos);
+    if (nl == std::string::npos) nl = body.size();
+    const std::string line = body.substr(pos, nl - pos);
+    pos = nl + 1;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception&) {
+      throw Transient("a reply line is not JSON: " + line.substr(0, 120));
+    }
+    if (!j.is_object()) throw Transient("a reply line is not a JSON object: " + line.substr(0, 120));
+    if (j.contains("error"))
+      throw Transient("the server reported an error: " + (j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump()));
+    if (const auto m = j.find("message"); m != j.end() && m->is_object())
+      if (const auto c = m->find("content"); c != m->end() && c->is_string()) content += c->get<std::string>();
+    if (const auto d = j.find("done"); d != j.end() && d->is_boolean() && d->get<bool>()) done = true;
+  }
+  if (!done) throw Transient("the reply stream ended before \"done\"");
+  return content;
 }
 
 JudgeReply judge_ask(const JudgeOptions& o, const std::string& prompt, int num_ctx) {
@@ -206,26 +201,14 @@ JudgeReply judge_ask(const JudgeOptions& o, const std::string& prompt, int num_c
       std::this_thread::sleep_for(std::chrono::duration<double>(o.backoff * (1 << std::min(attempt - 1, 6))));
     out.attempts = attempt + 1;
     try {
-      std::string content;
-      Sink sink;
-      if (o.api == "ollama") sink.content = &content;
-      const Http r = http(o, url, &body, &sink);
+      const Http r = http(o, url, &body);
       if (r.status >= 500) throw Transient(str_cat(url, ": HTTP ", r.status, " (", error_of(r.body), ")"));
       if (r.status < 200 || r.status >= 300)
         fail(url, ": HTTP ", r.status, " (", error_of(r.body), "); check --judge-model and --api");
-      if (o.api == "ollama") {
-        if (!sink.line.empty()) ndjson_line(sink, sink.line);
-        if (!sink.stream_error.empty()) throw Transient(str_cat(url, ": the server reported an error: ", sink.stream_error));
-        if (!sink.done) throw Transient(str_cat(url, ": the reply stream ended before \"done\""));
-        out.text = content;
-      } else {
-        nlohmann::json j;
-        try {
-          j = nlohmann::json::parse(r.body);
-          out.text = j.at("choices").at(0).at("message").at("content").get<std::string>();
-        } catch (const nlohmann::json::exception&) {
-          throw Transient(str_cat(url, ": the reply has no choices[0].message.content: ", r.body.substr(0, 200)));
-        }
+      try {
+        out.text = judge_reply_text(o.api, r.body);
+      } catch (const Transient& e) {
+        throw Transient(str_cat(url, ": ", e.what()));
       }
       return out;
     } catch (const Transient& e) {

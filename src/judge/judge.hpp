@@ -36,6 +36,15 @@ std::string judge_prompt(const std::string& instruction, const std::string& inpu
 // and lists the model.
 void judge_check(const JudgeOptions& o);
 
+// A failure worth retrying: connection, timeout, 5xx, an error or a broken reply from the server.
+struct JudgeRetryable : Error {
+  using Error::Error;
+};
+
+// The answer in a chat reply's body: Ollama's NDJSON stream (message.content pieces up to a line
+// with "done": true) or OpenAI's choices[0].message.content. JudgeRetryable when there is none.
+std::string judge_reply_text(const std::string& api, const std::string& body);
+
 struct JudgeReply {
   std::string text;
   int32_t attempts = 0;

@@ -112,8 +112,9 @@ JudgeReport judge_run(const JudgeRunOptions& o, std::ostream& log) {
     }
     if (prev.is_array() && prev.size() == data.size()) {
       for (size_t i = 0; i < data.size(); i++)
-        if (prev[i].is_object() && prev[i].value("instruction", "") == data[i]["instruction"] &&
-            prev[i].value(o.key, "") == data[i][o.key] && prev[i].contains("score") && prev[i]["score"].is_number_integer()) {
+        if (prev[i].is_object() && prev[i].contains("instruction") && prev[i]["instruction"] == data[i]["instruction"] &&
+            prev[i].contains(o.key) && prev[i][o.key] == data[i][o.key] && prev[i].contains("score") &&
+            prev[i]["score"].is_number_integer()) {
           data[i]["score"] = prev[i]["score"];
           if (prev[i].contains("judge_reply")) data[i]["judge_reply"] = prev[i]["judge_reply"];
           done[i] = true;

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <chrono>
 #include <filesystem>
@@ -66,10 +67,13 @@ void serve_run(const ServeOptions& o, std::ostream& log, const std::function<voi
   const size_t threads = o.threads > 0 ? o.threads : 4 * o.max_batch + 16;
   svr.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   // SO_REUSEADDR only: cpp-httplib's default SO_REUSEPORT would let a second server bind the same
-  // port and silently take half of the connections.
+  // port and silently take half of the connections. TCP_NODELAY (inherited by accepted sockets):
+  // without it Nagle holds each small write (a streamed token, a reply's body after its headers)
+  // until the client's delayed ACK, 40 ms.
   svr.set_socket_options([](int sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
   });
   svr.set_keep_alive_timeout(5);
   svr.set_read_timeout(30);

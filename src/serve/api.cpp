@@ -23,6 +23,7 @@
 
 #include "core/error.hpp"
 #include "io/gguf.hpp"
+#include "text/utf8.hpp"
 
 namespace instruct {
 
@@ -43,12 +44,15 @@ struct ApiError {
 }
 
 void send_error(httplib::Response& res, Api api, const ApiError& e) {
+  // The message may quote the request (its path, or the bytes a JSON parse error stopped at):
+  // invalid UTF-8 there becomes U+FFFD, or the reply could not be written as JSON at all.
+  const std::string message = utf8_sanitize(e.message);
   json body;
   if (api == Api::kOllama) {
-    body = {{"error", e.message}};
+    body = {{"error", message}};
   } else {
     body = {{"error",
-             {{"message", e.message},
+             {{"message", message},
               {"type", e.status == 404 ? "not_found_error" : "invalid_request_error"},
               {"param", nullptr},
               {"code", e.code.empty() ? json(nullptr) : json(e.code)}}}};

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """A stand-in Ollama judge for the report test: /api/tags lists llama3, /api/chat streams NDJSON
 whose score is a deterministic function of the prompt (so the lowest ten are known in advance).
-Usage: judge_stub.py PORT_FILE   (binds 127.0.0.1 on a free port, writes it to PORT_FILE)"""
+Usage: judge_stub.py PORT_FILE [DELAY]   (binds 127.0.0.1 on a free port, writes it to PORT_FILE;
+answers each chat after DELAY seconds, default 0)"""
 import hashlib
 import http.server
 import json
 import sys
+import time
 
 
 def score_of(prompt: str) -> int:
@@ -36,6 +38,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         if self.path != "/api/chat":
             return self.send_error(404)
+        time.sleep(DELAY)
         s = str(score_of(body["messages"][0]["content"]))
         lines = [{"model": "llama3", "message": {"role": "assistant", "content": s[:1]}, "done": False},
                  {"model": "llama3", "message": {"role": "assistant", "content": s[1:]}, "done": False},
@@ -43,6 +46,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.reply("".join(json.dumps(l) + "\n" for l in lines).encode(), "application/x-ndjson")
 
 
+DELAY = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
 server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 with open(sys.argv[1], "w") as f:
     f.write(str(server.server_address[1]))
