@@ -148,3 +148,11 @@ run_tests() {
   return "${PIPESTATUS[0]}"
 }
 stage "README 2: ${cmd_tests:0:26}" run_tests
+# The sanitizer and fuzz builds run on the host (scripts/sanitize.sh, fuzz.sh); here only whether
+# setup.sh installed their toolchain: clang finds OpenMP (libomp) and links a libFuzzer program.
+toolchain() {
+  in_root 'source scripts/sanitize-env.sh && printf "%s\n" "#include <cstdint>" "#include <cstddef>" \
+    "extern \"C\" int LLVMFuzzerTestOneInput(const uint8_t*, size_t) { return 0; }" >/tmp/f.cpp &&
+    clang++ -fsanitize=fuzzer,address,undefined /tmp/f.cpp -o /tmp/f && /tmp/f -runs=10 2>&1 | tail -1'
+}
+stage "clang toolchain (sanitize, fuzz)" toolchain

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (tests/fuzz/) with clang, ASan and UBSan in build-fuzz/ and runs
-# each for SECONDS (default 60) on a copy of its seed corpus. Any crash, sanitizer report, leak,
-# uncaught exception, multi-line error or hang (10 s per input) fails; the input that did it is
-# saved as build-fuzz/findings/TARGET/crash-* (replay: build-fuzz/tests/fuzz/fuzz_TARGET FILE).
+# Builds the libFuzzer targets (tests/fuzz/) with clang, ASan and UBSan in build-sanitize/ (the
+# objects scripts/sanitize.sh tests) and runs each for SECONDS (default 60) on a copy of its seed
+# corpus. Any crash, sanitizer report, leak, uncaught exception, multi-line error or hang (10 s per
+# input) fails; the input that did it is saved as build-sanitize/fuzz/TARGET/crash-* (replay:
+# build-sanitize/tests/fuzz/fuzz_TARGET FILE).
 # Usage: bash scripts/fuzz.sh [SECONDS] [TARGET...]   (after scripts/setup.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,17 +11,14 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(dataset bpe safetensors gguf checkpoint judge http)
-cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ \
-  -DINSTRUCT_SANITIZE=ON -DINSTRUCT_FUZZ=ON -DINSTRUCT_BUILD_TESTS=OFF -DINSTRUCT_BUILD_BENCH=OFF >/dev/null
-cmake --build build-fuzz -j "$(nproc)" --target "${targets[@]/#/fuzz_}"
+source scripts/sanitize-env.sh
+cmake --build build-sanitize -j "$(nproc)" --target "${targets[@]/#/fuzz_}"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1
-export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-export LSAN_OPTIONS=suppressions=$PWD/tests/sanitize/lsan.supp:print_suppressions=0
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
 status=0
 summary=()
 for t in "${targets[@]}"; do
-  work=build-fuzz/findings/$t
+  work=build-sanitize/fuzz/$t
   rm -rf "$work" && mkdir -p "$work/corpus"
   cp tests/fuzz/corpus/$t/* "$work/corpus/"
   echo "fuzz: $t for ${seconds}s"
@@ -30,7 +28,7 @@ for t in "${targets[@]}"; do
   # leaks are checked once at exit instead.
   extra=()
   [ "$t" != http ] || extra=(-detect_leaks=0)
-  if build-fuzz/tests/fuzz/fuzz_$t -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+  if build-sanitize/tests/fuzz/fuzz_$t -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
        -print_final_stats=1 -artifact_prefix="$work/" "${extra[@]}" "$work/corpus" >"$work/log" 2>&1; then
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$work/log" | grep -o '[0-9]*$' || echo '?')
     cov=$(grep -o 'cov: [0-9]*' "$work/log" | tail -1 | grep -o '[0-9]*' || echo '?')

@@ -1,5 +1,6 @@
 // The `instruct` binary: parses the subcommand and prints errors as one line with a non-zero exit.
 // All work happens in the subcommands' pipelines.
+#include <csignal>
 #include <iostream>
 
 #include "cli/commands.hpp"
@@ -7,6 +8,9 @@
 #include "kernels/gemm.hpp"
 
 int main(int argc, char** argv) {
+  // A file size limit (ulimit -f) makes a write fail with EFBIG, reported like a full disk, instead
+  // of killing the process with SIGXFSZ halfway through a file.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"instruct: fine-tune GPT-2 to follow instructions, on the CPU"};
   app.require_subcommand(1);
   // The version and the machine as the GEMM seam sees it (benchmarks quote this line).

@@ -44,7 +44,7 @@ AtomicFile::~AtomicFile() {
 
 void AtomicFile::commit() {
   out_.flush();
-  if (!out_) fail(path_.string(), ": write failed (disk full?)");
+  if (!out_) fail(path_.string(), ": write failed (", std::strerror(errno), "); free some disk space and run again");
   out_.close();
   std::error_code ec;
   std::filesystem::rename(tmp_, path_, ec);

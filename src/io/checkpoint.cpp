@@ -40,7 +40,11 @@ GPT2Config checkpoint_config(const fs::path& dir) {
   get({"vocab_size"}, &c.vocab, true);
   if (j.contains("model_type") && j["model_type"] != "gpt2")
     fail(p.string(), ": model_type is ", j["model_type"].dump(), "; only GPT-2 checkpoints are supported");
-  config_validate(c);
+  try {
+    config_validate(c);
+  } catch (const Error& e) {
+    fail(p.string(), ": ", e.what());
+  }
   return c;
 }
 

@@ -59,7 +59,9 @@ void export_run(const ExportOptions& o, std::ostream& log) {
   if (gguf ? fs::exists(o.out) : fs::exists(o.out) && !(fs::is_directory(o.out) && fs::is_empty(o.out)))
     fail("--out ", o.out.string(), " exists", gguf ? "" : " and is not empty", "; choose a new name");
   ModelOptions mo = o.model;
-  mo.merge = true;  // the exported weights are W + alpha A B
+  // With an adapter (given, or in the --model directory) the exported weights are W + alpha A B; a
+  // plain model exports as it is.
+  mo.merge = !mo.adapter.empty() || (mo.init.empty() && adapter_present(mo.model));
   const GPT2 model = model_resolve(mo, log);
   // The template and tokenizer the model was trained with (an adapter directory knows them too).
   const fs::path recipe_dir = !o.model.adapter.empty() ? o.model.adapter : fs::path(o.model.model);

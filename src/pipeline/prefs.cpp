@@ -32,6 +32,7 @@ std::vector<std::string> prefs_politeness(size_t n, uint64_t seed) {
 
 PrefsReport prefs_run(const PrefsOptions& o, std::ostream& log) {
   if (o.concurrency < 1) fail("--concurrency ", o.concurrency, " is invalid; use 1 or more");
+  if (o.limit < 0) fail("--limit ", o.limit, " is invalid; use 0 (all entries) or more");
   judge_options_visit(OptChecker{}, o.llm);
   const Dataset d = dataset_load(o.data.empty() ? bundled_data_file("instruction-data.json") : o.data);
   PrefsReport rep;

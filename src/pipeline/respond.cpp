@@ -105,6 +105,8 @@ GenerateStats generate_run(const GenerateRunOptions& o, std::ostream& out, std::
 
 RespondReport respond_run(const RespondOptions& o, std::ostream& log) {
   RespondReport rep;
+  if (o.limit < 0) fail("--limit ", o.limit, " is invalid; use 0 (all entries) or more");
+  generate_options_check(o.infer.gen);
   DataOptions dopt = o.data;
   InferModel im = infer_model_load(o.infer, log);
   const Dataset ds = dataset_load(dopt.data.empty() ? bundled_data_file("instruction-data.json") : dopt.data);

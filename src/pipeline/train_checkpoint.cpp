@@ -134,6 +134,14 @@ fs::path train_checkpoint_save(const fs::path& run_dir, const GPT2& model, const
   fs::remove_all(tmp, ec);
   fs::create_directories(tmp, ec);
   if (ec) fail(tmp.string(), ": cannot create the checkpoint directory (", ec.message(), ")");
+  // A write that fails (disk full) leaves no half checkpoint behind; the previous ones stay.
+  struct RemoveUnlessMoved {
+    const fs::path& dir;
+    ~RemoveUnlessMoved() {
+      std::error_code e;
+      fs::remove_all(dir, e);
+    }
+  } cleanup{tmp};
   if (model.lora.on()) adapter_save(tmp, model.lora, model.cfg, {model_name_or_path(opt.model), st.base});
   else checkpoint_save(model, tmp);
   // Test hook: die like `kill -9` in the middle of the Nth checkpoint write.
