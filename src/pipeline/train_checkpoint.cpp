@@ -4,7 +4,9 @@
 #include <cmath>
 #include <csignal>
 #include <cstring>
+#include <climits>
 #include <cstdlib>
+#include <stdexcept>
 #include <fstream>
 
 #include <algorithm>
@@ -183,22 +185,32 @@ SavedTraining train_checkpoint_read(const fs::path& dir) {
   s.options = train_options_from_json(r["train"], dir / "instruct.json");
   const fs::path sp = dir / "state.json";
   const nlohmann::json j = read_json(sp, "checkpoint state");
+  // Integers are read checked: nlohmann's get<int> of 2e93 is undefined behaviour, of 2^40 a wrap.
+  auto integer = [](const nlohmann::json& o, const char* key, int64_t lo = INT64_MIN, int64_t hi = INT64_MAX) {
+    int64_t v = 0;
+    if (!json_int_in(o.at(key), lo, hi, &v)) throw std::invalid_argument(str_cat("\"", key, "\" is not an integer in range"));
+    return v;
+  };
   try {
     TrainState& t = s.state;
-    t.step = j.at("step").get<int64_t>();
-    t.epoch = j.at("epoch").get<int32_t>();
-    t.batch = j.at("batch").get<int64_t>();
-    t.tokens_seen = j.at("tokens_seen").get<int64_t>();
-    t.adam_step = j.at("adam_step").get<int64_t>();
-    t.metrics_bytes = j.at("metrics_bytes").get<int64_t>();
+    t.step = integer(j, "step");
+    t.epoch = static_cast<int32_t>(integer(j, "epoch", INT32_MIN, INT32_MAX));
+    t.batch = integer(j, "batch");
+    t.tokens_seen = integer(j, "tokens_seen");
+    t.adam_step = integer(j, "adam_step");
+    t.metrics_bytes = integer(j, "metrics_bytes");
     t.data_hash = std::stoull(j.at("data_hash").get<std::string>());
     t.rng = j.at("rng").get<std::string>();
-    t.order = j.at("order").get<std::vector<int32_t>>();
+    for (const auto& i : j.at("order")) {
+      int64_t v = 0;
+      if (!json_int_in(i, INT32_MIN, INT32_MAX, &v)) throw std::invalid_argument("\"order\" holds a value that is not an index");
+      t.order.push_back(static_cast<int32_t>(v));
+    }
     t.base = j.value("base", std::string());  // absent before LoRA
     for (const auto& e : j.at("evals"))
-      t.evals.push_back({e.at("step").get<int64_t>(), e.at("tokens_seen").get<int64_t>(), e.at("epoch").get<int32_t>(),
-                         e.at("train_loss").get<double>(), e.at("val_loss").get<double>(),
-                         e.value("train_margin", std::nan("")), e.value("val_margin", std::nan(""))});
+      t.evals.push_back({integer(e, "step"), integer(e, "tokens_seen"),
+                         static_cast<int32_t>(integer(e, "epoch", INT32_MIN, INT32_MAX)), e.at("train_loss").get<double>(),
+                         e.at("val_loss").get<double>(), e.value("train_margin", std::nan("")), e.value("val_margin", std::nan(""))});
   } catch (const std::exception& e) {
     fail(sp.string(), ": the training state is incomplete or malformed (", e.what(), "); resume from an older checkpoint");
   }

@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <cctype>
 #include <condition_variable>
 #include <mutex>
@@ -49,16 +51,24 @@ void start_server() {
 // headers when it has one (a server may keep a connection it could not parse open until its
 // keep-alive timeout), otherwise everything up to the close (streams are close-delimited).
 std::string exchange(const std::string& request) {
-  const int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  // Closed with a reset, not into TIME_WAIT: thousands of connections a second would otherwise use
-  // up the ephemeral ports.
-  const linger reset{1, 0};
-  ::setsockopt(s, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<uint16_t>(g_port));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) fuzz::finding("http", "the server stopped accepting");
+  // Thousands of connections a second leave the server's closed ones in TIME_WAIT; a connect that
+  // meets one may fail at once: try again (on a new socket) for up to 5 s before calling it a finding.
+  int s = -1;
+  for (int tries = 0;; tries++) {
+    s = ::socket(AF_INET, SOCK_STREAM, 0);
+    // Closed with a reset, not into TIME_WAIT, so the client side uses up no ephemeral ports.
+    const linger reset{1, 0};
+    ::setsockopt(s, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    if (::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) break;
+    const int err = errno;
+    ::close(s);
+    if (tries == 500) fuzz::finding("http: the server stopped accepting", std::strerror(err));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   for (size_t sent = 0; sent < request.size();) {
     const ssize_t n = ::send(s, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
     if (n <= 0) break;
