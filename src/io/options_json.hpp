@@ -6,6 +6,7 @@
 #include <climits>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <type_traits>
 
@@ -54,12 +55,24 @@ struct OptionsReader {
     if (!s.key) return;
     const nlohmann::json* node = json_find(j, s.key);
     if (!node) return;  // written before this option existed: the default
+    auto damaged = [&] {
+      fail(file.string(), ": option \"", s.key, "\" is ", node->dump(), ", not a value of its type; the file is "
+           "damaged (for a checkpoint: resume from an older one)");
+    };
+    // Integers checked: nlohmann's get<int> of 1e42 is undefined behaviour, of 2^40 a wrap.
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      int64_t x = 0;
+      const int64_t hi = static_cast<uint64_t>(std::numeric_limits<T>::max()) > static_cast<uint64_t>(INT64_MAX)
+                             ? INT64_MAX : static_cast<int64_t>(std::numeric_limits<T>::max());
+      if (!json_int_in(*node, static_cast<int64_t>(std::numeric_limits<T>::min()), hi, &x)) damaged();
+      v = static_cast<T>(x);
+      return;
+    }
     try {
       if constexpr (std::is_same_v<T, std::filesystem::path>) v = node->get<std::string>();
       else v = node->get<T>();
     } catch (const nlohmann::json::exception&) {
-      fail(file.string(), ": option \"", s.key, "\" is ", node->dump(), ", not a value of its type; the file is "
-           "damaged (for a checkpoint: resume from an older one)");
+      damaged();
     }
   }
 };
