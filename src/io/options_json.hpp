@@ -66,13 +66,13 @@ struct OptionsReader {
                              ? INT64_MAX : static_cast<int64_t>(std::numeric_limits<T>::max());
       if (!json_int_in(*node, static_cast<int64_t>(std::numeric_limits<T>::min()), hi, &x)) damaged();
       v = static_cast<T>(x);
-      return;
-    }
-    try {
-      if constexpr (std::is_same_v<T, std::filesystem::path>) v = node->get<std::string>();
-      else v = node->get<T>();
-    } catch (const nlohmann::json::exception&) {
-      damaged();
+    } else {
+      try {
+        if constexpr (std::is_same_v<T, std::filesystem::path>) v = node->get<std::string>();
+        else v = node->get<T>();
+      } catch (const nlohmann::json::exception&) {
+        damaged();
+      }
     }
   }
 };
