@@ -15,8 +15,6 @@ namespace instruct {
 
 namespace {
 
-using Transient = JudgeRetryable;
-
 struct Http {
   long status = 0;
   std::string body;
@@ -34,7 +32,7 @@ size_t on_write(char* p, size_t size, size_t n, void* user) {
   return size * n;
 }
 
-// One HTTP exchange. Connection problems and timeouts throw Transient; any status is returned.
+// One HTTP exchange. Connection problems and timeouts throw JudgeRetryable; any status is returned.
 Http http(const JudgeOptions& o, const std::string& url, const std::string* post) {
   curl_init_once();
   CURL* c = curl_easy_init();
@@ -65,8 +63,8 @@ Http http(const JudgeOptions& o, const std::string& url, const std::string* post
   curl_easy_cleanup(c);
   if (rc != CURLE_OK) {
     const std::string what = *err ? err : curl_easy_strerror(rc);
-    if (rc == CURLE_OPERATION_TIMEDOUT) throw Transient(str_cat(url, ": no complete reply within ", o.timeout, " s (", what, ")"));
-    throw Transient(str_cat(url, ": ", what));
+    if (rc == CURLE_OPERATION_TIMEDOUT) throw JudgeRetryable(str_cat(url, ": no complete reply within ", o.timeout, " s (", what, ")"));
+    throw JudgeRetryable(str_cat(url, ": ", what));
   }
   return r;
 }
@@ -108,7 +106,7 @@ void judge_check(const JudgeOptions& o) {
   Http r;
   try {
     r = http(o, url, nullptr);
-  } catch (const Transient& e) {
+  } catch (const JudgeRetryable& e) {
     fail("no judge server at ", base, " (", e.what(), "); ", start_hint(o));
   }
   if (r.status == 401 || r.status == 403)
@@ -147,7 +145,7 @@ std::string judge_reply_text(const std::string& api, const std::string& body) {
       if (content.is_string()) return content.get<std::string>();
     } catch (const nlohmann::json::exception&) {
     }
-    throw Transient(str_cat("the reply has no choices[0].message.content: ", body.substr(0, 200)));
+    throw JudgeRetryable(str_cat("the reply has no choices[0].message.content: ", body.substr(0, 200)));
   }
   // Ollama streams NDJSON: message.content pieces, then a line with "done": true.
   std::string content;
@@ -162,16 +160,16 @@ std::string judge_reply_text(const std::string& api, const std::string& body) {
     try {
       j = nlohmann::json::parse(line);
     } catch (const nlohmann::json::exception&) {
-      throw Transient("a reply line is not JSON: " + line.substr(0, 120));
+      throw JudgeRetryable("a reply line is not JSON: " + line.substr(0, 120));
     }
-    if (!j.is_object()) throw Transient("a reply line is not a JSON object: " + line.substr(0, 120));
+    if (!j.is_object()) throw JudgeRetryable("a reply line is not a JSON object: " + line.substr(0, 120));
     if (j.contains("error"))
-      throw Transient("the server reported an error: " + (j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump()));
+      throw JudgeRetryable("the server reported an error: " + (j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump()));
     if (const auto m = j.find("message"); m != j.end() && m->is_object())
       if (const auto c = m->find("content"); c != m->end() && c->is_string()) content += c->get<std::string>();
     if (const auto d = j.find("done"); d != j.end() && d->is_boolean() && d->get<bool>()) done = true;
   }
-  if (!done) throw Transient("the reply stream ended before \"done\"");
+  if (!done) throw JudgeRetryable("the reply stream ended before \"done\"");
   return content;
 }
 
@@ -202,16 +200,16 @@ JudgeReply judge_ask(const JudgeOptions& o, const std::string& prompt, int num_c
     out.attempts = attempt + 1;
     try {
       const Http r = http(o, url, &body);
-      if (r.status >= 500) throw Transient(str_cat(url, ": HTTP ", r.status, " (", error_of(r.body), ")"));
+      if (r.status >= 500) throw JudgeRetryable(str_cat(url, ": HTTP ", r.status, " (", error_of(r.body), ")"));
       if (r.status < 200 || r.status >= 300)
         fail(url, ": HTTP ", r.status, " (", error_of(r.body), "); check --judge-model and --api");
       try {
         out.text = judge_reply_text(o.api, r.body);
-      } catch (const Transient& e) {
-        throw Transient(str_cat(url, ": ", e.what()));
+      } catch (const JudgeRetryable& e) {
+        throw JudgeRetryable(str_cat(url, ": ", e.what()));
       }
       return out;
-    } catch (const Transient& e) {
+    } catch (const JudgeRetryable& e) {
       last_error = e.what();
     }
   }

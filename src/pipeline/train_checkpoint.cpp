@@ -3,11 +3,11 @@
 
 #include <cmath>
 #include <csignal>
-#include <cstring>
 #include <climits>
 #include <cstdlib>
-#include <stdexcept>
+#include <cstring>
 #include <fstream>
+#include <stdexcept>
 
 #include <algorithm>
 
@@ -186,30 +186,26 @@ SavedTraining train_checkpoint_read(const fs::path& dir) {
   const fs::path sp = dir / "state.json";
   const nlohmann::json j = read_json(sp, "checkpoint state");
   // Integers are read checked: nlohmann's get<int> of 2e93 is undefined behaviour, of 2^40 a wrap.
-  auto integer = [](const nlohmann::json& o, const char* key, int64_t lo = INT64_MIN, int64_t hi = INT64_MAX) {
-    int64_t v = 0;
-    if (!json_int_in(o.at(key), lo, hi, &v)) throw std::invalid_argument(str_cat("\"", key, "\" is not an integer in range"));
-    return v;
+  auto integer = [](const nlohmann::json& v, const char* what, int64_t lo = INT64_MIN, int64_t hi = INT64_MAX) {
+    int64_t x = 0;
+    if (!json_int_in(v, lo, hi, &x)) throw std::invalid_argument(str_cat("\"", what, "\" holds a value that is not an integer in range"));
+    return x;
   };
   try {
     TrainState& t = s.state;
-    t.step = integer(j, "step");
-    t.epoch = static_cast<int32_t>(integer(j, "epoch", INT32_MIN, INT32_MAX));
-    t.batch = integer(j, "batch");
-    t.tokens_seen = integer(j, "tokens_seen");
-    t.adam_step = integer(j, "adam_step");
-    t.metrics_bytes = integer(j, "metrics_bytes");
+    t.step = integer(j.at("step"), "step");
+    t.epoch = static_cast<int32_t>(integer(j.at("epoch"), "epoch", INT32_MIN, INT32_MAX));
+    t.batch = integer(j.at("batch"), "batch");
+    t.tokens_seen = integer(j.at("tokens_seen"), "tokens_seen");
+    t.adam_step = integer(j.at("adam_step"), "adam_step");
+    t.metrics_bytes = integer(j.at("metrics_bytes"), "metrics_bytes");
     t.data_hash = std::stoull(j.at("data_hash").get<std::string>());
     t.rng = j.at("rng").get<std::string>();
-    for (const auto& i : j.at("order")) {
-      int64_t v = 0;
-      if (!json_int_in(i, INT32_MIN, INT32_MAX, &v)) throw std::invalid_argument("\"order\" holds a value that is not an index");
-      t.order.push_back(static_cast<int32_t>(v));
-    }
+    for (const auto& i : j.at("order")) t.order.push_back(static_cast<int32_t>(integer(i, "order", INT32_MIN, INT32_MAX)));
     t.base = j.value("base", std::string());  // absent before LoRA
     for (const auto& e : j.at("evals"))
-      t.evals.push_back({integer(e, "step"), integer(e, "tokens_seen"),
-                         static_cast<int32_t>(integer(e, "epoch", INT32_MIN, INT32_MAX)), e.at("train_loss").get<double>(),
+      t.evals.push_back({integer(e.at("step"), "evals.step"), integer(e.at("tokens_seen"), "evals.tokens_seen"),
+                         static_cast<int32_t>(integer(e.at("epoch"), "evals.epoch", INT32_MIN, INT32_MAX)), e.at("train_loss").get<double>(),
                          e.at("val_loss").get<double>(), e.value("train_margin", std::nan("")), e.value("val_margin", std::nan(""))});
   } catch (const std::exception& e) {
     fail(sp.string(), ": the training state is incomplete or malformed (", e.what(), "); resume from an older checkpoint");
