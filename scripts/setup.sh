@@ -9,8 +9,8 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   ca-certificates   # HTTPS: the model download (libcurl) and npm; a minimal Debian has none
   libgtest-dev libdnnl-dev ocl-icd-opencl-dev nlohmann-json3-dev libpcre2-dev libcurl4-openssl-dev
-  libcpp-httplib-dev libcli11-dev libcairo2-dev
-  python3 python3-regex python3-torch python3-numpy   # test oracle only
+  libcpp-httplib-dev libcli11-dev libcairo2-dev libicu-dev
+  python3 python3-regex python3-torch python3-numpy python3-sklearn   # test oracles only
   chromium python3-pil   # tests only: report.html rendered and checked as a person sees it
   libopenblas0-pthread   # BLAS behind Debian torch: without it the PyTorch peer runs at 6 GFLOP/s
   clang libclang-rt-dev libomp-dev   # tests only: the sanitizer build and the libFuzzer targets

@@ -15,6 +15,7 @@ namespace instruct {
 
 void cli_add_tokenize(CLI::App& app);
 void cli_add_prepare(CLI::App& app);
+void cli_add_dedup(CLI::App& app);
 void cli_add_train(CLI::App& app);
 void cli_add_generate(CLI::App& app);
 void cli_add_respond(CLI::App& app);

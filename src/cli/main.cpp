@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   });
   instruct::cli_add_tokenize(app);
   instruct::cli_add_prepare(app);
+  instruct::cli_add_dedup(app);
   instruct::cli_add_train(app);
   instruct::cli_add_dpo(app);
   instruct::cli_add_generate(app);

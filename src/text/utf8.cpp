@@ -100,13 +100,12 @@ std::string utf8_sanitize(std::string_view s) {
 
 namespace instruct {
 
-namespace {
-
-// str.isspace(): Unicode White_Space plus the ASCII separators \x1c-\x1f (bidi class B/S/WS).
 bool py_isspace(uint32_t c) {
   return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
          (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
 }
+
+namespace {
 
 // Start of the character that ends at `end` (s valid UTF-8 there), or end - 1 for stray bytes.
 size_t char_start_before(std::string_view s, size_t end) {

@@ -19,12 +19,15 @@ void utf8_append(std::string& out, uint32_t cp);
 
 // Decodes the sequence at s[i]. Returns its length and sets *cp when valid; returns 0 when not,
 // and sets *bad to the length of the maximal invalid subpart (at least 1).
+size_t utf8_next(std::string_view s, size_t i, uint32_t* cp, size_t* bad);
+// Python's str.isspace() for one character (also re's \s on str patterns): Unicode White_Space
+// plus the ASCII separators \x1c-\x1f (bidi class B/S/WS).
+bool py_isspace(uint32_t c);
 // Python's str.strip(): removes leading and trailing characters for which str.isspace() is true.
 std::string_view py_strip(std::string_view s);
 // Python's str.lstrip() (whitespace).
 std::string_view py_lstrip(std::string_view s);
 // Length of the longest prefix that does not end inside a UTF-8 character (for streaming).
 size_t utf8_complete_prefix(std::string_view s);
-size_t utf8_next(std::string_view s, size_t i, uint32_t* cp, size_t* bad);
 
 }  // namespace instruct
