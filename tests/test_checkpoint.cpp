@@ -147,34 +147,13 @@ TEST(Checkpoint, CorruptSafetensorsGiveClearErrors) {
 }
 
 // A local HF-like server: /openai-community/gpt2/resolve/main/{config.json,model.safetensors}.
-class LocalHub {
+class LocalHub : public test::LocalFileServer {
  public:
   explicit LocalHub(const fs::path& model_dir) {
-    for (const char* f : {"config.json", "model.safetensors"}) files_[f] = file_read(model_dir / f);
-    server_.Get(R"(/openai-community/gpt2/resolve/main/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
-      auto it = files_.find(req.matches[1]);
-      if (it == files_.end()) {
-        res.status = 404;
-        return;
-      }
-      res.set_content(it->second, "application/octet-stream");
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    for (const char* f : {"config.json", "model.safetensors"})
+      add(std::string("/openai-community/gpt2/resolve/main/") + f, file_read(model_dir / f));
   }
-  ~LocalHub() {
-    server_.stop();
-    thread_.join();
-  }
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  const std::string& file(const std::string& f) { return files_[f]; }
-
- private:
-  httplib::Server server_;
-  std::map<std::string, std::string> files_;
-  std::thread thread_;
-  int port_ = 0;
+  const std::string& file(const std::string& f) { return content("/openai-community/gpt2/resolve/main/" + f); }
 };
 
 TEST(Download, FetchesResumesAndFailsClearly) {

@@ -1,11 +1,15 @@
-// Dataset loading, validation errors (one per malformed file in tests/data/bad) and the split.
+// Dataset loading, validation errors (one per malformed file in tests/data/bad), the split, and
+// named datasets downloaded from a local server.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
+#include <sstream>
 
 #include "core/error.hpp"
 #include "data/dataset.hpp"
 #include "data/prompt_template.hpp"
+#include "io/dataset_source.hpp"
 #include "test_util.hpp"
 
 namespace instruct {
@@ -101,6 +105,68 @@ TEST(Dataset, MalformedFilesGiveOneLineErrors) {
   }
   EXPECT_GE(cases, 10);
   EXPECT_THROW(dataset_load(test::test_data("bad/does_not_exist.json")), Error);
+}
+
+}  // namespace
+}  // namespace instruct
+
+namespace instruct {
+namespace {
+
+// --data alpaca-52k: downloaded from the endpoint into the cache once, resumed from a partial
+// file, and offline the error names the URL and the place to put the file.
+TEST(DatasetSource, NamedDatasetIsDownloadedOnceAndResumed) {
+  namespace fs = std::filesystem;
+  const auto cache = test::temp_dir("data_cache");
+  ::setenv("INSTRUCT_CACHE", cache.c_str(), 1);
+  test::LocalFileServer server;
+  const std::string path = "/tatsu-lab/stanford_alpaca/main/alpaca_data.json";
+  nlohmann::json entries = nlohmann::json::array();
+  for (int i = 0; i < 500; i++)
+    entries.push_back({{"instruction", "Say " + std::to_string(i)}, {"input", ""}, {"output", std::to_string(i)}});
+  const std::string bytes = entries.dump(4);
+  server.add(path, bytes);
+  ::setenv("INSTRUCT_DATA_ENDPOINT", server.endpoint().c_str(), 1);
+  std::ostringstream log;
+  const fs::path dest = cache / "datasets" / "alpaca_data.json";
+
+  Dataset d = dataset_open("alpaca-52k", log);
+  EXPECT_EQ(d.entries.size(), 500u);
+  EXPECT_EQ(d.path, dest);
+  EXPECT_EQ(file_read(dest), bytes);
+  EXPECT_EQ(server.requests(), 1);
+  EXPECT_NE(log.str().find(server.endpoint() + path), std::string::npos) << log.str();
+  d = dataset_open("alpaca-52k", log);  // cached: no second request
+  EXPECT_EQ(server.requests(), 1);
+
+  // A partial download resumes with a Range request and ends complete.
+  fs::remove(dest);
+  {
+    std::ofstream part(dest.string() + ".part", std::ios::binary);
+    part << bytes.substr(0, bytes.size() / 3);
+  }
+  EXPECT_EQ(dataset_open("alpaca-52k", log).entries.size(), 500u);
+  EXPECT_EQ(server.ranged(), 1);
+  EXPECT_EQ(file_read(dest), bytes);
+  EXPECT_FALSE(fs::exists(dest.string() + ".part"));
+
+  // Offline: one line naming the URL and the file to create.
+  fs::remove(dest);
+  ::setenv("INSTRUCT_DATA_ENDPOINT", "http://127.0.0.1:1", 1);
+  try {
+    dataset_open("alpaca-52k", log);
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("http://127.0.0.1:1" + path), std::string::npos) << msg;
+    EXPECT_NE(msg.find(dest.string()), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  }
+  // A file of that name in the working directory is a path, never a download.
+  EXPECT_EQ(dataset_path(cache, log), cache);
+  ::unsetenv("INSTRUCT_DATA_ENDPOINT");
+  ::unsetenv("INSTRUCT_CACHE");
+  fs::remove_all(cache);
 }
 
 }  // namespace

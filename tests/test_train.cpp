@@ -282,7 +282,8 @@ TEST(Train, GradAccumulationEqualsTheFullBatch) {
   ASSERT_EQ(full.losses.size(), acc.losses.size());
   for (size_t i = 0; i < full.losses.size(); i++) EXPECT_NEAR(full.losses[i], acc.losses[i], 1e-5) << "step " << i;
   // The micro-batches really are padded to different lengths.
-  PreparedData d = data_prepare(data);
+  std::ostringstream prep_log;
+  PreparedData d = data_prepare(data, prep_log);
   DataLoader loader(d.train, loader_options(data, SplitName::kTrain, d.bpe.eot));
   TorchGenerator g(data.seed);
   loader.begin_epoch(g);

@@ -1,10 +1,16 @@
 // Shared test helpers: paths to the test and repo data, a loaded GPT-2 tokenizer, JSON files.
 #pragma once
 
+#include <httplib.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
-#include <unistd.h>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -47,5 +53,42 @@ inline std::string metrics_without_times(const std::filesystem::path& run) {
   }
   return all;
 }
+
+// An HTTP server on 127.0.0.1 serving files from memory (Range requests answered by httplib), for
+// the download tests: no network needed.
+class LocalFileServer {
+ public:
+  LocalFileServer() {
+    server_.Get(R"(/.*)", [this](const httplib::Request& req, httplib::Response& res) {
+      requests_++;
+      if (req.has_header("Range")) ranged_++;
+      auto it = files_.find(req.path);
+      if (it == files_.end()) {
+        res.status = 404;
+        return;
+      }
+      res.set_content(it->second, "application/octet-stream");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ~LocalFileServer() {
+    server_.stop();
+    thread_.join();
+  }
+  void add(const std::string& path, std::string bytes) { files_[path] = std::move(bytes); }
+  const std::string& content(const std::string& path) { return files_.at(path); }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int requests() const { return requests_; }
+  int ranged() const { return ranged_; }  // requests that asked for a byte range (a resume)
+
+ private:
+  httplib::Server server_;
+  std::map<std::string, std::string> files_;
+  std::atomic<int> requests_{0}, ranged_{0};
+  std::thread thread_;
+  int port_ = 0;
+};
 
 }  // namespace instruct::test

@@ -29,8 +29,8 @@ struct DataOptions {
 template <class V, class... D>
 void data_options_visit(V&& v, D&... o) {
   v({.flag = "data", .key = "data.data",
-     .help = "Instruction data: JSON array or JSONL of {instruction, input, output} (default: the bundled "
-             "instruction-data.json)"},
+     .help = "Instruction data: JSON array or JSONL of {instruction, input, output}, or alpaca-52k (Stanford "
+             "Alpaca's 52,002 entries, downloaded into the cache once) (default: the bundled instruction-data.json)"},
     o.data...);
   v({.flag = "tokenizer", .key = "data.tokenizer",
      .help = "Directory with vocab.json + merges.txt or encoder.json + vocab.bpe (default: the bundled GPT-2 vocab)"},

@@ -14,6 +14,13 @@ namespace instruct {
 
 namespace fs = std::filesystem;
 
+fs::path cache_root() {
+  if (const char* x = std::getenv("INSTRUCT_CACHE"); x && *x) return x;
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return fs::path(x) / "instruct";
+  if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".cache" / "instruct";
+  return fs::path(".cache") / "instruct";
+}
+
 std::string hf_endpoint() {
   if (const char* e = std::getenv("INSTRUCT_HF_ENDPOINT"); e && *e) return e;
   return "https://huggingface.co";
@@ -93,9 +100,12 @@ void download_file(const std::string& url, const fs::path& dest, std::ostream& l
         continue;
       }
     }
-    if (rc != CURLE_OK)
+    if (rc != CURLE_OK) {
+      const bool partial = fs::exists(part, ec) && fs::file_size(part, ec) > 0;
+      if (!partial) fs::remove(part, ec);  // nothing arrived: leave no empty .part behind
       fail("cannot download ", url, " (", *err ? err : curl_easy_strerror(rc), "); ",
-           t.resumed || fs::exists(part) ? "run again to resume" : "check the network");
+           partial ? "run again to resume" : "check the network");
+    }
     if (status >= 400) {
       fs::remove(part, ec);
       fail("cannot download ", url, ": HTTP ", status, status == 404 ? " (no such file; check the model name)" : "");

@@ -8,6 +8,10 @@
 
 namespace instruct {
 
+// The cache for downloads (models, datasets): $INSTRUCT_CACHE, else $XDG_CACHE_HOME/instruct, else
+// ~/.cache/instruct.
+std::filesystem::path cache_root();
+
 // The HF endpoint: $INSTRUCT_HF_ENDPOINT, else https://huggingface.co.
 std::string hf_endpoint();
 

@@ -22,11 +22,7 @@ namespace instruct {
 namespace fs = std::filesystem;
 
 fs::path model_cache_dir(const ModelOptions& o) {
-  if (!o.cache_dir.empty()) return o.cache_dir;
-  if (const char* x = std::getenv("INSTRUCT_CACHE"); x && *x) return x;
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return fs::path(x) / "instruct";
-  if (const char* h = std::getenv("HOME"); h && *h) return fs::path(h) / ".cache" / "instruct";
-  return fs::path(".cache") / "instruct";
+  return o.cache_dir.empty() ? cache_root() : o.cache_dir;
 }
 
 

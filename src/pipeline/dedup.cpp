@@ -12,7 +12,7 @@
 #include "core/files.hpp"
 #include "core/progress.hpp"
 #include "data/dataset.hpp"
-#include "io/bundled.hpp"
+#include "io/dataset_source.hpp"
 #include "text/utf8.hpp"
 
 namespace instruct {
@@ -49,7 +49,7 @@ std::string shown(const std::string& s) {
 }  // namespace
 
 DedupReport dedup_run(const DedupOptions& o, std::ostream& out, std::ostream& log) {
-  const Dataset d = dataset_load(o.data.empty() ? bundled_data_file("instruction-data.json") : o.data);
+  const Dataset d = dataset_open(o.data, log);
   DedupReport rep;
   rep.entries = d.entries.size();
   std::vector<int32_t> all(d.entries.size());

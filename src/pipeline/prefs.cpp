@@ -9,7 +9,7 @@
 #include "core/rng.hpp"
 #include "core/signals.hpp"
 #include "data/prompt_template.hpp"
-#include "io/bundled.hpp"
+#include "io/dataset_source.hpp"
 #include "pipeline/judge.hpp"
 
 namespace instruct {
@@ -34,7 +34,7 @@ PrefsReport prefs_run(const PrefsOptions& o, std::ostream& log) {
   if (o.concurrency < 1) fail("--concurrency ", o.concurrency, " is invalid; use 1 or more");
   if (o.limit < 0) fail("--limit ", o.limit, " is invalid; use 0 (all entries) or more");
   judge_options_visit(OptChecker{}, o.llm);
-  const Dataset d = dataset_load(o.data.empty() ? bundled_data_file("instruction-data.json") : o.data);
+  const Dataset d = dataset_open(o.data, log);
   PrefsReport rep;
   const size_t n = o.limit > 0 ? std::min<size_t>(o.limit, d.entries.size()) : d.entries.size();
   rep.entries = n;

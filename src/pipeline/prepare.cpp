@@ -8,6 +8,7 @@
 #include "core/error.hpp"
 #include "core/files.hpp"
 #include "io/bundled.hpp"
+#include "io/dataset_source.hpp"
 
 namespace instruct {
 
@@ -39,11 +40,11 @@ Bpe tokenizer_load(const std::filesystem::path& path) {
   return bpe_load_dir(path.empty() ? bundled_data_dir() : path);
 }
 
-PreparedData data_prepare(const DataOptions& opt) {
+PreparedData data_prepare(const DataOptions& opt, std::ostream& log) {
   data_options_visit(OptChecker{}, opt);  // every numeric option against its declared range
   PreparedData d;
   d.tmpl = &template_find(opt.template_name);
-  d.dataset = dataset_load(opt.data.empty() ? bundled_data_file("instruction-data.json") : opt.data);
+  d.dataset = dataset_open(opt.data, log);
   d.bpe = tokenizer_load(opt.tokenizer);
   d.split = dataset_split(d.dataset, opt.train_frac, opt.test_frac);
   const SpecialTokens sp = opt.allow_special ? SpecialTokens::kAllow : SpecialTokens::kAsText;
@@ -141,7 +142,7 @@ void export_batches(DataLoader& loader, const std::filesystem::path& path) {
 }  // namespace
 
 PrepareReport prepare_run(const PrepareOptions& opt, std::ostream& out) {
-  const PreparedData d = data_prepare(opt.data);
+  const PreparedData d = data_prepare(opt.data, out);
   const DataOptions& o = opt.data;
   PrepareReport rep;
   out << "dataset   " << d.dataset.path.string() << ": " << d.dataset.entries.size() << " entries\n";

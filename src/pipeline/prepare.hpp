@@ -32,7 +32,8 @@ struct PreparedData {
 };
 
 Bpe tokenizer_load(const std::filesystem::path& path);  // file dir, or empty for bundled
-PreparedData data_prepare(const DataOptions& opt);
+// Loads (a named dataset: downloads it first, see io/dataset_source), splits and tokenizes.
+PreparedData data_prepare(const DataOptions& opt, std::ostream& log);
 // The reference's loader for a split: train shuffled + drop_last, val/test in order.
 LoaderOptions loader_options(const DataOptions& opt, SplitName s, int32_t pad_id);
 

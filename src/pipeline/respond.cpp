@@ -15,7 +15,7 @@
 #include "core/progress.hpp"
 #include "core/signals.hpp"
 #include "core/sys.hpp"
-#include "io/bundled.hpp"
+#include "io/dataset_source.hpp"
 #include "kernels/gemm.hpp"
 #include "io/model_source.hpp"
 #include "infer/text_stream.hpp"
@@ -109,7 +109,7 @@ RespondReport respond_run(const RespondOptions& o, std::ostream& log) {
   generate_options_check(o.infer.gen);
   DataOptions dopt = o.data;
   InferModel im = infer_model_load(o.infer, log);
-  const Dataset ds = dataset_load(dopt.data.empty() ? bundled_data_file("instruction-data.json") : dopt.data);
+  const Dataset ds = dataset_open(dopt.data, log);
   const DatasetSplit split = dataset_split(ds, dopt.train_frac, dopt.test_frac);
   const SplitName sn = split_parse(o.split);
   std::span<const Entry> entries = sn == SplitName::kTrain ? split.train : sn == SplitName::kVal ? split.val : split.test;

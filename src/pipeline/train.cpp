@@ -186,7 +186,7 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
                       adapter_present(opt.model.model) && !fs::exists(fs::path(opt.model.model) / "model.safetensors");
   }
 
-  PreparedData d = data_prepare(opt.data);
+  PreparedData d = data_prepare(opt.data, log);
   const uint64_t data_hash = file_fingerprint(d.dataset.path);
   if (resuming && data_hash != saved.state.data_hash)
     fail(d.dataset.path.string(), ": the dataset changed since the checkpoint ", resume_dir.string(),
