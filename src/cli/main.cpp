@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "core/dist.hpp"
 #include "core/error.hpp"
 #include "kernels/gemm.hpp"
 
@@ -31,26 +32,33 @@ int main(int argc, char** argv) {
   instruct::cli_add_merge(app);
   instruct::cli_add_export(app);
   instruct::cli_add_serve(app);
+  // Under mpirun an error on one rank ends them all (the others would wait in a collective).
+  const auto end = [](int code) {
+    if ((code == 1 || code == 2) && instruct::dist().size > 1) instruct::dist_abort(code);
+    instruct::dist_finalize();
+    return code;
+  };
   try {
+    instruct::dist_init(&argc, &argv);
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     // One line, as every other error: CLI11's own print adds a second.
     const std::string sub = argc > 1 && argv[1][0] != '-' ? std::string(argv[1]) + " " : "";
     std::cerr << "error: " << e.what() << "; see instruct " << sub << "--help\n";
-    return 1;
+    return end(1);
   } catch (const instruct::Interrupted& e) {
     std::cout.flush();
     std::cerr << "interrupted; resume with --resume " << e.what() << "\n";
-    return 130;
+    return end(130);
   } catch (const instruct::Error& e) {
     std::cout.flush();
     std::cerr << "error: " << e.what() << "\n";
-    return 1;
+    return end(1);
   } catch (const std::exception& e) {
     std::cout.flush();
     std::cerr << "error: " << e.what() << "\n";
-    return 2;
+    return end(2);
   }
-  return 0;
+  return end(0);
 }

@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 
+#include "core/dist.hpp"
 #include "core/error.hpp"
 #include "io/bundled.hpp"
 #include "io/download.hpp"
@@ -46,6 +47,8 @@ fs::path dataset_path(const fs::path& data, std::ostream& log) {
     const fs::path dest = cache_root() / "datasets" / d.file;
     if (fs::exists(dest, ec)) return dest;
     const std::string url = data_endpoint() + d.path;
+    if (dist().size > 1)  // every rank would download into the same file
+      fail(d.name, " is not in the cache yet (", dest.string(), "); download it first with one process: instruct prepare --data ", d.name);
     try {
       download_file(url, dest, log);
     } catch (const Error& e) {

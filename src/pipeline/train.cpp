@@ -25,6 +25,7 @@
 #include "io/checkpoint.hpp"
 #include "kernels/gemm.hpp"
 #include "io/plot.hpp"
+#include "core/dist.hpp"
 #include "pipeline/train_checkpoint.hpp"
 #include "train/preference_trainer.hpp"
 #include "train/trainer.hpp"
@@ -109,6 +110,11 @@ void options_validate(const TrainOptions& o) {
   if (o.logprob != "mean" && o.logprob != "sum") fail("--logprob ", o.logprob, " is unknown; use mean or sum");
   if (o.objective == "dpo" && o.grad_accum != 1)
     fail("--grad-accum is not supported by dpo yet; lower --batch-size instead");
+  if (dist().size > 1 && o.objective == "dpo")
+    fail("dpo under mpirun is not supported yet; run it as one process");
+  if (dist().size > 1 && o.data.batch_size % (o.grad_accum * dist().size))
+    fail("--batch-size ", o.data.batch_size, " must split evenly over ", dist().size, " ranks x --grad-accum ",
+         o.grad_accum, " micro-batches; choose a multiple of ", o.grad_accum * dist().size);
   lora_targets_parse(o.lora_targets);
   LrSchedule s;
   s.kind = o.lr_schedule, s.peak = o.lr, s.min_lr = o.min_lr, s.warmup = o.warmup_steps;
@@ -166,7 +172,12 @@ void publish_model(const fs::path& ck, const fs::path& run_dir) {
 
 }  // namespace
 
-TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
+TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
+  // Data-parallel (mpirun): every rank trains its share of each batch; rank 0 alone logs and
+  // writes metrics, plots, checkpoints and the model.
+  const Dist& par = dist();
+  std::ostream null_log(nullptr);
+  std::ostream& log = par.writer() ? log_out : null_log;
   // Options: from the command line, or (resume) from the checkpoint.
   fs::path resume_dir;
   SavedTraining saved;
@@ -358,21 +369,24 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
           !fs::exists(dir / "model", e))
         fs::remove_all(dir, e);
     }
-  } remove_if_empty{fs::exists(run) ? fs::path() : run};
-  fs::create_directories(run, ec);
-  if (ec) fail(run.string(), ": cannot create the run directory (", ec.message(), ")");
+  } remove_if_empty{fs::exists(run) || !par.writer() ? fs::path() : run};
   const fs::path metrics_path = run / "metrics.jsonl";
-  if (resuming && fs::exists(metrics_path) && static_cast<int64_t>(fs::file_size(metrics_path)) >= st.metrics_bytes) {
-    fs::resize_file(metrics_path, st.metrics_bytes);
-  } else if (resuming) {
-    log << "note      " << metrics_path.string() << " does not hold this run's history; starting it at step "
-        << st.step << "\n";
-    std::ofstream(metrics_path, std::ios::trunc);
-  } else {
-    std::ofstream(metrics_path, std::ios::trunc);
+  std::ofstream metrics;  // the other ranks' stays closed: their writes go nowhere
+  if (par.writer()) {
+    fs::create_directories(run, ec);
+    if (ec) fail(run.string(), ": cannot create the run directory (", ec.message(), ")");
+    if (resuming && fs::exists(metrics_path) && static_cast<int64_t>(fs::file_size(metrics_path)) >= st.metrics_bytes) {
+      fs::resize_file(metrics_path, st.metrics_bytes);
+    } else if (resuming) {
+      log << "note      " << metrics_path.string() << " does not hold this run's history; starting it at step "
+          << st.step << "\n";
+      std::ofstream(metrics_path, std::ios::trunc);
+    } else {
+      std::ofstream(metrics_path, std::ios::trunc);
+    }
+    metrics.open(metrics_path, std::ios::app);
+    if (!metrics) fail(metrics_path.string(), ": cannot write the metrics file; check the directory");
   }
-  std::ofstream metrics(metrics_path, std::ios::app);
-  if (!metrics) fail(metrics_path.string(), ": cannot write the metrics file; check the directory");
 
   if (dpo)
     log << "dpo       loss " << opt.loss << ", beta " << opt.beta << ", " << opt.logprob << " log-probabilities; reference: "
@@ -440,6 +454,7 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
   const std::span<const Entry> val_span = d.entries(SplitName::kVal);
 
   auto save = [&](const char* why) {
+    if (!par.writer()) return;
     st.rng = global.state();
     st.order = loader.order();
     st.adam_step = adam.step;
@@ -472,9 +487,11 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
                    {"reward_margin", p.margin()}, {"accuracy", p.accuracy}};
       } else {
         // Micro-batches, each padded on its own; the loss is normalized by all counted targets.
+        // Under mpirun, rank r takes micro-batches r*ga .. r*ga+ga-1 of ga x ranks.
         std::vector<Batch> parts;
-        for (int k = 0; k < opt.grad_accum; k++)
-          parts.push_back(opt.grad_accum == 1 ? loader.batch(bi) : loader.batch(bi, k, opt.grad_accum));
+        const int n_parts = opt.grad_accum * par.size;
+        for (int k = par.rank * opt.grad_accum; k < (par.rank + 1) * opt.grad_accum; k++)
+          parts.push_back(n_parts == 1 ? loader.batch(bi) : loader.batch(bi, k, n_parts));
         if (opt.on_batch) opt.on_batch(st.step, opt.grad_accum == 1 ? parts[0] : loader.batch(bi));
         r = trainer->step(parts, st.step);
       }
@@ -528,7 +545,7 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
       metrics.flush();
       st.batch = static_cast<int64_t>(bi) + 1;
       if (st.batch == static_cast<int64_t>(loader.size())) {  // end of epoch: the reference's sample
-        if (opt.sample_tokens > 0 && !val_span.empty()) {
+        if (opt.sample_tokens > 0 && !val_span.empty() && par.writer()) {
           Timer sample_timer;
           const std::vector<int32_t> prompt = bpe_encode(d.bpe, d.tmpl->prompt(val_span[0]), special);
           std::vector<int32_t> all = prompt;
@@ -556,7 +573,9 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
                     rep.tokens / std::max(timer.seconds(), 1e-9));
       bar.update(st.step, status);
       if (const char* k = std::getenv("INSTRUCT_TEST_SIGINT_AT_STEP"); k && std::atoll(k) == st.step) std::raise(SIGINT);
-      if (InterruptScope::requested()) {
+      double stop = InterruptScope::requested() ? 1 : 0;
+      dist_allreduce_sum(&stop, 1);  // every rank stops after the same step
+      if (stop > 0) {
         bar.clear();
         log << "interrupted at step " << st.step << "; saving a checkpoint\n";
         save("interrupted");
@@ -575,7 +594,7 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
   rep.tokens_per_second = rep.seconds > 0 ? rep.tokens / rep.seconds : 0;
   rep.steps = st.step;
   rep.evals = st.evals;
-  if (!rep.interrupted) {
+  if (!rep.interrupted && par.writer()) {
     save("end of training");
     publish_model(rep.checkpoint, run);
     log << "model     " << (run / "model").string()
@@ -584,7 +603,7 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log) {
                       : std::string(" (config.json, model.safetensors, instruct.json)"))
         << "\n";
   }
-  if (!st.evals.empty()) {
+  if (!st.evals.empty() && par.writer()) {
     LossCurves& c = rep.curves;
     const size_t n = st.evals.size();
     // torch.linspace(0, num_epochs, len(train_losses)) for a complete run. A run stopped early by

@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "core/dist.hpp"
+
 namespace instruct {
 
 double trainer_update(GPT2& m, AdamW& adam, double lr, double max_grad_norm, bool bf16) {
@@ -23,12 +25,25 @@ Trainer::Trainer(GPT2& model, const TrainerOptions& o)
 StepResult Trainer::step(std::span<const Batch> micro, int64_t step_index) {
   StepResult r;
   for (const Batch& b : micro) r.counted += b.counted(), r.tokens += static_cast<int64_t>(b.B) * b.T;
+  // Data-parallel: this rank holds some micro-batches of the step; the loss is normalized by the
+  // counted targets of all of them, and the gradients are summed before clipping and AdamW.
+  const bool parallel = dist().size > 1;
+  if (parallel) {
+    double totals[2] = {static_cast<double>(r.counted), static_cast<double>(r.tokens)};
+    dist_allreduce_sum(totals, 2);
+    r.counted = static_cast<int64_t>(totals[0]), r.tokens = static_cast<int64_t>(totals[1]);
+  }
   gpt2_zero_grad(m_);
   double loss_sum = 0;
   for (const Batch& b : micro) {  // each micro-batch's gradient is divided by the step's count
     const XentResult x = gpt2_loss(m_, s_, b.inputs.data(), b.targets.data(), b.B, b.T, true, r.counted, o_.pack);
     loss_sum += x.loss * static_cast<double>(x.counted);
     if (x.counted > 0) gpt2_backward(m_, s_);
+  }
+  if (parallel) {
+    ParamBlock& trainable = gpt2_trainable(m_);
+    dist_allreduce_sum(trainable.grads.data(), static_cast<size_t>(trainable.grads.size()));
+    dist_allreduce_sum(&loss_sum, 1);
   }
   r.loss = r.counted ? loss_sum / static_cast<double>(r.counted) : 0.0;
   r.lr = o_.schedule.at(step_index);
