@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "core/dist.hpp"
 #include "core/error.hpp"
 #include "core/files.hpp"
 #include "io/adapter.hpp"
@@ -183,8 +184,12 @@ GPT2 model_resolve(const ModelOptions& o, std::ostream& log) {
     }
     if (!o.init.empty()) fail("--init ", o.init, " is unknown; the only value is \"random\"");
     const fs::path dir = model_dir(o);
-    if (!fs::is_directory(o.model) && (!fs::exists(dir / "model.safetensors") || !fs::exists(dir / "config.json")))
+    if (!fs::is_directory(o.model) && (!fs::exists(dir / "model.safetensors") || !fs::exists(dir / "config.json"))) {
+      if (dist().size > 1)  // every rank would download into the same files
+        fail(o.model, " is not in the cache yet (", dir.string(),
+             "); download it first with one process, e.g. instruct generate --model ", o.model, " --prompt hi");
       download_hf_model(config_hf_name(o.model), dir, log);
+    }
     GPT2 r = checkpoint_load(dir, o.tie);
     log << "model     " << dir.string() << " (" << r.cfg.n_layer << " layers, " << r.cfg.n_embd << " wide, "
         << param_count(r.w.table) / 1000000.0 << "M parameters, head " << (r.cfg.tied ? "tied" : "untied") << ")\n";
