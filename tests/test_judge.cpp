@@ -42,15 +42,9 @@ class JudgeServer {
     server_.Post("/api/chat", [this](const httplib::Request& req, httplib::Response& res) { chat(req, res, true); });
     server_.Post("/v1/chat/completions",
                  [this](const httplib::Request& req, httplib::Response& res) { chat(req, res, false); });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    running_.emplace(server_);
   }
-  ~JudgeServer() {
-    server_.stop();
-    thread_.join();
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(running_->port()); }
   int requests(const std::string& response) {
     std::lock_guard<std::mutex> l(mu_);
     return attempts_[response];
@@ -156,8 +150,7 @@ class JudgeServer {
   std::string key_;
   std::mutex mu_;
   std::map<std::string, int> attempts_;
-  std::thread thread_;
-  int port_ = 0;
+  std::optional<test::ServerThread> running_;  // last: stopped before the state its handlers use
 };
 
 fs::path responses_file(const fs::path& dir, const std::vector<std::string>& responses) {

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -54,6 +55,27 @@ inline std::string metrics_without_times(const std::filesystem::path& run) {
   return all;
 }
 
+// Runs an httplib server on 127.0.0.1 (a free port) on its own thread until destroyed. Declare it
+// after the server, once the routes are set.
+class ServerThread {
+ public:
+  explicit ServerThread(httplib::Server& s) : server_(s) {
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ~ServerThread() {
+    server_.stop();
+    thread_.join();
+  }
+  int port() const { return port_; }
+
+ private:
+  httplib::Server& server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
 // An HTTP server on 127.0.0.1 serving files from memory (Range requests answered by httplib), for
 // the download tests: no network needed.
 class LocalFileServer {
@@ -69,17 +91,11 @@ class LocalFileServer {
       }
       res.set_content(it->second, "application/octet-stream");
     });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  ~LocalFileServer() {
-    server_.stop();
-    thread_.join();
+    running_.emplace(server_);
   }
   void add(const std::string& path, std::string bytes) { files_[path] = std::move(bytes); }
   const std::string& content(const std::string& path) { return files_.at(path); }
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(running_->port()); }
   int requests() const { return requests_; }
   int ranged() const { return ranged_; }  // requests that asked for a byte range (a resume)
 
@@ -87,8 +103,7 @@ class LocalFileServer {
   httplib::Server server_;
   std::map<std::string, std::string> files_;
   std::atomic<int> requests_{0}, ranged_{0};
-  std::thread thread_;
-  int port_ = 0;
+  std::optional<ServerThread> running_;
 };
 
 }  // namespace instruct::test
