@@ -1,6 +1,7 @@
 // The prepare pipeline on the bundled data: split sizes, batch counts, --show and --export-batches.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -29,6 +30,55 @@ TEST(Prepare, ReferenceSplitAndBatches) {
   EXPECT_EQ(r.test.batches, 14u);
   EXPECT_EQ(r.train.truncated, 0u);
   EXPECT_NE(out.str().find("train 935 / val 55 / test 110"), std::string::npos) << out.str();
+}
+
+// --batching bucket: the same entries as the reference's shuffled batches, the global generator
+// left exactly where the reference leaves it, batches that are length-sorted runs of their chunk,
+// less padding, and the same order again from the same seed.
+TEST(Prepare, BucketBatchesSortChunksAndShuffleBatches) {
+  PrepareOptions o = bundled();
+  std::ostringstream log;
+  const PreparedData d = data_prepare(o.data, log);
+  const auto epoch = [&](const DataOptions& opt, uint64_t* next_draw) {
+    DataLoader loader(d.train, loader_options(opt, SplitName::kTrain, d.bpe.eot));
+    TorchGenerator g(opt.seed);
+    loader.begin_epoch(g);
+    *next_draw = static_cast<uint64_t>(g.random_int64());
+    std::vector<std::vector<int32_t>> batches;
+    for (size_t i = 0; i < loader.size(); i++) batches.push_back(loader.indices(i));
+    return batches;
+  };
+  DataOptions bucket = o.data;
+  bucket.batching = "bucket";
+  bucket.bucket_size = 4;
+  uint64_t draw_ref = 0, draw_bucket = 0, draw_again = 0;
+  const auto ref = epoch(o.data, &draw_ref);
+  const auto got = epoch(bucket, &draw_bucket);
+  EXPECT_EQ(draw_ref, draw_bucket);  // evaluations after it draw the same batches as the reference
+  EXPECT_EQ(got, epoch(bucket, &draw_again));
+  ASSERT_EQ(got.size(), ref.size());
+  std::vector<int32_t> a, b;
+  for (const auto& x : ref) a.insert(a.end(), x.begin(), x.end());
+  for (const auto& x : got) b.insert(b.end(), x.begin(), x.end());
+  std::sort(a.begin(), a.end());
+  std::sort(b.begin(), b.end());
+  EXPECT_EQ(a, b);
+  EXPECT_NE(got, ref);
+  const auto len = [&](int32_t k) { return d.train[k].tokens.size(); };
+  for (const auto& batch : got) EXPECT_TRUE(std::is_sorted(batch.begin(), batch.end(), [&](int32_t x, int32_t y) { return len(x) < len(y); }));
+  // The report gives the padding both ways; bucketing cuts it.
+  std::ostringstream out;
+  const PrepareReport shuffled = prepare_run(o, out);
+  PrepareOptions ob = o;
+  ob.data = bucket;
+  const PrepareReport bucketed = prepare_run(ob, out);
+  EXPECT_LT(bucketed.train.padding.share(), 0.5 * shuffled.train.padding.share());
+  EXPECT_NE(out.str().find("% with --batching bucket"), std::string::npos) << out.str();
+  ob.data.shuffle = false;
+  EXPECT_THROW(prepare_run(ob, out), Error);
+  ob.data = o.data;
+  ob.data.batching = "sorted";
+  EXPECT_THROW(prepare_run(ob, out), Error);
 }
 
 TEST(Prepare, MaskingAndTruncationChangeTheCounts) {

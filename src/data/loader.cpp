@@ -38,6 +38,31 @@ void DataLoader::begin_epoch(TorchGenerator& global) {
   TorchGenerator g(static_cast<uint64_t>(global.random_int64()));  // RandomSampler's generator
   const std::vector<int64_t> perm = g.randperm(static_cast<int64_t>(kept_.size()));
   for (size_t i = 0; i < perm.size(); i++) order_[i] = kept_[perm[i]];
+  if (opt_.bucket > 0 && !examples_.empty()) bucket_order(g);
+}
+
+void DataLoader::bucket_order(TorchGenerator& g) {
+  // Only the items of whole batches move (drop_last leaves the tail out as it is). The draws come
+  // from the sampler's own generator, after its permutation: the global one sees no difference.
+  const size_t bs = static_cast<size_t>(opt_.batch_size), nb = size();
+  const size_t used = std::min(order_.size(), nb * bs);
+  const size_t chunk = static_cast<size_t>(opt_.bucket) * bs;
+  const auto len = [&](int32_t k) { return examples_[k].tokens.size(); };
+  for (size_t lo = 0; lo < used; lo += chunk) {
+    const auto first = order_.begin() + static_cast<std::ptrdiff_t>(lo);
+    std::stable_sort(first, first + static_cast<std::ptrdiff_t>(std::min(chunk, used - lo)),
+                     [&](int32_t a, int32_t b) { return len(a) < len(b); });
+  }
+  const std::vector<int64_t> batches = g.randperm(static_cast<int64_t>(nb));
+  std::vector<int32_t> order;
+  order.reserve(order_.size());
+  for (const int64_t b : batches) {
+    const size_t lo = static_cast<size_t>(b) * bs;
+    order.insert(order.end(), order_.begin() + static_cast<std::ptrdiff_t>(lo),
+                 order_.begin() + static_cast<std::ptrdiff_t>(std::min(lo + bs, used)));
+  }
+  order.insert(order.end(), order_.begin() + static_cast<std::ptrdiff_t>(order.size()), order_.end());
+  order_ = std::move(order);
 }
 
 Batch DataLoader::batch(size_t i) const { return batch(i, 0, 1); }

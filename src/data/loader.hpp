@@ -16,6 +16,9 @@ struct LoaderOptions {
   bool shuffle = false;
   bool drop_last = false;
   bool skip_untrainable = false;  // leave out examples with no target that counts in the loss
+  // Length buckets (with shuffle): the epoch's shuffled order is cut into chunks of `bucket`
+  // batches, each chunk sorted by length and cut into batches, and the batches shuffled. 0: off.
+  int32_t bucket = 0;
   CollateOptions collate;
 };
 
@@ -45,6 +48,8 @@ class DataLoader {
   const LoaderOptions& options() const { return opt_; }
 
  private:
+  void bucket_order(TorchGenerator& g);
+
   std::span<const Example> examples_;
   LoaderOptions opt_;
   std::vector<int32_t> kept_;   // indices into examples_

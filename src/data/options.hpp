@@ -22,6 +22,8 @@ struct DataOptions {
   double train_frac = 0.85;
   double test_frac = 0.10;
   bool allow_special = false;  // map "<|endoftext|>" in the data to its id
+  std::string batching = "shuffle";  // shuffle (the reference) | bucket (length-sorted chunks)
+  int32_t bucket_size = 100;         // batches per length-sorted chunk (--batching bucket)
 };
 
 // Every data option, declared once: visit(v, o...) calls v(spec, o.field...) for each field, over one
@@ -54,6 +56,13 @@ void data_options_visit(V&& v, D&... o) {
   v({.flag = "allow-special", .key = "data.allow_special",
      .help = "Map <|endoftext|> written in the data to its id (default: encode it as text)"},
     o.allow_special...);
+  v({.flag = "batching", .key = "data.batching",
+     .help = "shuffle: the reference's shuffled batches; bucket: the shuffled order cut into chunks of "
+             "--bucket-size batches, each sorted by length into batches, then the batches shuffled (less padding)"},
+    o.batching...);
+  v({.flag = "bucket-size", .key = "data.bucket_size", .help = "Batches per length-sorted chunk for --batching bucket",
+     .min = 1},
+    o.bucket_size...);
 }
 
 }  // namespace instruct

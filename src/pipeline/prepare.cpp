@@ -42,6 +42,10 @@ Bpe tokenizer_load(const std::filesystem::path& path) {
 
 PreparedData data_prepare(const DataOptions& opt, std::ostream& log) {
   data_options_visit(OptChecker{}, opt);  // every numeric option against its declared range
+  if (opt.batching != "shuffle" && opt.batching != "bucket")
+    fail("--batching ", opt.batching, " is unknown; use shuffle or bucket");
+  if (opt.batching == "bucket" && !opt.shuffle)
+    fail("--batching bucket shuffles length-sorted batches; it cannot go with --no-shuffle");
   PreparedData d;
   d.tmpl = &template_find(opt.template_name);
   d.dataset = dataset_open(opt.data, log);
@@ -60,6 +64,7 @@ LoaderOptions loader_options(const DataOptions& opt, SplitName s, int32_t pad_id
   lo.shuffle = s == SplitName::kTrain && opt.shuffle;
   lo.drop_last = s == SplitName::kTrain;
   lo.skip_untrainable = s == SplitName::kTrain;
+  lo.bucket = s == SplitName::kTrain && opt.batching == "bucket" ? opt.bucket_size : 0;
   lo.collate.pad_id = pad_id;
   lo.collate.max_length = opt.max_length;
   lo.collate.mask_instruction = opt.mask_instruction;
@@ -67,6 +72,27 @@ LoaderOptions loader_options(const DataOptions& opt, SplitName s, int32_t pad_id
 }
 
 namespace {
+
+// Padding slots and all slots of one more batch: a row's real inputs are its tokens (with the
+// appended <|endoftext|>, less the last) up to the batch's length.
+PaddingCount padding_add(PaddingCount p, const Batch& b, const std::vector<Example>& ex) {
+  p.slots += static_cast<int64_t>(b.B) * b.T;
+  for (int32_t r = 0; r < b.B; r++)
+    p.padding += b.T - std::min<int64_t>(b.T, static_cast<int64_t>(ex[b.entries[r]].tokens.size()));
+  return p;
+}
+
+// The train split's padding share under the other batching (the report gives both).
+double other_batching_padding(const PreparedData& d, const DataOptions& o) {
+  DataOptions other = o;
+  other.batching = o.batching == "bucket" ? "shuffle" : "bucket";
+  DataLoader loader(d.train, loader_options(other, SplitName::kTrain, d.bpe.eot));
+  TorchGenerator g(o.seed);
+  loader.begin_epoch(g);
+  PaddingCount p;
+  for (size_t i = 0; i < loader.size(); i++) p = padding_add(p, loader.batch(i), d.train);
+  return p.share();
+}
 
 SplitStats split_stats(const std::vector<Example>& ex, const LoaderOptions& lo, DataLoader& loader) {
   SplitStats s;
@@ -86,7 +112,11 @@ SplitStats split_stats(const std::vector<Example>& ex, const LoaderOptions& lo, 
     const size_t m = lens.size() / 2;
     s.median_tokens = lens.size() % 2 ? lens[m] : (lens[m - 1] + lens[m]) / 2.0;
   }
-  for (size_t i = 0; i < loader.size(); i++) s.target_tokens += loader.batch(i).counted();
+  for (size_t i = 0; i < loader.size(); i++) {
+    const Batch b = loader.batch(i);
+    s.target_tokens += b.counted();
+    s.padding = padding_add(s.padding, b, ex);
+  }
   return s;
 }
 
@@ -171,6 +201,14 @@ PrepareReport prepare_run(const PrepareOptions& opt, std::ostream& out) {
       << (o.shuffle ? "shuffled, seed " + std::to_string(o.seed) : std::string("in order"))
       << ", last partial batch dropped) / val " << rep.val.batches << " / test "
       << rep.test.batches << " (in order, all entries)\n";
+  if (o.shuffle) {
+    const double other = other_batching_padding(d, o);
+    const bool bucket = o.batching == "bucket";
+    out << "padding   train batches: " << std::fixed << std::setprecision(1) << 100 * (bucket ? other : rep.train.padding.share())
+        << "% with shuffled batches (the reference), " << 100 * (bucket ? rep.train.padding.share() : other)
+        << "% with --batching bucket (chunks of " << o.bucket_size << " batches)" << std::defaultfloat
+        << std::setprecision(6) << "\n";
+  }
   if (rep.train.truncated + rep.val.truncated + rep.test.truncated)
     out << "note      " << rep.train.truncated + rep.val.truncated + rep.test.truncated
         << " entries are longer than --max-length " << o.max_length << " and are truncated\n";

@@ -44,11 +44,17 @@ struct PrepareOptions {
   std::filesystem::path export_batches;
 };
 
+struct PaddingCount {
+  int64_t padding = 0, slots = 0;  // pad positions among the inputs, all input positions
+  double share() const { return slots ? static_cast<double>(padding) / static_cast<double>(slots) : 0.0; }
+};
+
 struct SplitStats {
   size_t entries = 0, batches = 0, truncated = 0, untrainable = 0;
   size_t min_tokens = 0, max_tokens = 0;
   double median_tokens = 0;
   int64_t target_tokens = 0;  // targets that count in the loss, over all batches of an epoch
+  PaddingCount padding;       // over all batches of an epoch
 };
 
 struct PrepareReport {

@@ -399,7 +399,9 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
       << (opt.lr_schedule == "cosine" ? str_cat(", cosine to ", opt.min_lr) : std::string())
       << (opt.warmup_steps ? str_cat(", warmup ", opt.warmup_steps) : std::string())
       << (opt.max_grad_norm > 0 ? str_cat(", clip ", opt.max_grad_norm) : std::string()) << ", " << opt.precision
-      << (opt.pack ? "" : ", padded batches") << "\n";
+      << (opt.pack ? "" : ", padded batches")
+      << (opt.data.batching == "bucket" ? str_cat(", length-bucketed (chunks of ", opt.data.bucket_size, " batches)") : std::string())
+      << "\n";
   log << "cpu       " << gemm_machine_line() << ", " << omp_get_max_threads() << " threads\n";
   log << "memory    about " << format_bytes(need) << " needed, " << (avail ? format_bytes(avail) : "unknown")
       << " available\n";
