@@ -88,6 +88,7 @@ std::string exchange(const std::string& request) {
     }
   }
   ::close(s);
+  if (want != std::string::npos && out.size() < want) return "";  // cut short: see the caller
   return out;
 }
 
@@ -110,8 +111,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                               "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
                               "\r\n\r\n" + body;
   std::string reply = exchange(request);
-  // Once in ~10^4 connections at fuzzing rates the connection closes unanswered (not seen at the
-  // load test's rates, not reproducible by replaying the input): the same request again must work.
+  // Once in ~10^4 connections at fuzzing rates the connection closes unanswered, and once in ~10^6
+  // a 400's body is lost after its headers (the server closes with request bytes it never read, the
+  // kernel answers with a reset, and the reset discards what the client had not read yet); neither
+  // is reproducible by replaying the input: the same request again must work.
   if (reply.empty()) reply = exchange(request);
   if (reply.rfind("HTTP/1.1 ", 0) != 0) fuzz::finding("http", ("no status line for " + head).c_str());
   const int status = std::atoi(reply.c_str() + 9);
