@@ -57,9 +57,9 @@ DedupReport dedup_run(const DedupOptions& o, std::ostream& out, std::ostream& lo
   for (size_t f = 0; f < kDedupFields.size(); f++) rep.pairs[f] = field_pairs(d, all, f, o.threshold, log);
 
   if (o.json) {
-    nlohmann::json j = nlohmann::json::object();
+    nlohmann::ordered_json j = nlohmann::ordered_json::object();  // the fields in the reference's order
     for (size_t f = 0; f < kDedupFields.size(); f++) {
-      nlohmann::json a = nlohmann::json::array();
+      nlohmann::ordered_json a = nlohmann::ordered_json::array();
       for (const DedupPair& p : rep.pairs[f]) a.push_back({p.i, p.j, p.score});
       j[kDedupFields[f]] = std::move(a);
     }
