@@ -32,12 +32,6 @@ std::string data_endpoint() {
 
 }  // namespace
 
-std::string dataset_names() {
-  std::string s;
-  for (const NamedDataset& d : kNamed) s += (s.empty() ? "" : ", ") + std::string(d.name);
-  return s;
-}
-
 fs::path dataset_path(const fs::path& data, std::ostream& log) {
   if (data.empty()) return bundled_data_file("instruction-data.json");
   std::error_code ec;

@@ -20,7 +20,4 @@ std::filesystem::path dataset_path(const std::filesystem::path& data, std::ostre
 // dataset_load(dataset_path(data, log)).
 Dataset dataset_open(const std::filesystem::path& data, std::ostream& log);
 
-// The names dataset_path knows, for help texts: "alpaca-52k".
-std::string dataset_names();
-
 }  // namespace instruct
