@@ -1,5 +1,7 @@
 // CLI11 flags from the option lists (data_options_visit, model_options_visit, train_options_visit):
 // each flag's name, help and default come from its one declaration.
+#include <algorithm>
+#include <span>
 #include <string_view>
 #include <type_traits>
 
@@ -12,9 +14,11 @@ namespace {
 struct CliFlags {
   CLI::App& cmd;
   const char* command = nullptr;  // options marked for another subcommand are left out
+  std::span<const std::string_view> only = {};  // when not empty: these flags alone
   template <class T>
   void operator()(const OptSpec& s, T& field) const {
     if (!s.flag) return;
+    if (!only.empty() && std::find(only.begin(), only.end(), s.flag) == only.end()) return;
     if (s.command && (!command || std::string_view(s.command) != command)) return;
     const std::string name = std::string("--") + s.flag + (s.alias ? std::string(",-") + s.alias : "");
     if constexpr (std::is_same_v<T, bool>) {
@@ -36,6 +40,14 @@ void cli_add_generate_options(CLI::App& cmd, GenerateOptions& o) { generate_opti
 void cli_add_judge_options(CLI::App& cmd, JudgeOptions& o) { judge_options_visit(CliFlags{cmd}, o); }
 void cli_add_train_options(CLI::App& cmd, TrainOptions& o, const char* command) {
   train_options_visit(CliFlags{cmd, command}, o);
+}
+
+void cli_add_run_shape_options(CLI::App& cmd, TrainOptions& o) {
+  static constexpr std::string_view kShape[] = {
+      "model", "init", "config", "tie-embeddings", "cache-dir", "epochs", "max-steps", "eval-freq", "eval-iter",
+      "sample-tokens", "grad-accum", "max-grad-norm", "no-pack", "precision", "lora-rank", "lora-qkv", "lora-targets",
+      "no-estimate"};
+  train_options_visit(CliFlags{cmd, "train", kShape}, o);
 }
 
 std::vector<std::string> cli_given_flags(const CLI::App& cmd) {

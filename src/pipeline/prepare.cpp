@@ -221,6 +221,7 @@ PrepareReport prepare_run(const PrepareOptions& opt, std::ostream& out) {
     out << "wrote     " << chosen->size() << " " << split_name(opt.split) << " batches to "
         << opt.export_batches.string() << "\n";
   }
+  if (opt.then) opt.then(d, out);
   return rep;
 }
 

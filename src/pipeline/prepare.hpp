@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -42,6 +43,8 @@ struct PrepareOptions {
   SplitName split = SplitName::kTrain;
   int32_t show = 0;
   std::filesystem::path export_batches;
+  // After the report, with the prepared data (the run's time estimate); empty: nothing.
+  std::function<void(const PreparedData&, std::ostream&)> then;
 };
 
 struct PaddingCount {

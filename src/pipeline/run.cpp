@@ -28,7 +28,9 @@ RunReport run_all(const RunOptions& o, std::ostream& log) {
   stage_done("prepare");
 
   log << "\n== train\n";
-  rep.train = train_run(o.train, log);
+  TrainOptions train = o.train;  // its estimate includes the respond stage
+  train.respond_slots = o.respond_batch, train.respond_max_new_tokens = o.max_new_tokens;
+  rep.train = train_run(train, log);
   if (rep.train.interrupted) throw Interrupted(rep.train.checkpoint.string());
   stage_done("train");
   // The run directory holds the final checkpoint (RUN/checkpoints/step-N); on --resume it need not be --out.

@@ -26,6 +26,7 @@
 #include "kernels/gemm.hpp"
 #include "io/plot.hpp"
 #include "core/dist.hpp"
+#include "pipeline/estimate.hpp"
 #include "pipeline/train_checkpoint.hpp"
 #include "train/preference_trainer.hpp"
 #include "train/trainer.hpp"
@@ -55,6 +56,26 @@ int64_t train_memory_estimate(const GPT2Config& c, int B, int T, bool bf16, cons
   // frozen base (+ its bf16 copy) and the adapter's weights, grads, m and v.
   if (lora.on()) return params + (bf16 ? params / 2 : 0) + param_count(lora_table(c, lora)) * f * 4 + acts;
   return params * 4 + (bf16 ? params / 2 : 0) + acts;
+}
+
+RunEstimate train_estimate(const TrainOptions& o, const PreparedData& d, const GPT2Config& cfg, int64_t start_step,
+                           std::ostream& out) {
+  PlanOptions p;
+  p.epochs = o.epochs, p.max_steps = o.max_steps, p.grad_accum = o.grad_accum, p.pack = o.pack;
+  p.eval_freq = o.eval_freq, p.eval_iter = o.eval_iter, p.sample_tokens = o.sample_tokens;
+  p.start_step = start_step, p.initial_eval = start_step == 0;
+  p.respond = o.respond_slots > 0;
+  p.respond_slots = std::max(o.respond_slots, 1), p.max_new_tokens = o.respond_max_new_tokens;
+  ProbeOptions probe;
+  probe.bf16 = o.precision == "bf16";
+  probe.lora = train_lora_config(o);
+  probe.decode_slots = p.respond_slots;
+  probe.max_grad_norm = o.max_grad_norm;
+  const CostModel cost = cost_probe(cfg, probe);
+  const RunEstimate e = run_estimate(d, o.data, p, cost);
+  estimate_print(out, e, cost);
+  out << std::flush;
+  return e;
 }
 
 namespace {
@@ -92,6 +113,7 @@ TrainOptions resume_options(const TrainOptions& cli, const SavedTraining& saved,
   o.out = out_given ? cli.out : parent.filename() == "checkpoints" ? parent.parent_path() : cli.out;
   o.resume = ck;
   o.on_batch = cli.on_batch;
+  o.respond_slots = cli.respond_slots, o.respond_max_new_tokens = cli.respond_max_new_tokens;
   return o;
 }
 
@@ -406,6 +428,8 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
   log << "memory    about " << format_bytes(need) << " needed, " << (avail ? format_bytes(avail) : "unknown")
       << " available\n";
   log << "run       " << run.string() << " (metrics.jsonl, loss-plot, checkpoints/, model/)\n" << std::flush;
+  std::optional<RunEstimate> estimate;
+  if (opt.estimate && !dpo && par.size == 1) estimate = train_estimate(opt, d, model.cfg, st.step, log);
 
   // --precompute-reference: every reference log-probability now, then the reference model is freed.
   if (needs_reference && opt.precompute_reference) {
@@ -434,6 +458,7 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
   };
 
   TrainReport rep;
+  rep.estimate = estimate;
   const bool do_eval = opt.eval_freq > 0;
   st.base = base_identity;
   if (!resuming) {

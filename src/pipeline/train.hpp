@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@
 #include "io/model_source.hpp"
 #include "io/plot.hpp"
 #include "model/gpt2.hpp"
+#include "pipeline/estimate.hpp"
 #include "pipeline/prepare.hpp"
 
 namespace instruct {
@@ -59,6 +61,9 @@ struct TrainOptions {
   std::string plot_format = "png";          // png, pdf or png,pdf
   std::filesystem::path resume;             // a checkpoint dir, or a run dir (latest checkpoint)
   bool check_memory = true;
+  bool estimate = true;  // print the run's estimated wall time (a short probe) before training
+  // `run` only: the respond stage that follows training, for the estimate (0 slots: none)
+  int32_t respond_slots = 0, respond_max_new_tokens = 256;
   // long names of the flags given on the command line (a resume may only change some of them)
   std::vector<std::string> given;
   // test hook: called with (step, batch) before each optimizer step's first micro-batch
@@ -83,6 +88,7 @@ struct TrainReport {
   int64_t peak_rss = 0;
   bool interrupted = false;           // stopped by SIGINT/SIGTERM after saving a checkpoint
   std::filesystem::path checkpoint;   // the last checkpoint written
+  std::optional<RunEstimate> estimate;  // printed before the first step (not with --no-estimate)
 };
 
 // Every training option, declared once: the flags of `train` and `run`, the checkpoint's saved
@@ -189,8 +195,16 @@ void train_options_visit(V&& v, T&... o) {
   v({.flag = "no-memory-check", .help = "Skip the up-front check that training fits in memory", .resumable = true,
      .negated = true},
     o.check_memory...);
+  v({.flag = "no-estimate", .help = "Skip the estimated wall time (a few seconds' probe of this CPU) before training",
+     .resumable = true, .negated = true},
+    o.estimate...);
 }
 
+
+// Probes this machine on the model's shapes and prints the run's estimated wall time (from
+// start_step on; the respond stage too when respond_slots > 0). See pipeline/estimate.
+RunEstimate train_estimate(const TrainOptions& o, const PreparedData& d, const GPT2Config& cfg, int64_t start_step,
+                           std::ostream& out);
 
 // The adapter the options ask for (rank 0: none).
 LoraConfig train_lora_config(const TrainOptions& o);

@@ -35,14 +35,14 @@ expect_fail() {
 }
 
 # The main job and the README's promises.
-expect_ok prepare-bundled 'split +train 935 / val 55 / test 110' -- "$bin" prepare --data "$repo/data/instruction-data.json"
-expect_ok prepare-default-data 'train 935 / val 55 / test 110' -- "$bin" prepare
-expect_ok prepare-from-elsewhere 'train 935' -- bash -c "cd / && '$bin' prepare"
-expect_ok prepare-batches 'train 116 \(shuffled, seed 123' -- "$bin" prepare
-expect_ok prepare-show 'train example 1 of 1' -- "$bin" prepare --show 1 --mask-instruction
-expect_ok prepare-phi3 'template +phi3' -- "$bin" prepare --template phi3 --split test --show 1
-expect_ok prepare-fractions 'train 880 / val 110 / test 110' -- "$bin" prepare --train-frac 0.8
-expect_ok prepare-export 'wrote +14 test batches' -- "$bin" prepare --split test --export-batches "$tmp/test.jsonl"
+expect_ok prepare-bundled 'split +train 935 / val 55 / test 110' -- "$bin" prepare --no-estimate --data "$repo/data/instruction-data.json"
+expect_ok prepare-default-data 'train 935 / val 55 / test 110' -- "$bin" prepare --no-estimate
+expect_ok prepare-from-elsewhere 'train 935' -- bash -c "cd / && '$bin' prepare --no-estimate"
+expect_ok prepare-batches 'train 116 \(shuffled, seed 123' -- "$bin" prepare --no-estimate
+expect_ok prepare-show 'train example 1 of 1' -- "$bin" prepare --no-estimate --show 1 --mask-instruction
+expect_ok prepare-phi3 'template +phi3' -- "$bin" prepare --no-estimate --template phi3 --split test --show 1
+expect_ok prepare-fractions 'train 880 / val 110 / test 110' -- "$bin" prepare --no-estimate --train-frac 0.8
+expect_ok prepare-export 'wrote +14 test batches' -- "$bin" prepare --no-estimate --split test --export-batches "$tmp/test.jsonl"
 [ "$(wc -l <"$tmp/test.jsonl")" -eq 14 ] && ok || no "export: expected 14 lines"
 expect_ok tokenize-text '^\[15496,11,995,0\]$' -- "$bin" tokenize --text "Hello, world!"
 expect_ok tokenize-stdin '^\[15496,11,995,0\]$' -- bash -c "printf 'Hello, world!' | '$bin' tokenize"
@@ -68,6 +68,14 @@ expect_fail bad-decode-id 'out of range' -- "$bin" tokenize --decode --text "[99
 expect_fail bad-tokenizer-dir 'no tokenizer files' -- "$bin" tokenize --text x --tokenizer "$tmp"
 expect_fail export-no-dir 'cannot create output file' -- "$bin" prepare --export-batches "$tmp/no/dir/x.jsonl"
 ls "$tmp"/no 2>/dev/null && no "export-no-dir left files" || ok
+# The estimate: the run's schedule on this CPU from a short probe, skipped with --no-estimate or
+# (prepare still reports) when the model cannot be read.
+expect_ok prepare-estimate 'estimate +about .*train .*\(232 steps, .*evaluations .*\(48\), samples .*\(2\), respond .*\(110 test entries' \
+  -- "$bin" prepare --init random --config n_layer=2,n_head=2,n_embd=32
+expect_ok prepare-estimate-lora 'estimate +about .*\(58 steps' -- "$bin" prepare --init random \
+  --config n_layer=2,n_head=2,n_embd=32 --lora-rank 4 --batch-size 32 --respond-batch-size 0
+grep -q '^estimate' <<<"$("$bin" prepare --no-estimate)" && no "prepare --no-estimate printed an estimate" || ok
+expect_ok prepare-estimate-bad-model 'estimate +skipped: .*nowhere' -- "$bin" prepare --model "$tmp/nowhere/model.gguf"
 # Training: a tiny custom-size model on the first 40 entries (34 train: 8 batches of 4 per epoch).
 tiny='n_layer=2,n_head=2,n_embd=32'
 python3 -c "import json,sys; json.dump(json.load(open(sys.argv[1]))[:40], open(sys.argv[2],'w'))" \
@@ -187,6 +195,8 @@ expect_ok chat-script '' -- bash -c "printf 'Name a colour.\n\n/exit\n' | '$bin'
 expect_fail judge-no-file 'cannot open responses' -- "$bin" judge --responses "$tmp/none.json"
 expect_fail judge-no-server 'start it with `ollama serve`' -- "$bin" judge --responses "$tmp/resp.json" --url http://127.0.0.1:1
 expect_fail judge-bad-api '--api grpc is unknown' -- "$bin" judge --responses "$tmp/resp.json" --api grpc
+expect_ok run-estimate 'estimate +about .*\(3 steps.*respond .*\(4 test entries' -- "$bin" run --init random \
+  --config "$tiny" --data "$tmp/d40.json" --batch-size 4 --max-steps 3 --max-new-tokens 8 --no-judge --out "$tmp/est"
 expect_ok run-no-judge 'skipped +judging: no judge server at http://127.0.0.1:1' -- "$bin" run --init random \
   --config "$tiny" --data "$tmp/d40.json" --batch-size 4 --max-steps 3 --max-new-tokens 8 --url http://127.0.0.1:1 \
   --out "$tmp/all"
