@@ -7,7 +7,9 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "data/collate.hpp"
 #include "data/dataset.hpp"
+#include "data/examples.hpp"
 #include "data/prompt_template.hpp"
 #include "io/dataset_source.hpp"
 #include "test_util.hpp"
@@ -80,6 +82,69 @@ TEST(Dataset, TemplatesUseReferenceStrings) {
   } catch (const Error& err) {
     EXPECT_NE(std::string(err.what()).find("alpaca, phi3"), std::string::npos);
   }
+}
+
+// Chat records ({"messages"} and ShareGPT's {"conversations"}) become entries whose last exchange
+// is the instruction and output; a single exchange renders exactly as the Alpaca record does;
+// earlier exchanges and a system message become the prompt; with masking, the loss counts every
+// assistant answer with its response header (as the reference's does for its one answer) and the
+// closing <|endoftext|>, nothing else.
+TEST(Dataset, ChatRecordsMapOntoTheTemplates) {
+  const auto dir = test::temp_dir("chat");
+  const auto path = dir / "chat.jsonl";
+  {
+    std::ofstream f(path);
+    f << R"({"instruction": "Name a colour.", "output": "Blue."})" << "\n"
+      << R"({"messages": [{"role": "user", "content": "Name a colour."}, {"role": "assistant", "content": "Blue."}]})" << "\n"
+      << R"({"messages": [{"role": "system", "content": "Answer in one word."}, {"role": "user", "content": "Capital of France?"},)"
+      << R"( {"role": "assistant", "content": "Paris."}, {"role": "user", "content": "And of Italy?"},)"
+      << R"( {"role": "assistant", "content": "Rome."}], "id": 3})" << "\n"
+      << R"({"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello there."}, )"
+      << R"({"from": "human", "value": "Bye"}, {"from": "gpt", "value": "Goodbye."}]})" << "\n";
+  }
+  const Dataset d = dataset_load(path);
+  ASSERT_EQ(d.entries.size(), 4u);
+  const PromptTemplate& a = template_find("alpaca");
+  EXPECT_EQ(a.full_text(d.entries[1]), a.full_text(d.entries[0]));
+  const Entry& e = d.entries[2];
+  EXPECT_EQ(e.system, "Answer in one word.");
+  ASSERT_EQ(e.history.size(), 1u);
+  EXPECT_EQ(e.history[0].user, "Capital of France?");
+  EXPECT_EQ(e.history[0].assistant, "Paris.");
+  EXPECT_EQ(e.instruction, "And of Italy?");
+  EXPECT_EQ(e.output, "Rome.");
+  EXPECT_EQ(e.source["id"], 3);
+  EXPECT_EQ(a.full_text(e),
+            "Answer in one word.\n\n### Instruction:\nCapital of France?\n\n### Response:\nParis.\n\n"
+            "### Instruction:\nAnd of Italy?\n\n### Response:\nRome.");
+  EXPECT_EQ(template_find("phi3").full_text(d.entries[3]),
+            "<|user|>\nHi\n<|assistant|>:\nHello there.\n<|user|>\nBye\n<|assistant|>:\nGoodbye.");
+
+  CollateOptions opt;
+  opt.mask_instruction = true;
+  for (const PromptTemplate* t : {&a, &template_find("phi3")}) {
+    const std::vector<Example> ex = examples_build(d.entries, *t, test::gpt2());
+    ASSERT_EQ(ex[2].answers.size(), 1u);
+    EXPECT_EQ(ex[1].tokens, ex[0].tokens);
+    EXPECT_EQ(ex[1].prompt_len, ex[0].prompt_len);
+    for (size_t i : {2, 3}) {
+      const Example* one[] = {&ex[i]};
+      const Batch b = collate(one, opt);
+      std::vector<int32_t> counted;
+      for (int32_t tg : b.targets)
+        if (tg != kIgnoreIndex) counted.push_back(tg);
+      ASSERT_FALSE(counted.empty());
+      EXPECT_EQ(counted.back(), 50256);  // the closing <|endoftext|>
+      counted.pop_back();
+      const std::string h(t->response_header());  // the reference's masking keeps it in the loss
+      EXPECT_EQ(bpe_decode(test::gpt2(), counted), i == 2 ? h + "Paris." + h + "Rome." : h + "Hello there." + h + "Goodbye.")
+          << t->name();
+      opt.mask_instruction = false;
+      EXPECT_EQ(collate(one, opt).counted(), static_cast<int64_t>(ex[i].tokens.size()));  // all but the first, + EOS
+      opt.mask_instruction = true;
+    }
+  }
+  std::filesystem::remove_all(dir);
 }
 
 // Every malformed file gives one line naming the file and the problem.

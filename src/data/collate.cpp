@@ -37,9 +37,14 @@ Batch collate(std::span<const Example* const> items, const CollateOptions& opt) 
       if (!first) t = kIgnoreIndex;
       first = false;
     }
-    if (opt.mask_instruction) {
+    if (opt.mask_instruction) {  // target i predicts token i+1: kept for the answers' tokens only
       const size_t n = std::min<size_t>(std::max(ex.prompt_len - 1, 0), full_targets.size());
-      std::fill(full_targets.begin(), full_targets.begin() + static_cast<std::ptrdiff_t>(n), kIgnoreIndex);
+      for (size_t i = 0; i < n; i++) {
+        const auto next = static_cast<int32_t>(i + 1);
+        const bool answer = std::any_of(ex.answers.begin(), ex.answers.end(),
+                                        [&](const auto& a) { return next >= a.first && next < a.second; });
+        if (!answer) full_targets[i] = kIgnoreIndex;
+      }
     }
     std::copy(padded.begin(), padded.begin() + static_cast<std::ptrdiff_t>(T), in);
     std::copy(full_targets.begin(), full_targets.begin() + static_cast<std::ptrdiff_t>(T), tg);

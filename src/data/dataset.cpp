@@ -12,7 +12,8 @@ namespace instruct {
 
 namespace {
 
-constexpr const char* kExpected = R"((expected {"instruction": str, "input": str, "output": str}))";
+constexpr const char* kExpected =
+    R"((expected {"instruction": str, "input": str, "output": str} or a chat record {"messages": [{"role": str, "content": str}, ...]}))";
 
 const char* json_type_name(const nlohmann::ordered_json& j) {
   switch (j.type()) {
@@ -73,8 +74,60 @@ void check_utf8(const std::string& file, std::string_view text) {
 
 }  // namespace
 
+namespace {
+
+// A chat record: an optional system message, then user and assistant in turn, ending with the
+// assistant's answer. `list` is "messages" ({role, content}) or "conversations" (ShareGPT's {from, value}).
+Entry chat_entry(const nlohmann::ordered_json& j, const char* list, const std::string& where) {
+  const bool sharegpt = std::string_view(list) == "conversations";
+  const char* role_key = sharegpt ? "from" : "role";
+  const char* text_key = sharegpt ? "value" : "content";
+  const nlohmann::ordered_json& msgs = j[list];
+  if (!msgs.is_array() || msgs.empty())
+    fail(where, ": field \"", list, "\" is ", msgs.is_array() ? "empty" : json_type_name(msgs),
+         "; expected an array of {\"", role_key, "\": ..., \"", text_key, "\": ...} messages");
+  Entry e;
+  std::vector<std::string> said;  // user, assistant, user, assistant, ...
+  for (size_t i = 0; i < msgs.size(); i++) {
+    const std::string at = str_cat(where, " message ", i);
+    const nlohmann::ordered_json& m = msgs[i];
+    if (!m.is_object()) fail(at, ": is ", json_type_name(m), ", not an object {\"", role_key, "\", \"", text_key, "\"}");
+    auto role_it = m.find(role_key), text_it = m.find(text_key);
+    if (role_it == m.end() || !role_it->is_string())
+      fail(at, ": field \"", role_key, "\" is ", role_it == m.end() ? "missing" : json_type_name(*role_it),
+           "; expected a string");
+    if (text_it == m.end() || !text_it->is_string())
+      fail(at, ": field \"", text_key, "\" is ", text_it == m.end() ? "missing" : json_type_name(*text_it),
+           "; expected a string");
+    std::string role = role_it->get<std::string>();
+    if (sharegpt) role = role == "human" ? "user" : role == "gpt" ? "assistant" : role;
+    const char* next = said.size() % 2 == 0 ? "user" : "assistant";
+    if (role == "system" && i == 0) {
+      e.system = text_it->get<std::string>();
+    } else if (role == next) {
+      said.push_back(text_it->get<std::string>());
+    } else {
+      const char* known = sharegpt ? "system (first only), human, gpt" : "system (first only), user, assistant";
+      fail(at, ": role \"", role, "\" where ", sharegpt ? (said.size() % 2 ? "gpt" : "human") : next,
+           " was expected; messages go ", known, " in turn");
+    }
+  }
+  if (said.size() < 2 || said.size() % 2)
+    fail(where, ": the last message must be the assistant's answer (", sharegpt ? "\"from\": \"gpt\"" : "\"role\": \"assistant\"",
+         "), after a user message");
+  for (size_t k = 0; k + 2 < said.size(); k += 2) e.history.push_back({said[k], said[k + 1]});
+  e.instruction = said[said.size() - 2];
+  e.output = said.back();
+  e.source = j;
+  return e;
+}
+
+}  // namespace
+
 Entry dataset_entry(const nlohmann::ordered_json& j, const std::string& where) {
   if (!j.is_object()) fail(where, ": is ", json_type_name(j), ", not an object ", kExpected);
+  for (const char* list : {"messages", "conversations"})
+    if (j.contains(list)) return chat_entry(j, list, where);
   Entry e;
   auto field = [&](const char* name, std::string* out, bool required) {
     auto it = j.find(name);

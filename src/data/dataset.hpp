@@ -12,8 +12,18 @@
 
 namespace instruct {
 
+// One exchange before the last of a chat record: the user's message and the assistant's answer.
+struct Turn {
+  std::string user, assistant;
+};
+
+// An Alpaca record, or a chat record ({"messages": [{"role", "content"}]}, or ShareGPT's
+// {"conversations": [{"from", "value"}]}) mapped onto it: the last user message is the instruction,
+// the last assistant message the output, the exchanges before them the history.
 struct Entry {
   std::string instruction, input, output;
+  std::string system;         // a chat record's system message ("": the template's own preamble)
+  std::vector<Turn> history;  // a chat record's earlier exchanges, in order
   nlohmann::ordered_json source;  // the entry as read, unknown fields included (written back by respond)
 };
 

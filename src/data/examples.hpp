@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "data/dataset.hpp"
@@ -16,6 +17,10 @@ struct Example {
   std::vector<int32_t> tokens;  // full_text(e), no EOS
   int32_t prompt_len = 0;       // len(tokens(prompt(e)))
   int32_t entry = 0;            // index of the entry within its split
+  // A chat record's earlier assistant answers (with their response headers): token ranges
+  // [begin, end) within the prompt, which count in the loss with instruction masking as the last
+  // answer does.
+  std::vector<std::pair<int32_t, int32_t>> answers;
 };
 
 std::vector<Example> examples_build(std::span<const Entry> entries, const PromptTemplate& tmpl,

@@ -11,7 +11,7 @@ namespace {
 class AlpacaTemplate final : public PromptTemplate {
  public:
   std::string_view name() const override { return "alpaca"; }
-  std::string prompt(const Entry& e) const override {
+  std::string turn(const Entry& e) const override {
     std::string s = std::string(preamble()) + "\n\n### Instruction:\n" + e.instruction;
     if (!e.input.empty()) s += "\n\n### Input:\n" + e.input;
     return s;
@@ -27,7 +27,7 @@ class AlpacaTemplate final : public PromptTemplate {
 class Phi3Template final : public PromptTemplate {
  public:
   std::string_view name() const override { return "phi3"; }
-  std::string prompt(const Entry& e) const override {
+  std::string turn(const Entry& e) const override {
     std::string s = "<|user|>\n" + e.instruction;
     if (!e.input.empty()) s += "\n" + e.input;
     return s;
@@ -59,20 +59,51 @@ const PromptTemplate& template_find(std::string_view name) {
 }
 
 std::string conversation_prompt(const PromptTemplate& t, const std::vector<Exchange>& earlier, const Entry& last,
-                                std::string_view system) {
+                                std::string_view system, std::vector<std::pair<size_t, size_t>>* answers) {
   const std::string_view pre = t.preamble();
   // An instruction's text without the preamble and the blank line after it.
   auto body = [&](const Entry& e) {
-    std::string s = t.prompt(e);
+    std::string s = t.turn(e);
     if (!pre.empty() && s.starts_with(pre)) s.erase(0, std::min(s.size(), pre.size() + 2));
     return s;
   };
   std::string s;
   if (!pre.empty()) s = std::string(system.empty() ? pre : system) + "\n\n";
   else if (!system.empty()) s = std::string(system) + "\n";
-  for (const Exchange& x : earlier)
-    s += body(x.entry) + std::string(t.response_header()) + x.response + std::string(t.turn_separator());
+  for (const Exchange& x : earlier) {
+    s += body(x.entry);
+    const size_t begin = s.size();
+    s += std::string(t.response_header()) + x.response;
+    if (answers) answers->push_back({begin, s.size()});
+    s += std::string(t.turn_separator());
+  }
   return s + body(last);
+}
+
+namespace {
+
+std::vector<Exchange> exchanges(const Entry& e) {
+  std::vector<Exchange> out;
+  for (const Turn& t : e.history) {
+    Exchange x;
+    x.entry.instruction = t.user;
+    x.response = t.assistant;
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string PromptTemplate::prompt(const Entry& e) const {
+  if (e.history.empty() && e.system.empty()) return turn(e);
+  return conversation_prompt(*this, exchanges(e), e, e.system);
+}
+
+std::vector<std::pair<size_t, size_t>> history_answers(const PromptTemplate& t, const Entry& e) {
+  std::vector<std::pair<size_t, size_t>> spans;
+  if (!e.history.empty()) conversation_prompt(t, exchanges(e), e, e.system, &spans);
+  return spans;
 }
 
 std::string response_extract(std::string_view full, std::string_view prompt, const PromptTemplate& t) {

@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "data/dataset.hpp"
@@ -14,8 +15,9 @@ class PromptTemplate {
  public:
   virtual ~PromptTemplate() = default;
   virtual std::string_view name() const = 0;
-  // format_input(e): instruction and input, without the response header.
-  virtual std::string prompt(const Entry& e) const = 0;
+  // format_input(e) of one exchange: instruction and input, without the response header (and
+  // without the entry's system message or history).
+  virtual std::string turn(const Entry& e) const = 0;
   // Text between the prompt and the response ("\n\n### Response:\n" for Alpaca).
   virtual std::string_view response_header() const = 0;
   // What the reference removes from generated text to get the response ("### Response:").
@@ -26,6 +28,9 @@ class PromptTemplate {
   // Text between a response and the next instruction in a conversation.
   virtual std::string_view turn_separator() const = 0;
 
+  // format_input(e): turn(e), or for a chat record with a system message or earlier exchanges the
+  // whole conversation up to its last instruction (conversation_prompt).
+  std::string prompt(const Entry& e) const;
   // prompt + response header: what generation is conditioned on.
   std::string generation_prompt(const Entry& e) const {
     return prompt(e) + std::string(response_header());
@@ -44,8 +49,13 @@ struct Exchange {
 // the last instruction, without the response header (as the reference's format_input). The
 // preamble appears once, at the start; a non-empty `system` replaces it (a template without a
 // preamble puts `system` on its own first line).
+// `answers`, when given, receives the byte ranges [begin, end) of the earlier responses, each with
+// its response header (what the reference's masking leaves in the loss of a last turn).
 std::string conversation_prompt(const PromptTemplate& t, const std::vector<Exchange>& earlier, const Entry& last,
-                                std::string_view system = {});
+                                std::string_view system = {},
+                                std::vector<std::pair<size_t, size_t>>* answers = nullptr);
+// The byte ranges of an entry's earlier responses (its history, headers included) within prompt(e).
+std::vector<std::pair<size_t, size_t>> history_answers(const PromptTemplate& t, const Entry& e);
 
 // The reference's response extraction: generated_text[len(prompt):].replace(marker, "").strip(),
 // where `full` is the decoded prompt + generated tokens and `prompt` the prompt text.

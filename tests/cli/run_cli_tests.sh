@@ -88,6 +88,25 @@ a, b = ([{k: v for k, v in json.loads(l).items() if k != "seconds"} for l in ope
 sys.exit(0 if a == b and len(a) == 22 else 1)
 PY
 }
+# Chat records (OpenAI messages, ShareGPT conversations, multi-turn) train as Alpaca records do.
+python3 - "$tmp/d40.json" "$tmp/chat.jsonl" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+with open(sys.argv[2], "w") as f:
+    for i, r in enumerate(rows):
+        user = r["instruction"] + ("\n" + r["input"] if r["input"] else "")
+        if i % 3 == 0:
+            rec = {"conversations": [{"from": "human", "value": user}, {"from": "gpt", "value": r["output"]}]}
+        else:
+            msgs = [{"role": "system", "content": "You are helpful."}] if i % 3 == 1 else []
+            if i % 2: msgs += [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi! How can I help?"}]
+            rec = {"messages": msgs + [{"role": "user", "content": user}, {"role": "assistant", "content": r["output"]}]}
+        f.write(json.dumps(rec) + "\n")
+PY
+expect_ok chat-prepare 'split +train 34 / val 2 / test 4' -- "$bin" prepare --no-estimate --data "$tmp/chat.jsonl" --show 1 \
+  --mask-instruction
+expect_ok chat-train 'done +2 steps' -- "$bin" train --init random --config "$tiny" --data "$tmp/chat.jsonl" --batch-size 4 \
+  --max-steps 2 --mask-instruction --no-estimate --out "$tmp/chat-run"
 expect_ok train-reference-log 'Ep 2 \(Step 000015\): Train loss [0-9.]+, Val loss [0-9.]+' -- "${train[@]}" --out "$tmp/run"
 grep -q '^Training loss: ' <<<"$("${train[@]}" --out "$tmp/run2" --max-steps 1)" && ok || no "train: no initial loss line"
 [ "$(wc -l <"$tmp/run/metrics.jsonl")" -eq 22 ] && ok || no "train metrics: expected 16 steps, 4 evals, 2 samples"
