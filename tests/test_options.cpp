@@ -117,7 +117,7 @@ TEST(Options, FlagsAndKeysAreDeclaredOnce) {
       },
       o);
   EXPECT_EQ(resumable, (std::set<std::string>{"epochs", "max-steps", "save-every", "keep-checkpoints", "plot-format",
-                                              "out", "resume", "no-memory-check", "cache-dir"}));
+                                              "out", "resume", "no-memory-check", "cache-dir", "no-estimate"}));
   EXPECT_TRUE(flags.count("lr") && keys.count("data.batch_size"));
 }
 

@@ -15,6 +15,10 @@ namespace {
 constexpr const char* kExpected =
     R"((expected {"instruction": str, "input": str, "output": str} or a chat record {"messages": [{"role": str, "content": str}, ...]}))";
 
+// Values nested deeper than this are dropped while parsing (an entry's fields are strings; what
+// holds them is 2 or 3 levels deep): copying a DOM 100,000 levels deep recurses off the stack.
+constexpr int kMaxDepth = 64;
+
 const char* json_type_name(const nlohmann::ordered_json& j) {
   switch (j.type()) {
     case nlohmann::ordered_json::value_t::null: return "null";
@@ -170,7 +174,7 @@ Dataset dataset_load(const std::filesystem::path& path) {
             if (depth == 1 && (ev == nlohmann::ordered_json::parse_event_t::object_start ||
                                ev == nlohmann::ordered_json::parse_event_t::value))
               entry++;
-            return true;
+            return depth <= kMaxDepth;
           });
     } catch (const nlohmann::ordered_json::out_of_range&) {  // 1e999
       fail(file, entry ? str_cat(" entry ", entry - 1) : std::string(), ": a number is too large for JSON (over 1.8e308)");
@@ -200,7 +204,9 @@ Dataset dataset_load(const std::filesystem::path& path) {
     const std::string where = str_cat(file, " entry ", d.entries.size(), " (line ", line_no, ")");
     nlohmann::ordered_json j;
     try {
-      j = nlohmann::ordered_json::parse(line);
+      j = nlohmann::ordered_json::parse(line, [](int depth, nlohmann::ordered_json::parse_event_t, nlohmann::ordered_json&) {
+        return depth <= kMaxDepth;
+      });
     } catch (const nlohmann::ordered_json::out_of_range&) {
       fail(where, ": a number is too large for JSON (over 1.8e308)");
     } catch (const nlohmann::ordered_json::parse_error& e) {

@@ -43,7 +43,7 @@ timed() { local s=$(date +%s.%N); "$@" >>"$tmp/log" 2>&1; local rc=$?; echo "$(a
 "$py" -c "import json,sys; json.dump(json.load(open(sys.argv[1]))[:40], open(sys.argv[2],'w'))" \
   "$repo/data/instruction-data.json" "$tmp/d40.json"
 train=("$bin" train --init random --config n_layer=2,n_head=2,n_embd=32 --data "$tmp/d40.json" --batch-size 4
-  --lr 1e-3 --sample-tokens 5 --save-every 1)
+  --lr 1e-3 --sample-tokens 5 --save-every 1 --no-estimate)
 
 # --- train
 t_train=$(timed "${train[@]}" --out "$tmp/ref") || { no "uninterrupted train failed: $(tail -3 "$tmp/log")"; }
@@ -59,7 +59,7 @@ killed=0 in_write=0 attempts=0 lives=0
 run=$tmp/run
 while [ "$killed" -lt "$kills" ] && [ "$attempts" -lt $((3 * kills)) ]; do
   attempts=$((attempts + 1))
-  if ls "$run"/checkpoints/step-* >/dev/null 2>&1; then cmd=("$bin" train --resume "$run")
+  if ls "$run"/checkpoints/step-* >/dev/null 2>&1; then cmd=("$bin" train --resume "$run" --no-estimate)
   else cmd=("${train[@]}" --out "$run"); fi
   if [ $((attempts % 2)) -eq 0 ]; then
     INSTRUCT_TEST_KILL_IN_CHECKPOINT=$((1 + RANDOM % 3)) run_and_kill 600 "${cmd[@]}"
