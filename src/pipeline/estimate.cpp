@@ -244,6 +244,7 @@ RunEstimate run_estimate(const PreparedData& d, const DataOptions& data, const P
 
   // Evaluations: at every eval_freq-th step (and before the first), eval_iter batches of a fresh
   // shuffled train order (their mean cost) and the first eval_iter val batches.
+  e.eval_freq = p.eval_freq;
   if (p.eval_freq > 0) {
     for (int64_t s = p.start_step; s < total; s++) e.evals += s % p.eval_freq == 0;
     e.evals += p.initial_eval && p.start_step == 0;
@@ -295,6 +296,13 @@ void estimate_print(std::ostream& out, const RunEstimate& e, const CostModel& c)
     out << ", respond " << format_duration(e.respond) << " (" << e.responses << " test entries, about "
         << static_cast<int64_t>(std::lround(e.response_tokens)) << " new tokens each as in the data; "
         << format_duration(e.respond_longest) << " if none stops before " << e.max_new_tokens << ")";
+  // The reference evaluates every 5 steps: on a long run that is a large share of the time.
+  if (e.evals > 20 && e.evaluation > 0.25 * e.total()) {
+    const int64_t fewer = e.steps / (5 * e.eval_freq) + 1;
+    out << "\n          evaluations are " << std::lround(100 * e.evaluation / e.total()) << "% of it; --eval-freq "
+        << 5 * e.eval_freq << " would take " << format_duration(e.evaluation / static_cast<double>(e.evals) * static_cast<double>(fewer))
+        << " for them";
+  }
   out << "\n          from a " << format_duration(c.probe_seconds)
       << " probe of this model's shapes; loading, checkpoints and judging are not included\n";
 }

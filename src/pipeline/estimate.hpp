@@ -73,6 +73,7 @@ struct RunEstimate {
   double response_tokens = 0;  // expected new tokens per response (the data's answer length, capped)
   double respond_longest = 0;  // respond if no response stops before max_new_tokens (an untrained model)
   int32_t max_new_tokens = 0;
+  int32_t eval_freq = 0;
   double total() const { return train + evaluation + sampling + respond; }
 };
 RunEstimate run_estimate(const PreparedData& d, const DataOptions& data, const PlanOptions& p, const CostModel& c);
