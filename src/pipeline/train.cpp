@@ -429,7 +429,13 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
       << " available\n";
   log << "run       " << run.string() << " (metrics.jsonl, loss-plot, checkpoints/, model/)\n" << std::flush;
   std::optional<RunEstimate> estimate;
-  if (opt.estimate && !dpo && par.size == 1) estimate = train_estimate(opt, d, model.cfg, st.step, log);
+  if (opt.estimate && !dpo && par.size == 1) {
+    try {
+      estimate = train_estimate(opt, d, model.cfg, st.step, log);
+    } catch (const Error& e) {  // an estimate is advice: training goes on without it
+      log << "estimate  skipped: " << e.what() << "\n";
+    }
+  } else if (opt.estimate) log << "estimate  not made for " << (dpo ? "dpo" : "runs under mpirun") << " yet (--no-estimate hides this line)\n";
 
   // --precompute-reference: every reference log-probability now, then the reference model is freed.
   if (needs_reference && opt.precompute_reference) {

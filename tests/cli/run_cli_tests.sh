@@ -216,6 +216,8 @@ expect_fail judge-no-server 'start it with `ollama serve`' -- "$bin" judge --res
 expect_fail judge-bad-api '--api grpc is unknown' -- "$bin" judge --responses "$tmp/resp.json" --api grpc
 expect_ok run-estimate 'estimate +about .*\(3 steps.*respond .*\(4 test entries' -- "$bin" run --init random \
   --config "$tiny" --data "$tmp/d40.json" --batch-size 4 --max-steps 3 --max-new-tokens 8 --no-judge --out "$tmp/est"
+expect_ok train-estimate-skipped 'estimate +skipped: .*too short' -- "$bin" train --init random \
+  --config n_layer=1,n_head=1,n_embd=16,n_ctx=48 --data "$tmp/d40.json" --max-length 48 --max-steps 1 --out "$tmp/ctx48"
 expect_ok run-no-judge 'skipped +judging: no judge server at http://127.0.0.1:1' -- "$bin" run --init random \
   --config "$tiny" --data "$tmp/d40.json" --batch-size 4 --max-steps 3 --max-new-tokens 8 --url http://127.0.0.1:1 \
   --out "$tmp/all"
