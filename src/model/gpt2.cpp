@@ -226,17 +226,21 @@ void logprob_head_backward(const GPT2& m, GPT2Step& s, std::span<const int32_t> 
   s.have_dlogits = true;
 }
 
+int loss_row_length(const int32_t* row_targets, int T, bool pack) {
+  // Packed: a row keeps its tokens up to its last counted target; the positions after it cannot
+  // change any counted logit (attention is causal), so dropping them is exact.
+  int len = T;
+  if (pack)
+    while (len > 0 && row_targets[len - 1] == -100) len--;
+  return len;
+}
+
 XentResult gpt2_loss(const GPT2& m, GPT2Step& s, const int32_t* inputs, const int32_t* targets, int B, int T,
                      bool backward, int64_t denominator, bool pack) {
-  // Packed: each row keeps its tokens up to its last counted target; the positions after it cannot
-  // change any counted logit (attention is causal), so dropping them is exact.
   std::vector<int32_t> lens, tokens, rows, row_targets;
   for (int b = 0; b < B; b++) {
     const int32_t* tg = targets + static_cast<int64_t>(b) * T;
-    int len = T;
-    if (pack)
-      for (len = T; len > 0 && tg[len - 1] == -100; len--) {
-      }
+    const int len = loss_row_length(tg, T, pack);
     if (len == 0) continue;
     const int64_t base = static_cast<int64_t>(tokens.size());
     for (int t = 0; t < len; t++)

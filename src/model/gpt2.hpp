@@ -135,6 +135,8 @@ void logprob_head_backward(const GPT2& m, GPT2Step& s, std::span<const int32_t> 
 // quarter of the reference's tokens are padding).
 XentResult gpt2_loss(const GPT2& m, GPT2Step& s, const int32_t* inputs, const int32_t* targets, int B, int T,
                      bool backward = false, int64_t denominator = 0, bool pack = true);
+// The tokens gpt2_loss runs of one padded row: with `pack` up to its last counted target, else T.
+int loss_row_length(const int32_t* row_targets, int T, bool pack);
 
 // Bytes of activations a training forward+backward at (B,T) needs (the arena size).
 int64_t gpt2_activation_bytes(const GPT2Config& c, int B, int T);

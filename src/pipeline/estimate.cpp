@@ -21,9 +21,7 @@ Work batch_work(const Batch& b, bool pack) {
   Work w;
   for (int32_t r = 0; r < b.B; r++) {
     const int32_t* tg = b.targets.data() + static_cast<int64_t>(r) * b.T;
-    int len = b.T;
-    if (pack)
-      while (len > 0 && tg[len - 1] == kIgnoreIndex) len--;
+    const int len = loss_row_length(tg, b.T, pack);
     if (len == 0) continue;
     for (int t = 0; t < len; t++) w.rows += tg[t] != kIgnoreIndex;
     w.tokens += len;
@@ -124,6 +122,7 @@ CostModel cost_probe(const GPT2Config& cfg, const ProbeOptions& o) {
   const int kNear = std::min(16, kShort), kFar = std::min(400, cfg.n_ctx - 40);
   if (kLong < 2 * kPieces || kFar <= kNear) fail("the model's context (", cfg.n_ctx, ") is too short to estimate a run");
   const int slots = std::max(o.decode_slots, 1);
+  double bf16_refresh = 0;
   {
     ProbeModel layer(cfg, kTinyVocab, o);
     layer.pass(probe_batch(1, kLong + 1, kLong + 1, kTinyVocab), true);  // grows the activations once
@@ -157,6 +156,12 @@ CostModel cost_probe(const GPT2Config& cfg, const ProbeOptions& o) {
     deeper.reset();
     // The head's share: the same shapes with the full vocabulary, less the layer's.
     ProbeModel head(cfg, cfg.vocab, o);
+    if (o.bf16 && !o.lora.on()) {  // the update refreshes the bf16 copy of the weights: timed, scaled to the model
+      Timer t;
+      gpt2_use_bf16(head.m, true);
+      bf16_refresh = t.seconds() * static_cast<double>(param_count(param_table(cfg))) /
+                     static_cast<double>(head.m.w.size());
+    }
     head.pass(probe_batch(1, kShort + 1, kShort + 1, cfg.vocab), true);
     for (bool backward : {true, false}) {
       const double t_rows = head.pass(probe_batch(1, kShort, kShort, cfg.vocab), backward);
@@ -182,7 +187,7 @@ CostModel cost_probe(const GPT2Config& cfg, const ProbeOptions& o) {
     t = timer.seconds();
   }
   c.update = t * static_cast<double>(trainable) / static_cast<double>(n);
-  if (o.bf16 && !o.lora.on()) c.update *= 1.15;  // the bf16 copy's refresh reads the weights once more
+  c.update += bf16_refresh;
   c.probe_seconds = total.seconds();
   return c;
 }
