@@ -39,10 +39,10 @@ void cli_add_judge_options(CLI::App& cmd, JudgeOptions& opt);        // --retrie
 void cli_add_train_options(CLI::App& cmd, TrainOptions& opt, const char* command = "train");
 // Model, template, tokenizer, sampling and dtype flags of generate, respond, chat and serve.
 void cli_add_infer_options(CLI::App& cmd, InferOptions& o);
-// Long names of the flags given on the command line (after parsing).
 // The training flags that shape a run's time (model, length, evaluations, precision, LoRA), for
 // `prepare`'s estimate; not the data flags (add those separately).
 void cli_add_run_shape_options(CLI::App& cmd, TrainOptions& opt);
+// Long names of the flags given on the command line (after parsing).
 std::vector<std::string> cli_given_flags(const CLI::App& cmd);
 
 }  // namespace instruct

@@ -1,12 +1,10 @@
 // `instruct prepare`: load, split, tokenize and batch a dataset, and report on it (a dry run);
 // then the estimated wall time of training (and responding) with the given run flags.
-#include <filesystem>
 #include <iostream>
 #include <memory>
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
-#include "model/config.hpp"
 
 namespace instruct {
 
@@ -37,10 +35,7 @@ void cli_add_prepare(CLI::App& app) {
       opt->then = [run](const PreparedData& d, std::ostream& out) {
         try {
           train_options_visit(OptChecker{}, *run);
-          const ModelOptions& m = run->model;
-          if (m.init != "random" && !std::filesystem::exists(m.model) && config_hf_name(m.model).empty())
-            fail("--model ", m.model, " is neither a checkpoint directory nor a model name");
-          train_estimate(*run, d, model_config(m), 0, out);
+          train_estimate(*run, d, model_config(run->model), 0, out);
         } catch (const Error& e) {
           out << "estimate  skipped: " << e.what() << "\n";
         }

@@ -29,14 +29,19 @@ fs::path model_cache_dir(const ModelOptions& o) {
 
 namespace {
 
-// The directory a named or given model loads from (a name: its place in the cache).
-fs::path model_dir(const ModelOptions& o) {
-  if (fs::is_directory(o.model)) return o.model;
+// The HF id of --model when it is not a directory; fails when it is no model name either.
+std::string model_hf_name(const ModelOptions& o) {
   const std::string hf = config_hf_name(o.model);
   if (hf.empty())
     fail("--model ", o.model, " is neither a checkpoint directory nor a model name; use a directory with "
          "config.json + model.safetensors, or gpt2, gpt2-medium, gpt2-large, gpt2-xl");
-  return model_cache_dir(o) / hf;
+  return hf;
+}
+
+// The directory a named or given model loads from (a name: its place in the cache).
+fs::path model_dir(const ModelOptions& o) {
+  if (fs::is_directory(o.model)) return o.model;
+  return model_cache_dir(o) / model_hf_name(o);
 }
 
 // FNV-1a over a small file (config) whole and 64 KiB of a large one (weights) sampled at 64
@@ -126,8 +131,7 @@ GPT2Config model_config(const ModelOptions& o) {
   if (gguf_path(o.model)) return gguf_load(o.model).cfg;
   if (is_adapter_dir(o.model)) return model_config(adapter_base_options(o.model, o));
   if (fs::is_directory(o.model)) return checkpoint_config(o.model);
-  const std::string hf = config_hf_name(o.model);
-  return config_preset(hf.empty() ? "medium" : o.model);  // model_resolve reports a bad name
+  return config_preset(model_hf_name(o));
 }
 
 void adapter_check_base(const fs::path& dir, const ModelOptions& base) {
