@@ -28,6 +28,8 @@ struct Batch {
 };
 
 Batch collate(std::span<const Example* const> items, const CollateOptions& opt);
+// The padded length T of these items' batch: the longest item, capped by max_length.
+int32_t collate_length(std::span<const Example* const> items, const CollateOptions& opt);
 
 // Targets an example contributes to the loss (the same in any batch it is collated into).
 int64_t collate_counted(const Example& ex, const CollateOptions& opt);

@@ -67,6 +67,12 @@ void DataLoader::bucket_order(TorchGenerator& g) {
 
 Batch DataLoader::batch(size_t i) const { return batch(i, 0, 1); }
 
+int64_t DataLoader::padded_tokens(size_t i) const {
+  std::vector<const Example*> items;
+  for (int32_t k : indices(i)) items.push_back(&examples_[k]);
+  return static_cast<int64_t>(items.size()) * collate_length(items, opt_.collate);
+}
+
 std::vector<int32_t> DataLoader::indices(size_t i, int part, int parts) const {
   if (i >= size()) fail("internal: batch ", i, " of a loader with ", size(), " batches");
   if (parts < 1 || part < 0 || part >= parts) fail("internal: micro-batch ", part, " of ", parts);

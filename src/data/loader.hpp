@@ -37,6 +37,9 @@ class DataLoader {
   void begin_epoch(TorchGenerator& global);
   // Batch i of the current epoch.
   Batch batch(size_t i) const;
+  // Batch i's input tokens, padding included (its numel: the reference's tokens_seen), however it
+  // is split into micro-batches or over ranks.
+  int64_t padded_tokens(size_t i) const;
   // Part `part` of `parts` equal slices of batch i, collated on its own (gradient accumulation:
   // each micro-batch is padded to its own longest row).
   Batch batch(size_t i, int part, int parts) const;

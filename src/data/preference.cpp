@@ -49,14 +49,18 @@ std::vector<PrefExample> pref_examples_build(std::span<const Entry> entries, std
   return out;
 }
 
-PrefBatch pref_collate(std::span<const PrefExample* const> items, const PrefCollateOptions& opt) {
-  PrefBatch b;
-  b.B = static_cast<int32_t>(items.size());
+int64_t pref_common_length(std::span<const PrefExample* const> items, const PrefCollateOptions& opt) {
   // The book pads chosen and rejected to one common length: max(len) + 1, then truncates.
   int64_t common = 0;
   for (const PrefExample* e : items)
     common = std::max({common, static_cast<int64_t>(e->chosen.size()) + 1, static_cast<int64_t>(e->rejected.size()) + 1});
-  if (opt.max_length > 0) common = std::min<int64_t>(common, opt.max_length);
+  return opt.max_length > 0 ? std::min<int64_t>(common, opt.max_length) : common;
+}
+
+PrefBatch pref_collate(std::span<const PrefExample* const> items, const PrefCollateOptions& opt) {
+  PrefBatch b;
+  b.B = static_cast<int32_t>(items.size());
+  const int64_t common = pref_common_length(items, opt);
   b.padded_tokens = common * b.B;
   for (int side = 0; side < 2; side++)
     for (int32_t k = 0; k < b.B; k++) {

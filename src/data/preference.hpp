@@ -49,5 +49,7 @@ struct PrefCollateOptions {
   bool mask_prompt = true;    // mask_prompt_tokens
 };
 PrefBatch pref_collate(std::span<const PrefExample* const> items, const PrefCollateOptions& opt);
+// The length every sequence of these items is padded (or truncated) to: max(len) + 1, capped.
+int64_t pref_common_length(std::span<const PrefExample* const> items, const PrefCollateOptions& opt);
 
 }  // namespace instruct

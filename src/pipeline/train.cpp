@@ -132,8 +132,6 @@ void options_validate(const TrainOptions& o) {
   if (o.logprob != "mean" && o.logprob != "sum") fail("--logprob ", o.logprob, " is unknown; use mean or sum");
   if (o.objective == "dpo" && o.grad_accum != 1)
     fail("--grad-accum is not supported by dpo yet; lower --batch-size instead");
-  if (dist().size > 1 && o.objective == "dpo")
-    fail("dpo under mpirun is not supported yet; run it as one process");
   if (dist().size > 1 && o.data.batch_size % (o.grad_accum * dist().size))
     fail("--batch-size ", o.data.batch_size, " must split evenly over ", dist().size, " ranks x --grad-accum ",
          o.grad_accum, " micro-batches; choose a multiple of ", o.grad_accum * dist().size);
@@ -507,15 +505,21 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
     for (size_t bi = st.batch; bi < loader.size() && st.step < total; bi++) {
       Timer step_timer;
       StepResult r;
+      int64_t tokens = 0;  // the batch's input tokens, padding included (the reference's tokens_seen)
       nlohmann::ordered_json rewards;  // DPO: the step's mean rewards, margin and accuracy
       if (dpo) {
-        std::vector<const PrefExample*> items;
-        for (int32_t j : loader.indices(bi)) items.push_back(&pref_train[j]);
-        const PrefBatch pb = pref_collate(items, pref_collate_opt);
-        const PrefResult p = pref->step(pb, 0, st.step);
+        auto pairs = [&](const std::vector<int32_t>& indices) {
+          std::vector<const PrefExample*> items;
+          for (int32_t j : indices) items.push_back(&pref_train[j]);
+          return items;
+        };
+        const std::vector<const PrefExample*> items = pairs(loader.indices(bi));
+        // Under mpirun, rank r takes part r of the batch's pairs.
+        const PrefResult p =
+            pref->step(pref_collate(pairs(loader.indices(bi, par.rank, par.size)), pref_collate_opt), 0, st.step);
         r.loss = p.loss, r.lr = p.lr, r.grad_norm = p.grad_norm, r.updated = p.updated;
-        r.tokens = pb.padded_tokens;  // the book's tokens_seen: batch["chosen"].numel()
-        r.counted = static_cast<int64_t>(pb.rows.size());
+        tokens = pref_common_length(items, pref_collate_opt) * static_cast<int64_t>(items.size());  // batch["chosen"].numel()
+        r.counted = static_cast<int64_t>(items.size());
         rewards = {{"reward_chosen", p.reward_chosen}, {"reward_rejected", p.reward_rejected},
                    {"reward_margin", p.margin()}, {"accuracy", p.accuracy}};
       } else {
@@ -527,9 +531,9 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
           parts.push_back(n_parts == 1 ? loader.batch(bi) : loader.batch(bi, k, n_parts));
         if (opt.on_batch) opt.on_batch(st.step, opt.grad_accum == 1 ? parts[0] : loader.batch(bi));
         r = trainer->step(parts, st.step);
+        tokens = loader.padded_tokens(bi);
       }
       const double loss = r.loss;
-      const int64_t tokens = r.tokens;
       if (!std::isfinite(loss)) {
         bar.clear();
         fail("step ", st.step, ": the loss is ", loss, "; training stopped without saving. ",

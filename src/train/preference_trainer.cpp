@@ -3,7 +3,9 @@
 #include "train/preference_trainer.hpp"
 
 #include <cmath>
+#include <tuple>
 
+#include "core/dist.hpp"
 #include "core/error.hpp"
 #include "train/trainer.hpp"
 
@@ -16,6 +18,13 @@ PrefTrainer::PrefTrainer(GPT2& policy, const GPT2* reference, const PrefTrainerO
 
 namespace {
 int64_t cache_key(int split, int32_t entry) { return static_cast<int64_t>(split) << 32 | static_cast<uint32_t>(entry); }
+
+// Data-parallel: a result's terms are each rank's part of a mean; their sums are the means.
+void allreduce_means(PrefResult& r) {
+  double v[4] = {r.loss, r.reward_chosen, r.reward_rejected, r.accuracy};
+  dist_allreduce_sum(v, 4);
+  r.loss = v[0], r.reward_chosen = v[1], r.reward_rejected = v[2], r.accuracy = v[3];
+}
 }  // namespace
 
 void PrefTrainer::set_examples(int split, std::span<const PrefExample> examples, const PrefCollateOptions& collate) {
@@ -56,7 +65,7 @@ std::vector<std::pair<double, double>> PrefTrainer::reference(const PrefBatch& b
   return out;
 }
 
-PrefResult PrefTrainer::forward(const PrefBatch& b, int split, bool backward) {
+PrefResult PrefTrainer::forward(const PrefBatch& b, int split, bool backward, double pairs) {
   PrefResult r;
   if (b.B == 0) return r;
   const auto ref = reference(b, split);
@@ -65,28 +74,33 @@ PrefResult PrefTrainer::forward(const PrefBatch& b, int split, bool backward) {
   std::vector<double> weight(2 * b.B);
   for (int k = 0; k < b.B; k++) {
     const PairLoss p = pref_pair_loss(o_.loss, o_.params, lp.lp[k], lp.lp[b.B + k], ref[k].first, ref[k].second);
-    r.loss += p.loss / b.B;
-    r.reward_chosen += p.reward_chosen / b.B;
-    r.reward_rejected += p.reward_rejected / b.B;
-    r.accuracy += (p.reward_chosen > p.reward_rejected ? 1.0 : 0.0) / b.B;
-    weight[k] = p.d_chosen / b.B, weight[b.B + k] = p.d_rejected / b.B;
+    r.loss += p.loss / pairs;
+    r.reward_chosen += p.reward_chosen / pairs;
+    r.reward_rejected += p.reward_rejected / pairs;
+    r.accuracy += (p.reward_chosen > p.reward_rejected ? 1.0 : 0.0) / pairs;
+    weight[k] = p.d_chosen / pairs, weight[b.B + k] = p.d_rejected / pairs;
   }
   if (backward) logprob_head_backward(m_, s_, b.labels, b.seq_of_row, lp, weight, o_.mean);
   return r;
 }
 
 PrefResult PrefTrainer::step(const PrefBatch& b, int split, int64_t step_index) {
+  const bool parallel = dist().size > 1;
+  double pairs = b.B;
+  if (parallel) dist_allreduce_sum(&pairs, 1);
   gpt2_zero_grad(m_);
-  PrefResult r = forward(b, split, true);
+  PrefResult r = forward(b, split, true, pairs);
+  if (parallel) allreduce_means(r);
   r.lr = o_.schedule.at(step_index);
-  if (!std::isfinite(r.loss) || b.B == 0) return r;
-  gpt2_backward(m_, s_);
+  if (!std::isfinite(r.loss) || pairs == 0) return r;  // the same on every rank
+  if (b.B > 0) gpt2_backward(m_, s_);
+  if (parallel) trainer_allreduce_grads(m_);
   r.grad_norm = trainer_update(m_, adam_, r.lr, o_.max_grad_norm, o_.bf16);
   r.updated = true;
   return r;
 }
 
-PrefResult PrefTrainer::measure(const PrefBatch& b, int split) { return forward(b, split, false); }
+PrefResult PrefTrainer::measure(const PrefBatch& b, int split) { return forward(b, split, false, b.B); }
 
 PrefResult PrefTrainer::evaluate(DataLoader& loader, TorchGenerator& global, int n, std::span<const PrefExample> examples,
                                  const PrefCollateOptions& collate, int split) {
@@ -97,19 +111,25 @@ PrefResult PrefTrainer::evaluate(DataLoader& loader, TorchGenerator& global, int
     sum.loss = sum.reward_chosen = sum.reward_rejected = sum.accuracy = std::nan("");
     return sum;
   }
-  for (size_t i = 0; i < k; i++) {
+  // Data-parallel: each rank measures every size-th batch; the ranks' sums add up to the mean.
+  const Dist& par = dist();
+  for (size_t i = par.rank; i < k; i += par.size) {
     std::vector<const PrefExample*> items;
     for (int32_t j : loader.indices(i)) items.push_back(&examples[j]);
     const PrefResult r = measure(pref_collate(items, collate), split);
     sum.loss += r.loss / k, sum.reward_chosen += r.reward_chosen / k, sum.reward_rejected += r.reward_rejected / k;
     sum.accuracy += r.accuracy / k;
   }
+  if (par.size > 1) allreduce_means(sum);
   return sum;
 }
 
 void PrefTrainer::precompute(int split) {
   const Split& s = splits_.at(split);
+  const Dist& par = dist();
+  auto mine = [&](size_t j) { return j / kRefChunk % par.size == static_cast<size_t>(par.rank); };
   for (size_t lo = 0; lo < s.examples.size(); lo += kRefChunk) {
+    if (!mine(lo)) continue;
     std::vector<const PrefExample*> chunk;
     bool missing = false;
     for (size_t j = lo; j < std::min(s.examples.size(), lo + kRefChunk); j++) {
@@ -118,6 +138,14 @@ void PrefTrainer::precompute(int split) {
     }
     if (missing) reference_forward(pref_collate(chunk, s.collate), split);
   }
+  if (par.size == 1) return;
+  // Each chunk was computed on one rank (the same numbers as anywhere: a chunk is fixed); the
+  // sum over ranks, zeros elsewhere, hands every rank all of them.
+  std::vector<double> v(2 * s.examples.size(), 0.0);
+  for (size_t j = 0; j < s.examples.size(); j++)
+    if (mine(j)) std::tie(v[2 * j], v[2 * j + 1]) = cache_.at(cache_key(split, s.examples[j].entry));
+  dist_allreduce_sum(v.data(), v.size());
+  for (size_t j = 0; j < s.examples.size(); j++) cache_[cache_key(split, s.examples[j].entry)] = {v[2 * j], v[2 * j + 1]};
 }
 
 }  // namespace instruct

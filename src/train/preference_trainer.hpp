@@ -45,7 +45,9 @@ class PrefTrainer {
   // `reference == &policy` means the policy's base: its forward without the LoRA adapter (a LoRA
   // policy's reference is its own frozen base, so the weights are held once).
   PrefTrainer(GPT2& policy, const GPT2* reference, const PrefTrainerOptions& o);
-  // One optimizer step on batch b of split `split` (the key of the reference cache).
+  // One optimizer step on batch b of split `split` (the key of the reference cache). Under
+  // mpirun, b is this rank's share of the step's pairs (possibly none): the results are means over
+  // every rank's pairs, and the gradients their sum.
   PrefResult step(const PrefBatch& b, int split, int64_t step_index);
   // The loss and rewards without a gradient (evaluation).
   PrefResult measure(const PrefBatch& b, int split);
@@ -59,7 +61,8 @@ class PrefTrainer {
   // an uninterrupted one use the same numbers to the bit.
   void set_examples(int split, std::span<const PrefExample> examples, const PrefCollateOptions& collate);
   static constexpr int kRefChunk = 8;
-  // Computes and caches the reference log-probabilities of every registered example of the split.
+  // Computes and caches the reference log-probabilities of every registered example of the split
+  // (under mpirun each rank computes every size-th chunk, and the ranks exchange them).
   void precompute(int split);
   // Forgets the reference model (after precompute: every later batch must be cached).
   void drop_reference() { ref_ = nullptr; }
@@ -67,7 +70,8 @@ class PrefTrainer {
   AdamW& optimizer() { return adam_; }
 
  private:
-  PrefResult forward(const PrefBatch& b, int split, bool backward);
+  // Means over `pairs` pairs (b's own, or under mpirun the step's on every rank).
+  PrefResult forward(const PrefBatch& b, int split, bool backward, double pairs);
   // The reference's (chosen, rejected) log-probabilities of each pair of b.
   std::vector<std::pair<double, double>> reference(const PrefBatch& b, int split);
 

@@ -17,6 +17,11 @@ double trainer_update(GPT2& m, AdamW& adam, double lr, double max_grad_norm, boo
   return norm;
 }
 
+void trainer_allreduce_grads(GPT2& m) {
+  ParamBlock& trainable = gpt2_trainable(m);
+  dist_allreduce_sum(trainable.grads.data(), static_cast<size_t>(trainable.grads.size()));
+}
+
 Trainer::Trainer(GPT2& model, const TrainerOptions& o)
     : m_(model), o_(o), adam_(adamw_create(gpt2_trainable(model), o.adam, o.decay_all)) {
   gpt2_use_bf16(m_, o.bf16);  // the GEMMs' weights: cast once per step, not once per use
@@ -24,14 +29,14 @@ Trainer::Trainer(GPT2& model, const TrainerOptions& o)
 
 StepResult Trainer::step(std::span<const Batch> micro, int64_t step_index) {
   StepResult r;
-  for (const Batch& b : micro) r.counted += b.counted(), r.tokens += static_cast<int64_t>(b.B) * b.T;
+  for (const Batch& b : micro) r.counted += b.counted();
   // Data-parallel: this rank holds some micro-batches of the step; the loss is normalized by the
   // counted targets of all of them, and the gradients are summed before clipping and AdamW.
   const bool parallel = dist().size > 1;
   if (parallel) {
-    double totals[2] = {static_cast<double>(r.counted), static_cast<double>(r.tokens)};
-    dist_allreduce_sum(totals, 2);
-    r.counted = static_cast<int64_t>(totals[0]), r.tokens = static_cast<int64_t>(totals[1]);
+    double counted = static_cast<double>(r.counted);
+    dist_allreduce_sum(&counted, 1);
+    r.counted = static_cast<int64_t>(counted);
   }
   gpt2_zero_grad(m_);
   double loss_sum = 0;
@@ -41,8 +46,7 @@ StepResult Trainer::step(std::span<const Batch> micro, int64_t step_index) {
     if (x.counted > 0) gpt2_backward(m_, s_);
   }
   if (parallel) {
-    ParamBlock& trainable = gpt2_trainable(m_);
-    dist_allreduce_sum(trainable.grads.data(), static_cast<size_t>(trainable.grads.size()));
+    trainer_allreduce_grads(m_);
     dist_allreduce_sum(&loss_sum, 1);
   }
   r.loss = r.counted ? loss_sum / static_cast<double>(r.counted) : 0.0;
@@ -57,11 +61,14 @@ double Trainer::evaluate(DataLoader& loader, TorchGenerator& global, int n) {
   loader.begin_epoch(global);
   const size_t k = std::min<size_t>(n, loader.size());
   if (k == 0) return std::nan("");
+  // Data-parallel: each rank scores every size-th batch; the sum over ranks is the same sum.
+  const Dist& par = dist();
   double sum = 0;
-  for (size_t i = 0; i < k; i++) {
+  for (size_t i = par.rank; i < k; i += par.size) {
     const Batch b = loader.batch(i);
     sum += gpt2_loss(m_, s_, b.inputs.data(), b.targets.data(), b.B, b.T, false, 0, o_.pack).loss;
   }
+  if (par.size > 1) dist_allreduce_sum(&sum, 1);
   return sum / static_cast<double>(k);
 }
 

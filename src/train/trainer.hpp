@@ -27,7 +27,6 @@ struct TrainerOptions {
 struct StepResult {
   double loss = 0;         // mean cross-entropy over the step's counted targets
   int64_t counted = 0;     // targets that counted
-  int64_t tokens = 0;      // input tokens, padding included (the reference's tokens_seen)
   double lr = 0;           // the learning rate of this step
   double grad_norm = -1;   // before clipping; -1 when not clipped
   bool updated = false;    // false: nothing counted, or the loss was not finite (weights untouched)
@@ -37,6 +36,8 @@ struct StepResult {
 // trainable block (the adapter's with LoRA), then refresh the bf16 copy of weights that changed.
 // Returns the gradient norm before clipping, -1 when not clipped. Shared by every trainer.
 double trainer_update(GPT2& m, AdamW& adam, double lr, double max_grad_norm, bool bf16);
+// Data-parallel (mpirun): sums the trainable block's gradients over the ranks, in place.
+void trainer_allreduce_grads(GPT2& m);
 
 class Trainer {
  public:

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Data-parallel training under Open MPI on one machine: `mpirun -np 2 --oversubscribe instruct
-# train` gives the losses of one process over the same global batches (within 1e-5 relative over
-# 10 steps), rank 0 alone writes the run, and an interrupted mpirun run resumes under mpirun to the
-# same losses.
+# train` gives the losses and evaluations of one process over the same global batches (within 1e-5
+# relative over 10 steps), rank 0 alone writes the run, and an interrupted mpirun run resumes under
+# mpirun to the same losses. `instruct dpo` likewise, with the reference per step and precomputed.
 # Usage: check_mpi.sh path/to/instruct repo_dir work_dir
 set -euo pipefail
 bin=$1 repo=$2 work=$3
@@ -25,6 +25,16 @@ rc=$?
 set -e
 [ "$rc" -eq 130 ] || { echo "FAIL: the interrupted mpirun run exited $rc, expected 130"; cat "$work/cut.log"; exit 1; }
 "${mpi[@]}" "$bin" train --resume "$work/cut" >"$work/resume.log" 2>&1 || { cat "$work/resume.log"; exit 1; }
+# DPO on the SFT run's model: the batch's pairs split over the ranks, the reference computed per
+# step or precomputed (each rank computes every other chunk and they exchange them).
+/usr/bin/python3 -c 'import json, sys; json.dump(json.load(open(sys.argv[1]))[:64], open(sys.argv[2], "w"))' \
+  "$repo/data/instruction-data-with-preference.json" "$work/prefs.json"
+dpo=(dpo --model "$work/one/model" --data "$work/prefs.json" --max-steps 6 --batch-size 4 --eval-freq 2
+     --eval-iter 3 --sample-tokens 0)
+"$bin" "${dpo[@]}" --out "$work/dpo-one" >"$work/dpo-one.log"
+"${mpi[@]}" "$bin" "${dpo[@]}" --out "$work/dpo-two" >"$work/dpo-two.log" 2>&1 || { cat "$work/dpo-two.log"; exit 1; }
+"${mpi[@]}" "$bin" "${dpo[@]}" --precompute-reference --out "$work/dpo-pre" >"$work/dpo-pre.log" 2>&1 ||
+  { cat "$work/dpo-pre.log"; exit 1; }
 /usr/bin/python3 - "$work" <<'PY'
 import json, os, sys
 w = sys.argv[1]
@@ -38,6 +48,29 @@ print(f"mpi: 2 ranks vs one process, 10 steps: worst relative loss difference {w
       f"(vs --grad-accum 2: {worst(two, accum):.2e})")
 print(f"mpi: interrupted at step 5 and resumed under mpirun: {worst(cut, two):.2e}")
 bad = worst(two, one) > 1e-5 or worst(two, accum) > 1e-5 or worst(cut, two) > 1e-5
+# Every logged number of the steps and evaluations (each rank evaluates its share of the batches),
+# within 1e-5 relative (absolute below 1: reward margins start at 0).
+def records(run):
+    return [r for r in map(json.loads, open(f"{w}/{run}/metrics.jsonl")) if r["kind"] in ("step", "eval")]
+def compare(name, a, b, keys):
+    global bad
+    ra, rb = records(a), records(b)
+    if [r["kind"] for r in ra] != [r["kind"] for r in rb]:
+        print(f"FAIL: {name}: {a} and {b} logged different records")
+        bad = True
+        return
+    diff = max(abs(x[k] - y[k]) / max(abs(y[k]), 1.0) for x, y in zip(ra, rb) for k in keys if k in y)
+    print(f"mpi: {name}: {len(ra)} step and eval records, worst difference {diff:.2e}")
+    if diff > 1e-5 or any(x.get("tokens") != y.get("tokens") for x, y in zip(ra, rb)):
+        print(f"FAIL: {name}")
+        bad = True
+sft_keys = ("loss", "train_loss", "val_loss", "tokens_seen")
+# (Not the reward accuracy: at step 0 the policy is the reference, every reward is 0 up to rounding,
+# and the count of chosen > rejected is a tie broken by that rounding.)
+dpo_keys = sft_keys + ("reward_chosen", "reward_rejected", "reward_margin", "train_reward_margin", "val_reward_margin")
+compare("sft, 2 ranks vs one process", "two", "one", sft_keys)
+compare("dpo, 2 ranks vs one process", "dpo-two", "dpo-one", dpo_keys)
+compare("dpo, 2 ranks precomputed vs one process", "dpo-pre", "dpo-one", dpo_keys)
 # Rank 0 alone wrote: one log of the run, one model, files as a single process writes them.
 for run in ("two", "cut"):
     files = sorted(os.listdir(f"{w}/{run}"))
