@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "io/checkpoint.hpp"
 #include "io/download.hpp"
+#include "io/model_source.hpp"
 #include "io/safetensors.hpp"
 #include "test_util.hpp"
 
@@ -96,6 +97,25 @@ std::string replace_once(std::string s, const std::string& from, const std::stri
   const size_t p = s.find(from);
   if (p != std::string::npos) s.replace(p, from.size(), to);
   return s;
+}
+
+TEST(Checkpoint, RandomInitTakesTheSizeOfConfigElseOfModel) {
+  ModelOptions o;
+  o.init = "random";
+  EXPECT_EQ(model_config(o).n_layer, 24);  // neither: gpt2-medium, the reference's
+  o.model = "gpt2";
+  EXPECT_EQ(model_config(o).n_layer, 12);
+  EXPECT_EQ(model_random_size(o), "small");
+  o.config = "n_layer=2,n_head=2,n_embd=64";  // --config wins
+  EXPECT_EQ(model_config(o).n_layer, 2);
+  o.config.clear();
+  o.model = test::repo_data("");  // a directory names no size
+  try {
+    model_config(o);
+    ADD_FAILURE() << "a directory gave a random size";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--init random needs a size"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Checkpoint, CorruptSafetensorsGiveClearErrors) {

@@ -107,6 +107,46 @@ TEST(Estimate, PlanFollowsTheReferenceSchedule) {
   EXPECT_GT(run_estimate(d, o, ga, c).train, e.train);
 }
 
+TEST(Estimate, RanksShareStepsAndEvaluations) {
+  DataOptions o;
+  const PreparedData d = bundled_data(o);
+  CostModel c = counting_model();
+  c.allreduce = 0.5;
+  DataLoader loader(d.train, loader_options(o, SplitName::kTrain, d.bpe.eot));
+  TorchGenerator g(o.seed);
+  loader.begin_epoch(g);
+  // Each step waits for the slower half of its batch, then sums the gradients and updates.
+  PlanOptions p;
+  p.ranks = 2, p.eval_freq = 0, p.sample_tokens = 0, p.max_steps = 116;
+  double slower = 0, whole = 0;
+  for (size_t i = 0; i < loader.size(); i++) {
+    slower += std::max(batch_work(loader.batch(i, 0, 2), true).tokens, batch_work(loader.batch(i, 1, 2), true).tokens);
+    whole += batch_work(loader.batch(i), true).tokens;
+  }
+  RunEstimate e = run_estimate(d, o, p, c);
+  EXPECT_EQ(e.ranks, 2);
+  EXPECT_NEAR(e.train, slower + 116 * 1.5, 1e-6);
+  EXPECT_LT(slower, whole);
+  // Two micro-batches on each of two ranks: rank r runs parts 2r and 2r+1 of four.
+  p.grad_accum = 2;
+  double pairs = 0;
+  for (size_t i = 0; i < loader.size(); i++) {
+    double rank[2] = {};
+    for (int k = 0; k < 4; k++) rank[k / 2] += batch_work(loader.batch(i, k, 4), true).tokens;
+    pairs += std::max(rank[0], rank[1]);
+  }
+  EXPECT_NEAR(run_estimate(d, o, p, c).train, pairs + 116 * 1.5, 1e-6);
+  // Evaluations: rank 0 scores batches 0, 2, 4 of five, rank 1 batches 1 and 3.
+  PlanOptions one, two;
+  one.max_steps = two.max_steps = 1, one.sample_tokens = two.sample_tokens = 0;
+  two.ranks = 2;
+  const RunEstimate e1 = run_estimate(d, o, one, c), e2 = run_estimate(d, o, two, c);
+  ASSERT_EQ(e1.evals, 2);
+  ASSERT_EQ(e2.evals, 2);
+  EXPECT_LT(e2.evaluation, 0.7 * e1.evaluation);
+  EXPECT_GT(e2.evaluation, 0.5 * e1.evaluation);
+}
+
 TEST(Estimate, RespondSimulatesContinuousBatching) {
   DataOptions o;
   const PreparedData d = bundled_data(o);

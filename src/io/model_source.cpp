@@ -126,8 +126,17 @@ void attach_adapter(GPT2& m, const fs::path& dir, const ModelOptions& base, bool
 
 }  // namespace
 
+std::string model_random_size(const ModelOptions& o) {
+  if (!o.config.empty()) return o.config;
+  const std::string size = config_size_name(o.model);
+  if (size.empty())
+    fail("--init random needs a size: --model ", o.model, " is not a model name; give --config small, medium, "
+         "large, xl or n_layer=2,n_head=2,n_embd=64");
+  return size;
+}
+
 GPT2Config model_config(const ModelOptions& o) {
-  if (o.init == "random") return config_preset(o.config);
+  if (o.init == "random") return config_preset(model_random_size(o));
   if (gguf_path(o.model)) return gguf_load(o.model).cfg;
   if (is_adapter_dir(o.model)) return model_config(adapter_base_options(o.model, o));
   if (fs::is_directory(o.model)) return checkpoint_config(o.model);
@@ -140,13 +149,13 @@ void adapter_check_base(const fs::path& dir, const ModelOptions& base) {
   const std::string have = model_identity(base);
   if (have != fingerprint)
     fail(dir.string(), ": this adapter was trained on another base model (", fingerprint, "), not on ",
-         base.init == "random" ? "--init random --config " + base.config : base.model, " (", have,
+         base.init == "random" ? "--init random --config " + model_random_size(base) : base.model, " (", have,
          "); give the model it was trained on");
 }
 
 std::string model_identity(const ModelOptions& o) {
   if (o.init == "random")
-    return "random:" + o.config + ":seed=" + std::to_string(o.init_seed) + (o.tie ? ":tied" : "");
+    return "random:" + model_random_size(o) + ":seed=" + std::to_string(o.init_seed) + (o.tie ? ":tied" : "");
   if (is_adapter_dir(o.model))  // an adapter on its base (a LoRA SFT model under DPO, say)
     return "adapter:" + files_fingerprint(fs::path(o.model) / "adapter_config.json",
                                           fs::path(o.model) / "adapter_model.safetensors") +
@@ -178,11 +187,12 @@ GPT2 model_resolve(const ModelOptions& o, std::ostream& log) {
       return r;
     }
     if (o.init == "random") {
-      GPT2Config c = config_preset(o.config);
+      const std::string size = model_random_size(o);
+      GPT2Config c = config_preset(size);
       c.tied = o.tie;
       GPT2 r = gpt2_create(c);
       gpt2_init_random(r, o.init_seed);
-      log << "model     random init, " << o.config << " (" << c.n_layer << " layers, " << c.n_embd << " wide, "
+      log << "model     random init, " << size << " (" << c.n_layer << " layers, " << c.n_embd << " wide, "
           << c.n_head << " heads), seed " << o.init_seed << "\n";
       return r;
     }

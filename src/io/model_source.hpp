@@ -17,7 +17,7 @@ namespace instruct {
 struct ModelOptions {
   std::string model = "gpt2-medium";  // a checkpoint directory or a model name
   std::string init;                   // "random": no checkpoint, random weights
-  std::string config = "medium";      // size for --init random
+  std::string config;                 // size for --init random (empty: --model's; see model_random_size)
   uint64_t init_seed = 123;
   bool tie = false;                   // share wte with the output head
   std::filesystem::path cache_dir;    // empty: $XDG_CACHE_HOME/instruct or ~/.cache/instruct
@@ -36,7 +36,8 @@ void model_options_visit(V&& v, M&... o) {
   v({.flag = "init", .key = "model.init", .help = "\"random\": start from random weights instead of a checkpoint"},
     o.init...);
   v({.flag = "config", .key = "model.config",
-     .help = "Size for --init random: small, medium, large, xl, or n_layer=2,n_head=2,n_embd=64"},
+     .help = "Size for --init random: small, medium, large, xl, or n_layer=2,n_head=2,n_embd=64 (default: the "
+             "size --model names)"},
     o.config...);
   v({.flag = "init-seed", .key = "model.init_seed", .help = "Seed of --init random"}, o.init_seed...);
   v({.flag = "tie-embeddings", .key = "model.tie", .help = "Share wte with the output head (the reference unties them)"},
@@ -60,6 +61,8 @@ void adapter_options_visit(V&& v, M&... o) {
 std::filesystem::path model_cache_dir(const ModelOptions& o);
 // The model's config without loading weights (for the memory check).
 GPT2Config model_config(const ModelOptions& o);
+// The size --init random builds: --config, else the size --model names ("medium" by default).
+std::string model_random_size(const ModelOptions& o);
 // Loads or creates the model described by the options (downloading a named model when missing).
 // A --model directory holding a LoRA adapter (a LoRA run's model/ or checkpoint) loads its base
 // (from its instruct.json, else adapter_config.json's base_model_name_or_path) and applies it; so

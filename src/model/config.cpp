@@ -71,6 +71,11 @@ std::string config_hf_name(std::string_view name) {
   return p == &kPresets[0] ? "gpt2" : p->names[2];
 }
 
+std::string config_size_name(std::string_view name) {
+  const Preset* p = find(name);
+  return p ? p->names[0] : "";
+}
+
 void config_validate(const GPT2Config& c) {
   if (c.n_layer < 1 || c.n_head < 1 || c.n_embd < 1 || c.n_ctx < 1 || c.vocab < 1)
     fail("model config: n_layer, n_head, n_embd, n_ctx and vocab_size must be positive (got ",

@@ -21,6 +21,8 @@ struct GPT2Config {
 GPT2Config config_preset(std::string_view name);
 // The HF model id of a preset name ("gpt2-medium"), or "" when the name is not a preset.
 std::string config_hf_name(std::string_view name);
+// The short name of a preset ("medium" for "gpt2-medium" or "355M"), or "" when it is not one.
+std::string config_size_name(std::string_view name);
 // Checks a config is usable (positive sizes, heads divide the width); errors say which field.
 void config_validate(const GPT2Config& c);
 

@@ -9,6 +9,7 @@
 #include <deque>
 #include <optional>
 
+#include "core/dist.hpp"
 #include "core/error.hpp"
 #include "core/sys.hpp"
 #include "infer/generate.hpp"
@@ -199,6 +200,18 @@ CostModel cost_probe(const GPT2Config& cfg, const ProbeOptions& o) {
   return c;
 }
 
+double allreduce_probe(int64_t floats) {
+  const int64_t n = std::clamp<int64_t>(floats, 1, int64_t{1} << 23);
+  std::vector<float> v(static_cast<size_t>(n), 1.0f);
+  double t = 0;
+  for (int k = 0; k < 2; k++) {  // the first also sets up the transport
+    Timer timer;
+    dist_allreduce_sum(v.data(), v.size());
+    t = timer.seconds();
+  }
+  return t * static_cast<double>(floats) / static_cast<double>(n);
+}
+
 namespace {
 
 // Continuous batching over `slots` sequences: each step decodes one token of every active
@@ -241,30 +254,37 @@ RunEstimate run_estimate(const PreparedData& d, const DataOptions& data, const P
   if (p.max_steps > 0) total = std::min(total, p.max_steps);
   e.steps = std::max<int64_t>(0, total - p.start_step);
   if (per_epoch == 0) return e;
+  e.ranks = std::max(p.ranks, 1);
   std::vector<double> step_cost(static_cast<size_t>(per_epoch));
   double train_pass_mean = 0;
   for (int64_t bi = 0; bi < per_epoch; bi++) {
-    double s = c.update;
-    for (int k = 0; k < p.grad_accum; k++) {
-      const Batch b = p.grad_accum == 1 ? loader.batch(bi) : loader.batch(bi, k, p.grad_accum);
-      s += c.train.seconds(batch_work(b, p.pack), c.n_layer);
+    // Rank r runs micro-batches r*ga .. r*ga+ga-1 of ga x ranks; the step waits for the slowest.
+    const int parts = p.grad_accum * e.ranks;
+    std::vector<double> rank(static_cast<size_t>(e.ranks), 0.0);
+    for (int k = 0; k < parts; k++) {
+      const Batch b = parts == 1 ? loader.batch(bi) : loader.batch(bi, k, parts);
+      rank[static_cast<size_t>(k / p.grad_accum)] += c.train.seconds(batch_work(b, p.pack), c.n_layer);
     }
-    step_cost[bi] = s;
+    step_cost[bi] = *std::max_element(rank.begin(), rank.end()) + (e.ranks > 1 ? c.allreduce : 0.0) + c.update;
     train_pass_mean += c.eval.seconds(batch_work(loader.batch(bi), p.pack), c.n_layer) / static_cast<double>(per_epoch);
   }
   for (int64_t s = p.start_step; s < total; s++) e.train += step_cost[s % per_epoch];
 
   // Evaluations: at every eval_freq-th step (and before the first), eval_iter batches of a fresh
-  // shuffled train order (their mean cost) and the first eval_iter val batches.
+  // shuffled train order (their mean cost) and the first eval_iter val batches; under mpirun rank
+  // r scores batches r, r + ranks, ...
   e.eval_freq = p.eval_freq;
   if (p.eval_freq > 0) {
     for (int64_t s = p.start_step; s < total; s++) e.evals += s % p.eval_freq == 0;
     e.evals += p.initial_eval && p.start_step == 0;
     DataLoader val(d.val, loader_options(data, SplitName::kVal, d.bpe.eot));
     val.begin_epoch(g);
-    double one = std::min<double>(p.eval_iter, static_cast<double>(per_epoch)) * train_pass_mean;
+    const int64_t train_batches = std::min<int64_t>(p.eval_iter, per_epoch);
+    double one = static_cast<double>((train_batches + e.ranks - 1) / e.ranks) * train_pass_mean;
+    std::vector<double> rank(static_cast<size_t>(e.ranks), 0.0);
     for (size_t i = 0; i < std::min<size_t>(p.eval_iter, val.size()); i++)
-      one += c.eval.seconds(batch_work(val.batch(i), p.pack), c.n_layer);
+      rank[i % rank.size()] += c.eval.seconds(batch_work(val.batch(i), p.pack), c.n_layer);
+    one += *std::max_element(rank.begin(), rank.end());
     e.evaluation = static_cast<double>(e.evals) * one;
   }
   // A greedy sample of val[0] after each finished epoch (no EOS stop).
@@ -301,7 +321,8 @@ void estimate_print(std::ostream& out, const RunEstimate& e, const CostModel& c)
   char step[32], total[32];
   std::snprintf(step, sizeof step, "%.2f s", per_step);
   std::snprintf(total, sizeof total, "%.1f s", e.total());
-  out << "estimate  about " << format_duration(e.total()) << " on this CPU (" << total << "): train " << format_duration(e.train) << " (" << e.steps << " steps, " << step << " each)";
+  out << "estimate  about " << format_duration(e.total()) << " on this CPU"
+      << (e.ranks > 1 ? str_cat(", ", e.ranks, " ranks") : std::string()) << " (" << total << "): train " << format_duration(e.train) << " (" << e.steps << " steps, " << step << " each)";
   if (e.evals) out << ", evaluations " << format_duration(e.evaluation) << " (" << e.evals << ")";
   if (e.samples) out << ", samples " << format_duration(e.sampling) << " (" << e.samples << ")";
   if (e.responses)

@@ -38,6 +38,7 @@ struct CostModel {
   };
   Pass train, eval;
   double update = 0;  // one optimizer step: zero the gradients, clip, AdamW, refresh a bf16 copy
+  double allreduce = 0;  // under mpirun: one step's sum of the gradients over the ranks
   // One KV-cache decoding step with `active` sequences holding `context` tokens in all:
   // n_layer * (l0 + l1 * (active - 1) + l2 * context) + h0 + h1 * (active - 1).
   double l0 = 0, l1 = 0, l2 = 0, h0 = 0, h1 = 0;
@@ -53,12 +54,16 @@ struct ProbeOptions {
   double max_grad_norm = 0;
 };
 CostModel cost_probe(const GPT2Config& cfg, const ProbeOptions& o);
+// Under mpirun (every rank calls it at once): seconds to sum `floats` gradients over the ranks,
+// timed on a slice and scaled.
+double allreduce_probe(int64_t floats);
 
 // What the run will do, from its data and options (SFT; the remaining steps when resuming).
 struct PlanOptions {
   int32_t epochs = 2;
   int64_t max_steps = 0, start_step = 0;
   int32_t grad_accum = 1;
+  int32_t ranks = 1;  // mpirun: each step's micro-batches and each evaluation's batches are shared
   bool pack = true;
   int32_t eval_freq = 5, eval_iter = 5;
   bool initial_eval = true;  // a new run evaluates before its first step
@@ -74,6 +79,7 @@ struct RunEstimate {
   double respond_longest = 0;  // respond if no response stops before max_new_tokens (an untrained model)
   int32_t max_new_tokens = 0;
   int32_t eval_freq = 0;
+  int32_t ranks = 1;
   double total() const { return train + evaluation + sampling + respond; }
 };
 RunEstimate run_estimate(const PreparedData& d, const DataOptions& data, const PlanOptions& p, const CostModel& c);

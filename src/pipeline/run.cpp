@@ -2,6 +2,7 @@
 #include "pipeline/run.hpp"
 
 
+#include "core/dist.hpp"
 #include "core/error.hpp"
 #include "core/files.hpp"
 #include "core/sys.hpp"
@@ -13,7 +14,11 @@ namespace instruct {
 
 namespace fs = std::filesystem;
 
-RunReport run_all(const RunOptions& o, std::ostream& log) {
+RunReport run_all(const RunOptions& o, std::ostream& log_out) {
+  // Under mpirun every rank trains (and preference-tunes) its share; rank 0 alone logs, and alone
+  // responds, judges and reports afterwards.
+  std::ostream null_log(nullptr);
+  std::ostream& log = dist().writer() ? log_out : null_log;
   RunReport rep;
   // The data as training sees it: the command line's, or on --resume the checkpoint's.
   const DataOptions data =
@@ -33,8 +38,7 @@ RunReport run_all(const RunOptions& o, std::ostream& log) {
   rep.train = train_run(train, log);
   if (rep.train.interrupted) throw Interrupted(rep.train.checkpoint.string());
   stage_done("train");
-  // The run directory holds the final checkpoint (RUN/checkpoints/step-N); on --resume it need not be --out.
-  const fs::path dir = rep.train.checkpoint.parent_path().parent_path();
+  const fs::path dir = rep.train.dir;
 
   // --dpo-data: preference tuning of the SFT model (the book's recipe; the run's length, schedule,
   // precision and LoRA settings), into RUN/dpo; a rerun continues it from its checkpoints.
@@ -58,6 +62,7 @@ RunReport run_all(const RunOptions& o, std::ostream& log) {
     if (rep.dpo.interrupted) throw Interrupted(rep.dpo.checkpoint.string());
     stage_done("dpo");
   }
+  if (!dist().writer()) return rep;
 
   // Responses (and scores) of each model: the SFT model's in RUN, the DPO model's in RUN/dpo.
   struct Answer {

@@ -89,7 +89,7 @@ void serve_run(const ServeOptions& o, std::ostream& log, const std::function<voi
   const fs::path model_path = o.infer.model.init.empty() ? fs::path(o.infer.model.model) : fs::path();
   sm.name = o.name;
   if (sm.name.empty()) {
-    fs::path p = model_path.empty() ? fs::path("random-" + o.infer.model.config) : model_path.lexically_normal();
+    fs::path p = model_path.empty() ? fs::path("random-" + model_random_size(o.infer.model)) : model_path.lexically_normal();
     if (p.filename().empty()) p = p.parent_path();
     sm.name = gguf_path(p) ? p.stem().string() : p.filename().string();
     if (sm.name.empty() || sm.name == "." || sm.name == "..") sm.name = "instruct";

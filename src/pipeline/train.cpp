@@ -62,6 +62,7 @@ RunEstimate train_estimate(const TrainOptions& o, const PreparedData& d, const G
                            std::ostream& out) {
   PlanOptions p;
   p.epochs = o.epochs, p.max_steps = o.max_steps, p.grad_accum = o.grad_accum, p.pack = o.pack;
+  p.ranks = dist().size;
   p.eval_freq = o.eval_freq, p.eval_iter = o.eval_iter, p.sample_tokens = o.sample_tokens;
   p.start_step = start_step, p.initial_eval = start_step == 0;
   p.respond = o.respond_slots > 0;
@@ -71,7 +72,21 @@ RunEstimate train_estimate(const TrainOptions& o, const PreparedData& d, const G
   probe.lora = train_lora_config(o);
   probe.decode_slots = p.respond_slots;
   probe.max_grad_norm = o.max_grad_norm;
-  const CostModel cost = cost_probe(cfg, probe);
+  // Under mpirun every rank probes at once (sharing the machine as the run will), then they time
+  // the gradients' sum together.
+  std::optional<CostModel> probed;
+  std::string why = "the probe failed on another rank";
+  try {
+    probed = cost_probe(cfg, probe);
+  } catch (const Error& e) {
+    why = e.what();
+  }
+  double failed = probed ? 0 : 1;
+  dist_allreduce_sum(&failed, 1);  // every rank goes on, or none (the next call is collective)
+  if (failed > 0) fail(why);
+  CostModel cost = *probed;
+  if (p.ranks > 1)
+    cost.allreduce = allreduce_probe(probe.lora.on() ? param_count(lora_table(cfg, probe.lora)) : param_count(param_table(cfg)));
   const RunEstimate e = run_estimate(d, o.data, p, cost);
   estimate_print(out, e, cost);
   out << std::flush;
@@ -280,7 +295,7 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
   if (lora.on()) {
     base_identity = model_identity(opt.model);
     if (resuming && base_identity != saved.state.base)
-      fail("the base model ", model_name_or_path(opt.model).empty() ? opt.model.config : opt.model.model,
+      fail("the base model ", model_name_or_path(opt.model).empty() ? model_random_size(opt.model) : opt.model.model,
            " is not the one the checkpoint ", resume_dir.string(), " was trained on (", saved.state.base, ", now ",
            base_identity, "); resume with the same base model");
     if (resuming) {
@@ -427,13 +442,13 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
       << " available\n";
   log << "run       " << run.string() << " (metrics.jsonl, loss-plot, checkpoints/, model/)\n" << std::flush;
   std::optional<RunEstimate> estimate;
-  if (opt.estimate && !dpo && par.size == 1) {
+  if (opt.estimate && !dpo) {
     try {
       estimate = train_estimate(opt, d, model.cfg, st.step, log);
     } catch (const Error& e) {  // an estimate is advice: training goes on without it
       log << "estimate  skipped: " << e.what() << "\n";
     }
-  } else if (opt.estimate) log << "estimate  not made for " << (dpo ? "dpo" : "runs under mpirun") << " yet (--no-estimate hides this line)\n";
+  } else if (opt.estimate) log << "estimate  not made for dpo yet (--no-estimate hides this line)\n";
 
   // --precompute-reference: every reference log-probability now, then the reference model is freed.
   if (needs_reference && opt.precompute_reference) {
@@ -462,6 +477,7 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
   };
 
   TrainReport rep;
+  rep.dir = run;
   rep.estimate = estimate;
   const bool do_eval = opt.eval_freq > 0;
   st.base = base_identity;

@@ -87,7 +87,8 @@ struct TrainReport {
   double seconds = 0, tokens_per_second = 0;
   int64_t peak_rss = 0;
   bool interrupted = false;           // stopped by SIGINT/SIGTERM after saving a checkpoint
-  std::filesystem::path checkpoint;   // the last checkpoint written
+  std::filesystem::path checkpoint;   // the last checkpoint written (rank 0's under mpirun)
+  std::filesystem::path dir;          // the run directory (known to every rank; rank 0 writes it)
   std::optional<RunEstimate> estimate;  // printed before the first step (not with --no-estimate)
 };
 

@@ -35,6 +35,18 @@ dpo=(dpo --model "$work/one/model" --data "$work/prefs.json" --max-steps 6 --bat
 "${mpi[@]}" "$bin" "${dpo[@]}" --out "$work/dpo-two" >"$work/dpo-two.log" 2>&1 || { cat "$work/dpo-two.log"; exit 1; }
 "${mpi[@]}" "$bin" "${dpo[@]}" --precompute-reference --out "$work/dpo-pre" >"$work/dpo-pre.log" 2>&1 ||
   { cat "$work/dpo-pre.log"; exit 1; }
+# The whole loop under mpirun: both trainings data-parallel, then rank 0 alone responds and reports.
+"${mpi[@]}" "$bin" run --init random --config n_layer=2,n_head=2,n_embd=64 --max-steps 4 --batch-size 4 \
+  --eval-freq 2 --eval-iter 2 --sample-tokens 0 --data "$repo/data/instruction-data.json" --dpo-data "$work/prefs.json" \
+  --no-judge --max-new-tokens 3 --out "$work/run" >"$work/run.log" 2>&1 || { cat "$work/run.log"; exit 1; }
+for f in run/model/model.safetensors run/dpo/model/model.safetensors run/instruction-data-with-response.json \
+         run/dpo/instruction-data-with-response.json run/report.md; do
+  [ -f "$work/$f" ] || { echo "FAIL: mpirun run wrote no $f"; cat "$work/run.log"; exit 1; }
+done
+for stage in "== prepare" "== train" "== dpo" "== respond (test split)" "== respond (test split, DPO model)"; do
+  [ "$(grep -c -x -F -e "$stage" "$work/run.log")" = 1 ] ||
+    { echo "FAIL: mpirun run: '$stage' is not logged once (rank 0 alone logs)"; cat "$work/run.log"; exit 1; }
+done
 /usr/bin/python3 - "$work" <<'PY'
 import json, os, sys
 w = sys.argv[1]
