@@ -322,7 +322,13 @@ void estimate_print(std::ostream& out, const RunEstimate& e, const CostModel& c)
   std::snprintf(step, sizeof step, "%.2f s", per_step);
   std::snprintf(total, sizeof total, "%.1f s", e.total());
   out << "estimate  about " << format_duration(e.total()) << " on this CPU"
-      << (e.ranks > 1 ? str_cat(", ", e.ranks, " ranks") : std::string()) << " (" << total << "): train " << format_duration(e.train) << " (" << e.steps << " steps, " << step << " each)";
+      << (e.ranks > 1 ? str_cat(", ", e.ranks, " ranks") : std::string()) << " (" << total << "): train " << format_duration(e.train) << " (" << e.steps << " steps, " << step << " each";
+  if (e.ranks > 1) {
+    char sum[32];
+    std::snprintf(sum, sizeof sum, "%.2f s", c.allreduce);
+    out << ", " << sum << " of it summing the gradients";
+  }
+  out << ")";
   if (e.evals) out << ", evaluations " << format_duration(e.evaluation) << " (" << e.evals << ")";
   if (e.samples) out << ", samples " << format_duration(e.sampling) << " (" << e.samples << ")";
   if (e.responses)
