@@ -11,22 +11,30 @@ int64_t Batch::counted() const {
   return std::count_if(targets.begin(), targets.end(), [](int32_t t) { return t != kIgnoreIndex; });
 }
 
-int32_t collate_length(std::span<const Example* const> items, const CollateOptions& opt) {
-  size_t L = 0;  // batch_max_length = max(len(item) + 1)
+namespace {
+
+// batch_max_length = max(len(item) + 1), and the inputs' length T it gives: L - 1, capped.
+size_t batch_max_length(std::span<const Example* const> items) {
+  size_t L = 0;
   for (const Example* ex : items) L = std::max(L, ex->tokens.size() + 1);
-  size_t T = L - 1;
-  if (opt.max_length > 0) T = std::min(T, static_cast<size_t>(opt.max_length));
-  return static_cast<int32_t>(T);
+  return L;
+}
+size_t input_length(size_t L, const CollateOptions& opt) {
+  return opt.max_length > 0 ? std::min(L - 1, static_cast<size_t>(opt.max_length)) : L - 1;
+}
+
+}  // namespace
+
+int32_t collate_length(std::span<const Example* const> items, const CollateOptions& opt) {
+  return static_cast<int32_t>(input_length(batch_max_length(items), opt));
 }
 
 Batch collate(std::span<const Example* const> items, const CollateOptions& opt) {
   if (items.empty()) fail("internal: collate of an empty batch");
   Batch b;
   b.B = static_cast<int32_t>(items.size());
-  const size_t T = collate_length(items, opt);
+  const size_t L = batch_max_length(items), T = input_length(L, opt);  // targets are cut after the pads are marked
   b.T = static_cast<int32_t>(T);
-  size_t L = 0;  // the uncapped batch_max_length: targets are cut after the pads are marked
-  for (const Example* ex : items) L = std::max(L, ex->tokens.size() + 1);
   b.inputs.resize(b.B * T);
   b.targets.resize(b.B * T);
   std::vector<int32_t> padded(L);
