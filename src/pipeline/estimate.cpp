@@ -117,6 +117,13 @@ struct ProbeModel {
 
 }  // namespace
 
+namespace {
+// The parameters an update changes: the adapter's with LoRA, else every one.
+int64_t trainable_params(const GPT2Config& cfg, const ProbeOptions& o) {
+  return o.lora.on() ? param_count(lora_table(cfg, o.lora)) : param_count(param_table(cfg));
+}
+}  // namespace
+
 CostModel cost_probe(const GPT2Config& cfg, const ProbeOptions& o) {
   Timer total;
   CostModel c;
@@ -180,7 +187,7 @@ CostModel cost_probe(const GPT2Config& cfg, const ProbeOptions& o) {
     if (slots > 1) c.h1 = std::max(0.0, (head.decode(slots, kNear) - l_slots - c.h0) / (slots - 1));
   }
   // The optimizer step over the trainable parameters, timed on a slice of their size.
-  const int64_t trainable = o.lora.on() ? param_count(lora_table(cfg, o.lora)) : param_count(param_table(cfg));
+  const int64_t trainable = trainable_params(cfg, o);
   const int64_t n = std::min<int64_t>(trainable, int64_t{1} << 23);
   ParamSpec slice;
   slice.name = "probe", slice.shape = {n}, slice.numel = n;
@@ -200,7 +207,8 @@ CostModel cost_probe(const GPT2Config& cfg, const ProbeOptions& o) {
   return c;
 }
 
-double allreduce_probe(int64_t floats) {
+double allreduce_probe(const GPT2Config& cfg, const ProbeOptions& o) {
+  const int64_t floats = trainable_params(cfg, o);
   const int64_t n = std::clamp<int64_t>(floats, 1, int64_t{1} << 23);
   std::vector<float> v(static_cast<size_t>(n), 1.0f);
   double t = 0;

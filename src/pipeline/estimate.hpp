@@ -54,9 +54,9 @@ struct ProbeOptions {
   double max_grad_norm = 0;
 };
 CostModel cost_probe(const GPT2Config& cfg, const ProbeOptions& o);
-// Under mpirun (every rank calls it at once): seconds to sum `floats` gradients over the ranks,
-// timed on a slice and scaled.
-double allreduce_probe(int64_t floats);
+// Under mpirun (every rank calls it at once): seconds to sum the trainable parameters' gradients
+// over the ranks, timed on a slice and scaled.
+double allreduce_probe(const GPT2Config& cfg, const ProbeOptions& o);
 
 // What the run will do, from its data and options (SFT; the remaining steps when resuming).
 struct PlanOptions {

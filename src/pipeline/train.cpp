@@ -85,8 +85,7 @@ RunEstimate train_estimate(const TrainOptions& o, const PreparedData& d, const G
   dist_allreduce_sum(&failed, 1);  // every rank goes on, or none (the next call is collective)
   if (failed > 0) fail(why);
   CostModel cost = *probed;
-  if (p.ranks > 1)
-    cost.allreduce = allreduce_probe(probe.lora.on() ? param_count(lora_table(cfg, probe.lora)) : param_count(param_table(cfg)));
+  if (p.ranks > 1) cost.allreduce = allreduce_probe(cfg, probe);
   const RunEstimate e = run_estimate(d, o.data, p, cost);
   estimate_print(out, e, cost);
   out << std::flush;
