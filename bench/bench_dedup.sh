@@ -5,12 +5,9 @@
 # Python, so it runs on N entries (default 10,000) and instruct on N and on 52,002.
 # Usage: bench/bench_dedup.sh [build_dir] [N]
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$repo/build}
+. "$(dirname "$0")/common.sh" "${1:-}"
 n=${2:-10000}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-"$build/instruct" --version | tail -1
+work=$tmp
 /usr/bin/python3 "$repo/tests/scale/make_alpaca.py" "$work/a52k.json" 52002
 /usr/bin/python3 -c "import json,sys; json.dump(json.load(open(sys.argv[1]))[:int(sys.argv[3])], open(sys.argv[2],'w'))" \
   "$work/a52k.json" "$work/small.json" "$n"

@@ -9,13 +9,10 @@
 # against `instruct respond --ignore-eos` with the run's model.
 # Usage: bench/bench_estimate.sh [build_dir] [sizes: small,medium] [steps: 50]
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$repo/build}
+. "$(dirname "$0")/common.sh" "${1:-}"
 sizes=${2:-small,medium}
 steps=${3:-50}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-"$build/instruct" --version | tail -1
+work=$tmp
 for size in ${sizes//,/ }; do
   # Each log line with the seconds since the start, as it is printed.
   "$build/instruct" run --init random --config "$size" --max-steps "$steps" --no-judge --out "$work/$size" 2>&1 |
@@ -37,7 +34,7 @@ train_est = part("train") + part("evaluations") + (part("samples") if "samples" 
 # The initial evaluation (from the estimate's print to its loss line) and the loop ("done N steps
 # in T", the checkpoint writing after it excluded).
 initial = at(r"^Validation loss: ") - at(r"^          from a .* probe")
-loop = parse(re.search(r"^done +\d+ steps in (\S+):", next(l for _, l in lines if l.startswith("done "))).group(1))
+loop = parse(re.search(r"^done +\d+ steps? in (\S+):", next(l for _, l in lines if l.startswith("done "))).group(1))
 took = initial + loop
 respond_est = parse(re.search(r"; (\S+) if none stops before", est).group(1))
 respond = float(sys.argv[4])

@@ -3,6 +3,8 @@
 # 32 (bench/serve_client.py: each client sends ROUNDS streamed /api/generate requests of NEW
 # tokens), random weights, --ignore-eos so every request runs NEW tokens, one server per size with
 # --max-batch 32. The ratio column is tokens/s against concurrency 1 (the goal at 8: 5x or more).
+# First, per size, `instruct generate`'s own decode rate for the same NEW tokens: one streaming
+# client's tokens/s (wall time as the client sees it, prefill included) against it (goal: 90%).
 # Usage: bench/bench_serve.sh [build_dir] [sizes...]   (default: small medium; NEW=64, ROUNDS=2)
 set -eu
 . "$(dirname "$0")/common.sh" "$@"
@@ -10,6 +12,10 @@ new=${NEW:-64}
 rounds=${ROUNDS:-2}
 printf "%-7s %5s %9s %10s %8s %11s %10s %10s\n" size conc requests "tokens/s" "vs c=1" "TTFT mean" "TTFT p50" "TTFT max"
 for size in $sizes; do
+  gen=$("$build/instruct" generate --init random --config "$size" --ignore-eos -n "$new" --stats \
+    -i "$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["instruction"])' \
+      "$repo/data/instruction-data.json")" 2>&1 >/dev/null | sed -n 's/^decode .*(\([0-9.]*\) tok\/s.*/\1/p')
+  printf "%-7s %5s %9s %10.1f %8s   (instruct generate: decode alone, one prompt)\n" "$size" gen 1 "$gen" ""
   "$build/instruct" serve --init random --config "$size" --name "$size" --port 0 --max-batch 32 --ignore-eos \
     >"$tmp/serve.log" 2>&1 &
   server=$!
@@ -26,10 +32,11 @@ for size in $sizes; do
     read -r n tps mean p50 max < <(/usr/bin/python3 -c "
 import json, sys; j = json.loads(sys.argv[1]); assert not j['errors'], j
 print(j['requests'], j['tok_s'], j['ttft_mean'], j['ttft_p50'], j['ttft_max'])" "$j")
-    [ -z "$base" ] && base=$tps
+    [ -z "$base" ] && base=$tps && c1_vs_gen=$(awk "BEGIN{printf \"%.0f%%\", 100*$tps/$gen}")
     printf "%-7s %5s %9s %10.1f %7.1fx %10.3fs %9.3fs %9.3fs\n" "$size" "$c" "$n" "$tps" "$(awk "BEGIN{print $tps/$base}")" \
       "$mean" "$p50" "$max"
   done
   kill -INT "$server"
   wait "$server" || true
+  echo "$size: one streaming client at $c1_vs_gen of generate's decode rate"
 done

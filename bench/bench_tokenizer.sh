@@ -2,8 +2,7 @@
 # Tokenizer MB/s: instruct (C++) side by side with the Python oracle (regex-based encoder.py).
 # Usage: bench/bench_tokenizer.sh [build_dir]
 set -eu
-repo=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-$repo/build}
+. "$(dirname "$0")/common.sh" "${1:-}"
 out=$("$build/bench/bench_tokenizer" "$repo/data")
 echo "$out"
 py=$(/usr/bin/python3 - "$repo" <<'PY'

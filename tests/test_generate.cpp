@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <random>
 #include <set>
 #include <sstream>
 
@@ -271,6 +272,37 @@ TEST(TextStream, StopStringsAreCutAndHeldBackNeverShown) {
     all += piece;
   }
   EXPECT_EQ(all + ts.finish(), "日本語 ✓");
+}
+
+// A random model emits any token: byte tokens that no neighbour completes, characters cut at a
+// token's end. Every piece shown is valid UTF-8, and the pieces add up to the whole decode.
+TEST(TextStream, RandomTokensGiveValidUtf8EqualToTheWholeDecode) {
+  Bpe bpe = bpe_load_dir(test::repo_data(""));
+  std::mt19937 rng(7);
+  // Byte tokens (ids 0..255 hold the single bytes, 0x80..0xFF among them) are most of the draws.
+  std::uniform_int_distribution<int32_t> byte(0, 255), any(0, bpe.size() - 2);
+  for (int trial = 0; trial < 200; trial++) {
+    TextStream ts(bpe, "", {});
+    std::vector<int32_t> ids;
+    std::string shown;
+    for (int k = 0; k < 40; k++) {
+      ids.push_back(rng() % 3 ? byte(rng) : any(rng));
+      const std::string piece = ts.push(ids.back());
+      ASSERT_EQ(utf8_find_invalid(piece), std::string_view::npos) << "trial " << trial << " token " << k;
+      shown += piece;
+    }
+    const std::string rest = ts.finish();
+    ASSERT_EQ(utf8_find_invalid(rest), std::string_view::npos);
+    EXPECT_EQ(shown + rest, bpe_decode(bpe, ids)) << "trial " << trial;
+  }
+  // The case: a lead byte and then a space: U+FFFD, then the space, at once.
+  std::string held;
+  EXPECT_EQ(utf8_sanitize_prefix("\xe5\xbd", held), 0u);  // may still be completed: waits
+  EXPECT_EQ(utf8_sanitize_prefix("\xe5\xbd songs", held), 8u);
+  EXPECT_EQ(held, "\xef\xbf\xbd songs");
+  held.clear();
+  EXPECT_EQ(utf8_sanitize_prefix("a\x80", held), 2u);  // a stray continuation byte never completes
+  EXPECT_EQ(held, "a\xef\xbf\xbd");
 }
 
 TEST(Dataset, ConversationsFoldEarlierTurnsAndTheSystemPrompt) {

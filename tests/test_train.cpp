@@ -194,6 +194,7 @@ TEST(Train, EvaluationsDrawFromTorchsGeneratorLikeTheReference) {
     o.lr = 1e-4;
     o.sample_tokens = 1;
     o.data.max_length = 24;  // truncation leaves the order alone and keeps this fast
+    o.overwrite = true;      // each golden is a new run in the same folder
     std::vector<std::vector<int32_t>> seen;
     o.on_batch = [&](int64_t, const Batch& b) { seen.push_back(b.entries); };
     std::ostringstream log;

@@ -42,6 +42,9 @@ void cli_add_infer_options(CLI::App& cmd, InferOptions& o);
 // The training flags that shape a run's time (model, length, evaluations, precision, LoRA), for
 // `prepare`'s estimate; not the data flags (add those separately).
 void cli_add_run_shape_options(CLI::App& cmd, TrainOptions& opt);
+// After a parse error: "unknown command/flag X; did you mean Y?" for the first word of argv that
+// names no command or flag (the nearest by edit distance, if near); "" when all are known.
+std::string cli_did_you_mean(const CLI::App& app, int argc, char** argv);
 // Long names of the flags given on the command line (after parsing).
 std::vector<std::string> cli_given_flags(const CLI::App& cmd);
 

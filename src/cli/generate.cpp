@@ -5,9 +5,12 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "core/error.hpp"
 #include "pipeline/respond.hpp"
 
 namespace instruct {
+
+namespace fs = std::filesystem;
 
 void cli_add_infer_options(CLI::App& cmd, InferOptions& o) {
   cli_add_model_options(cmd, o.model);
@@ -25,18 +28,21 @@ void cli_add_infer_options(CLI::App& cmd, InferOptions& o) {
 
 void cli_add_generate(CLI::App& app) {
   auto o = std::make_shared<GenerateRunOptions>();
-  o->infer.model.model = "out/train/model";
+  o->infer.model.model.clear();  // the newest trained model in out/
   CLI::App* cmd = app.add_subcommand("generate", "Generate a response (streamed) from a model");
   cli_add_infer_options(*cmd, o->infer);
   cmd->add_option("--prompt,-p", o->prompt, "Raw prompt text (no template)");
   cmd->add_option("--instruction,-i", o->instruction, "An instruction, formatted with the model's template");
   cmd->add_option("--input", o->input, "Optional input for --instruction");
-  cmd->callback([o] { generate_run(*o, std::cout, std::cerr); });
+  cmd->callback([o] {
+    model_default_to_newest(o->infer.model, std::cerr);
+    generate_run(*o, std::cout, std::cerr);
+  });
 }
 
 void cli_add_respond(CLI::App& app) {
   auto o = std::make_shared<RespondOptions>();
-  o->infer.model.model = "out/train/model";
+  o->infer.model.model.clear();
   CLI::App* cmd = app.add_subcommand("respond", "Answer every entry of a split (default: test) and write the responses");
   cli_add_infer_options(*cmd, o->infer);
   cmd->add_option("--data", o->data.data, "Instruction data (default: the bundled instruction-data.json)");
@@ -44,18 +50,38 @@ void cli_add_respond(CLI::App& app) {
   cmd->add_option("--train-frac", o->data.train_frac, "Fraction of entries in the train split")->capture_default_str();
   cmd->add_option("--test-frac", o->data.test_frac, "Fraction of entries in the test split")->capture_default_str();
   cmd->add_option("--out,-o", o->out, "Output JSON (entries + model_response, indent 4)")->capture_default_str();
-  cmd->add_option("--batch-size,-b", o->infer.gen.batch_size, "Sequences decoded together")->capture_default_str();
+  // --respond-batch-size as `run` names it; --batch-size (training's batch in run) kept as an alias.
+  o->infer.gen.batch_size = 8;
+  cmd->add_option("--respond-batch-size,--batch-size,-b", o->infer.gen.batch_size, "Sequences decoded together")
+      ->capture_default_str();
   cmd->add_option("--limit", o->limit, "Only the first N entries of the split (0: all)")->capture_default_str();
-  cmd->add_flag("--resume", o->resume, "Keep the responses already in --out and answer only the rest");
-  cmd->callback([o] { respond_run(*o, std::cout); });
+  // As train's --resume: what to continue. Alone, the --out file; with a FILE, that file (it is the --out).
+  auto resume = std::make_shared<std::string>();
+  CLI::Option* resume_opt =
+      cmd->add_option("--resume", *resume, "Continue a response file (default: --out): keep its answers, answer the rest")
+          ->expected(0, 1)
+          ->type_name("[FILE]");
+  cmd->callback([o, resume, resume_opt, cmd] {
+    o->resume = resume_opt->count() > 0;
+    if (!resume->empty()) {
+      if (cmd->get_option("--out")->count() > 0 && fs::path(*resume) != o->out)
+        fail("--resume ", *resume, " and --out ", o->out.string(), " differ; the file resumed is the one written");
+      o->out = *resume;
+    }
+    model_default_to_newest(o->infer.model, std::cout);
+    respond_run(*o, std::cout);
+  });
 }
 
 void cli_add_chat(CLI::App& app) {
   auto o = std::make_shared<InferOptions>();
-  o->model.model = "out/train/model";
+  o->model.model.clear();
   CLI::App* cmd = app.add_subcommand("chat", "Chat in the terminal: one instruction (and optional input) per turn");
   cli_add_infer_options(*cmd, *o);
-  cmd->callback([o] { chat_run(*o, std::cin, std::cout, ::isatty(0)); });
+  cmd->callback([o] {
+    model_default_to_newest(o->model, std::cerr);
+    chat_run(*o, std::cin, std::cout, ::isatty(0));
+  });
 }
 
 }  // namespace instruct

@@ -44,8 +44,10 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     // One line, as every other error: CLI11's own print adds a second.
+    const std::string typo = instruct::cli_did_you_mean(app, argc, argv);
     const std::string sub = argc > 1 && argv[1][0] != '-' ? std::string(argv[1]) + " " : "";
-    std::cerr << "error: " << e.what() << "; see instruct " << sub << "--help\n";
+    if (!typo.empty()) std::cerr << "error: " << typo << "\n";
+    else std::cerr << "error: " << e.what() << "; see instruct " << sub << "--help\n";
     return end(1);
   } catch (const instruct::Interrupted& e) {
     std::cout.flush();

@@ -61,6 +61,12 @@ void dist_allreduce_sum(float* x, size_t n) {
 #endif
 }
 
+void dist_barrier() {
+#ifdef INSTRUCT_MPI
+  if (g_dist.size > 1) MPI_Barrier(MPI_COMM_WORLD);
+#endif
+}
+
 void dist_abort(int code) {
 #ifdef INSTRUCT_MPI
   if (g_mpi) MPI_Abort(MPI_COMM_WORLD, code);

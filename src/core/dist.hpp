@@ -19,6 +19,9 @@ const Dist& dist();
 // Sums x over all ranks, in place (every rank gets the sum).
 void dist_allreduce_sum(double* x, size_t n);
 void dist_allreduce_sum(float* x, size_t n);
+// Waits until every rank has reached it: where a rank reads what rank 0 wrote (the model after
+// training, before the next stage loads it), rank 0 writes, then all meet here.
+void dist_barrier();
 // Ends every rank of the job after an error on this one (a lone failing rank would leave the
 // others waiting in a collective forever).
 [[noreturn]] void dist_abort(int code);

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace instruct {
@@ -14,7 +15,11 @@ void Progress::update(int64_t done, const std::string& status) {
   const double t = timer_.seconds();
   if (start_done_ < 0) start_done_ = done > 0 ? done - 1 : 0;  // rate over this run only
   const double rate = t > 0 ? (done - start_done_) / t : 0;
-  const double eta = rate > 0 ? (total_ - done) / rate : 0;
+  double eta = rate > 0 ? (total_ - done) / rate : 0;
+  if (prior_ > 0) {  // from the estimate to the measured rate over the first tenth (at least 5 units)
+    const double w = std::min(1.0, (done - start_done_) / std::max(5.0, 0.1 * static_cast<double>(total_)));
+    eta = (1 - w) * std::max(0.0, prior_ - t) + w * eta;
+  }
   const double frac = total_ > 0 ? static_cast<double>(done) / total_ : 1;
   char head[96];
   std::snprintf(head, sizeof head, "%s %lld/%lld", label_.c_str(), static_cast<long long>(done),

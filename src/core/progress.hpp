@@ -19,6 +19,9 @@ class Progress {
   void clear();
   void finish();  // ends the bar line
   bool tty() const { return tty_; }
+  // The whole work's time as estimated beforehand: the first ETAs follow it (a first step carries
+  // warm-up and the step-0 evaluation), the measured rate takes over as units complete.
+  void set_prior(double seconds) { prior_ = seconds; }
 
  private:
   std::ostream& log_;
@@ -29,6 +32,7 @@ class Progress {
   bool drawn_ = false;
   double last_print_ = -1e9;
   int64_t start_done_ = -1;
+  double prior_ = 0;
   Timer timer_;
 };
 

@@ -16,9 +16,9 @@ std::string TextStream::push(int32_t token) {
   if (stopped_) return {};
   const int32_t id[1] = {token};
   bytes_ += bpe_decode_bytes(bpe_, id);
-  const size_t n = utf8_complete_prefix(bytes_);
-  text_ += bytes_.substr(0, n);
-  bytes_.erase(0, n);
+  // Only valid UTF-8 goes on: a character cut at the token's end waits for the next token, and
+  // bytes no token can complete (a random model emits them all the time) become U+FFFD.
+  bytes_.erase(0, utf8_sanitize_prefix(bytes_, text_));
   return flush(false);
 }
 

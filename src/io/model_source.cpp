@@ -22,6 +22,33 @@ namespace instruct {
 
 namespace fs = std::filesystem;
 
+fs::path model_newest_trained(const fs::path& root) {
+  // RUN/model and RUN/dpo/model, as train, dpo and run write them (a model dir holds config.json
+  // or an adapter).
+  fs::path best;
+  fs::file_time_type best_time{};
+  std::error_code ec;
+  auto consider = [&](const fs::path& m) {
+    if (!fs::exists(m / "config.json", ec) && !fs::exists(m / "adapter_config.json", ec)) return;
+    const auto t = fs::last_write_time(m, ec);
+    if (!ec && (best.empty() || t > best_time)) best = m, best_time = t;
+  };
+  if (fs::is_directory(root, ec))
+    for (const auto& e : fs::directory_iterator(root, ec))
+      if (e.is_directory(ec)) consider(e.path() / "model"), consider(e.path() / "dpo" / "model");
+  return best;
+}
+
+void model_default_to_newest(ModelOptions& o, std::ostream& log) {
+  if (!o.model.empty() || !o.init.empty()) return;
+  const fs::path m = model_newest_trained("out");
+  if (m.empty())
+    fail("no --model given and no trained model in out/; train one with `instruct run` (it writes out/run/model), "
+         "or give --model DIR or a name such as gpt2");
+  o.model = m.string();
+  log << "model     " << o.model << " (the newest trained model in out/; --model picks another)\n";
+}
+
 fs::path model_cache_dir(const ModelOptions& o) {
   return o.cache_dir.empty() ? cache_root() : o.cache_dir;
 }
@@ -32,6 +59,12 @@ namespace {
 // The HF id of --model when it is not a directory; fails when it is no model name either.
 std::string model_hf_name(const ModelOptions& o) {
   const std::string hf = config_hf_name(o.model);
+  if (hf.empty() && o.model.find('/') != std::string::npos && !fs::exists(o.model)) {
+    const fs::path newest = model_newest_trained("out");
+    fail("--model ", o.model, ": no such directory; ",
+         newest.empty() ? std::string("train a model with `instruct run` (it writes out/run/model)")
+                        : "the newest trained model is " + newest.string());
+  }
   if (hf.empty())
     fail("--model ", o.model, " is neither a checkpoint directory nor a model name; use a directory with "
          "config.json + model.safetensors, or gpt2, gpt2-medium, gpt2-large, gpt2-xl");
@@ -135,7 +168,16 @@ std::string model_random_size(const ModelOptions& o) {
   return size;
 }
 
+// --init and --config together or not at all: a size without random weights would be silently
+// ignored (a named model downloaded instead).
+void model_options_check(const ModelOptions& o) {
+  if (!o.init.empty() && o.init != "random") fail("--init ", o.init, " is unknown; the only value is \"random\"");
+  if (!o.config.empty() && o.init.empty())
+    fail("--config ", o.config, " sets the size of random weights; add --init random (or drop --config to load --model)");
+}
+
 GPT2Config model_config(const ModelOptions& o) {
+  model_options_check(o);
   if (o.init == "random") return config_preset(model_random_size(o));
   if (gguf_path(o.model)) return gguf_load(o.model).cfg;
   if (is_adapter_dir(o.model)) return model_config(adapter_base_options(o.model, o));
@@ -171,6 +213,7 @@ std::string model_name_or_path(const ModelOptions& o) {
 }
 
 GPT2 model_resolve(const ModelOptions& o, std::ostream& log) {
+  model_options_check(o);
   if (o.init.empty() && is_adapter_dir(o.model)) {
     if (!o.adapter.empty())
       fail("--model ", o.model, " is an adapter directory already; give its base with --model and the adapter with "

@@ -59,6 +59,13 @@ void adapter_options_visit(V&& v, M&... o) {
 }
 
 std::filesystem::path model_cache_dir(const ModelOptions& o);
+// The newest trained model under root (root/RUN/model, root/RUN/dpo/model); empty if none.
+std::filesystem::path model_newest_trained(const std::filesystem::path& root);
+// Inference without --model (o.model empty, no --init): the newest trained model under out/, said in
+// one line on log; none is a one-line error that names `instruct run`.
+void model_default_to_newest(ModelOptions& o, std::ostream& log);
+// --init is "random" or empty, and --config goes only with --init random: one-line errors.
+void model_options_check(const ModelOptions& o);
 // The model's config without loading weights (for the memory check).
 GPT2Config model_config(const ModelOptions& o);
 // The size --init random builds: --config, else the size --model names ("medium" by default).

@@ -51,13 +51,26 @@ void write_tokenizer(const fs::path& dir, const Bpe& bpe, int n_ctx) {
 }  // namespace
 
 void export_run(const ExportOptions& o, std::ostream& log) {
-  if (o.format != "hf" && o.format != "gguf") fail("--format ", o.format, " is unknown; use gguf or hf");
-  if (o.type != "f32" && o.type != "f16" && o.type != "bf16") fail("--type ", o.type, " is unknown; use f32, f16 or bf16");
   if (o.out.empty()) fail("--out is required: where to write the model");
-  const bool gguf = o.format == "gguf";
-  if (gguf && o.out.extension() != ".gguf") fail("--out ", o.out.string(), ": a GGUF file is named *.gguf");
+  const bool named_gguf = o.out.extension() == ".gguf";
+  const std::string format = o.format.empty() ? (named_gguf ? "gguf" : "hf") : o.format;
+  if (format != "hf" && format != "gguf") fail("--format ", format, " is unknown; use gguf or hf");
+  if (o.type != "f32" && o.type != "f16" && o.type != "bf16") fail("--type ", o.type, " is unknown; use f32, f16 or bf16");
+  const bool gguf = format == "gguf";
+  if (gguf && !named_gguf) fail("--out ", o.out.string(), ": a GGUF file is named *.gguf");
+  if (!gguf && named_gguf)
+    fail("--out ", o.out.string(), " names a GGUF file but --format is hf (a directory); drop --format hf, or give a "
+         "directory name");
   if (gguf ? fs::exists(o.out) : fs::exists(o.out) && !(fs::is_directory(o.out) && fs::is_empty(o.out)))
     fail("--out ", o.out.string(), " exists", gguf ? "" : " and is not empty", "; choose a new name");
+  // The folder first, and proof that it takes a file, before minutes of loading the model.
+  const fs::path parent = o.out.parent_path().empty() ? fs::path(".") : o.out.parent_path();
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  if (ec) fail("--out ", o.out.string(), ": cannot create the folder ", parent.string(), " (", ec.message(), ")");
+  {
+    AtomicFile probe(parent / ".instruct-export-probe");  // fails with the path and the reason
+  }
   ModelOptions mo = o.model;
   // With an adapter (given, or in the --model directory) the exported weights are W + alpha A B; a
   // plain model exports as it is.
@@ -84,7 +97,6 @@ void export_run(const ExportOptions& o, std::ostream& log) {
     return;
   }
   const fs::path tmp = o.out.parent_path() / ("." + o.out.filename().string() + ".tmp");
-  std::error_code ec;
   fs::remove_all(tmp, ec);
   checkpoint_save(model, tmp);
   write_tokenizer(tmp, bpe, model.cfg.n_ctx);

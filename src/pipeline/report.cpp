@@ -130,14 +130,32 @@ std::vector<std::pair<std::string, std::string>> artifacts(const RunFacts& f) {
   return a;
 }
 
+// "12 steps in 1m34s": the training loop's own time, the same words in report.md and report.html.
+std::string training_line(const RunFacts& f) {
+  return std::to_string(f.steps) + (f.steps == 1 ? " step in " : " steps in ") + format_duration(f.train_seconds);
+}
+
+// Markdown's `code` in text already HTML-escaped: <code>code</code> (an unpaired backtick stays).
+std::string code_spans(const std::string& escaped) {
+  std::string out;
+  size_t i = 0;
+  for (size_t open; (open = escaped.find('`', i)) != std::string::npos;) {
+    const size_t close = escaped.find('`', open + 1);
+    if (close == std::string::npos) break;
+    out += escaped.substr(i, open - i) + "<code>" + escaped.substr(open + 1, close - open - 1) + "</code>";
+    i = close + 1;
+  }
+  return out + escaped.substr(i);
+}
+
 // `run --dpo-data`: SFT against SFT + DPO.
 std::string dpo_markdown(const RunFacts& f) {
   if (!f.dpo.present) return "";
   const auto& d = f.dpo;
   char buf[512];
   std::string md = "\n## Preference tuning (DPO)\n\n";
-  std::snprintf(buf, sizeof buf, "DPO: %lld steps in %.1f min on [dpo/](dpo/) (metrics, plots, model).\n\n",
-                static_cast<long long>(d.steps), d.seconds / 60);
+  std::snprintf(buf, sizeof buf, "DPO: %lld step%s in %s on [dpo/](dpo/) (metrics, plots, model).\n\n",
+                static_cast<long long>(d.steps), d.steps == 1 ? "" : "s", format_duration(d.seconds).c_str());
   md += buf;
   if (d.has_evals) {
     std::snprintf(buf, sizeof buf, "Last evaluation: train loss %.3f, val loss %.3f, train reward margin %.3f, val reward "
@@ -157,8 +175,8 @@ std::string dpo_markdown(const RunFacts& f) {
 std::string markdown(const RunFacts& f) {
   std::string md = "# instruct run\n\n";
   char buf[256];
-  std::snprintf(buf, sizeof buf, "Training: %lld steps in %.1f min, %.1f tokens/s, peak memory %.2f GiB.\n\n",
-                static_cast<long long>(f.steps), f.train_seconds / 60, f.tokens_per_second, f.peak_rss / double(1 << 30));
+  std::snprintf(buf, sizeof buf, "Training: %s, %.1f tokens/s, peak memory %s.\n\n", training_line(f).c_str(),
+                f.tokens_per_second, format_bytes(f.peak_rss).c_str());
   md += buf;
   if (!f.cpu.empty()) md += "Machine: " + f.cpu + ".\n\n";
   if (f.has_evals) {
@@ -221,7 +239,10 @@ std::string html(const RunFacts& f) {
       "h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid #ddd}"
       "table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.3em .6em;"
       "vertical-align:top;text-align:left}th{background:#f3f3f3}"
-      "table.entries td{white-space:pre-wrap;max-width:22em;font-size:.92em}"
+      // The answers' table fits the page: fixed columns, long words broken, never a sideways scroll.
+      "table.entries{width:100%;table-layout:fixed}table.entries th:first-child{width:2.5em}"
+      "table.entries th.num{width:3.5em}table.entries td{white-space:pre-wrap;overflow-wrap:anywhere;font-size:.92em}"
+      ".kv td{overflow-wrap:anywhere}"
       "td.num,th.num{text-align:right}.muted{color:#666}.kv td:first-child{font-family:monospace}"
       "img.plot{max-width:100%;border:1px solid #ddd}.big{font-size:1.4em;font-weight:600}"
       "</style></head><body>\n";
@@ -231,7 +252,7 @@ std::string html(const RunFacts& f) {
   h += "<h2>Run</h2><table><tr><th>stage</th><th class=\"num\">wall time</th></tr>";
   for (const auto& [name, sec] : f.stages)
     h += "<tr><td>" + e(name) + "</td><td class=\"num\">" + e(format_duration(sec)) + "</td></tr>";
-  h += "</table><p>Training: " + std::to_string(f.steps) + " steps, " + fmt("%.1f", f.tokens_per_second) +
+  h += "</table><p>Training: " + e(training_line(f)) + ", " + fmt("%.1f", f.tokens_per_second) +
        " tokens/s, peak memory " + e(format_bytes(f.peak_rss)) + ".";
   if (!f.cpu.empty()) h += " Machine: " + e(f.cpu) + ".";
   h += "</p>\n";
@@ -257,14 +278,15 @@ std::string html(const RunFacts& f) {
          std::to_string(f.entries) + ". <span class=\"big\">Average score: " + fmt("%.2f", f.average) + "</span></p>";
     h += histogram_svg(f.deciles) + "\n";
   } else {
-    h += "<p>Skipped: " + e(f.judge_skipped) + "</p><p>Score later with <code>instruct judge --responses " +
+    h += "<p>Skipped: " + code_spans(e(f.judge_skipped)) + "</p><p>Score later with <code>instruct judge --responses " +
          e((f.dir / f.responses_file).string()) + "</code> once a judge runs (<code>ollama serve</code>, "
          "<code>ollama pull llama3</code>).</p>\n";
   }
 
   if (f.dpo.present) {  // SFT against SFT + DPO
     const auto& d = f.dpo;
-    h += "<h2>Preference tuning (DPO)</h2><p>" + std::to_string(d.steps) + " steps in " + e(format_duration(d.seconds)) +
+    h += "<h2>Preference tuning (DPO)</h2><p>" + std::to_string(d.steps) + (d.steps == 1 ? " step in " : " steps in ") +
+         e(format_duration(d.seconds)) +
          " (<a href=\"dpo/\">dpo/</a>).";
     if (d.has_evals)
       h += " Last evaluation: train loss " + fmt("%.3f", d.last_train) + ", val loss " + fmt("%.3f", d.last_val) +
@@ -305,7 +327,7 @@ std::string html(const RunFacts& f) {
   // Artifacts
   h += "<h2>Files</h2><ul>";
   for (const auto& [link, what] : artifacts(f))
-    h += "<li><a href=\"" + e(link) + "\">" + e(link) + "</a> <span class=\"muted\">" + e(what) + "</span></li>";
+    h += "<li><a href=\"" + e(link) + "\">" + e(link) + "</a> <span class=\"muted\">" + code_spans(e(what)) + "</span></li>";
   h += "</ul>\n</body></html>\n";
   return h;
 }

@@ -57,7 +57,9 @@ RunReport run_all(const RunOptions& o, std::ostream& log_out) {
     t.sample_tokens = o.train.sample_tokens, t.precision = o.train.precision, t.plot_format = o.train.plot_format;
     t.lora_rank = o.train.lora_rank, t.lora_alpha = o.train.lora_alpha, t.lora_qkv = o.train.lora_qkv;
     t.lora_targets = o.train.lora_targets;
-    if (fs::exists(dpo_dir / "checkpoints")) t.resume = dpo_dir;
+    // A resumed run continues its DPO stage too; a new one starts it over only with --overwrite.
+    if (!o.train.resume.empty() && fs::exists(dpo_dir / "checkpoints")) t.resume = dpo_dir;
+    else t.overwrite = o.train.overwrite;
     rep.dpo = train_run(t, log);
     if (rep.dpo.interrupted) throw Interrupted(rep.dpo.checkpoint.string());
     stage_done("dpo");
@@ -89,6 +91,7 @@ RunReport run_all(const RunOptions& o, std::ostream& log_out) {
     r.out = a.responses;
     r.infer.gen.batch_size = o.respond_batch;
     r.infer.gen.max_new_tokens = o.max_new_tokens;
+    r.limit = o.limit;
     r.resume = !o.train.resume.empty();
     *a.respond = respond_run(r, log);
     stage_done(a.stage);

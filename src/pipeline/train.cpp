@@ -133,6 +133,7 @@ TrainOptions resume_options(const TrainOptions& cli, const SavedTraining& saved,
 
 void options_validate(const TrainOptions& o) {
   train_options_visit(OptChecker{}, o);  // every numeric option against its declared range
+  model_options_check(o.model);
   if (o.data.batch_size % o.grad_accum)
     fail("--grad-accum ", o.grad_accum, " must divide --batch-size ", o.data.batch_size,
          " (each step splits the batch into that many micro-batches)");
@@ -223,6 +224,10 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
   }
   const bool resuming = !resume_dir.empty();
   options_validate(opt);
+  // Run folders are never mixed: another run's checkpoints in --out are refused (or removed with
+  // --overwrite); a resume must continue the run that --out belongs to.
+  const std::string run_id = resuming ? saved.state.run_id : run_dir_claim(opt.out, opt.overwrite, par.writer(), log);
+  if (resuming) run_dir_check(opt.out, resume_dir, run_id);
   const bool dpo = opt.objective == "dpo";
   if (dpo) {
     if (opt.data.data.empty()) opt.data.data = bundled_data_file("instruction-data-with-preference.json");
@@ -383,6 +388,7 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
   }
   AdamW& adam = dpo ? pref->optimizer() : trainer->optimizer();
   TrainState st;
+  st.run_id = run_id;
   if (resuming) {
     train_checkpoint_load_optimizer(resume_dir, adam);
     st = saved.state;
@@ -418,6 +424,9 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
     } else {
       std::ofstream(metrics_path, std::ios::trunc);
     }
+    // A new run names itself (a run killed before its first checkpoint left another id there); a
+    // resumed one keeps its name, or records it when an older version wrote none.
+    if (!st.run_id.empty() && (!resuming || !fs::exists(run / "run.json"))) run_dir_write_id(run, st.run_id);
     metrics.open(metrics_path, std::ios::app);
     if (!metrics) fail(metrics_path.string(), ": cannot write the metrics file; check the directory");
   }
@@ -513,6 +522,7 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
 
   InterruptScope interrupt;
   Progress bar(log, "step", total, 30);
+  if (estimate) bar.set_prior(estimate->train + estimate->evaluation + estimate->sampling);
   Timer timer;
   while (st.epoch < opt.epochs && st.step < total && !rep.interrupted) {
     if (st.batch == 0) loader.begin_epoch(global);
@@ -686,10 +696,14 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
         log << "plot      " << q.string() << "\n";
       }
   }
+  // Rank 0 has written the checkpoint, the model and the plots: no rank leaves before, so the next
+  // stage (run's DPO loading RUN/model, a resume) reads them on every rank.
+  dist_barrier();
   rep.peak_rss = peak_rss_bytes();
   char buf[256];
-  std::snprintf(buf, sizeof buf, "done      %lld steps in %s: %.1f tokens/s, loss %.4f -> %.4f, peak memory %s\n",
-                static_cast<long long>(rep.steps), format_duration(rep.seconds).c_str(), rep.tokens_per_second,
+  std::snprintf(buf, sizeof buf, "done      %lld step%s in %s: %.1f tokens/s, loss %.4f -> %.4f, peak memory %s\n",
+                static_cast<long long>(rep.steps), rep.steps == 1 ? "" : "s", format_duration(rep.seconds).c_str(),
+                rep.tokens_per_second,
                 rep.losses.empty() ? 0.0 : rep.losses.front(), rep.losses.empty() ? 0.0 : rep.losses.back(),
                 format_bytes(rep.peak_rss).c_str());
   log << buf << std::flush;

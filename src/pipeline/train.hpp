@@ -60,6 +60,7 @@ struct TrainOptions {
   int32_t keep_checkpoints = 2;
   std::string plot_format = "png";          // png, pdf or png,pdf
   std::filesystem::path resume;             // a checkpoint dir, or a run dir (latest checkpoint)
+  bool overwrite = false;                   // start over in an --out holding another run's checkpoints
   bool check_memory = true;
   bool estimate = true;  // print the run's estimated wall time (a short probe) before training
   // `run` only: the respond stage that follows training, for the estimate (0 slots: none)
@@ -193,6 +194,10 @@ void train_options_visit(V&& v, T&... o) {
      .help = "Continue exactly from a checkpoint dir, or a run dir's latest checkpoint (its options are used)",
      .resumable = true},
     o.resume...);
+  v({.flag = "overwrite",
+     .help = "Start over in an --out that holds another run's checkpoints (deletes them; without it such an --out "
+             "is refused)"},
+    o.overwrite...);
   v({.flag = "no-memory-check", .help = "Skip the up-front check that training fits in memory", .resumable = true,
      .negated = true},
     o.check_memory...);

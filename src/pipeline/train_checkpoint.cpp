@@ -1,6 +1,8 @@
 // JSON for options and state; safetensors for the model and the AdamW moments.
 #include "pipeline/train_checkpoint.hpp"
 
+#include <random>
+
 #include <cmath>
 #include <csignal>
 #include <climits>
@@ -77,7 +79,8 @@ ojson state_json(const TrainState& s) {
                {"rng", s.rng},
                {"order", s.order},
                {"evals", evals},
-               {"base", s.base}};
+               {"base", s.base},
+               {"run_id", s.run_id}};
 }
 
 void write_json(const fs::path& p, const ojson& j) {
@@ -178,6 +181,44 @@ fs::path train_checkpoint_find(const fs::path& path) {
        "give a checkpoint directory or a run directory written by `instruct train`");
 }
 
+std::string run_dir_claim(const fs::path& out, bool overwrite, bool writer, std::ostream& log) {
+  std::error_code ec;
+  std::vector<std::string> steps;
+  if (fs::is_directory(out / "checkpoints", ec))
+    for (const auto& e : fs::directory_iterator(out / "checkpoints", ec))
+      if (e.path().filename().string().rfind("step-", 0) == 0) steps.push_back(e.path().filename().string());
+  std::sort(steps.begin(), steps.end());
+  if (!steps.empty() && !overwrite)
+    fail(out.string(), " already holds checkpoints of another run (", steps.back(), "); continue that run with --resume ",
+         out.string(), ", start over in it with --overwrite (deletes them), or give another --out");
+  if (!steps.empty() && writer) {
+    for (const char* f : {"checkpoints", "model", ".model.tmp", "metrics.jsonl", "run.json", "loss-plot.png",
+                          "loss-plot.pdf", "reward-margins.png", "reward-margins.pdf"})
+      fs::remove_all(out / f, ec);
+    log << "overwrite " << out.string() << ": the earlier run's checkpoints, model, metrics and plots removed\n";
+  }
+  std::random_device rd;
+  char id[24];
+  std::snprintf(id, sizeof id, "%08x%08x", rd(), rd());
+  return id;
+}
+
+void run_dir_write_id(const fs::path& out, const std::string& run_id) {
+  AtomicFile f(out / "run.json");
+  f.stream() << ojson{{"run_id", run_id}}.dump(2) << "\n";
+  f.commit();
+}
+
+void run_dir_check(const fs::path& out, const fs::path& checkpoint, const std::string& run_id) {
+  const fs::path p = out / "run.json";
+  if (run_id.empty() || !fs::exists(p)) return;
+  const nlohmann::json j = read_json(p, "run identity");
+  const std::string owner = j.is_object() ? j.value("run_id", std::string()) : std::string();
+  if (!owner.empty() && owner != run_id)
+    fail(checkpoint.string(), " belongs to another run (", run_id, ") than ", p.string(), " names (", owner,
+         "); resume that checkpoint into its own folder with --out, or start over with --overwrite");
+}
+
 SavedTraining train_checkpoint_read(const fs::path& dir) {
   SavedTraining s;
   const nlohmann::json r = read_json(dir / "instruct.json", "checkpoint options");
@@ -203,6 +244,7 @@ SavedTraining train_checkpoint_read(const fs::path& dir) {
     t.rng = j.at("rng").get<std::string>();
     for (const auto& i : j.at("order")) t.order.push_back(static_cast<int32_t>(integer(i, "order", INT32_MIN, INT32_MAX)));
     t.base = j.value("base", std::string());  // absent before LoRA
+    t.run_id = j.value("run_id", std::string());  // absent before run ids
     for (const auto& e : j.at("evals"))
       t.evals.push_back({integer(e.at("step"), "evals.step"), integer(e.at("tokens_seen"), "evals.tokens_seen"),
                          static_cast<int32_t>(integer(e.at("epoch"), "evals.epoch", INT32_MIN, INT32_MAX)), e.at("train_loss").get<double>(),

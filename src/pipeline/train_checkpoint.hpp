@@ -28,6 +28,7 @@ struct TrainState {
   int64_t metrics_bytes = 0;   // length of metrics.jsonl when saved (resume truncates to it)
   uint64_t data_hash = 0;      // FNV-1a of the dataset file
   std::string base;            // LoRA: the frozen base's identity (model_identity), "" otherwise
+  std::string run_id;          // the run these checkpoints belong to (OUT/run.json); "" before ids
 };
 
 nlohmann::ordered_json train_options_json(const TrainOptions& o);
@@ -49,6 +50,15 @@ struct SavedTraining {
 };
 SavedTraining train_checkpoint_read(const std::filesystem::path& dir);
 void train_checkpoint_load_optimizer(const std::filesystem::path& dir, AdamW& adam);
+
+// Run folders are never mixed. A fresh run claims OUT: it refuses a folder that holds another
+// run's checkpoints unless `overwrite` (then that run's checkpoints, model, metrics and plots are
+// removed). Returns the new run's id; rank 0 writes it to OUT/run.json (run_dir_write_id).
+std::string run_dir_claim(const std::filesystem::path& out, bool overwrite, bool writer, std::ostream& log);
+void run_dir_write_id(const std::filesystem::path& out, const std::string& run_id);
+// A resume into OUT: the checkpoint must belong to the run OUT/run.json names (either id absent:
+// written before ids, not checked).
+void run_dir_check(const std::filesystem::path& out, const std::filesystem::path& checkpoint, const std::string& run_id);
 
 // Writes instruct.json (the options; for an adapter, its base: name or path and identity) into a
 // model dir, atomically.

@@ -325,7 +325,10 @@ void Routes::post(httplib::Server& svr, const char* path, Api api, Handler h) {
       h(req, j, res);
     } catch (const ApiError& e) {
       send_error(res, api, e);
-      log_line(str_cat("serve     ", req.path, " ", e.status, " ", e.message, "\n"));
+      log_line(str_cat("serve     ", req.path, " ", e.status, " ", utf8_sanitize(e.message), "\n"));
+    } catch (const std::exception& e) {  // a request ends only itself
+      send_error(res, api, {500, str_cat("internal error: ", e.what()), ""});
+      log_line(str_cat("serve     ", req.path, " 500 ", utf8_sanitize(e.what()), "\n"));
     }
   });
 }
@@ -351,43 +354,56 @@ void Routes::run(const httplib::Request& req, httplib::Response& res, const std:
     log_job(path, *job);
     return;
   }
-  auto started = std::make_shared<bool>(false);
+  // The provider runs outside httplib's handler try-block: whatever it throws would end the
+  // process, so it catches everything and ends the stream with an error frame instead.
+  struct StreamState {
+    bool started = false, finished = false;
+  };
+  auto st = std::make_shared<StreamState>();
   res.set_header("Cache-Control", "no-cache");
   // Close-delimited, not chunked: node-fetch 2 (the openai v4 client's transport on Node 18)
   // raises a false "Premature close" on chunked streams over kept-alive sockets under load (its
-  // issues #1576, #1767). A stream ends by closing the connection, which every HTTP client reads.
+  // issues #1576, #1767). The stream ends by closing the connection right after its last frame:
+  // the provider returns false then, which makes httplib close the socket at once instead of
+  // waiting out the keep-alive timer with the client still reading.
   res.set_header("Connection", "close");
   res.set_content_provider(
       f.content_type,
-      [job, f, started](size_t, httplib::DataSink& sink) {
+      [this, job, f, st, path](size_t, httplib::DataSink& sink) {
         auto write = [&](const std::string& s) {
           if (s.empty() || sink.write(s.data(), s.size())) return true;
           job->cancel = true;  // the client is gone: free the slot
           return false;
         };
-        if (!*started) {
-          *started = true;
-          if (!write(f.first)) return false;
-        }
-        std::vector<std::string> pieces;
-        const bool more = job->next(pieces);
-        std::string frames;
-        for (const std::string& t : pieces) frames += f.delta(t);
-        if (!write(frames)) return false;
-        if (!more) {
-          if (job->done_reason == "error") {  // the stream has begun: the error is its last frame
-            const json e = {{"error", "generation failed: " + job->error}};
-            if (!write(f.api == Api::kOllama ? e.dump() + "\n" : sse(e))) return false;
-          } else if (!write(f.last(*job))) {
-            return false;
+        auto error_frame = [&](const std::string& what) {
+          const json e = {{"error", utf8_sanitize("generation failed: " + what)}};
+          return f.api == Api::kOllama ? e.dump() + "\n" : sse(e);
+        };
+        try {
+          if (!st->started) {
+            st->started = true;
+            if (!write(f.first)) return false;
           }
-          sink.done();
+          std::vector<std::string> pieces;
+          const bool more = job->next(pieces);
+          std::string frames;
+          for (const std::string& t : pieces) frames += f.delta(t);
+          if (!write(frames)) return false;
+          if (more) return true;
+          // The stream has begun: an error is its last frame.
+          if (!write(job->done_reason == "error" ? error_frame(job->error) : f.last(*job))) return false;
+        } catch (const std::exception& e) {
+          job->cancel = true;
+          log_line(str_cat("serve     ", path, "  stream failed: ", utf8_sanitize(e.what()), "\n"));
+          write(error_frame(e.what()));
         }
-        return true;
+        st->finished = true;
+        sink.done();
+        return false;  // closes the connection now: the client reads the end of the body
       },
-      [this, job, path](bool ok) {
-        if (!ok) job->cancel = true;
-        if (ok) log_job(path, *job);
+      [this, job, path, st](bool) {
+        if (!st->finished) job->cancel = true;
+        if (st->finished) log_job(path, *job);
         else log_line(str_cat("serve     ", path, "  client left after ", job->eval_count, " tokens; slot freed\n"));
       });
 }
@@ -643,6 +659,10 @@ void Routes::add(httplib::Server& svr) {
   });
   post(svr, "/v1/chat/completions", Api::kOpenAI, [this](auto& req, auto& body, auto& res) { openai_chat(req, body, res); });
   post(svr, "/v1/completions", Api::kOpenAI, [this](auto& req, auto& body, auto& res) { openai_completion(req, body, res); });
+  // A close-delimited stream says only "Connection: close" (httplib would add its keep-alive terms).
+  svr.set_post_routing_handler([](const httplib::Request&, httplib::Response& res) {
+    if (res.get_header_value("Connection") == "close") res.headers.erase("Keep-Alive");
+  });
   svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     const bool openai = req.path.rfind("/v1/", 0) == 0;

@@ -96,6 +96,25 @@ std::string utf8_sanitize(std::string_view s) {
   return out;
 }
 
+size_t utf8_sanitize_prefix(std::string_view s, std::string& out) {
+  size_t i = 0;
+  while (i < s.size()) {
+    uint32_t cp;
+    size_t bad;
+    const size_t n = utf8_next(s, i, &cp, &bad);
+    if (n) {
+      out.append(s.substr(i, n));
+      i += n;
+      continue;
+    }
+    const auto b0 = static_cast<uint8_t>(s[i]);
+    if (b0 >= 0xC2 && b0 <= 0xF4 && i + bad >= s.size()) break;  // valid so far, cut short: wait
+    utf8_append(out, 0xFFFD);
+    i += bad;
+  }
+  return i;
+}
+
 }  // namespace instruct
 
 namespace instruct {

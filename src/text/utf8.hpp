@@ -29,5 +29,9 @@ std::string_view py_strip(std::string_view s);
 std::string_view py_lstrip(std::string_view s);
 // Length of the longest prefix that does not end inside a UTF-8 character (for streaming).
 size_t utf8_complete_prefix(std::string_view s);
+// Streaming repair: appends s to out as valid UTF-8 (U+FFFD for each maximal invalid subpart, as
+// utf8_sanitize) except an incomplete character at the very end that more bytes could still
+// complete; returns how many bytes of s it consumed (the rest waits for the next call).
+size_t utf8_sanitize_prefix(std::string_view s, std::string& out);
 
 }  // namespace instruct

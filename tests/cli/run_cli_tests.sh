@@ -112,7 +112,7 @@ grep -q '^Training loss: ' <<<"$("${train[@]}" --out "$tmp/run2" --max-steps 1)"
 [ "$(wc -l <"$tmp/run/metrics.jsonl")" -eq 22 ] && ok || no "train metrics: expected 16 steps, 4 evals, 2 samples"
 [ -s "$tmp/run/loss-plot.png" ] && [ -f "$tmp/run/model/model.safetensors" ] && [ -f "$tmp/run/model/instruct.json" ] &&
   [ -f "$tmp/run/checkpoints/step-00000016/optimizer.safetensors" ] && ok || no "train: plot, model or checkpoint missing"
-expect_ok train-continue 'done +1 steps' -- "$bin" train --model "$tmp/run/model" --data "$tmp/d40.json" --max-steps 1 \
+expect_ok train-continue 'done +1 step in' -- "$bin" train --model "$tmp/run/model" --data "$tmp/d40.json" --max-steps 1 \
   --batch-size 4 --out "$tmp/cont"
 # kill -9 in the middle of the second checkpoint write: the first stays loadable, and resuming
 # from the run directory ends exactly where the uninterrupted run did.
@@ -369,6 +369,47 @@ grep -qxF "The opposite of hot is cold." <<<"$got" && ! grep -q 'endoftext' <<<"
   no "chat: '$got' (expected the trained answer on its own line)"
 got=$("$bin" generate "${eos_model[@]}" -i "Name the capital of France." --ignore-eos -n 12 --stats 2>"$tmp/eos.err")
 grep -qE '^decode +12 tokens' "$tmp/eos.err" && ok || no "--ignore-eos: $(grep decode "$tmp/eos.err")"
+
+# A newcomer's first hour (issue 25): typos, defaults, run folders, export names.
+expect_fail typo-command 'did you mean `instruct train`?' -- "$bin" trian
+expect_fail typo-flag 'did you mean --max-steps?' -- "$bin" train --max-step 5
+expect_fail config-without-init 'add --init random' -- "$bin" train --config small --max-steps 1
+tiny=(--init random --config n_layer=2,n_head=2,n_embd=64 --batch-size 4 --eval-freq 0 --sample-tokens 0
+      --no-estimate --data "$repo/data/instruction-data.json")
+mkdir -p "$tmp/newcomer"
+( cd "$tmp/newcomer" && "$bin" generate -i hi >"$tmp/nc.out" 2>"$tmp/nc.err" )
+[ $? -eq 1 ] && grep -q 'no trained model in out/.*instruct run' "$tmp/nc.err" && ok ||
+  no "generate without a model: $(cat "$tmp/nc.err")"
+( cd "$tmp/newcomer" && "$bin" train "${tiny[@]}" --max-steps 2 --out out/run >/dev/null 2>&1 ) || no "newcomer: train failed"
+got=$(cd "$tmp/newcomer" && "$bin" generate -i hi -n 2 2>"$tmp/nc.err")
+[ $? -eq 0 ] && grep -q 'model     out/run/model (the newest' "$tmp/nc.err" && ok || no "generate finds out/run/model: $(cat "$tmp/nc.err")"
+expect_fail model-missing-dir 'no such directory; the newest trained model is out/run/model' -- \
+  bash -c "cd '$tmp/newcomer' && '$bin' generate --model out/train/model -i hi"
+# Another run's checkpoints in --out are refused; --overwrite starts over; --resume checks the run.
+expect_fail out-mixed 'already holds checkpoints of another run' -- \
+  bash -c "cd '$tmp/newcomer' && '$bin' train ${tiny[*]} --max-steps 2 --out out/run"
+(cd "$tmp/newcomer" && "$bin" train "${tiny[@]}" --max-steps 1 --out out/run --overwrite >"$tmp/ow.log" 2>&1) &&
+  [ "$(ls "$tmp/newcomer/out/run/checkpoints")" = step-00000001 ] && grep -q '^done      1 step in' "$tmp/ow.log" && ok ||
+  no "--overwrite: $(ls "$tmp/newcomer/out/run/checkpoints") $(tail -2 "$tmp/ow.log")"
+"$bin" train "${tiny[@]}" --max-steps 2 --out "$tmp/other" >/dev/null 2>&1 || no "other run failed"
+cp -r "$tmp/other/checkpoints/step-00000002" "$tmp/newcomer/out/run/checkpoints/"
+expect_fail resume-other-run 'belongs to another run' -- bash -c "cd '$tmp/newcomer' && '$bin' train --resume out/run"
+# export: the format from the name, a mismatch refused, the folder made before the model loads.
+expect_ok export-gguf-by-name 'GGUF v3' -- "$bin" export --init random --config n_layer=2,n_head=2,n_embd=64 \
+  --out "$tmp/new/dir/m.gguf"
+[ -f "$tmp/new/dir/m.gguf" ] && [ "$(tail -c 1 "$tmp/new/dir/m.Modelfile" | od -An -c | tr -d ' ')" = '\n' ] && ok ||
+  no "export: no m.gguf, or its Modelfile lacks a final newline"
+expect_fail export-format-mismatch 'names a GGUF file but --format is hf' -- "$bin" export --init random \
+  --config n_layer=2,n_head=2,n_embd=64 --format hf --out "$tmp/x.gguf"
+expect_fail export-unwritable 'cannot' -- "$bin" export --init random --config n_layer=2,n_head=2,n_embd=64 \
+  --out /proc/nope/m.gguf
+# run --limit answers only the first N test entries.
+"$bin" run "${tiny[@]}" --max-steps 2 --no-judge --limit 3 --max-new-tokens 2 --out "$tmp/lim" >"$tmp/lim.log" 2>&1 &&
+  python3 -c 'import json,sys; sys.exit(len(json.load(open(sys.argv[1]))) != 3)' "$tmp/lim/instruction-data-with-response.json" &&
+  ok || no "run --limit 3: $(tail -2 "$tmp/lim.log")"
+# respond --resume FILE continues that file (it is the --out).
+"$bin" respond --model "$tmp/other/model" --limit 2 -n 2 --resume "$tmp/resp-resume.json" >/dev/null 2>&1 &&
+  [ -f "$tmp/resp-resume.json" ] && ok || no "respond --resume FILE wrote no file"
 
 # Usage errors come from the flag parser with its own exit code, not a crash.
 "$bin" prepare --batch-size 0 >/dev/null 2>&1; rc=$?

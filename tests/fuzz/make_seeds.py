@@ -119,6 +119,14 @@ def main():
     put("http", "models", "GET /v1/models/instruct\n")
     put("http", "bad-json", "POST /api/chat\n{\"model\": ")
     put("http", "bad-field", "POST /api/chat\n" + json.dumps({"model": "instruct", "messages": [{"role": 5}]}))
+    # text_stream: a mode byte (1: marker, 2: stop strings), then 16-bit token ids. Byte tokens
+    # 0xe5 0xbd and a space (a CJK character cut short), ids from the top of the vocabulary.
+    enc = json.load(open(os.path.join(ROOT, "data", "gpt2-encoder.json"), encoding="utf-8"))
+    def ids(*toks):
+        return b"".join(struct.pack("<H", enc[t]) for t in toks)
+    put("text_stream", "cut-cjk", b"\x00" + ids("\u00e5", "\u00bd", "\u0120songs"))
+    put("text_stream", "marker-stop", b"\x03" + ids("###", "\u0120Response", ":", "\u010a", "Hi", "\u010a", "\u010a"))
+    put("text_stream", "high-ids", b"\x00" + bytes(range(200, 256)) * 2)
 
 
 if __name__ == "__main__":

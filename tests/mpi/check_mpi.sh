@@ -3,15 +3,19 @@
 # train` gives the losses and evaluations of one process over the same global batches (within 1e-5
 # relative over 10 steps), rank 0 alone writes the run, and an interrupted mpirun run resumes under
 # mpirun to the same losses. `instruct dpo` likewise, with the reference per step and precomputed.
-# Usage: check_mpi.sh path/to/instruct repo_dir work_dir
+# Ordering, not timing: with SLOW_RENAME (tests/mpi/slow_rename.cpp) every mpirun here makes rank 0
+# sleep 1.5 s before each file it moves into a model path, so a rank that reads the model before
+# rank 0 has written it fails every time.
+# Usage: check_mpi.sh path/to/instruct repo_dir work_dir [path/to/slow_rename.so]
 set -euo pipefail
-bin=$1 repo=$2 work=$3
+bin=$1 repo=$2 work=$3 slow=${4:-}
 rm -rf "$work" && mkdir -p "$work"
 command -v mpirun >/dev/null || { echo "FAIL: mpirun not found (bash scripts/setup.sh installs openmpi-bin)"; exit 1; }
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
 # CI runs as root; Open MPI refuses that unless told.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 mpi=(mpirun -np 2 --oversubscribe --bind-to none)
+[ -z "$slow" ] || mpi+=(-x "LD_PRELOAD=$(realpath "$slow")" -x INSTRUCT_SLOW_MS=1500)
 common=(train --init random --config n_layer=2,n_head=2,n_embd=64 --max-steps 10 --batch-size 4 --eval-freq 5
         --eval-iter 2 --sample-tokens 0 --data "$repo/data/instruction-data.json")
 "$bin" "${common[@]}" --out "$work/one" >"$work/one.log"

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """`instruct serve` under load: CLIENTS threads for SECONDS, each looping over a mix of requests:
 valid ones on the four generation routes (streamed or not, greedy; each answer must equal the one
-the idle server gave for the same prompt and route), bodies over the 8 MiB limit (413), malformed
-ones (400), and streams the client drops after the first frame. The server must not crash, must
+the idle server gave for the same prompt and route), random-weight answers sampled at temperatures
+up to 2 (streamed: every frame strict UTF-8 and valid JSON, the stream ends with its last frame; a
+random model emits broken UTF-8 all the time), bodies over the 8 MiB limit (413), malformed ones
+(400), and streams the client hangs up on at a random moment. The server must not crash, must
 answer every valid request correctly, and its RSS (sampled every second) must be flat after the
 warm-up: the slope is printed. Usage: load_test.py INSTRUCT [SECONDS=60] [CLIENTS=64]"""
 import http.client
@@ -69,6 +71,39 @@ def text_of(route, status, data, stream):
     return out
 
 
+def stream_problem(route, status, data):
+    """None if a streamed reply is whole: strict UTF-8, every frame JSON, no error, the end frame last."""
+    if status != 200:
+        return f"{route}: HTTP {status}: {data[:200]!r}"
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return f"{route}: invalid UTF-8 in the stream: {e}"
+    try:
+        if route.startswith("/api/"):
+            frames = [json.loads(l) for l in text.splitlines() if l.strip()]
+            if any("error" in f for f in frames):
+                return f"{route}: error frame: {frames[-1]}"
+            return None if frames and frames[-1].get("done") is True else f"{route}: no done frame: {text[-200:]!r}"
+        events = [l[6:] for l in text.splitlines() if l.startswith("data: ")]
+        if not events or events[-1] != "[DONE]":
+            return f"{route}: no [DONE]: {text[-200:]!r}"
+        frames = [json.loads(e) for e in events[:-1]]
+        return next((f"{route}: error frame: {f}" for f in frames if "error" in f), None)
+    except ValueError as e:
+        return f"{route}: a frame is not JSON: {e}"
+
+
+def sampled_body(route, prompt, rng):
+    b = body_for(route, prompt, True)
+    t, n = round(rng.uniform(0.5, 2.0), 2), rng.randrange(16, 96)
+    if route.startswith("/api/"):
+        b["options"] = {"temperature": t, "num_predict": n, "top_k": 0}
+    else:
+        b["temperature"], b["max_tokens"] = t, n
+    return b
+
+
 def request(method, path, body=None, raw=None):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
@@ -86,7 +121,7 @@ for route in ROUTES:
         s, d = request("POST", route, body_for(route, p, False))
         expected[(route, p)] = text_of(route, s, d, False)
 
-counts = {"valid": 0, "oversized": 0, "malformed": 0, "dropped": 0}
+counts = {"valid": 0, "sampled": 0, "oversized": 0, "malformed": 0, "dropped": 0}
 errors = []
 lock = threading.Lock()
 stop_at = time.time() + SECONDS
@@ -104,7 +139,11 @@ def client(seed):
     while time.time() < stop_at:
         r = rng.random()
         try:
-            if r < 0.55:
+            if r < 0.3:
+                route = rng.choice(ROUTES)
+                s, d = request("POST", route, sampled_body(route, rng.choice(PROMPTS), rng))
+                note("sampled", stream_problem(route, s, d))
+            elif r < 0.55:
                 route, p, stream = rng.choice(ROUTES), rng.choice(PROMPTS), rng.random() < 0.5
                 s, d = request("POST", route, body_for(route, p, stream))
                 got = text_of(route, s, d, stream)
@@ -124,10 +163,12 @@ def client(seed):
             else:
                 route = rng.choice(ROUTES)
                 sock = socket.create_connection(("127.0.0.1", port), timeout=120)
-                b = json.dumps(body_for(route, rng.choice(PROMPTS), True)).encode()
+                b = json.dumps(sampled_body(route, rng.choice(PROMPTS), rng)).encode()
                 sock.sendall(f"POST {route} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                              f"Content-Length: {len(b)}\r\n\r\n".encode() + b)
-                sock.recv(256)  # the headers (and maybe the first frame), then gone
+                for _ in range(rng.randrange(1, 6)):  # the headers and a few frames, then gone
+                    if not sock.recv(rng.choice([16, 256, 4096])):
+                        break
                 sock.close()
                 note("dropped")
         except Exception as e:  # a reset or refused connection is a failure too
@@ -166,7 +207,8 @@ if n >= 2:
 lo, hi = min(y for _, y in warm) / 1024, max(y for _, y in warm) / 1024
 total = sum(counts.values())
 print("RSS MiB every 5 s: " + " ".join(f"{y / 1024:.0f}" for _, y in samples[::5]))
-print(f"load: {CLIENTS} clients for {SECONDS:.0f}s: {total} requests ({counts['valid']} valid, {counts['oversized']} "
+print(f"load: {CLIENTS} clients for {SECONDS:.0f}s: {total} requests ({counts['valid']} valid, {counts['sampled']} "
+      f"sampled at temperatures to 2, {counts['oversized']} "
       f"oversized, {counts['malformed']} malformed, {counts['dropped']} dropped mid-stream); server "
       f"{'alive' if alive else 'DEAD'}, {health.get('served', '?')} generations served, {health.get('cancelled', '?')} cancelled; "
       f"RSS after warm-up {lo:.0f}-{hi:.0f} MiB, slope {slope:+.2f} MiB/min")
