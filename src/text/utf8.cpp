@@ -77,26 +77,11 @@ void utf8_append(std::string& out, uint32_t cp) {
   }
 }
 
-std::string utf8_sanitize(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  size_t i = 0;
-  while (i < s.size()) {
-    uint32_t cp;
-    size_t bad;
-    const size_t n = utf8_next(s, i, &cp, &bad);
-    if (n) {
-      out.append(s.substr(i, n));
-      i += n;
-    } else {
-      utf8_append(out, 0xFFFD);
-      i += bad;
-    }
-  }
-  return out;
-}
+namespace {
 
-size_t utf8_sanitize_prefix(std::string_view s, std::string& out) {
+// Appends s to out with U+FFFD for each maximal invalid subpart; with hold_tail, stops before an
+// incomplete character at the very end that more bytes could still complete. Returns the bytes used.
+size_t sanitize_into(std::string_view s, std::string& out, bool hold_tail) {
   size_t i = 0;
   while (i < s.size()) {
     uint32_t cp;
@@ -108,12 +93,23 @@ size_t utf8_sanitize_prefix(std::string_view s, std::string& out) {
       continue;
     }
     const auto b0 = static_cast<uint8_t>(s[i]);
-    if (b0 >= 0xC2 && b0 <= 0xF4 && i + bad >= s.size()) break;  // valid so far, cut short: wait
+    if (hold_tail && b0 >= 0xC2 && b0 <= 0xF4 && i + bad >= s.size()) break;  // valid so far, cut short
     utf8_append(out, 0xFFFD);
     i += bad;
   }
   return i;
 }
+
+}  // namespace
+
+std::string utf8_sanitize(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  sanitize_into(s, out, false);
+  return out;
+}
+
+size_t utf8_sanitize_prefix(std::string_view s, std::string& out) { return sanitize_into(s, out, true); }
 
 }  // namespace instruct
 

@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "io/bundled.hpp"
+#include "text/bpe.hpp"
 
 namespace fuzz {
 
@@ -53,6 +55,12 @@ void expect_clean(F&& f) {
   } catch (const std::exception& e) {
     finding("exception other than instruct::Error", e.what());
   }
+}
+
+// The bundled GPT-2 tokenizer, loaded once.
+inline instruct::Bpe& bundled_bpe() {
+  static instruct::Bpe b = instruct::bpe_load_dir(instruct::bundled_data_dir());
+  return b;
 }
 
 // Splits the input into parts at a "\n--\n" line (a seed corpus writes files that way).

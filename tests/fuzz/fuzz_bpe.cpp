@@ -6,10 +6,7 @@
 #include "text/bpe.hpp"
 
 namespace {
-instruct::Bpe& bpe() {
-  static instruct::Bpe b = instruct::bpe_load_dir(instruct::bundled_data_dir());
-  return b;
-}
+instruct::Bpe& bpe() { return fuzz::bundled_bpe(); }
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -9,10 +9,7 @@
 #include "text/utf8.hpp"
 
 namespace {
-instruct::Bpe& bpe() {
-  static instruct::Bpe b = instruct::bpe_load_dir(instruct::bundled_data_dir());
-  return b;
-}
+instruct::Bpe& bpe() { return fuzz::bundled_bpe(); }
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

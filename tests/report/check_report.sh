@@ -71,6 +71,14 @@ timeout 120 "$browser" "${flags[@]}" --window-size=1280,2600 --screenshot="$out/
 [ -s "$out/report.png" ] && ok || { no "no screenshot: $(tail -3 "$tmp/chromium.log")"; finish; }
 timeout 120 "$browser" "${flags[@]}" --dump-dom "file://$page" >"$tmp/dom.html" 2>/dev/null
 grep -q 'The 10 lowest-scored responses' "$tmp/dom.html" && ok || no "the rendered DOM lacks the table"
+# No sideways scroll on a narrow window: a copy of the page with one script that writes the
+# document's width beside the window's into the DOM (the page itself has no scripts).
+sed 's|</body>|<script>document.body.dataset.fit = document.documentElement.scrollWidth + "/" + window.innerWidth</script></body>|' \
+  "$page" >"$out/run/fit-check.html"
+timeout 120 "$browser" "${flags[@]}" --window-size=800,900 --dump-dom "file://$out/run/fit-check.html" >"$tmp/fit.html" 2>/dev/null
+fit=$(grep -o 'data-fit="[0-9]*/[0-9]*"' "$tmp/fit.html" | grep -o '[0-9]*/[0-9]*')
+[ -n "$fit" ] && [ "${fit%/*}" -le "${fit#*/}" ] && ok || no "the page scrolls sideways in an 800 px window: $fit (page/window)"
+rm -f "$out/run/fit-check.html"
 "$py" - "$out/report.png" <<'PY' && ok || no "screenshot does not show the plot and the histogram"
 import sys
 from PIL import Image
