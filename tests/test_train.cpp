@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/progress.hpp"
 #include "io/checkpoint.hpp"
 #include "kernels/gemm.hpp"
 #include "pipeline/train.hpp"
@@ -530,6 +531,21 @@ TEST(Train, Bf16TrainingEndsWithinOnePercentOfFp32) {
   }
   EXPECT_NEAR(final_loss[1], final_loss[0], 0.01 * final_loss[0]);
   fs::remove_all(dir);
+}
+
+// The first progress line's ETA follows the estimate printed above it (a first step carries
+// warm-up and the step-0 evaluation); the measured rate takes over as steps complete.
+TEST(Progress, FirstEtaFollowsTheEstimate) {
+  std::ostringstream log;
+  Progress bar(log, "step", 1000, 0);
+  if (bar.tty()) GTEST_SKIP() << "stderr is a terminal: the bar is drawn there, not logged";
+  bar.set_prior(1800);
+  bar.update(1, "");
+  EXPECT_NE(log.str().find("eta 29m"), std::string::npos) << log.str();  // 30 min, a hundredth measured
+  std::ostringstream plain;
+  Progress alone(plain, "step", 1000, 0);
+  alone.update(1, "");  // one step in microseconds: the rate alone says a second or so
+  EXPECT_EQ(plain.str().find("eta 29m"), std::string::npos) << plain.str();
 }
 
 TEST(Train, BadOptionsAreClearErrors) {
