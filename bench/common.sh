@@ -7,6 +7,7 @@
 # other arguments pass only the build directory.
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$repo/build}
+[ -x "$build/instruct" ] || { echo "bench: no $build/instruct; build it first (bash scripts/setup.sh)"; exit 1; }
 "$build/instruct" --version | sed -n 2p
 shift || true
 sizes=${*:-small medium}
