@@ -265,6 +265,17 @@ TEST(Train, SigintSavesACheckpointThatResumes) {
   res.resume = r.checkpoint;
   train_run(res, log);
   EXPECT_EQ(metrics_of(dir / "whole"), metrics_of(dir / "cut"));
+  // A damaged generator state is an error that names the file and the field.
+  const fs::path state = fs::path(train_checkpoint_find(dir / "cut")) / "state.json";
+  auto j = test::read_json(state);
+  j["rng"] = "5489 1 2 3";
+  std::ofstream(state) << j.dump();
+  try {
+    train_checkpoint_read(state.parent_path());
+    ADD_FAILURE() << "a damaged rng state was read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(state.string() + ": \"rng\""), std::string::npos) << e.what();
+  }
   fs::remove_all(dir);
 }
 

@@ -15,6 +15,7 @@
 
 #include "core/error.hpp"
 #include "core/files.hpp"
+#include "core/rng.hpp"
 #include "io/adapter.hpp"
 #include "io/checkpoint.hpp"
 #include "io/options_json.hpp"
@@ -264,6 +265,12 @@ SavedTraining train_checkpoint_read(const fs::path& dir) {
   if (t.tokens_seen < 0) bad("tokens_seen", t.tokens_seen);
   if (t.adam_step < 0) bad("adam_step", t.adam_step);
   if (t.metrics_bytes < 0) bad("metrics_bytes", t.metrics_bytes);
+  try {  // the generator state parses here, where the file can be named (not at the first draw)
+    TorchGenerator g(0);
+    g.restore(t.rng);
+  } catch (const Error& e) {
+    fail(sp.string(), ": \"rng\": ", e.what(), "; the file is damaged; resume from an older checkpoint");
+  }
   for (int32_t i : t.order)
     if (i < 0 || i >= n) bad("order", i);
   return s;
