@@ -557,6 +557,14 @@ TEST(Progress, FirstEtaFollowsTheEstimate) {
   Progress alone(plain, "step", 1000, 0);
   alone.update(1, "");  // one step in microseconds: the rate alone says a second or so
   EXPECT_EQ(plain.str().find("eta 29m"), std::string::npos) << plain.str();
+  // Batched work without an estimate: no ETA until a batch's worth of units is done.
+  std::ostringstream batched;
+  Progress answers(batched, "entries", 110, 0);
+  answers.set_eta_after(8);
+  answers.update(1, "");
+  EXPECT_NE(batched.str().find("eta ?"), std::string::npos) << batched.str();
+  answers.update(8, "");
+  EXPECT_EQ(batched.str().rfind("eta ?"), batched.str().find("eta ?")) << batched.str();  // the 2nd line has one
 }
 
 TEST(Train, BadOptionsAreClearErrors) {

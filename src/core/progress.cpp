@@ -24,7 +24,8 @@ void Progress::update(int64_t done, const std::string& status) {
   char head[96];
   std::snprintf(head, sizeof head, "%s %lld/%lld", label_.c_str(), static_cast<long long>(done),
                 static_cast<long long>(total_));
-  const std::string tail = status + "  elapsed " + format_duration(t) + "  eta " + format_duration(eta);
+  const bool known = prior_ > 0 || done - start_done_ >= eta_after_;
+  const std::string tail = status + "  elapsed " + format_duration(t) + "  eta " + (known ? format_duration(eta) : "?");
   if (tty_) {
     const int width = 24, fill = static_cast<int>(frac * width + 0.5);
     std::string bar = "[" + std::string(fill, '#') + std::string(width - fill, '.') + "]";

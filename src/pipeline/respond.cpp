@@ -163,6 +163,8 @@ RespondReport respond_run(const RespondOptions& o, std::ostream& log) {
       << "cpu       " << gemm_machine_line() << ", " << omp_get_max_threads() << " threads\n"
       << std::flush;
   Progress bar(log, "entries", static_cast<int64_t>(entries.size()), 10);
+  if (o.estimate_seconds > 0) bar.set_prior(o.estimate_seconds);
+  bar.set_eta_after(o.infer.gen.batch_size);
   Timer timer, since_write;
   InterruptScope interrupt;
   size_t finished = rep.skipped;

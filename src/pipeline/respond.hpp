@@ -46,6 +46,7 @@ struct RespondOptions {
   std::filesystem::path out = "instruction-data-with-response.json";
   bool resume = false;  // keep entries of an existing --out that already have a response
   int64_t limit = 0;    // only the first N entries of the split
+  double estimate_seconds = 0;  // `run`: its estimate of this stage, for the first ETAs (0: none)
 };
 struct RespondReport {
   size_t entries = 0, generated = 0, skipped = 0;

@@ -93,6 +93,8 @@ RunReport run_all(const RunOptions& o, std::ostream& log_out) {
     r.infer.gen.max_new_tokens = o.max_new_tokens;
     r.limit = o.limit;
     r.resume = !o.train.resume.empty();
+    // The estimate covers the whole test split with the SFT model: the first ETAs follow it.
+    if (rep.train.estimate && o.limit == 0) r.estimate_seconds = rep.train.estimate->respond;
     *a.respond = respond_run(r, log);
     stage_done(a.stage);
   }
