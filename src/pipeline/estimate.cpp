@@ -310,6 +310,7 @@ RunEstimate run_estimate(const PreparedData& d, const DataOptions& data, const P
     double tokens = 0;
     const int cap = std::max(p.max_new_tokens, 1);
     for (const Example& x : d.test) {
+      if (p.respond_limit > 0 && static_cast<int64_t>(jobs.size()) >= p.respond_limit) break;
       const int answer = static_cast<int>(x.tokens.size()) - x.prompt_len + 1;
       jobs.push_back({x.prompt_len, std::clamp(answer, 1, cap)});
       longest.push_back({x.prompt_len, cap});

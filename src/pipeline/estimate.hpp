@@ -70,6 +70,7 @@ struct PlanOptions {
   int32_t sample_tokens = 50;
   bool respond = false;      // `run`: then the test split's responses
   int32_t respond_slots = 8, max_new_tokens = 256;
+  int64_t respond_limit = 0;  // the first N test entries only (0: all)
 };
 
 struct RunEstimate {

@@ -35,6 +35,7 @@ RunReport run_all(const RunOptions& o, std::ostream& log_out) {
   log << "\n== train\n";
   TrainOptions train = o.train;  // its estimate includes the respond stage
   train.respond_slots = o.respond_batch, train.respond_max_new_tokens = o.max_new_tokens;
+  train.respond_limit = o.limit;
   rep.train = train_run(train, log);
   if (rep.train.interrupted) throw Interrupted(rep.train.checkpoint.string());
   stage_done("train");
@@ -93,8 +94,8 @@ RunReport run_all(const RunOptions& o, std::ostream& log_out) {
     r.infer.gen.max_new_tokens = o.max_new_tokens;
     r.limit = o.limit;
     r.resume = !o.train.resume.empty();
-    // The estimate covers the whole test split with the SFT model: the first ETAs follow it.
-    if (rep.train.estimate && o.limit == 0) r.estimate_seconds = rep.train.estimate->respond;
+    // The estimate of this stage (the SFT model's answers): the first ETAs follow it.
+    if (rep.train.estimate) r.estimate_seconds = rep.train.estimate->respond;
     *a.respond = respond_run(r, log);
     stage_done(a.stage);
   }

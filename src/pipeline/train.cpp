@@ -67,6 +67,7 @@ RunEstimate train_estimate(const TrainOptions& o, const PreparedData& d, const G
   p.start_step = start_step, p.initial_eval = start_step == 0;
   p.respond = o.respond_slots > 0;
   p.respond_slots = std::max(o.respond_slots, 1), p.max_new_tokens = o.respond_max_new_tokens;
+  p.respond_limit = o.respond_limit;
   ProbeOptions probe;
   probe.bf16 = o.precision == "bf16";
   probe.lora = train_lora_config(o);
@@ -128,6 +129,7 @@ TrainOptions resume_options(const TrainOptions& cli, const SavedTraining& saved,
   o.resume = ck;
   o.on_batch = cli.on_batch;
   o.respond_slots = cli.respond_slots, o.respond_max_new_tokens = cli.respond_max_new_tokens;
+  o.respond_limit = cli.respond_limit;
   return o;
 }
 

@@ -65,6 +65,7 @@ struct TrainOptions {
   bool estimate = true;  // print the run's estimated wall time (a short probe) before training
   // `run` only: the respond stage that follows training, for the estimate (0 slots: none)
   int32_t respond_slots = 0, respond_max_new_tokens = 256;
+  int64_t respond_limit = 0;  // run --limit: the first N test entries only (0: all)
   // long names of the flags given on the command line (a resume may only change some of them)
   std::vector<std::string> given;
   // test hook: called with (step, batch) before each optimizer step's first micro-batch
