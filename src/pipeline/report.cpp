@@ -130,9 +130,9 @@ std::vector<std::pair<std::string, std::string>> artifacts(const RunFacts& f) {
   return a;
 }
 
-// "12 steps in 1m34s": the training loop's own time, the same words in report.md and report.html.
-std::string training_line(const RunFacts& f) {
-  return std::to_string(f.steps) + (f.steps == 1 ? " step in " : " steps in ") + format_duration(f.train_seconds);
+// "12 steps in 1m34s": a loop's own time, the same words in report.md and report.html.
+std::string steps_in(int64_t steps, double seconds) {
+  return std::to_string(steps) + (steps == 1 ? " step in " : " steps in ") + format_duration(seconds);
 }
 
 // Markdown's `code` in text already HTML-escaped: <code>code</code> (an unpaired backtick stays).
@@ -154,8 +154,8 @@ std::string dpo_markdown(const RunFacts& f) {
   const auto& d = f.dpo;
   char buf[512];
   std::string md = "\n## Preference tuning (DPO)\n\n";
-  std::snprintf(buf, sizeof buf, "DPO: %lld step%s in %s on [dpo/](dpo/) (metrics, plots, model).\n\n",
-                static_cast<long long>(d.steps), d.steps == 1 ? "" : "s", format_duration(d.seconds).c_str());
+  std::snprintf(buf, sizeof buf, "DPO: %s on [dpo/](dpo/) (metrics, plots, model).\n\n",
+                steps_in(d.steps, d.seconds).c_str());
   md += buf;
   if (d.has_evals) {
     std::snprintf(buf, sizeof buf, "Last evaluation: train loss %.3f, val loss %.3f, train reward margin %.3f, val reward "
@@ -175,7 +175,7 @@ std::string dpo_markdown(const RunFacts& f) {
 std::string markdown(const RunFacts& f) {
   std::string md = "# instruct run\n\n";
   char buf[256];
-  std::snprintf(buf, sizeof buf, "Training: %s, %.1f tokens/s, peak memory %s.\n\n", training_line(f).c_str(),
+  std::snprintf(buf, sizeof buf, "Training: %s, %.1f tokens/s, peak memory %s.\n\n", steps_in(f.steps, f.train_seconds).c_str(),
                 f.tokens_per_second, format_bytes(f.peak_rss).c_str());
   md += buf;
   if (!f.cpu.empty()) md += "Machine: " + f.cpu + ".\n\n";
@@ -252,7 +252,7 @@ std::string html(const RunFacts& f) {
   h += "<h2>Run</h2><table><tr><th>stage</th><th class=\"num\">wall time</th></tr>";
   for (const auto& [name, sec] : f.stages)
     h += "<tr><td>" + e(name) + "</td><td class=\"num\">" + e(format_duration(sec)) + "</td></tr>";
-  h += "</table><p>Training: " + e(training_line(f)) + ", " + fmt("%.1f", f.tokens_per_second) +
+  h += "</table><p>Training: " + e(steps_in(f.steps, f.train_seconds)) + ", " + fmt("%.1f", f.tokens_per_second) +
        " tokens/s, peak memory " + e(format_bytes(f.peak_rss)) + ".";
   if (!f.cpu.empty()) h += " Machine: " + e(f.cpu) + ".";
   h += "</p>\n";
@@ -285,8 +285,7 @@ std::string html(const RunFacts& f) {
 
   if (f.dpo.present) {  // SFT against SFT + DPO
     const auto& d = f.dpo;
-    h += "<h2>Preference tuning (DPO)</h2><p>" + std::to_string(d.steps) + (d.steps == 1 ? " step in " : " steps in ") +
-         e(format_duration(d.seconds)) +
+    h += "<h2>Preference tuning (DPO)</h2><p>" + e(steps_in(d.steps, d.seconds)) +
          " (<a href=\"dpo/\">dpo/</a>).";
     if (d.has_evals)
       h += " Last evaluation: train loss " + fmt("%.3f", d.last_train) + ", val loss " + fmt("%.3f", d.last_val) +

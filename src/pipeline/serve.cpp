@@ -25,42 +25,42 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// cpp-httplib 0.11 listens with a backlog of 5: a burst of clients connecting at once would see
-// dropped SYNs and a one-second retry. listen() again on the bound socket raises the backlog.
-void widen_backlog(int port) {
-  for (int fd = 3; fd < 1024; fd++) {
-    int listening = 0;
-    socklen_t len = sizeof listening;
-    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
-    sockaddr_storage addr{};
-    socklen_t alen = sizeof addr;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
-    const int p = addr.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
-                                             : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
-    if (p == port) ::listen(fd, 512);
-  }
-}
-
-// The accepted connections of the server on `port` (sockets whose local port is ours and that do
-// not listen), shut down: a request thread waiting on one (a kept-alive client, a request half
-// read, a stream's write to a client that stopped reading) wakes up and ends at once. httplib 0.11
-// keeps no list of them, and its thread pool waits for every one before listen() returns.
-void shut_connections(int port) {
+// Calls f(fd, listening) for each open TCP socket of this process whose local port is `port`.
+template <class F>
+void for_each_socket_on(int port, F&& f) {
   std::vector<int> fds;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator("/proc/self/fd", ec)) fds.push_back(std::atoi(e.path().filename().c_str()));
   for (int fd : fds) {
     int listening = 0;
     socklen_t len = sizeof listening;
-    if (fd < 3 || getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || listening) continue;
+    if (fd < 3 || getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0) continue;
     sockaddr_storage addr{};
     socklen_t alen = sizeof addr;
     if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
     if (addr.ss_family != AF_INET && addr.ss_family != AF_INET6) continue;
     const int p = addr.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
                                              : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
-    if (p == port) ::shutdown(fd, SHUT_RDWR);
+    if (p == port) f(fd, listening != 0);
   }
+}
+
+// cpp-httplib 0.11 listens with a backlog of 5: a burst of clients connecting at once would see
+// dropped SYNs and a one-second retry. listen() again on the bound socket raises the backlog.
+void widen_backlog(int port) {
+  for_each_socket_on(port, [](int fd, bool listening) {
+    if (listening) ::listen(fd, 512);
+  });
+}
+
+// The accepted connections of the server on `port`, shut down: a request thread waiting on one (a
+// kept-alive client, a request half read, a stream's write to a client that stopped reading)
+// wakes up and ends at once. httplib 0.11 keeps no list of them, and its thread pool waits for
+// every one before listen() returns.
+void shut_connections(int port) {
+  for_each_socket_on(port, [](int fd, bool listening) {
+    if (!listening) ::shutdown(fd, SHUT_RDWR);
+  });
 }
 
 std::string file_time_rfc3339(const fs::path& p) {
