@@ -10,7 +10,8 @@
 #include "core/error.hpp"
 #include "io/checkpoint.hpp"
 #include "io/safetensors.hpp"
-#include "train/preference_trainer.hpp"
+#include "train/preference.hpp"
+#include "train/trainer.hpp"
 #include "oracle_util.hpp"
 
 using namespace instruct;
@@ -35,23 +36,26 @@ int main(int argc, char** argv) {
     }
     GPT2 policy = checkpoint_load(dir + "/model");
     const GPT2 reference = checkpoint_load(dir + "/model");
-    PrefTrainerOptions o;
+    PrefOptions po;
+    po.params.beta = std::stod(meta.at("beta"));
+    PreferenceObjective obj(policy, &reference, std::nullopt, po, ex, {});
+    TrainerOptions o;
     o.adam.lr = std::stod(meta.at("lr"));
     o.adam.weight_decay = std::stod(meta.at("weight_decay"));
     o.schedule.peak = o.adam.lr;
-    o.params.beta = std::stod(meta.at("beta"));
-    PrefTrainer t(policy, &reference, o);
+    Trainer t(policy, obj, o);
     const int B = std::stoi(meta.at("batch")), steps = std::stoi(meta.at("steps"));
     const auto want_loss = read(ref, "losses"), want_c = read(ref, "chosen_rewards"), want_r = read(ref, "rejected_rewards");
     double worst_loss = 0, worst_reward = 0;
     for (int s = 0; s < steps; s++) {
-      std::vector<const PrefExample*> items;
-      for (int k = 0; k < B; k++) items.push_back(&ex[s * B + k]);
-      const PrefResult r = t.step(pref_collate(items, {}), 0, s);
+      std::vector<std::vector<int32_t>> batch(1);
+      for (int k = 0; k < B; k++) batch[0].push_back(s * B + k);
+      const StepResult r = t.step(batch, s);
+      const double rc = metric(r.extra, "reward_chosen"), rr = metric(r.extra, "reward_rejected");
       std::printf("     step %d: loss %.6f (torch %.6f), rewards %.6f / %.6f (torch %.6f / %.6f)\n", s, r.loss,
-                  want_loss[s], r.reward_chosen, r.reward_rejected, want_c[s], want_r[s]);
+                  want_loss[s], rc, rr, want_c[s], want_r[s]);
       worst_loss = std::max(worst_loss, std::fabs(r.loss - want_loss[s]));
-      worst_reward = std::max({worst_reward, std::fabs(r.reward_chosen - want_c[s]), std::fabs(r.reward_rejected - want_r[s])});
+      worst_reward = std::max({worst_reward, std::fabs(rc - want_c[s]), std::fabs(rr - want_r[s])});
       if (s == 0 && std::fabs(r.loss - std::log(2.0)) > 1e-6) {
         std::printf("FAIL first loss %.8f is not ln 2\n", r.loss);
         failures++;

@@ -16,7 +16,8 @@
 #include "io/model_source.hpp"
 #include "pipeline/train.hpp"
 #include "test_util.hpp"
-#include "train/preference_trainer.hpp"
+#include "train/preference.hpp"
+#include "train/trainer.hpp"
 
 namespace instruct {
 namespace {
@@ -134,7 +135,7 @@ TEST(PrefData, MeanAndSumLogprobsEqualADirectComputation) {
 
 // The DPO gradient through the head and the model: a step moves the margin the right way, and a
 // LoRA policy's reference is its own base (the first loss is ln 2 exactly, nothing else loaded).
-TEST(PrefTrainer, StepsRaiseTheMarginAndLoraSharesItsBase) {
+TEST(PreferenceObjective, StepsRaiseTheMarginAndLoraSharesItsBase) {
   for (bool lora : {false, true}) {
     GPT2 m = tiny_model();
     std::vector<PrefExample> ex(4);
@@ -157,17 +158,20 @@ TEST(PrefTrainer, StepsRaiseTheMarginAndLoraSharesItsBase) {
       copy = gpt2_clone_params(m);
       ref = &*copy;
     }
-    PrefTrainerOptions o;
+    PrefOptions po;
+    po.params.beta = 0.5;
+    PreferenceObjective obj(m, ref, std::nullopt, po, ex, {});
+    TrainerOptions o;
     o.adam.lr = o.schedule.peak = 3e-3;
-    o.params.beta = 0.5;
-    PrefTrainer t(m, ref, o);
-    const PrefResult first = t.step(b, 0, 0);
+    Trainer t(m, obj, o);
+    const std::vector<std::vector<int32_t>> batch{{0, 1, 2, 3}};
+    const StepResult first = t.step(batch, 0);
     EXPECT_EQ(first.loss, std::log(2.0)) << "lora " << lora;
-    PrefResult last;
-    for (int i = 1; i < 10; i++) last = t.step(b, 0, i);
-    EXPECT_GT(last.margin(), 0.05) << "lora " << lora;
+    StepResult last;
+    for (int i = 1; i < 10; i++) last = t.step(batch, i);
+    EXPECT_GT(metric(last.extra, "reward_margin"), 0.05) << "lora " << lora;
     EXPECT_LT(last.loss, first.loss);
-    EXPECT_EQ(last.accuracy, 1.0);
+    EXPECT_EQ(metric(last.extra, "accuracy"), 1.0);
     if (lora) EXPECT_FALSE(m.w.has_grads());
   }
 }

@@ -10,6 +10,7 @@
 
 #include "model/gpt2.hpp"
 #include "pipeline/estimate.hpp"
+#include "train/sft.hpp"
 #include "test_util.hpp"
 
 namespace instruct {
@@ -34,6 +35,11 @@ CostModel counting_model() {
   c.update = 1;
   c.l0 = 1;
   return c;
+}
+
+// The SFT run's estimate, as train_estimate makes it: the objective's work, then the schedule.
+RunEstimate plan(const PreparedData& d, const DataOptions& o, const PlanOptions& p, const CostModel& c) {
+  return run_estimate(sft_work(d, o, p.grad_accum * p.ranks, p.pack), d, p, c);
 }
 
 TEST(Estimate, WorkIsWhatTheLossRuns) {
@@ -75,7 +81,7 @@ TEST(Estimate, PlanFollowsTheReferenceSchedule) {
   for (size_t i = 0; i < loader.size(); i++) epoch_tokens += batch_work(loader.batch(i), true).tokens;
 
   PlanOptions p;  // the reference: 2 epochs, eval every 5 steps with 5 batches, a sample per epoch
-  RunEstimate e = run_estimate(d, o, p, c);
+  RunEstimate e = plan(d, o, p, c);
   EXPECT_EQ(e.steps, 232);
   EXPECT_EQ(e.evals, 48);  // steps 0, 5, ..., 230 and the one before training
   EXPECT_EQ(e.samples, 2);
@@ -84,13 +90,13 @@ TEST(Estimate, PlanFollowsTheReferenceSchedule) {
   EXPECT_NEAR(e.sampling, 2 * (0.1 * d.val[0].prompt_len + p.sample_tokens - 1), 1e-6);  // prefill, a step per token
 
   p.max_steps = 50;
-  e = run_estimate(d, o, p, c);
+  e = plan(d, o, p, c);
   EXPECT_EQ(e.steps, 50);
   EXPECT_EQ(e.evals, 11);
   EXPECT_EQ(e.samples, 0);  // the epoch does not end
 
   p.start_step = 120, p.max_steps = 0, p.initial_eval = false;  // resuming in the second epoch
-  e = run_estimate(d, o, p, c);
+  e = plan(d, o, p, c);
   EXPECT_EQ(e.steps, 112);
   EXPECT_EQ(e.evals, 23);  // 120, 125, ..., 225, 230
   EXPECT_EQ(e.samples, 1);
@@ -98,13 +104,13 @@ TEST(Estimate, PlanFollowsTheReferenceSchedule) {
   // Micro-batches: the same tokens (packed), an update per step.
   PlanOptions ga;
   ga.grad_accum = 4, ga.eval_freq = 0, ga.sample_tokens = 0;
-  e = run_estimate(d, o, ga, c);
+  e = plan(d, o, ga, c);
   EXPECT_NEAR(e.train, 2 * epoch_tokens + 232, 1e-6);
   EXPECT_EQ(e.evals, 0);
   EXPECT_EQ(e.evaluation, 0);
   // Padded batches cost more than packed ones.
   ga.pack = false;
-  EXPECT_GT(run_estimate(d, o, ga, c).train, e.train);
+  EXPECT_GT(plan(d, o, ga, c).train, e.train);
 }
 
 TEST(Estimate, RanksShareStepsAndEvaluations) {
@@ -123,7 +129,7 @@ TEST(Estimate, RanksShareStepsAndEvaluations) {
     slower += std::max(batch_work(loader.batch(i, 0, 2), true).tokens, batch_work(loader.batch(i, 1, 2), true).tokens);
     whole += batch_work(loader.batch(i), true).tokens;
   }
-  RunEstimate e = run_estimate(d, o, p, c);
+  RunEstimate e = plan(d, o, p, c);
   EXPECT_EQ(e.ranks, 2);
   EXPECT_NEAR(e.train, slower + 116 * 1.5, 1e-6);
   EXPECT_LT(slower, whole);
@@ -135,12 +141,12 @@ TEST(Estimate, RanksShareStepsAndEvaluations) {
     for (int k = 0; k < 4; k++) rank[k / 2] += batch_work(loader.batch(i, k, 4), true).tokens;
     pairs += std::max(rank[0], rank[1]);
   }
-  EXPECT_NEAR(run_estimate(d, o, p, c).train, pairs + 116 * 1.5, 1e-6);
+  EXPECT_NEAR(plan(d, o, p, c).train, pairs + 116 * 1.5, 1e-6);
   // Evaluations: rank 0 scores batches 0, 2, 4 of five, rank 1 batches 1 and 3.
   PlanOptions one, two;
   one.max_steps = two.max_steps = 1, one.sample_tokens = two.sample_tokens = 0;
   two.ranks = 2;
-  const RunEstimate e1 = run_estimate(d, o, one, c), e2 = run_estimate(d, o, two, c);
+  const RunEstimate e1 = plan(d, o, one, c), e2 = plan(d, o, two, c);
   ASSERT_EQ(e1.evals, 2);
   ASSERT_EQ(e2.evals, 2);
   EXPECT_LT(e2.evaluation, 0.7 * e1.evaluation);
@@ -161,17 +167,17 @@ TEST(Estimate, RespondSimulatesContinuousBatching) {
     longest = std::max(longest, n - 1);
   }
   p.respond_slots = 1;
-  RunEstimate e = run_estimate(d, o, p, c);
+  RunEstimate e = plan(d, o, p, c);
   EXPECT_EQ(e.responses, 110);
   EXPECT_NEAR(e.respond, prefill + steps_one, 1e-6);
   p.respond_slots = 1000;  // everything at once: as long as the longest answer
-  EXPECT_NEAR(run_estimate(d, o, p, c).respond, prefill + longest, 1e-6);
+  EXPECT_NEAR(plan(d, o, p, c).respond, prefill + longest, 1e-6);
   p.respond_slots = 8;
-  const double eight = run_estimate(d, o, p, c).respond;
+  const double eight = plan(d, o, p, c).respond;
   EXPECT_GT(eight, prefill + longest);
   EXPECT_LT(eight, prefill + steps_one);
   p.max_new_tokens = 4;  // capped answers
-  EXPECT_NEAR(run_estimate(d, o, p, c).respond, prefill + std::ceil(110.0 / 8) * 3, 1e-6);
+  EXPECT_NEAR(plan(d, o, p, c).respond, prefill + std::ceil(110.0 / 8) * 3, 1e-6);
 }
 
 TEST(Estimate, ProbeGivesUsableCosts) {

@@ -19,6 +19,7 @@
 #include "kernels/gemm.hpp"
 #include "pipeline/merge.hpp"
 #include "pipeline/train.hpp"
+#include "train/sft.hpp"
 #include "test_util.hpp"
 #include "train/trainer.hpp"
 
@@ -212,16 +213,22 @@ TEST(Lora, TrainingMovesOnlyTheAdapter) {
   m.lora = random_adapter(m.cfg, true, lora_targets_parse("qkv,fc,head"));
   const std::vector<float> base(m.w.params.data(), m.w.params.data() + m.w.size());
   const std::vector<float> a0(m.lora.w.params.data(), m.lora.w.params.data() + m.lora.w.size());
+  std::vector<Example> ex(2);
+  for (int i = 0; i < 2; i++) {
+    for (int t = 0; t < 10; t++) ex[i].tokens.push_back(((i * 10 + t) * 7 + 3) % m.cfg.vocab);
+    ex[i].entry = i;
+  }
+  LoaderOptions lo;
+  lo.batch_size = 2;
+  SftObjective obj(m, ex, ex, lo, lo, true);
   TrainerOptions o;
   o.adam.lr = 1e-2;
   o.schedule.peak = 1e-2;
-  Trainer t(m, o);
-  const Batch2 b = batch(m.cfg.vocab);
-  Batch bt;
-  bt.B = b.B, bt.T = b.T, bt.inputs = b.inputs, bt.targets = b.targets;
+  Trainer t(m, obj, o);
+  const std::vector<std::vector<int32_t>> both{{0, 1}};
   double first = 0, last = 0;
   for (int i = 0; i < 8; i++) {
-    const StepResult r = t.step(std::span<const Batch>(&bt, 1), i);
+    const StepResult r = t.step(both, i);
     (i == 0 ? first : last) = r.loss;
   }
   EXPECT_LT(last, first);

@@ -9,7 +9,7 @@
 #include <set>
 
 #include "core/error.hpp"
-#include "pipeline/train_checkpoint.hpp"
+#include "train/checkpoint.hpp"
 
 namespace instruct {
 namespace {

@@ -3,6 +3,8 @@
 // accumulation, and the guards (NaN loss, memory, options).
 #include <gtest/gtest.h>
 
+#include <csignal>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -14,7 +16,7 @@
 #include "io/checkpoint.hpp"
 #include "kernels/gemm.hpp"
 #include "pipeline/train.hpp"
-#include "pipeline/train_checkpoint.hpp"
+#include "train/checkpoint.hpp"
 #include "test_util.hpp"
 
 namespace instruct {
@@ -110,13 +112,13 @@ TEST(Train, ReferenceLogMetricsPlotAndModel) {
       EXPECT_EQ(j["step"], want_steps[evals]);
       EXPECT_EQ(j["epoch"], want_epochs[evals]);
       EXPECT_EQ(j["tokens_seen"], tokens);  // after the step it follows
-      EXPECT_EQ(j["train_loss"].get<double>(), r.evals[evals].train_loss);
+      EXPECT_EQ(j["train_loss"].get<double>(), r.evals[evals]["train_loss"]);
       evals++;
     }
   }
   EXPECT_EQ(steps, 16u);
   EXPECT_EQ(evals, 4u);
-  EXPECT_LT(r.evals.back().train_loss, r.evals.front().train_loss - 0.3);
+  EXPECT_LT(r.evals.back()["train_loss"], r.evals.front()["train_loss"] - 0.3);
   // The plot: a real PNG (signature, size) and a PDF.
   const std::string png = file_read(o.out / "loss-plot.png");
   ASSERT_GT(png.size(), 8000u);
@@ -125,7 +127,7 @@ TEST(Train, ReferenceLogMetricsPlotAndModel) {
   EXPECT_EQ(file_read(o.out / "loss-plot.pdf").substr(0, 5), "%PDF-");
   // A complete run is plotted as the reference: torch.linspace(0, num_epochs, evaluations).
   EXPECT_EQ(r.curves.epochs, (std::vector<double>{0, 2.0 / 3, 4.0 / 3, 2}));
-  EXPECT_EQ(r.curves.val.back(), r.evals.back().val_loss);
+  EXPECT_EQ(r.curves.val.back(), r.evals.back()["val_loss"]);
   // The final model, and the template it was trained with.
   GPT2 back = checkpoint_load(o.out / "model");
   EXPECT_EQ(model_recipe(o.out / "model").template_name, "alpaca");
@@ -197,7 +199,7 @@ TEST(Train, EvaluationsDrawFromTorchsGeneratorLikeTheReference) {
     o.data.max_length = 24;  // truncation leaves the order alone and keeps this fast
     o.overwrite = true;      // each golden is a new run in the same folder
     std::vector<std::vector<int32_t>> seen;
-    o.on_batch = [&](int64_t, const Batch& b) { seen.push_back(b.entries); };
+    o.hooks.on_batch = [&](int64_t, std::span<const int32_t> items) { seen.emplace_back(items.begin(), items.end()); };
     std::ostringstream log;
     train_run(o, log);
     ASSERT_EQ(seen.size(), g["batches"].size());
@@ -253,9 +255,11 @@ TEST(Train, SigintSavesACheckpointThatResumes) {
   o.out = dir / "whole";
   train_run(o, log);
   o.out = dir / "cut";
-  setenv("INSTRUCT_TEST_SIGINT_AT_STEP", "4", 1);
+  o.hooks.after_step = [](int64_t done) {  // Ctrl-C once 4 steps are done
+    if (done == 4) std::raise(SIGINT);
+  };
   const TrainReport r = train_run(o, log);
-  unsetenv("INSTRUCT_TEST_SIGINT_AT_STEP");
+  o.hooks.after_step = nullptr;
   EXPECT_TRUE(r.interrupted);
   EXPECT_EQ(r.steps, 4);
   EXPECT_EQ(r.checkpoint.filename(), "step-00000004");

@@ -22,8 +22,10 @@ void cli_add_infer_options(CLI::App& cmd, InferOptions& o) {
   // (0, the token "!") into the stop token when the flag is absent.
   cmd.add_flag_callback("--ignore-eos", [&o] { o.gen.eos = -1; }, "Do not stop at <|endoftext|> (benchmarking)");
   cmd.add_flag("--stats", o.stats, "Print prefill/decode timings to stderr");
-  cmd.add_option("--dtype", o.dtype, "fp32 (the reference's numbers) or bf16 (half the memory traffic, faster)")
-      ->capture_default_str();
+  // --precision as train names it; --dtype (llama.cpp's, PyTorch's word) kept as an alias.
+  cmd.add_option("--precision,--dtype", o.dtype, "fp32 (the reference's numbers) or bf16 (half the memory traffic, faster)")
+      ->capture_default_str()
+      ->type_name("{fp32|bf16}");
 }
 
 void cli_add_generate(CLI::App& app) {

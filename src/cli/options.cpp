@@ -20,13 +20,18 @@ struct CliFlags {
     if (!s.flag) return;
     if (!only.empty() && std::find(only.begin(), only.end(), s.flag) == only.end()) return;
     if (s.command && (!command || std::string_view(s.command) != command)) return;
-    const std::string name = std::string("--") + s.flag + (s.alias ? std::string(",-") + s.alias : "");
+    // An alias is a short flag ("-n") or another long name ("--dtype" for --precision).
+    const std::string alias = !s.alias ? "" : std::string(s.alias).size() == 1 ? std::string(",-") + s.alias
+                                                                                : std::string(",--") + s.alias;
+    const std::string name = std::string("--") + s.flag + alias;
     if constexpr (std::is_same_v<T, bool>) {
       // A callback rather than CLI11's "--flag{false}" form, which can write its default when absent.
       if (s.negated) cmd.add_flag_callback(name, [&field] { field = false; }, s.help);
       else cmd.add_flag_callback(name, [&field] { field = true; }, s.help);
     } else {
-      cmd.add_option(name, field, s.help)->capture_default_str();
+      CLI::Option* opt = cmd.add_option(name, field, s.help);
+      opt->capture_default_str();
+      if (s.choices) opt->type_name(std::string("{") + s.choices + "}");
     }
   }
 };

@@ -1,6 +1,8 @@
 // The range text of an option, for its error message and its --help line.
 #include "core/options.hpp"
 
+#include <string_view>
+
 #include <cstdio>
 
 namespace instruct {
@@ -23,6 +25,16 @@ std::string opt_range_text(const OptSpec& s) {
   if (has_min) return num(s.min) + " or more";
   if (has_max) return num(s.max) + " or less";
   return "a finite number";
+}
+
+bool opt_is_choice(const char* choices, const std::string& v) {
+  std::string_view rest = choices;
+  while (true) {
+    const size_t bar = rest.find('|');
+    if (rest.substr(0, bar) == v) return true;
+    if (bar == std::string_view::npos) return false;
+    rest.remove_prefix(bar + 1);
+  }
 }
 
 }  // namespace instruct

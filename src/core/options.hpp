@@ -24,15 +24,28 @@ struct OptSpec {
   bool positive = false;                   // strictly above zero
   const char* command = nullptr;           // only on this subcommand's command line ("dpo"); nullptr: all
   const char* alias = nullptr;             // a one-letter short flag ("n" for -n)
+  const char* choices = nullptr;           // a string's allowed values, "fp32|bf16"; nullptr: any
 };
+
+// Whether `v` is one of the '|'-separated `choices`.
+bool opt_is_choice(const char* choices, const std::string& v);
 
 // What a valid value of this option looks like: "a value > 0", "a value from 0 to 1", "1 or more".
 std::string opt_range_text(const OptSpec& s);
 
 // Fails (one line naming the flag and the valid range) when a numeric value is NaN, infinite or
-// outside the declared range. Strings, paths and bools pass.
+// outside the declared range, and when a string is not one of its declared choices. Other strings,
+// paths and bools pass.
 template <class T>
 void opt_check(const OptSpec& s, const T& v) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    if (s.choices && !opt_is_choice(s.choices, v)) {
+      std::string list = s.choices;
+      for (char& c : list)
+        if (c == '|') c = ',';
+      fail("--", s.flag ? s.flag : s.key, " ", v, " is unknown; use one of ", list);
+    }
+  }
   if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
     const double d = static_cast<double>(v);
     if (!std::isfinite(d) || d < s.min || d > s.max || (s.positive && !(d > 0)))

@@ -188,8 +188,10 @@ void safetensors_write(const std::filesystem::path& path, const std::vector<Safe
   for (const SafeTensorOut& t : tensors) {
     int64_t n = 1;
     for (int64_t d : t.shape) n *= d;
-    header[t.name] = {{"dtype", "F32"}, {"shape", t.shape}, {"data_offsets", {off, off + 4 * n}}};
-    off += 4 * static_cast<uint64_t>(n);
+    const uint64_t bytes = dtype_size(t.dtype) * static_cast<uint64_t>(n);
+    if (!bytes && n) fail("internal: safetensors dtype ", t.dtype, " of ", t.name);
+    header[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {off, off + bytes}}};
+    off += bytes;
   }
   std::string h = header.dump();
   while ((h.size() + 8) % 8) h += ' ';  // keep the data block 8-byte aligned
@@ -201,7 +203,7 @@ void safetensors_write(const std::filesystem::path& path, const std::vector<Safe
   for (const SafeTensorOut& t : tensors) {
     int64_t n = 1;
     for (int64_t d : t.shape) n *= d;
-    f.stream().write(reinterpret_cast<const char*>(t.data), static_cast<std::streamsize>(4 * n));
+    f.stream().write(static_cast<const char*>(t.data), static_cast<std::streamsize>(dtype_size(t.dtype) * n));
   }
   f.commit();
 }

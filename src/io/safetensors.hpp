@@ -45,9 +45,10 @@ class SafeTensorsFile {
 struct SafeTensorOut {
   std::string name;
   std::vector<int64_t> shape;
-  const float* data;
+  const void* data;
+  std::string dtype = "F32";  // F32, BF16, U8, ...
 };
-// Writes F32 tensors atomically (temp file + rename), in the order given.
+// Writes tensors atomically (temp file + rename), in the order given.
 void safetensors_write(const std::filesystem::path& path, const std::vector<SafeTensorOut>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 

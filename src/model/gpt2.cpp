@@ -50,8 +50,41 @@ void gpt2_init_random(GPT2& m, uint64_t seed) {
   }
 }
 
+void gpt2_use_fused_grads(GPT2& m) {
+  if (m.lora.on()) fail("internal: fused gradients are for full fine-tuning");
+  std::vector<ParamSpec> remap = m.w.table;
+  m.layer_specs.assign(m.cfg.n_layer, {0, 0});
+  std::vector<int> layer_of(remap.size(), -1);
+  for (size_t i = 0; i < remap.size(); i++) {
+    const std::string& n = remap[i].name;
+    if (n.rfind("h.", 0) != 0) continue;
+    const int l = std::stoi(n.substr(2));
+    layer_of[i] = l;
+    auto& r = m.layer_specs[l];
+    if (r.second == 0) r.first = i;
+    else if (r.second != i) fail("internal: layer ", l, "'s tensors are not contiguous in the table");
+    r.second = i + 1;
+  }
+  int64_t off = 0;  // the tensors outside the layers, packed
+  for (size_t i = 0; i < remap.size(); i++)
+    if (layer_of[i] < 0) remap[i].offset = off, off += remap[i].numel;
+  const int64_t slot = off;
+  int64_t layer = 0;
+  for (size_t i = 0; i < remap.size(); i++)
+    if (layer_of[i] >= 0) {
+      const size_t first = m.layer_specs[layer_of[i]].first;
+      remap[i].offset = slot + (m.w.table[i].offset - m.w.table[first].offset);
+      layer = std::max(layer, remap[i].offset + remap[i].numel - slot);
+    }
+  m.w.grads = Buffer();
+  m.fused_grads.resize(slot + layer);
+  m.fused_grads.zero();
+  m.g = param_views(m.fused_grads.data(), remap, m.cfg);
+}
+
 void gpt2_zero_grad(GPT2& m) {
   if (m.lora.on()) return lora_zero_grads(m.lora);
+  if (m.fused_grads.size()) return m.fused_grads.zero();
   const bool fresh = !m.w.has_grads();
   param_block_zero_grads(m.w);
   if (fresh) m.g = param_views(m.w.grads.data(), m.w.table, m.cfg);
@@ -75,12 +108,19 @@ using Slots = std::vector<std::pair<float**, int64_t>>;
 
 // Plans the activation layout for N packed tokens whose attention maps take `att` floats: where
 // each tensor starts; returns the floats needed.
-int64_t activations_plan(GPT2Activations& a, const GPT2Config& c, int64_t N, int64_t att, Slots& slots, bool keep = true) {
-  const int64_t C = c.n_embd, V = c.vocab, L = keep ? c.n_layer : 1;  // without backward, one layer's buffers
+int64_t activations_plan(GPT2Activations& a, const GPT2Config& c, int64_t N, int64_t att, Slots& slots, bool keep,
+                         bool recompute, std::vector<float*>* block_out) {
+  // Without backward, or recomputing in the backward, one layer's buffers (plus, to recompute,
+  // every block's output).
+  const int64_t C = c.n_embd, V = c.vocab, L = keep && !recompute ? c.n_layer : 1;
   int64_t off = 0;
   a.layers.resize(L);
   auto take = [&](float** p, int64_t n) { slots.push_back({p, off}), off += (n + 15) / 16 * 16; };
   take(&a.encoded, N * C);
+  if (keep && recompute) {
+    block_out->resize(c.n_layer);
+    for (float*& o : *block_out) take(&o, N * C);
+  }
   for (auto& l : a.layers) {
     take(&l.ln1, N * C), take(&l.ln1_mean, N), take(&l.ln1_rstd, N);
     take(&l.qkv, N * 3 * C), take(&l.atty, N * C), take(&l.att, att);
@@ -105,7 +145,7 @@ void activations_layout(GPT2Step& st, const GPT2Config& c, std::span<const int32
   }
   st.N = st.offs.back();
   Slots slots;
-  const int64_t off = activations_plan(st.a, c, st.N, st.att_offs.back(), slots, keep);
+  const int64_t off = activations_plan(st.a, c, st.N, st.att_offs.back(), slots, keep, st.recompute, &st.block_out);
   st.kept = keep;
   if (st.arena.size() < off) st.arena.resize(off);
   for (auto& [p, o] : slots) *p = st.arena.data() + o;
@@ -114,12 +154,24 @@ void activations_layout(GPT2Step& st, const GPT2Config& c, std::span<const int32
 
 }  // namespace
 
-int64_t gpt2_activation_bytes(const GPT2Config& c, int B, int T) {
+int64_t gpt2_activation_bytes(const GPT2Config& c, int B, int T, bool recompute) {
   GPT2Activations a;
   Slots slots;
+  std::vector<float*> outs;
   const int64_t BT = static_cast<int64_t>(B) * T;
-  return activations_plan(a, c, BT, BT * c.n_head * T, slots) * static_cast<int64_t>(sizeof(float));
+  return activations_plan(a, c, BT, BT * c.n_head * T, slots, true, recompute, &outs) * static_cast<int64_t>(sizeof(float));
 }
+
+namespace {
+// Block l's forward over the step's packed sequences (attention within each).
+void block_run(const GPT2& m, const GPT2Step& st, int l, GPT2Activations::Layer& s, BlockActs& io, const float* x) {
+  const int C = m.cfg.n_embd, NH = m.cfg.n_head;
+  block_forward(gpt2_block_weights(m, l), io, x, st.N, st.N, C, [&](float* atty, const float* qkv) {
+    for (size_t b = 0; b < st.lens.size(); b++)  // causal attention within each sequence
+      attention_forward(atty + st.offs[b] * C, s.att + st.att_offs[b], qkv + st.offs[b] * 3 * C, 1, st.lens[b], C, NH);
+  });
+}
+}  // namespace
 
 const float* gpt2_forward(const GPT2& m, GPT2Step& st, const int32_t* tokens, std::span<const int32_t> lens,
                           std::span<const int32_t> rows, bool keep) {
@@ -143,13 +195,13 @@ const float* gpt2_forward(const GPT2& m, GPT2Step& st, const int32_t* tokens, st
   for (int l = 0; l < c.n_layer; l++) {
     // Kept: every layer its own buffers, for the backward. Not kept (evaluation): one layer's
     // buffers reused, and the residual stream updated in place in `encoded`.
-    GPT2Activations::Layer& s = a.layers[keep ? l : 0];
+    // Recomputed in the backward: one layer's buffers, and each block's output kept.
+    const bool recompute = keep && st.recompute;
+    GPT2Activations::Layer& s = a.layers[keep && !recompute ? l : 0];
+    float* res3 = recompute ? st.block_out[l] : keep ? s.residual3 : a.encoded;
     BlockActs io{s.ln1, s.ln1_mean, s.ln1_rstd, s.qkv, s.atty, keep ? s.residual2 : a.encoded, s.ln2, s.ln2_mean,
-                 s.ln2_rstd, s.fch, s.fch_gelu, keep ? s.residual3 : a.encoded, a.tmp_btc};
-    block_forward(gpt2_block_weights(m, l), io, residual, N, N, C, [&](float* atty, const float* qkv) {
-      for (size_t b = 0; b < nseq; b++)  // causal attention within each sequence
-        attention_forward(atty + st.offs[b] * C, s.att + st.att_offs[b], qkv + st.offs[b] * 3 * C, 1, lens[b], C, NH);
-    });
+                 s.ln2_rstd, s.fch, s.fch_gelu, res3, a.tmp_btc};
+    block_run(m, st, l, s, io, residual);
     residual = io.res3;
   }
   layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, residual, m.p.lnfw, m.p.lnfb, N, C);
@@ -252,9 +304,11 @@ XentResult gpt2_loss(const GPT2& m, GPT2Step& s, const int32_t* inputs, const in
   return xent_head(m, s, row_targets, backward, denominator);
 }
 
-void gpt2_backward(GPT2& m, GPT2Step& st) {
+void gpt2_backward(GPT2& m, GPT2Step& st, const GradReady* ready) {
   if (!st.have_dlogits) fail("internal: gpt2_backward without a loss head's gradient");
-  if (!gpt2_trainable(m).has_grads()) gpt2_zero_grad(m);
+  const bool fused = m.fused_grads.size() > 0;
+  if (fused != (ready != nullptr)) fail("internal: fused gradients and a GradReady go together");
+  if (!fused && !gpt2_trainable(m).has_grads()) gpt2_zero_grad(m);
   const GPT2Config& c = m.cfg;
   const int C = c.n_embd, NH = c.n_head;
   const int64_t BT = st.N, R = static_cast<int64_t>(st.rows.size());
@@ -279,7 +333,9 @@ void gpt2_backward(GPT2& m, GPT2Step& st) {
     for (int64_t r = 0; r < R; r++)
       std::memcpy(dlnf + static_cast<int64_t>(st.rows[r]) * C, drows + r * C, sizeof(float) * C);
   }
-  const float* last = c.n_layer ? a.layers.back().residual3 : a.encoded;
+  const bool recompute = st.recompute;
+  auto block_output = [&](int l) { return recompute ? st.block_out[l] : a.layers[l].residual3; };
+  const float* last = c.n_layer ? block_output(c.n_layer - 1) : a.encoded;
   std::memset(a.dres, 0, sizeof(float) * BT * C);
   layernorm_backward(a.dres, g.lnfw, g.lnfb, dlnf, last, m.p.lnfw, a.lnf_mean, a.lnf_rstd, BT, C);
 
@@ -287,9 +343,19 @@ void gpt2_backward(GPT2& m, GPT2Step& st) {
   for (int l = c.n_layer - 1; l >= 0; l--) {
     const BlockWeights w = gpt2_block_weights(m, l);
     const LayerTensors& dw = g.layers[l];
-    const GPT2Activations::Layer& s = a.layers[l];
-    const float* residual = l == 0 ? a.encoded : a.layers[l - 1].residual3;
+    GPT2Activations::Layer& s = a.layers[recompute ? 0 : l];
+    const float* residual = l == 0 ? a.encoded : block_output(l - 1);
     float* dbtc = a.tmp_btc;
+    if (recompute) {  // the block's activations again, from its input (tmp_btc is free here)
+      BlockActs io{s.ln1, s.ln1_mean, s.ln1_rstd, s.qkv, s.atty, s.residual2, s.ln2, s.ln2_mean,
+                   s.ln2_rstd, s.fch, s.fch_gelu, s.residual3, a.tmp_btc};
+      block_run(m, st, l, s, io, residual);
+    }
+    const auto [first, end] = fused ? m.layer_specs[l] : std::pair<size_t, size_t>{0, 0};
+    float* layer_grads = fused ? m.fused_grads.data() + m.fused_grads.size() -
+                                     (m.w.table[end - 1].offset + m.w.table[end - 1].numel - m.w.table[first].offset)
+                               : nullptr;
+    if (fused) std::fill(layer_grads, m.fused_grads.data() + m.fused_grads.size(), 0.0f);
     // MLP
     linear_backward(w.fcproj, a.dfch_gelu, dw.fcprojw, dw.fcprojb, a.dres, s.fch_gelu, BT);
     std::memset(a.dfch, 0, sizeof(float) * BT * 4 * C);
@@ -306,10 +372,19 @@ void gpt2_backward(GPT2& m, GPT2Step& st) {
     linear_backward(w.qkv, need_dinp ? dbtc : nullptr, dw.qkvw, dw.qkvb, a.dqkv, s.ln1, BT);
     if (need_dinp)
       layernorm_backward(a.dres, dw.ln1w, dw.ln1b, dbtc, residual, w.ln1w, s.ln1_mean, s.ln1_rstd, BT, C);
+    if (fused) (*ready)(first, end, layer_grads);  // layer l's gradients are final
   }
   if (!base) return;
   for (size_t b = 0; b < nseq; b++)
     encoder_backward(g.wte, g.wpe, a.dres + st.offs[b] * C, st.inputs.data() + st.offs[b], 1, st.lens[b], C);
+  if (!fused) return;
+  // The tensors outside the layers: final now (wte's head and embedding parts both added).
+  int64_t off = 0;
+  for (size_t i = 0; i < m.w.table.size(); i++) {
+    if (m.w.table[i].name.rfind("h.", 0) == 0) continue;
+    (*ready)(i, i + 1, m.fused_grads.data() + off);
+    off += m.w.table[i].numel;
+  }
 }
 
 void gpt2_merge_lora(GPT2& m) {

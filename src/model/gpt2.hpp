@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -30,7 +31,19 @@ struct GPT2 {
   // A LoRA adapter (off unless its rank is set): when on, the base is frozen, the adapter's block
   // is what trains, and every adapted linear adds its delta through the seam.
   LoraAdapter lora;
+  // The fused update's gradients (gpt2_use_fused_grads): the tensors outside the layers, then one
+  // layer's worth that every layer's gradient views share; w.grads stays empty.
+  Buffer fused_grads;
+  std::vector<std::pair<size_t, size_t>> layer_specs;  // layer l's tensors: table range [first, end)
 };
+
+// The fused update: gpt2_backward calls it with a table range [first, end) of the model's tensors
+// whose gradients are final (each layer's as its backward ends; the embeddings, the final LayerNorm
+// and an untied head at the very end), and those gradients laid out back to back.
+using GradReady = std::function<void(size_t first, size_t end, const float* grads)>;
+// Gradients for the fused update (full fine-tuning): room for the tensors outside the layers and
+// one layer, instead of the whole model. Every backward then needs a GradReady.
+void gpt2_use_fused_grads(GPT2& m);
 
 GPT2 gpt2_create(const GPT2Config& c);  // parameters zeroed, no gradients
 // A frozen copy of the parameters (no gradients, no bf16 copy, no adapter): a DPO reference.
@@ -88,6 +101,10 @@ struct GPT2Step {
   std::vector<int32_t> inputs;  // (N) of the last forward
   std::vector<int32_t> rows;    // rows (packed token indices) whose logits were computed
   bool kept = false;            // the last forward kept every layer's activations (a backward may follow)
+  // Set by the caller: a kept forward stores only each block's input, and the backward recomputes
+  // each block's activations from it (less memory, one more forward of the blocks).
+  bool recompute = false;
+  std::vector<float*> block_out;  // recompute: layer l's output (the next one's input), (N,C) each
   bool have_dlogits = false;    // set by a head: a.logits holds dloss/dlogits
 };
 
@@ -139,9 +156,10 @@ XentResult gpt2_loss(const GPT2& m, GPT2Step& s, const int32_t* inputs, const in
 int loss_row_length(const int32_t* row_targets, int T, bool pack);
 
 // Bytes of activations a training forward+backward at (B,T) needs (the arena size).
-int64_t gpt2_activation_bytes(const GPT2Config& c, int B, int T);
+int64_t gpt2_activation_bytes(const GPT2Config& c, int B, int T, bool recompute = false);
 // Backward of the last forward, from the dlogits a head left; accumulates (+=) into the trainable
 // parameters' gradients (with LoRA the adapter's only: no weight-gradient GEMM for a frozen weight).
-void gpt2_backward(GPT2& m, GPT2Step& s);
+// With fused gradients, `ready` gets each range as it is final (and may update those weights).
+void gpt2_backward(GPT2& m, GPT2Step& s, const GradReady* ready = nullptr);
 
 }  // namespace instruct

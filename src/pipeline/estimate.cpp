@@ -18,19 +18,6 @@
 
 namespace instruct {
 
-Work batch_work(const Batch& b, bool pack) {
-  Work w;
-  for (int32_t r = 0; r < b.B; r++) {
-    const int32_t* tg = b.targets.data() + static_cast<int64_t>(r) * b.T;
-    const int len = loss_row_length(tg, b.T, pack);
-    if (len == 0) continue;
-    for (int t = 0; t < len; t++) w.rows += tg[t] != kIgnoreIndex;
-    w.tokens += len;
-    w.quad += static_cast<double>(len) * len;
-  }
-  return w;
-}
-
 double CostModel::Pass::seconds(const Work& w, int layers) const {
   if (w.tokens <= 0) return 0;
   // g(M): linear in log M between the probed sizes, flat beyond them.
@@ -84,6 +71,7 @@ struct ProbeModel {
     if (o.lora.on()) m.lora = lora_create(m.cfg, o.lora);
     gpt2_zero_grad(m);
     gpt2_use_bf16(m, o.bf16);
+    s.recompute = o.recompute;
   }
   // Seconds of the faster of two identical passes after a first one (which warms the buffers):
   // a busy machine only ever adds time.
@@ -192,7 +180,7 @@ CostModel cost_probe(const GPT2Config& cfg, const ProbeOptions& o) {
   ParamSpec slice;
   slice.name = "probe", slice.shape = {n}, slice.numel = n;
   ParamBlock block = param_block_create({slice});
-  AdamW adam = adamw_create(block, AdamWHyper{});
+  AdamW adam = adamw_create(block, AdamWHyper{}, true, o.state);
   double t = 0;
   for (int k = 0; k < 2; k++) {
     Timer timer;
@@ -250,33 +238,30 @@ double respond_seconds(const std::vector<std::pair<int, int>>& jobs, int slots, 
 
 }  // namespace
 
-RunEstimate run_estimate(const PreparedData& d, const DataOptions& data, const PlanOptions& p, const CostModel& c) {
+RunEstimate run_estimate(const WorkPlan& w, const PreparedData& d, const PlanOptions& p, const CostModel& c) {
   RunEstimate e;
-  // The first epoch's batches stand for every epoch's (with packing only the dropped remainder
-  // differs between epochs).
-  DataLoader loader(d.train, loader_options(data, SplitName::kTrain, d.bpe.eot));
-  TorchGenerator g(data.seed);
-  loader.begin_epoch(g);
-  const int64_t per_epoch = static_cast<int64_t>(loader.size());
+  const int64_t per_epoch = static_cast<int64_t>(w.steps.size());
   int64_t total = per_epoch * p.epochs;
   if (p.max_steps > 0) total = std::min(total, p.max_steps);
   e.steps = std::max<int64_t>(0, total - p.start_step);
   if (per_epoch == 0) return e;
   e.ranks = std::max(p.ranks, 1);
+  const int ga = std::max(p.grad_accum, 1);
   std::vector<double> step_cost(static_cast<size_t>(per_epoch));
   double train_pass_mean = 0;
   for (int64_t bi = 0; bi < per_epoch; bi++) {
-    // Rank r runs micro-batches r*ga .. r*ga+ga-1 of ga x ranks; the step waits for the slowest.
-    const int parts = p.grad_accum * e.ranks;
+    // Rank r runs parts r*ga .. r*ga+ga-1 of ga x ranks; the step waits for the slowest.
     std::vector<double> rank(static_cast<size_t>(e.ranks), 0.0);
-    for (int k = 0; k < parts; k++) {
-      const Batch b = parts == 1 ? loader.batch(bi) : loader.batch(bi, k, parts);
-      rank[static_cast<size_t>(k / p.grad_accum)] += c.train.seconds(batch_work(b, p.pack), c.n_layer);
-    }
+    const std::vector<Work>& parts = w.steps[static_cast<size_t>(bi)];
+    for (size_t k = 0; k < parts.size(); k++)
+      rank[std::min(k / ga, rank.size() - 1)] += c.train.seconds(parts[k], c.n_layer);
     step_cost[bi] = *std::max_element(rank.begin(), rank.end()) + (e.ranks > 1 ? c.allreduce : 0.0) + c.update;
-    train_pass_mean += c.eval.seconds(batch_work(loader.batch(bi), p.pack), c.n_layer) / static_cast<double>(per_epoch);
+    if (static_cast<size_t>(bi) < w.train_eval.size())
+      train_pass_mean += c.eval.seconds(w.train_eval[bi], c.n_layer) / static_cast<double>(per_epoch);
   }
   for (int64_t s = p.start_step; s < total; s++) e.train += step_cost[s % per_epoch];
+  // Forwards done once (a reference's log-probabilities), spread over the ranks.
+  for (const Work& x : w.once) e.train += c.eval.seconds(x, c.n_layer) / e.ranks;
 
   // Evaluations: at every eval_freq-th step (and before the first), eval_iter batches of a fresh
   // shuffled train order (their mean cost) and the first eval_iter val batches; under mpirun rank
@@ -285,13 +270,11 @@ RunEstimate run_estimate(const PreparedData& d, const DataOptions& data, const P
   if (p.eval_freq > 0) {
     for (int64_t s = p.start_step; s < total; s++) e.evals += s % p.eval_freq == 0;
     e.evals += p.initial_eval && p.start_step == 0;
-    DataLoader val(d.val, loader_options(data, SplitName::kVal, d.bpe.eot));
-    val.begin_epoch(g);
     const int64_t train_batches = std::min<int64_t>(p.eval_iter, per_epoch);
     double one = static_cast<double>((train_batches + e.ranks - 1) / e.ranks) * train_pass_mean;
     std::vector<double> rank(static_cast<size_t>(e.ranks), 0.0);
-    for (size_t i = 0; i < std::min<size_t>(p.eval_iter, val.size()); i++)
-      rank[i % rank.size()] += c.eval.seconds(batch_work(val.batch(i), p.pack), c.n_layer);
+    for (size_t i = 0; i < std::min<size_t>(p.eval_iter, w.val_eval.size()); i++)
+      rank[i % rank.size()] += c.eval.seconds(w.val_eval[i], c.n_layer);
     one += *std::max_element(rank.begin(), rank.end());
     e.evaluation = static_cast<double>(e.evals) * one;
   }

@@ -15,16 +15,10 @@
 #include "model/config.hpp"
 #include "model/lora.hpp"
 #include "pipeline/prepare.hpp"
+#include "train/optimizer.hpp"
+#include "train/work.hpp"
 
 namespace instruct {
-
-// The work of one forward over a batch: tokens run (M), the attention's sum of squared sequence
-// lengths (Q), and rows whose logits are computed (R, the LM head). A padded batch with `pack`
-// runs each row up to its last counted target, as gpt2_loss does.
-struct Work {
-  double tokens = 0, quad = 0, rows = 0;
-};
-Work batch_work(const Batch& b, bool pack);
 
 // Seconds on this machine, fitted by cost_probe.
 struct CostModel {
@@ -49,6 +43,8 @@ struct CostModel {
 
 struct ProbeOptions {
   bool bf16 = false;
+  bool recompute = false;                         // each block's forward again in the backward
+  OptimizerState state = OptimizerState::kFp32;   // the AdamW moments' precision
   LoraConfig lora;       // rank 0: full fine-tuning
   int decode_slots = 8;  // sequences decoded together (respond's batch)
   double max_grad_norm = 0;
@@ -58,7 +54,7 @@ CostModel cost_probe(const GPT2Config& cfg, const ProbeOptions& o);
 // over the ranks, timed on a slice and scaled.
 double allreduce_probe(const GPT2Config& cfg, const ProbeOptions& o);
 
-// What the run will do, from its data and options (SFT; the remaining steps when resuming).
+// What the run will do besides its steps' work (the remaining steps when resuming).
 struct PlanOptions {
   int32_t epochs = 2;
   int64_t max_steps = 0, start_step = 0;
@@ -83,7 +79,9 @@ struct RunEstimate {
   int32_t ranks = 1;
   double total() const { return train + evaluation + sampling + respond; }
 };
-RunEstimate run_estimate(const PreparedData& d, const DataOptions& data, const PlanOptions& p, const CostModel& c);
+// The run's estimate from the objective's work (train/work), the schedule, and the data's val[0]
+// (the samples) and test split (the respond stage).
+RunEstimate run_estimate(const WorkPlan& w, const PreparedData& d, const PlanOptions& p, const CostModel& c);
 
 // "estimate  about 2 h 10 min on this CPU: train 1 h 50 min (…); …" and a note of what it leaves out.
 void estimate_print(std::ostream& out, const RunEstimate& e, const CostModel& c);

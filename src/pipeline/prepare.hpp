@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "data/dataset.hpp"
+#include "data/prepared.hpp"
 #include "data/options.hpp"
 #include "data/examples.hpp"
 #include "data/loader.hpp"
@@ -17,26 +18,9 @@
 
 namespace instruct {
 
-enum class SplitName { kTrain, kVal, kTest };
-const char* split_name(SplitName s);
-SplitName split_parse(const std::string& s);
-
-struct PreparedData {
-  Dataset dataset;
-  Bpe bpe;
-  const PromptTemplate* tmpl = nullptr;
-  DatasetSplit split;
-  std::vector<Example> train, val, test;
-
-  const std::vector<Example>& examples(SplitName s) const;
-  std::span<const Entry> entries(SplitName s) const;
-};
-
 Bpe tokenizer_load(const std::filesystem::path& path);  // file dir, or empty for bundled
 // Loads (a named dataset: downloads it first, see io/dataset_source), splits and tokenizes.
 PreparedData data_prepare(const DataOptions& opt, std::ostream& log);
-// The reference's loader for a split: train shuffled + drop_last, val/test in order.
-LoaderOptions loader_options(const DataOptions& opt, SplitName s, int32_t pad_id);
 
 struct PrepareOptions {
   DataOptions data;

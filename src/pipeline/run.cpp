@@ -8,7 +8,7 @@
 #include "core/sys.hpp"
 #include "kernels/gemm.hpp"
 #include "pipeline/report.hpp"
-#include "pipeline/train_checkpoint.hpp"
+#include "train/checkpoint.hpp"
 
 namespace instruct {
 
@@ -46,18 +46,21 @@ RunReport run_all(const RunOptions& o, std::ostream& log_out) {
   const fs::path dpo_dir = dir / "dpo";
   if (!o.dpo_data.empty()) {
     log << "\n== dpo\n";
-    TrainOptions t;
+    // The run's training options (length, schedule, evaluation, precision, memory, LoRA settings),
+    // with the book's DPO recipe over them, on the SFT model.
+    TrainOptions t = o.train;
     t.objective = "dpo";
     t.lr = 5e-6, t.weight_decay = 0.01, t.epochs = 1;
     t.data = data;
     t.data.data = o.dpo_data;
+    t.model = ModelOptions{};
     t.model.model = (dir / "model").string();
     t.model.cache_dir = o.train.model.cache_dir;
+    t.lora_init.clear();
     t.out = dpo_dir;
-    t.max_steps = o.train.max_steps, t.eval_freq = o.train.eval_freq, t.eval_iter = o.train.eval_iter;
-    t.sample_tokens = o.train.sample_tokens, t.precision = o.train.precision, t.plot_format = o.train.plot_format;
-    t.lora_rank = o.train.lora_rank, t.lora_alpha = o.train.lora_alpha, t.lora_qkv = o.train.lora_qkv;
-    t.lora_targets = o.train.lora_targets;
+    t.resume.clear();
+    t.given.clear();
+    t.respond_slots = 0;
     // A resumed run continues its DPO stage too; a new one starts it over only with --overwrite.
     if (!o.train.resume.empty() && fs::exists(dpo_dir / "checkpoints")) t.resume = dpo_dir;
     else t.overwrite = o.train.overwrite;
@@ -138,8 +141,8 @@ RunReport run_all(const RunOptions& o, std::ostream& log_out) {
   const auto& t = rep.train;
   f.steps = t.steps, f.train_seconds = t.seconds, f.tokens_per_second = t.tokens_per_second, f.peak_rss = t.peak_rss;
   if ((f.has_evals = !t.evals.empty())) {
-    f.first_eval_step = t.evals.front().step, f.first_train = t.evals.front().train_loss, f.first_val = t.evals.front().val_loss;
-    f.last_eval_step = t.evals.back().step, f.last_train = t.evals.back().train_loss, f.last_val = t.evals.back().val_loss;
+    f.first_eval_step = t.evals.front().step, f.first_train = t.evals.front()["train_loss"], f.first_val = t.evals.front()["val_loss"];
+    f.last_eval_step = t.evals.back().step, f.last_train = t.evals.back()["train_loss"], f.last_val = t.evals.back()["val_loss"];
   }
   f.responses = rep.respond.entries;
   f.responses_file = responses_file.filename();
@@ -154,8 +157,8 @@ RunReport run_all(const RunOptions& o, std::ostream& log_out) {
     d.present = true;
     d.steps = t.steps, d.seconds = t.seconds;
     if ((d.has_evals = !t.evals.empty()))
-      d.last_train = t.evals.back().train_loss, d.last_val = t.evals.back().val_loss,
-      d.last_train_margin = t.evals.back().train_margin, d.last_val_margin = t.evals.back().val_margin;
+      d.last_train = t.evals.back()["train_loss"], d.last_val = t.evals.back()["val_loss"],
+      d.last_train_margin = t.evals.back()["train_reward_margin"], d.last_val_margin = t.evals.back()["val_reward_margin"];
     d.responses = rep.dpo_respond.entries;
     d.responses_file = fs::path("dpo") / "instruction-data-with-response.json";
     d.scores_file = fs::path("dpo") / "instruction-data-with-scores.json";

@@ -2,7 +2,7 @@
 // input holds the three files, separated by "\n--\n" lines). They load or fail with one line.
 #include "fuzz.hpp"
 #include "io/checkpoint.hpp"
-#include "pipeline/train_checkpoint.hpp"
+#include "train/checkpoint.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto files = fuzz::parts(data, size, 3);

@@ -1,7 +1,7 @@
 // Training checkpoints: one directory that is both a model (HF: config.json + model.safetensors;
 // with LoRA a PEFT adapter, adapter_config.json + adapter_model.safetensors, beside a reference to
 // its base, not a copy) and a resumable state: instruct.json (the full resolved options: data, template, tokenizer,
-// masking, max length...), optimizer.safetensors (AdamW moments) and state.json (step, data
+// masking, max length...), optimizer.safetensors (AdamW moments, in the precision they are kept in) and state.json (step, data
 // cursor, RNG, evaluation history). Written into a temp dir and renamed into place.
 #pragma once
 
@@ -11,25 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "pipeline/train.hpp"
+#include "model/gpt2.hpp"
 #include "train/optimizer.hpp"
+#include "train/options.hpp"
+#include "train/trainer.hpp"
 
 namespace instruct {
-
-struct TrainState {
-  int64_t step = 0;        // optimizer steps done
-  int32_t epoch = 0;       // 0-based epoch of the next batch
-  int64_t batch = 0;       // next batch of that epoch
-  int64_t tokens_seen = 0;
-  int64_t adam_step = 0;
-  std::string rng;             // the global generator (torch.manual_seed emulation)
-  std::vector<int32_t> order;  // this epoch's train order
-  std::vector<EvalPoint> evals;
-  int64_t metrics_bytes = 0;   // length of metrics.jsonl when saved (resume truncates to it)
-  uint64_t data_hash = 0;      // FNV-1a of the dataset file
-  std::string base;            // LoRA: the frozen base's identity (model_identity), "" otherwise
-  std::string run_id;          // the run these checkpoints belong to (OUT/run.json); "" before ids
-};
 
 nlohmann::ordered_json train_options_json(const TrainOptions& o);
 TrainOptions train_options_from_json(const nlohmann::json& j, const std::filesystem::path& file);

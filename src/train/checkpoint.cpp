@@ -1,5 +1,5 @@
 // JSON for options and state; safetensors for the model and the AdamW moments.
-#include "pipeline/train_checkpoint.hpp"
+#include "train/checkpoint.hpp"
 
 #include <random>
 
@@ -65,9 +65,8 @@ namespace {
 ojson state_json(const TrainState& s) {
   ojson evals = ojson::array();
   for (const EvalPoint& e : s.evals) {
-    ojson ev{{"step", e.step}, {"epoch", e.epoch}, {"tokens_seen", e.tokens_seen},
-             {"train_loss", e.train_loss}, {"val_loss", e.val_loss}};
-    if (std::isfinite(e.train_margin)) ev["train_margin"] = e.train_margin, ev["val_margin"] = e.val_margin;
+    ojson ev{{"step", e.step}, {"epoch", e.epoch}, {"tokens_seen", e.tokens_seen}};
+    for (const auto& [k, v] : e.metrics) ev[k] = v;
     evals.push_back(ev);
   }
   return ojson{{"step", s.step},
@@ -131,8 +130,6 @@ void model_recipe_save(const fs::path& dir, const TrainOptions& o, const std::st
 
 fs::path train_checkpoint_save(const fs::path& run_dir, const GPT2& model, const AdamW& adam,
                                const TrainOptions& opt, const TrainState& st) {
-  static int saves = 0;
-  saves++;
   const fs::path ckdir = run_dir / "checkpoints";
   const fs::path final_dir = ckdir / step_dir_name(st.step);
   const fs::path tmp = ckdir / ("." + step_dir_name(st.step) + ".tmp");
@@ -150,12 +147,11 @@ fs::path train_checkpoint_save(const fs::path& run_dir, const GPT2& model, const
   } cleanup{tmp};
   if (model.lora.on()) adapter_save(tmp, model.lora, model.cfg, {model_name_or_path(opt.model), st.base});
   else checkpoint_save(model, tmp);
-  // Test hook: die like `kill -9` in the middle of the Nth checkpoint write.
-  if (const char* k = std::getenv("INSTRUCT_TEST_KILL_IN_CHECKPOINT"); k && std::atoi(k) == saves) std::raise(SIGKILL);
-  const std::vector<int64_t> shape{static_cast<int64_t>(adam.m.size())};
-  safetensors_write(tmp / "optimizer.safetensors",
-                    {{"exp_avg", shape, adam.m.data()}, {"exp_avg_sq", shape, adam.v.data()}},
-                    {{"format", "instruct.cpp/adamw"}});
+  if (opt.hooks.in_checkpoint_write) opt.hooks.in_checkpoint_write(tmp);  // tests: a fault mid-write
+  std::vector<SafeTensorOut> state;
+  for (const StateTensor& t : adamw_state_tensors(adam)) state.push_back({t.name, {t.numel}, t.data, t.dtype});
+  safetensors_write(tmp / "optimizer.safetensors", state,
+                    {{"format", "instruct.cpp/adamw"}, {"state", optimizer_state_name(adam.state)}});
   model_recipe_save(tmp, opt, st.base);
   write_json(tmp / "state.json", state_json(st));
   if (fs::exists(final_dir)) fs::remove_all(final_dir, ec);
@@ -246,10 +242,21 @@ SavedTraining train_checkpoint_read(const fs::path& dir) {
     for (const auto& i : j.at("order")) t.order.push_back(static_cast<int32_t>(integer(i, "order", INT32_MIN, INT32_MAX)));
     t.base = j.value("base", std::string());  // absent before LoRA
     t.run_id = j.value("run_id", std::string());  // absent before run ids
-    for (const auto& e : j.at("evals"))
-      t.evals.push_back({integer(e.at("step"), "evals.step"), integer(e.at("tokens_seen"), "evals.tokens_seen"),
-                         static_cast<int32_t>(integer(e.at("epoch"), "evals.epoch", INT32_MIN, INT32_MAX)), e.at("train_loss").get<double>(),
-                         e.at("val_loss").get<double>(), e.value("train_margin", std::nan("")), e.value("val_margin", std::nan(""))});
+    for (const auto& e : j.at("evals")) {
+      EvalPoint p{integer(e.at("step"), "evals.step"), integer(e.at("tokens_seen"), "evals.tokens_seen"),
+                  static_cast<int32_t>(integer(e.at("epoch"), "evals.epoch", INT32_MIN, INT32_MAX)), {}};
+      for (auto it = e.begin(); it != e.end(); ++it) {
+        const std::string& k = it.key();
+        const nlohmann::json& v = it.value();
+        if (k == "step" || k == "epoch" || k == "tokens_seen") continue;
+        // Before named metrics, DPO's margins were "train_margin" and "val_margin".
+        const std::string key = k == "train_margin" ? "train_reward_margin" : k == "val_margin" ? "val_reward_margin" : k;
+        if (!v.is_number()) throw std::invalid_argument(str_cat("\"evals.", k, "\" is not a number"));
+        p.metrics.push_back({key, v.get<double>()});
+      }
+      if (std::isnan(metric(p.metrics, "train_loss"))) throw std::invalid_argument("\"evals.train_loss\" is missing");
+      t.evals.push_back(std::move(p));
+    }
   } catch (const std::exception& e) {
     fail(sp.string(), ": the training state is incomplete or malformed (", e.what(), "); resume from an older checkpoint");
   }
@@ -277,10 +284,16 @@ SavedTraining train_checkpoint_read(const fs::path& dir) {
 }
 
 void train_checkpoint_load_optimizer(const fs::path& dir, AdamW& adam) {
-  SafeTensorsFile st(dir / "optimizer.safetensors");
-  const std::vector<int64_t> shape{static_cast<int64_t>(adam.m.size())};
-  st.read_f32("exp_avg", shape, adam.m.data());
-  st.read_f32("exp_avg_sq", shape, adam.v.data());
+  const fs::path p = dir / "optimizer.safetensors";
+  SafeTensorsFile st(p);
+  adamw_state_load(adam, [&](const std::string& name, const std::string& dtype, void* dst, int64_t numel) {
+    const SafeTensor& t = st.at(name);
+    if (t.dtype != dtype || t.numel() != numel)
+      fail(p.string(), ": ", name, " is ", t.dtype, " ", shape_str(t.shape), " but the run keeps its AdamW state as ",
+           dtype, " [", numel, "] (--optimizer-state ", optimizer_state_name(adam.state),
+           "); resume with the options the checkpoint was written with");
+    std::memcpy(dst, t.data, t.nbytes);
+  });
 }
 
 }  // namespace instruct
