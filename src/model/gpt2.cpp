@@ -238,6 +238,9 @@ XentResult xent_head(const GPT2& m, GPT2Step& s, std::span<const int32_t> row_ta
   XentResult r;
   const int R = static_cast<int>(s.rows.size());
   if (backward && !s.kept) fail("internal: a loss gradient after a forward that kept no activations");
+  for (int32_t t : row_targets)  // a target outside the vocabulary would read past the logits
+    if (t != -100 && (t < 0 || t >= m.cfg.vocab))
+      fail("target token ", t, " is outside the model vocabulary (", m.cfg.vocab, "); use a matching tokenizer and model");
   s.have_dlogits = backward;
   if (R == 0) return r;  // with nothing selected the backward is a no-op
   if (backward) {

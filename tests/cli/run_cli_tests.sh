@@ -4,6 +4,8 @@
 set -u
 bin=$(realpath "$1")
 repo=$2
+# The fault shim (tests/faults/fault_rename.cpp): a kill -9 at an exact point of a real run.
+fault=$(realpath "${3:?usage: run_cli_tests.sh INSTRUCT REPO FAULT_SHIM.so}")
 bad=$repo/tests/data/bad
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -114,9 +116,11 @@ grep -q '^Training loss: ' <<<"$("${train[@]}" --out "$tmp/run2" --max-steps 1)"
   [ -f "$tmp/run/checkpoints/step-00000016/optimizer.safetensors" ] && ok || no "train: plot, model or checkpoint missing"
 expect_ok train-continue 'done +1 step in' -- "$bin" train --model "$tmp/run/model" --data "$tmp/d40.json" --max-steps 1 \
   --batch-size 4 --out "$tmp/cont"
-# kill -9 in the middle of the second checkpoint write: the first stays loadable, and resuming
-# from the run directory ends exactly where the uninterrupted run did.
-{ INSTRUCT_TEST_KILL_IN_CHECKPOINT=2 "${train[@]}" --save-every 3 --out "$tmp/k" >/dev/null 2>&1; } 2>/dev/null; rc=$?
+# kill -9 in the middle of the second checkpoint write (as its first file moves into the temp
+# dir): the first stays loadable, and resuming from the run directory ends exactly where the
+# uninterrupted run did.
+{ LD_PRELOAD="$fault" INSTRUCT_FAULT_MATCH=/.step-00000006.tmp/ "${train[@]}" --save-every 3 --out "$tmp/k" \
+    >/dev/null 2>&1; } 2>/dev/null; rc=$?
 [ "$rc" -eq 137 ] && ok || no "kill hook: exit $rc, expected 137"
 [ -f "$tmp/k/checkpoints/step-00000003/state.json" ] && [ ! -e "$tmp/k/checkpoints/step-00000006" ] && ok ||
   no "kill -9 mid-write: previous checkpoint missing or a partial one visible"

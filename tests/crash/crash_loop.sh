@@ -2,18 +2,20 @@
 # Crash loops: `instruct train`, `respond` and `judge` are killed with SIGKILL at KILLS moments
 # each and restarted until they finish; the result must equal an uninterrupted run's.
 # - train (a checkpoint every step): every other kill lands inside a checkpoint write (the
-#   INSTRUCT_TEST_KILL_IN_CHECKPOINT hook, at a random one of the process's writes), the others at a
+#   fault shim, tests/faults/fault_rename.cpp, as a random file of one of the process's first three
+#   checkpoints moves into its temp dir), the others at a
 #   random time. After each kill the newest checkpoint loads (generate answers from it), no partial
 #   checkpoint is visible, and `train --resume RUN` continues (a run killed before its first
 #   checkpoint starts again). The final metrics.jsonl equals the uninterrupted run's.
 # - respond --resume and judge (which resumes by itself; against a stub judge that answers slowly):
 #   killed at random times; the output is valid JSON after every kill, and the final file equals
 #   the uninterrupted run's: no entry lost, duplicated or half-written.
-# Usage: crash_loop.sh path/to/instruct repo_dir [KILLS=20]
+# Usage: crash_loop.sh path/to/instruct repo_dir [KILLS=20] path/to/libfault_rename.so
 set -u
 bin=$(realpath "$1")
 repo=$(realpath "$2")
 kills=${3:-20}
+fault=$(realpath "${4:?usage: crash_loop.sh INSTRUCT REPO KILLS FAULT_SHIM.so}")
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 tmp=$(mktemp -d)
@@ -62,7 +64,8 @@ while [ "$killed" -lt "$kills" ] && [ "$attempts" -lt $((3 * kills)) ]; do
   if ls "$run"/checkpoints/step-* >/dev/null 2>&1; then cmd=("$bin" train --resume "$run" --no-estimate)
   else cmd=("${train[@]}" --out "$run"); fi
   if [ $((attempts % 2)) -eq 0 ]; then
-    INSTRUCT_TEST_KILL_IN_CHECKPOINT=$((1 + RANDOM % 3)) run_and_kill 600 "${cmd[@]}"
+    # A checkpoint moves 5 files into its temp dir: renames 1-15 fall inside the first three.
+    LD_PRELOAD="$fault" INSTRUCT_FAULT_MATCH=/.step- INSTRUCT_FAULT_AT=$((1 + RANDOM % 15)) run_and_kill 600 "${cmd[@]}"
     rc=$?
     [ "$rc" -eq 137 ] && in_write=$((in_write + 1))
   else

@@ -6,9 +6,11 @@
 # Ordering, not timing: with SLOW_RENAME (tests/mpi/slow_rename.cpp) every mpirun here makes rank 0
 # sleep 1.5 s before each file it moves into a model path, so a rank that reads the model before
 # rank 0 has written it fails every time.
-# Usage: check_mpi.sh path/to/instruct repo_dir work_dir [path/to/slow_rename.so]
+# Ctrl-C comes from the fault shim (tests/faults/fault_rename.cpp): rank 0 raises SIGINT as its
+# step-5 checkpoint moves into place; every rank stops after the same step.
+# Usage: check_mpi.sh path/to/instruct repo_dir work_dir path/to/slow_rename.so path/to/fault_rename.so
 set -euo pipefail
-bin=$1 repo=$2 work=$3 slow=${4:-}
+bin=$1 repo=$2 work=$3 slow=${4:-} fault=${5:?usage: check_mpi.sh INSTRUCT REPO WORK SLOW_SHIM.so FAULT_SHIM.so}
 rm -rf "$work" && mkdir -p "$work"
 command -v mpirun >/dev/null || { echo "FAIL: mpirun not found (bash scripts/setup.sh installs openmpi-bin)"; exit 1; }
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
@@ -21,10 +23,13 @@ common=(train --init random --config n_layer=2,n_head=2,n_embd=64 --max-steps 10
 "$bin" "${common[@]}" --out "$work/one" >"$work/one.log"
 "$bin" "${common[@]}" --grad-accum 2 --out "$work/accum" >"$work/accum.log"
 "${mpi[@]}" "$bin" "${common[@]}" --out "$work/two" >"$work/two.log" 2>&1 || { cat "$work/two.log"; exit 1; }
-# Interrupted at step 5 on every rank (as mpirun forwards Ctrl-C), then resumed under mpirun.
+# Ctrl-C on rank 0 while it saves step 5: every rank stops after step 6 and saves; then resumed under
+# mpirun.
 set +e
-INSTRUCT_TEST_SIGINT_AT_STEP=5 "${mpi[@]}" -x INSTRUCT_TEST_SIGINT_AT_STEP "$bin" "${common[@]}" --out "$work/cut" \
-  >"$work/cut.log" 2>&1
+cut=(mpirun -np 2 --oversubscribe --bind-to none -x "LD_PRELOAD=$(realpath "$fault")${slow:+:$(realpath "$slow")}"
+     -x INSTRUCT_FAULT_MATCH=checkpoints/step-00000005 -x INSTRUCT_FAULT_SIGNAL=INT)
+[ -z "$slow" ] || cut+=(-x INSTRUCT_SLOW_MS=1500)
+"${cut[@]}" "$bin" "${common[@]}" --save-every 5 --out "$work/cut" >"$work/cut.log" 2>&1
 rc=$?
 set -e
 [ "$rc" -eq 130 ] || { echo "FAIL: the interrupted mpirun run exited $rc, expected 130"; cat "$work/cut.log"; exit 1; }
