@@ -15,6 +15,7 @@ packages=(
   chromium python3-pil   # tests only: report.html rendered and checked as a person sees it
   libopenblas0-pthread   # BLAS behind Debian torch: without it the PyTorch peer runs at 6 GFLOP/s
   clang libclang-rt-dev libomp-dev   # tests only: the sanitizer build and the libFuzzer targets
+  clang-format   # tests only: every C++ file follows .clang-format (scripts/format-check.sh)
   time   # tests only: /usr/bin/time's peak RSS in the scale check
 )
 # Tests only: node and npm fetch node-llama-cpp (llama.cpp's prebuilt binaries) to load our GGUF.

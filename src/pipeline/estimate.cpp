@@ -260,8 +260,10 @@ RunEstimate run_estimate(const WorkPlan& w, const PreparedData& d, const PlanOpt
       train_pass_mean += c.eval.seconds(w.train_eval[bi], c.n_layer) / static_cast<double>(per_epoch);
   }
   for (int64_t s = p.start_step; s < total; s++) e.train += step_cost[s % per_epoch];
-  // Forwards done once (a reference's log-probabilities), spread over the ranks.
-  for (const Work& x : w.once) e.train += c.eval.seconds(x, c.n_layer) / e.ranks;
+  // Forwards done once per item (a reference's log-probabilities), spread over the ranks: for the
+  // items the run reaches (a short run computes only its batches' chunks).
+  const double reached = std::min(1.0, static_cast<double>(e.steps) / static_cast<double>(per_epoch));
+  for (const Work& x : w.once) e.train += reached * c.eval.seconds(x, c.n_layer) / e.ranks;
 
   // Evaluations: at every eval_freq-th step (and before the first), eval_iter batches of a fresh
   // shuffled train order (their mean cost) and the first eval_iter val batches; under mpirun rank

@@ -25,7 +25,7 @@ struct WorkPlan {
   std::vector<std::vector<Work>> steps;  // batch bi: each part's forward + backward (parts = ga x ranks)
   std::vector<Work> train_eval;          // each train batch, a forward alone (evaluations draw from them)
   std::vector<Work> val_eval;            // the val batches in order, a forward alone
-  std::vector<Work> once;                // forwards done once per run (DPO: the reference log-probabilities)
+  std::vector<Work> once;                // forwards done once per item over the epoch (DPO: the reference's)
 };
 
 }  // namespace instruct
