@@ -16,10 +16,15 @@ int main(int argc, char** argv) {
   struct Shape {
     const char* name;
     int64_t in, out;
-  } shapes[] = {{"qkv", C, 3 * C}, {"attproj", C, C}, {"fc", C, 4 * C}, {"fcproj", 4 * C, C}, {"lm_head", C, V}};
+  } shapes[] = {{"qkv", C, 3 * C},
+                {"attproj", C, C},
+                {"fc", C, 4 * C},
+                {"fcproj", 4 * C, C},
+                {"lm_head", C, V}};
   std::printf("%-8s %-34s %10s\n", "layer", "mode", "GFLOP/s");
   for (const Shape& s : shapes) {
-    std::vector<float> x(N * s.in, 0.01f), w(s.in * s.out, 0.02f), y(N * s.out, 0.0f), dx(N * s.in), dw(s.in * s.out);
+    std::vector<float> x(N * s.in, 0.01f), w(s.in * s.out, 0.02f), y(N * s.out, 0.0f), dx(N * s.in),
+        dw(s.in * s.out);
     const bool head = s.out == V;  // the LM head stores W as (V, C)
     struct Mode {
       const char* name;
@@ -28,9 +33,14 @@ int main(int argc, char** argv) {
       GemmArgs g;
     } modes[] = {
         {"forward   y = x W", y.data(), x.data(), w.data(), {N, s.out, s.in, false, head, false}},
-        {"backward dx = dy W^T", dx.data(), y.data(), w.data(), {N, s.in, s.out, false, !head, false}},
+        {"backward dx = dy W^T",
+         dx.data(),
+         y.data(),
+         w.data(),
+         {N, s.in, s.out, false, !head, false}},
         {"backward dW += x^T dy", dw.data(), head ? y.data() : x.data(), head ? x.data() : y.data(),
-         head ? GemmArgs{s.out, s.in, N, true, false, true} : GemmArgs{s.in, s.out, N, true, false, true}},
+         head ? GemmArgs{s.out, s.in, N, true, false, true}
+              : GemmArgs{s.in, s.out, N, true, false, true}},
     };
     for (const Mode& m : modes) {
       gemm(m.c, m.a, m.b, nullptr, m.g);

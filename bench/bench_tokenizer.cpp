@@ -4,9 +4,9 @@
 #include <cstdio>
 #include <string>
 
-#include "kernels/gemm.hpp"
 #include "data/dataset.hpp"
 #include "data/prompt_template.hpp"
+#include "kernels/gemm.hpp"
 #include "text/bpe.hpp"
 
 using namespace instruct;

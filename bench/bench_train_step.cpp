@@ -1,6 +1,7 @@
 // One training step of a GPT-2 size on a fixed batch, broken down: forward, backward, AdamW, and
 // the share of time in gemm() with its GFLOP/s. Random init.
-// Usage: bench_train_step SIZE [B] [T] [STEPS] [LORA_RANK]   (a rank: LoRA on every linear, split q/k/v)
+// Usage: bench_train_step SIZE [B] [T] [STEPS] [LORA_RANK]   (a rank: LoRA on every linear, split
+// q/k/v)
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -31,7 +32,8 @@ int main(int argc, char** argv) {
   GPT2Step st;
   std::mt19937 rng(1);
   std::vector<int32_t> in(B * T), tg(B * T);
-  for (int i = 0; i < B * T; i++) in[i] = rng() % 50257, tg[i] = i % T > T * 3 / 4 ? -100 : rng() % 50257;
+  for (int i = 0; i < B * T; i++)
+    in[i] = rng() % 50257, tg[i] = i % T > T * 3 / 4 ? -100 : rng() % 50257;
   double tf = 0, tb = 0, ta = 0, tz = 0, gsec = 0, gflop = 0;
   for (int s = 0; s <= steps; s++) {
     const GemmStats g0 = gemm_stats();
@@ -50,9 +52,12 @@ int main(int argc, char** argv) {
     gsec += g1.seconds - g0.seconds, gflop += g1.flops - g0.flops;
   }
   const double total = (tz + tf + tb + ta) / steps;
-  std::printf("%s%s B=%d T=%d: step %.3f s = zero_grad %.3f + forward %.3f + backward %.3f + adamw %.3f; %.1f tokens/s\n",
-              size.c_str(), m.lora.on() ? " LoRA" : "", B, T, total, tz / steps, tf / steps, tb / steps, ta / steps, B * T / total);
-  std::printf("gemm: %.3f s/step (%.0f%%), %.1f GFLOP/s; everything else %.3f s/step\n", gsec / steps,
-              100 * gsec / steps / total, gflop / gsec / 1e9, total - gsec / steps);
+  std::printf(
+      "%s%s B=%d T=%d: step %.3f s = zero_grad %.3f + forward %.3f + backward %.3f + adamw %.3f; "
+      "%.1f tokens/s\n",
+      size.c_str(), m.lora.on() ? " LoRA" : "", B, T, total, tz / steps, tf / steps, tb / steps,
+      ta / steps, B * T / total);
+  std::printf("gemm: %.3f s/step (%.0f%%), %.1f GFLOP/s; everything else %.3f s/step\n",
+              gsec / steps, 100 * gsec / steps / total, gflop / gsec / 1e9, total - gsec / steps);
   return 0;
 }

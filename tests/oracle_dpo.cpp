@@ -10,9 +10,9 @@
 #include "core/error.hpp"
 #include "io/checkpoint.hpp"
 #include "io/safetensors.hpp"
+#include "oracle_util.hpp"
 #include "train/preference.hpp"
 #include "train/trainer.hpp"
-#include "oracle_util.hpp"
 
 using namespace instruct;
 
@@ -45,15 +45,16 @@ int main(int argc, char** argv) {
     o.schedule.peak = o.adam.lr;
     Trainer t(policy, obj, o);
     const int B = std::stoi(meta.at("batch")), steps = std::stoi(meta.at("steps"));
-    const auto want_loss = read(ref, "losses"), want_c = read(ref, "chosen_rewards"), want_r = read(ref, "rejected_rewards");
+    const auto want_loss = read(ref, "losses"), want_c = read(ref, "chosen_rewards"),
+               want_r = read(ref, "rejected_rewards");
     double worst_loss = 0, worst_reward = 0;
     for (int s = 0; s < steps; s++) {
       std::vector<std::vector<int32_t>> batch(1);
       for (int k = 0; k < B; k++) batch[0].push_back(s * B + k);
       const StepResult r = t.step(batch, s);
       const double rc = metric(r.extra, "reward_chosen"), rr = metric(r.extra, "reward_rejected");
-      std::printf("     step %d: loss %.6f (torch %.6f), rewards %.6f / %.6f (torch %.6f / %.6f)\n", s, r.loss,
-                  want_loss[s], rc, rr, want_c[s], want_r[s]);
+      std::printf("     step %d: loss %.6f (torch %.6f), rewards %.6f / %.6f (torch %.6f / %.6f)\n",
+                  s, r.loss, want_loss[s], rc, rr, want_c[s], want_r[s]);
       worst_loss = std::max(worst_loss, std::fabs(r.loss - want_loss[s]));
       worst_reward = std::max({worst_reward, std::fabs(rc - want_c[s]), std::fabs(rr - want_r[s])});
       if (s == 0 && std::fabs(r.loss - std::log(2.0)) > 1e-6) {

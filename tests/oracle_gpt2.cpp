@@ -9,8 +9,8 @@
 #include "core/error.hpp"
 #include "io/checkpoint.hpp"
 #include "io/safetensors.hpp"
-#include "train/optimizer.hpp"
 #include "oracle_util.hpp"
+#include "train/optimizer.hpp"
 
 using namespace instruct;
 
@@ -31,10 +31,12 @@ int main(int argc, char** argv) {
     inputs = read_ids(ref, "inputs"), targets = read_ids(ref, "targets");
 
     GPT2Step st;
-    compare("logits", "logits", gpt2_logits(m, st, inputs.data(), B, T), read(ref, "logits"), 1e-4, false);
+    compare("logits", "logits", gpt2_logits(m, st, inputs.data(), B, T), read(ref, "logits"), 1e-4,
+            false);
 
     gpt2_zero_grad(m);
-    const float loss = static_cast<float>(gpt2_loss(m, st, inputs.data(), targets.data(), B, T, true).loss);
+    const float loss =
+        static_cast<float>(gpt2_loss(m, st, inputs.data(), targets.data(), B, T, true).loss);
     compare("loss", "loss", &loss, read(ref, "loss"), 1e-4, false);
     gpt2_backward(m, st);
     for (const ParamSpec& s : m.w.table)
@@ -50,12 +52,14 @@ int main(int argc, char** argv) {
     std::vector<float> got;
     for (size_t step = 0; step < want.size(); step++) {
       gpt2_zero_grad(m2);
-      got.push_back(static_cast<float>(gpt2_loss(m2, st, inputs.data(), targets.data(), B, T, true).loss));
+      got.push_back(
+          static_cast<float>(gpt2_loss(m2, st, inputs.data(), targets.data(), B, T, true).loss));
       gpt2_backward(m2, st);
       adamw_step(opt, m2.w);
     }
     compare("adamw", "losses of 5 steps", got.data(), want, 1e-4, false);
-    for (size_t i = 0; i < got.size(); i++) std::printf("     step %zu: loss %.6f (torch %.6f)\n", i, got[i], want[i]);
+    for (size_t i = 0; i < got.size(); i++)
+      std::printf("     step %zu: loss %.6f (torch %.6f)\n", i, got[i], want[i]);
   } catch (const Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

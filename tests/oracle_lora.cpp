@@ -1,8 +1,8 @@
-// LoRA against PyTorch (the book's LoRALayer/LinearWithLoRA; tests/oracle/lora_oracle.py): for split
-// and fused q/k/v, loads the oracle's PEFT adapter onto its base as --lora-init does, and compares
-// the book's init draws (seed 123), the trainable count, the loss, every adapter gradient (in the
-// file's layout) and 5 AdamW steps; the base stays bit-identical. Prints the worst error per tensor;
-// exits 1 on any failure. Usage: oracle_lora ORACLE_DIR
+// LoRA against PyTorch (the book's LoRALayer/LinearWithLoRA; tests/oracle/lora_oracle.py): for
+// split and fused q/k/v, loads the oracle's PEFT adapter onto its base as --lora-init does, and
+// compares the book's init draws (seed 123), the trainable count, the loss, every adapter gradient
+// (in the file's layout) and 5 AdamW steps; the base stays bit-identical. Prints the worst error
+// per tensor; exits 1 on any failure. Usage: oracle_lora ORACLE_DIR
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -13,8 +13,8 @@
 #include "io/adapter.hpp"
 #include "io/checkpoint.hpp"
 #include "io/safetensors.hpp"
-#include "train/optimizer.hpp"
 #include "oracle_util.hpp"
+#include "train/optimizer.hpp"
 
 using namespace instruct;
 
@@ -53,11 +53,13 @@ int main(int argc, char** argv) {
       lora_init(init, std::stoull(ref.metadata().at("seed")));
       for (const ParamSpec& s : init.w.table)
         if (s.name.find("lora_A") != std::string::npos)
-          compare("init", s.file_name, adapter_file_tensor(init, s), read(ref, mode + ".init." + s.file_name), 0, false);
+          compare("init", s.file_name, adapter_file_tensor(init, s),
+                  read(ref, mode + ".init." + s.file_name), 0, false);
 
       GPT2Step st;
       gpt2_zero_grad(m);
-      const float loss = static_cast<float>(gpt2_loss(m, st, inputs.data(), targets.data(), B, T, true).loss);
+      const float loss =
+          static_cast<float>(gpt2_loss(m, st, inputs.data(), targets.data(), B, T, true).loss);
       compare("loss", "loss", &loss, read(ref, mode + ".loss"), 1e-4, false);
       gpt2_backward(m, st);
       if (m.w.has_grads()) {
@@ -65,8 +67,8 @@ int main(int argc, char** argv) {
         failures++;
       }
       for (const ParamSpec& s : m.lora.w.table)
-        compare("grad", s.file_name, adapter_file_tensor(m.lora, s, true), read(ref, mode + ".grad." + s.file_name),
-                1e-3, true);
+        compare("grad", s.file_name, adapter_file_tensor(m.lora, s, true),
+                read(ref, mode + ".grad." + s.file_name), 1e-3, true);
 
       // 5 AdamW steps from the file's adapter (what `train --lora-init` does).
       GPT2 m2 = checkpoint_load(dir + "/model");
@@ -75,14 +77,17 @@ int main(int argc, char** argv) {
       std::vector<float> got;
       for (int step = 0; step < std::stoi(ref.metadata().at("steps")); step++) {
         gpt2_zero_grad(m2);
-        got.push_back(static_cast<float>(gpt2_loss(m2, st, inputs.data(), targets.data(), B, T, true).loss));
+        got.push_back(
+            static_cast<float>(gpt2_loss(m2, st, inputs.data(), targets.data(), B, T, true).loss));
         gpt2_backward(m2, st);
         adamw_step(opt, gpt2_trainable(m2));
       }
       const std::vector<float> want = read(ref, mode + ".adamw_losses");
       compare("adamw", "losses of 5 steps", got, want, 1e-4, false);
-      for (size_t i = 0; i < got.size(); i++) std::printf("     step %zu: loss %.6f (torch %.6f)\n", i, got[i], want[i]);
-      const bool same = std::memcmp(base.data(), m2.w.params.data(), base.size() * sizeof(float)) == 0;
+      for (size_t i = 0; i < got.size(); i++)
+        std::printf("     step %zu: loss %.6f (torch %.6f)\n", i, got[i], want[i]);
+      const bool same =
+          std::memcmp(base.data(), m2.w.params.data(), base.size() * sizeof(float)) == 0;
       std::printf("%-4s base     weights bit-identical after training\n", same ? "ok" : "FAIL");
       failures += !same;
     }

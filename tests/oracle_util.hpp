@@ -35,17 +35,20 @@ inline void compare(const char* what, const std::string& name, std::span<const f
                     const std::vector<float>& want, double tol, bool relative) {
   double worst = 0, scale = 0;
   for (float w : want) scale = std::max(scale, std::fabs(double(w)));
-  for (size_t i = 0; i < want.size() && i < got.size(); i++) worst = std::max(worst, std::fabs(double(got[i]) - want[i]));
-  const double err = got.size() != want.size() ? INFINITY : relative ? worst / std::max(scale, 1e-12) : worst;
+  for (size_t i = 0; i < want.size() && i < got.size(); i++)
+    worst = std::max(worst, std::fabs(double(got[i]) - want[i]));
+  const double err = got.size() != want.size() ? INFINITY
+                     : relative                ? worst / std::max(scale, 1e-12)
+                                               : worst;
   const bool ok = err <= tol && std::isfinite(err);
   failures += !ok;
-  std::printf("%-4s %-8s %-58s %s %.3e (tol %.0e)\n", ok ? "ok" : "FAIL", what, name.c_str(), relative ? "rel" : "abs",
-              err, tol);
+  std::printf("%-4s %-8s %-58s %s %.3e (tol %.0e)\n", ok ? "ok" : "FAIL", what, name.c_str(),
+              relative ? "rel" : "abs", err, tol);
 }
 
 // The same for a tensor given by its first element (as long as `want`).
-inline void compare(const char* what, const std::string& name, const float* got, const std::vector<float>& want,
-                    double tol, bool relative) {
+inline void compare(const char* what, const std::string& name, const float* got,
+                    const std::vector<float>& want, double tol, bool relative) {
   compare(what, name, std::span<const float>(got, want.size()), want, tol, relative);
 }
 

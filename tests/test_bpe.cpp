@@ -29,8 +29,9 @@ TEST(Bpe, VocabularyShape) {
 TEST(Bpe, ReferenceFirstIds) {
   const Dataset d = dataset_load(test::repo_data("instruction-data.json"));
   const PromptTemplate& t = template_find("alpaca");
-  const std::vector<int32_t> want = {21106, 318, 281, 12064, 326, 8477, 257, 4876, 13, 19430, 257, 2882,
-                                     326, 20431, 32543, 262, 2581, 13, 198, 198, 21017, 46486, 25, 198};
+  const std::vector<int32_t> want = {21106, 318,   281, 12064, 326,   8477,  257,   4876,
+                                     13,    19430, 257, 2882,  326,   20431, 32543, 262,
+                                     2581,  13,    198, 198,   21017, 46486, 25,    198};
   auto ids = bpe_encode(gpt2(), t.full_text(d.entries[0]));
   ASSERT_GE(ids.size(), want.size());
   EXPECT_EQ(std::vector<int32_t>(ids.begin(), ids.begin() + want.size()), want);
@@ -46,7 +47,8 @@ TEST(Bpe, EveryBundledEntryMatchesOracle) {
   size_t bad = 0;
   for (size_t i = 0; i < d.entries.size(); i++) {
     const Entry& e = d.entries[i];
-    bad += bpe_encode(gpt2(), alpaca.full_text(e)) != g["alpaca_full"][i].get<std::vector<int32_t>>();
+    bad +=
+        bpe_encode(gpt2(), alpaca.full_text(e)) != g["alpaca_full"][i].get<std::vector<int32_t>>();
     bad += bpe_encode(gpt2(), phi3.full_text(e)) != g["phi3_full"][i].get<std::vector<int32_t>>();
     bad += bpe_encode(gpt2(), alpaca.prompt(e)).size() != g["alpaca_prompt_len"][i].get<size_t>();
     if (bad) ADD_FAILURE() << "entry " << i << " differs from the oracle";
@@ -72,7 +74,8 @@ TEST(Bpe, SpecialTokenIsTextByDefault) {
   for (const auto& h : goldens()["special"])
     EXPECT_EQ(bpe_encode(gpt2(), h["text"].get<std::string>(), SpecialTokens::kAllow),
               h["ids"].get<std::vector<int32_t>>());
-  EXPECT_EQ(bpe_encode(gpt2(), "<|endoftext|>", SpecialTokens::kAllow), std::vector<int32_t>{50256});
+  EXPECT_EQ(bpe_encode(gpt2(), "<|endoftext|>", SpecialTokens::kAllow),
+            std::vector<int32_t>{50256});
   const int32_t eot[] = {50256};
   EXPECT_EQ(bpe_decode(gpt2(), eot), "<|endoftext|>");
 }
@@ -80,7 +83,8 @@ TEST(Bpe, SpecialTokenIsTextByDefault) {
 TEST(Bpe, RoundTripRandomValidUtf8) {
   std::mt19937 rng(42);
   std::uniform_int_distribution<int> len(0, 64), kind(0, 9);
-  std::uniform_int_distribution<uint32_t> ascii(0, 0x7F), bmp(0x80, 0xFFFF), astral(0x10000, 0x10FFFF);
+  std::uniform_int_distribution<uint32_t> ascii(0, 0x7F), bmp(0x80, 0xFFFF),
+      astral(0x10000, 0x10FFFF);
   for (int n = 0; n < 3000; n++) {
     std::string s;
     for (int i = len(rng); i > 0; i--) {
@@ -111,7 +115,8 @@ TEST(Bpe, QueueMergeEqualsThePasses) {
     ASSERT_EQ(bpe_encode(queue, text), bpe_encode(passes, text)) << "entry " << i;
   }
   std::mt19937 rng(5);
-  const std::vector<std::string> parts = {"a", "aa", "ab", "ba", "the", "ing", "e", "\xc3\xa9", "ll", "o", "th"};
+  const std::vector<std::string> parts = {"a", "aa",       "ab", "ba", "the", "ing",
+                                          "e", "\xc3\xa9", "ll", "o",  "th"};
   for (int t = 0; t < 200; t++) {
     std::string word;
     const int len = 1 + rng() % 120;
@@ -125,8 +130,9 @@ TEST(Bpe, QueueMergeEqualsThePasses) {
 }
 
 TEST(Bpe, InvalidUtf8NamesTheByte) {
-  for (const std::string& bad : {std::string("abc\xff"), std::string("ok \xc3"),
-                                std::string("\xed\xa0\x80 surrogate"), std::string("\xc0\xaf overlong")}) {
+  for (const std::string& bad :
+       {std::string("abc\xff"), std::string("ok \xc3"), std::string("\xed\xa0\x80 surrogate"),
+        std::string("\xc0\xaf overlong")}) {
     try {
       bpe_encode(gpt2(), bad);
       ADD_FAILURE() << "no error for " << nlohmann::json::binary({bad.begin(), bad.end()}).dump();
@@ -193,10 +199,10 @@ TEST(Bpe, BadTokenizerFilesAreClearErrors) {
 }
 
 TEST(Utf8, SanitizeReplacesMaximalSubparts) {
-  EXPECT_EQ(utf8_sanitize("a\xF0\x9F\x98"), "a\xEF\xBF\xBD");              // truncated emoji
-  EXPECT_EQ(utf8_sanitize("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");       // overlong: two bytes
-  EXPECT_EQ(utf8_sanitize("\xE2\x82x"), "\xEF\xBF\xBDx");                  // truncated 3-byte
-  EXPECT_EQ(utf8_sanitize("ok \xE2\x82\xAC"), "ok \xE2\x82\xAC");          // valid euro sign
+  EXPECT_EQ(utf8_sanitize("a\xF0\x9F\x98"), "a\xEF\xBF\xBD");        // truncated emoji
+  EXPECT_EQ(utf8_sanitize("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong: two bytes
+  EXPECT_EQ(utf8_sanitize("\xE2\x82x"), "\xEF\xBF\xBDx");            // truncated 3-byte
+  EXPECT_EQ(utf8_sanitize("ok \xE2\x82\xAC"), "ok \xE2\x82\xAC");    // valid euro sign
 }
 
 }  // namespace

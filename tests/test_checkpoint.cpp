@@ -33,7 +33,9 @@ GPT2 tiny_model(bool tied = false) {
   return m;
 }
 
-std::string bytes_of(const fs::path& p) { return file_read(p); }
+std::string bytes_of(const fs::path& p) {
+  return file_read(p);
+}
 void write_bytes(const fs::path& p, const std::string& s) {
   std::ofstream f(p, std::ios::binary | std::ios::trunc);
   f << s;
@@ -46,9 +48,12 @@ TEST(Checkpoint, SaveLoadIsBitIdentical) {
     checkpoint_save(m, dir);
     GPT2 back = checkpoint_load(dir, tied);
     ASSERT_EQ(back.w.params.size(), m.w.params.size());
-    EXPECT_EQ(std::memcmp(back.w.params.data(), m.w.params.data(), sizeof(float) * m.w.params.size()), 0);
-    EXPECT_EQ(SafeTensorsFile(dir / "model.safetensors").tensors().count("lm_head.weight"), tied ? 0u : 1u);
-    EXPECT_FALSE(fs::exists((dir / "model.safetensors").string() + ".tmp." + std::to_string(::getpid())));
+    EXPECT_EQ(
+        std::memcmp(back.w.params.data(), m.w.params.data(), sizeof(float) * m.w.params.size()), 0);
+    EXPECT_EQ(SafeTensorsFile(dir / "model.safetensors").tensors().count("lm_head.weight"),
+              tied ? 0u : 1u);
+    EXPECT_FALSE(
+        fs::exists((dir / "model.safetensors").string() + ".tmp." + std::to_string(::getpid())));
     fs::remove_all(dir);
   }
 }
@@ -58,9 +63,12 @@ TEST(Checkpoint, HfLayoutWithoutHeadUntiesByCopy) {
   const auto dir = test::temp_dir("ckpt_hf");
   GPT2 m = tiny_model(true);
   std::vector<SafeTensorOut> out;
-  for (const ParamSpec& s : m.w.table) out.push_back({s.name, s.shape, m.w.params.data() + s.offset});
+  for (const ParamSpec& s : m.w.table)
+    out.push_back({s.name, s.shape, m.w.params.data() + s.offset});
   safetensors_write(dir / "model.safetensors", out);
-  write_bytes(dir / "config.json", R"({"model_type":"gpt2","n_layer":2,"n_head":2,"n_embd":8,"n_positions":16,"vocab_size":11})");
+  write_bytes(
+      dir / "config.json",
+      R"({"model_type":"gpt2","n_layer":2,"n_head":2,"n_embd":8,"n_positions":16,"vocab_size":11})");
   GPT2 un = checkpoint_load(dir);
   EXPECT_FALSE(un.cfg.tied);
   EXPECT_NE(un.p.lm_head, un.p.wte);
@@ -114,7 +122,8 @@ TEST(Checkpoint, RandomInitTakesTheSizeOfConfigElseOfModel) {
     model_config(o);
     ADD_FAILURE() << "a directory gave a random size";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("--init random needs a size"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--init random needs a size"), std::string::npos)
+        << e.what();
   }
 }
 
@@ -125,28 +134,54 @@ TEST(Checkpoint, CorruptSafetensorsGiveClearErrors) {
   const std::string good = bytes_of(dir / "model.safetensors");
   const std::string h = header_of(good);
   const std::vector<Corruption> cases = {
-      {"too short", [](const std::string& f) { return f.substr(0, 5); }, "truncated safetensors file"},
-      {"header length past the end", [](const std::string& f) { return f.substr(0, 8) + "{}"; }, "runs past the end"},
-      {"truncated data", [](const std::string& f) { return f.substr(0, f.size() - 100); }, "lie outside the data"},
-      {"header not JSON", [&](const std::string& f) { return with_header(f, std::string(h.size(), '#')); }, "not valid JSON"},
-      {"header not an object", [&](const std::string& f) { return with_header(f, "[1, 2, 3]"); }, "not a JSON object"},
-      {"unknown dtype", [&](const std::string& f) { return with_header(f, replace_once(h, "\"F32\"", "\"F99\"")); }, "unknown dtype"},
-      {"wrong dtype", [&](const std::string& f) { return with_header(f, replace_once(h, "\"F32\"", "\"I32\"")); }, "has dtype I32"},
-      {"header lies about size", [&](const std::string& f) {
-         return with_header(f, replace_once(h, "\"shape\":[11,8]", "\"shape\":[11,9]")); }, "the header lies"},
-      {"wrong shape for config", [&](const std::string& f) {
-         return with_header(f, replace_once(h, "\"shape\":[11,8]", "\"shape\":[8,11]")); }, "expected [11, 8]"},
-      {"missing tensor", [&](const std::string& f) {
-         return with_header(f, replace_once(h, "transformer.ln_f.bias", "transformer.ln_f.bogus")); }, "ln_f.bias\" is missing"},
-      {"overlapping tensors", [&](const std::string& f) {
+      {"too short", [](const std::string& f) { return f.substr(0, 5); },
+       "truncated safetensors file"},
+      {"header length past the end", [](const std::string& f) { return f.substr(0, 8) + "{}"; },
+       "runs past the end"},
+      {"truncated data", [](const std::string& f) { return f.substr(0, f.size() - 100); },
+       "lie outside the data"},
+      {"header not JSON",
+       [&](const std::string& f) { return with_header(f, std::string(h.size(), '#')); },
+       "not valid JSON"},
+      {"header not an object", [&](const std::string& f) { return with_header(f, "[1, 2, 3]"); },
+       "not a JSON object"},
+      {"unknown dtype",
+       [&](const std::string& f) { return with_header(f, replace_once(h, "\"F32\"", "\"F99\"")); },
+       "unknown dtype"},
+      {"wrong dtype",
+       [&](const std::string& f) { return with_header(f, replace_once(h, "\"F32\"", "\"I32\"")); },
+       "has dtype I32"},
+      {"header lies about size",
+       [&](const std::string& f) {
+         return with_header(f, replace_once(h, "\"shape\":[11,8]", "\"shape\":[11,9]"));
+       },
+       "the header lies"},
+      {"wrong shape for config",
+       [&](const std::string& f) {
+         return with_header(f, replace_once(h, "\"shape\":[11,8]", "\"shape\":[8,11]"));
+       },
+       "expected [11, 8]"},
+      {"missing tensor",
+       [&](const std::string& f) {
+         return with_header(f, replace_once(h, "transformer.ln_f.bias", "transformer.ln_f.bogus"));
+       },
+       "ln_f.bias\" is missing"},
+      {"overlapping tensors",
+       [&](const std::string& f) {
          // wpe claims the bytes of wte
          const size_t p = h.find("\"transformer.wpe.weight\"");
          const size_t q = h.find("data_offsets", p);
          const size_t e = h.find(']', q);
-         std::string hh = h.substr(0, q) + "data_offsets\":[0," + std::to_string(16 * 8 * 4) + h.substr(e);
-         return with_header(f, hh); }, "overlap"},
-      {"negative offsets", [&](const std::string& f) {
-         return with_header(f, replace_once(h, "\"data_offsets\":[0,", "\"data_offsets\":[-4,")); }, "two non-negative integers"},
+         std::string hh =
+             h.substr(0, q) + "data_offsets\":[0," + std::to_string(16 * 8 * 4) + h.substr(e);
+         return with_header(f, hh);
+       },
+       "overlap"},
+      {"negative offsets",
+       [&](const std::string& f) {
+         return with_header(f, replace_once(h, "\"data_offsets\":[0,", "\"data_offsets\":[-4,"));
+       },
+       "two non-negative integers"},
   };
   for (const Corruption& c : cases) {
     write_bytes(dir / "model.safetensors", c.corrupt(good));
@@ -173,7 +208,9 @@ class LocalHub : public test::LocalFileServer {
     for (const char* f : {"config.json", "model.safetensors"})
       add(std::string("/openai-community/gpt2/resolve/main/") + f, file_read(model_dir / f));
   }
-  const std::string& file(const std::string& f) { return content("/openai-community/gpt2/resolve/main/" + f); }
+  const std::string& file(const std::string& f) {
+    return content("/openai-community/gpt2/resolve/main/" + f);
+  }
 };
 
 TEST(Download, FetchesResumesAndFailsClearly) {
@@ -188,7 +225,8 @@ TEST(Download, FetchesResumesAndFailsClearly) {
   download_hf_model("gpt2", cache / "gpt2", log);
   EXPECT_EQ(bytes_of(cache / "gpt2" / "model.safetensors"), hub.file("model.safetensors"));
   GPT2 back = checkpoint_load(cache / "gpt2");
-  EXPECT_EQ(std::memcmp(back.w.params.data(), m.w.params.data(), sizeof(float) * m.w.params.size()), 0);
+  EXPECT_EQ(std::memcmp(back.w.params.data(), m.w.params.data(), sizeof(float) * m.w.params.size()),
+            0);
 
   // Resume: half the file already in .part.
   fs::remove(cache / "gpt2" / "model.safetensors");
@@ -201,7 +239,8 @@ TEST(Download, FetchesResumesAndFailsClearly) {
 
   // 404: clear error, nothing left behind.
   try {
-    download_file(hub.endpoint() + "/openai-community/gpt2/resolve/main/nope.bin", cache / "nope.bin", log);
+    download_file(hub.endpoint() + "/openai-community/gpt2/resolve/main/nope.bin",
+                  cache / "nope.bin", log);
     ADD_FAILURE();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("HTTP 404"), std::string::npos) << e.what();

@@ -51,8 +51,10 @@ TEST(Dataset, JsonlMissingInputAndExtraFields) {
   const auto path = dir / "d.jsonl";
   {
     std::ofstream f(path);
-    f << R"({"instruction": "Say hi.", "output": "Hi.", "id": 7, "tags": ["x"]})" << "\n\n"
-      << R"({"instruction": "Add.", "input": "1+1", "output": "2"})" << "\n";
+    f << R"({"instruction": "Say hi.", "output": "Hi.", "id": 7, "tags": ["x"]})"
+      << "\n\n"
+      << R"({"instruction": "Add.", "input": "1+1", "output": "2"})"
+      << "\n";
   }
   const Dataset d = dataset_load(path);
   ASSERT_EQ(d.entries.size(), 2u);
@@ -94,13 +96,17 @@ TEST(Dataset, ChatRecordsMapOntoTheTemplates) {
   const auto path = dir / "chat.jsonl";
   {
     std::ofstream f(path);
-    f << R"({"instruction": "Name a colour.", "output": "Blue."})" << "\n"
-      << R"({"messages": [{"role": "user", "content": "Name a colour."}, {"role": "assistant", "content": "Blue."}]})" << "\n"
+    f << R"({"instruction": "Name a colour.", "output": "Blue."})"
+      << "\n"
+      << R"({"messages": [{"role": "user", "content": "Name a colour."}, {"role": "assistant", "content": "Blue."}]})"
+      << "\n"
       << R"({"messages": [{"role": "system", "content": "Answer in one word."}, {"role": "user", "content": "Capital of France?"},)"
       << R"( {"role": "assistant", "content": "Paris."}, {"role": "user", "content": "And of Italy?"},)"
-      << R"( {"role": "assistant", "content": "Rome."}], "id": 3})" << "\n"
+      << R"( {"role": "assistant", "content": "Rome."}], "id": 3})"
+      << "\n"
       << R"({"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello there."}, )"
-      << R"({"from": "human", "value": "Bye"}, {"from": "gpt", "value": "Goodbye."}]})" << "\n";
+      << R"({"from": "human", "value": "Bye"}, {"from": "gpt", "value": "Goodbye."}]})"
+      << "\n";
   }
   const Dataset d = dataset_load(path);
   ASSERT_EQ(d.entries.size(), 4u);
@@ -114,9 +120,10 @@ TEST(Dataset, ChatRecordsMapOntoTheTemplates) {
   EXPECT_EQ(e.instruction, "And of Italy?");
   EXPECT_EQ(e.output, "Rome.");
   EXPECT_EQ(e.source["id"], 3);
-  EXPECT_EQ(a.full_text(e),
-            "Answer in one word.\n\n### Instruction:\nCapital of France?\n\n### Response:\nParis.\n\n"
-            "### Instruction:\nAnd of Italy?\n\n### Response:\nRome.");
+  EXPECT_EQ(
+      a.full_text(e),
+      "Answer in one word.\n\n### Instruction:\nCapital of France?\n\n### Response:\nParis.\n\n"
+      "### Instruction:\nAnd of Italy?\n\n### Response:\nRome.");
   EXPECT_EQ(template_find("phi3").full_text(d.entries[3]),
             "<|user|>\nHi\n<|assistant|>:\nHello there.\n<|user|>\nBye\n<|assistant|>:\nGoodbye.");
 
@@ -137,10 +144,12 @@ TEST(Dataset, ChatRecordsMapOntoTheTemplates) {
       EXPECT_EQ(counted.back(), 50256);  // the closing <|endoftext|>
       counted.pop_back();
       const std::string h(t->response_header());  // the reference's masking keeps it in the loss
-      EXPECT_EQ(bpe_decode(test::gpt2(), counted), i == 2 ? h + "Paris." + h + "Rome." : h + "Hello there." + h + "Goodbye.")
+      EXPECT_EQ(bpe_decode(test::gpt2(), counted),
+                i == 2 ? h + "Paris." + h + "Rome." : h + "Hello there." + h + "Goodbye.")
           << t->name();
       opt.mask_instruction = false;
-      EXPECT_EQ(collate(one, opt).counted(), static_cast<int64_t>(ex[i].tokens.size()));  // all but the first, + EOS
+      EXPECT_EQ(collate(one, opt).counted(),
+                static_cast<int64_t>(ex[i].tokens.size()));  // all but the first, + EOS
       opt.mask_instruction = true;
     }
   }
@@ -188,7 +197,9 @@ TEST(DatasetSource, NamedDatasetIsDownloadedOnceAndResumed) {
   const std::string path = "/tatsu-lab/stanford_alpaca/main/alpaca_data.json";
   nlohmann::json entries = nlohmann::json::array();
   for (int i = 0; i < 500; i++)
-    entries.push_back({{"instruction", "Say " + std::to_string(i)}, {"input", ""}, {"output", std::to_string(i)}});
+    entries.push_back({{"instruction", "Say " + std::to_string(i)},
+                       {"input", ""},
+                       {"output", std::to_string(i)}});
   const std::string bytes = entries.dump(4);
   server.add(path, bytes);
   ::setenv("INSTRUCT_DATA_ENDPOINT", server.endpoint().c_str(), 1);

@@ -24,7 +24,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-double sig(double x) { return 1 / (1 + std::exp(-x)); }
+double sig(double x) {
+  return 1 / (1 + std::exp(-x));
+}
 
 TEST(PrefLoss, EachVariantIsItsFormula) {
   PrefLossParams p;
@@ -34,11 +36,15 @@ TEST(PrefLoss, EachVariantIsItsFormula) {
   EXPECT_NEAR(pref_pair_loss(PrefLoss::kDpo, p, pc, pr, rc, rr).loss, -std::log(sig(b * h)), 1e-12);
   EXPECT_NEAR(pref_pair_loss(PrefLoss::kRobust, p, pc, pr, rc, rr).loss,
               -(1 - 0.2) * std::log(sig(b * h)) - 0.2 * std::log(sig(-b * h)), 1e-12);
-  EXPECT_NEAR(pref_pair_loss(PrefLoss::kHinge, p, pc, pr, rc, rr).loss, std::max(0.0, 1 - b * h), 1e-12);
-  EXPECT_NEAR(pref_pair_loss(PrefLoss::kIpo, p, pc, pr, rc, rr).loss, std::pow(h - 1 / (2 * b), 2), 1e-12);
-  EXPECT_NEAR(pref_pair_loss(PrefLoss::kSimpo, p, pc, pr, rc, rr).loss, -std::log(sig(b * (pc - pr) - 0.4)), 1e-12);
+  EXPECT_NEAR(pref_pair_loss(PrefLoss::kHinge, p, pc, pr, rc, rr).loss, std::max(0.0, 1 - b * h),
+              1e-12);
+  EXPECT_NEAR(pref_pair_loss(PrefLoss::kIpo, p, pc, pr, rc, rr).loss, std::pow(h - 1 / (2 * b), 2),
+              1e-12);
+  EXPECT_NEAR(pref_pair_loss(PrefLoss::kSimpo, p, pc, pr, rc, rr).loss,
+              -std::log(sig(b * (pc - pr) - 0.4)), 1e-12);
   const double odds = (pc - pr) - (std::log(1 - std::exp(pc)) - std::log(1 - std::exp(pr)));
-  EXPECT_NEAR(pref_pair_loss(PrefLoss::kOrpo, p, pc, pr, rc, rr).loss, -pc + 0.7 * -std::log(sig(odds)), 1e-12);
+  EXPECT_NEAR(pref_pair_loss(PrefLoss::kOrpo, p, pc, pr, rc, rr).loss,
+              -pc + 0.7 * -std::log(sig(odds)), 1e-12);
   // The book's rewards: policy minus reference, not scaled by beta.
   const PairLoss d = pref_pair_loss(PrefLoss::kDpo, p, pc, pr, rc, rr);
   EXPECT_DOUBLE_EQ(d.reward_chosen, pc - rc);
@@ -53,12 +59,16 @@ TEST(PrefLoss, EachVariantIsItsFormula) {
 TEST(PrefLoss, GradientsMatchFiniteDifferences) {
   PrefLossParams p;
   p.beta = 0.3, p.label_smoothing = 0.2, p.gamma = 0.4, p.lambda = 0.7;
-  for (PrefLoss k : {PrefLoss::kDpo, PrefLoss::kRobust, PrefLoss::kHinge, PrefLoss::kIpo, PrefLoss::kSimpo,
-                     PrefLoss::kOrpo}) {
+  for (PrefLoss k : {PrefLoss::kDpo, PrefLoss::kRobust, PrefLoss::kHinge, PrefLoss::kIpo,
+                     PrefLoss::kSimpo, PrefLoss::kOrpo}) {
     const double pc = -1.3, pr = -2.1, rc = -1.5, rr = -1.9, e = 1e-6;
     const PairLoss g = pref_pair_loss(k, p, pc, pr, rc, rr);
-    const double fc = (pref_pair_loss(k, p, pc + e, pr, rc, rr).loss - pref_pair_loss(k, p, pc - e, pr, rc, rr).loss) / (2 * e);
-    const double fr = (pref_pair_loss(k, p, pc, pr + e, rc, rr).loss - pref_pair_loss(k, p, pc, pr - e, rc, rr).loss) / (2 * e);
+    const double fc = (pref_pair_loss(k, p, pc + e, pr, rc, rr).loss -
+                       pref_pair_loss(k, p, pc - e, pr, rc, rr).loss) /
+                      (2 * e);
+    const double fr = (pref_pair_loss(k, p, pc, pr + e, rc, rr).loss -
+                       pref_pair_loss(k, p, pc, pr - e, rc, rr).loss) /
+                      (2 * e);
     EXPECT_NEAR(g.d_chosen, fc, 1e-7) << pref_loss_name(k);
     EXPECT_NEAR(g.d_rejected, fr, 1e-7) << pref_loss_name(k);
   }
@@ -69,8 +79,8 @@ TEST(PrefLoss, GradientsMatchFiniteDifferences) {
 TEST(PrefData, CollateScoresWhatTheBooksMaskKeeps) {
   PrefExample a;
   a.prompt = {1, 2, 3};
-  a.chosen = {1, 2, 3, 9, 9, 4, 5};     // answer tokens 4 5 (positions 5, 6)
-  a.rejected = {1, 2, 3, 9, 9, 6};      // answer token 6 (position 5)
+  a.chosen = {1, 2, 3, 9, 9, 4, 5};  // answer tokens 4 5 (positions 5, 6)
+  a.rejected = {1, 2, 3, 9, 9, 6};   // answer token 6 (position 5)
   const PrefExample* items[] = {&a};
   const PrefBatch b = pref_collate(items, {});
   EXPECT_EQ(b.B, 1);
@@ -127,8 +137,10 @@ TEST(PrefData, MeanAndSumLogprobsEqualADirectComputation) {
     gpt2_forward(m, s, b.tokens.data(), b.lens, b.rows, false);
     const SeqLogprobs lp = logprob_head(m, s, b.labels, b.seq_of_row, 6, mean);
     for (int k = 0; k < 3; k++) {
-      EXPECT_NEAR(lp.lp[k], direct(ex[k].chosen, 5, mean), 1e-5) << "chosen " << k << " mean " << mean;
-      EXPECT_NEAR(lp.lp[3 + k], direct(ex[k].rejected, 5, mean), 1e-5) << "rejected " << k << " mean " << mean;
+      EXPECT_NEAR(lp.lp[k], direct(ex[k].chosen, 5, mean), 1e-5)
+          << "chosen " << k << " mean " << mean;
+      EXPECT_NEAR(lp.lp[3 + k], direct(ex[k].rejected, 5, mean), 1e-5)
+          << "rejected " << k << " mean " << mean;
     }
   }
 }
@@ -211,14 +223,18 @@ TEST(Dpo, PipelineLogsTheBooksLinesAndResumesExactly) {
   std::ostringstream log;
   r.o.out = r.dir / "whole";
   const TrainReport whole = train_run(r.o, log);
-  EXPECT_NEAR(whole.losses[0], std::log(2.0), 1e-7);  // the reference ran in its fixed chunks, the policy in the batch
+  EXPECT_NEAR(whole.losses[0], std::log(2.0),
+              1e-7);  // the reference ran in its fixed chunks, the policy in the batch
   EXPECT_NE(log.str().find("Train reward margins "), std::string::npos) << log.str();
   const size_t at = log.str().find("Train reward margin: ");
   ASSERT_NE(at, std::string::npos);
   EXPECT_NEAR(std::stod(log.str().substr(at + 21)), 0.0, 1e-6);  // policy = reference at the start
   EXPECT_TRUE(fs::exists(r.dir / "whole" / "reward-margins.png"));
-  const auto first = nlohmann::json::parse(file_read(r.dir / "whole" / "metrics.jsonl").substr(0, file_read(r.dir / "whole" / "metrics.jsonl").find('\n')));
-  for (const char* k : {"reward_chosen", "reward_rejected", "reward_margin", "accuracy"}) EXPECT_TRUE(first.contains(k)) << k;
+  const auto first = nlohmann::json::parse(
+      file_read(r.dir / "whole" / "metrics.jsonl")
+          .substr(0, file_read(r.dir / "whole" / "metrics.jsonl").find('\n')));
+  for (const char* k : {"reward_chosen", "reward_rejected", "reward_margin", "accuracy"})
+    EXPECT_TRUE(first.contains(k)) << k;
   r.o.out = r.dir / "cut";
   r.o.max_steps = 5;
   train_run(r.o, log);
@@ -227,7 +243,8 @@ TEST(Dpo, PipelineLogsTheBooksLinesAndResumesExactly) {
   res.max_steps = 0;
   res.given = {"max-steps"};
   train_run(res, log);
-  EXPECT_EQ(test::metrics_without_times(r.dir / "whole"), test::metrics_without_times(r.dir / "cut"));
+  EXPECT_EQ(test::metrics_without_times(r.dir / "whole"),
+            test::metrics_without_times(r.dir / "cut"));
   EXPECT_TRUE(file_read(r.dir / "whole" / "model" / "model.safetensors") ==
               file_read(r.dir / "cut" / "model" / "model.safetensors"));
   fs::remove_all(r.dir);
@@ -257,7 +274,8 @@ TEST(Dpo, PrecomputedReferenceAndReferenceFreeLosses) {
 }
 
 // LoRA SFT, then LoRA DPO on it: the DPO adapter's base is the SFT model with its adapter merged,
-// and loading the DPO model directory rebuilds exactly that (SFT adapter merged, DPO adapter on top).
+// and loading the DPO model directory rebuilds exactly that (SFT adapter merged, DPO adapter on
+// top).
 TEST(Dpo, ALoraDpoModelOnALoraSftModelLoadsBothAdapters) {
   DpoRun r = dpo_run("dpo_lora_chain");
   std::ostringstream log;
@@ -286,7 +304,8 @@ TEST(Dpo, ALoraDpoModelOnALoraSftModelLoadsBothAdapters) {
   const float* la = gpt2_logits(want, a, tokens.data(), 1, 8);
   const float* lb = gpt2_logits(got, b, tokens.data(), 1, 8);
   double worst = 0;
-  for (int i = 0; i < 8 * want.cfg.vocab; i++) worst = std::max(worst, std::fabs(double(la[i]) - lb[i]));
+  for (int i = 0; i < 8 * want.cfg.vocab; i++)
+    worst = std::max(worst, std::fabs(double(la[i]) - lb[i]));
   EXPECT_LT(worst, 1e-5);
   fs::remove_all(r.dir);
 }
@@ -323,7 +342,8 @@ TEST(Dpo, BadPreferenceFilesAreOneLineErrors) {
   r.o.max_steps = 1;
   r.o.out = r.dir / "eq";
   train_run(r.o, log);
-  EXPECT_NE(log.str().find("1 train pairs have chosen == rejected (train entries 2); kept"), std::string::npos)
+  EXPECT_NE(log.str().find("1 train pairs have chosen == rejected (train entries 2); kept"),
+            std::string::npos)
       << log.str();
   fs::remove_all(r.dir);
 }

@@ -10,8 +10,8 @@
 
 #include "model/gpt2.hpp"
 #include "pipeline/estimate.hpp"
-#include "train/sft.hpp"
 #include "test_util.hpp"
+#include "train/sft.hpp"
 
 namespace instruct {
 namespace {
@@ -38,7 +38,8 @@ CostModel counting_model() {
 }
 
 // The SFT run's estimate, as train_estimate makes it: the objective's work, then the schedule.
-RunEstimate plan(const PreparedData& d, const DataOptions& o, const PlanOptions& p, const CostModel& c) {
+RunEstimate plan(const PreparedData& d, const DataOptions& o, const PlanOptions& p,
+                 const CostModel& c) {
   return run_estimate(sft_work(d, o, p.grad_accum * p.ranks, p.pack), d, p, c);
 }
 
@@ -78,7 +79,8 @@ TEST(Estimate, PlanFollowsTheReferenceSchedule) {
   loader.begin_epoch(g);
   ASSERT_EQ(loader.size(), 116u);
   double epoch_tokens = 0;
-  for (size_t i = 0; i < loader.size(); i++) epoch_tokens += batch_work(loader.batch(i), true).tokens;
+  for (size_t i = 0; i < loader.size(); i++)
+    epoch_tokens += batch_work(loader.batch(i), true).tokens;
 
   PlanOptions p;  // the reference: 2 epochs, eval every 5 steps with 5 batches, a sample per epoch
   RunEstimate e = plan(d, o, p, c);
@@ -87,7 +89,8 @@ TEST(Estimate, PlanFollowsTheReferenceSchedule) {
   EXPECT_EQ(e.samples, 2);
   EXPECT_EQ(e.responses, 0);
   EXPECT_NEAR(e.train, 2 * epoch_tokens + 232, 1e-6);
-  EXPECT_NEAR(e.sampling, 2 * (0.1 * d.val[0].prompt_len + p.sample_tokens - 1), 1e-6);  // prefill, a step per token
+  EXPECT_NEAR(e.sampling, 2 * (0.1 * d.val[0].prompt_len + p.sample_tokens - 1),
+              1e-6);  // prefill, a step per token
 
   p.max_steps = 50;
   e = plan(d, o, p, c);
@@ -126,7 +129,8 @@ TEST(Estimate, RanksShareStepsAndEvaluations) {
   p.ranks = 2, p.eval_freq = 0, p.sample_tokens = 0, p.max_steps = 116;
   double slower = 0, whole = 0;
   for (size_t i = 0; i < loader.size(); i++) {
-    slower += std::max(batch_work(loader.batch(i, 0, 2), true).tokens, batch_work(loader.batch(i, 1, 2), true).tokens);
+    slower += std::max(batch_work(loader.batch(i, 0, 2), true).tokens,
+                       batch_work(loader.batch(i, 1, 2), true).tokens);
     whole += batch_work(loader.batch(i), true).tokens;
   }
   RunEstimate e = plan(d, o, p, c);

@@ -9,11 +9,11 @@
 
 #include "core/error.hpp"
 #include "core/files.hpp"
+#include "data/prompt_template.hpp"
 #include "io/adapter.hpp"
 #include "io/checkpoint.hpp"
 #include "io/gguf.hpp"
 #include "pipeline/export.hpp"
-#include "data/prompt_template.hpp"
 #include "pipeline/prepare.hpp"
 #include "test_util.hpp"
 
@@ -33,7 +33,8 @@ TEST(Export, HfDirectoryHasTheMergedWeightsAndGpt2sTokenizerFiles) {
   l.rank = 2, l.alpha = 4;
   m.lora = lora_create(c, l);
   lora_init(m.lora, 1);
-  for (int64_t i = 0; i < m.lora.w.size(); i++) m.lora.w.params[i] += 0.01f * static_cast<float>(i % 7);  // B != 0
+  for (int64_t i = 0; i < m.lora.w.size(); i++)
+    m.lora.w.params[i] += 0.01f * static_cast<float>(i % 7);  // B != 0
   adapter_save(dir / "adapter", m.lora, c, {(dir / "base").string(), ""});
   const std::vector<int32_t> tokens{464, 3290, 318, 257, 1332, 13};
   GPT2Step s;
@@ -50,9 +51,11 @@ TEST(Export, HfDirectoryHasTheMergedWeightsAndGpt2sTokenizerFiles) {
   GPT2Step s2;
   const float* l2 = gpt2_logits(back, s2, tokens.data(), 1, 6);
   double worst = 0;
-  for (size_t i = 0; i < want.size(); i++) worst = std::max(worst, std::fabs(double(l2[i]) - want[i]));
+  for (size_t i = 0; i < want.size(); i++)
+    worst = std::max(worst, std::fabs(double(l2[i]) - want[i]));
   EXPECT_LT(worst, 1e-5);
-  EXPECT_EQ(test::read_json(dir / "hf" / "vocab.json"), test::read_json(test::repo_data("gpt2-encoder.json")));
+  EXPECT_EQ(test::read_json(dir / "hf" / "vocab.json"),
+            test::read_json(test::repo_data("gpt2-encoder.json")));
   EXPECT_TRUE(file_read(dir / "hf" / "merges.txt") == file_read(test::repo_data("gpt2-vocab.bpe")));
   const auto tc = test::read_json(dir / "hf" / "tokenizer_config.json");
   EXPECT_EQ(tc["tokenizer_class"], "GPT2Tokenizer");
@@ -99,9 +102,12 @@ TEST(Export, GgufLoadsBackAndItsModelfileRendersTheTrainingPrompt) {
     const float* l2 = gpt2_logits(back, s2, tokens.data(), 1, 6);
     double worst = 0, scale = 0;
     for (size_t i = 0; i < want.size(); i++)
-      worst = std::max(worst, std::fabs(double(l2[i]) - want[i])), scale = std::max(scale, std::fabs(double(want[i])));
-    if (std::string(type) == "f32") EXPECT_EQ(worst, 0.0);
-    else EXPECT_LT(worst, 0.02 * scale) << type;
+      worst = std::max(worst, std::fabs(double(l2[i]) - want[i])),
+      scale = std::max(scale, std::fabs(double(want[i])));
+    if (std::string(type) == "f32")
+      EXPECT_EQ(worst, 0.0);
+    else
+      EXPECT_LT(worst, 0.02 * scale) << type;
     EXPECT_EQ(gguf_template(f), "alpaca");
   }
   // The Modelfile's template, rendered as Ollama would for a prompt without a system message.

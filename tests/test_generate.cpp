@@ -43,7 +43,8 @@ std::vector<int32_t> prompt_of(int n, int vocab, int salt) {
   return p;
 }
 
-std::vector<std::vector<int32_t>> run_batch(GPT2& m, const std::vector<std::vector<int32_t>>& prompts,
+std::vector<std::vector<int32_t>> run_batch(GPT2& m,
+                                            const std::vector<std::vector<int32_t>>& prompts,
                                             const GenerateOptions& o) {
   std::vector<std::vector<int32_t>> out(prompts.size());
   std::vector<std::vector<int32_t>> streamed(prompts.size());
@@ -102,15 +103,18 @@ TEST(Generate, RaggedBatchesEqualRecompute) {
 
 TEST(Generate, PastTheContextTheWindowSlidesAsTheReference) {
   GPT2 m = tiny_model(97, 16);
-  const std::vector<std::vector<int32_t>> prompts = {prompt_of(10, 97, 2), prompt_of(20, 97, 3)};  // 20 > n_ctx
+  const std::vector<std::vector<int32_t>> prompts = {prompt_of(10, 97, 2),
+                                                     prompt_of(20, 97, 3)};  // 20 > n_ctx
   GenerateOptions o;
   o.max_new_tokens = 20, o.eos = -1, o.batch_size = 2;
   const auto got = run_batch(m, prompts, o);
-  for (size_t i = 0; i < prompts.size(); i++) EXPECT_EQ(got[i], generate_recompute(m, prompts[i], 20, -1)) << i;
+  for (size_t i = 0; i < prompts.size(); i++)
+    EXPECT_EQ(got[i], generate_recompute(m, prompts[i], 20, -1)) << i;
 }
 
 TEST(Generate, Bf16WeightsStayCloseToFp32) {
-  gemm_emulate_bf16(true);  // where the CPU has no bf16 matmul, the seam emulates it (same numerics)
+  gemm_emulate_bf16(
+      true);  // where the CPU has no bf16 matmul, the seam emulates it (same numerics)
   GPT2 m = tiny_model(97, 64);
   const std::vector<int32_t> p = prompt_of(9, 97, 4);
   auto first_logits = [&] {
@@ -124,10 +128,13 @@ TEST(Generate, Bf16WeightsStayCloseToFp32) {
   gpt2_use_bf16(m, true);
   const auto b16 = first_logits();
   double worst = 0, scale = 0;
-  for (int v = 0; v < 97; v++) worst = std::max(worst, double(std::fabs(f32[v] - b16[v]))), scale = std::max(scale, double(std::fabs(f32[v])));
-  EXPECT_GT(worst, 0.0);            // really a different path
-  EXPECT_LT(worst, 0.03 * scale);   // bf16 keeps ~3 significant digits
-  EXPECT_EQ(std::max_element(f32.begin(), f32.end()) - f32.begin(), std::max_element(b16.begin(), b16.end()) - b16.begin());
+  for (int v = 0; v < 97; v++)
+    worst = std::max(worst, double(std::fabs(f32[v] - b16[v]))),
+    scale = std::max(scale, double(std::fabs(f32[v])));
+  EXPECT_GT(worst, 0.0);           // really a different path
+  EXPECT_LT(worst, 0.03 * scale);  // bf16 keeps ~3 significant digits
+  EXPECT_EQ(std::max_element(f32.begin(), f32.end()) - f32.begin(),
+            std::max_element(b16.begin(), b16.end()) - b16.begin());
   gpt2_use_bf16(m, false);
   EXPECT_EQ(first_logits(), f32);
   gemm_emulate_bf16(false);
@@ -147,7 +154,8 @@ TEST(Generate, EosStopsOnlyTheSequenceThatProducedIt) {
     const auto want = generate_recompute(m, prompts[i], 16, o.eos);
     EXPECT_EQ(got[i], want) << i;
     auto at = std::find(free_run[i].begin(), free_run[i].end(), o.eos);
-    EXPECT_EQ(got[i], std::vector<int32_t>(free_run[i].begin(), at)) << i;  // the prefix before its own EOS
+    EXPECT_EQ(got[i], std::vector<int32_t>(free_run[i].begin(), at))
+        << i;  // the prefix before its own EOS
     stopped += got[i].size() < 16, full += got[i].size() == 16;
   }
   EXPECT_LE(got[0].size(), 5u);
@@ -157,7 +165,8 @@ TEST(Generate, EosStopsOnlyTheSequenceThatProducedIt) {
 
 TEST(Generate, SamplingIsSeededAndTopK1IsGreedy) {
   GPT2 m = tiny_model(97, 64);
-  std::vector<std::vector<int32_t>> prompts = {prompt_of(5, 97, 1), prompt_of(8, 97, 2), prompt_of(3, 97, 3)};
+  std::vector<std::vector<int32_t>> prompts = {prompt_of(5, 97, 1), prompt_of(8, 97, 2),
+                                               prompt_of(3, 97, 3)};
   GenerateOptions greedy;
   greedy.max_new_tokens = 20, greedy.eos = -1, greedy.batch_size = 3;
   GenerateOptions k1 = greedy;
@@ -176,9 +185,11 @@ TEST(Generate, SamplingIsSeededAndTopK1IsGreedy) {
 
 TEST(Generate, ResponseExtractionIsTheReferences) {
   const PromptTemplate& t = template_find("alpaca");
-  EXPECT_EQ(response_extract("PROMPT\n\n### Response:\nHello there.\n ", "PROMPT", t), "Hello there.");
+  EXPECT_EQ(response_extract("PROMPT\n\n### Response:\nHello there.\n ", "PROMPT", t),
+            "Hello there.");
   EXPECT_EQ(response_extract("PROMPT### Response:a ### Response:b", "PROMPT", t), "a b");
-  EXPECT_EQ(response_extract("PROMPT\xc2\xa0 x\xe3\x80\x80", "PROMPT", t), "x");  // str.strip: NBSP, U+3000
+  EXPECT_EQ(response_extract("PROMPT\xc2\xa0 x\xe3\x80\x80", "PROMPT", t),
+            "x");  // str.strip: NBSP, U+3000
   EXPECT_EQ(response_extract("PROMPT", "PROMPT", t), "");
   EXPECT_EQ(response_extract("P\n<|assistant|>:\nHi", "P", template_find("phi3")), "Hi");
   EXPECT_EQ(py_strip("\x1f a\xc2\x85"), "a");  // U+0085
@@ -234,14 +245,16 @@ TEST(Generate, SequencesJoiningAndLeavingMidRunEqualRecompute) {
   }
   for (size_t i = 0; i < seqs.size(); i++) {
     const size_t n = i == 1 ? 5 : 12;
-    EXPECT_EQ(seqs[i].got, std::vector<int32_t>(seqs[i].want.begin(), seqs[i].want.begin() + n)) << "sequence " << i;
+    EXPECT_EQ(seqs[i].got, std::vector<int32_t>(seqs[i].want.begin(), seqs[i].want.begin() + n))
+        << "sequence " << i;
   }
   EXPECT_EQ(dec.active(), 0);
 }
 
 TEST(TextStream, StopStringsAreCutAndHeldBackNeverShown) {
   Bpe bpe = bpe_load_dir(test::repo_data(""));
-  auto run = [&](const std::string& text, std::string_view marker, std::vector<std::string> stops, bool* stopped) {
+  auto run = [&](const std::string& text, std::string_view marker, std::vector<std::string> stops,
+                 bool* stopped) {
     TextStream ts(bpe, marker, stops);
     std::string shown;
     std::vector<std::string> pieces;
@@ -257,11 +270,14 @@ TEST(TextStream, StopStringsAreCutAndHeldBackNeverShown) {
   bool stopped = false;
   EXPECT_EQ(run("Hello world. Goodbye world.", "", {"Goodbye"}, &stopped), "Hello world. ");
   EXPECT_TRUE(stopped);
-  EXPECT_EQ(run("Hello world. Goodbye world.", "", {"Good", "world"}, &stopped), "Hello ");  // the earliest stop
-  EXPECT_EQ(run("Hello world.", "", {"world!"}, &stopped), "Hello world.");  // a prefix only: shown at the end
+  EXPECT_EQ(run("Hello world. Goodbye world.", "", {"Good", "world"}, &stopped),
+            "Hello ");  // the earliest stop
+  EXPECT_EQ(run("Hello world.", "", {"world!"}, &stopped),
+            "Hello world.");  // a prefix only: shown at the end
   EXPECT_FALSE(stopped);
   // The response marker and the whitespace after it are skipped; a stop string applies after.
-  EXPECT_EQ(run("\n\n### Response:\nThe answer is 4.", "### Response:", {" is"}, &stopped), "The answer");
+  EXPECT_EQ(run("\n\n### Response:\nThe answer is 4.", "### Response:", {" is"}, &stopped),
+            "The answer");
   EXPECT_EQ(run("\n\nNo marker here.", "### Response:", {}, &stopped), "No marker here.");
   // Whole characters only: a character split over tokens appears at once.
   TextStream ts(bpe, "", {});
@@ -288,7 +304,8 @@ TEST(TextStream, RandomTokensGiveValidUtf8EqualToTheWholeDecode) {
     for (int k = 0; k < 40; k++) {
       ids.push_back(rng() % 3 ? byte(rng) : any(rng));
       const std::string piece = ts.push(ids.back());
-      ASSERT_EQ(utf8_find_invalid(piece), std::string_view::npos) << "trial " << trial << " token " << k;
+      ASSERT_EQ(utf8_find_invalid(piece), std::string_view::npos)
+          << "trial " << trial << " token " << k;
       shown += piece;
     }
     const std::string rest = ts.finish();
@@ -314,10 +331,13 @@ TEST(Dataset, ConversationsFoldEarlierTurnsAndTheSystemPrompt) {
   // One turn, no system prompt: exactly the reference's format_input.
   EXPECT_EQ(conversation_prompt(a, {}, u1), a.prompt(u1));
   // A system prompt replaces the preamble sentence, never adds to it.
-  EXPECT_EQ(conversation_prompt(a, {}, u1, "Be brief."), "Be brief.\n\n### Instruction:\nName a colour.");
+  EXPECT_EQ(conversation_prompt(a, {}, u1, "Be brief."),
+            "Be brief.\n\n### Instruction:\nName a colour.");
   // Earlier exchanges as rendered training examples, the preamble once.
-  EXPECT_EQ(conversation_prompt(a, {{u1, "Blue."}}, u2),
-            a.prompt(u1) + "\n\n### Response:\nBlue.\n\n### Instruction:\nAnother one.\n\n### Input:\nnot red");
+  EXPECT_EQ(
+      conversation_prompt(a, {{u1, "Blue."}}, u2),
+      a.prompt(u1) +
+          "\n\n### Response:\nBlue.\n\n### Instruction:\nAnother one.\n\n### Input:\nnot red");
   const PromptTemplate& p = template_find("phi3");
   EXPECT_EQ(conversation_prompt(p, {{u1, "Blue."}}, u2),
             "<|user|>\nName a colour.\n<|assistant|>:\nBlue.\n<|user|>\nAnother one.\nnot red");

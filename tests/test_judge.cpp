@@ -10,12 +10,12 @@
 #include <sstream>
 #include <thread>
 
+#include <algorithm>
 #include "core/error.hpp"
-#include "pipeline/judge.hpp"
-#include "pipeline/prefs.hpp"
 #include "core/files.hpp"
 #include "data/preference.hpp"
-#include <algorithm>
+#include "pipeline/judge.hpp"
+#include "pipeline/prefs.hpp"
 #include "test_util.hpp"
 
 namespace instruct {
@@ -39,9 +39,11 @@ class JudgeServer {
       for (const auto& n : models_) m.push_back({{"id", n}, {"object", "model"}});
       res.set_content(ojson{{"object", "list"}, {"data", m}}.dump(), "application/json");
     });
-    server_.Post("/api/chat", [this](const httplib::Request& req, httplib::Response& res) { chat(req, res, true); });
-    server_.Post("/v1/chat/completions",
-                 [this](const httplib::Request& req, httplib::Response& res) { chat(req, res, false); });
+    server_.Post("/api/chat", [this](const httplib::Request& req, httplib::Response& res) {
+      chat(req, res, true);
+    });
+    server_.Post("/v1/chat/completions", [this](const httplib::Request& req,
+                                                httplib::Response& res) { chat(req, res, false); });
     running_.emplace(server_);
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(running_->port()); }
@@ -69,7 +71,8 @@ class JudgeServer {
     if (!ollama && !authorized(req, res)) return;
     const ojson body = ojson::parse(req.body);
     const std::string prompt = body["messages"][0]["content"];
-    if (prompt.find("slightly rewrite the output") != std::string::npos) return rewrite(prompt, body, res, ollama);
+    if (prompt.find("slightly rewrite the output") != std::string::npos)
+      return rewrite(prompt, body, res, ollama);
     const std::string open = "score the model response `", close = "` on a scale";
     const size_t a = prompt.find(open) + open.size();
     const std::string resp = prompt.substr(a, prompt.find(close, a) - a);
@@ -84,36 +87,49 @@ class JudgeServer {
     std::string reply = num;
     if (kind == "prose") reply = "I'd rate it " + num + " out of 100, since it is close.";
     if (kind == "words") reply = "excellent, well done";
-    if (kind == "slow" || (kind == "slowonce" && attempt == 1)) std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    if (kind == "slow" || (kind == "slowonce" && attempt == 1))
+      std::this_thread::sleep_for(std::chrono::milliseconds(1500));
     if (kind == "500once" && attempt == 1) {
       res.status = 500;
       res.set_content(R"({"error":"server overloaded"})", "application/json");
       return;
     }
     if (!ollama) {
-      res.set_content(ojson{{"choices", {{{"message", {{"role", "assistant"}, {"content", reply}}}}}}}.dump(),
-                      "application/json");
+      res.set_content(
+          ojson{{"choices", {{{"message", {{"role", "assistant"}, {"content", reply}}}}}}}.dump(),
+          "application/json");
       return;
     }
-    const bool error_line = kind == "errline" && attempt == 1, drop = kind == "drop" && attempt == 1;
-    res.set_chunked_content_provider("application/x-ndjson", [reply, error_line, drop](size_t, httplib::DataSink& sink) {
-      for (size_t i = 0; i < reply.size(); i += 2) {  // the content in pieces
-        const std::string line =
-            ojson{{"model", "llama3"}, {"message", {{"role", "assistant"}, {"content", reply.substr(i, 2)}}}, {"done", false}}.dump() + "\n";
-        sink.write(line.data(), line.size());
-        if (drop) return false;  // connection closed mid-stream
-        if (error_line) {
-          const std::string e = R"({"error":"model runner has unexpectedly stopped"})" "\n";
-          sink.write(e.data(), e.size());
+    const bool error_line = kind == "errline" && attempt == 1,
+               drop = kind == "drop" && attempt == 1;
+    res.set_chunked_content_provider(
+        "application/x-ndjson", [reply, error_line, drop](size_t, httplib::DataSink& sink) {
+          for (size_t i = 0; i < reply.size(); i += 2) {  // the content in pieces
+            const std::string line =
+                ojson{{"model", "llama3"},
+                      {"message", {{"role", "assistant"}, {"content", reply.substr(i, 2)}}},
+                      {"done", false}}
+                    .dump() +
+                "\n";
+            sink.write(line.data(), line.size());
+            if (drop) return false;  // connection closed mid-stream
+            if (error_line) {
+              const std::string e = R"({"error":"model runner has unexpectedly stopped"})"
+                                    "\n";
+              sink.write(e.data(), e.size());
+              sink.done();
+              return true;
+            }
+          }
+          const std::string fin = ojson{{"model", "llama3"},
+                                        {"message", {{"role", "assistant"}, {"content", ""}}},
+                                        {"done", true}}
+                                      .dump() +
+                                  "\n";
+          sink.write(fin.data(), fin.size());
           sink.done();
           return true;
-        }
-      }
-      const std::string fin = ojson{{"model", "llama3"}, {"message", {{"role", "assistant"}, {"content", ""}}}, {"done", true}}.dump() + "\n";
-      sink.write(fin.data(), fin.size());
-      sink.done();
-      return true;
-    });
+        });
   }
 
   // `instruct prefs`: "Kindly, OUTPUT" for "more polite", "Ugh. OUTPUT" for "more impolite"; an
@@ -136,12 +152,16 @@ class JudgeServer {
     const bool polite = prompt.find("to be more polite.") != std::string::npos;
     const std::string reply = (polite ? "Kindly, " : "Ugh. ") + output;
     if (!ollama) {
-      res.set_content(ojson{{"choices", {{{"message", {{"role", "assistant"}, {"content", reply}}}}}}}.dump(),
-                      "application/json");
+      res.set_content(
+          ojson{{"choices", {{{"message", {{"role", "assistant"}, {"content", reply}}}}}}}.dump(),
+          "application/json");
       return;
     }
-    std::string stream = ojson{{"message", {{"role", "assistant"}, {"content", reply}}}, {"done", false}}.dump() + "\n";
-    stream += ojson{{"message", {{"role", "assistant"}, {"content", ""}}}, {"done", true}}.dump() + "\n";
+    std::string stream =
+        ojson{{"message", {{"role", "assistant"}, {"content", reply}}}, {"done", false}}.dump() +
+        "\n";
+    stream +=
+        ojson{{"message", {{"role", "assistant"}, {"content", ""}}}, {"done", true}}.dump() + "\n";
     res.set_content(stream, "application/x-ndjson");
   }
 
@@ -156,8 +176,10 @@ class JudgeServer {
 fs::path responses_file(const fs::path& dir, const std::vector<std::string>& responses) {
   ojson a = ojson::array();
   for (size_t i = 0; i < responses.size(); i++)
-    a.push_back({{"instruction", "Do task " + std::to_string(i)}, {"input", i % 2 ? "some input" : ""},
-                 {"output", "expected"}, {"model_response", responses[i]}});
+    a.push_back({{"instruction", "Do task " + std::to_string(i)},
+                 {"input", i % 2 ? "some input" : ""},
+                 {"output", "expected"},
+                 {"model_response", responses[i]}});
   std::ofstream(dir / "responses.json") << a.dump(4);
   return dir / "responses.json";
 }
@@ -172,8 +194,8 @@ JudgeRunOptions options(const JudgeServer& s, const fs::path& file) {
   return o;
 }
 
-const std::vector<std::string> kFaulty = {"score:90", "prose:70", "words", "500once:80", "errline:60",
-                                          "drop:50",  "",         "slowonce:40"};
+const std::vector<std::string> kFaulty = {"score:90",   "prose:70", "words", "500once:80",
+                                          "errline:60", "drop:50",  "",      "slowonce:40"};
 
 TEST(Judge, OllamaAverageUnderEveryFault) {
   const auto dir = test::temp_dir("judge");
@@ -190,7 +212,8 @@ TEST(Judge, OllamaAverageUnderEveryFault) {
     EXPECT_TRUE(r.failed.empty()) << log.str();
     EXPECT_EQ(r.empty, 1u);
     EXPECT_EQ(r.inexact, 1u);
-    EXPECT_NE(log.str().find("Number of scores: 7 of 8\nAverage score: 55.71\n"), std::string::npos) << log.str();
+    EXPECT_NE(log.str().find("Number of scores: 7 of 8\nAverage score: 55.71\n"), std::string::npos)
+        << log.str();
     const ojson out = ojson::parse(file_read(o.out));
     EXPECT_EQ(out[1]["score"], 70);
     EXPECT_EQ(out[1]["judge_reply"], "I'd rate it 70 out of 100, since it is close.");
@@ -214,13 +237,17 @@ TEST(Judge, OllamaAverageUnderEveryFault) {
 
 TEST(Judge, ThePromptIsTheReferences) {
   EXPECT_EQ(judge_prompt("Fix it.", "x", "y", "z"),
-            "Given the input `Below is an instruction that describes a task. Write a response that appropriately "
-            "completes the request.\n\n### Instruction:\nFix it.\n\n### Input:\nx` and correct output `y`, score the "
-            "model response `z` on a scale from 0 to 100, where 100 is the best score. Respond with the integer number only.");
+            "Given the input `Below is an instruction that describes a task. Write a response that "
+            "appropriately "
+            "completes the request.\n\n### Instruction:\nFix it.\n\n### Input:\nx` and correct "
+            "output `y`, score the "
+            "model response `z` on a scale from 0 to 100, where 100 is the best score. Respond "
+            "with the integer number only.");
   bool exact = false;
   EXPECT_EQ(judge_parse_score(" 85\n", &exact), 85);
   EXPECT_TRUE(exact);
-  EXPECT_EQ(judge_parse_score("Score: 8.5/10 -> 85", &exact), 10);  // first integer 0..100 that is not part of a decimal
+  EXPECT_EQ(judge_parse_score("Score: 8.5/10 -> 85", &exact),
+            10);  // first integer 0..100 that is not part of a decimal
   EXPECT_FALSE(exact);
   EXPECT_EQ(judge_parse_score("I'd rate it 85 out of 100.", &exact), 85);
   EXPECT_EQ(judge_parse_score("no number", &exact), -1);
@@ -256,8 +283,11 @@ TEST(Judge, ServerAndModelAreCheckedFirst) {
       judge_run(o, log);
       FAIL();
     } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("does not have the model llama3 (it has: mistral:latest); run `ollama pull llama3`"),
-                std::string::npos) << e.what();
+      EXPECT_NE(
+          std::string(e.what()).find(
+              "does not have the model llama3 (it has: mistral:latest); run `ollama pull llama3`"),
+          std::string::npos)
+          << e.what();
     }
     EXPECT_EQ(s.total_requests(), 0);
   }
@@ -269,7 +299,8 @@ TEST(Judge, ServerAndModelAreCheckedFirst) {
     judge_run(o, log);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("start it with `ollama serve`"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("start it with `ollama serve`"), std::string::npos)
+        << e.what();
   }
   fs::remove_all(dir);
 }
@@ -286,7 +317,9 @@ TEST(Judge, OpenAICompatibleWithTheKeyFromTheEnvironment) {
     judge_run(o, log);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("set the API key in $INSTRUCT_TEST_JUDGE_KEY"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("set the API key in $INSTRUCT_TEST_JUDGE_KEY"),
+              std::string::npos)
+        << e.what();
   }
   ::setenv("INSTRUCT_TEST_JUDGE_KEY", "sekrit", 1);
   const JudgeReport r = judge_run(o, log);
@@ -304,11 +337,15 @@ TEST(Prefs, ThePromptIsTheNotebooks) {
   Entry e;
   e.instruction = "Rewrite the sentence.", e.input = "It is cold.", e.output = "It is chilly.";
   EXPECT_EQ(prefs_prompt(e, "polite"),
-            "Given the input `Below is an instruction that describes a task. Write a response that appropriately "
-            "completes the request.\n\n### Instruction:\nRewrite the sentence.\n\n### Input:\nIt is cold.` and "
-            "correct output `It is chilly.`, slightly rewrite the output to be more polite.Keep the modification "
+            "Given the input `Below is an instruction that describes a task. Write a response that "
+            "appropriately "
+            "completes the request.\n\n### Instruction:\nRewrite the sentence.\n\n### Input:\nIt "
+            "is cold.` and "
+            "correct output `It is chilly.`, slightly rewrite the output to be more polite.Keep "
+            "the modification "
             "minimal.Only return return the generated response and nothing else.");
-  const auto a = prefs_politeness(50, 123), b = prefs_politeness(50, 123), c = prefs_politeness(50, 7);
+  const auto a = prefs_politeness(50, 123), b = prefs_politeness(50, 123),
+             c = prefs_politeness(50, 7);
   EXPECT_EQ(a, b);  // seeded: a run is reproducible
   EXPECT_NE(a, c);
   EXPECT_GT(std::count(a.begin(), a.end(), "polite"), 10);
@@ -320,7 +357,8 @@ TEST(Prefs, ChosenAndRejectedFollowThePolitenessAndARerunContinues) {
   const fs::path dir = test::temp_dir("prefs");
   ojson data = ojson::array();
   for (int i = 0; i < 8; i++)
-    data.push_back({{"instruction", "Task " + std::to_string(i)}, {"input", ""},
+    data.push_back({{"instruction", "Task " + std::to_string(i)},
+                    {"input", ""},
                     {"output", (i == 3 ? "500once answer " : "answer ") + std::to_string(i)}});
   std::ofstream(dir / "data.json") << data.dump(4);
   PrefsOptions o;
@@ -333,7 +371,8 @@ TEST(Prefs, ChosenAndRejectedFollowThePolitenessAndARerunContinues) {
   std::ostringstream log;
   const PrefsReport r = prefs_run(o, log);
   EXPECT_EQ(r.made, 8u);
-  EXPECT_EQ(server.last_request["options"], (ojson{{"seed", 123}, {"temperature", 0}}));  // no num_ctx
+  EXPECT_EQ(server.last_request["options"],
+            (ojson{{"seed", 123}, {"temperature", 0}}));  // no num_ctx
   const std::string text = file_read(o.out);
   EXPECT_NE(text.find("\n    {\n        \"instruction\""), std::string::npos);  // indent 4
   const ojson out = ojson::parse(text);

@@ -7,9 +7,9 @@
 #include <random>
 #include <vector>
 
-#include "kernels/adamw.hpp"
 #include "core/error.hpp"
 #include "core/sys.hpp"
+#include "kernels/adamw.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/layers.hpp"
 
@@ -49,7 +49,8 @@ TEST(Gemm, MatchesNaiveOnOddSizes) {
                 gemm(C0.data(), A.data(), B.data(), bp, g);
                 gemm_naive(C1.data(), A.data(), B.data(), bp, g);
                 double worst = 0;
-                for (size_t i = 0; i < C0.size(); i++) worst = std::max(worst, std::fabs(double(C0[i]) - C1[i]));
+                for (size_t i = 0; i < C0.size(); i++)
+                  worst = std::max(worst, std::fabs(double(C0[i]) - C1[i]));
                 ASSERT_LT(worst, 1e-4 * std::sqrt(double(K)) + 1e-5)
                     << "M=" << M << " N=" << N << " K=" << K << " ta=" << ta << " tb=" << tb
                     << " acc=" << acc << " bias=" << with_bias;
@@ -72,14 +73,16 @@ TEST(Gemm, LeadingDimensionsMatchNaive) {
         gemm(C0.data(), A.data(), B.data(), nullptr, g);
         gemm_naive(C1.data(), A.data(), B.data(), nullptr, g);
         for (size_t i = 0; i < C0.size(); i++)
-          ASSERT_NEAR(C0[i], C1[i], 1e-4) << "ta=" << ta << " tb=" << tb << " acc=" << acc << " at " << i;
+          ASSERT_NEAR(C0[i], C1[i], 1e-4)
+              << "ta=" << ta << " tb=" << tb << " acc=" << acc << " at " << i;
         // The reference itself, written out: the block is op(A) op(B), C's other columns untouched.
         const auto Cin = randf(M * g.ldc, seed - 1);
         for (int64_t i = 0; i < M; i++)
           for (int64_t j = 0; j < g.ldc; j++) {
             double want = acc || j >= N ? Cin[i * g.ldc + j] : 0.0;
             for (int64_t k = 0; j < N && k < K; k++)
-              want += double(ta ? A[k * g.lda + i] : A[i * g.lda + k]) * (tb ? B[j * g.ldb + k] : B[k * g.ldb + j]);
+              want += double(ta ? A[k * g.lda + i] : A[i * g.lda + k]) *
+                      (tb ? B[j * g.ldb + k] : B[k * g.ldb + j]);
             ASSERT_NEAR(C1[i * g.ldc + j], want, 1e-5) << i << "," << j;
           }
       }
@@ -90,7 +93,8 @@ TEST(Gemm, PrimitivesAreCachedByShape) {
   std::vector<float> C(5 * 4);
   gemm(C.data(), A.data(), B.data(), nullptr, {5, 4, 3, false, false, false});
   const int64_t n = gemm_cached_primitives();
-  for (int i = 0; i < 3; i++) gemm(C.data(), A.data(), B.data(), nullptr, {5, 4, 3, false, false, false});
+  for (int i = 0; i < 3; i++)
+    gemm(C.data(), A.data(), B.data(), nullptr, {5, 4, 3, false, false, false});
   EXPECT_EQ(gemm_cached_primitives(), n);
 }
 
@@ -141,7 +145,8 @@ TEST(KernelGrad, LayerNorm) {
     return dot(out, r);
   };
   loss();
-  layernorm_backward(dx.data(), dw.data(), db.data(), r.data(), x.data(), w.data(), mean.data(), rstd.data(), N, C);
+  layernorm_backward(dx.data(), dw.data(), db.data(), r.data(), x.data(), w.data(), mean.data(),
+                     rstd.data(), N, C);
   check_grad("dinp", x, dx, loss);
   check_grad("dweight", w, dw, loss);
   check_grad("dbias", b, db, loss);
@@ -311,12 +316,14 @@ TEST(Gemm, Bf16OperandsWithFp32AccumulationMatchTheNaiveLoop) {
     std::vector<uint16_t> A16(A.size()), B16(B.size());
     to_bf16(A16.data(), A.data(), A.size());
     to_bf16(B16.data(), B.data(), B.size());
-    for (size_t i = 0; i < A.size(); i++) A[i] = from_bf16(A16[i]);  // the reference sees the rounded operands
+    for (size_t i = 0; i < A.size(); i++)
+      A[i] = from_bf16(A16[i]);  // the reference sees the rounded operands
     for (size_t i = 0; i < B.size(); i++) B[i] = from_bf16(B16[i]);
     const GemmArgs g{M, N, K, false, tb, false};
     gemm_bf16(C.data(), A16.data(), B16.data(), bias.data(), g);
     gemm_naive(R.data(), A.data(), B.data(), bias.data(), g);
-    for (int i = 0; i < M * N; i++) ASSERT_NEAR(C[i], R[i], 1e-4 * (1 + std::fabs(R[i]))) << M << "x" << N << "x" << K;
+    for (int i = 0; i < M * N; i++)
+      ASSERT_NEAR(C[i], R[i], 1e-4 * (1 + std::fabs(R[i]))) << M << "x" << N << "x" << K;
   }
   // Round to nearest even, as torch: 1 + 2^-8 is a tie and goes to 1; 1 + 3*2^-9 rounds up.
   const float xs[] = {1.0f + 1.0f / 256, 1.0f + 3.0f / 512, -2.5f};

@@ -1,7 +1,7 @@
 // LoRA on tiny models: B = 0 gives the base exactly; merging gives the adapter's logits; the KV
 // cache with an adapter equals the training forward; adapter gradients against finite differences;
-// the frozen base stays bit-identical with no gradients; the PEFT files round-trip; bad adapters are
-// refused naming the tensor; training, --lora-init and resume through the pipeline.
+// the frozen base stays bit-identical with no gradients; the PEFT files round-trip; bad adapters
+// are refused naming the tensor; training, --lora-init and resume through the pipeline.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -19,8 +19,8 @@
 #include "kernels/gemm.hpp"
 #include "pipeline/merge.hpp"
 #include "pipeline/train.hpp"
-#include "train/sft.hpp"
 #include "test_util.hpp"
+#include "train/sft.hpp"
 #include "train/trainer.hpp"
 
 namespace instruct {
@@ -37,7 +37,8 @@ GPT2 tiny(bool tied = false, uint64_t seed = 5) {
 }
 
 // An adapter with nonzero A and B (B = 0 would hide B's path).
-LoraAdapter random_adapter(const GPT2Config& c, bool split, unsigned targets = kLoraAllTargets, float alpha = 1.5f) {
+LoraAdapter random_adapter(const GPT2Config& c, bool split, unsigned targets = kLoraAllTargets,
+                           float alpha = 1.5f) {
   LoraConfig l;
   l.rank = 3, l.alpha = alpha, l.split_qkv = split, l.targets = targets;
   LoraAdapter a = lora_create(c, l);
@@ -58,7 +59,8 @@ struct Batch2 {
 };
 Batch2 batch(int vocab) {
   Batch2 b;
-  for (int i = 0; i < b.B * b.T; i++) b.inputs.push_back((i * 7 + 3) % vocab), b.targets.push_back((i * 5 + 1) % vocab);
+  for (int i = 0; i < b.B * b.T; i++)
+    b.inputs.push_back((i * 7 + 3) % vocab), b.targets.push_back((i * 5 + 1) % vocab);
   b.targets[2] = -100;
   return b;
 }
@@ -104,7 +106,8 @@ TEST(Lora, MergedWeightsGiveTheAdaptersLogits) {
       EXPECT_GT(moved, 1e-3) << "the adapter must change the logits for this test to mean anything";
       gpt2_merge_lora(m);
       EXPECT_FALSE(m.lora.on());
-      EXPECT_LT(worst_diff(logits_of(m, tokens, 9), want), 1e-5) << "tied " << tied << " split " << split;
+      EXPECT_LT(worst_diff(logits_of(m, tokens, 9), want), 1e-5)
+          << "tied " << tied << " split " << split;
       // A head adapter on a tied model unties the head; the embeddings stay the base's.
       EXPECT_FALSE(m.cfg.tied);
       EXPECT_EQ(std::memcmp(m.p.wte, wte.data(), wte.size() * sizeof(float)), 0);
@@ -173,7 +176,8 @@ TEST(Lora, AdapterGradientsMatchFiniteDifferences) {
         const double down = gpt2_loss(m, s, b.inputs.data(), b.targets.data(), b.B, b.T).loss;
         w = w0;
         const double fd = (up - down) / (2 * eps), an = m.lora.w.grads[sp.offset + i];
-        EXPECT_NEAR(an, fd, 2e-3 + 2e-2 * std::fabs(fd)) << sp.name << "[" << i << "] split " << split;
+        EXPECT_NEAR(an, fd, 2e-3 + 2e-2 * std::fabs(fd))
+            << sp.name << "[" << i << "] split " << split;
         checked++;
       }
     EXPECT_EQ(checked, static_cast<int>(m.lora.w.table.size()) * 3);
@@ -204,7 +208,8 @@ TEST(Lora, Bf16BaseStaysCloseToFp32) {
   for (float x : l32) scale = std::max(scale, std::fabs(double(x)));
   EXPECT_LT(worst_diff(l16, l32), 0.02 * scale);
   double dot = 0, n32 = 0, n16 = 0;
-  for (size_t i = 0; i < g32.size(); i++) dot += double(g32[i]) * g16[i], n32 += double(g32[i]) * g32[i], n16 += double(g16[i]) * g16[i];
+  for (size_t i = 0; i < g32.size(); i++)
+    dot += double(g32[i]) * g16[i], n32 += double(g32[i]) * g32[i], n16 += double(g16[i]) * g16[i];
   EXPECT_GT(dot / std::sqrt(n32 * n16), 0.99);
 }
 
@@ -220,6 +225,7 @@ TEST(Lora, TrainingMovesOnlyTheAdapter) {
   }
   LoaderOptions lo;
   lo.batch_size = 2;
+  lo.collate.pad_id = m.cfg.vocab - 1;  // the end-of-text target within this vocabulary
   SftObjective obj(m, ex, ex, lo, lo, true);
   TrainerOptions o;
   o.adam.lr = 1e-2;
@@ -258,8 +264,10 @@ TEST(Lora, PeftFilesRoundTrip) {
               (std::vector<int64_t>{split ? 9 : 3, C}));
     EXPECT_EQ(st.at("base_model.model.transformer.h.1.attn.c_attn.lora_B.weight").shape,
               (std::vector<int64_t>{3 * C, split ? 9 : 3}));
-    EXPECT_EQ(st.at("base_model.model.transformer.h.0.mlp.c_proj.lora_A.weight").shape, (std::vector<int64_t>{3, 4 * C}));
-    EXPECT_EQ(st.at("base_model.model.lm_head.lora_B.weight").shape, (std::vector<int64_t>{m.cfg.vocab, 3}));
+    EXPECT_EQ(st.at("base_model.model.transformer.h.0.mlp.c_proj.lora_A.weight").shape,
+              (std::vector<int64_t>{3, 4 * C}));
+    EXPECT_EQ(st.at("base_model.model.lm_head.lora_B.weight").shape,
+              (std::vector<int64_t>{m.cfg.vocab, 3}));
     const LoraAdapter b = adapter_load(dir / "a", m.cfg);
     EXPECT_EQ(b.cfg.split_qkv, split);
     EXPECT_EQ(b.cfg.alpha, 16.0);
@@ -272,8 +280,10 @@ TEST(Lora, PeftFilesRoundTrip) {
 }
 
 // Rewrites an adapter's safetensors through `edit` (name -> tensor), keeping the config.
-void rewrite(const fs::path& dir, const std::function<void(std::map<std::string, std::pair<std::vector<int64_t>,
-                                                                                          std::vector<float>>>&)>& edit) {
+void rewrite(
+    const fs::path& dir,
+    const std::function<
+        void(std::map<std::string, std::pair<std::vector<int64_t>, std::vector<float>>>&)>& edit) {
   std::map<std::string, std::pair<std::vector<int64_t>, std::vector<float>>> t;
   {
     SafeTensorsFile st(dir / "adapter_model.safetensors");
@@ -312,11 +322,13 @@ TEST(Lora, BadAdaptersAreRefusedNamingTheTensor) {
   GPT2Config wide = m.cfg;
   wide.n_embd = 32;
   fresh();
-  expect_error([&] { adapter_load(dir / "a", wide); }, "base_model.model.transformer.h.0.attn.c_attn.lora_A.weight has shape");
+  expect_error([&] { adapter_load(dir / "a", wide); },
+               "base_model.model.transformer.h.0.attn.c_attn.lora_A.weight has shape");
   // A deeper model's adapter.
   GPT2Config shallow = m.cfg;
   shallow.n_layer = 1;
-  expect_error([&] { adapter_load(dir / "a", shallow); }, "is for layer 1 but the base model has 1 layers");
+  expect_error([&] { adapter_load(dir / "a", shallow); },
+               "is for layer 1 but the base model has 1 layers");
   // A missing tensor.
   rewrite(dir / "a", [&](auto& t) { t.erase(qkv_b); });
   expect_error([&] { adapter_load(dir / "a", m.cfg); }, qkv_b + " is missing");
@@ -326,8 +338,11 @@ TEST(Lora, BadAdaptersAreRefusedNamingTheTensor) {
   expect_error([&] { adapter_load(dir / "a", m.cfg); }, qkv_b + " is not block-diagonal");
   // A foreign tensor.
   fresh();
-  rewrite(dir / "a", [&](auto& t) { t["base_model.model.transformer.wte.lora_embedding_A"] = {{1}, {0.0f}}; });
-  expect_error([&] { adapter_load(dir / "a", m.cfg); }, "base_model.model.transformer.wte.lora_embedding_A is not a LoRA tensor");
+  rewrite(dir / "a", [&](auto& t) {
+    t["base_model.model.transformer.wte.lora_embedding_A"] = {{1}, {0.0f}};
+  });
+  expect_error([&] { adapter_load(dir / "a", m.cfg); },
+               "base_model.model.transformer.wte.lora_embedding_A is not a LoRA tensor");
   // Not LoRA.
   fresh();
   {
@@ -343,7 +358,9 @@ TEST(Lora, BadAdaptersAreRefusedNamingTheTensor) {
   checkpoint_save(tiny(false, 6), other);
   ModelOptions mo;
   mo.model = base.string();
-  nlohmann::json recipe{{"format", "instruct.cpp/1"}, {"template", "alpaca"}, {"tokenizer", ""},
+  nlohmann::json recipe{{"format", "instruct.cpp/1"},
+                        {"template", "alpaca"},
+                        {"tokenizer", ""},
                         {"base", {{"model", base.string()}, {"fingerprint", model_identity(mo)}}}};
   std::ofstream(dir / "a" / "instruct.json") << recipe.dump();
   std::ostringstream log;
@@ -416,7 +433,8 @@ TEST(Lora, PipelineResumeIsBitExactAndInitContinues) {
   c.lora_rank = 8;
   c.given = {"lora-rank"};
   c.out = dir / "clash";
-  expect_error([&] { train_run(c, log); }, "--lora-rank 8 disagrees with the adapter of --lora-init");
+  expect_error([&] { train_run(c, log); },
+               "--lora-rank 8 disagrees with the adapter of --lora-init");
   EXPECT_FALSE(fs::exists(dir / "clash"));
   fs::remove_all(dir);
 }
@@ -425,10 +443,11 @@ TEST(Lora, MemoryEstimateHasNoBaseGradientsOrMoments) {
   const GPT2Config xl = config_preset("xl");
   LoraConfig l;
   l.rank = 16;
-  const int64_t full = train_memory_estimate(xl, 8, 300), lora = train_memory_estimate(xl, 8, 300, false, l);
+  const int64_t full = train_memory_estimate(xl, 8, 300),
+                lora = train_memory_estimate(xl, 8, 300, false, l);
   const int64_t params = param_count(param_table(xl)) * 4;
-  EXPECT_NEAR(static_cast<double>(full - lora), static_cast<double>(3 * params - 4 * 4 * param_count(lora_table(xl, l))),
-              1.0);
+  EXPECT_NEAR(static_cast<double>(full - lora),
+              static_cast<double>(3 * params - 4 * 4 * param_count(lora_table(xl, l))), 1.0);
 }
 
 }  // namespace

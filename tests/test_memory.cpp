@@ -12,10 +12,10 @@
 #include "io/checkpoint.hpp"
 #include "kernels/adamw.hpp"
 #include "pipeline/train.hpp"
+#include "test_util.hpp"
 #include "train/optimizer.hpp"
 #include "train/sft.hpp"
 #include "train/trainer.hpp"
-#include "test_util.hpp"
 
 namespace instruct {
 namespace {
@@ -36,8 +36,10 @@ TEST(Quant8, DynamicMapsAreBitsandbytes) {
     for (int i = 1; i < 256; i++) EXPECT_LE(m[i - 1], m[i]) << i;
     EXPECT_EQ(m[255], 1.0f);
     EXPECT_NE(std::find(m, m + 256, 0.0f), m + 256);
-    if (s) EXPECT_LT(m[0], -0.99f);
-    else EXPECT_EQ(m[0], 0.0f);
+    if (s)
+      EXPECT_LT(m[0], -0.99f);
+    else
+      EXPECT_EQ(m[0], 0.0f);
   }
   // The signed map's positive codes: 127 means (10^-6 .. 10^0, finer near 1) plus 1.0.
   const float* m = dynamic_map(true);
@@ -49,9 +51,9 @@ TEST(Quant8, BlockwiseMatchesTheScalarReference) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   const int64_t n = 3 * kQuantBlock + 37;  // a partial last block
   std::vector<float> x(n);
-  for (auto& v : x) v = normal(rng) * std::pow(10.0f, normal(rng));  // many magnitudes
+  for (auto& v : x) v = normal(rng) * std::pow(10.0f, normal(rng));     // many magnitudes
   for (int64_t i = kQuantBlock; i < 2 * kQuantBlock; i++) x[i] = 0.0f;  // an all-zero block
-  x[5] = -std::fabs(x[5]) * 1e3f;  // a negative block max
+  x[5] = -std::fabs(x[5]) * 1e3f;                                       // a negative block max
   for (bool s : {true, false}) {
     std::vector<float> in = x;
     if (!s)
@@ -65,7 +67,8 @@ TEST(Quant8, BlockwiseMatchesTheScalarReference) {
     dequantize_blockwise(codes.data(), absmax.data(), n, map, back.data());
     for (size_t b = 0; b < absmax.size(); b++) {
       float mx = 0;
-      for (int64_t i = b * kQuantBlock; i < std::min<int64_t>(n, (b + 1) * kQuantBlock); i++) mx = std::max(mx, std::fabs(in[i]));
+      for (int64_t i = b * kQuantBlock; i < std::min<int64_t>(n, (b + 1) * kQuantBlock); i++)
+        mx = std::max(mx, std::fabs(in[i]));
       EXPECT_EQ(absmax[b], mx) << "block " << b;
     }
     for (int64_t i = 0; i < n; i++) {
@@ -111,7 +114,8 @@ TEST(AdamWState, Bf16SecondMomentDecaysWithZeroGradients) {
   std::vector<uint16_t> m(n, 0), v(n, 0x3f80);  // v = 1.0
   AdamWHyper h;
   h.lr = 1e-6, h.weight_decay = 0;
-  for (int step = 1; step <= 1000; step++) adamw_update_bf16(p.data(), g.data(), m.data(), v.data(), n, h, 0, step, 1, 0);
+  for (int step = 1; step <= 1000; step++)
+    adamw_update_bf16(p.data(), g.data(), m.data(), v.data(), n, h, 0, step, 1, 0);
   double mean = 0;
   for (uint16_t b : v) {
     uint32_t u = static_cast<uint32_t>(b) << 16;
@@ -126,7 +130,8 @@ TEST(AdamWState, Bf16SecondMomentDecaysWithZeroGradients) {
 TEST(AdamWState, Bf16AndInt8FollowFp32) {
   ParamSpec big, small;
   big.name = "w", big.shape = {8192}, big.numel = 8192, big.kind = ParamKind::kMatrix;
-  small.name = "b", small.shape = {100}, small.offset = 8192, small.numel = 100, small.kind = ParamKind::kBias;
+  small.name = "b", small.shape = {100}, small.offset = 8192, small.numel = 100,
+  small.kind = ParamKind::kBias;
   std::vector<std::vector<float>> finals;
   for (OptimizerState s : {OptimizerState::kFp32, OptimizerState::kBf16, OptimizerState::kInt8}) {
     ParamBlock b = param_block_create({big, small});
@@ -139,7 +144,8 @@ TEST(AdamWState, Bf16AndInt8FollowFp32) {
     AdamW opt = adamw_create(b, h, false, s);
     param_block_zero_grads(b);
     for (int step = 0; step < 300; step++) {
-      for (int64_t i = 0; i < b.size(); i++) b.grads.data()[i] = b.params.data()[i] - target[i] + 0.1f * normal(rng);
+      for (int64_t i = 0; i < b.size(); i++)
+        b.grads.data()[i] = b.params.data()[i] - target[i] + 0.1f * normal(rng);
       adamw_step(opt, b);
     }
     finals.emplace_back(b.params.data(), b.params.data() + b.size());
@@ -177,8 +183,8 @@ Tiny tiny() {
 }
 
 // Params and per-step losses after `steps` steps of batch {0..3} then {4..7}, alternating.
-std::pair<std::vector<float>, std::vector<double>> train_tiny(bool fused, bool recompute, OptimizerState s,
-                                                            bool bf16 = false) {
+std::pair<std::vector<float>, std::vector<double>> train_tiny(bool fused, bool recompute,
+                                                              OptimizerState s, bool bf16 = false) {
   Tiny t = tiny();
   LoaderOptions lo;
   lo.batch_size = 4;
@@ -192,7 +198,8 @@ std::pair<std::vector<float>, std::vector<double>> train_tiny(bool fused, bool r
   Trainer tr(t.m, obj, o);
   std::vector<double> losses;
   for (int step = 0; step < 6; step++) {
-    const std::vector<std::vector<int32_t>> part{step % 2 ? std::vector<int32_t>{4, 5, 6, 7} : std::vector<int32_t>{0, 1, 2, 3}};
+    const std::vector<std::vector<int32_t>> part{step % 2 ? std::vector<int32_t>{4, 5, 6, 7}
+                                                          : std::vector<int32_t>{0, 1, 2, 3}};
     losses.push_back(tr.step(part, step).loss);
   }
   return {std::vector<float>(t.m.w.params.data(), t.m.w.params.data() + t.m.w.size()), losses};
@@ -201,21 +208,25 @@ std::pair<std::vector<float>, std::vector<double>> train_tiny(bool fused, bool r
 TEST(LeanTraining, FusedUpdateAndRecomputationAreBitIdentical) {
   for (OptimizerState s : {OptimizerState::kFp32, OptimizerState::kInt8}) {
     const auto plain = train_tiny(false, false, s);
-    for (auto [fused, recompute] : {std::pair{true, false}, std::pair{false, true}, std::pair{true, true}}) {
+    for (auto [fused, recompute] :
+         {std::pair{true, false}, std::pair{false, true}, std::pair{true, true}}) {
       const auto lean = train_tiny(fused, recompute, s);
       EXPECT_EQ(lean.second, plain.second) << "fused " << fused << " recompute " << recompute;
       ASSERT_EQ(lean.first.size(), plain.first.size());
-      EXPECT_EQ(std::memcmp(lean.first.data(), plain.first.data(), plain.first.size() * sizeof(float)), 0)
-          << "fused " << fused << " recompute " << recompute << " state " << optimizer_state_name(s);
+      EXPECT_EQ(
+          std::memcmp(lean.first.data(), plain.first.data(), plain.first.size() * sizeof(float)), 0)
+          << "fused " << fused << " recompute " << recompute << " state "
+          << optimizer_state_name(s);
     }
   }
-  EXPECT_NE(train_tiny(false, false, OptimizerState::kBf16).first, train_tiny(false, false, OptimizerState::kFp32).first);
+  EXPECT_NE(train_tiny(false, false, OptimizerState::kBf16).first,
+            train_tiny(false, false, OptimizerState::kFp32).first);
 }
 
 TEST(LeanTraining, RecomputedActivationsEqualStoredOnes) {
   Tiny t = tiny();
-  std::vector<int32_t> tokens(t.ex[7].tokens.begin(), t.ex[7].tokens.end() - 1), targets(t.ex[7].tokens.begin() + 1,
-                                                                                          t.ex[7].tokens.end());
+  std::vector<int32_t> tokens(t.ex[7].tokens.begin(), t.ex[7].tokens.end() - 1),
+      targets(t.ex[7].tokens.begin() + 1, t.ex[7].tokens.end());
   const int T = static_cast<int>(tokens.size());
   std::vector<std::vector<float>> grads;
   for (bool recompute : {false, true}) {
@@ -227,8 +238,10 @@ TEST(LeanTraining, RecomputedActivationsEqualStoredOnes) {
     grads.emplace_back(t.m.w.grads.data(), t.m.w.grads.data() + t.m.w.size());
   }
   EXPECT_EQ(grads[0], grads[1]);
-  const GPT2Config medium = config_preset("medium");  // with 24 layers, far less: each block's input only
-  EXPECT_LT(gpt2_activation_bytes(medium, 8, 256, true), gpt2_activation_bytes(medium, 8, 256, false) / 4);
+  const GPT2Config medium =
+      config_preset("medium");  // with 24 layers, far less: each block's input only
+  EXPECT_LT(gpt2_activation_bytes(medium, 8, 256, true),
+            gpt2_activation_bytes(medium, 8, 256, false) / 4);
 }
 
 TEST(LeanTraining, MemoryEstimateCountsEachOption) {
@@ -238,10 +251,13 @@ TEST(LeanTraining, MemoryEstimateCountsEachOption) {
   const int64_t plain = train_state_bytes(xl, t, {});
   EXPECT_EQ(plain, 16 * n);
   t.state = OptimizerState::kInt8;
-  EXPECT_NEAR(static_cast<double>(plain - train_state_bytes(xl, t, {})), 6.0 * n - 8.0 * n / kQuantBlock, 1.0);
+  EXPECT_NEAR(static_cast<double>(plain - train_state_bytes(xl, t, {})),
+              6.0 * n - 8.0 * n / kQuantBlock, 1.0);
   t.fused = true;
-  EXPECT_LT(train_state_bytes(xl, t, {}), int64_t(7) * n);  // weights, int8 state, a layer and the embeddings' gradients
-  EXPECT_LT(train_state_bytes(xl, t, {}) + gpt2_activation_bytes(xl, 8, 200, true), int64_t(16) << 30);
+  EXPECT_LT(train_state_bytes(xl, t, {}),
+            int64_t(7) * n);  // weights, int8 state, a layer and the embeddings' gradients
+  EXPECT_LT(train_state_bytes(xl, t, {}) + gpt2_activation_bytes(xl, 8, 200, true), int64_t(16)
+                                                                                        << 30);
 }
 
 fs::path tiny_run_dir(const std::string& tag) {
@@ -279,7 +295,8 @@ TEST(LeanTraining, RunsResumeExactlyAndFusedEqualsPlain) {
   o.data.max_length = 128;
   o.data.batch_size = 4;
   o.model.model = (dir / "model").string();
-  o.lr = 3e-3, o.max_steps = 6, o.eval_freq = 3, o.eval_iter = 2, o.sample_tokens = 0, o.estimate = false;
+  o.lr = 3e-3, o.max_steps = 6, o.eval_freq = 3, o.eval_iter = 2, o.sample_tokens = 0,
+  o.estimate = false;
   std::ostringstream log;
   o.out = dir / "plain";
   train_run(o, log);
@@ -308,7 +325,9 @@ TEST(LeanTraining, RunsResumeExactlyAndFusedEqualsPlain) {
     train_run(bad, log);
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("--fused-update cannot run here: --max-grad-norm"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("--fused-update cannot run here: --max-grad-norm"),
+              std::string::npos)
+        << e.what();
   }
   fs::remove_all(dir);
 }

@@ -65,7 +65,9 @@ TEST(Prepare, BucketBatchesSortChunksAndShuffleBatches) {
   EXPECT_EQ(a, b);
   EXPECT_NE(got, ref);
   const auto len = [&](int32_t k) { return d.train[k].tokens.size(); };
-  for (const auto& batch : got) EXPECT_TRUE(std::is_sorted(batch.begin(), batch.end(), [&](int32_t x, int32_t y) { return len(x) < len(y); }));
+  for (const auto& batch : got)
+    EXPECT_TRUE(std::is_sorted(batch.begin(), batch.end(),
+                               [&](int32_t x, int32_t y) { return len(x) < len(y); }));
   // The report gives the padding both ways; bucketing cuts it.
   std::ostringstream out;
   const PrepareReport shuffled = prepare_run(o, out);

@@ -16,8 +16,8 @@
 #include "io/checkpoint.hpp"
 #include "kernels/gemm.hpp"
 #include "pipeline/train.hpp"
-#include "train/checkpoint.hpp"
 #include "test_util.hpp"
+#include "train/checkpoint.hpp"
 
 namespace instruct {
 namespace {
@@ -84,7 +84,8 @@ TEST(Train, ReferenceLogMetricsPlotAndModel) {
   EXPECT_NE(s.find("Training loss: "), std::string::npos) << s;
   EXPECT_NE(s.find("Validation loss: "), std::string::npos);
   EXPECT_LT(s.find("Validation loss: "), s.find("Ep 1 (Step 000000): Train loss "));
-  for (const char* l : {"Ep 1 (Step 000005): Train loss ", "Ep 2 (Step 000010): Train loss ", "Ep 2 (Step 000015): Train loss "})
+  for (const char* l : {"Ep 1 (Step 000005): Train loss ", "Ep 2 (Step 000010): Train loss ",
+                        "Ep 2 (Step 000015): Train loss "})
     EXPECT_NE(s.find(l), std::string::npos) << l;
   EXPECT_EQ(s.find("(Step 000004)"), std::string::npos);
   ASSERT_EQ(r.samples.size(), 2u);  // one greedy sample per epoch, prompt included, on one line
@@ -159,10 +160,12 @@ TEST(Train, ACheckpointFromBeforeTheOptionListStillResumes) {
   fs::create_directories(ck.parent_path());
   fs::copy(fixture / "step-00000003", ck);
   fs::copy_file(fixture / "data.json", dir / "data.json");
-  fs::copy_file(fixture / "expected-metrics.jsonl", run / "metrics.jsonl");  // the resume cuts it back
+  fs::copy_file(fixture / "expected-metrics.jsonl",
+                run / "metrics.jsonl");  // the resume cuts it back
   auto recipe = test::read_json(ck / "instruct.json");
   ASSERT_FALSE(recipe["train"].contains("version"));
-  recipe["train"]["data"]["data"] = (dir / "data.json").string();  // the data moved with the fixture
+  recipe["train"]["data"]["data"] =
+      (dir / "data.json").string();  // the data moved with the fixture
   std::ofstream(ck / "instruct.json") << recipe.dump(2);
 
   TrainOptions o;
@@ -175,7 +178,8 @@ TEST(Train, ACheckpointFromBeforeTheOptionListStillResumes) {
   for (size_t i = 0; i < got.size(); i++) {
     EXPECT_EQ(got[i]["kind"], want[i]["kind"]) << i;
     for (const char* k : {"loss", "train_loss", "val_loss"})
-      if (want[i].contains(k)) EXPECT_NEAR(got[i][k].get<double>(), want[i][k].get<double>(), 1e-4) << i << " " << k;
+      if (want[i].contains(k))
+        EXPECT_NEAR(got[i][k].get<double>(), want[i][k].get<double>(), 1e-4) << i << " " << k;
     for (const char* k : {"step", "tokens_seen", "epoch"})
       if (want[i].contains(k)) EXPECT_EQ(got[i][k], want[i][k]) << i << " " << k;
   }
@@ -199,12 +203,15 @@ TEST(Train, EvaluationsDrawFromTorchsGeneratorLikeTheReference) {
     o.data.max_length = 24;  // truncation leaves the order alone and keeps this fast
     o.overwrite = true;      // each golden is a new run in the same folder
     std::vector<std::vector<int32_t>> seen;
-    o.hooks.on_batch = [&](int64_t, std::span<const int32_t> items) { seen.emplace_back(items.begin(), items.end()); };
+    o.hooks.on_batch = [&](int64_t, std::span<const int32_t> items) {
+      seen.emplace_back(items.begin(), items.end());
+    };
     std::ostringstream log;
     train_run(o, log);
     ASSERT_EQ(seen.size(), g["batches"].size());
     for (size_t i = 0; i < seen.size(); i++)
-      ASSERT_EQ(seen[i], g["batches"][i].get<std::vector<int32_t>>()) << "n_train " << n_train << " step " << i;
+      ASSERT_EQ(seen[i], g["batches"][i].get<std::vector<int32_t>>())
+          << "n_train " << n_train << " step " << i;
   }
   fs::remove_all(dir);
 }
@@ -240,7 +247,8 @@ TEST(Train, ResumeIsBitExact) {
   bad.given = {"lr"};
   EXPECT_THROW(
       try { train_run(bad, log); } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("--lr cannot change when resuming"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("--lr cannot change when resuming"), std::string::npos)
+            << e.what();
         throw;
       },
       Error);
@@ -278,7 +286,8 @@ TEST(Train, SigintSavesACheckpointThatResumes) {
     train_checkpoint_read(state.parent_path());
     ADD_FAILURE() << "a damaged rng state was read";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(state.string() + ": \"rng\""), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(state.string() + ": \"rng\""), std::string::npos)
+        << e.what();
   }
   fs::remove_all(dir);
 }
@@ -297,7 +306,8 @@ TEST(Train, GradAccumulationEqualsTheFullBatch) {
   const DataOptions data = o.data;
   const TrainReport acc = train_run(o, log);
   ASSERT_EQ(full.losses.size(), acc.losses.size());
-  for (size_t i = 0; i < full.losses.size(); i++) EXPECT_NEAR(full.losses[i], acc.losses[i], 1e-5) << "step " << i;
+  for (size_t i = 0; i < full.losses.size(); i++)
+    EXPECT_NEAR(full.losses[i], acc.losses[i], 1e-5) << "step " << i;
   // The micro-batches really are padded to different lengths.
   std::ostringstream prep_log;
   PreparedData d = data_prepare(data, prep_log);
@@ -310,7 +320,8 @@ TEST(Train, GradAccumulationEqualsTheFullBatch) {
   // The final weights agree too.
   GPT2 a = checkpoint_load(dir / "full" / "model"), b = checkpoint_load(dir / "accum" / "model");
   double worst = 0;
-  for (int64_t i = 0; i < a.w.params.size(); i++) worst = std::max(worst, std::fabs(double(a.w.params[i]) - b.w.params[i]));
+  for (int64_t i = 0; i < a.w.params.size(); i++)
+    worst = std::max(worst, std::fabs(double(a.w.params[i]) - b.w.params[i]));
   EXPECT_LT(worst, 1e-5);
   fs::remove_all(dir);
 }
@@ -364,7 +375,8 @@ TEST(Train, MemoryIsCheckedBeforeAllocating) {
     train_run(o, log);
     FAIL() << "expected the memory check to fail";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("training this model needs about"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("training this model needs about"), std::string::npos)
+        << e.what();
   }
   EXPECT_GT(train_memory_estimate(config_preset("medium"), 8, 1024),
             int64_t(355e6) * 16);  // weights, grads, 2 moments
@@ -382,7 +394,8 @@ TEST(Train, BackwardAccumulatesUntilZeroed) {
   gpt2_loss(m, st, in.data(), tg.data(), 2, 3, true);
   gpt2_backward(m, st);
   double worst = 0;
-  for (int64_t i = 0; i < m.w.grads.size(); i++) worst = std::max(worst, std::fabs(double(m.w.grads[i]) - 2.0 * once[i]));
+  for (int64_t i = 0; i < m.w.grads.size(); i++)
+    worst = std::max(worst, std::fabs(double(m.w.grads[i]) - 2.0 * once[i]));
   EXPECT_LT(worst, 1e-5);
   // All targets ignored: loss 0, no gradient, no NaN.
   std::vector<int32_t> none(6, -100);
@@ -442,7 +455,8 @@ TEST(Train, SequenceLogProbabilitiesAndTheirGradient) {
   std::vector<int32_t> in(B * T), tg(B * T, -100);
   for (int i = 0; i < B * T; i++) in[i] = (i * 104729 + 7) % V;
   for (int b = 0; b < B; b++)
-    for (int t = b; t < T - b; t++) tg[b * T + t] = (in[b * T + t] * 31 + 1) % V;  // 6, 4 and 2 scored rows
+    for (int t = b; t < T - b; t++)
+      tg[b * T + t] = (in[b * T + t] * 31 + 1) % V;  // 6, 4 and 2 scored rows
   std::vector<int32_t> rows, labels, seq;
   for (int i = 0; i < B * T; i++)
     if (tg[i] != -100) rows.push_back(i), labels.push_back(tg[i]), seq.push_back(i / T);
@@ -456,7 +470,8 @@ TEST(Train, SequenceLogProbabilitiesAndTheirGradient) {
     direct[seq[r]] += x[labels[r]] - std::log(z);
   }
   gpt2_forward(m, st, in.data(), B, T, rows);
-  const SeqLogprobs sum = logprob_head(m, st, labels, seq, B, false), mean = logprob_head(m, st, labels, seq, B, true);
+  const SeqLogprobs sum = logprob_head(m, st, labels, seq, B, false),
+                    mean = logprob_head(m, st, labels, seq, B, true);
   EXPECT_EQ(sum.count, (std::vector<int64_t>{6, 4, 2}));
   for (int b = 0; b < B; b++) {
     EXPECT_NEAR(sum.lp[b], direct[b], 1e-4) << b;
@@ -474,7 +489,8 @@ TEST(Train, SequenceLogProbabilitiesAndTheirGradient) {
   logprob_head_backward(m, st, labels, seq, r, w, false);
   gpt2_backward(m, st);
   double worst = 0;
-  for (size_t i = 0; i < want.size(); i++) worst = std::max(worst, std::fabs(double(m.w.grads[i]) - want[i]));
+  for (size_t i = 0; i < want.size(); i++)
+    worst = std::max(worst, std::fabs(double(m.w.grads[i]) - want[i]));
   EXPECT_LT(worst, 1e-6);
   fs::remove_all(dir);
 }
@@ -488,7 +504,8 @@ struct Bf16Emulation {
 
 double cosine(const float* a, const float* b, int64_t n) {
   double ab = 0, aa = 0, bb = 0;
-  for (int64_t i = 0; i < n; i++) ab += double(a[i]) * b[i], aa += double(a[i]) * a[i], bb += double(b[i]) * b[i];
+  for (int64_t i = 0; i < n; i++)
+    ab += double(a[i]) * b[i], aa += double(a[i]) * a[i], bb += double(b[i]) * b[i];
   return aa == 0 && bb == 0 ? 1.0 : ab / std::sqrt(aa * bb);
 }
 
@@ -521,7 +538,8 @@ TEST(Train, Bf16LogitsAndGradientsStayCloseToFp32) {
     EXPECT_EQ(std::max_element(a, a + V) - a, std::max_element(b, b + V) - b) << "row " << r;
   }
   for (const ParamSpec& s : m.w.table)
-    EXPECT_GT(cosine(grads[0].data() + s.offset, grads[1].data() + s.offset, s.numel), 0.99) << s.name;
+    EXPECT_GT(cosine(grads[0].data() + s.offset, grads[1].data() + s.offset, s.numel), 0.99)
+        << s.name;
   fs::remove_all(dir);
 }
 
@@ -556,7 +574,8 @@ TEST(Progress, FirstEtaFollowsTheEstimate) {
   if (bar.tty()) GTEST_SKIP() << "stderr is a terminal: the bar is drawn there, not logged";
   bar.set_prior(1800);
   bar.update(1, "");
-  EXPECT_NE(log.str().find("eta 29m"), std::string::npos) << log.str();  // 30 min, a hundredth measured
+  EXPECT_NE(log.str().find("eta 29m"), std::string::npos)
+      << log.str();  // 30 min, a hundredth measured
   std::ostringstream plain;
   Progress alone(plain, "step", 1000, 0);
   alone.update(1, "");  // one step in microseconds: the rate alone says a second or so
@@ -568,7 +587,8 @@ TEST(Progress, FirstEtaFollowsTheEstimate) {
   answers.update(1, "");
   EXPECT_NE(batched.str().find("eta ?"), std::string::npos) << batched.str();
   answers.update(8, "");
-  EXPECT_EQ(batched.str().rfind("eta ?"), batched.str().find("eta ?")) << batched.str();  // the 2nd line has one
+  EXPECT_EQ(batched.str().rfind("eta ?"), batched.str().find("eta ?"))
+      << batched.str();  // the 2nd line has one
 }
 
 TEST(Train, BadOptionsAreClearErrors) {

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "pipeline/prepare.hpp"
 #include "judge/judge.hpp"
+#include "pipeline/prepare.hpp"
 #include "pipeline/respond.hpp"
 #include "pipeline/train.hpp"
 
@@ -33,8 +33,9 @@ void cli_add_serve(CLI::App& app);
 void cli_add_data_options(CLI::App& cmd, DataOptions& opt);
 void cli_add_model_options(CLI::App& cmd, ModelOptions& opt);
 void cli_add_adapter_options(CLI::App& cmd, ModelOptions& opt);  // --adapter, --merge (inference)
-void cli_add_generate_options(CLI::App& cmd, GenerateOptions& opt);  // --max-new-tokens, --temperature, ...
-void cli_add_judge_options(CLI::App& cmd, JudgeOptions& opt);        // --retries, --timeout
+void cli_add_generate_options(CLI::App& cmd,
+                              GenerateOptions& opt);  // --max-new-tokens, --temperature, ...
+void cli_add_judge_options(CLI::App& cmd, JudgeOptions& opt);  // --retries, --timeout
 // `command` picks the options declared for one subcommand only ("dpo": --beta, --loss, ...).
 void cli_add_train_options(CLI::App& cmd, TrainOptions& opt, const char* command = "train");
 // Model, template, tokenizer, sampling and dtype flags of generate, respond, chat and serve.

@@ -15,15 +15,19 @@ namespace fs = std::filesystem;
 void cli_add_infer_options(CLI::App& cmd, InferOptions& o) {
   cli_add_model_options(cmd, o.model);
   cli_add_adapter_options(cmd, o.model);
-  cmd.add_option("--template", o.template_name, "Prompt template (default: the one the model was trained with)");
-  cmd.add_option("--tokenizer", o.tokenizer, "Tokenizer directory (default: the model's, else the bundled GPT-2 vocab)");
+  cmd.add_option("--template", o.template_name,
+                 "Prompt template (default: the one the model was trained with)");
+  cmd.add_option("--tokenizer", o.tokenizer,
+                 "Tokenizer directory (default: the model's, else the bundled GPT-2 vocab)");
   cli_add_generate_options(cmd, o.gen);
   // A callback, not `add_flag("--ignore-eos{-1}", o.gen.eos)`: CLI11 writes that flag's default
   // (0, the token "!") into the stop token when the flag is absent.
-  cmd.add_flag_callback("--ignore-eos", [&o] { o.gen.eos = -1; }, "Do not stop at <|endoftext|> (benchmarking)");
+  cmd.add_flag_callback(
+      "--ignore-eos", [&o] { o.gen.eos = -1; }, "Do not stop at <|endoftext|> (benchmarking)");
   cmd.add_flag("--stats", o.stats, "Print prefill/decode timings to stderr");
   // --precision as train names it; --dtype (llama.cpp's, PyTorch's word) kept as an alias.
-  cmd.add_option("--precision,--dtype", o.dtype, "fp32 (the reference's numbers) or bf16 (half the memory traffic, faster)")
+  cmd.add_option("--precision,--dtype", o.dtype,
+                 "fp32 (the reference's numbers) or bf16 (half the memory traffic, faster)")
       ->capture_default_str()
       ->type_name("{fp32|bf16}");
 }
@@ -34,7 +38,8 @@ void cli_add_generate(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("generate", "Generate a response (streamed) from a model");
   cli_add_infer_options(*cmd, o->infer);
   cmd->add_option("--prompt,-p", o->prompt, "Raw prompt text (no template)");
-  cmd->add_option("--instruction,-i", o->instruction, "An instruction, formatted with the model's template");
+  cmd->add_option("--instruction,-i", o->instruction,
+                  "An instruction, formatted with the model's template");
   cmd->add_option("--input", o->input, "Optional input for --instruction");
   cmd->callback([o] {
     model_default_to_newest(o->infer.model, std::cerr);
@@ -45,29 +50,41 @@ void cli_add_generate(CLI::App& app) {
 void cli_add_respond(CLI::App& app) {
   auto o = std::make_shared<RespondOptions>();
   o->infer.model.model.clear();
-  CLI::App* cmd = app.add_subcommand("respond", "Answer every entry of a split (default: test) and write the responses");
+  CLI::App* cmd = app.add_subcommand(
+      "respond", "Answer every entry of a split (default: test) and write the responses");
   cli_add_infer_options(*cmd, o->infer);
-  cmd->add_option("--data", o->data.data, "Instruction data (default: the bundled instruction-data.json)");
+  cmd->add_option("--data", o->data.data,
+                  "Instruction data (default: the bundled instruction-data.json)");
   cmd->add_option("--split", o->split, "train, val or test")->capture_default_str();
-  cmd->add_option("--train-frac", o->data.train_frac, "Fraction of entries in the train split")->capture_default_str();
-  cmd->add_option("--test-frac", o->data.test_frac, "Fraction of entries in the test split")->capture_default_str();
-  cmd->add_option("--out,-o", o->out, "Output JSON (entries + model_response, indent 4)")->capture_default_str();
-  // --respond-batch-size as `run` names it; --batch-size (training's batch in run) kept as an alias.
-  o->infer.gen.batch_size = 8;
-  cmd->add_option("--respond-batch-size,--batch-size,-b", o->infer.gen.batch_size, "Sequences decoded together")
+  cmd->add_option("--train-frac", o->data.train_frac, "Fraction of entries in the train split")
       ->capture_default_str();
-  cmd->add_option("--limit", o->limit, "Only the first N entries of the split (0: all)")->capture_default_str();
-  // As train's --resume: what to continue. Alone, the --out file; with a FILE, that file (it is the --out).
+  cmd->add_option("--test-frac", o->data.test_frac, "Fraction of entries in the test split")
+      ->capture_default_str();
+  cmd->add_option("--out,-o", o->out, "Output JSON (entries + model_response, indent 4)")
+      ->capture_default_str();
+  // --respond-batch-size as `run` names it; --batch-size (training's batch in run) kept as an
+  // alias.
+  o->infer.gen.batch_size = 8;
+  cmd->add_option("--respond-batch-size,--batch-size,-b", o->infer.gen.batch_size,
+                  "Sequences decoded together")
+      ->capture_default_str();
+  cmd->add_option("--limit", o->limit, "Only the first N entries of the split (0: all)")
+      ->capture_default_str();
+  // As train's --resume: what to continue. Alone, the --out file; with a FILE, that file (it is the
+  // --out).
   auto resume = std::make_shared<std::string>();
   CLI::Option* resume_opt =
-      cmd->add_option("--resume", *resume, "Continue a response file (default: --out): keep its answers, answer the rest")
+      cmd->add_option(
+             "--resume", *resume,
+             "Continue a response file (default: --out): keep its answers, answer the rest")
           ->expected(0, 1)
           ->type_name("[FILE]");
   cmd->callback([o, resume, resume_opt, cmd] {
     o->resume = resume_opt->count() > 0;
     if (!resume->empty()) {
       if (cmd->get_option("--out")->count() > 0 && fs::path(*resume) != o->out)
-        fail("--resume ", *resume, " and --out ", o->out.string(), " differ; the file resumed is the one written");
+        fail("--resume ", *resume, " and --out ", o->out.string(),
+             " differ; the file resumed is the one written");
       o->out = *resume;
     }
     model_default_to_newest(o->infer.model, std::cout);
@@ -78,7 +95,8 @@ void cli_add_respond(CLI::App& app) {
 void cli_add_chat(CLI::App& app) {
   auto o = std::make_shared<InferOptions>();
   o->model.model.clear();
-  CLI::App* cmd = app.add_subcommand("chat", "Chat in the terminal: one instruction (and optional input) per turn");
+  CLI::App* cmd = app.add_subcommand(
+      "chat", "Chat in the terminal: one instruction (and optional input) per turn");
   cli_add_infer_options(*cmd, *o);
   cmd->callback([o] {
     model_default_to_newest(o->model, std::cerr);

@@ -16,7 +16,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   // The version and the machine as the GEMM seam sees it (benchmarks quote this line).
   app.set_version_flag("--version", [] {
-    return std::string("instruct ") + INSTRUCT_VERSION + "\ncpu       " + instruct::gemm_machine_line();
+    return std::string("instruct ") + INSTRUCT_VERSION + "\ncpu       " +
+           instruct::gemm_machine_line();
   });
   instruct::cli_add_tokenize(app);
   instruct::cli_add_prepare(app);
@@ -46,8 +47,10 @@ int main(int argc, char** argv) {
     // One line, as every other error: CLI11's own print adds a second.
     const std::string typo = instruct::cli_did_you_mean(app, argc, argv);
     const std::string sub = argc > 1 && argv[1][0] != '-' ? std::string(argv[1]) + " " : "";
-    if (!typo.empty()) std::cerr << "error: " << typo << "\n";
-    else std::cerr << "error: " << e.what() << "; see instruct " << sub << "--help\n";
+    if (!typo.empty())
+      std::cerr << "error: " << typo << "\n";
+    else
+      std::cerr << "error: " << e.what() << "; see instruct " << sub << "--help\n";
     return end(1);
   } catch (const instruct::Interrupted& e) {
     std::cout.flush();

@@ -12,9 +12,11 @@ namespace instruct {
 void cli_add_merge(CLI::App& app) {
   auto o = std::make_shared<MergeOptions>();
   o->model.model.clear();  // the newest trained model in out/
-  CLI::App* cmd = app.add_subcommand("merge", "Merge a LoRA adapter into its base: a plain HF GPT-2 model");
+  CLI::App* cmd =
+      app.add_subcommand("merge", "Merge a LoRA adapter into its base: a plain HF GPT-2 model");
   cli_add_model_options(*cmd, o->model);
-  cmd->add_option("--adapter", o->model.adapter, "Adapter directory (default: --model is a LoRA run's model/)");
+  cmd->add_option("--adapter", o->model.adapter,
+                  "Adapter directory (default: --model is a LoRA run's model/)");
   cmd->add_option("--out,-o", o->out, "Directory for the merged model")->required();
   cmd->callback([o] {
     model_default_to_newest(o->model, std::cout);
@@ -25,15 +27,19 @@ void cli_add_merge(CLI::App& app) {
 void cli_add_export(CLI::App& app) {
   auto o = std::make_shared<ExportOptions>();
   o->model.model.clear();
-  CLI::App* cmd = app.add_subcommand(
-      "export", "Export a model (adapter merged): GGUF + Ollama Modelfile, or an HF GPT-2 directory with its tokenizer");
+  CLI::App* cmd = app.add_subcommand("export",
+                                     "Export a model (adapter merged): GGUF + Ollama Modelfile, or "
+                                     "an HF GPT-2 directory with its tokenizer");
   cli_add_model_options(*cmd, o->model);
-  cmd->add_option("--adapter", o->model.adapter, "Adapter directory to fold in (default: --model's, if it is one)");
+  cmd->add_option("--adapter", o->model.adapter,
+                  "Adapter directory to fold in (default: --model's, if it is one)");
   cmd->add_option("--format", o->format,
-                  "gguf (llama.cpp, Ollama; X.Modelfile beside it) or hf (transformers); default: gguf for an --out "
+                  "gguf (llama.cpp, Ollama; X.Modelfile beside it) or hf (transformers); default: "
+                  "gguf for an --out "
                   "named *.gguf, else hf")
       ->capture_default_str();
-  cmd->add_option("--type", o->type, "GGUF matrices: f32, f16 or bf16 (1-D tensors stay f32)")->capture_default_str();
+  cmd->add_option("--type", o->type, "GGUF matrices: f32, f16 or bf16 (1-D tensors stay f32)")
+      ->capture_default_str();
   cmd->add_option("--out,-o", o->out, "Output: X.gguf, or a directory for hf")->required();
   cmd->callback([o] {
     model_default_to_newest(o->model, std::cout);

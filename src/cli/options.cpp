@@ -21,13 +21,19 @@ struct CliFlags {
     if (!only.empty() && std::find(only.begin(), only.end(), s.flag) == only.end()) return;
     if (s.command && (!command || std::string_view(s.command) != command)) return;
     // An alias is a short flag ("-n") or another long name ("--dtype" for --precision).
-    const std::string alias = !s.alias ? "" : std::string(s.alias).size() == 1 ? std::string(",-") + s.alias
-                                                                                : std::string(",--") + s.alias;
+    const std::string alias = !s.alias                           ? ""
+                              : std::string(s.alias).size() == 1 ? std::string(",-") + s.alias
+                                                                 : std::string(",--") + s.alias;
     const std::string name = std::string("--") + s.flag + alias;
     if constexpr (std::is_same_v<T, bool>) {
-      // A callback rather than CLI11's "--flag{false}" form, which can write its default when absent.
-      if (s.negated) cmd.add_flag_callback(name, [&field] { field = false; }, s.help);
-      else cmd.add_flag_callback(name, [&field] { field = true; }, s.help);
+      // A callback rather than CLI11's "--flag{false}" form, which can write its default when
+      // absent.
+      if (s.negated)
+        cmd.add_flag_callback(
+            name, [&field] { field = false; }, s.help);
+      else
+        cmd.add_flag_callback(
+            name, [&field] { field = true; }, s.help);
     } else {
       CLI::Option* opt = cmd.add_option(name, field, s.help);
       opt->capture_default_str();
@@ -38,20 +44,30 @@ struct CliFlags {
 
 }  // namespace
 
-void cli_add_data_options(CLI::App& cmd, DataOptions& o) { data_options_visit(CliFlags{cmd}, o); }
-void cli_add_model_options(CLI::App& cmd, ModelOptions& o) { model_options_visit(CliFlags{cmd}, o); }
-void cli_add_adapter_options(CLI::App& cmd, ModelOptions& o) { adapter_options_visit(CliFlags{cmd}, o); }
-void cli_add_generate_options(CLI::App& cmd, GenerateOptions& o) { generate_options_visit(CliFlags{cmd}, o); }
-void cli_add_judge_options(CLI::App& cmd, JudgeOptions& o) { judge_options_visit(CliFlags{cmd}, o); }
+void cli_add_data_options(CLI::App& cmd, DataOptions& o) {
+  data_options_visit(CliFlags{cmd}, o);
+}
+void cli_add_model_options(CLI::App& cmd, ModelOptions& o) {
+  model_options_visit(CliFlags{cmd}, o);
+}
+void cli_add_adapter_options(CLI::App& cmd, ModelOptions& o) {
+  adapter_options_visit(CliFlags{cmd}, o);
+}
+void cli_add_generate_options(CLI::App& cmd, GenerateOptions& o) {
+  generate_options_visit(CliFlags{cmd}, o);
+}
+void cli_add_judge_options(CLI::App& cmd, JudgeOptions& o) {
+  judge_options_visit(CliFlags{cmd}, o);
+}
 void cli_add_train_options(CLI::App& cmd, TrainOptions& o, const char* command) {
   train_options_visit(CliFlags{cmd, command}, o);
 }
 
 void cli_add_run_shape_options(CLI::App& cmd, TrainOptions& o) {
   static constexpr std::string_view kShape[] = {
-      "model", "init", "config", "tie-embeddings", "cache-dir", "epochs", "max-steps", "eval-freq", "eval-iter",
-      "sample-tokens", "grad-accum", "max-grad-norm", "no-pack", "precision", "lora-rank", "lora-qkv", "lora-targets",
-      "no-estimate"};
+      "model",     "init",      "config",    "tie-embeddings", "cache-dir",    "epochs",
+      "max-steps", "eval-freq", "eval-iter", "sample-tokens",  "grad-accum",   "max-grad-norm",
+      "no-pack",   "precision", "lora-rank", "lora-qkv",       "lora-targets", "no-estimate"};
   train_options_visit(CliFlags{cmd, "train", kShape}, o);
 }
 
@@ -78,7 +94,8 @@ std::string nearest(std::string_view word, const std::vector<std::string>& candi
   size_t best_d = SIZE_MAX;
   for (const std::string& c : candidates) {
     size_t d = edit_distance(word, c);
-    if (word.size() >= 3 && c.rfind(word, 0) == 0) d = std::min<size_t>(d, 1);  // --max-ste -> --max-steps
+    if (word.size() >= 3 && c.rfind(word, 0) == 0)
+      d = std::min<size_t>(d, 1);  // --max-ste -> --max-steps
     if (d < best_d) best_d = d, best = c;
   }
   const size_t limit = std::max<size_t>(2, word.size() / 4);
@@ -91,10 +108,12 @@ std::string cli_did_you_mean(const CLI::App& app, int argc, char** argv) {
   if (argc < 2) return {};
   const std::string first = argv[1];
   std::vector<std::string> commands;
-  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) commands.push_back(sub->get_name());
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+    commands.push_back(sub->get_name());
   if (first[0] != '-' && std::find(commands.begin(), commands.end(), first) == commands.end()) {
     const std::string near = nearest(first, commands);
-    return "unknown command \"" + first + "\"" + (near.empty() ? "" : "; did you mean `instruct " + near + "`?") +
+    return "unknown command \"" + first + "\"" +
+           (near.empty() ? "" : "; did you mean `instruct " + near + "`?") +
            " (instruct --help lists the commands)";
   }
   const CLI::App* cmd = first[0] == '-' ? &app : app.get_subcommand(first);
@@ -107,8 +126,8 @@ std::string cli_did_you_mean(const CLI::App& app, int argc, char** argv) {
     a = a.substr(0, a.find('='));
     if (std::find(flags.begin(), flags.end(), a) != flags.end()) continue;
     const std::string near = nearest(a, flags);
-    return "unknown flag " + a + (near.empty() ? "" : "; did you mean " + near + "?") + " (instruct " + first +
-           " --help lists the flags)";
+    return "unknown flag " + a + (near.empty() ? "" : "; did you mean " + near + "?") +
+           " (instruct " + first + " --help lists the flags)";
   }
   return {};
 }

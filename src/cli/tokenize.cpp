@@ -5,8 +5,8 @@
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
-#include "io/options_json.hpp"
 #include "core/files.hpp"
+#include "io/options_json.hpp"
 
 namespace instruct {
 
@@ -26,7 +26,8 @@ std::vector<int32_t> ids_from_json(const nlohmann::json& j, const std::string& w
   for (size_t i = 0; i < j.size(); i++) {
     int64_t id = 0;
     if (!json_int_in(j[i], 0, INT32_MAX, &id))
-      fail(where, " item ", i, ": ", j[i].dump(), " is not a token id (an integer from 0 to the vocabulary size)");
+      fail(where, " item ", i, ": ", j[i].dump(),
+           " is not a token id (an integer from 0 to the vocabulary size)");
     ids.push_back(static_cast<int32_t>(id));
   }
   return ids;
@@ -82,15 +83,17 @@ void cli_add_tokenize(CLI::App& app) {
   auto o = std::make_shared<TokenizeOptions>();
   CLI::App* cmd = app.add_subcommand(
       "tokenize", "GPT-2 BPE: text to a JSON array of ids, or ids back to text (--decode)");
-  auto* text = cmd->add_option("--text", o->text,
-                               "Text to encode (with --decode: a JSON array of ids); default: stdin");
+  auto* text = cmd->add_option(
+      "--text", o->text, "Text to encode (with --decode: a JSON array of ids); default: stdin");
   cmd->add_option("--json", o->json,
                   "JSON file: an array of strings (with --decode: an array of id arrays)")
       ->excludes(text);
   cmd->add_flag("--decode", o->decode, "Decode ids to text");
-  cmd->add_option("--tokenizer", o->tokenizer,
-                  "Directory with vocab.json + merges.txt or encoder.json + vocab.bpe (default: bundled)");
-  cmd->add_flag("--allow-special", o->allow_special, "Map \"<|endoftext|>\" in the text to id 50256");
+  cmd->add_option(
+      "--tokenizer", o->tokenizer,
+      "Directory with vocab.json + merges.txt or encoder.json + vocab.bpe (default: bundled)");
+  cmd->add_flag("--allow-special", o->allow_special,
+                "Map \"<|endoftext|>\" in the text to id 50256");
   cmd->callback([o] { tokenize_run(*o, std::cout); });
 }
 

@@ -9,7 +9,8 @@ namespace instruct {
 
 void cli_add_train(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();
-  CLI::App* cmd = app.add_subcommand("train", "Fine-tune GPT-2 on instruction data (full fine-tuning, AdamW)");
+  CLI::App* cmd =
+      app.add_subcommand("train", "Fine-tune GPT-2 on instruction data (full fine-tuning, AdamW)");
   cli_add_train_options(*cmd, *o);
   cmd->callback([o, cmd] {
     o->given = cli_given_flags(*cmd);
@@ -27,8 +28,9 @@ void cli_add_dpo(CLI::App& app) {
   o->epochs = 1;
   o->out = "out/dpo";
   o->model.model = "out/train/model";
-  CLI::App* cmd = app.add_subcommand(
-      "dpo", "Preference-tune an instruction model (DPO and cousins) on chosen/rejected pairs against a frozen reference");
+  CLI::App* cmd = app.add_subcommand("dpo",
+                                     "Preference-tune an instruction model (DPO and cousins) on "
+                                     "chosen/rejected pairs against a frozen reference");
   cli_add_train_options(*cmd, *o, "dpo");
   cmd->callback([o, cmd] {
     o->given = cli_given_flags(*cmd);

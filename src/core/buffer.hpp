@@ -43,7 +43,8 @@ class Buffer {
 
 inline void buffer_copy(Buffer& dst, const Buffer& src) {
   dst.resize(src.size());
-  if (src.size()) std::memcpy(dst.data(), src.data(), static_cast<size_t>(src.size()) * sizeof(float));
+  if (src.size())
+    std::memcpy(dst.data(), src.data(), static_cast<size_t>(src.size()) * sizeof(float));
 }
 
 }  // namespace instruct

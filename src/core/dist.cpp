@@ -40,11 +40,14 @@ void dist_finalize() {
 #endif
 }
 
-const Dist& dist() { return g_dist; }
+const Dist& dist() {
+  return g_dist;
+}
 
 void dist_allreduce_sum(double* x, size_t n) {
 #ifdef INSTRUCT_MPI
-  if (g_dist.size > 1) MPI_Allreduce(MPI_IN_PLACE, x, static_cast<int>(n), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+  if (g_dist.size > 1)
+    MPI_Allreduce(MPI_IN_PLACE, x, static_cast<int>(n), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
 #else
   (void)x, (void)n;
 #endif
@@ -55,7 +58,8 @@ void dist_allreduce_sum(float* x, size_t n) {
   // In chunks: MPI counts are int, a gpt2-xl gradient is 1.5e9 floats.
   constexpr size_t kChunk = size_t{1} << 28;
   for (size_t i = 0; g_dist.size > 1 && i < n; i += kChunk)
-    MPI_Allreduce(MPI_IN_PLACE, x + i, static_cast<int>(std::min(kChunk, n - i)), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, x + i, static_cast<int>(std::min(kChunk, n - i)), MPI_FLOAT,
+                  MPI_SUM, MPI_COMM_WORLD);
 #else
   (void)x, (void)n;
 #endif

@@ -11,10 +11,14 @@ std::string one_line(std::string s) {
   static const char* hex = "0123456789abcdef";
   for (; i < s.size(); i++) {
     const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != 0x7f) out += s[i];
-    else if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\t') out += "\\t";
+    if (c >= 0x20 && c != 0x7f)
+      out += s[i];
+    else if (c == '\n')
+      out += "\\n";
+    else if (c == '\r')
+      out += "\\r";
+    else if (c == '\t')
+      out += "\\t";
     else {
       const char esc[] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
       out.append(esc, 4);

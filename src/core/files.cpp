@@ -1,10 +1,10 @@
 // Whole-file reads and temp-file-then-rename writes.
 #include "core/files.hpp"
 
+#include <unistd.h>
 #include <cerrno>
 #include <cstring>
 #include <sstream>
-#include <unistd.h>
 
 #include "core/error.hpp"
 
@@ -19,7 +19,8 @@ std::string file_read(const std::filesystem::path& path, const char* what) {
   if (!ec && std::filesystem::exists(st) && !std::filesystem::is_regular_file(st))
     fail(path.string(), ": not a regular file (a pipe or a device); give the ", what, " as a file");
   std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path.string(), ": cannot open ", what, " (", std::strerror(errno), "); check the path");
+  if (!in)
+    fail(path.string(), ": cannot open ", what, " (", std::strerror(errno), "); check the path");
   std::ostringstream ss;
   ss << in.rdbuf();
   if (in.bad()) fail(path.string(), ": read error");
@@ -44,7 +45,9 @@ AtomicFile::~AtomicFile() {
 
 void AtomicFile::commit() {
   out_.flush();
-  if (!out_) fail(path_.string(), ": write failed (", std::strerror(errno), "); free some disk space and run again");
+  if (!out_)
+    fail(path_.string(), ": write failed (", std::strerror(errno),
+         "); free some disk space and run again");
   out_.close();
   std::error_code ec;
   std::filesystem::rename(tmp_, path_, ec);

@@ -16,15 +16,16 @@ namespace instruct {
 
 struct OptSpec {
   const char* flag = nullptr;  // "lr" for --lr; nullptr: not on the command line
-  const char* key = nullptr;   // dotted path in the saved options: "data.batch_size"; nullptr: not saved
+  const char* key =
+      nullptr;  // dotted path in the saved options: "data.batch_size"; nullptr: not saved
   const char* help = "";
   bool resumable = false;  // may be given again with --resume (how long to run, where to write)
   bool negated = false;    // a bool its flag sets to false (--no-shuffle)
   double min = -HUGE_VAL, max = HUGE_VAL;  // numeric range, inclusive
   bool positive = false;                   // strictly above zero
-  const char* command = nullptr;           // only on this subcommand's command line ("dpo"); nullptr: all
-  const char* alias = nullptr;             // a one-letter short flag ("n" for -n)
-  const char* choices = nullptr;           // a string's allowed values, "fp32|bf16"; nullptr: any
+  const char* command = nullptr;  // only on this subcommand's command line ("dpo"); nullptr: all
+  const char* alias = nullptr;    // a one-letter short flag ("n" for -n)
+  const char* choices = nullptr;  // a string's allowed values, "fp32|bf16"; nullptr: any
 };
 
 // Whether `v` is one of the '|'-separated `choices`.

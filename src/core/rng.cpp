@@ -4,8 +4,8 @@
 #include <numeric>
 #include <sstream>
 
-#include "core/error.hpp"
 #include <utility>
+#include "core/error.hpp"
 
 namespace instruct {
 
@@ -29,7 +29,8 @@ void TorchGenerator::restore(const std::string& state) {
   std::istringstream s(state);
   std::mt19937 e;
   s >> e;
-  if (s.fail()) fail("the saved random generator state is malformed (", state.size(), " characters)");
+  if (s.fail())
+    fail("the saved random generator state is malformed (", state.size(), " characters)");
   engine_ = e;
 }
 

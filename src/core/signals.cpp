@@ -34,7 +34,11 @@ InterruptScope::~InterruptScope() {
   sigaction(SIGTERM, &g_old_term, nullptr);
 }
 
-bool InterruptScope::requested() { return g_signal.load() != 0; }
-int InterruptScope::signal() { return g_signal.load(); }
+bool InterruptScope::requested() {
+  return g_signal.load() != 0;
+}
+int InterruptScope::signal() {
+  return g_signal.load();
+}
 
 }  // namespace instruct

@@ -65,16 +65,21 @@ bool cpu_has_flag(const std::string& flag) {
 
 std::string format_bytes(int64_t bytes) {
   char buf[32];
-  if (bytes >= (int64_t{1} << 30)) std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / double(1 << 30));
-  else std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / double(1 << 20));
+  if (bytes >= (int64_t{1} << 30))
+    std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / double(1 << 30));
+  else
+    std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / double(1 << 20));
   return buf;
 }
 
 std::string format_duration(double s) {
   char buf[32];
-  if (s < 60) std::snprintf(buf, sizeof buf, "%.1fs", s);
-  else if (s < 3600) std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
-  else std::snprintf(buf, sizeof buf, "%dh%02dm", int(s) / 3600, int(s) % 3600 / 60);
+  if (s < 60)
+    std::snprintf(buf, sizeof buf, "%.1fs", s);
+  else if (s < 3600)
+    std::snprintf(buf, sizeof buf, "%dm%02ds", int(s) / 60, int(s) % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%dh%02dm", int(s) / 3600, int(s) % 3600 / 60);
   return buf;
 }
 

@@ -33,7 +33,8 @@ Batch collate(std::span<const Example* const> items, const CollateOptions& opt) 
   if (items.empty()) fail("internal: collate of an empty batch");
   Batch b;
   b.B = static_cast<int32_t>(items.size());
-  const size_t L = batch_max_length(items), T = input_length(L, opt);  // targets are cut after the pads are marked
+  const size_t L = batch_max_length(items),
+               T = input_length(L, opt);  // targets are cut after the pads are marked
   b.T = static_cast<int32_t>(T);
   b.inputs.resize(b.B * T);
   b.targets.resize(b.B * T);
@@ -41,7 +42,8 @@ Batch collate(std::span<const Example* const> items, const CollateOptions& opt) 
   for (size_t r = 0; r < items.size(); r++) {
     const Example& ex = *items[r];
     std::copy(ex.tokens.begin(), ex.tokens.end(), padded.begin());
-    std::fill(padded.begin() + static_cast<std::ptrdiff_t>(ex.tokens.size()), padded.end(), opt.pad_id);
+    std::fill(padded.begin() + static_cast<std::ptrdiff_t>(ex.tokens.size()), padded.end(),
+              opt.pad_id);
     int32_t* in = &b.inputs[r * T];
     int32_t* tg = &b.targets[r * T];
     // targets = padded[1:]; every pad id but the first becomes -100 (applied before truncation).
@@ -56,8 +58,9 @@ Batch collate(std::span<const Example* const> items, const CollateOptions& opt) 
       const size_t n = std::min<size_t>(std::max(ex.prompt_len - 1, 0), full_targets.size());
       for (size_t i = 0; i < n; i++) {
         const auto next = static_cast<int32_t>(i + 1);
-        const bool answer = std::any_of(ex.answers.begin(), ex.answers.end(),
-                                        [&](const auto& a) { return next >= a.first && next < a.second; });
+        const bool answer = std::any_of(ex.answers.begin(), ex.answers.end(), [&](const auto& a) {
+          return next >= a.first && next < a.second;
+        });
         if (!answer) full_targets[i] = kIgnoreIndex;
       }
     }

@@ -13,8 +13,8 @@ namespace instruct {
 constexpr int32_t kIgnoreIndex = -100;
 
 struct CollateOptions {
-  int32_t pad_id = 50256;       // <|endoftext|>: EOS and padding
-  int32_t max_length = 1024;    // allowed_max_length; 0 keeps full length
+  int32_t pad_id = 50256;         // <|endoftext|>: EOS and padding
+  int32_t max_length = 1024;      // allowed_max_length; 0 keeps full length
   bool mask_instruction = false;  // exercise 7.2: no loss on the prompt
 };
 

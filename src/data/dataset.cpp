@@ -21,15 +21,22 @@ constexpr int kMaxDepth = 64;
 
 const char* json_type_name(const nlohmann::ordered_json& j) {
   switch (j.type()) {
-    case nlohmann::ordered_json::value_t::null: return "null";
-    case nlohmann::ordered_json::value_t::boolean: return "a boolean";
+    case nlohmann::ordered_json::value_t::null:
+      return "null";
+    case nlohmann::ordered_json::value_t::boolean:
+      return "a boolean";
     case nlohmann::ordered_json::value_t::number_integer:
     case nlohmann::ordered_json::value_t::number_unsigned:
-    case nlohmann::ordered_json::value_t::number_float: return "a number";
-    case nlohmann::ordered_json::value_t::string: return "a string";
-    case nlohmann::ordered_json::value_t::array: return "an array";
-    case nlohmann::ordered_json::value_t::object: return "an object";
-    default: return "not a JSON value";
+    case nlohmann::ordered_json::value_t::number_float:
+      return "a number";
+    case nlohmann::ordered_json::value_t::string:
+      return "a string";
+    case nlohmann::ordered_json::value_t::array:
+      return "an array";
+    case nlohmann::ordered_json::value_t::object:
+      return "an object";
+    default:
+      return "not a JSON value";
   }
 }
 
@@ -38,8 +45,10 @@ std::string line_col(std::string_view text, size_t offset) {
   offset = std::min(offset, text.size());
   size_t line = 1, col = 1;
   for (size_t i = 0; i < offset; i++) {
-    if (text[i] == '\n') line++, col = 1;
-    else col++;
+    if (text[i] == '\n')
+      line++, col = 1;
+    else
+      col++;
   }
   return str_cat("line ", line, ", column ", col);
 }
@@ -60,17 +69,22 @@ void check_utf8(const std::string& file, std::string_view text) {
   for (size_t i = 0; i < bad; i++) {
     char c = text[i];
     if (in_str) {
-      if (esc) esc = false;
-      else if (c == '\\') esc = true;
-      else if (c == '"') in_str = false;
+      if (esc)
+        esc = false;
+      else if (c == '\\')
+        esc = true;
+      else if (c == '"')
+        in_str = false;
       continue;
     }
-    if (c == '"') in_str = true;
+    if (c == '"')
+      in_str = true;
     else if (c == '[' || c == '{') {
       if (c == '[' && depth == 0) jsonl = false;
       if (c == '{' && depth == (jsonl ? 0 : 1)) entry++;
       depth++;
-    } else if (c == ']' || c == '}') depth = depth ? depth - 1 : 0;
+    } else if (c == ']' || c == '}')
+      depth = depth ? depth - 1 : 0;
   }
   fail(file, entry ? str_cat(" entry ", entry - 1) : std::string(), ": invalid UTF-8 at byte ", bad,
        " (", line_col(text, bad), "); re-save the file as UTF-8");
@@ -81,7 +95,8 @@ void check_utf8(const std::string& file, std::string_view text) {
 namespace {
 
 // A chat record: an optional system message, then user and assistant in turn, ending with the
-// assistant's answer. `list` is "messages" ({role, content}) or "conversations" (ShareGPT's {from, value}).
+// assistant's answer. `list` is "messages" ({role, content}) or "conversations" (ShareGPT's {from,
+// value}).
 Entry chat_entry(const nlohmann::ordered_json& j, const char* list, const std::string& where) {
   const bool sharegpt = std::string_view(list) == "conversations";
   const char* role_key = sharegpt ? "from" : "role";
@@ -95,14 +110,16 @@ Entry chat_entry(const nlohmann::ordered_json& j, const char* list, const std::s
   for (size_t i = 0; i < msgs.size(); i++) {
     const std::string at = str_cat(where, " message ", i);
     const nlohmann::ordered_json& m = msgs[i];
-    if (!m.is_object()) fail(at, ": is ", json_type_name(m), ", not an object {\"", role_key, "\", \"", text_key, "\"}");
+    if (!m.is_object())
+      fail(at, ": is ", json_type_name(m), ", not an object {\"", role_key, "\", \"", text_key,
+           "\"}");
     auto role_it = m.find(role_key), text_it = m.find(text_key);
     if (role_it == m.end() || !role_it->is_string())
-      fail(at, ": field \"", role_key, "\" is ", role_it == m.end() ? "missing" : json_type_name(*role_it),
-           "; expected a string");
+      fail(at, ": field \"", role_key, "\" is ",
+           role_it == m.end() ? "missing" : json_type_name(*role_it), "; expected a string");
     if (text_it == m.end() || !text_it->is_string())
-      fail(at, ": field \"", text_key, "\" is ", text_it == m.end() ? "missing" : json_type_name(*text_it),
-           "; expected a string");
+      fail(at, ": field \"", text_key, "\" is ",
+           text_it == m.end() ? "missing" : json_type_name(*text_it), "; expected a string");
     std::string role = role_it->get<std::string>();
     if (sharegpt) role = role == "human" ? "user" : role == "gpt" ? "assistant" : role;
     const char* next = said.size() % 2 == 0 ? "user" : "assistant";
@@ -111,14 +128,16 @@ Entry chat_entry(const nlohmann::ordered_json& j, const char* list, const std::s
     } else if (role == next) {
       said.push_back(text_it->get<std::string>());
     } else {
-      const char* known = sharegpt ? "system (first only), human, gpt" : "system (first only), user, assistant";
-      fail(at, ": role \"", role, "\" where ", sharegpt ? (said.size() % 2 ? "gpt" : "human") : next,
-           " was expected; messages go ", known, " in turn");
+      const char* known =
+          sharegpt ? "system (first only), human, gpt" : "system (first only), user, assistant";
+      fail(at, ": role \"", role, "\" where ",
+           sharegpt ? (said.size() % 2 ? "gpt" : "human") : next, " was expected; messages go ",
+           known, " in turn");
     }
   }
   if (said.size() < 2 || said.size() % 2)
-    fail(where, ": the last message must be the assistant's answer (", sharegpt ? "\"from\": \"gpt\"" : "\"role\": \"assistant\"",
-         "), after a user message");
+    fail(where, ": the last message must be the assistant's answer (",
+         sharegpt ? "\"from\": \"gpt\"" : "\"role\": \"assistant\"", "), after a user message");
   for (size_t k = 0; k + 2 < said.size(); k += 2) e.history.push_back({said[k], said[k + 1]});
   e.instruction = said[said.size() - 2];
   e.output = said.back();
@@ -177,7 +196,8 @@ Dataset dataset_load(const std::filesystem::path& path) {
             return depth <= kMaxDepth;
           });
     } catch (const nlohmann::ordered_json::out_of_range&) {  // 1e999
-      fail(file, entry ? str_cat(" entry ", entry - 1) : std::string(), ": a number is too large for JSON (over 1.8e308)");
+      fail(file, entry ? str_cat(" entry ", entry - 1) : std::string(),
+           ": a number is too large for JSON (over 1.8e308)");
     } catch (const nlohmann::ordered_json::parse_error& e) {
       fail(file, entry ? str_cat(" entry ", entry - 1) : std::string(), ": not valid JSON at ",
            line_col(text, first + e.byte - 1), ": ", parse_reason(e));
@@ -189,8 +209,10 @@ Dataset dataset_load(const std::filesystem::path& path) {
     return d;
   }
   if (text[first] != '{')
-    fail(file, ": not an instruction dataset: expected a JSON array '[...]' or JSONL (one object "
-         "per line), found '", text.substr(first, 1), "' at ", line_col(text, first));
+    fail(file,
+         ": not an instruction dataset: expected a JSON array '[...]' or JSONL (one object "
+         "per line), found '",
+         text.substr(first, 1), "' at ", line_col(text, first));
 
   // JSONL: one object per non-blank line.
   size_t pos = 0, line_no = 0;
@@ -204,9 +226,10 @@ Dataset dataset_load(const std::filesystem::path& path) {
     const std::string where = str_cat(file, " entry ", d.entries.size(), " (line ", line_no, ")");
     nlohmann::ordered_json j;
     try {
-      j = nlohmann::ordered_json::parse(line, [](int depth, nlohmann::ordered_json::parse_event_t, nlohmann::ordered_json&) {
-        return depth <= kMaxDepth;
-      });
+      j = nlohmann::ordered_json::parse(
+          line, [](int depth, nlohmann::ordered_json::parse_event_t, nlohmann::ordered_json&) {
+            return depth <= kMaxDepth;
+          });
     } catch (const nlohmann::ordered_json::out_of_range&) {
       fail(where, ": a number is too large for JSON (over 1.8e308)");
     } catch (const nlohmann::ordered_json::parse_error& e) {

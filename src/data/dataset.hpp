@@ -24,7 +24,8 @@ struct Entry {
   std::string instruction, input, output;
   std::string system;         // a chat record's system message ("": the template's own preamble)
   std::vector<Turn> history;  // a chat record's earlier exchanges, in order
-  nlohmann::ordered_json source;  // the entry as read, unknown fields included (written back by respond)
+  nlohmann::ordered_json
+      source;  // the entry as read, unknown fields included (written back by respond)
 };
 
 struct Dataset {

@@ -1,10 +1,10 @@
 // TF-IDF vectors as scikit-learn's TfidfVectorizer(analyzer="char", ngram_range=(1, 3)) builds
 // them (float64, smooth idf, L2 rows), and an exact all-pairs similarity search over them:
 // for unit vectors, x.y <= |S(y)| when x shares nothing with y's prefix P(y), the part left once
-// the longest tail S(y) with |S(y)| < t is cut off (features in rarest-first order). So a pair above
-// t shares a feature of P(x) and one of P(y), and then (the orders agree) one of both prefixes:
-// only prefixes are indexed and probed. The partial dot A over shared prefix features plus
-// |S(x)| + |S(y)| bounds the rest; candidates that can pass are scored in full.
+// the longest tail S(y) with |S(y)| < t is cut off (features in rarest-first order). So a pair
+// above t shares a feature of P(x) and one of P(y), and then (the orders agree) one of both
+// prefixes: only prefixes are indexed and probed. The partial dot A over shared prefix features
+// plus |S(x)| + |S(y)| bounds the rest; candidates that can pass are scored in full.
 #include "data/dedup.hpp"
 
 #include <unicode/locid.h>
@@ -71,7 +71,8 @@ std::vector<std::pair<uint64_t, int32_t>> char_ngrams(std::u32string_view s) {
     const uint64_t a = s[i];
     keys.push_back(a);
     if (i + 1 < n) keys.push_back(a | (uint64_t{s[i + 1]} + 1) << 21);
-    if (i + 2 < n) keys.push_back(a | (uint64_t{s[i + 1]} + 1) << 21 | (uint64_t{s[i + 2]} + 1) << 42);
+    if (i + 2 < n)
+      keys.push_back(a | (uint64_t{s[i + 1]} + 1) << 21 | (uint64_t{s[i + 2]} + 1) << 42);
   }
   std::sort(keys.begin(), keys.end());
   std::vector<std::pair<uint64_t, int32_t>> out;
@@ -95,7 +96,8 @@ Vectors vectorize(std::span<const std::string> texts) {
   for (size_t d = 0; d < n; d++) grams[d] = char_ngrams(dedup_normalize(texts[v.doc[d]]));
   for (size_t d = 0; d < n; d++) {
     const std::string& t = texts[v.doc[d]];
-    v.reportable[d] = std::count_if(t.begin(), t.end(), [](char c) { return (c & 0xC0) != 0x80; }) > 1;
+    v.reportable[d] =
+        std::count_if(t.begin(), t.end(), [](char c) { return (c & 0xC0) != 0x80; }) > 1;
   }
   // Vocabulary and document frequencies; the n-gram keys become feature ids in place.
   std::unordered_map<uint64_t, int32_t> vocab;
@@ -111,10 +113,12 @@ Vectors vectorize(std::span<const std::string> texts) {
   v.n_features = static_cast<int32_t>(df.size());
   std::vector<int32_t> by_rarity(df.size()), rank_of(df.size());
   std::iota(by_rarity.begin(), by_rarity.end(), 0);
-  std::sort(by_rarity.begin(), by_rarity.end(), [&](int32_t a, int32_t b) { return df[a] != df[b] ? df[a] < df[b] : a < b; });
+  std::sort(by_rarity.begin(), by_rarity.end(),
+            [&](int32_t a, int32_t b) { return df[a] != df[b] ? df[a] < df[b] : a < b; });
   for (size_t r = 0; r < by_rarity.size(); r++) rank_of[by_rarity[r]] = static_cast<int32_t>(r);
   std::vector<double> idf(df.size());
-  for (size_t f = 0; f < df.size(); f++) idf[f] = std::log((1.0 + static_cast<double>(n)) / (1.0 + df[f])) + 1.0;
+  for (size_t f = 0; f < df.size(); f++)
+    idf[f] = std::log((1.0 + static_cast<double>(n)) / (1.0 + df[f])) + 1.0;
   for (size_t d = 0; d < n; d++) {
     std::vector<std::pair<int32_t, double>> row;
     double norm2 = 0;
@@ -151,13 +155,15 @@ std::vector<DedupPair> sorted(std::vector<DedupPair> pairs) {
 }  // namespace
 
 std::u32string dedup_normalize(std::string_view text) {
-  icu::UnicodeString s = icu::UnicodeString::fromUTF8(icu::StringPiece(text.data(), static_cast<int32_t>(text.size())));
+  icu::UnicodeString s = icu::UnicodeString::fromUTF8(
+      icu::StringPiece(text.data(), static_cast<int32_t>(text.size())));
   s.toLower(icu::Locale::getRoot());  // full case mapping with final sigma, as str.lower()
   std::u32string kept;
   for (int32_t i = 0; i < s.length();) {
     const UChar32 c = s.char32At(i);
     i += U16_LENGTH(c);
-    if (py_isword(c) || py_isspace(static_cast<uint32_t>(c))) kept.push_back(static_cast<char32_t>(c));
+    if (py_isword(c) || py_isspace(static_cast<uint32_t>(c)))
+      kept.push_back(static_cast<char32_t>(c));
   }
   std::u32string out;  // a run of two or more spaces becomes one " "; a single one stays as it is
   for (size_t i = 0; i < kept.size();) {
@@ -176,7 +182,8 @@ std::u32string dedup_normalize(std::string_view text) {
 std::vector<DedupPair> near_duplicates(std::span<const std::string> texts, double threshold,
                                        const std::function<void(size_t, size_t)>& progress,
                                        const DedupTuning& tuning) {
-  if (!(threshold >= 0 && threshold <= 1)) fail("--threshold ", threshold, " is out of range; give a similarity from 0 to 1");
+  if (!(threshold >= 0 && threshold <= 1))
+    fail("--threshold ", threshold, " is out of range; give a similarity from 0 to 1");
   const Vectors v = vectorize(texts);
   const size_t n = v.size();
   const int32_t head = std::min(tuning.head, v.n_features), head_rank = v.n_features - head;
@@ -198,11 +205,13 @@ std::vector<DedupPair> near_duplicates(std::span<const std::string> texts, doubl
   const size_t n_dense = by_density.size();
   for (size_t d = 0; d < n; d++)
     if (v.reportable[d] && !dense[d]) by_density.push_back(static_cast<int32_t>(d));
-  std::vector<float> heads(by_density.size() * static_cast<size_t>(head), 0.0f);  // rows in by_density order
+  std::vector<float> heads(by_density.size() * static_cast<size_t>(head),
+                           0.0f);  // rows in by_density order
   for (size_t p = 0; p < by_density.size(); p++) {
     const size_t d = static_cast<size_t>(by_density[p]);
     for (int64_t k = v.start[d]; k < v.start[d + 1]; k++)
-      if (v.rank[k] >= head_rank) heads[p * head + (v.rank[k] - head_rank)] = static_cast<float>(v.w[k]);
+      if (v.rank[k] >= head_rank)
+        heads[p * head + (v.rank[k] - head_rank)] = static_cast<float>(v.w[k]);
   }
   std::vector<DedupPair> pairs;
   size_t done = 0;
@@ -257,7 +266,8 @@ std::vector<DedupPair> near_duplicates(std::span<const std::string> texts, doubl
           const double wx = v.w[f];
           const int32_t* first = post_doc.data() + post_start[r];
           const int32_t* last = post_doc.data() + post_start[r + 1];
-          for (const int32_t* p = std::upper_bound(first, last, static_cast<int32_t>(x)); p < last; p++) {
+          for (const int32_t* p = std::upper_bound(first, last, static_cast<int32_t>(x)); p < last;
+               p++) {
             if (acc[*p] == 0) touched.push_back(*p);
             acc[*p] += wx * post_w[p - post_doc.data()];
           }
@@ -303,7 +313,9 @@ std::vector<DedupPair> near_duplicates(std::span<const std::string> texts, doubl
           const size_t x = static_cast<size_t>(by_density[r0 + r]);
           const float* row = c.data() + r * kCols;
           for (int64_t k = v.start[x]; k < v.start[x + 1]; k++) xs[v.rank[k]] = v.w[k];
-          for (int64_t k = std::max<int64_t>(0, static_cast<int64_t>(r0) + r + 1 - static_cast<int64_t>(c0)); k < cols; k++) {
+          for (int64_t k = std::max<int64_t>(
+                   0, static_cast<int64_t>(r0) + r + 1 - static_cast<int64_t>(c0));
+               k < cols; k++) {
             const size_t y = static_cast<size_t>(by_density[c0 + k]);
             // float32 head dots: 1e-4 covers their rounding.
             if (row[k] + low[x] * low[y] <= threshold - 1e-4) continue;
@@ -323,7 +335,8 @@ std::vector<DedupPair> near_duplicates(std::span<const std::string> texts, doubl
   return sorted(std::move(pairs));
 }
 
-std::vector<DedupPair> near_duplicates_all_pairs(std::span<const std::string> texts, double threshold) {
+std::vector<DedupPair> near_duplicates_all_pairs(std::span<const std::string> texts,
+                                                 double threshold) {
   const Vectors v = vectorize(texts);
   std::vector<DedupPair> pairs;
   for (size_t a = 0; a < v.size(); a++)

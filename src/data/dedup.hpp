@@ -40,6 +40,7 @@ std::vector<DedupPair> near_duplicates(std::span<const std::string> texts, doubl
                                        const DedupTuning& tuning = {});
 
 // The same pairs by comparing every pair (for tests: the index must find exactly these).
-std::vector<DedupPair> near_duplicates_all_pairs(std::span<const std::string> texts, double threshold);
+std::vector<DedupPair> near_duplicates_all_pairs(std::span<const std::string> texts,
+                                                 double threshold);
 
 }  // namespace instruct

@@ -61,11 +61,14 @@ void DataLoader::bucket_order(TorchGenerator& g) {
     order.insert(order.end(), order_.begin() + static_cast<std::ptrdiff_t>(lo),
                  order_.begin() + static_cast<std::ptrdiff_t>(std::min(lo + bs, used)));
   }
-  order.insert(order.end(), order_.begin() + static_cast<std::ptrdiff_t>(order.size()), order_.end());
+  order.insert(order.end(), order_.begin() + static_cast<std::ptrdiff_t>(order.size()),
+               order_.end());
   order_ = std::move(order);
 }
 
-Batch DataLoader::batch(size_t i) const { return batch(i, 0, 1); }
+Batch DataLoader::batch(size_t i) const {
+  return batch(i, 0, 1);
+}
 
 int64_t DataLoader::padded_tokens(size_t i) const {
   std::vector<const Example*> items;
@@ -79,11 +82,13 @@ std::vector<int32_t> DataLoader::indices(size_t i, int part, int parts) const {
   const size_t bs = static_cast<size_t>(opt_.batch_size);
   const size_t blo = i * bs, bhi = std::min(blo + bs, order_.size()), n = bhi - blo;
   const size_t lo = blo + n * part / parts, hi = blo + n * (part + 1) / parts;
-  return std::vector<int32_t>(order_.begin() + static_cast<std::ptrdiff_t>(lo), order_.begin() + static_cast<std::ptrdiff_t>(hi));
+  return std::vector<int32_t>(order_.begin() + static_cast<std::ptrdiff_t>(lo),
+                              order_.begin() + static_cast<std::ptrdiff_t>(hi));
 }
 
 Batch DataLoader::batch(size_t i, int part, int parts) const {
-  if (examples_.empty() && !kept_.empty()) fail("internal: this loader orders items it does not hold");
+  if (examples_.empty() && !kept_.empty())
+    fail("internal: this loader orders items it does not hold");
   std::vector<const Example*> items;
   for (int32_t k : indices(i, part, parts)) items.push_back(&examples_[k]);
   return collate(items, opt_.collate);
@@ -94,8 +99,8 @@ void DataLoader::set_order(const std::vector<int32_t>& order) {
   std::sort(a.begin(), a.end());
   std::sort(b.begin(), b.end());
   if (a != b)
-    fail("the saved batch order does not match this data (", order.size(), " entries saved, ", kept_.size(),
-         " now); resume with the same data and options");
+    fail("the saved batch order does not match this data (", order.size(), " entries saved, ",
+         kept_.size(), " now); resume with the same data and options");
   order_ = order;
 }
 

@@ -31,7 +31,8 @@ struct PrefExample {
   std::vector<int32_t> prompt, chosen, rejected;  // token ids
   int32_t entry = 0;                              // index within its split
 };
-std::vector<PrefExample> pref_examples_build(std::span<const Entry> entries, std::span<const Preference> prefs,
+std::vector<PrefExample> pref_examples_build(std::span<const Entry> entries,
+                                             std::span<const Preference> prefs,
                                              const PromptTemplate& tmpl, Bpe& bpe,
                                              SpecialTokens special = SpecialTokens::kAsText);
 
@@ -50,6 +51,7 @@ struct PrefCollateOptions {
 };
 PrefBatch pref_collate(std::span<const PrefExample* const> items, const PrefCollateOptions& opt);
 // The length every sequence of these items is padded (or truncated) to: max(len) + 1, capped.
-int64_t pref_common_length(std::span<const PrefExample* const> items, const PrefCollateOptions& opt);
+int64_t pref_common_length(std::span<const PrefExample* const> items,
+                           const PrefCollateOptions& opt);
 
 }  // namespace instruct

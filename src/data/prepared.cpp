@@ -7,9 +7,12 @@ namespace instruct {
 
 const char* split_name(SplitName s) {
   switch (s) {
-    case SplitName::kTrain: return "train";
-    case SplitName::kVal: return "val";
-    case SplitName::kTest: return "test";
+    case SplitName::kTrain:
+      return "train";
+    case SplitName::kVal:
+      return "val";
+    case SplitName::kTest:
+      return "test";
   }
   return "?";
 }

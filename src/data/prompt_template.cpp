@@ -19,7 +19,8 @@ class AlpacaTemplate final : public PromptTemplate {
   std::string_view response_header() const override { return "\n\n### Response:\n"; }
   std::string_view response_marker() const override { return "### Response:"; }
   std::string_view preamble() const override {
-    return "Below is an instruction that describes a task. Write a response that appropriately completes the request.";
+    return "Below is an instruction that describes a task. Write a response that appropriately "
+           "completes the request.";
   }
   std::string_view turn_separator() const override { return "\n\n"; }
 };
@@ -58,8 +59,9 @@ const PromptTemplate& template_find(std::string_view name) {
   fail("unknown template \"", name, "\"; choose one of: ", known);
 }
 
-std::string conversation_prompt(const PromptTemplate& t, const std::vector<Exchange>& earlier, const Entry& last,
-                                std::string_view system, std::vector<std::pair<size_t, size_t>>* answers) {
+std::string conversation_prompt(const PromptTemplate& t, const std::vector<Exchange>& earlier,
+                                const Entry& last, std::string_view system,
+                                std::vector<std::pair<size_t, size_t>>* answers) {
   const std::string_view pre = t.preamble();
   // An instruction's text without the preamble and the blank line after it.
   auto body = [&](const Entry& e) {
@@ -68,8 +70,10 @@ std::string conversation_prompt(const PromptTemplate& t, const std::vector<Excha
     return s;
   };
   std::string s;
-  if (!pre.empty()) s = std::string(system.empty() ? pre : system) + "\n\n";
-  else if (!system.empty()) s = std::string(system) + "\n";
+  if (!pre.empty())
+    s = std::string(system.empty() ? pre : system) + "\n\n";
+  else if (!system.empty())
+    s = std::string(system) + "\n";
   for (const Exchange& x : earlier) {
     s += body(x.entry);
     const size_t begin = s.size();
@@ -106,7 +110,8 @@ std::vector<std::pair<size_t, size_t>> history_answers(const PromptTemplate& t, 
   return spans;
 }
 
-std::string response_extract(std::string_view full, std::string_view prompt, const PromptTemplate& t) {
+std::string response_extract(std::string_view full, std::string_view prompt,
+                             const PromptTemplate& t) {
   std::string rest(full.size() > prompt.size() ? full.substr(prompt.size()) : std::string_view());
   const std::string_view marker = t.response_marker();
   std::string out;

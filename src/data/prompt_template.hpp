@@ -23,7 +23,8 @@ class PromptTemplate {
   // What the reference removes from generated text to get the response ("### Response:").
   virtual std::string_view response_marker() const = 0;
 
-  // The sentence before the instruction that a system prompt replaces ("" when the template has none).
+  // The sentence before the instruction that a system prompt replaces ("" when the template has
+  // none).
   virtual std::string_view preamble() const = 0;
   // Text between a response and the next instruction in a conversation.
   virtual std::string_view turn_separator() const = 0;
@@ -51,15 +52,16 @@ struct Exchange {
 // preamble puts `system` on its own first line).
 // `answers`, when given, receives the byte ranges [begin, end) of the earlier responses, each with
 // its response header (what the reference's masking leaves in the loss of a last turn).
-std::string conversation_prompt(const PromptTemplate& t, const std::vector<Exchange>& earlier, const Entry& last,
-                                std::string_view system = {},
+std::string conversation_prompt(const PromptTemplate& t, const std::vector<Exchange>& earlier,
+                                const Entry& last, std::string_view system = {},
                                 std::vector<std::pair<size_t, size_t>>* answers = nullptr);
 // The byte ranges of an entry's earlier responses (its history, headers included) within prompt(e).
 std::vector<std::pair<size_t, size_t>> history_answers(const PromptTemplate& t, const Entry& e);
 
 // The reference's response extraction: generated_text[len(prompt):].replace(marker, "").strip(),
 // where `full` is the decoded prompt + generated tokens and `prompt` the prompt text.
-std::string response_extract(std::string_view full, std::string_view prompt, const PromptTemplate& t);
+std::string response_extract(std::string_view full, std::string_view prompt,
+                             const PromptTemplate& t);
 
 // Finds a template by name; the error lists the known names.
 const PromptTemplate& template_find(std::string_view name);

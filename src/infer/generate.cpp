@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 
-
 #include "core/error.hpp"
 #include "core/sys.hpp"
 
@@ -22,14 +21,18 @@ int32_t sample_token(const float* logits, int32_t V, const SampleOptions& o, std
   scratch.resize(V);
   for (int32_t v = 0; v < V; v++) scratch[v] = {logits[v] / static_cast<float>(o.temperature), v};
   size_t n = V;
-  auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+  auto by_logit = [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  };
   if (o.top_k > 0 && o.top_k < V) {
     std::partial_sort(scratch.begin(), scratch.begin() + o.top_k, scratch.end(), by_logit);
     n = o.top_k;
   } else if (o.top_p < 1.0) {
     std::sort(scratch.begin(), scratch.end(), by_logit);
   }
-  const float mx = std::max_element(scratch.begin(), scratch.begin() + n, [](auto& a, auto& b) { return a.first < b.first; })->first;
+  const float mx = std::max_element(scratch.begin(), scratch.begin() + n, [](auto& a, auto& b) {
+                     return a.first < b.first;
+                   })->first;
   double sum = 0;
   for (size_t i = 0; i < n; i++) sum += (scratch[i].first = std::exp(scratch[i].first - mx));
   if (o.top_p < 1.0) {  // smallest prefix (already sorted by probability) whose mass reaches top_p
@@ -55,8 +58,8 @@ int32_t sample_token(const float* logits, int32_t V, const SampleOptions& o, std
   return scratch[n - 1].second;
 }
 
-std::vector<int32_t> generate_recompute(GPT2& m, const std::vector<int32_t>& prompt, int32_t max_new, int32_t eos,
-                                        const SampleOptions& o) {
+std::vector<int32_t> generate_recompute(GPT2& m, const std::vector<int32_t>& prompt,
+                                        int32_t max_new, int32_t eos, const SampleOptions& o) {
   if (prompt.empty()) fail("cannot generate from an empty prompt");
   std::vector<int32_t> seq = prompt, out;
   std::mt19937_64 rng(o.seed);
@@ -99,7 +102,9 @@ void BatchDecoder::start(int32_t slot, std::vector<int32_t> prompt, const Sample
   q.active = true, q.need_prefill = true;
 }
 
-void BatchDecoder::stop(int32_t slot) { seq_[slot].active = false; }
+void BatchDecoder::stop(int32_t slot) {
+  seq_[slot].active = false;
+}
 
 const std::vector<BatchDecoder::Pick>& BatchDecoder::step() {
   const int32_t n_ctx = m_.cfg.n_ctx, V = m_.cfg.vocab;
@@ -109,10 +114,12 @@ const std::vector<BatchDecoder::Pick>& BatchDecoder::step() {
   for (int32_t sl = 0; sl < slots(); sl++) {
     Seq& q = seq_[sl];
     if (!q.active) continue;
-    if (!q.need_prefill && kv_.len[sl] + 1 > kv_.layout.max_len) q.need_prefill = true;  // slide the window
+    if (!q.need_prefill && kv_.len[sl] + 1 > kv_.layout.max_len)
+      q.need_prefill = true;  // slide the window
     const bool prefill = q.need_prefill;
     if (prefill) {
-      const int32_t n = static_cast<int32_t>(std::min<size_t>(q.tokens.size(), std::min(n_ctx, kv_.layout.max_len)));
+      const int32_t n = static_cast<int32_t>(
+          std::min<size_t>(q.tokens.size(), std::min(n_ctx, kv_.layout.max_len)));
       kv_.len[sl] = 0;
       chunks_.push_back({sl, q.tokens.data() + q.tokens.size() - n, n});
       st_.prefill_tokens += n;
@@ -130,7 +137,8 @@ const std::vector<BatchDecoder::Pick>& BatchDecoder::step() {
   st_.forwards++;
   for (size_t i = 0; i < picks_.size(); i++) {
     Seq& q = seq_[picks_[i].slot];
-    picks_[i].token = sample_token(logits + static_cast<int64_t>(i) * V, V, q.sample, q.rng, pick_scratch_);
+    picks_[i].token =
+        sample_token(logits + static_cast<int64_t>(i) * V, V, q.sample, q.rng, pick_scratch_);
     q.tokens.push_back(picks_[i].token);
   }
   return picks_;
@@ -141,8 +149,9 @@ void generate_options_check(const GenerateOptions& o) {
   if (o.batch_size < 1) fail("--batch-size ", o.batch_size, " is invalid; use 1 or more");
 }
 
-GenerateStats generate_batch(GPT2& m, const std::vector<std::vector<int32_t>>& prompts, const GenerateOptions& o,
-                             const TokenFn& on_token, const DoneFn& on_done) {
+GenerateStats generate_batch(GPT2& m, const std::vector<std::vector<int32_t>>& prompts,
+                             const GenerateOptions& o, const TokenFn& on_token,
+                             const DoneFn& on_done) {
   generate_options_check(o);
   if (prompts.empty()) return {};
   size_t longest = 0;
@@ -151,8 +160,8 @@ GenerateStats generate_batch(GPT2& m, const std::vector<std::vector<int32_t>>& p
     longest = std::max(longest, prompts[i].size());
   }
   const int32_t slots = static_cast<int32_t>(std::min<size_t>(o.batch_size, prompts.size()));
-  const int32_t max_len =
-      static_cast<int32_t>(std::min<int64_t>(m.cfg.n_ctx, static_cast<int64_t>(longest) + o.max_new_tokens));
+  const int32_t max_len = static_cast<int32_t>(
+      std::min<int64_t>(m.cfg.n_ctx, static_cast<int64_t>(longest) + o.max_new_tokens));
   BatchDecoder dec(m, slots, max_len);
   std::vector<size_t> prompt_of(slots);
   std::vector<std::vector<int32_t>> out(slots);

@@ -28,12 +28,13 @@ int32_t sample_token(const float* logits, int32_t V, const SampleOptions& o, std
 // Greedy/sampled generation by recomputing the whole (cropped) context for every new token, as the
 // reference does. Stops after max_new tokens or at `eos` (when eos >= 0; the eos token is not
 // returned). Returns only the new tokens.
-std::vector<int32_t> generate_recompute(GPT2& m, const std::vector<int32_t>& prompt, int32_t max_new,
-                                        int32_t eos, const SampleOptions& o = {});
+std::vector<int32_t> generate_recompute(GPT2& m, const std::vector<int32_t>& prompt,
+                                        int32_t max_new, int32_t eos, const SampleOptions& o = {});
 
 struct GenerateStats {
   int64_t prompts = 0, prefill_tokens = 0, new_tokens = 0, forwards = 0;
-  double prefill_seconds = 0, decode_seconds = 0;  // forwards with any prompt chunk count as prefill
+  double prefill_seconds = 0,
+         decode_seconds = 0;  // forwards with any prompt chunk count as prefill
 };
 
 struct GenerateOptions {
@@ -42,7 +43,6 @@ struct GenerateOptions {
   int32_t batch_size = 1;
   SampleOptions sample;  // each prompt i samples with its own generator seeded seed + i
 };
-
 
 // on_token(i, token) as each token of prompt i is chosen (streaming); on_done(i, new tokens).
 using TokenFn = std::function<void(size_t, int32_t)>;
@@ -94,11 +94,16 @@ class BatchDecoder {
 // they are the defaults of requests that set none), and their valid ranges.
 template <class V, class... O>
 void generate_options_visit(V&& v, O&... o) {
-  v({.flag = "max-new-tokens", .help = "Tokens to generate at most", .min = 0, .alias = "n"}, o.max_new_tokens...);
+  v({.flag = "max-new-tokens", .help = "Tokens to generate at most", .min = 0, .alias = "n"},
+    o.max_new_tokens...);
   v({.flag = "temperature", .help = "0: greedy (the reference); > 0: sample", .min = 0, .max = 100},
     o.sample.temperature...);
-  v({.flag = "top-k", .help = "Sample among the k most likely tokens (0: all)", .min = 0}, o.sample.top_k...);
-  v({.flag = "top-p", .help = "Nucleus sampling: smallest set with this probability mass", .max = 1, .positive = true},
+  v({.flag = "top-k", .help = "Sample among the k most likely tokens (0: all)", .min = 0},
+    o.sample.top_k...);
+  v({.flag = "top-p",
+     .help = "Nucleus sampling: smallest set with this probability mass",
+     .max = 1,
+     .positive = true},
     o.sample.top_p...);
   v({.flag = "seed", .help = "Seed for sampling"}, o.sample.seed...);
 }
@@ -108,7 +113,8 @@ void generate_options_check(const GenerateOptions& o);
 // Generates for every prompt with a KV cache, batch_size sequences at a time. Prompts longer than
 // the context keep their last n_ctx tokens; past the context the window slides by recomputing, as
 // the reference's idx[:, -context_size:] does.
-GenerateStats generate_batch(GPT2& m, const std::vector<std::vector<int32_t>>& prompts, const GenerateOptions& o,
-                             const TokenFn& on_token, const DoneFn& on_done);
+GenerateStats generate_batch(GPT2& m, const std::vector<std::vector<int32_t>>& prompts,
+                             const GenerateOptions& o, const TokenFn& on_token,
+                             const DoneFn& on_done);
 
 }  // namespace instruct

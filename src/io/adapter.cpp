@@ -1,12 +1,13 @@
 // PEFT adapter files <-> LoraAdapter. Reading checks everything a foreign or damaged adapter can
-// get wrong (type, ranks, scales, names, shapes, a block-diagonal c_attn) before any tensor is used.
+// get wrong (type, ranks, scales, names, shapes, a block-diagonal c_attn) before any tensor is
+// used.
 #include "io/adapter.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
-#include <cstring>
 
 #include "core/error.hpp"
 #include "core/files.hpp"
@@ -19,7 +20,8 @@ namespace fs = std::filesystem;
 namespace {
 
 // PEFT's target_modules entry of each module (suffix match on the module's full name).
-constexpr const char* kTarget[kLoraModules] = {"c_attn", "attn.c_proj", "c_fc", "mlp.c_proj", "lm_head"};
+constexpr const char* kTarget[kLoraModules] = {"c_attn", "attn.c_proj", "c_fc", "mlp.c_proj",
+                                               "lm_head"};
 
 // The module's full name in GPT2LMHeadModel, as PEFT's patterns see it.
 std::string module_path(int layer, LoraModule m, const GPT2Config& c) {
@@ -34,7 +36,9 @@ bool split_b(const LoraAdapter& a, const ParamSpec& s) {
 
 }  // namespace
 
-bool adapter_present(const fs::path& dir) { return fs::exists(dir / "adapter_config.json"); }
+bool adapter_present(const fs::path& dir) {
+  return fs::exists(dir / "adapter_config.json");
+}
 
 std::vector<int64_t> adapter_file_shape(const LoraAdapter& a, const ParamSpec& s) {
   if (!split_b(a, s)) return s.shape;
@@ -45,13 +49,15 @@ std::vector<float> adapter_file_tensor(const LoraAdapter& a, const ParamSpec& s,
   const float* src = (grads ? a.w.grads.data() : a.w.params.data()) + s.offset;
   if (!split_b(a, s)) return std::vector<float>(src, src + s.numel);
   const int64_t out = s.shape[0], r = s.shape[1], op = out / 3;
-  std::vector<float> t(static_cast<size_t>(out * 3 * r), 0.0f);  // piece j in rows j*op.., columns j*r..
+  std::vector<float> t(static_cast<size_t>(out * 3 * r),
+                       0.0f);  // piece j in rows j*op.., columns j*r..
   for (int64_t i = 0; i < out; i++)
     for (int64_t k = 0; k < r; k++) t[i * 3 * r + (i / op) * r + k] = src[i * r + k];
   return t;
 }
 
-void adapter_save(const fs::path& dir, const LoraAdapter& a, const GPT2Config& c, const AdapterBase& base) {
+void adapter_save(const fs::path& dir, const LoraAdapter& a, const GPT2Config& c,
+                  const AdapterBase& base) {
   (void)c;
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -75,7 +81,8 @@ void adapter_save(const fs::path& dir, const LoraAdapter& a, const GPT2Config& c
                            {"inference_mode", true},
                            {"rank_pattern", nlohmann::ordered_json::object()},
                            {"alpha_pattern", nlohmann::ordered_json::object()}};
-  if (l.split_qkv && l.targets_module(kLoraQkv)) {  // c_attn: the book's three rank-r adapters as one rank-3r
+  if (l.split_qkv &&
+      l.targets_module(kLoraQkv)) {  // c_attn: the book's three rank-r adapters as one rank-3r
     j["rank_pattern"]["c_attn"] = 3 * l.rank;
     j["alpha_pattern"]["c_attn"] = l.alpha * 3 * l.rank;
   }
@@ -103,7 +110,8 @@ nlohmann::json read_config(const fs::path& p) {
 }
 
 // PEFT's pattern lookup: the first key k with re.match(r"(.*\.)?k$", module path).
-const nlohmann::json* pattern_value(const nlohmann::json& patterns, const std::string& path, const fs::path& file) {
+const nlohmann::json* pattern_value(const nlohmann::json& patterns, const std::string& path,
+                                    const fs::path& file) {
   if (!patterns.is_object()) return nullptr;
   for (auto it = patterns.begin(); it != patterns.end(); ++it) {
     try {
@@ -128,18 +136,31 @@ AdapterBase adapter_base(const fs::path& dir) {
 
 LoraAdapter adapter_load(const fs::path& dir, const GPT2Config& c) {
   const fs::path cp = dir / "adapter_config.json", tp = dir / "adapter_model.safetensors";
-  if (!fs::exists(cp)) fail(cp.string(), " is missing; an adapter directory holds adapter_config.json and adapter_model.safetensors");
-  if (!fs::exists(tp)) fail(tp.string(), " is missing; an adapter directory holds adapter_config.json and adapter_model.safetensors");
+  if (!fs::exists(cp))
+    fail(cp.string(),
+         " is missing; an adapter directory holds adapter_config.json and "
+         "adapter_model.safetensors");
+  if (!fs::exists(tp))
+    fail(tp.string(),
+         " is missing; an adapter directory holds adapter_config.json and "
+         "adapter_model.safetensors");
   const nlohmann::json j = read_config(cp);
-  auto str = [&](const char* k) { return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string(); };
+  auto str = [&](const char* k) {
+    return j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : std::string();
+  };
   if (str("peft_type") != "LORA")
-    fail(cp.string(), ": peft_type is ", j.contains("peft_type") ? j["peft_type"].dump() : "missing",
+    fail(cp.string(), ": peft_type is ",
+         j.contains("peft_type") ? j["peft_type"].dump() : "missing",
          "; only LoRA adapters (\"LORA\") can be used");
-  if (j.value("use_dora", false)) fail(cp.string(), ": use_dora is true; DoRA adapters are not supported, only plain LoRA");
+  if (j.value("use_dora", false))
+    fail(cp.string(), ": use_dora is true; DoRA adapters are not supported, only plain LoRA");
   if (j.contains("bias") && j["bias"].is_string() && j["bias"] != "none")
-    fail(cp.string(), ": bias is ", j["bias"].dump(), "; adapters that train biases are not supported (use bias \"none\")");
-  if (j.contains("modules_to_save") && !j["modules_to_save"].is_null() && !j["modules_to_save"].empty())
-    fail(cp.string(), ": modules_to_save ", j["modules_to_save"].dump(), " is not supported; only lora_A/lora_B tensors");
+    fail(cp.string(), ": bias is ", j["bias"].dump(),
+         "; adapters that train biases are not supported (use bias \"none\")");
+  if (j.contains("modules_to_save") && !j["modules_to_save"].is_null() &&
+      !j["modules_to_save"].empty())
+    fail(cp.string(), ": modules_to_save ", j["modules_to_save"].dump(),
+         " is not supported; only lora_A/lora_B tensors");
   if (!j.contains("r") || !j["r"].is_number_integer() || j["r"].get<int>() <= 0)
     fail(cp.string(), ": \"r\" must be a positive integer (the adapter's rank)");
   if (!j.contains("lora_alpha") || !j["lora_alpha"].is_number())
@@ -169,21 +190,24 @@ LoraAdapter adapter_load(const fs::path& dir, const GPT2Config& c) {
         const std::string tail = std::string(".") + lora_module_hf(static_cast<LoraModule>(m));
         std::string head = module;
         if (head.rfind("transformer.", 0) == 0) head = head.substr(12);
-        if (head.size() <= tail.size() || head.compare(head.size() - tail.size(), tail.size(), tail) != 0 ||
+        if (head.size() <= tail.size() ||
+            head.compare(head.size() - tail.size(), tail.size(), tail) != 0 ||
             head.rfind("h.", 0) != 0)
           continue;
         const std::string num = head.substr(2, head.size() - tail.size() - 2);
         if (num.empty() || num.find_first_not_of("0123456789") != std::string::npos) continue;
         const int layer = std::stoi(num);
         if (layer >= c.n_layer)
-          fail(tp.string(), ": tensor ", name, " is for layer ", layer, " but the base model has ", c.n_layer,
-               " layers; this adapter belongs to another base model");
+          fail(tp.string(), ": tensor ", name, " is for layer ", layer, " but the base model has ",
+               c.n_layer, " layers; this adapter belongs to another base model");
         seen.insert({layer, m}), ok = true;
       }
     }
     if (!ok)
-      fail(tp.string(), ": tensor ", name, " is not a LoRA tensor of a GPT-2 linear layer (base_model.model.transformer."
-           "h.N.{attn.c_attn,attn.c_proj,mlp.c_fc,mlp.c_proj} or base_model.model.lm_head, .lora_A/.lora_B.weight)");
+      fail(tp.string(), ": tensor ", name,
+           " is not a LoRA tensor of a GPT-2 linear layer (base_model.model.transformer."
+           "h.N.{attn.c_attn,attn.c_proj,mlp.c_fc,mlp.c_proj} or base_model.model.lm_head, "
+           ".lora_A/.lora_B.weight)");
   }
   if (seen.empty()) fail(tp.string(), ": holds no LoRA tensors");
 
@@ -201,16 +225,22 @@ LoraAdapter adapter_load(const fs::path& dir, const GPT2Config& c) {
     const double rm = rp && rp->is_number() ? rp->get<double>() : r;
     const double am = ap && ap->is_number() ? ap->get<double>() : j["lora_alpha"].get<double>();
     if (m == kLoraQkv) {
-      if (rm == 3 * r) l.split_qkv = true;
-      else if (rm == r) l.split_qkv = false;
+      if (rm == 3 * r)
+        l.split_qkv = true;
+      else if (rm == r)
+        l.split_qkv = false;
       else
-        fail(cp.string(), ": c_attn has rank ", rm, " but r is ", r, "; instruct reads c_attn as one rank-r adapter (fused) "
+        fail(cp.string(), ": c_attn has rank ", rm, " but r is ", r,
+             "; instruct reads c_attn as one rank-r adapter (fused) "
              "or the book's three rank-r q/k/v adapters (rank_pattern c_attn = 3r)");
     } else if (rm != r) {
-      fail(cp.string(), ": ", kTarget[m], " has rank ", rm, " but r is ", r, "; instruct needs one rank for every module");
+      fail(cp.string(), ": ", kTarget[m], " has rank ", rm, " but r is ", r,
+           "; instruct needs one rank for every module");
     }
-    const double am_book = am / (rslora ? std::sqrt(rm) : rm);  // PEFT's scaling is the book's alpha
-    if (std::isnan(alpha)) alpha = am_book;
+    const double am_book =
+        am / (rslora ? std::sqrt(rm) : rm);  // PEFT's scaling is the book's alpha
+    if (std::isnan(alpha))
+      alpha = am_book;
     else if (std::fabs(am_book - alpha) > 1e-9 * std::fabs(alpha))
       fail(cp.string(), ": ", kTarget[m], " scales by ", am_book, " but other modules by ", alpha,
            "; instruct needs one scale (lora_alpha / r) for every module");
@@ -220,13 +250,14 @@ LoraAdapter adapter_load(const fs::path& dir, const GPT2Config& c) {
   LoraAdapter a = lora_create(c, l);
   for (const ParamSpec& s : a.w.table) {
     if (!st.tensors().count(s.file_name))
-      fail(tp.string(), ": tensor ", s.file_name, " is missing (the adapter has ", lora_targets_text(l.targets),
-           " on other layers); the file is damaged or was cut short");
+      fail(tp.string(), ": tensor ", s.file_name, " is missing (the adapter has ",
+           lora_targets_text(l.targets), " on other layers); the file is damaged or was cut short");
     const std::vector<int64_t> want = adapter_file_shape(a, s);
     const SafeTensor& t = st.at(s.file_name);
     if (t.shape != want)
-      fail(tp.string(), ": tensor ", s.file_name, " has shape ", shape_str(t.shape), " but this base model needs ",
-           shape_str(want), "; the adapter belongs to another base model (or another rank)");
+      fail(tp.string(), ": tensor ", s.file_name, " has shape ", shape_str(t.shape),
+           " but this base model needs ", shape_str(want),
+           "; the adapter belongs to another base model (or another rank)");
     float* dst = a.w.params.data() + s.offset;
     if (!split_b(a, s)) {
       st.read_f32(s.file_name, want, dst);
@@ -238,9 +269,11 @@ LoraAdapter adapter_load(const fs::path& dir, const GPT2Config& c) {
     for (int64_t i = 0; i < out; i++)
       for (int64_t k = 0; k < 3 * r; k++) {
         const float v = full[i * 3 * r + k];
-        if (k / r == i / op) dst[i * r + k % r] = v;
+        if (k / r == i / op)
+          dst[i * r + k % r] = v;
         else if (v != 0.0f)
-          fail(tp.string(), ": tensor ", s.file_name, " is not block-diagonal (row ", i, ", column ", k, " is ", v,
+          fail(tp.string(), ": tensor ", s.file_name, " is not block-diagonal (row ", i,
+               ", column ", k, " is ", v,
                "); with rank_pattern c_attn = 3r instruct reads the book's three q/k/v adapters");
       }
   }

@@ -27,14 +27,16 @@ struct AdapterBase {
 // True when `dir` holds an adapter (adapter_config.json).
 bool adapter_present(const std::filesystem::path& dir);
 // Writes adapter_config.json and adapter_model.safetensors into dir, each atomically.
-void adapter_save(const std::filesystem::path& dir, const LoraAdapter& a, const GPT2Config& c, const AdapterBase& base);
+void adapter_save(const std::filesystem::path& dir, const LoraAdapter& a, const GPT2Config& c,
+                  const AdapterBase& base);
 // Reads an adapter for a base of config `c`, checking every tensor's presence and shape.
 LoraAdapter adapter_load(const std::filesystem::path& dir, const GPT2Config& c);
 AdapterBase adapter_base(const std::filesystem::path& dir);
 
 // One adapter tensor as the file holds it (split q/k/v's B expanded to the block-diagonal
 // [3C, 3r]), from the adapter's parameters or (with `grads`) its gradients.
-std::vector<float> adapter_file_tensor(const LoraAdapter& a, const ParamSpec& s, bool grads = false);
+std::vector<float> adapter_file_tensor(const LoraAdapter& a, const ParamSpec& s,
+                                       bool grads = false);
 std::vector<int64_t> adapter_file_shape(const LoraAdapter& a, const ParamSpec& s);
 
 }  // namespace instruct

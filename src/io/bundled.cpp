@@ -26,7 +26,8 @@ fs::path bundled_data_dir() {
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) {
     const fs::path dir = exe.parent_path();
-    candidates = {dir / "../share/instruct/data", dir / "data", dir / "../data", dir / "../../data"};
+    candidates = {dir / "../share/instruct/data", dir / "data", dir / "../data",
+                  dir / "../../data"};
   }
   if (*INSTRUCT_SOURCE_DATA_DIR) candidates.emplace_back(INSTRUCT_SOURCE_DATA_DIR);
   candidates.emplace_back("data");

@@ -27,11 +27,13 @@ GPT2Config checkpoint_config(const fs::path& dir) {
       if (j.contains(k)) {
         int64_t v = 0;
         if (!json_int_in(j[k], 1, 1 << 30, &v))
-          fail(p.string(), ": \"", k, "\" is ", j[k].dump(), "; it must be an integer from 1 to 2^30");
+          fail(p.string(), ": \"", k, "\" is ", j[k].dump(),
+               "; it must be an integer from 1 to 2^30");
         *out = static_cast<int>(v);
         return;
       }
-    if (required) fail(p.string(), ": \"", *keys.begin(), "\" is missing; is this a GPT-2 config.json?");
+    if (required)
+      fail(p.string(), ": \"", *keys.begin(), "\" is missing; is this a GPT-2 config.json?");
   };
   get({"n_layer", "num_hidden_layers"}, &c.n_layer, true);
   get({"n_head", "num_attention_heads"}, &c.n_head, true);
@@ -39,7 +41,8 @@ GPT2Config checkpoint_config(const fs::path& dir) {
   get({"n_positions", "n_ctx", "max_position_embeddings"}, &c.n_ctx, true);
   get({"vocab_size"}, &c.vocab, true);
   if (j.contains("model_type") && j["model_type"] != "gpt2")
-    fail(p.string(), ": model_type is ", j["model_type"].dump(), "; only GPT-2 checkpoints are supported");
+    fail(p.string(), ": model_type is ", j["model_type"].dump(),
+         "; only GPT-2 checkpoints are supported");
   try {
     config_validate(c);
   } catch (const Error& e) {
@@ -52,7 +55,8 @@ GPT2 checkpoint_load(const fs::path& dir, bool tie) {
   GPT2Config c = checkpoint_config(dir);
   const fs::path st_path = dir / "model.safetensors";
   if (!fs::exists(st_path))
-    fail(st_path.string(), " is missing; a checkpoint directory needs config.json and model.safetensors");
+    fail(st_path.string(),
+         " is missing; a checkpoint directory needs config.json and model.safetensors");
   SafeTensorsFile st(st_path);
   c.tied = tie;
   GPT2 m = gpt2_create(c);
@@ -62,7 +66,8 @@ GPT2 checkpoint_load(const fs::path& dir, bool tie) {
     float* dst = m.w.params.data() + s.offset;
     std::string key = s.file_name;
     if (!prefixed && key.rfind("transformer.", 0) == 0) key = s.name;
-    if (!st.tensors().count(key) && !s.fallback.empty()) {  // the untied head starts as a copy of wte
+    if (!st.tensors().count(key) &&
+        !s.fallback.empty()) {  // the untied head starts as a copy of wte
       const ParamSpec& from = m.w.spec(s.fallback);
       std::memcpy(dst, m.w.params.data() + from.offset, sizeof(float) * s.numel);
       continue;
@@ -97,7 +102,8 @@ void checkpoint_save(const GPT2& m, const fs::path& dir) {
       {"attn_pdrop", 0.0},
   };
   std::vector<SafeTensorOut> out;
-  for (const ParamSpec& s : m.w.table) out.push_back({s.file_name, s.shape, m.w.params.data() + s.offset});
+  for (const ParamSpec& s : m.w.table)
+    out.push_back({s.file_name, s.shape, m.w.params.data() + s.offset});
   safetensors_write(dir / "model.safetensors", out, {{"format", "pt"}});
   AtomicFile f(dir / "config.json");
   f.stream() << j.dump(2) << "\n";

@@ -42,17 +42,21 @@ fs::path dataset_path(const fs::path& data, std::ostream& log) {
     if (fs::exists(dest, ec)) return dest;
     const std::string url = data_endpoint() + d.path;
     if (dist().size > 1)  // every rank would download into the same file
-      fail(d.name, " is not in the cache yet (", dest.string(), "); download it first with one process: instruct prepare --data ", d.name);
+      fail(d.name, " is not in the cache yet (", dest.string(),
+           "); download it first with one process: instruct prepare --data ", d.name);
     try {
       download_file(url, dest, log);
     } catch (const Error& e) {
-      fail(e.what(), ". Without a network, download ", url, " to ", dest.string(), ", or pass --data FILE");
+      fail(e.what(), ". Without a network, download ", url, " to ", dest.string(),
+           ", or pass --data FILE");
     }
     return dest;
   }
   return data;
 }
 
-Dataset dataset_open(const fs::path& data, std::ostream& log) { return dataset_load(dataset_path(data, log)); }
+Dataset dataset_open(const fs::path& data, std::ostream& log) {
+  return dataset_load(dataset_path(data, log));
+}
 
 }  // namespace instruct

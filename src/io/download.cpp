@@ -47,12 +47,15 @@ int on_progress(void* user, curl_off_t total, curl_off_t now, curl_off_t, curl_o
   const double s = t->timer.seconds();
   if (s - t->last_print < (t->tty ? 0.2 : 5.0) || total <= 0) return 0;
   t->last_print = s;
-  const double done = static_cast<double>(t->resumed + now), all = static_cast<double>(t->resumed + total);
+  const double done = static_cast<double>(t->resumed + now),
+               all = static_cast<double>(t->resumed + total);
   const int width = 30, filled = static_cast<int>(width * done / all);
-  std::fprintf(stderr, "%sdownloading %s [%.*s%*s] %5.1f%% %s / %s  %.1f MB/s%s", t->tty ? "\r" : "",
-               t->name.c_str(), filled, "##############################", width - filled, "", 100 * done / all,
-               format_bytes(static_cast<int64_t>(done)).c_str(), format_bytes(static_cast<int64_t>(all)).c_str(),
-               now / 1e6 / std::max(s, 1e-3), t->tty ? "\033[K" : "\n");
+  std::fprintf(stderr, "%sdownloading %s [%.*s%*s] %5.1f%% %s / %s  %.1f MB/s%s",
+               t->tty ? "\r" : "", t->name.c_str(), filled, "##############################",
+               width - filled, "", 100 * done / all,
+               format_bytes(static_cast<int64_t>(done)).c_str(),
+               format_bytes(static_cast<int64_t>(all)).c_str(), now / 1e6 / std::max(s, 1e-3),
+               t->tty ? "\033[K" : "\n");
   return 0;
 }
 
@@ -70,7 +73,8 @@ void download_file(const std::string& url, const fs::path& dest, std::ostream& l
   t.resumed = fs::exists(part) ? static_cast<curl_off_t>(fs::file_size(part)) : 0;
   for (int attempt = 0; attempt < 2; attempt++) {
     t.out = std::fopen(part.c_str(), t.resumed ? "ab" : "wb");
-    if (!t.out) fail(part.string(), ": cannot write the download (check the cache directory permissions)");
+    if (!t.out)
+      fail(part.string(), ": cannot write the download (check the cache directory permissions)");
     CURL* c = curl_easy_init();
     char err[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
@@ -108,7 +112,8 @@ void download_file(const std::string& url, const fs::path& dest, std::ostream& l
     }
     if (status >= 400) {
       fs::remove(part, ec);
-      fail("cannot download ", url, ": HTTP ", status, status == 404 ? " (no such file; check the model name)" : "");
+      fail("cannot download ", url, ": HTTP ", status,
+           status == 404 ? " (no such file; check the model name)" : "");
     }
     fs::rename(part, dest, ec);
     if (ec) fail(dest.string(), ": cannot move the finished download into place: ", ec.message());
@@ -125,7 +130,8 @@ void download_hf_model(const std::string& name, const fs::path& dir, std::ostrea
       download_file(base + f, dir / f, log);
     } catch (const Error& e) {
       fail(e.what(), ". Without a network, download config.json and model.safetensors from ",
-           "https://huggingface.co/openai-community/", name, " into ", dir.string(), ", or pass --model DIR");
+           "https://huggingface.co/openai-community/", name, " into ", dir.string(),
+           ", or pass --model DIR");
     }
   }
 }

@@ -1,5 +1,6 @@
 // Model download over HTTP(S) with libcurl: HF "resolve" URLs into a cache directory, with a
-// progress bar and resume of partial files. Tests point it at a local server (INSTRUCT_HF_ENDPOINT).
+// progress bar and resume of partial files. Tests point it at a local server
+// (INSTRUCT_HF_ENDPOINT).
 #pragma once
 
 #include <filesystem>
@@ -20,6 +21,7 @@ void download_file(const std::string& url, const std::filesystem::path& dest, st
 
 // Fetches config.json and model.safetensors of openai-community/<name> into dir. Without a
 // network it fails at once, saying what to download and where to put it.
-void download_hf_model(const std::string& name, const std::filesystem::path& dir, std::ostream& log);
+void download_hf_model(const std::string& name, const std::filesystem::path& dir,
+                       std::ostream& log);
 
 }  // namespace instruct

@@ -20,7 +20,21 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr uint32_t kAlign = 32;
-enum GgufType : uint32_t { kU8 = 0, kI8, kU16, kI16, kU32, kI32, kF32, kBool, kString, kArray, kU64, kI64, kF64 };
+enum GgufType : uint32_t {
+  kU8 = 0,
+  kI8,
+  kU16,
+  kI16,
+  kU32,
+  kI32,
+  kF32,
+  kBool,
+  kString,
+  kArray,
+  kU64,
+  kI64,
+  kF64
+};
 enum GgmlType : uint32_t { kGgmlF32 = 0, kGgmlF16 = 1, kGgmlBF16 = 30 };
 
 uint16_t float_to_half(float f) {
@@ -42,12 +56,14 @@ uint16_t float_to_half(float f) {
 }
 
 float half_to_float(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu,
+                 mant = h & 0x3ffu;
   if (exp == 0) {
     const float v = std::ldexp(static_cast<float>(mant), -24);
     return sign ? -v : v;
   }
-  const uint32_t bits = sign | (exp == 31 ? 0x7f800000u | (mant << 13) : ((exp + 112) << 23) | (mant << 13));
+  const uint32_t bits =
+      sign | (exp == 31 ? 0x7f800000u | (mant << 13) : ((exp + 112) << 23) | (mant << 13));
   float f;
   std::memcpy(&f, &bits, 4);
   return f;
@@ -76,10 +92,11 @@ struct TensorOut {
   std::string name;
   std::vector<uint64_t> ne;  // innermost first
   GgmlType type;
-  std::vector<float> data;   // row-major [ne1][ne0]
+  std::vector<float> data;  // row-major [ne1][ne0]
 };
 
-std::vector<float> transposed(const float* w, int64_t rows, int64_t cols) {  // [rows, cols] -> [cols, rows]
+std::vector<float> transposed(const float* w, int64_t rows,
+                              int64_t cols) {  // [rows, cols] -> [cols, rows]
   std::vector<float> t(static_cast<size_t>(rows * cols));
   for (int64_t r = 0; r < rows; r++)
     for (int64_t c = 0; c < cols; c++) t[c * rows + r] = w[r * cols + c];
@@ -89,8 +106,8 @@ std::vector<float> transposed(const float* w, int64_t rows, int64_t cols) {  // 
 // Our parameter name -> llama.cpp's ("h.3.attn.c_attn.weight" -> "blk.3.attn_qkv.weight").
 std::string gguf_name(const std::string& ours) {
   static const std::pair<const char*, const char*> kParts[] = {
-      {"ln_1.", "attn_norm."}, {"attn.c_attn.", "attn_qkv."}, {"attn.c_proj.", "attn_output."}, {"ln_2.", "ffn_norm."},
-      {"mlp.c_fc.", "ffn_up."}, {"mlp.c_proj.", "ffn_down."}};
+      {"ln_1.", "attn_norm."}, {"attn.c_attn.", "attn_qkv."}, {"attn.c_proj.", "attn_output."},
+      {"ln_2.", "ffn_norm."},  {"mlp.c_fc.", "ffn_up."},      {"mlp.c_proj.", "ffn_down."}};
   if (ours == "wte.weight") return "token_embd.weight";
   if (ours == "wpe.weight") return "position_embd.weight";
   if (ours.rfind("ln_f.", 0) == 0) return "output_norm." + ours.substr(5);
@@ -99,19 +116,26 @@ std::string gguf_name(const std::string& ours) {
     const size_t dot = ours.find('.', 2);
     const std::string layer = ours.substr(2, dot - 2), rest = ours.substr(dot + 1);
     for (const auto& [from, to] : kParts)
-      if (rest.rfind(from, 0) == 0) return "blk." + layer + "." + to + rest.substr(std::strlen(from));
+      if (rest.rfind(from, 0) == 0)
+        return "blk." + layer + "." + to + rest.substr(std::strlen(from));
   }
   fail("internal: no GGUF name for ", ours);
 }
 
 }  // namespace
 
-bool gguf_path(const fs::path& path) { return path.extension() == ".gguf" && fs::is_regular_file(path); }
+bool gguf_path(const fs::path& path) {
+  return path.extension() == ".gguf" && fs::is_regular_file(path);
+}
 
 void gguf_write(const fs::path& path, const GPT2& m, const Bpe& bpe, const GgufWriteOptions& o) {
   if (m.lora.on()) fail("internal: merge the adapter before writing GGUF");
-  const GgmlType mat = o.type == "f32" ? kGgmlF32 : o.type == "f16" ? kGgmlF16 : o.type == "bf16" ? kGgmlBF16 : kGgmlF32;
-  if (o.type != "f32" && o.type != "f16" && o.type != "bf16") fail("--type ", o.type, " is unknown; use f32, f16 or bf16");
+  const GgmlType mat = o.type == "f32"    ? kGgmlF32
+                       : o.type == "f16"  ? kGgmlF16
+                       : o.type == "bf16" ? kGgmlBF16
+                                          : kGgmlF32;
+  if (o.type != "f32" && o.type != "f16" && o.type != "bf16")
+    fail("--type ", o.type, " is unknown; use f32, f16 or bf16");
   const GPT2Config& c = m.cfg;
   // Tensors: every parameter (the head always as output.weight, tied or not: llama.cpp would
   // otherwise reuse token_embd without saying so).
@@ -134,7 +158,9 @@ void gguf_write(const fs::path& path, const GPT2& m, const Bpe& bpe, const GgufW
   if (c.tied) {
     const ParamSpec& wte = m.w.spec("wte.weight");
     const float* w = m.w.params.data() + wte.offset;
-    tensors.push_back({"output.weight", {static_cast<uint64_t>(c.n_embd), static_cast<uint64_t>(c.vocab)}, mat,
+    tensors.push_back({"output.weight",
+                       {static_cast<uint64_t>(c.n_embd), static_cast<uint64_t>(c.vocab)},
+                       mat,
                        std::vector<float>(w, w + wte.numel)});
   }
 
@@ -157,7 +183,8 @@ void gguf_write(const fs::path& path, const GPT2& m, const Bpe& bpe, const GgufW
   h.key("tokenizer.ggml.tokens", kArray), h.put<uint32_t>(kString), h.put<uint64_t>(bpe.size());
   for (int32_t id = 0; id < bpe.size(); id++) h.str(bpe_token_text(bpe, id));
   h.key("tokenizer.ggml.token_type", kArray), h.put<uint32_t>(kI32), h.put<uint64_t>(bpe.size());
-  for (int32_t id = 0; id < bpe.size(); id++) h.put<int32_t>(id == bpe.eot ? 3 : 1);  // control / normal
+  for (int32_t id = 0; id < bpe.size(); id++)
+    h.put<int32_t>(id == bpe.eot ? 3 : 1);  // control / normal
   h.key("tokenizer.ggml.merges", kArray), h.put<uint32_t>(kString), h.put<uint64_t>(merges.size());
   for (const std::string& mline : merges) h.str(mline);
   kv_u32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(bpe.eot));
@@ -195,7 +222,8 @@ void gguf_write(const fs::path& path, const GPT2& m, const Bpe& bpe, const GgufW
       out.write(reinterpret_cast<const char*>(t.data.data()), static_cast<std::streamsize>(bytes));
     } else {
       half.resize(t.data.size());
-      if (t.type == kGgmlBF16) to_bf16(half.data(), t.data.data(), static_cast<int64_t>(t.data.size()));
+      if (t.type == kGgmlBF16)
+        to_bf16(half.data(), t.data.data(), static_cast<int64_t>(t.data.size()));
       else
         for (size_t i = 0; i < t.data.size(); i++) half[i] = float_to_half(t.data[i]);
       out.write(reinterpret_cast<const char*>(half.data()), static_cast<std::streamsize>(bytes));
@@ -227,7 +255,9 @@ Gguf gguf_parse(const fs::path& path) {
   g.path = path;
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path.string(), ": cannot open the GGUF file");
-  auto bad = [&](const std::string& why) { fail(path.string(), ": ", why, "; is this a complete GGUF file?"); };
+  auto bad = [&](const std::string& why) {
+    fail(path.string(), ": ", why, "; is this a complete GGUF file?");
+  };
   auto get = [&](auto& v) {
     in.read(reinterpret_cast<char*>(&v), sizeof v);
     if (!in) bad("ends early");
@@ -243,23 +273,63 @@ Gguf gguf_parse(const fs::path& path) {
   };
   char magic[4];
   in.read(magic, 4);
-  if (!in || std::memcmp(magic, "GGUF", 4) != 0) fail(path.string(), ": not a GGUF file (no \"GGUF\" magic)");
+  if (!in || std::memcmp(magic, "GGUF", 4) != 0)
+    fail(path.string(), ": not a GGUF file (no \"GGUF\" magic)");
   uint32_t version;
   get(version);
-  if (version != 3 && version != 2) fail(path.string(), ": GGUF version ", version, " is not supported (2 or 3)");
+  if (version != 3 && version != 2)
+    fail(path.string(), ": GGUF version ", version, " is not supported (2 or 3)");
   uint64_t n_tensors, n_kv;
   get(n_tensors), get(n_kv);
   // Arrays may hold arrays; a lying file could nest them until the stack runs out.
   int depth = 0;
-  std::function<void(uint32_t, const std::string&)> value = [&](uint32_t t, const std::string& key) {
+  std::function<void(uint32_t, const std::string&)> value = [&](uint32_t t,
+                                                                const std::string& key) {
     switch (t) {
-      case kU8: case kI8: case kBool: { uint8_t v; get(v); if (!depth) g.ints[key] = v; break; }
-      case kU16: case kI16: { uint16_t v; get(v); if (!depth) g.ints[key] = v; break; }
-      case kU32: case kI32: { uint32_t v; get(v); if (!depth) g.ints[key] = v; break; }
-      case kF32: { float v; get(v); break; }
-      case kU64: case kI64: { uint64_t v; get(v); if (!depth) g.ints[key] = v; break; }
-      case kF64: { double v; get(v); break; }
-      case kString: { std::string v = str(); if (!depth) g.strings[key] = std::move(v); break; }
+      case kU8:
+      case kI8:
+      case kBool: {
+        uint8_t v;
+        get(v);
+        if (!depth) g.ints[key] = v;
+        break;
+      }
+      case kU16:
+      case kI16: {
+        uint16_t v;
+        get(v);
+        if (!depth) g.ints[key] = v;
+        break;
+      }
+      case kU32:
+      case kI32: {
+        uint32_t v;
+        get(v);
+        if (!depth) g.ints[key] = v;
+        break;
+      }
+      case kF32: {
+        float v;
+        get(v);
+        break;
+      }
+      case kU64:
+      case kI64: {
+        uint64_t v;
+        get(v);
+        if (!depth) g.ints[key] = v;
+        break;
+      }
+      case kF64: {
+        double v;
+        get(v);
+        break;
+      }
+      case kString: {
+        std::string v = str();
+        if (!depth) g.strings[key] = std::move(v);
+        break;
+      }
       case kArray: {
         uint32_t et;
         uint64_t n;
@@ -269,7 +339,8 @@ Gguf gguf_parse(const fs::path& path) {
         depth--;
         break;
       }
-      default: bad("key " + key + " has an unknown type " + std::to_string(t));
+      default:
+        bad("key " + key + " has an unknown type " + std::to_string(t));
     }
   };
   for (uint64_t i = 0; i < n_kv; i++) {
@@ -308,7 +379,8 @@ std::string gguf_template(const fs::path& path) {
 GPT2 gguf_load(const fs::path& path) {
   Gguf g = gguf_parse(path);
   if (g.strings["general.architecture"] != "gpt2")
-    fail(path.string(), ": general.architecture is \"", g.strings["general.architecture"], "\"; only gpt2 GGUF files load");
+    fail(path.string(), ": general.architecture is \"", g.strings["general.architecture"],
+         "\"; only gpt2 GGUF files load");
   auto need = [&](const char* k) -> uint64_t {
     if (!g.ints.count(k)) fail(path.string(), ": key ", k, " is missing");
     return g.ints[k];
@@ -340,19 +412,26 @@ GPT2 gguf_load(const fs::path& path) {
   std::vector<Source> sources;
   for (const ParamSpec& s : param_table(c)) {
     std::string name = gguf_name(s.name);
-    if (name == "output.weight" && !g.tensors.count(name)) name = "token_embd.weight";  // llama.cpp's fallback
+    if (name == "output.weight" && !g.tensors.count(name))
+      name = "token_embd.weight";  // llama.cpp's fallback
     const auto it = g.tensors.find(name);
     if (it == g.tensors.end()) fail(path.string(), ": tensor ", name, " is missing");
     const Gguf::Info& t = it->second;
     const bool conv = s.layout == WeightLayout::kConv1D;
-    const std::vector<uint64_t> want = s.shape.size() == 1 ? std::vector<uint64_t>{static_cast<uint64_t>(s.shape[0])}
-                                       : conv ? std::vector<uint64_t>{static_cast<uint64_t>(s.shape[0]), static_cast<uint64_t>(s.shape[1])}
-                                              : std::vector<uint64_t>{static_cast<uint64_t>(s.shape[1]), static_cast<uint64_t>(s.shape[0])};
-    if (t.ne != want) fail(path.string(), ": tensor ", name, " has the wrong shape for this config");
+    const std::vector<uint64_t> want =
+        s.shape.size() == 1 ? std::vector<uint64_t>{static_cast<uint64_t>(s.shape[0])}
+        : conv              ? std::vector<uint64_t>{static_cast<uint64_t>(s.shape[0]),
+                                                    static_cast<uint64_t>(s.shape[1])}
+                            : std::vector<uint64_t>{static_cast<uint64_t>(s.shape[1]),
+                                                    static_cast<uint64_t>(s.shape[0])};
+    if (t.ne != want)
+      fail(path.string(), ": tensor ", name, " has the wrong shape for this config");
     if (t.type != kGgmlF32 && t.type != kGgmlF16 && t.type != kGgmlBF16)
-      fail(path.string(), ": tensor ", name, " has ggml type ", t.type, "; only F32, F16 and BF16 load (no quantized types)");
+      fail(path.string(), ": tensor ", name, " has ggml type ", t.type,
+           "; only F32, F16 and BF16 load (no quantized types)");
     const uint64_t bytes = static_cast<uint64_t>(s.numel) * (t.type == kGgmlF32 ? 4 : 2);
-    if (g.data_start > file_size || t.offset > file_size - g.data_start || bytes > file_size - g.data_start - t.offset)
+    if (g.data_start > file_size || t.offset > file_size - g.data_start ||
+        bytes > file_size - g.data_start - t.offset)
       fail(path.string(), ": tensor ", name, " runs past the end of the file");
     sources.push_back({&t, name});
   }
@@ -372,7 +451,8 @@ GPT2 gguf_load(const fs::path& path) {
     } else {
       half.resize(n);
       in.read(reinterpret_cast<char*>(half.data()), static_cast<std::streamsize>(n * 2));
-      for (size_t j = 0; j < n; j++) buf[j] = t.type == kGgmlBF16 ? from_bf16(half[j]) : half_to_float(half[j]);
+      for (size_t j = 0; j < n; j++)
+        buf[j] = t.type == kGgmlBF16 ? from_bf16(half[j]) : half_to_float(half[j]);
     }
     if (!in) fail(path.string(), ": cannot read tensor ", name);
     float* dst = m.w.params.data() + s.offset;
@@ -394,7 +474,8 @@ std::string ollama_template(const std::string& template_name) {
   // The preamble sentence becomes the system prompt's place (as `instruct serve` does).
   const std::string preamble(t.preamble());
   if (const size_t at = tmpl.find(preamble); !preamble.empty() && at != std::string::npos)
-    tmpl.replace(at, preamble.size(), "{{ if .System }}{{ .System }}{{ else }}" + preamble + "{{ end }}");
+    tmpl.replace(at, preamble.size(),
+                 "{{ if .System }}{{ .System }}{{ else }}" + preamble + "{{ end }}");
   else
     tmpl = "{{ if .System }}{{ .System }}\n{{ end }}" + tmpl;
   return tmpl;

@@ -16,13 +16,14 @@
 namespace instruct {
 
 struct GgufWriteOptions {
-  std::string name;                    // general.name
+  std::string name;  // general.name
   std::string template_name = "alpaca";
-  std::string type = "f32";            // f32 | f16 | bf16 (matrices; 1-D tensors stay f32)
+  std::string type = "f32";  // f32 | f16 | bf16 (matrices; 1-D tensors stay f32)
 };
 
 // Writes the model (its adapter must be merged first) and the tokenizer, atomically.
-void gguf_write(const std::filesystem::path& path, const GPT2& m, const Bpe& bpe, const GgufWriteOptions& o);
+void gguf_write(const std::filesystem::path& path, const GPT2& m, const Bpe& bpe,
+                const GgufWriteOptions& o);
 // Loads a gpt2 GGUF with F32, F16 or BF16 tensors; errors name the file and the key or tensor.
 GPT2 gguf_load(const std::filesystem::path& path);
 // The file's instruct.template, or "" when it has none (a GGUF from elsewhere).

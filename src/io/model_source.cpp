@@ -43,8 +43,10 @@ void model_default_to_newest(ModelOptions& o, std::ostream& log) {
   if (!o.model.empty() || !o.init.empty()) return;
   const fs::path m = model_newest_trained("out");
   if (m.empty())
-    fail("no --model given and no trained model in out/; train one with `instruct run` (it writes out/run/model), "
-         "or give --model DIR or a name such as gpt2");
+    fail(
+        "no --model given and no trained model in out/; train one with `instruct run` (it writes "
+        "out/run/model), "
+        "or give --model DIR or a name such as gpt2");
   o.model = m.string();
   log << "model     " << o.model << " (the newest trained model in out/; --model picks another)\n";
 }
@@ -52,7 +54,6 @@ void model_default_to_newest(ModelOptions& o, std::ostream& log) {
 fs::path model_cache_dir(const ModelOptions& o) {
   return o.cache_dir.empty() ? cache_root() : o.cache_dir;
 }
-
 
 namespace {
 
@@ -66,7 +67,8 @@ std::string model_hf_name(const ModelOptions& o) {
                         : "the newest trained model is " + newest.string());
   }
   if (hf.empty())
-    fail("--model ", o.model, " is neither a checkpoint directory nor a model name; use a directory with "
+    fail("--model ", o.model,
+         " is neither a checkpoint directory nor a model name; use a directory with "
          "config.json + model.safetensors, or gpt2, gpt2-medium, gpt2-large, gpt2-xl");
   return hf;
 }
@@ -111,7 +113,8 @@ nlohmann::json read_recipe(const fs::path& p) {
   try {
     return nlohmann::json::parse(file_read(p, "model recipe"));
   } catch (const nlohmann::json::exception& e) {
-    fail(p.string(), ": not valid JSON (", e.what(), "); rewrite it or remove it to use the defaults");
+    fail(p.string(), ": not valid JSON (", e.what(),
+         "); rewrite it or remove it to use the defaults");
   }
 }
 
@@ -140,20 +143,25 @@ ModelOptions adapter_base_options(const fs::path& dir, const ModelOptions& given
   b.cache_dir = given.cache_dir;
   b.model = adapter_base(dir).name_or_path;
   if (b.model.empty())
-    fail((dir / "adapter_config.json").string(), ": base_model_name_or_path is empty; give the base with --model and "
+    fail((dir / "adapter_config.json").string(),
+         ": base_model_name_or_path is empty; give the base with --model and "
          "the adapter with --adapter");
   return b;
 }
 
 // Applies the adapter in `dir` to `m` (trained on `base`), merged when asked.
-void attach_adapter(GPT2& m, const fs::path& dir, const ModelOptions& base, bool merge, std::ostream& log) {
+void attach_adapter(GPT2& m, const fs::path& dir, const ModelOptions& base, bool merge,
+                    std::ostream& log) {
   adapter_check_base(dir, base);
-  if (m.lora.on()) gpt2_merge_lora(m);  // an adapter on a base that is itself base + adapter (LoRA DPO on LoRA SFT)
+  if (m.lora.on())
+    gpt2_merge_lora(
+        m);  // an adapter on a base that is itself base + adapter (LoRA DPO on LoRA SFT)
   m.lora = adapter_load(dir, m.cfg);
   const LoraConfig& l = m.lora.cfg;
   log << "adapter   " << dir.string() << " (LoRA rank " << l.rank << ", alpha " << l.alpha << ", "
-      << lora_targets_text(l.targets) << (l.targets_module(kLoraQkv) ? l.split_qkv ? ", split q/k/v" : ", fused q/k/v" : "")
-      << ", " << param_count(m.lora.w.table) << " parameters" << (merge ? ", merged" : "") << ")\n";
+      << lora_targets_text(l.targets)
+      << (l.targets_module(kLoraQkv) ? l.split_qkv ? ", split q/k/v" : ", fused q/k/v" : "") << ", "
+      << param_count(m.lora.w.table) << " parameters" << (merge ? ", merged" : "") << ")\n";
   if (merge) gpt2_merge_lora(m);
 }
 
@@ -163,7 +171,8 @@ std::string model_random_size(const ModelOptions& o) {
   if (!o.config.empty()) return o.config;
   const std::string size = config_size_name(o.model);
   if (size.empty())
-    fail("--init random needs a size: --model ", o.model, " is not a model name; give --config small, medium, "
+    fail("--init random needs a size: --model ", o.model,
+         " is not a model name; give --config small, medium, "
          "large, xl or n_layer=2,n_head=2,n_embd=64");
   return size;
 }
@@ -171,9 +180,11 @@ std::string model_random_size(const ModelOptions& o) {
 // --init and --config together or not at all: a size without random weights would be silently
 // ignored (a named model downloaded instead).
 void model_options_check(const ModelOptions& o) {
-  if (!o.init.empty() && o.init != "random") fail("--init ", o.init, " is unknown; the only value is \"random\"");
+  if (!o.init.empty() && o.init != "random")
+    fail("--init ", o.init, " is unknown; the only value is \"random\"");
   if (!o.config.empty() && o.init.empty())
-    fail("--config ", o.config, " sets the size of random weights; add --init random (or drop --config to load --model)");
+    fail("--config ", o.config,
+         " sets the size of random weights; add --init random (or drop --config to load --model)");
 }
 
 GPT2Config model_config(const ModelOptions& o) {
@@ -190,17 +201,20 @@ void adapter_check_base(const fs::path& dir, const ModelOptions& base) {
   if (fingerprint.empty()) return;  // a foreign adapter: nothing recorded
   const std::string have = model_identity(base);
   if (have != fingerprint)
-    fail(dir.string(), ": this adapter was trained on another base model (", fingerprint, "), not on ",
-         base.init == "random" ? "--init random --config " + model_random_size(base) : base.model, " (", have,
-         "); give the model it was trained on");
+    fail(dir.string(), ": this adapter was trained on another base model (", fingerprint,
+         "), not on ",
+         base.init == "random" ? "--init random --config " + model_random_size(base) : base.model,
+         " (", have, "); give the model it was trained on");
 }
 
 std::string model_identity(const ModelOptions& o) {
   if (o.init == "random")
-    return "random:" + model_random_size(o) + ":seed=" + std::to_string(o.init_seed) + (o.tie ? ":tied" : "");
+    return "random:" + model_random_size(o) + ":seed=" + std::to_string(o.init_seed) +
+           (o.tie ? ":tied" : "");
   if (is_adapter_dir(o.model))  // an adapter on its base (a LoRA SFT model under DPO, say)
-    return "adapter:" + files_fingerprint(fs::path(o.model) / "adapter_config.json",
-                                          fs::path(o.model) / "adapter_model.safetensors") +
+    return "adapter:" +
+           files_fingerprint(fs::path(o.model) / "adapter_config.json",
+                             fs::path(o.model) / "adapter_model.safetensors") +
            "+" + recorded_base(o.model);
   const fs::path dir = model_dir(o);
   return files_fingerprint(dir / "config.json", dir / "model.safetensors");
@@ -216,7 +230,8 @@ GPT2 model_resolve(const ModelOptions& o, std::ostream& log) {
   model_options_check(o);
   if (o.init.empty() && is_adapter_dir(o.model)) {
     if (!o.adapter.empty())
-      fail("--model ", o.model, " is an adapter directory already; give its base with --model and the adapter with "
+      fail("--model ", o.model,
+           " is an adapter directory already; give its base with --model and the adapter with "
            "--adapter, or only --model");
     const ModelOptions base = adapter_base_options(o.model, o);
     GPT2 m = model_resolve(base, log);
@@ -226,7 +241,8 @@ GPT2 model_resolve(const ModelOptions& o, std::ostream& log) {
   GPT2 m = [&] {
     if (o.init.empty() && gguf_path(o.model)) {  // an exported GGUF (f32, f16, bf16)
       GPT2 r = gguf_load(o.model);
-      log << "model     " << o.model << " (GGUF, " << r.cfg.n_layer << " layers, " << r.cfg.n_embd << " wide)\n";
+      log << "model     " << o.model << " (GGUF, " << r.cfg.n_layer << " layers, " << r.cfg.n_embd
+          << " wide)\n";
       return r;
     }
     if (o.init == "random") {
@@ -235,21 +251,24 @@ GPT2 model_resolve(const ModelOptions& o, std::ostream& log) {
       c.tied = o.tie;
       GPT2 r = gpt2_create(c);
       gpt2_init_random(r, o.init_seed);
-      log << "model     random init, " << size << " (" << c.n_layer << " layers, " << c.n_embd << " wide, "
-          << c.n_head << " heads), seed " << o.init_seed << "\n";
+      log << "model     random init, " << size << " (" << c.n_layer << " layers, " << c.n_embd
+          << " wide, " << c.n_head << " heads), seed " << o.init_seed << "\n";
       return r;
     }
     if (!o.init.empty()) fail("--init ", o.init, " is unknown; the only value is \"random\"");
     const fs::path dir = model_dir(o);
-    if (!fs::is_directory(o.model) && (!fs::exists(dir / "model.safetensors") || !fs::exists(dir / "config.json"))) {
+    if (!fs::is_directory(o.model) &&
+        (!fs::exists(dir / "model.safetensors") || !fs::exists(dir / "config.json"))) {
       if (dist().size > 1)  // every rank would download into the same files
         fail(o.model, " is not in the cache yet (", dir.string(),
-             "); download it first with one process, e.g. instruct generate --model ", o.model, " --prompt hi");
+             "); download it first with one process, e.g. instruct generate --model ", o.model,
+             " --prompt hi");
       download_hf_model(config_hf_name(o.model), dir, log);
     }
     GPT2 r = checkpoint_load(dir, o.tie);
-    log << "model     " << dir.string() << " (" << r.cfg.n_layer << " layers, " << r.cfg.n_embd << " wide, "
-        << param_count(r.w.table) / 1000000.0 << "M parameters, head " << (r.cfg.tied ? "tied" : "untied") << ")\n";
+    log << "model     " << dir.string() << " (" << r.cfg.n_layer << " layers, " << r.cfg.n_embd
+        << " wide, " << param_count(r.w.table) / 1000000.0 << "M parameters, head "
+        << (r.cfg.tied ? "tied" : "untied") << ")\n";
     return r;
   }();
   // NaN or infinite weights would generate garbage (or nothing) with exit 0: refuse them by name.
@@ -262,7 +281,8 @@ GPT2 model_resolve(const ModelOptions& o, std::ostream& log) {
   }
   if (!o.adapter.empty()) {
     if (!adapter_present(o.adapter))
-      fail("--adapter ", o.adapter.string(), ": no adapter_config.json there; give a directory written by `instruct "
+      fail("--adapter ", o.adapter.string(),
+           ": no adapter_config.json there; give a directory written by `instruct "
            "train --lora-rank` or by PEFT's save_pretrained");
     attach_adapter(m, o.adapter, o, o.merge, log);
   } else if (o.merge) {
@@ -284,7 +304,8 @@ ModelRecipe model_recipe(const fs::path& dir) {
   try {
     r.template_name = j.at("template").get<std::string>();
     r.tokenizer = j.at("tokenizer").get<std::string>();
-    if (!r.tokenizer.empty() && r.tokenizer.is_relative()) r.tokenizer = dir / r.tokenizer;  // "." : this directory
+    if (!r.tokenizer.empty() && r.tokenizer.is_relative())
+      r.tokenizer = dir / r.tokenizer;  // "." : this directory
   } catch (const nlohmann::json::exception& e) {
     fail(p.string(), ": \"template\" or \"tokenizer\" is missing or not a string (", e.what(), ")");
   }

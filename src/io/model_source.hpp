@@ -17,10 +17,10 @@ namespace instruct {
 struct ModelOptions {
   std::string model = "gpt2-medium";  // a checkpoint directory or a model name
   std::string init;                   // "random": no checkpoint, random weights
-  std::string config;                 // size for --init random (empty: --model's; see model_random_size)
+  std::string config;  // size for --init random (empty: --model's; see model_random_size)
   uint64_t init_seed = 123;
-  bool tie = false;                   // share wte with the output head
-  std::filesystem::path cache_dir;    // empty: $XDG_CACHE_HOME/instruct or ~/.cache/instruct
+  bool tie = false;                 // share wte with the output head
+  std::filesystem::path cache_dir;  // empty: $XDG_CACHE_HOME/instruct or ~/.cache/instruct
   // inference only: a LoRA adapter on top of the model, applied as is or merged at load
   std::filesystem::path adapter;
   bool merge = false;
@@ -29,20 +29,30 @@ struct ModelOptions {
 // Every model option, declared once (see data_options_visit).
 template <class V, class... M>
 void model_options_visit(V&& v, M&... o) {
-  v({.flag = "model", .key = "model.model",
-     .help = "Checkpoint directory (config.json + model.safetensors) or name: gpt2, gpt2-medium, gpt2-large, gpt2-xl "
+  v({.flag = "model",
+     .key = "model.model",
+     .help = "Checkpoint directory (config.json + model.safetensors) or name: gpt2, gpt2-medium, "
+             "gpt2-large, gpt2-xl "
              "(downloaded into the cache when missing)"},
     o.model...);
-  v({.flag = "init", .key = "model.init", .help = "\"random\": start from random weights instead of a checkpoint"},
+  v({.flag = "init",
+     .key = "model.init",
+     .help = "\"random\": start from random weights instead of a checkpoint"},
     o.init...);
-  v({.flag = "config", .key = "model.config",
-     .help = "Size for --init random: small, medium, large, xl, or n_layer=2,n_head=2,n_embd=64 (default: the "
+  v({.flag = "config",
+     .key = "model.config",
+     .help = "Size for --init random: small, medium, large, xl, or n_layer=2,n_head=2,n_embd=64 "
+             "(default: the "
              "size --model names)"},
     o.config...);
-  v({.flag = "init-seed", .key = "model.init_seed", .help = "Seed of --init random"}, o.init_seed...);
-  v({.flag = "tie-embeddings", .key = "model.tie", .help = "Share wte with the output head (the reference unties them)"},
+  v({.flag = "init-seed", .key = "model.init_seed", .help = "Seed of --init random"},
+    o.init_seed...);
+  v({.flag = "tie-embeddings",
+     .key = "model.tie",
+     .help = "Share wte with the output head (the reference unties them)"},
     o.tie...);
-  v({.flag = "cache-dir", .help = "Model cache (default: $XDG_CACHE_HOME/instruct or ~/.cache/instruct)",
+  v({.flag = "cache-dir",
+     .help = "Model cache (default: $XDG_CACHE_HOME/instruct or ~/.cache/instruct)",
      .resumable = true},
     o.cache_dir...);
 }
@@ -51,18 +61,20 @@ void model_options_visit(V&& v, M&... o) {
 template <class V, class... M>
 void adapter_options_visit(V&& v, M&... o) {
   v({.flag = "adapter",
-     .help = "A LoRA adapter directory (PEFT layout: adapter_config.json + adapter_model.safetensors) applied to "
+     .help = "A LoRA adapter directory (PEFT layout: adapter_config.json + "
+             "adapter_model.safetensors) applied to "
              "--model; a --model directory that holds an adapter applies it by itself"},
     o.adapter...);
-  v({.flag = "merge", .help = "Merge the adapter into the weights at load (W + alpha*A*B): plain-model speed"},
+  v({.flag = "merge",
+     .help = "Merge the adapter into the weights at load (W + alpha*A*B): plain-model speed"},
     o.merge...);
 }
 
 std::filesystem::path model_cache_dir(const ModelOptions& o);
 // The newest trained model under root (root/RUN/model, root/RUN/dpo/model); empty if none.
 std::filesystem::path model_newest_trained(const std::filesystem::path& root);
-// Inference without --model (o.model empty, no --init): the newest trained model under out/, said in
-// one line on log; none is a one-line error that names `instruct run`.
+// Inference without --model (o.model empty, no --init): the newest trained model under out/, said
+// in one line on log; none is a one-line error that names `instruct run`.
 void model_default_to_newest(ModelOptions& o, std::ostream& log);
 // --init is "random" or empty, and --config goes only with --init random: one-line errors.
 void model_options_check(const ModelOptions& o);

@@ -24,7 +24,9 @@ bool json_int_in(const J& v, int64_t lo, int64_t hi, int64_t* out) {
   if (!v.is_number_integer()) return false;
   if (v.is_number_unsigned()) {
     const uint64_t u = v.template get<uint64_t>();
-    if (u > static_cast<uint64_t>(INT64_MAX) || static_cast<int64_t>(u) > hi || static_cast<int64_t>(u) < lo) return false;
+    if (u > static_cast<uint64_t>(INT64_MAX) || static_cast<int64_t>(u) > hi ||
+        static_cast<int64_t>(u) < lo)
+      return false;
     *out = static_cast<int64_t>(u);
     return true;
   }
@@ -41,7 +43,8 @@ struct OptionsWriter {
   void operator()(const OptSpec& s, const T& v) const {
     if (!s.key) return;
     if constexpr (std::is_same_v<T, std::filesystem::path>)
-      json_at(j, s.key) = v.empty() ? std::string() : std::filesystem::absolute(v).lexically_normal().string();
+      json_at(j, s.key) =
+          v.empty() ? std::string() : std::filesystem::absolute(v).lexically_normal().string();
     else
       json_at(j, s.key) = v;
   }
@@ -56,20 +59,26 @@ struct OptionsReader {
     const nlohmann::json* node = json_find(j, s.key);
     if (!node) return;  // written before this option existed: the default
     auto damaged = [&] {
-      fail(file.string(), ": option \"", s.key, "\" is ", node->dump(), ", not a value of its type; the file is "
+      fail(file.string(), ": option \"", s.key, "\" is ", node->dump(),
+           ", not a value of its type; the file is "
            "damaged (for a checkpoint: resume from an older one)");
     };
     // Integers checked: nlohmann's get<int> of 1e42 is undefined behaviour, of 2^40 a wrap.
     if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
       int64_t x = 0;
-      const int64_t hi = static_cast<uint64_t>(std::numeric_limits<T>::max()) > static_cast<uint64_t>(INT64_MAX)
-                             ? INT64_MAX : static_cast<int64_t>(std::numeric_limits<T>::max());
-      if (!json_int_in(*node, static_cast<int64_t>(std::numeric_limits<T>::min()), hi, &x)) damaged();
+      const int64_t hi =
+          static_cast<uint64_t>(std::numeric_limits<T>::max()) > static_cast<uint64_t>(INT64_MAX)
+              ? INT64_MAX
+              : static_cast<int64_t>(std::numeric_limits<T>::max());
+      if (!json_int_in(*node, static_cast<int64_t>(std::numeric_limits<T>::min()), hi, &x))
+        damaged();
       v = static_cast<T>(x);
     } else {
       try {
-        if constexpr (std::is_same_v<T, std::filesystem::path>) v = node->get<std::string>();
-        else v = node->get<T>();
+        if constexpr (std::is_same_v<T, std::filesystem::path>)
+          v = node->get<std::string>();
+        else
+          v = node->get<T>();
       } catch (const nlohmann::json::exception&) {
         damaged();
       }

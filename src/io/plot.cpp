@@ -1,5 +1,5 @@
-// A small fixed-layout chart in cairo: axes box, "nice" ticks (1/2/5 steps, integer epochs past one),
-// two polylines (solid train, dash-dot val), legend upper right, tokens axis on top.
+// A small fixed-layout chart in cairo: axes box, "nice" ticks (1/2/5 steps, integer epochs past
+// one), two polylines (solid train, dash-dot val), legend upper right, tokens axis on top.
 #include "io/plot.hpp"
 
 #include <cairo-pdf.h>
@@ -44,9 +44,12 @@ std::vector<double> ticks(double lo, double hi, double step) {
 std::string label(double v, double step) {
   char buf[32];
   const double a = std::fabs(v);
-  if (a >= 1e6 && step >= 1e5) std::snprintf(buf, sizeof buf, "%gM", v / 1e6);
-  else if (a >= 1e4 && step >= 1e3) std::snprintf(buf, sizeof buf, "%gk", v / 1e3);
-  else if (step >= 1) std::snprintf(buf, sizeof buf, "%.0f", v);
+  if (a >= 1e6 && step >= 1e5)
+    std::snprintf(buf, sizeof buf, "%gM", v / 1e6);
+  else if (a >= 1e4 && step >= 1e3)
+    std::snprintf(buf, sizeof buf, "%gk", v / 1e3);
+  else if (step >= 1)
+    std::snprintf(buf, sizeof buf, "%.0f", v);
   else {
     const int dec = std::min(6, static_cast<int>(std::ceil(-std::log10(step) - 1e-9)));
     std::snprintf(buf, sizeof buf, "%.*f", dec, v);
@@ -54,7 +57,8 @@ std::string label(double v, double step) {
   return buf;
 }
 
-void text(cairo_t* cr, const std::string& s, double x, double y, double ax, double ay, double angle = 0) {
+void text(cairo_t* cr, const std::string& s, double x, double y, double ax, double ay,
+          double angle = 0) {
   cairo_text_extents_t e;
   cairo_text_extents(cr, s.c_str(), &e);
   cairo_save(cr);
@@ -116,8 +120,12 @@ void draw(cairo_t* cr, const LossCurves& c) {
   // top axis: tokens seen, mapped so each evaluation sits at the same x on both axes
   const double t0 = c.tokens.front(), t1 = c.tokens.back();
   if (t1 > t0 && c.epochs.back() > c.epochs.front()) {
-    auto E = [&](double t) { return c.epochs.front() + (t - t0) / (t1 - t0) * (c.epochs.back() - c.epochs.front()); };
-    auto T = [&](double e) { return t0 + (e - c.epochs.front()) / (c.epochs.back() - c.epochs.front()) * (t1 - t0); };
+    auto E = [&](double t) {
+      return c.epochs.front() + (t - t0) / (t1 - t0) * (c.epochs.back() - c.epochs.front());
+    };
+    auto T = [&](double e) {
+      return t0 + (e - c.epochs.front()) / (c.epochs.back() - c.epochs.front()) * (t1 - t0);
+    };
     const double ts = nice_step(T(xe1) - T(xe0), 5, true);
     for (double t : ticks(T(xe0), T(xe1), ts)) {
       cairo_move_to(cr, X(E(t)), y0 - 4), cairo_line_to(cr, X(E(t)), y0), cairo_stroke(cr);
@@ -141,8 +149,10 @@ void draw(cairo_t* cr, const LossCurves& c) {
         pen = false;
         continue;
       }
-      if (pen) cairo_line_to(cr, X(c.epochs[i]), Y(v[i]));
-      else cairo_move_to(cr, X(c.epochs[i]), Y(v[i]));
+      if (pen)
+        cairo_line_to(cr, X(c.epochs[i]), Y(v[i]));
+      else
+        cairo_move_to(cr, X(c.epochs[i]), Y(v[i]));
       pen = true;
     }
     if (v.size() == 1) cairo_arc(cr, X(c.epochs[0]), Y(v[0]), 2, 0, 2 * M_PI);
@@ -187,11 +197,13 @@ void plot_losses(const fs::path& path, const LossCurves& c, const std::string& f
   if (c.epochs.empty() || c.epochs.size() != c.train.size() || c.val.size() != c.train.size() ||
       c.tokens.size() != c.train.size())
     fail(path.string(), ": no evaluations to plot; use --eval-freq with at least one evaluation");
-  if (format != "png" && format != "pdf") fail("--plot-format ", format, " is unknown; use png or pdf");
+  if (format != "png" && format != "pdf")
+    fail("--plot-format ", format, " is unknown; use png or pdf");
   fs::path tmp = path;
   tmp += ".tmp";
-  cairo_surface_t* s = format == "png" ? cairo_image_surface_create(CAIRO_FORMAT_ARGB32, int(kW * 2), int(kH * 2))
-                                       : cairo_pdf_surface_create(tmp.c_str(), kW * 0.72, kH * 0.72);
+  cairo_surface_t* s =
+      format == "png" ? cairo_image_surface_create(CAIRO_FORMAT_ARGB32, int(kW * 2), int(kH * 2))
+                      : cairo_pdf_surface_create(tmp.c_str(), kW * 0.72, kH * 0.72);
   cairo_t* cr = cairo_create(s);
   cairo_scale(cr, format == "png" ? 2.0 : 0.72, format == "png" ? 2.0 : 0.72);
   draw(cr, c);
@@ -204,7 +216,8 @@ void plot_losses(const fs::path& path, const LossCurves& c, const std::string& f
   if (st != CAIRO_STATUS_SUCCESS) {
     std::error_code ec;
     fs::remove(tmp, ec);
-    fail(path.string(), ": cannot write the plot (", cairo_status_to_string(st), "); check the directory");
+    fail(path.string(), ": cannot write the plot (", cairo_status_to_string(st),
+         "); check the directory");
   }
   std::error_code ec;
   fs::rename(tmp, path, ec);

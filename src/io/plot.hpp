@@ -15,7 +15,8 @@ struct LossCurves {
   std::string y_label = "Loss", train_label = "Training loss", val_label = "Validation loss";
 };
 
-// format: "png" or "pdf". Fails (one line) when there is nothing to plot or the file cannot be written.
+// format: "png" or "pdf". Fails (one line) when there is nothing to plot or the file cannot be
+// written.
 void plot_losses(const std::filesystem::path& path, const LossCurves& c, const std::string& format);
 
 }  // namespace instruct

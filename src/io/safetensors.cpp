@@ -36,7 +36,9 @@ float half_to_float(uint16_t h) {
     } else {  // subnormal
       int e = -1;
       uint32_t m = mant;
-      do { e++, m <<= 1; } while (!(m & 0x400));
+      do {
+        e++, m <<= 1;
+      } while (!(m & 0x400));
       bits = sign | ((127 - 15 - e) << 23) | ((m & 0x3FF) << 13);
     }
   } else if (exp == 31) {
@@ -75,7 +77,8 @@ SafeTensorsFile::SafeTensorsFile(const std::filesystem::path& path) : path_(path
   size_ = static_cast<size_t>(st.st_size);
   if (size_ < 8) {
     ::close(fd);
-    fail(f, ": truncated safetensors file (", size_, " bytes, not even a header length); re-download it");
+    fail(f, ": truncated safetensors file (", size_,
+         " bytes, not even a header length); re-download it");
   }
   map_ = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
@@ -107,7 +110,8 @@ SafeTensorsFile::SafeTensorsFile(const std::filesystem::path& path) : path_(path
       continue;
     }
     const std::string where = f + ": tensor \"" + name + "\"";
-    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets"))
+    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") ||
+        !v.contains("data_offsets"))
       fail(where, ": entry needs dtype, shape and data_offsets; the file is corrupt");
     SafeTensor t;
     if (!v["dtype"].is_string() || !dtype_size(v["dtype"].get<std::string>()))
@@ -115,11 +119,13 @@ SafeTensorsFile::SafeTensorsFile(const std::filesystem::path& path) : path_(path
     t.dtype = v["dtype"].get<std::string>();
     if (!v["shape"].is_array()) fail(where, ": shape is not an array");
     for (const auto& d : v["shape"]) {
-      if (!d.is_number_integer() || d.get<int64_t>() < 0) fail(where, ": shape has an invalid dimension ", d.dump());
+      if (!d.is_number_integer() || d.get<int64_t>() < 0)
+        fail(where, ": shape has an invalid dimension ", d.dump());
       t.shape.push_back(d.get<int64_t>());
     }
     const auto& off = v["data_offsets"];
-    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
+    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
+        !off[1].is_number_unsigned())
       fail(where, ": data_offsets must be two non-negative integers");
     const uint64_t begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
     if (begin > end || end > data_size)
@@ -131,8 +137,9 @@ SafeTensorsFile::SafeTensorsFile(const std::filesystem::path& path) : path_(path
       numel *= d;
     }
     if (static_cast<uint64_t>(numel) * dtype_size(t.dtype) != end - begin)
-      fail(where, ": ", end - begin, " bytes of data for shape ", shape_str(t.shape), " of ", t.dtype,
-           " (needs ", static_cast<uint64_t>(numel) * dtype_size(t.dtype), "); the header lies");
+      fail(where, ": ", end - begin, " bytes of data for shape ", shape_str(t.shape), " of ",
+           t.dtype, " (needs ", static_cast<uint64_t>(numel) * dtype_size(t.dtype),
+           "); the header lies");
     t.data = data + begin;
     t.nbytes = end - begin;
     if (t.nbytes) spans.emplace_back(begin, end);
@@ -151,18 +158,22 @@ SafeTensorsFile::~SafeTensorsFile() {
 const SafeTensor& SafeTensorsFile::at(const std::string& name) const {
   auto it = tensors_.find(name);
   if (it == tensors_.end())
-    fail(path_.string(), ": tensor \"", name, "\" is missing; is this a GPT-2 checkpoint of this size?");
+    fail(path_.string(), ": tensor \"", name,
+         "\" is missing; is this a GPT-2 checkpoint of this size?");
   return it->second;
 }
 
-void SafeTensorsFile::read_f32(const std::string& name, const std::vector<int64_t>& shape, float* out) const {
+void SafeTensorsFile::read_f32(const std::string& name, const std::vector<int64_t>& shape,
+                               float* out) const {
   const SafeTensor& t = at(name);
   if (t.shape != shape)
     fail(path_.string(), ": tensor \"", name, "\" has shape ", shape_str(t.shape), ", expected ",
          shape_str(shape), " for this model config");
   const int64_t n = t.numel();
   if (t.dtype == "F32") {
-    if (n) std::memcpy(out, t.data, static_cast<size_t>(n) * 4);  // (an empty tensor may have no pointers)
+    if (n)
+      std::memcpy(out, t.data,
+                  static_cast<size_t>(n) * 4);  // (an empty tensor may have no pointers)
   } else if (t.dtype == "F16" || t.dtype == "BF16") {
     const bool bf = t.dtype == "BF16";
     for (int64_t i = 0; i < n; i++) {
@@ -176,7 +187,8 @@ void SafeTensorsFile::read_f32(const std::string& name, const std::vector<int64_
       }
     }
   } else {
-    fail(path_.string(), ": tensor \"", name, "\" has dtype ", t.dtype, "; expected F32, F16 or BF16");
+    fail(path_.string(), ": tensor \"", name, "\" has dtype ", t.dtype,
+         "; expected F32, F16 or BF16");
   }
 }
 
@@ -197,13 +209,15 @@ void safetensors_write(const std::filesystem::path& path, const std::vector<Safe
   while ((h.size() + 8) % 8) h += ' ';  // keep the data block 8-byte aligned
   AtomicFile f(path);
   uint8_t len[8];
-  for (int i = 0; i < 8; i++) len[i] = static_cast<uint8_t>(static_cast<uint64_t>(h.size()) >> (8 * i));
+  for (int i = 0; i < 8; i++)
+    len[i] = static_cast<uint8_t>(static_cast<uint64_t>(h.size()) >> (8 * i));
   f.stream().write(reinterpret_cast<const char*>(len), 8);
   f.stream() << h;
   for (const SafeTensorOut& t : tensors) {
     int64_t n = 1;
     for (int64_t d : t.shape) n *= d;
-    f.stream().write(static_cast<const char*>(t.data), static_cast<std::streamsize>(dtype_size(t.dtype) * n));
+    f.stream().write(static_cast<const char*>(t.data),
+                     static_cast<std::streamsize>(dtype_size(t.dtype) * n));
   }
   f.commit();
 }

@@ -25,7 +25,10 @@ std::string trim_slash(std::string u) {
   return u;
 }
 
-void curl_init_once() { static const bool ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; (void)ok; }
+void curl_init_once() {
+  static const bool ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+  (void)ok;
+}
 
 size_t on_write(char* p, size_t size, size_t n, void* user) {
   static_cast<std::string*>(user)->append(p, size * n);
@@ -50,7 +53,8 @@ Http http(const JudgeOptions& o, const std::string& url, const std::string* post
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::min(o.timeout, 15.0) * 1000));
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(std::min(o.timeout, 15.0) * 1000));
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(o.timeout * 1000));
   curl_easy_setopt(c, CURLOPT_USERAGENT, "instruct.cpp");
   if (post) {
@@ -63,7 +67,9 @@ Http http(const JudgeOptions& o, const std::string& url, const std::string* post
   curl_easy_cleanup(c);
   if (rc != CURLE_OK) {
     const std::string what = *err ? err : curl_easy_strerror(rc);
-    if (rc == CURLE_OPERATION_TIMEDOUT) throw JudgeRetryable(str_cat(url, ": no complete reply within ", o.timeout, " s (", what, ")"));
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+      throw JudgeRetryable(
+          str_cat(url, ": no complete reply within ", o.timeout, " s (", what, ")"));
     throw JudgeRetryable(str_cat(url, ": ", what));
   }
   return r;
@@ -73,7 +79,7 @@ std::string error_of(const std::string& body) {
   try {
     const auto j = nlohmann::json::parse(body);
     if (j.contains("error"))
-      return j["error"].is_string() ? j["error"].get<std::string>()
+      return j["error"].is_string()           ? j["error"].get<std::string>()
              : j["error"].contains("message") ? j["error"]["message"].get<std::string>()
                                               : j["error"].dump();
   } catch (const nlohmann::json::exception&) {
@@ -82,25 +88,32 @@ std::string error_of(const std::string& body) {
 }
 
 std::string start_hint(const JudgeOptions& o) {
-  return o.api == "ollama" ? str_cat("start it with `ollama serve` and `ollama pull ", o.model, "`, or give --url")
-                           : "start an OpenAI-compatible server (llama.cpp server, vLLM, Ollama's /v1) or give --url";
+  return o.api == "ollama" ? str_cat("start it with `ollama serve` and `ollama pull ", o.model,
+                                     "`, or give --url")
+                           : "start an OpenAI-compatible server (llama.cpp server, vLLM, Ollama's "
+                             "/v1) or give --url";
 }
 
 }  // namespace
 
-std::string judge_prompt(const std::string& instruction, const std::string& input, const std::string& output,
-                         const std::string& model_response) {
+std::string judge_prompt(const std::string& instruction, const std::string& input,
+                         const std::string& output, const std::string& model_response) {
   std::string fi =
-      "Below is an instruction that describes a task. Write a response that appropriately completes the request."
-      "\n\n### Instruction:\n" + instruction;
+      "Below is an instruction that describes a task. Write a response that appropriately "
+      "completes the request."
+      "\n\n### Instruction:\n" +
+      instruction;
   if (!input.empty()) fi += "\n\n### Input:\n" + input;
-  return "Given the input `" + fi + "` and correct output `" + output + "`, score the model response `" +
-         model_response + "` on a scale from 0 to 100, where 100 is the best score. Respond with the integer number only.";
+  return "Given the input `" + fi + "` and correct output `" + output +
+         "`, score the model response `" + model_response +
+         "` on a scale from 0 to 100, where 100 is the best score. Respond with the integer number "
+         "only.";
 }
 
 void judge_check(const JudgeOptions& o) {
   judge_options_visit(OptChecker{}, o);
-  if (o.api != "ollama" && o.api != "openai") fail("--api ", o.api, " is unknown; use ollama or openai");
+  if (o.api != "ollama" && o.api != "openai")
+    fail("--api ", o.api, " is unknown; use ollama or openai");
   const std::string base = trim_slash(o.url);
   const std::string url = base + (o.api == "ollama" ? "/api/tags" : "/v1/models");
   Http r;
@@ -112,16 +125,19 @@ void judge_check(const JudgeOptions& o) {
   if (r.status == 401 || r.status == 403)
     fail(url, " refused the request (HTTP ", r.status, "); set the API key in $", o.api_key_env);
   if (r.status < 200 || r.status >= 300)
-    fail(url, " answered HTTP ", r.status, " (", error_of(r.body), "); is ", base, " an ", o.api, " server?");
+    fail(url, " answered HTTP ", r.status, " (", error_of(r.body), "); is ", base, " an ", o.api,
+         " server?");
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(r.body);
   } catch (const nlohmann::json::exception&) {
     fail(url, " did not answer JSON; is ", base, " an ", o.api, " server?");
   }
-  if (!j.is_object()) fail(url, " did not answer a JSON object; is ", base, " an ", o.api, " server?");
+  if (!j.is_object())
+    fail(url, " did not answer a JSON object; is ", base, " an ", o.api, " server?");
   std::vector<std::string> names;
-  const auto& list = o.api == "ollama" ? j.value("models", nlohmann::json::array()) : j.value("data", nlohmann::json::array());
+  const auto& list = o.api == "ollama" ? j.value("models", nlohmann::json::array())
+                                       : j.value("data", nlohmann::json::array());
   for (const auto& m : list)
     for (const char* k : {"name", "id", "model"})
       if (m.contains(k) && m[k].is_string()) {
@@ -132,9 +148,10 @@ void judge_check(const JudgeOptions& o) {
     if (n == o.model || n == o.model + ":latest") return;
   std::string have;
   for (const std::string& n : names) have += (have.empty() ? "" : ", ") + n;
-  fail("the judge server at ", base, " does not have the model ", o.model, " (it has: ",
-       have.empty() ? "none" : have, "); ",
-       o.api == "ollama" ? str_cat("run `ollama pull ", o.model, "`") : std::string("load it, or pick one with --judge-model"));
+  fail("the judge server at ", base, " does not have the model ", o.model,
+       " (it has: ", have.empty() ? "none" : have, "); ",
+       o.api == "ollama" ? str_cat("run `ollama pull ", o.model, "`")
+                         : std::string("load it, or pick one with --judge-model"));
 }
 
 std::string judge_reply_text(const std::string& api, const std::string& body) {
@@ -145,7 +162,8 @@ std::string judge_reply_text(const std::string& api, const std::string& body) {
       if (content.is_string()) return content.get<std::string>();
     } catch (const nlohmann::json::exception&) {
     }
-    throw JudgeRetryable(str_cat("the reply has no choices[0].message.content: ", body.substr(0, 200)));
+    throw JudgeRetryable(
+        str_cat("the reply has no choices[0].message.content: ", body.substr(0, 200)));
   }
   // Ollama streams NDJSON: message.content pieces, then a line with "done": true.
   std::string content;
@@ -162,12 +180,17 @@ std::string judge_reply_text(const std::string& api, const std::string& body) {
     } catch (const nlohmann::json::exception&) {
       throw JudgeRetryable("a reply line is not JSON: " + line.substr(0, 120));
     }
-    if (!j.is_object()) throw JudgeRetryable("a reply line is not a JSON object: " + line.substr(0, 120));
+    if (!j.is_object())
+      throw JudgeRetryable("a reply line is not a JSON object: " + line.substr(0, 120));
     if (j.contains("error"))
-      throw JudgeRetryable("the server reported an error: " + (j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump()));
+      throw JudgeRetryable("the server reported an error: " + (j["error"].is_string()
+                                                                   ? j["error"].get<std::string>()
+                                                                   : j["error"].dump()));
     if (const auto m = j.find("message"); m != j.end() && m->is_object())
-      if (const auto c = m->find("content"); c != m->end() && c->is_string()) content += c->get<std::string>();
-    if (const auto d = j.find("done"); d != j.end() && d->is_boolean() && d->get<bool>()) done = true;
+      if (const auto c = m->find("content"); c != m->end() && c->is_string())
+        content += c->get<std::string>();
+    if (const auto d = j.find("done"); d != j.end() && d->is_boolean() && d->get<bool>())
+      done = true;
   }
   if (!done) throw JudgeRetryable("the reply stream ended before \"done\"");
   return content;
@@ -196,11 +219,13 @@ JudgeReply judge_ask(const JudgeOptions& o, const std::string& prompt, int num_c
   std::string last_error;
   for (int attempt = 0; attempt <= o.retries; attempt++) {
     if (attempt > 0)
-      std::this_thread::sleep_for(std::chrono::duration<double>(o.backoff * (1 << std::min(attempt - 1, 6))));
+      std::this_thread::sleep_for(
+          std::chrono::duration<double>(o.backoff * (1 << std::min(attempt - 1, 6))));
     out.attempts = attempt + 1;
     try {
       const Http r = http(o, url, &body);
-      if (r.status >= 500) throw JudgeRetryable(str_cat(url, ": HTTP ", r.status, " (", error_of(r.body), ")"));
+      if (r.status >= 500)
+        throw JudgeRetryable(str_cat(url, ": HTTP ", r.status, " (", error_of(r.body), ")"));
       if (r.status < 200 || r.status >= 300)
         fail(url, ": HTTP ", r.status, " (", error_of(r.body), "); check --judge-model and --api");
       try {
@@ -223,7 +248,8 @@ int32_t judge_parse_score(const std::string& reply, bool* exact) {
   if (a != std::string::npos) {
     std::string t = reply.substr(a, b - a + 1);
     size_t i = (t[0] == '+' || t[0] == '-') ? 1 : 0;
-    if (i < t.size() && t.size() - i <= 9 && t.find_first_not_of("0123456789", i) == std::string::npos) {
+    if (i < t.size() && t.size() - i <= 9 &&
+        t.find_first_not_of("0123456789", i) == std::string::npos) {
       *exact = true;
       return std::atoi(t.c_str());
     }
@@ -235,9 +261,10 @@ int32_t judge_parse_score(const std::string& reply, bool* exact) {
     }
     size_t j = i;
     while (j < reply.size() && std::isdigit(static_cast<unsigned char>(reply[j]))) j++;
-    const bool part_of_number = (i > 0 && (reply[i - 1] == '.' || reply[i - 1] == ',')) ||
-                                (j < reply.size() && (reply[j] == '.' || reply[j] == ',') && j + 1 < reply.size() &&
-                                 std::isdigit(static_cast<unsigned char>(reply[j + 1])));
+    const bool part_of_number =
+        (i > 0 && (reply[i - 1] == '.' || reply[i - 1] == ',')) ||
+        (j < reply.size() && (reply[j] == '.' || reply[j] == ',') && j + 1 < reply.size() &&
+         std::isdigit(static_cast<unsigned char>(reply[j + 1])));
     if (!part_of_number && j - i <= 3) {
       const int v = std::atoi(reply.substr(i, j - i).c_str());
       if (v >= 0 && v <= 100) return v;

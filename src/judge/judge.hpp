@@ -15,22 +15,26 @@ struct JudgeOptions {
   std::string api = "ollama";  // ollama | openai
   std::string model = "llama3";
   int32_t retries = 3;
-  double timeout = 300;       // seconds per request
-  double backoff = 1.0;       // first retry delay in seconds, doubled each time
+  double timeout = 300;                        // seconds per request
+  double backoff = 1.0;                        // first retry delay in seconds, doubled each time
   std::string api_key_env = "OPENAI_API_KEY";  // OpenAI: the key is read from this variable
 };
 
 // The judge's server options, declared once (judge, prefs, run), with their ranges.
 template <class V, class... O>
 void judge_options_visit(V&& v, O&... o) {
-  v({.flag = "retries", .help = "Retries per entry on connection errors, timeouts, 5xx", .min = 0, .max = 100},
+  v({.flag = "retries",
+     .help = "Retries per entry on connection errors, timeouts, 5xx",
+     .min = 0,
+     .max = 100},
     o.retries...);
-  v({.flag = "timeout", .help = "Seconds per request", .max = 86400, .positive = true}, o.timeout...);
+  v({.flag = "timeout", .help = "Seconds per request", .max = 86400, .positive = true},
+    o.timeout...);
 }
 
 // The reference's judge prompt for one entry (format_input is the Alpaca prompt).
-std::string judge_prompt(const std::string& instruction, const std::string& input, const std::string& output,
-                         const std::string& model_response);
+std::string judge_prompt(const std::string& instruction, const std::string& input,
+                         const std::string& output, const std::string& model_response);
 
 // Fails (one line, saying how to start the server or pull the model) unless the server answers
 // and lists the model.

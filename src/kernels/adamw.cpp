@@ -29,8 +29,8 @@ struct AdamStep {
   // One parameter: m and v in fp32, updated in place.
   float apply(float p, float g, float& m, float& v) const {
     p *= decay;
-    m = m * b1 + g * one_minus_b1;       // exp_avg.mul_(b1).add_(g, 1 - b1)
-    v = v * b2 + one_minus_b2 * g * g;   // exp_avg_sq.mul_(b2).addcmul_(g, g, 1 - b2)
+    m = m * b1 + g * one_minus_b1;      // exp_avg.mul_(b1).add_(g, 1 - b1)
+    v = v * b2 + one_minus_b2 * g * g;  // exp_avg_sq.mul_(b2).addcmul_(g, g, 1 - b2)
     const float denom = std::sqrt(v) / bc2_sqrt + eps;
     return p - step_size * m / denom;
   }
@@ -62,11 +62,14 @@ std::array<float, 256> make_dynamic_map(bool is_signed) {
   std::vector<double> data;
   const int max_exp = 7, non_sign_bits = 7;
   for (int i = 0; i < max_exp; i++) {
-    const int items = is_signed ? (1 << (i + non_sign_bits - max_exp)) + 1 : (1 << (i + non_sign_bits - max_exp + 1)) + 1;
+    const int items = is_signed ? (1 << (i + non_sign_bits - max_exp)) + 1
+                                : (1 << (i + non_sign_bits - max_exp + 1)) + 1;
     const double scale = std::pow(10.0, -(max_exp - 1) + i);
-    for (int k = 0; k + 1 < items; k++) {  // means of neighbouring linspace(0.1, 1, items) boundaries
+    for (int k = 0; k + 1 < items;
+         k++) {  // means of neighbouring linspace(0.1, 1, items) boundaries
       const double lo = 0.1 + 0.9 * k / (items - 1), hi = 0.1 + 0.9 * (k + 1) / (items - 1);
-      const double mean = static_cast<float>((static_cast<float>(lo) + static_cast<float>(hi)) / 2.0);
+      const double mean =
+          static_cast<float>((static_cast<float>(lo) + static_cast<float>(hi)) / 2.0);
       data.push_back(scale * mean);
       if (is_signed) data.push_back(-scale * mean);
     }
@@ -91,13 +94,16 @@ void adamw_update(float* param, const float* grad, float* m, float* v, int64_t n
 
 uint16_t bf16_round_stochastic(float x, uint32_t random) {
   const uint32_t u = bits_of(x);
-  if ((u & 0x7f800000u) == 0x7f800000u) return static_cast<uint16_t>(u >> 16);  // inf and nan as they are
-  const uint32_t r = u + (random & 0xffffu);  // carries into the kept bits with probability low/65536
+  if ((u & 0x7f800000u) == 0x7f800000u)
+    return static_cast<uint16_t>(u >> 16);  // inf and nan as they are
+  const uint32_t r =
+      u + (random & 0xffffu);  // carries into the kept bits with probability low/65536
   return static_cast<uint16_t>(r >> 16);
 }
 
-void adamw_update_bf16(float* param, const float* grad, uint16_t* m, uint16_t* v, int64_t n, const AdamWHyper& h,
-                       double weight_decay, int64_t step, uint64_t seed, int64_t index0) {
+void adamw_update_bf16(float* param, const float* grad, uint16_t* m, uint16_t* v, int64_t n,
+                       const AdamWHyper& h, double weight_decay, int64_t step, uint64_t seed,
+                       int64_t index0) {
   const AdamStep a(h, weight_decay, step);
   const uint64_t base = mix(seed ^ mix(static_cast<uint64_t>(step)));
 #pragma omp parallel for
@@ -133,7 +139,8 @@ void quantize_block(const float* x, int64_t n, const float* map, uint8_t* codes,
 }
 }  // namespace
 
-void quantize_blockwise(const float* x, int64_t n, const float* map, uint8_t* codes, float* absmax) {
+void quantize_blockwise(const float* x, int64_t n, const float* map, uint8_t* codes,
+                        float* absmax) {
   const int64_t blocks = (n + kQuantBlock - 1) / kQuantBlock;
 #pragma omp parallel for
   for (int64_t b = 0; b < blocks; b++) {
@@ -142,13 +149,15 @@ void quantize_blockwise(const float* x, int64_t n, const float* map, uint8_t* co
   }
 }
 
-void dequantize_blockwise(const uint8_t* codes, const float* absmax, int64_t n, const float* map, float* x) {
+void dequantize_blockwise(const uint8_t* codes, const float* absmax, int64_t n, const float* map,
+                          float* x) {
 #pragma omp parallel for
   for (int64_t i = 0; i < n; i++) x[i] = map[codes[i]] * absmax[i / kQuantBlock];
 }
 
-void adamw_update_8bit(float* param, const float* grad, uint8_t* m, uint8_t* v, float* m_absmax, float* v_absmax,
-                       int64_t n, const AdamWHyper& h, double weight_decay, int64_t step) {
+void adamw_update_8bit(float* param, const float* grad, uint8_t* m, uint8_t* v, float* m_absmax,
+                       float* v_absmax, int64_t n, const AdamWHyper& h, double weight_decay,
+                       int64_t step) {
   const AdamStep a(h, weight_decay, step);
   const float* smap = dynamic_map(true);
   const float* umap = dynamic_map(false);
@@ -166,6 +175,5 @@ void adamw_update_8bit(float* param, const float* grad, uint8_t* m, uint8_t* v, 
     quantize_block(vf, len, umap, v + lo, v_absmax + b);
   }
 }
-
 
 }  // namespace instruct

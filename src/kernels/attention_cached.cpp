@@ -9,21 +9,23 @@
 
 namespace instruct {
 
-void kv_store(float* kcache, float* vcache, const float* qkv, const int32_t* slot, const int32_t* pos, int N,
-              const KVLayout& L) {
+void kv_store(float* kcache, float* vcache, const float* qkv, const int32_t* slot,
+              const int32_t* pos, int N, const KVLayout& L) {
   const int64_t C = static_cast<int64_t>(L.n_head) * L.head_size;
 #pragma omp parallel for collapse(2)
   for (int r = 0; r < N; r++)
     for (int h = 0; h < L.n_head; h++) {
-      const int64_t at = slot[r] * L.slot_stride() + h * L.head_stride() + static_cast<int64_t>(pos[r]) * L.head_size;
+      const int64_t at = slot[r] * L.slot_stride() + h * L.head_stride() +
+                         static_cast<int64_t>(pos[r]) * L.head_size;
       const float* row = qkv + r * 3 * C;
       std::memcpy(kcache + at, row + C + h * L.head_size, sizeof(float) * L.head_size);
       std::memcpy(vcache + at, row + 2 * C + h * L.head_size, sizeof(float) * L.head_size);
     }
 }
 
-void attention_cached(float* out, const float* qkv, const float* kcache, const float* vcache, const int32_t* slot,
-                      const int32_t* pos, int N, const KVLayout& L, float* scratch) {
+void attention_cached(float* out, const float* qkv, const float* kcache, const float* vcache,
+                      const int32_t* slot, const int32_t* pos, int N, const KVLayout& L,
+                      float* scratch) {
   const int HS = L.head_size;
   const int64_t C = static_cast<int64_t>(L.n_head) * HS;
   const float scale = 1.0f / std::sqrt(static_cast<float>(HS));

@@ -14,11 +14,12 @@ struct KVLayout {
 };
 
 // Copies the k and v parts of qkv rows (N, 3C) into the cache at (slot[r], pos[r]).
-void kv_store(float* kcache, float* vcache, const float* qkv, const int32_t* slot, const int32_t* pos, int N,
-              const KVLayout& L);
+void kv_store(float* kcache, float* vcache, const float* qkv, const int32_t* slot,
+              const int32_t* pos, int N, const KVLayout& L);
 // out (N,C): row r attends to positions 0..pos[r] of its slot, scaled by 1/sqrt(head_size).
 // scratch: omp_get_max_threads() * max_len floats.
-void attention_cached(float* out, const float* qkv, const float* kcache, const float* vcache, const int32_t* slot,
-                      const int32_t* pos, int N, const KVLayout& L, float* scratch);
+void attention_cached(float* out, const float* qkv, const float* kcache, const float* vcache,
+                      const int32_t* slot, const int32_t* pos, int N, const KVLayout& L,
+                      float* scratch);
 
 }  // namespace instruct

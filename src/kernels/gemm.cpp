@@ -8,9 +8,9 @@
 #include <chrono>
 #include <cstring>
 #include <map>
-#include <unordered_map>
 #include <mutex>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "core/error.hpp"
@@ -25,7 +25,8 @@ using dnnl::memory;
 struct Dnnl {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
-  using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool, bool, bool, bool, int64_t, int64_t, int64_t>;
+  using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool, bool, bool, bool, int64_t, int64_t,
+                         int64_t>;
   struct Prim {
     dnnl::matmul matmul;
     memory::desc a, b, c, bias;
@@ -42,7 +43,8 @@ Dnnl& dnnl_state() {
 
 Dnnl::Prim& primitive(Dnnl& d, const GemmArgs& g, bool has_bias, bool bf16 = false) {
   const int64_t lda = g.lda_or_packed(), ldb = g.ldb_or_packed(), ldc = g.ldc_or_packed();
-  const Dnnl::Key key{g.M, g.N, g.K, g.trans_a, g.trans_b, g.accumulate, has_bias, bf16, lda, ldb, ldc};
+  const Dnnl::Key key{g.M,      g.N,  g.K, g.trans_a, g.trans_b, g.accumulate,
+                      has_bias, bf16, lda, ldb,       ldc};
   std::lock_guard<std::mutex> lock(d.mu);
   auto it = d.cache.find(key);
   if (it != d.cache.end()) return it->second;
@@ -59,8 +61,8 @@ Dnnl::Prim& primitive(Dnnl& d, const GemmArgs& g, bool has_bias, bool bf16 = fal
     po.append_sum(1.0f);
     attr.set_post_ops(po);
   }
-  dnnl::matmul::desc desc = has_bias ? dnnl::matmul::desc(p.a, p.b, p.bias, p.c)
-                                     : dnnl::matmul::desc(p.a, p.b, p.c);
+  dnnl::matmul::desc desc =
+      has_bias ? dnnl::matmul::desc(p.a, p.b, p.bias, p.c) : dnnl::matmul::desc(p.a, p.b, p.c);
   p.matmul = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, d.engine));
   return d.cache.emplace(key, std::move(p)).first->second;
 }
@@ -69,20 +71,25 @@ Dnnl::Prim& primitive(Dnnl& d, const GemmArgs& g, bool has_bias, bool bf16 = fal
 
 namespace {
 
-void gemm_any(float* C, const void* A, const void* B, const float* bias, const GemmArgs& g, bool bf16) {
+void gemm_any(float* C, const void* A, const void* B, const float* bias, const GemmArgs& g,
+              bool bf16) {
   Dnnl& d = dnnl_state();
   const auto t0 = std::chrono::steady_clock::now();
   Dnnl::Prim& p = primitive(d, g, bias != nullptr, bf16);
-  auto mem = [&](const memory::desc& md, const void* ptr) { return memory(md, d.engine, const_cast<void*>(ptr)); };
+  auto mem = [&](const memory::desc& md, const void* ptr) {
+    return memory(md, d.engine, const_cast<void*>(ptr));
+  };
   std::unordered_map<int, memory> args = {
       {DNNL_ARG_SRC, mem(p.a, A)}, {DNNL_ARG_WEIGHTS, mem(p.b, B)}, {DNNL_ARG_DST, mem(p.c, C)}};
   if (bias) args.emplace(DNNL_ARG_BIAS, mem(p.bias, bias));
   p.matmul.execute(d.stream, args);
   d.stream.wait();
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::lock_guard<std::mutex> lock(d.mu);  // gemms may run on several threads (a server's)
   d.stats.calls++;
-  d.stats.flops += 2.0 * static_cast<double>(g.M) * static_cast<double>(g.N) * static_cast<double>(g.K);
+  d.stats.flops +=
+      2.0 * static_cast<double>(g.M) * static_cast<double>(g.N) * static_cast<double>(g.K);
   d.stats.seconds += seconds;
 }
 
@@ -92,9 +99,12 @@ namespace {
 bool emulate_bf16 = false;
 }  // namespace
 
-void gemm_emulate_bf16(bool on) { emulate_bf16 = on; }
+void gemm_emulate_bf16(bool on) {
+  emulate_bf16 = on;
+}
 
-void gemm_bf16(float* C, const uint16_t* A, const uint16_t* B, const float* bias, const GemmArgs& g) {
+void gemm_bf16(float* C, const uint16_t* A, const uint16_t* B, const float* bias,
+               const GemmArgs& g) {
   if (g.M <= 0 || g.N <= 0 || g.K <= 0) fail("internal: bf16 gemm of ", g.M, "x", g.N, "x", g.K);
   if (emulate_bf16 && !gemm_machine().bf16) {
     if (g.lda || g.ldb || g.ldc) fail("internal: the bf16 emulation takes packed operands only");
@@ -114,8 +124,10 @@ void to_bf16(uint16_t* dst, const float* src, int64_t n) {
   for (int64_t i = 0; i < n; i++) {
     uint32_t u;
     std::memcpy(&u, src + i, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) dst[i] = static_cast<uint16_t>((u >> 16) | 0x40);  // quiet NaN
-    else dst[i] = static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    if ((u & 0x7fffffffu) > 0x7f800000u)
+      dst[i] = static_cast<uint16_t>((u >> 16) | 0x40);  // quiet NaN
+    else
+      dst[i] = static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
   }
 }
 
@@ -162,17 +174,28 @@ namespace {
 
 const char* isa_name(dnnl::cpu_isa isa) {
   switch (isa) {
-    case dnnl::cpu_isa::sse41: return "sse41";
-    case dnnl::cpu_isa::avx: return "avx";
-    case dnnl::cpu_isa::avx2: return "avx2";
-    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
-    case dnnl::cpu_isa::avx512_mic: return "avx512_mic";
-    case dnnl::cpu_isa::avx512_mic_4ops: return "avx512_mic_4ops";
-    case dnnl::cpu_isa::avx512_core: return "avx512_core";
-    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
-    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
-    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
-    default: return "isa?";
+    case dnnl::cpu_isa::sse41:
+      return "sse41";
+    case dnnl::cpu_isa::avx:
+      return "avx";
+    case dnnl::cpu_isa::avx2:
+      return "avx2";
+    case dnnl::cpu_isa::avx2_vnni:
+      return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_mic:
+      return "avx512_mic";
+    case dnnl::cpu_isa::avx512_mic_4ops:
+      return "avx512_mic_4ops";
+    case dnnl::cpu_isa::avx512_core:
+      return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni:
+      return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16:
+      return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx:
+      return "avx512_core_amx";
+    default:
+      return "isa?";
   }
 }
 
@@ -180,7 +203,8 @@ const char* isa_name(dnnl::cpu_isa isa) {
 std::string probe_impl(memory::data_type in) {
   try {
     Dnnl& d = dnnl_state();
-    const memory::desc a({64, 1024}, in, memory::dims{1024, 1}), b({1024, 1024}, in, memory::dims{1024, 1});
+    const memory::desc a({64, 1024}, in, memory::dims{1024, 1}),
+        b({1024, 1024}, in, memory::dims{1024, 1});
     const memory::desc c({64, 1024}, memory::data_type::f32, memory::dims{1024, 1});
     return dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, b, c), d.engine).impl_info_str();
   } catch (const dnnl::error&) {
@@ -194,7 +218,9 @@ const GemmMachine& gemm_machine() {
   static const GemmMachine m = [] {
     GemmMachine g;
     g.cpu = cpu_model_name();
-    g.features = cpu_has_flag("avx512f") ? "AVX-512" : cpu_has_flag("avx2") ? "AVX2 (no AVX-512)" : "no AVX2";
+    g.features = cpu_has_flag("avx512f") ? "AVX-512"
+                 : cpu_has_flag("avx2")  ? "AVX2 (no AVX-512)"
+                                         : "no AVX2";
     g.features += cpu_has_flag("avx512_bf16") ? ", AVX512-BF16" : ", no AVX512-BF16";
     g.features += cpu_has_flag("amx_bf16") ? ", AMX-BF16" : ", no AMX";
     g.isa = isa_name(dnnl::get_effective_cpu_isa());
@@ -215,7 +241,8 @@ std::string gemm_machine_line() {
 void gemm_require_bf16(const std::string& what) {
   const GemmMachine& m = gemm_machine();
   if (!m.bf16 && !emulate_bf16)
-    fail(what, ": this CPU (", m.cpu, "; ", m.features, ") cannot run bf16 matmuls in oneDNN 2.6, which needs "
+    fail(what, ": this CPU (", m.cpu, "; ", m.features,
+         ") cannot run bf16 matmuls in oneDNN 2.6, which needs "
          "AVX-512; use fp32 here");
 }
 

@@ -23,7 +23,8 @@ struct GemmArgs {
 
 void gemm(float* C, const float* A, const float* B, const float* bias, const GemmArgs& g);
 // The same with A and B in bfloat16 (raw 16-bit words), fp32 bias, fp32 C.
-void gemm_bf16(float* C, const uint16_t* A, const uint16_t* B, const float* bias, const GemmArgs& g);
+void gemm_bf16(float* C, const uint16_t* A, const uint16_t* B, const float* bias,
+               const GemmArgs& g);
 // Round to nearest even, as torch's .to(torch.bfloat16).
 void to_bf16(uint16_t* dst, const float* src, int64_t n);
 float from_bf16(uint16_t v);
@@ -42,15 +43,16 @@ GemmStats gemm_stats();
 // kernels it picks for a typical step shape, and whether bf16 matmuls run here at all (oneDNN 2.6
 // needs AVX-512 for them: not on AVX2-only CPUs such as AMD Zen 3).
 struct GemmMachine {
-  std::string cpu;                   // "AMD EPYC 9B14"
-  std::string features;              // "AVX-512, AVX512-BF16, no AMX"
-  std::string isa;                   // oneDNN's effective ISA: "avx512_core_amx"
-  std::string fp32_impl, bf16_impl;  // "brg:avx512_core", "brg:avx512_core_amx_bf16"; bf16_impl "" if none
+  std::string cpu;       // "AMD EPYC 9B14"
+  std::string features;  // "AVX-512, AVX512-BF16, no AMX"
+  std::string isa;       // oneDNN's effective ISA: "avx512_core_amx"
+  std::string fp32_impl,
+      bf16_impl;  // "brg:avx512_core", "brg:avx512_core_amx_bf16"; bf16_impl "" if none
   bool bf16 = false;
 };
 const GemmMachine& gemm_machine();
-// One line for logs: "CPU       AMD EPYC 9B14 · AVX-512, AVX512-BF16, no AMX · oneDNN avx512_core_bf16
-// (fp32 brg:avx512_core, bf16 brg:avx512_core_bf16)".
+// One line for logs: "CPU       AMD EPYC 9B14 · AVX-512, AVX512-BF16, no AMX · oneDNN
+// avx512_core_bf16 (fp32 brg:avx512_core, bf16 brg:avx512_core_bf16)".
 std::string gemm_machine_line();
 // Fails with a one-line message naming the CPU and the way out when bf16 GEMMs cannot run here.
 // `what` names the flag that asked for them ("--dtype bf16").

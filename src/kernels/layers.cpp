@@ -14,8 +14,7 @@ extern "C" float tanhf(float) noexcept __attribute__((simd("notinbranch")));
 namespace instruct {
 
 template <typename F>
-void encoder_forward(F* out, const int32_t* inp, const F* wte, const F* wpe, int B,
-                     int T, int C) {
+void encoder_forward(F* out, const int32_t* inp, const F* wte, const F* wpe, int B, int T, int C) {
 #pragma omp parallel for
   for (int bt = 0; bt < B * T; bt++) {
     const F* te = wte + static_cast<int64_t>(inp[bt]) * C;
@@ -26,8 +25,7 @@ void encoder_forward(F* out, const int32_t* inp, const F* wte, const F* wpe, int
 }
 
 template <typename F>
-void encoder_backward(F* dwte, F* dwpe, const F* dout, const int32_t* inp, int B, int T,
-                      int C) {
+void encoder_backward(F* dwte, F* dwpe, const F* dout, const int32_t* inp, int B, int T, int C) {
   // Parallel over channels: rows of dwte repeat across tokens, channels never collide.
 #pragma omp parallel for
   for (int c = 0; c < C; c++) {
@@ -40,8 +38,8 @@ void encoder_backward(F* dwte, F* dwpe, const F* dout, const int32_t* inp, int B
 }
 
 template <typename F>
-void layernorm_forward(F* out, F* mean, F* rstd, const F* inp, const F* weight,
-                       const F* bias, int N, int C) {
+void layernorm_forward(F* out, F* mean, F* rstd, const F* inp, const F* weight, const F* bias,
+                       int N, int C) {
   const F eps = F(1e-5);
 #pragma omp parallel for
   for (int i = 0; i < N; i++) {
@@ -61,9 +59,8 @@ void layernorm_forward(F* out, F* mean, F* rstd, const F* inp, const F* weight,
 }
 
 template <typename F>
-void layernorm_backward(F* dinp, F* dweight, F* dbias, const F* dout,
-                        const F* inp, const F* weight, const F* mean, const F* rstd,
-                        int N, int C) {
+void layernorm_backward(F* dinp, F* dweight, F* dbias, const F* dout, const F* inp, const F* weight,
+                        const F* mean, const F* rstd, int N, int C) {
   const int nt = omp_get_max_threads();
   std::vector<F> part(static_cast<size_t>(nt) * 2 * C, F(0));  // per-thread dweight, dbias
 #pragma omp parallel
@@ -139,8 +136,8 @@ void attention_forward(F* out, F* att, const F* qkv, int B, int T, int C, int NH
 }
 
 template <typename F>
-void attention_backward(F* dqkv, const F* dout, const F* qkv, const F* att, int B,
-                        int T, int C, int NH) {
+void attention_backward(F* dqkv, const F* dout, const F* qkv, const F* att, int B, int T, int C,
+                        int NH) {
   const int HS = C / NH;
   const F scale = 1.0f / std::sqrt(static_cast<F>(HS));
   const int64_t C3 = 3 * static_cast<int64_t>(C);
@@ -188,8 +185,10 @@ constexpr F kGeluScale = F(0.7978845608028654);  // sqrt(2/pi)
 
 template <typename F>
 F tanh_of(F x) {
-  if constexpr (std::is_same_v<F, float>) return tanhf(x);
-  else return std::tanh(x);
+  if constexpr (std::is_same_v<F, float>)
+    return tanhf(x);
+  else
+    return std::tanh(x);
 }
 
 template <typename F>
@@ -209,7 +208,8 @@ void gelu_backward(F* dinp, const F* inp, const F* dout, int64_t N) {
     const F u = kGeluScale<F> * (x + F(0.044715) * x * x * x);
     const F th = tanh_of(u);
     const F sech2 = 1.0f - th * th;
-    const F grad = 0.5f * (1.0f + th) + 0.5f * x * sech2 * kGeluScale<F> * (1.0f + 3.0f * F(0.044715) * x * x);
+    const F grad =
+        0.5f * (1.0f + th) + 0.5f * x * sech2 * kGeluScale<F> * (1.0f + 3.0f * F(0.044715) * x * x);
     dinp[i] += grad * dout[i];
   }
 }
@@ -325,22 +325,32 @@ void logprob_rows_backward(F* logits, const int32_t* labels, const double* dout,
 }
 
 // Float for the engine, double for the finite-difference tests.
-#define INSTRUCT_LAYERS_INSTANTIATE(F) \
-  template void encoder_forward<F>(F* out, const int32_t* inp, const F* wte, const F* wpe, int B, int T, int C); \
-  template void encoder_backward<F>(F* dwte, F* dwpe, const F* dout, const int32_t* inp, int B, int T, int C); \
-  template void layernorm_forward<F>(F* out, F* mean, F* rstd, const F* inp, const F* weight, const F* bias, int N, int C); \
-  template void layernorm_backward<F>(F* dinp, F* dweight, F* dbias, const F* dout, const F* inp, const F* weight, const F* mean, const F* rstd, int N, int C); \
-  template void attention_forward<F>(F* out, F* att, const F* qkv, int B, int T, int C, int NH); \
-  template void attention_backward<F>(F* dqkv, const F* dout, const F* qkv, const F* att, int B, int T, int C, int NH); \
-  template void gelu_forward<F>(F* out, const F* inp, int64_t N); \
-  template void gelu_backward<F>(F* dinp, const F* inp, const F* dout, int64_t N); \
-  template void residual_forward<F>(F* out, const F* a, const F* b, int64_t N); \
-  template void residual_backward<F>(F* da, F* db, const F* dout, int64_t N); \
-  template void bias_backward<F>(F* dbias, const F* dout, int N, int OC); \
-  template double crossentropy_forward_backward<F>(F* logits, const int32_t* targets, int N, int V, int64_t* counted, int64_t denominator); \
-  template double crossentropy_forward<F>(const F* logits, const int32_t* targets, int N, int V, int64_t* counted); \
-  template void logprob_rows<F>(double* out, const F* logits, const int32_t* labels, int N, int V); \
-  template void logprob_rows_backward<F>(F* logits, const int32_t* labels, const double* dout, int N, int V);
+#define INSTRUCT_LAYERS_INSTANTIATE(F)                                                             \
+  template void encoder_forward<F>(F * out, const int32_t* inp, const F* wte, const F* wpe, int B, \
+                                   int T, int C);                                                  \
+  template void encoder_backward<F>(F * dwte, F * dwpe, const F* dout, const int32_t* inp, int B,  \
+                                    int T, int C);                                                 \
+  template void layernorm_forward<F>(F * out, F * mean, F * rstd, const F* inp, const F* weight,   \
+                                     const F* bias, int N, int C);                                 \
+  template void layernorm_backward<F>(F * dinp, F * dweight, F * dbias, const F* dout,             \
+                                      const F* inp, const F* weight, const F* mean, const F* rstd, \
+                                      int N, int C);                                               \
+  template void attention_forward<F>(F * out, F * att, const F* qkv, int B, int T, int C, int NH); \
+  template void attention_backward<F>(F * dqkv, const F* dout, const F* qkv, const F* att, int B,  \
+                                      int T, int C, int NH);                                       \
+  template void gelu_forward<F>(F * out, const F* inp, int64_t N);                                 \
+  template void gelu_backward<F>(F * dinp, const F* inp, const F* dout, int64_t N);                \
+  template void residual_forward<F>(F * out, const F* a, const F* b, int64_t N);                   \
+  template void residual_backward<F>(F * da, F * db, const F* dout, int64_t N);                    \
+  template void bias_backward<F>(F * dbias, const F* dout, int N, int OC);                         \
+  template double crossentropy_forward_backward<F>(F * logits, const int32_t* targets, int N,      \
+                                                   int V, int64_t* counted, int64_t denominator);  \
+  template double crossentropy_forward<F>(const F* logits, const int32_t* targets, int N, int V,   \
+                                          int64_t* counted);                                       \
+  template void logprob_rows<F>(double* out, const F* logits, const int32_t* labels, int N,        \
+                                int V);                                                            \
+  template void logprob_rows_backward<F>(F * logits, const int32_t* labels, const double* dout,    \
+                                         int N, int V);
 
 INSTRUCT_LAYERS_INSTANTIATE(float)
 INSTRUCT_LAYERS_INSTANTIATE(double)

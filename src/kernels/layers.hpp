@@ -10,29 +10,26 @@ namespace instruct {
 
 // out (B,T,C) = wte[inp] + wpe[t]; inp (B,T) token ids, wte (V,C), wpe (maxT,C)
 template <typename F>
-void encoder_forward(F* out, const int32_t* inp, const F* wte, const F* wpe, int B,
-                     int T, int C);
+void encoder_forward(F* out, const int32_t* inp, const F* wte, const F* wpe, int B, int T, int C);
 template <typename F>
-void encoder_backward(F* dwte, F* dwpe, const F* dout, const int32_t* inp, int B, int T,
-                      int C);
+void encoder_backward(F* dwte, F* dwpe, const F* dout, const int32_t* inp, int B, int T, int C);
 
 // out (N,C) = (inp - mean) * rstd * weight + bias, biased variance, eps 1e-5; saves mean, rstd (N)
 template <typename F>
-void layernorm_forward(F* out, F* mean, F* rstd, const F* inp, const F* weight,
-                       const F* bias, int N, int C);
+void layernorm_forward(F* out, F* mean, F* rstd, const F* inp, const F* weight, const F* bias,
+                       int N, int C);
 // dweight and dbias may be null (a frozen LayerNorm): then only dinp is accumulated.
 template <typename F>
-void layernorm_backward(F* dinp, F* dweight, F* dbias, const F* dout,
-                        const F* inp, const F* weight, const F* mean, const F* rstd,
-                        int N, int C);
+void layernorm_backward(F* dinp, F* dweight, F* dbias, const F* dout, const F* inp, const F* weight,
+                        const F* mean, const F* rstd, int N, int C);
 
 // Causal multi-head attention on a fused qkv (B,T,3C) = [q | k | v]; out (B,T,C).
 // Saves att (B,NH,T,T), the softmax of q.k / sqrt(HS) (zero above the diagonal).
 template <typename F>
 void attention_forward(F* out, F* att, const F* qkv, int B, int T, int C, int NH);
 template <typename F>
-void attention_backward(F* dqkv, const F* dout, const F* qkv, const F* att, int B,
-                        int T, int C, int NH);
+void attention_backward(F* dqkv, const F* dout, const F* qkv, const F* att, int B, int T, int C,
+                        int NH);
 
 // GELU, tanh approximation (GPT-2's gelu_new).
 template <typename F>
@@ -67,7 +64,8 @@ double crossentropy_forward(const F* logits, const int32_t* targets, int N, int 
 // Per row: out[i] = log softmax(logits[i])[labels[i]] (the log-probability of the label).
 template <typename F>
 void logprob_rows(double* out, const F* logits, const int32_t* labels, int N, int V);
-// In place: logits[i] becomes dout[i] * d out[i] / d logits[i] = dout[i] * (onehot(label) - softmax).
+// In place: logits[i] becomes dout[i] * d out[i] / d logits[i] = dout[i] * (onehot(label) -
+// softmax).
 template <typename F>
 void logprob_rows_backward(F* logits, const int32_t* labels, const double* dout, int N, int V);
 

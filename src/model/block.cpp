@@ -78,39 +78,46 @@ void lora_backward(const Linear& L, float* dinp, const float* dout, const float*
 void linear_forward(const Linear& L, float* out, const float* inp, int64_t N) {
   const bool conv = L.layout == WeightLayout::kConv1D;
   const GemmArgs g{N, L.out, L.in, false, !conv, false};
-  if (!L.w16) gemm(out, inp, L.w, L.b, g);
-  else gemm_bf16(out, bf16_of(scratch_a, inp, N * L.in), L.w16, L.b, g);
+  if (!L.w16)
+    gemm(out, inp, L.w, L.b, g);
+  else
+    gemm_bf16(out, bf16_of(scratch_a, inp, N * L.in), L.w16, L.b, g);
   if (L.lora.on()) lora_forward(L, out, inp, N);
 }
 
-void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const float* dout, const float* inp, int64_t N,
-                     bool accumulate_dinp) {
+void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const float* dout,
+                     const float* inp, int64_t N, bool accumulate_dinp) {
   const bool conv = L.layout == WeightLayout::kConv1D;
   // dinp (N,in) = dout (N,out) @ W^T: W^T is Conv1D [in,out] transposed, or Linear [out,in] as is.
   const GemmArgs gin{N, L.in, L.out, false, conv, accumulate_dinp};
   // dW: [in,out] += inp^T dout (Conv1D), or [out,in] += dout^T inp (Linear); fp32 accumulation.
-  const GemmArgs gw = conv ? GemmArgs{L.in, L.out, N, true, false, true} : GemmArgs{L.out, L.in, N, true, false, true};
+  const GemmArgs gw = conv ? GemmArgs{L.in, L.out, N, true, false, true}
+                           : GemmArgs{L.out, L.in, N, true, false, true};
   if (L.w16) {  // bf16 operands (mixed precision), fp32 results
     const uint16_t* dout16 = bf16_of(scratch_a, dout, N * L.out);
     if (dinp) gemm_bf16(dinp, dout16, L.w16, nullptr, gin);
     if (dw) {
       const uint16_t* inp16 = bf16_of(scratch_b, inp, N * L.in);
-      if (conv) gemm_bf16(dw, inp16, dout16, nullptr, gw);
-      else gemm_bf16(dw, dout16, inp16, nullptr, gw);
+      if (conv)
+        gemm_bf16(dw, inp16, dout16, nullptr, gw);
+      else
+        gemm_bf16(dw, dout16, inp16, nullptr, gw);
     }
   } else {
     if (dinp) gemm(dinp, dout, L.w, nullptr, gin);
     if (dw) {
-      if (conv) gemm(dw, inp, dout, nullptr, gw);
-      else gemm(dw, dout, inp, nullptr, gw);
+      if (conv)
+        gemm(dw, inp, dout, nullptr, gw);
+      else
+        gemm(dw, dout, inp, nullptr, gw);
     }
   }
   if (db) bias_backward(db, dout, static_cast<int>(N), static_cast<int>(L.out));
   if (L.lora.on()) lora_backward(L, dinp, dout, inp, N);
 }
 
-BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const ParamViews16* p16, const LoraAdapter* lora,
-                           int l) {
+BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const ParamViews16* p16,
+                           const LoraAdapter* lora, int l) {
   const int64_t C = c.n_embd;
   const LayerTensors& w = p.layers[l];
   const LayerViews<uint16_t>* w16 = p16 ? &p16->layers[l] : nullptr;
@@ -130,8 +137,10 @@ BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const Par
   return b;
 }
 
-Linear head_weights(const GPT2Config& c, const ParamTensors& p, const ParamViews16* p16, const LoraAdapter* lora) {
-  Linear h{p.lm_head, p16 ? p16->lm_head : nullptr, nullptr, c.n_embd, c.vocab, WeightLayout::kLinear, {}};
+Linear head_weights(const GPT2Config& c, const ParamTensors& p, const ParamViews16* p16,
+                    const LoraAdapter* lora) {
+  Linear h{p.lm_head, p16 ? p16->lm_head : nullptr, nullptr, c.n_embd,
+           c.vocab,   WeightLayout::kLinear,        {}};
   if (lora && lora->on()) h.lora = lora->linear(c.n_layer, kLoraHead);
   return h;
 }

@@ -31,8 +31,8 @@ void linear_forward(const Linear& L, float* out, const float* inp, int64_t N);
 // dinp (N,in) = dout @ W^T (+ the adapter's path) (written, or added when accumulate_dinp; skipped
 // when dinp is null); dw += the weight gradient in W's layout (skipped when null: a frozen weight);
 // db += sum(dout); the adapter's dA, dB += theirs when it has gradients.
-void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const float* dout, const float* inp, int64_t N,
-                     bool accumulate_dinp = false);
+void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const float* dout,
+                     const float* inp, int64_t N, bool accumulate_dinp = false);
 
 // One pre-LN block's weights.
 struct BlockWeights {
@@ -41,10 +41,11 @@ struct BlockWeights {
 };
 // Layer l of a model: its views, plus the bf16 copies when `p16` has them, plus the adapter's
 // pieces when `lora` is on.
-BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const ParamViews16* p16, const LoraAdapter* lora,
-                           int l);
+BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const ParamViews16* p16,
+                           const LoraAdapter* lora, int l);
 // The LM head as a linear layer: Linear [V,C] (the untied head, or wte when tied).
-Linear head_weights(const GPT2Config& c, const ParamTensors& p, const ParamViews16* p16, const LoraAdapter* lora);
+Linear head_weights(const GPT2Config& c, const ParamTensors& p, const ParamViews16* p16,
+                    const LoraAdapter* lora);
 
 // Where one block's forward writes. Training keeps every buffer per layer for the backward;
 // inference points res2 and res3 at its running residual stream and reuses the rest.
@@ -63,8 +64,8 @@ struct BlockActs {
 // Elementwise work covers N rows; the GEMMs cover gemm_rows >= N (inference rounds row counts up
 // so oneDNN keeps few primitive shapes; the extra rows are scratch).
 template <class Attention>
-void block_forward(const BlockWeights& w, BlockActs& a, const float* x, int64_t N, int64_t gemm_rows, int C,
-                   Attention&& attention);
+void block_forward(const BlockWeights& w, BlockActs& a, const float* x, int64_t N,
+                   int64_t gemm_rows, int C, Attention&& attention);
 
 }  // namespace instruct
 

@@ -6,8 +6,8 @@
 namespace instruct {
 
 template <class Attention>
-void block_forward(const BlockWeights& w, BlockActs& a, const float* x, int64_t N, int64_t gemm_rows, int C,
-                   Attention&& attention) {
+void block_forward(const BlockWeights& w, BlockActs& a, const float* x, int64_t N,
+                   int64_t gemm_rows, int C, Attention&& attention) {
   const int n = static_cast<int>(N);
   layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, x, w.ln1w, w.ln1b, n, C);
   linear_forward(w.qkv, a.qkv, a.ln1, gemm_rows);

@@ -47,17 +47,24 @@ GPT2Config config_preset(std::string_view name) {
       } catch (const std::exception&) {
         v = -1;
       }
-      int* dst = key == "n_layer" ? &c.n_layer : key == "n_head" ? &c.n_head : key == "n_embd" ? &c.n_embd
-                 : key == "n_ctx" ? &c.n_ctx : nullptr;
+      int* dst = key == "n_layer"  ? &c.n_layer
+                 : key == "n_head" ? &c.n_head
+                 : key == "n_embd" ? &c.n_embd
+                 : key == "n_ctx"  ? &c.n_ctx
+                                   : nullptr;
       if (!dst || v < 1)
-        fail("model size \"", name, "\": \"", kv, "\" is not one of n_layer=, n_head=, n_embd=, n_ctx= with a positive integer");
+        fail("model size \"", name, "\": \"", kv,
+             "\" is not one of n_layer=, n_head=, n_embd=, n_ctx= with a positive integer");
       *dst = v;
       pos = end + 1;
     }
     config_validate(c);
     return c;
   }
-  if (!p) fail("unknown model size \"", name, "\"; choose small (124M), medium (355M), large (774M), xl (1558M), or a custom size such as n_layer=2,n_head=2,n_embd=64");
+  if (!p)
+    fail("unknown model size \"", name,
+         "\"; choose small (124M), medium (355M), large (774M), xl (1558M), or a custom size such "
+         "as n_layer=2,n_head=2,n_embd=64");
   GPT2Config c;
   c.n_layer = p->layers;
   c.n_head = p->heads;
@@ -83,8 +90,10 @@ void config_validate(const GPT2Config& c) {
   // Far past any GPT-2 (xl: 48 layers, 1600 wide, 1024 positions, 50,257 tokens), yet small enough
   // that no size computed from them overflows.
   if (c.n_layer > 1024 || c.n_embd > 16384 || c.n_ctx > 65536 || c.vocab > (1 << 24))
-    fail("model config: n_layer ", c.n_layer, ", n_embd ", c.n_embd, ", n_ctx ", c.n_ctx, ", vocab_size ", c.vocab,
-         " is past what this engine takes (at most 1024 layers, 16384 wide, 65536 positions, 16777216 tokens)");
+    fail("model config: n_layer ", c.n_layer, ", n_embd ", c.n_embd, ", n_ctx ", c.n_ctx,
+         ", vocab_size ", c.vocab,
+         " is past what this engine takes (at most 1024 layers, 16384 wide, 65536 positions, "
+         "16777216 tokens)");
   if (c.n_embd % c.n_head)
     fail("model config: n_embd ", c.n_embd, " is not divisible by n_head ", c.n_head);
 }

@@ -25,8 +25,8 @@ GPT2 gpt2_create(const GPT2Config& c) {
   const int64_t avail = memory_available_bytes();
   if (avail > 0 && need > static_cast<double>(avail))
     fail("the model (", c.n_layer, " layers, ", c.n_embd, " wide, vocabulary ", c.vocab, ") needs ",
-         need / (1 << 30), " GiB for its weights alone, but only ", static_cast<double>(avail) / (1 << 30),
-         " GiB are available; check its config.json");
+         need / (1 << 30), " GiB for its weights alone, but only ",
+         static_cast<double>(avail) / (1 << 30), " GiB are available; check its config.json");
   m.w = param_block_create(std::move(table));
   m.p = param_views(m.w.params.data(), m.w.table, c);
   return m;
@@ -45,8 +45,8 @@ void gpt2_init_random(GPT2& m, uint64_t seed) {
     float* w = m.w.params.data() + s.offset;
     for (int64_t i = 0; i < s.numel; i++)
       w[i] = s.kind == ParamKind::kMatrix || s.kind == ParamKind::kEmbedding ? normal(rng)
-             : s.kind == ParamKind::kNormScale                              ? 1.0f
-                                                                            : 0.0f;
+             : s.kind == ParamKind::kNormScale                               ? 1.0f
+                                                                             : 0.0f;
   }
 }
 
@@ -61,8 +61,10 @@ void gpt2_use_fused_grads(GPT2& m) {
     const int l = std::stoi(n.substr(2));
     layer_of[i] = l;
     auto& r = m.layer_specs[l];
-    if (r.second == 0) r.first = i;
-    else if (r.second != i) fail("internal: layer ", l, "'s tensors are not contiguous in the table");
+    if (r.second == 0)
+      r.first = i;
+    else if (r.second != i)
+      fail("internal: layer ", l, "'s tensors are not contiguous in the table");
     r.second = i + 1;
   }
   int64_t off = 0;  // the tensors outside the layers, packed
@@ -108,8 +110,8 @@ using Slots = std::vector<std::pair<float**, int64_t>>;
 
 // Plans the activation layout for N packed tokens whose attention maps take `att` floats: where
 // each tensor starts; returns the floats needed.
-int64_t activations_plan(GPT2Activations& a, const GPT2Config& c, int64_t N, int64_t att, Slots& slots, bool keep,
-                         bool recompute, std::vector<float*>* block_out) {
+int64_t activations_plan(GPT2Activations& a, const GPT2Config& c, int64_t N, int64_t att,
+                         Slots& slots, bool keep, bool recompute, std::vector<float*>* block_out) {
   // Without backward, or recomputing in the backward, one layer's buffers (plus, to recompute,
   // every block's output).
   const int64_t C = c.n_embd, V = c.vocab, L = keep && !recompute ? c.n_layer : 1;
@@ -129,13 +131,15 @@ int64_t activations_plan(GPT2Activations& a, const GPT2Config& c, int64_t N, int
   }
   take(&a.lnf, N * C), take(&a.lnf_mean, N), take(&a.lnf_rstd, N), take(&a.lnf_rows, N * C);
   take(&a.logits, N * V), take(&a.tmp_btc, N * C);
-  take(&a.dres, N * C), take(&a.dqkv, N * 3 * C), take(&a.dfch, N * 4 * C), take(&a.dfch_gelu, N * 4 * C);
+  take(&a.dres, N * C), take(&a.dqkv, N * 3 * C), take(&a.dfch, N * 4 * C),
+      take(&a.dfch_gelu, N * 4 * C);
   return off;
 }
 
 // Lays the activations out for the sequences `lens` (packed back to back) inside the arena,
 // growing it when needed; records each sequence's token and attention-map offsets.
-void activations_layout(GPT2Step& st, const GPT2Config& c, std::span<const int32_t> lens, bool keep) {
+void activations_layout(GPT2Step& st, const GPT2Config& c, std::span<const int32_t> lens,
+                        bool keep) {
   st.lens.assign(lens.begin(), lens.end());
   st.offs.assign(lens.size() + 1, 0);
   st.att_offs.assign(lens.size() + 1, 0);
@@ -145,12 +149,12 @@ void activations_layout(GPT2Step& st, const GPT2Config& c, std::span<const int32
   }
   st.N = st.offs.back();
   Slots slots;
-  const int64_t off = activations_plan(st.a, c, st.N, st.att_offs.back(), slots, keep, st.recompute, &st.block_out);
+  const int64_t off =
+      activations_plan(st.a, c, st.N, st.att_offs.back(), slots, keep, st.recompute, &st.block_out);
   st.kept = keep;
   if (st.arena.size() < off) st.arena.resize(off);
   for (auto& [p, o] : slots) *p = st.arena.data() + o;
 }
-
 
 }  // namespace
 
@@ -159,30 +163,35 @@ int64_t gpt2_activation_bytes(const GPT2Config& c, int B, int T, bool recompute)
   Slots slots;
   std::vector<float*> outs;
   const int64_t BT = static_cast<int64_t>(B) * T;
-  return activations_plan(a, c, BT, BT * c.n_head * T, slots, true, recompute, &outs) * static_cast<int64_t>(sizeof(float));
+  return activations_plan(a, c, BT, BT * c.n_head * T, slots, true, recompute, &outs) *
+         static_cast<int64_t>(sizeof(float));
 }
 
 namespace {
 // Block l's forward over the step's packed sequences (attention within each).
-void block_run(const GPT2& m, const GPT2Step& st, int l, GPT2Activations::Layer& s, BlockActs& io, const float* x) {
+void block_run(const GPT2& m, const GPT2Step& st, int l, GPT2Activations::Layer& s, BlockActs& io,
+               const float* x) {
   const int C = m.cfg.n_embd, NH = m.cfg.n_head;
   block_forward(gpt2_block_weights(m, l), io, x, st.N, st.N, C, [&](float* atty, const float* qkv) {
     for (size_t b = 0; b < st.lens.size(); b++)  // causal attention within each sequence
-      attention_forward(atty + st.offs[b] * C, s.att + st.att_offs[b], qkv + st.offs[b] * 3 * C, 1, st.lens[b], C, NH);
+      attention_forward(atty + st.offs[b] * C, s.att + st.att_offs[b], qkv + st.offs[b] * 3 * C, 1,
+                        st.lens[b], C, NH);
   });
 }
 }  // namespace
 
-const float* gpt2_forward(const GPT2& m, GPT2Step& st, const int32_t* tokens, std::span<const int32_t> lens,
-                          std::span<const int32_t> rows, bool keep) {
+const float* gpt2_forward(const GPT2& m, GPT2Step& st, const int32_t* tokens,
+                          std::span<const int32_t> lens, std::span<const int32_t> rows, bool keep) {
   const GPT2Config& c = m.cfg;
   const int C = c.n_embd, NH = c.n_head, V = c.vocab;
   for (int32_t len : lens)
-    if (len < 0 || len > c.n_ctx) fail("sequence length ", len, " exceeds the model context ", c.n_ctx, "; lower --max-length");
+    if (len < 0 || len > c.n_ctx)
+      fail("sequence length ", len, " exceeds the model context ", c.n_ctx, "; lower --max-length");
   activations_layout(st, c, lens, keep);
   const int64_t N = st.N;
   for (int64_t i = 0; i < N; i++)
-    if (tokens[i] < 0 || tokens[i] >= V) fail("token id ", tokens[i], " is outside the model vocabulary (", V, ")");
+    if (tokens[i] < 0 || tokens[i] >= V)
+      fail("token id ", tokens[i], " is outside the model vocabulary (", V, ")");
   st.inputs.assign(tokens, tokens + N);
   st.rows.assign(rows.begin(), rows.end());
   st.have_dlogits = false;
@@ -190,7 +199,8 @@ const float* gpt2_forward(const GPT2& m, GPT2Step& st, const int32_t* tokens, st
   const size_t nseq = lens.size();
 
   for (size_t b = 0; b < nseq; b++)  // positions restart at 0 in every sequence
-    encoder_forward(a.encoded + st.offs[b] * C, tokens + st.offs[b], m.p.wte, m.p.wpe, 1, lens[b], C);
+    encoder_forward(a.encoded + st.offs[b] * C, tokens + st.offs[b], m.p.wte, m.p.wpe, 1, lens[b],
+                    C);
   const float* residual = a.encoded;
   for (int l = 0; l < c.n_layer; l++) {
     // Kept: every layer its own buffers, for the backward. Not kept (evaluation): one layer's
@@ -199,8 +209,10 @@ const float* gpt2_forward(const GPT2& m, GPT2Step& st, const int32_t* tokens, st
     const bool recompute = keep && st.recompute;
     GPT2Activations::Layer& s = a.layers[keep && !recompute ? l : 0];
     float* res3 = recompute ? st.block_out[l] : keep ? s.residual3 : a.encoded;
-    BlockActs io{s.ln1, s.ln1_mean, s.ln1_rstd, s.qkv, s.atty, keep ? s.residual2 : a.encoded, s.ln2, s.ln2_mean,
-                 s.ln2_rstd, s.fch, s.fch_gelu, res3, a.tmp_btc};
+    BlockActs io{
+        s.ln1,    s.ln1_mean, s.ln1_rstd, s.qkv, s.atty,     keep ? s.residual2 : a.encoded,
+        s.ln2,    s.ln2_mean, s.ln2_rstd, s.fch, s.fch_gelu, res3,
+        a.tmp_btc};
     block_run(m, st, l, s, io, residual);
     residual = io.res3;
   }
@@ -213,7 +225,8 @@ const float* gpt2_forward(const GPT2& m, GPT2Step& st, const int32_t* tokens, st
   if (R < N) {
 #pragma omp parallel for
     for (int64_t r = 0; r < R; r++)
-      std::memcpy(a.lnf_rows + r * C, a.lnf + static_cast<int64_t>(st.rows[r]) * C, sizeof(float) * C);
+      std::memcpy(a.lnf_rows + r * C, a.lnf + static_cast<int64_t>(st.rows[r]) * C,
+                  sizeof(float) * C);
     head_in = a.lnf_rows;
   }
   linear_forward(gpt2_head_weights(m), a.logits, head_in, R);
@@ -232,19 +245,23 @@ const float* gpt2_logits(const GPT2& m, GPT2Step& s, const int32_t* inputs, int 
   return gpt2_forward(m, s, inputs, B, T, all);
 }
 
-XentResult xent_head(const GPT2& m, GPT2Step& s, std::span<const int32_t> row_targets, bool backward,
-                     int64_t denominator) {
-  if (row_targets.size() != s.rows.size()) fail("internal: ", row_targets.size(), " targets for ", s.rows.size(), " rows");
+XentResult xent_head(const GPT2& m, GPT2Step& s, std::span<const int32_t> row_targets,
+                     bool backward, int64_t denominator) {
+  if (row_targets.size() != s.rows.size())
+    fail("internal: ", row_targets.size(), " targets for ", s.rows.size(), " rows");
   XentResult r;
   const int R = static_cast<int>(s.rows.size());
-  if (backward && !s.kept) fail("internal: a loss gradient after a forward that kept no activations");
+  if (backward && !s.kept)
+    fail("internal: a loss gradient after a forward that kept no activations");
   for (int32_t t : row_targets)  // a target outside the vocabulary would read past the logits
     if (t != -100 && (t < 0 || t >= m.cfg.vocab))
-      fail("target token ", t, " is outside the model vocabulary (", m.cfg.vocab, "); use a matching tokenizer and model");
+      fail("target token ", t, " is outside the model vocabulary (", m.cfg.vocab,
+           "); use a matching tokenizer and model");
   s.have_dlogits = backward;
   if (R == 0) return r;  // with nothing selected the backward is a no-op
   if (backward) {
-    r.loss = crossentropy_forward_backward(s.a.logits, row_targets.data(), R, m.cfg.vocab, &r.counted, denominator);
+    r.loss = crossentropy_forward_backward(s.a.logits, row_targets.data(), R, m.cfg.vocab,
+                                           &r.counted, denominator);
   } else {
     r.loss = crossentropy_forward(s.a.logits, row_targets.data(), R, m.cfg.vocab, &r.counted);
   }
@@ -268,8 +285,8 @@ SeqLogprobs logprob_head(const GPT2& m, const GPT2Step& s, std::span<const int32
 }
 
 void logprob_head_backward(const GPT2& m, GPT2Step& s, std::span<const int32_t> labels,
-                           std::span<const int32_t> seq_of_row, const SeqLogprobs& r, std::span<const double> weight,
-                           bool mean) {
+                           std::span<const int32_t> seq_of_row, const SeqLogprobs& r,
+                           std::span<const double> weight, bool mean) {
   const int R = static_cast<int>(s.rows.size());
   std::vector<double> dout(R);
   for (int i = 0; i < R; i++) {
@@ -290,8 +307,8 @@ int loss_row_length(const int32_t* row_targets, int T, bool pack) {
   return len;
 }
 
-XentResult gpt2_loss(const GPT2& m, GPT2Step& s, const int32_t* inputs, const int32_t* targets, int B, int T,
-                     bool backward, int64_t denominator, bool pack) {
+XentResult gpt2_loss(const GPT2& m, GPT2Step& s, const int32_t* inputs, const int32_t* targets,
+                     int B, int T, bool backward, int64_t denominator, bool pack) {
   std::vector<int32_t> lens, tokens, rows, row_targets;
   for (int b = 0; b < B; b++) {
     const int32_t* tg = targets + static_cast<int64_t>(b) * T;
@@ -299,8 +316,10 @@ XentResult gpt2_loss(const GPT2& m, GPT2Step& s, const int32_t* inputs, const in
     if (len == 0) continue;
     const int64_t base = static_cast<int64_t>(tokens.size());
     for (int t = 0; t < len; t++)
-      if (tg[t] != -100) rows.push_back(static_cast<int32_t>(base + t)), row_targets.push_back(tg[t]);
-    tokens.insert(tokens.end(), inputs + static_cast<int64_t>(b) * T, inputs + static_cast<int64_t>(b) * T + len);
+      if (tg[t] != -100)
+        rows.push_back(static_cast<int32_t>(base + t)), row_targets.push_back(tg[t]);
+    tokens.insert(tokens.end(), inputs + static_cast<int64_t>(b) * T,
+                  inputs + static_cast<int64_t>(b) * T + len);
     lens.push_back(len);
   }
   gpt2_forward(m, s, tokens.data(), lens, rows, backward);  // an evaluation keeps no activations
@@ -350,36 +369,40 @@ void gpt2_backward(GPT2& m, GPT2Step& st, const GradReady* ready) {
     const float* residual = l == 0 ? a.encoded : block_output(l - 1);
     float* dbtc = a.tmp_btc;
     if (recompute) {  // the block's activations again, from its input (tmp_btc is free here)
-      BlockActs io{s.ln1, s.ln1_mean, s.ln1_rstd, s.qkv, s.atty, s.residual2, s.ln2, s.ln2_mean,
-                   s.ln2_rstd, s.fch, s.fch_gelu, s.residual3, a.tmp_btc};
+      BlockActs io{s.ln1,      s.ln1_mean, s.ln1_rstd, s.qkv,      s.atty,      s.residual2, s.ln2,
+                   s.ln2_mean, s.ln2_rstd, s.fch,      s.fch_gelu, s.residual3, a.tmp_btc};
       block_run(m, st, l, s, io, residual);
     }
     const auto [first, end] = fused ? m.layer_specs[l] : std::pair<size_t, size_t>{0, 0};
-    float* layer_grads = fused ? m.fused_grads.data() + m.fused_grads.size() -
-                                     (m.w.table[end - 1].offset + m.w.table[end - 1].numel - m.w.table[first].offset)
-                               : nullptr;
+    float* layer_grads =
+        fused ? m.fused_grads.data() + m.fused_grads.size() -
+                    (m.w.table[end - 1].offset + m.w.table[end - 1].numel - m.w.table[first].offset)
+              : nullptr;
     if (fused) std::fill(layer_grads, m.fused_grads.data() + m.fused_grads.size(), 0.0f);
     // MLP
     linear_backward(w.fcproj, a.dfch_gelu, dw.fcprojw, dw.fcprojb, a.dres, s.fch_gelu, BT);
     std::memset(a.dfch, 0, sizeof(float) * BT * 4 * C);
     gelu_backward(a.dfch, s.fch, a.dfch_gelu, BT * 4 * C);
     linear_backward(w.fc, dbtc, dw.fcw, dw.fcb, a.dfch, s.ln2, BT);
-    layernorm_backward(a.dres, dw.ln2w, dw.ln2b, dbtc, s.residual2, w.ln2w, s.ln2_mean, s.ln2_rstd, BT, C);
+    layernorm_backward(a.dres, dw.ln2w, dw.ln2b, dbtc, s.residual2, w.ln2w, s.ln2_mean, s.ln2_rstd,
+                       BT, C);
     // attention
     linear_backward(w.attproj, dbtc, dw.attprojw, dw.attprojb, a.dres, s.atty, BT);
     std::memset(a.dqkv, 0, sizeof(float) * BT * 3 * C);
     for (size_t b = 0; b < nseq; b++)
-      attention_backward(a.dqkv + st.offs[b] * 3 * C, dbtc + st.offs[b] * C, s.qkv + st.offs[b] * 3 * C,
-                         s.att + st.att_offs[b], 1, st.lens[b], C, NH);
+      attention_backward(a.dqkv + st.offs[b] * 3 * C, dbtc + st.offs[b] * C,
+                         s.qkv + st.offs[b] * 3 * C, s.att + st.att_offs[b], 1, st.lens[b], C, NH);
     const bool need_dinp = base || l > 0;  // below the first layer only the frozen embeddings
     linear_backward(w.qkv, need_dinp ? dbtc : nullptr, dw.qkvw, dw.qkvb, a.dqkv, s.ln1, BT);
     if (need_dinp)
-      layernorm_backward(a.dres, dw.ln1w, dw.ln1b, dbtc, residual, w.ln1w, s.ln1_mean, s.ln1_rstd, BT, C);
+      layernorm_backward(a.dres, dw.ln1w, dw.ln1b, dbtc, residual, w.ln1w, s.ln1_mean, s.ln1_rstd,
+                         BT, C);
     if (fused) (*ready)(first, end, layer_grads);  // layer l's gradients are final
   }
   if (!base) return;
   for (size_t b = 0; b < nseq; b++)
-    encoder_backward(g.wte, g.wpe, a.dres + st.offs[b] * C, st.inputs.data() + st.offs[b], 1, st.lens[b], C);
+    encoder_backward(g.wte, g.wpe, a.dres + st.offs[b] * C, st.inputs.data() + st.offs[b], 1,
+                     st.lens[b], C);
   if (!fused) return;
   // The tensors outside the layers: final now (wte's head and embedding parts both added).
   int64_t off = 0;
@@ -399,7 +422,8 @@ void gpt2_merge_lora(GPT2& m) {
     GPT2 untied = gpt2_create(u);
     for (const ParamSpec& s : untied.w.table) {
       const ParamSpec& from = m.w.spec(s.fallback.empty() ? s.name : s.fallback);
-      std::memcpy(untied.w.params.data() + s.offset, m.w.params.data() + from.offset, sizeof(float) * s.numel);
+      std::memcpy(untied.w.params.data() + s.offset, m.w.params.data() + from.offset,
+                  sizeof(float) * s.numel);
     }
     untied.lora = std::move(m.lora);
     m = std::move(untied);

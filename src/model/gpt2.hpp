@@ -21,8 +21,8 @@ namespace instruct {
 
 struct GPT2 {
   GPT2Config cfg;
-  ParamBlock w;        // parameters and gradients, one table
-  ParamTensors p, g;   // views of w.params and (once allocated) w.grads
+  ParamBlock w;       // parameters and gradients, one table
+  ParamTensors p, g;  // views of w.params and (once allocated) w.grads
   // A bf16 copy of the parameters: with it every GEMM (training forward and backward, inference)
   // takes bf16 operands and accumulates in fp32; the fp32 parameters stay the master copy.
   // Refresh it after changing the parameters (gpt2_use_bf16 again: once per optimizer step).
@@ -34,7 +34,8 @@ struct GPT2 {
   // The fused update's gradients (gpt2_use_fused_grads): the tensors outside the layers, then one
   // layer's worth that every layer's gradient views share; w.grads stays empty.
   Buffer fused_grads;
-  std::vector<std::pair<size_t, size_t>> layer_specs;  // layer l's tensors: table range [first, end)
+  std::vector<std::pair<size_t, size_t>>
+      layer_specs;  // layer l's tensors: table range [first, end)
 };
 
 // The fused update: gpt2_backward calls it with a table range [first, end) of the model's tensors
@@ -56,15 +57,21 @@ void gpt2_zero_grad(GPT2& m);
 // Makes (or refreshes, or with `on` false drops) the bf16 copy of the parameters.
 void gpt2_use_bf16(GPT2& m, bool on);
 // The bf16 copy's views when the model runs in bf16, else null.
-inline const ParamViews16* gpt2_bf16_views(const GPT2& m) { return m.w16.empty() ? nullptr : &m.p16; }
+inline const ParamViews16* gpt2_bf16_views(const GPT2& m) {
+  return m.w16.empty() ? nullptr : &m.p16;
+}
 // What the model's linear layers are made of, for layer l and for the head: fp32 or bf16 weights,
 // plus the adapter when there is one.
 inline BlockWeights gpt2_block_weights(const GPT2& m, int l) {
   return block_weights(m.cfg, m.p, gpt2_bf16_views(m), &m.lora, l);
 }
-inline Linear gpt2_head_weights(const GPT2& m) { return head_weights(m.cfg, m.p, gpt2_bf16_views(m), &m.lora); }
+inline Linear gpt2_head_weights(const GPT2& m) {
+  return head_weights(m.cfg, m.p, gpt2_bf16_views(m), &m.lora);
+}
 // The parameters that train: the adapter's block with LoRA (the base is frozen), else the model's.
-inline ParamBlock& gpt2_trainable(GPT2& m) { return m.lora.on() ? m.lora.w : m.w; }
+inline ParamBlock& gpt2_trainable(GPT2& m) {
+  return m.lora.on() ? m.lora.w : m.w;
+}
 // Folds the adapter into the base weights (W += alpha * A^T B^T in W's layout, piece by piece) and
 // drops it. A head adapter on a tied model unties the head first (wte stays the base's).
 void gpt2_merge_lora(GPT2& m);
@@ -95,25 +102,26 @@ struct GPT2Activations {
 struct GPT2Step {
   Buffer arena;
   GPT2Activations a;
-  std::vector<int32_t> lens;                // tokens of each sequence
-  std::vector<int64_t> offs, att_offs;      // where each sequence starts: tokens, attention maps
-  int64_t N = 0;                            // tokens in all
-  std::vector<int32_t> inputs;  // (N) of the last forward
-  std::vector<int32_t> rows;    // rows (packed token indices) whose logits were computed
-  bool kept = false;            // the last forward kept every layer's activations (a backward may follow)
+  std::vector<int32_t> lens;            // tokens of each sequence
+  std::vector<int64_t> offs, att_offs;  // where each sequence starts: tokens, attention maps
+  int64_t N = 0;                        // tokens in all
+  std::vector<int32_t> inputs;          // (N) of the last forward
+  std::vector<int32_t> rows;            // rows (packed token indices) whose logits were computed
+  bool kept = false;  // the last forward kept every layer's activations (a backward may follow)
   // Set by the caller: a kept forward stores only each block's input, and the backward recomputes
   // each block's activations from it (less memory, one more forward of the blocks).
   bool recompute = false;
   std::vector<float*> block_out;  // recompute: layer l's output (the next one's input), (N,C) each
-  bool have_dlogits = false;    // set by a head: a.logits holds dloss/dlogits
+  bool have_dlogits = false;      // set by a head: a.logits holds dloss/dlogits
 };
 
 // Forward over sequences packed back to back (tokens: sum(lens) ids; positions restart at 0 in
 // each, attention stays within each); returns the logits (R,V) of the given rows (packed indices,
 // ascending), valid until the next forward. Without `keep` (evaluation, generation) the layers
 // share one set of buffers: less memory and traffic, and no backward can follow.
-const float* gpt2_forward(const GPT2& m, GPT2Step& s, const int32_t* tokens, std::span<const int32_t> lens,
-                          std::span<const int32_t> rows, bool keep = true);
+const float* gpt2_forward(const GPT2& m, GPT2Step& s, const int32_t* tokens,
+                          std::span<const int32_t> lens, std::span<const int32_t> rows,
+                          bool keep = true);
 // The same over a dense (B,T) batch (rows are b*T+t).
 const float* gpt2_forward(const GPT2& m, GPT2Step& s, const int32_t* inputs, int B, int T,
                           std::span<const int32_t> rows);
@@ -127,8 +135,8 @@ struct XentResult {
   double loss = 0;  // mean over counted targets; 0 when none counts
   int64_t counted = 0;
 };
-XentResult xent_head(const GPT2& m, GPT2Step& s, std::span<const int32_t> row_targets, bool backward,
-                     int64_t denominator = 0);
+XentResult xent_head(const GPT2& m, GPT2Step& s, std::span<const int32_t> row_targets,
+                     bool backward, int64_t denominator = 0);
 
 // The per-sequence log-probability head (DPO and its cousins): the rows of the last forward belong
 // to sequences seq_of_row[r] in 0..nseq-1; lp[k] is the sum, or with `mean` the average (the
@@ -143,23 +151,25 @@ SeqLogprobs logprob_head(const GPT2& m, const GPT2Step& s, std::span<const int32
 // Turns the kept logits into dloss/dlogits for a loss whose gradient is dloss/dlp[k] = weight[k]
 // (per-sequence gradient weights), ready for gpt2_backward.
 void logprob_head_backward(const GPT2& m, GPT2Step& s, std::span<const int32_t> labels,
-                           std::span<const int32_t> seq_of_row, const SeqLogprobs& r, std::span<const double> weight,
-                           bool mean);
+                           std::span<const int32_t> seq_of_row, const SeqLogprobs& r,
+                           std::span<const double> weight, bool mean);
 
 // The reference's loss on a padded (B,T) batch: the rows whose target counts, forward, the
 // cross-entropy head. With `pack` (the default) each row runs only up to its last counted target,
 // packed without padding: the same loss and gradients to fp32 rounding, and less work (about a
 // quarter of the reference's tokens are padding).
-XentResult gpt2_loss(const GPT2& m, GPT2Step& s, const int32_t* inputs, const int32_t* targets, int B, int T,
-                     bool backward = false, int64_t denominator = 0, bool pack = true);
+XentResult gpt2_loss(const GPT2& m, GPT2Step& s, const int32_t* inputs, const int32_t* targets,
+                     int B, int T, bool backward = false, int64_t denominator = 0,
+                     bool pack = true);
 // The tokens gpt2_loss runs of one padded row: with `pack` up to its last counted target, else T.
 int loss_row_length(const int32_t* row_targets, int T, bool pack);
 
 // Bytes of activations a training forward+backward at (B,T) needs (the arena size).
 int64_t gpt2_activation_bytes(const GPT2Config& c, int B, int T, bool recompute = false);
 // Backward of the last forward, from the dlogits a head left; accumulates (+=) into the trainable
-// parameters' gradients (with LoRA the adapter's only: no weight-gradient GEMM for a frozen weight).
-// With fused gradients, `ready` gets each range as it is final (and may update those weights).
+// parameters' gradients (with LoRA the adapter's only: no weight-gradient GEMM for a frozen
+// weight). With fused gradients, `ready` gets each range as it is final (and may update those
+// weights).
 void gpt2_backward(GPT2& m, GPT2Step& s, const GradReady* ready = nullptr);
 
 }  // namespace instruct

@@ -1,4 +1,5 @@
-// The inference forward: the same block body as gpt2_forward on packed rows, attention from the cache.
+// The inference forward: the same block body as gpt2_forward on packed rows, attention from the
+// cache.
 #include "model/gpt2_infer.hpp"
 
 #include <omp.h>
@@ -14,7 +15,8 @@ namespace instruct {
 
 KVCache kv_cache_create(const GPT2Config& c, int32_t slots, int32_t max_len) {
   if (slots < 1 || max_len < 1 || max_len > c.n_ctx)
-    fail("internal: KV cache of ", slots, " slots x ", max_len, " positions (context ", c.n_ctx, ")");
+    fail("internal: KV cache of ", slots, " slots x ", max_len, " positions (context ", c.n_ctx,
+         ")");
   KVCache kv;
   kv.slots = slots;
   kv.layout = {c.n_head, c.n_embd / c.n_head, max_len};
@@ -29,7 +31,9 @@ namespace {
 
 // Prefill row counts vary per prompt; rounding the GEMM rows keeps the oneDNN primitive cache to a
 // few shapes (the extra rows are scratch, computed and ignored).
-int64_t gemm_rows(int64_t n) { return n <= 32 ? n : (n + 63) / 64 * 64; }
+int64_t gemm_rows(int64_t n) {
+  return n <= 32 ? n : (n + 63) / 64 * 64;
+}
 
 void scratch_reserve(InferScratch& s, const GPT2Config& c, int64_t rows, int64_t chunks) {
   if (rows <= s.rows && chunks <= s.chunks && s.attn) return;
@@ -38,9 +42,11 @@ void scratch_reserve(InferScratch& s, const GPT2Config& c, int64_t rows, int64_t
   int64_t off = 0;
   std::vector<std::pair<float**, int64_t>> slots;
   auto take = [&](float** p, int64_t n) { slots.push_back({p, off}), off += (n + 15) / 16 * 16; };
-  take(&s.x, R * C), take(&s.ln, R * C), take(&s.mean, R), take(&s.rstd, R), take(&s.qkv, R * 3 * C);
+  take(&s.x, R * C), take(&s.ln, R * C), take(&s.mean, R), take(&s.rstd, R),
+      take(&s.qkv, R * 3 * C);
   take(&s.atty, R * C), take(&s.tmp, R * C), take(&s.fch, R * 4 * C), take(&s.fchg, R * 4 * C);
-  take(&s.attn, nt * static_cast<int64_t>(c.n_ctx)), take(&s.lastx, K * C), take(&s.logits, K * c.vocab);
+  take(&s.attn, nt * static_cast<int64_t>(c.n_ctx)), take(&s.lastx, K * C),
+      take(&s.logits, K * c.vocab);
   s.buf.resize(off);
   s.buf.zero();
   for (auto& [p, o] : slots) *p = s.buf.data() + o;
@@ -53,9 +59,11 @@ const float* gpt2_infer(GPT2& m, KVCache& kv, InferScratch& s, std::span<const S
   const int64_t C = c.n_embd, V = c.vocab;
   int64_t N = 0;
   for (const SeqChunk& ch : chunks) {
-    if (ch.slot < 0 || ch.slot >= kv.slots || ch.n < 1 || kv.len[ch.slot] + ch.n > kv.layout.max_len)
-      fail("internal: chunk of ", ch.n, " tokens for slot ", ch.slot, " (cached ", ch.slot >= 0 && ch.slot < kv.slots ? kv.len[ch.slot] : -1,
-           ", room ", kv.layout.max_len, ")");
+    if (ch.slot < 0 || ch.slot >= kv.slots || ch.n < 1 ||
+        kv.len[ch.slot] + ch.n > kv.layout.max_len)
+      fail("internal: chunk of ", ch.n, " tokens for slot ", ch.slot, " (cached ",
+           ch.slot >= 0 && ch.slot < kv.slots ? kv.len[ch.slot] : -1, ", room ", kv.layout.max_len,
+           ")");
     N += ch.n;
   }
   if (N == 0) return nullptr;
@@ -66,7 +74,8 @@ const float* gpt2_infer(GPT2& m, KVCache& kv, InferScratch& s, std::span<const S
   for (int64_t i = 0; i < K; i++) {
     const SeqChunk& ch = chunks[i];
     for (int32_t j = 0; j < ch.n; j++, r++) {
-      if (ch.tokens[j] < 0 || ch.tokens[j] >= V) fail("token id ", ch.tokens[j], " is outside the model vocabulary (", V, ")");
+      if (ch.tokens[j] < 0 || ch.tokens[j] >= V)
+        fail("token id ", ch.tokens[j], " is outside the model vocabulary (", V, ")");
       s.slot[r] = ch.slot, s.pos[r] = kv.len[ch.slot] + j, s.tok[r] = ch.tokens[j];
     }
     s.last[i] = static_cast<int32_t>(r - 1);
@@ -79,17 +88,22 @@ const float* gpt2_infer(GPT2& m, KVCache& kv, InferScratch& s, std::span<const S
   }
   const int64_t layer_stride = static_cast<int64_t>(kv.slots) * kv.layout.slot_stride();
   // The residual stream stays in s.x (res2 and res3 point at it); the other buffers are reused.
-  BlockActs io{s.ln, s.mean, s.rstd, s.qkv, s.atty, s.x, s.ln, s.mean, s.rstd, s.fch, s.fchg, s.x, s.tmp};
+  BlockActs io{s.ln,   s.mean, s.rstd, s.qkv,  s.atty, s.x,  s.ln,
+               s.mean, s.rstd, s.fch,  s.fchg, s.x,    s.tmp};
   for (int l = 0; l < c.n_layer; l++) {
     float* kc = kv.k.data() + l * layer_stride;
     float* vc = kv.v.data() + l * layer_stride;
-    block_forward(gpt2_block_weights(m, l), io, s.x, N, NG, static_cast<int>(C), [&](float* atty, const float* qkv) {
-      kv_store(kc, vc, qkv, s.slot.data(), s.pos.data(), static_cast<int>(N), kv.layout);
-      attention_cached(atty, qkv, kc, vc, s.slot.data(), s.pos.data(), static_cast<int>(N), kv.layout, s.attn);
-    });
+    block_forward(gpt2_block_weights(m, l), io, s.x, N, NG, static_cast<int>(C),
+                  [&](float* atty, const float* qkv) {
+                    kv_store(kc, vc, qkv, s.slot.data(), s.pos.data(), static_cast<int>(N),
+                             kv.layout);
+                    attention_cached(atty, qkv, kc, vc, s.slot.data(), s.pos.data(),
+                                     static_cast<int>(N), kv.layout, s.attn);
+                  });
   }
   for (int64_t i = 0; i < K; i++) std::memcpy(s.ln + i * C, s.x + s.last[i] * C, sizeof(float) * C);
-  layernorm_forward(s.lastx, s.mean, s.rstd, s.ln, m.p.lnfw, m.p.lnfb, static_cast<int>(K), static_cast<int>(C));
+  layernorm_forward(s.lastx, s.mean, s.rstd, s.ln, m.p.lnfw, m.p.lnfb, static_cast<int>(K),
+                    static_cast<int>(C));
   linear_forward(gpt2_head_weights(m), s.logits, s.lastx, K);
   for (const SeqChunk& ch : chunks) kv.len[ch.slot] += ch.n;
   return s.logits;

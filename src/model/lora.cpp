@@ -13,7 +13,8 @@ namespace instruct {
 namespace {
 
 constexpr const char* kFlags[kLoraModules] = {"qkv", "proj", "fc", "fcproj", "head"};
-constexpr const char* kHf[kLoraModules] = {"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj", "lm_head"};
+constexpr const char* kHf[kLoraModules] = {"attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj",
+                                           "lm_head"};
 
 // (in, out, pieces) of module m.
 struct ModuleShape {
@@ -23,18 +24,27 @@ struct ModuleShape {
 ModuleShape module_shape(const GPT2Config& c, const LoraConfig& l, LoraModule m) {
   const int64_t C = c.n_embd;
   switch (m) {
-    case kLoraQkv: return {C, 3 * C, l.split_qkv ? 3 : 1};
-    case kLoraProj: return {C, C, 1};
-    case kLoraFc: return {C, 4 * C, 1};
-    case kLoraFcProj: return {4 * C, C, 1};
-    default: return {C, c.vocab, 1};
+    case kLoraQkv:
+      return {C, 3 * C, l.split_qkv ? 3 : 1};
+    case kLoraProj:
+      return {C, C, 1};
+    case kLoraFc:
+      return {C, 4 * C, 1};
+    case kLoraFcProj:
+      return {4 * C, C, 1};
+    default:
+      return {C, c.vocab, 1};
   }
 }
 
 }  // namespace
 
-const char* lora_module_hf(LoraModule m) { return kHf[m]; }
-const char* lora_module_flag(LoraModule m) { return kFlags[m]; }
+const char* lora_module_hf(LoraModule m) {
+  return kHf[m];
+}
+const char* lora_module_flag(LoraModule m) {
+  return kFlags[m];
+}
 
 unsigned lora_targets_parse(const std::string& text) {
   unsigned t = 0;
@@ -45,7 +55,8 @@ unsigned lora_targets_parse(const std::string& text) {
     int m = 0;
     while (m < kLoraModules && item != kFlags[m]) m++;
     if (m == kLoraModules)
-      fail("--lora-targets: \"", item, "\" is not a module; use a comma-separated list of qkv, proj, fc, fcproj, head");
+      fail("--lora-targets: \"", item,
+           "\" is not a module; use a comma-separated list of qkv, proj, fc, fcproj, head");
     t |= 1u << m;
   }
   if (!t) fail("--lora-targets is empty; name at least one of qkv, proj, fc, fcproj, head");
@@ -65,7 +76,8 @@ std::vector<ParamSpec> lora_table(const GPT2Config& c, const LoraConfig& l) {
   auto add = [&](const std::string& module, const char* ab, std::vector<int64_t> shape) {
     ParamSpec s;
     s.name = module + ".lora_" + ab + ".weight";
-    s.file_name = "base_model.model." + std::string(module.rfind("h.", 0) == 0 ? "transformer." : "") + s.name;
+    s.file_name = "base_model.model." +
+                  std::string(module.rfind("h.", 0) == 0 ? "transformer." : "") + s.name;
     s.numel = shape[0] * shape[1];
     s.shape = std::move(shape);
     s.offset = off;
@@ -79,7 +91,8 @@ std::vector<ParamSpec> lora_table(const GPT2Config& c, const LoraConfig& l) {
       const bool head = m == kLoraHead;
       if ((layer == c.n_layer) != head || !l.targets_module(static_cast<LoraModule>(m))) continue;
       const ModuleShape s = module_shape(c, l, static_cast<LoraModule>(m));
-      const std::string module = head ? std::string(kHf[m]) : "h." + std::to_string(layer) + "." + kHf[m];
+      const std::string module =
+          head ? std::string(kHf[m]) : "h." + std::to_string(layer) + "." + kHf[m];
       add(module, "A", {s.pieces * l.rank, s.in});
       add(module, "B", {s.out, l.rank});
     }
@@ -125,10 +138,12 @@ LoraLinear LoraAdapter::linear(int l, LoraModule m) const {
 
 void lora_init(LoraAdapter& a, uint64_t seed) {
   TorchGenerator g(seed);
-  // kaiming_uniform_(a=sqrt(5)) on (in, r): fan_in = r, gain = sqrt(2 / (1 + a^2)), bound = sqrt(3) * gain / sqrt(r).
+  // kaiming_uniform_(a=sqrt(5)) on (in, r): fan_in = r, gain = sqrt(2 / (1 + a^2)), bound = sqrt(3)
+  // * gain / sqrt(r).
   const double neg = std::sqrt(5.0);
   const double gain = std::sqrt(2.0 / (1 + neg * neg));
-  const float bound = static_cast<float>(std::sqrt(3.0) * (gain / std::sqrt(static_cast<double>(a.cfg.rank))));
+  const float bound =
+      static_cast<float>(std::sqrt(3.0) * (gain / std::sqrt(static_cast<double>(a.cfg.rank))));
   a.w.params.zero();
   const int64_t r = a.cfg.rank;
   for (const ParamSpec& s : a.w.table) {
@@ -141,6 +156,8 @@ void lora_init(LoraAdapter& a, uint64_t seed) {
   }
 }
 
-void lora_zero_grads(LoraAdapter& a) { param_block_zero_grads(a.w); }
+void lora_zero_grads(LoraAdapter& a) {
+  param_block_zero_grads(a.w);
+}
 
 }  // namespace instruct

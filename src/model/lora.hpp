@@ -6,8 +6,8 @@
 // Storage is PEFT's: A [R, in] (lora_A.weight), B [out, r] (lora_B.weight). HF GPT-2 fuses q, k
 // and v into c_attn; the book wraps them apart, so with split q/k/v c_attn carries three pieces:
 // A stacks A_q, A_k, A_v ([3r, C]) and B stacks B_q, B_k, B_v ([3C, r]), piece j mapping ranks
-// j*r.. to outputs j*C... (A PEFT file holds that B as the block-diagonal [3C, 3r]: see io/adapter.)
-// Knows nothing of files.
+// j*r.. to outputs j*C... (A PEFT file holds that B as the block-diagonal [3C, 3r]: see
+// io/adapter.) Knows nothing of files.
 #pragma once
 
 #include <cstdint>
@@ -23,9 +23,9 @@ enum LoraModule { kLoraQkv, kLoraProj, kLoraFc, kLoraFcProj, kLoraHead, kLoraMod
 constexpr unsigned kLoraAllTargets = (1u << kLoraModules) - 1;
 
 struct LoraConfig {
-  int rank = 0;            // 0: no adapter (full fine-tuning)
-  double alpha = 16;       // the book's scale
-  bool split_qkv = true;   // three adapters on q, k, v (the book) or one on c_attn (PEFT's c_attn)
+  int rank = 0;           // 0: no adapter (full fine-tuning)
+  double alpha = 16;      // the book's scale
+  bool split_qkv = true;  // three adapters on q, k, v (the book) or one on c_attn (PEFT's c_attn)
   unsigned targets = kLoraAllTargets;
   bool on() const { return rank > 0; }
   bool targets_module(LoraModule m) const { return (targets >> m) & 1u; }
@@ -62,7 +62,8 @@ struct LoraAdapter {
 
 // The adapter's tensors: for each adapted module, "h.N.attn.c_attn.lora_A.weight" then ".lora_B",
 // file names as PEFT saves them ("base_model.model.transformer.h.N..."), PEFT shapes (B of split
-// q/k/v as stacked pieces, [3C, r]). param_count of it is the trainable count as the book counts it.
+// q/k/v as stacked pieces, [3C, r]). param_count of it is the trainable count as the book counts
+// it.
 std::vector<ParamSpec> lora_table(const GPT2Config& c, const LoraConfig& l);
 LoraAdapter lora_create(const GPT2Config& c, const LoraConfig& l);  // A and B zero, no gradients
 // The book's init: every A as torch.nn.init.kaiming_uniform_(A, a=sqrt(5)) on its (in, r) tensor

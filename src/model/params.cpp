@@ -12,7 +12,8 @@ std::vector<ParamSpec> param_table(const GPT2Config& c) {
   const int64_t C = c.n_embd, V = c.vocab;
   std::vector<ParamSpec> t;
   int64_t off = 0;
-  auto add = [&](std::string name, std::vector<int64_t> shape, ParamKind kind, WeightLayout layout = WeightLayout::kNone) {
+  auto add = [&](std::string name, std::vector<int64_t> shape, ParamKind kind,
+                 WeightLayout layout = WeightLayout::kNone) {
     int64_t n = 1;
     for (int64_t d : shape) n *= d;
     ParamSpec s{name, std::move(shape), off, n, kind, layout, "transformer." + name, ""};
@@ -88,13 +89,15 @@ ParamViews<T> param_views(T* base, const std::vector<ParamSpec>& table, const GP
   for (int l = 0; l < c.n_layer; l++) {
     const std::string h = "h." + std::to_string(l) + ".";
     p.layers.push_back({get(h + "ln_1.weight"), get(h + "ln_1.bias"), get(h + "attn.c_attn.weight"),
-                        get(h + "attn.c_attn.bias"), get(h + "attn.c_proj.weight"), get(h + "attn.c_proj.bias"),
-                        get(h + "ln_2.weight"), get(h + "ln_2.bias"), get(h + "mlp.c_fc.weight"),
-                        get(h + "mlp.c_fc.bias"), get(h + "mlp.c_proj.weight"), get(h + "mlp.c_proj.bias")});
+                        get(h + "attn.c_attn.bias"), get(h + "attn.c_proj.weight"),
+                        get(h + "attn.c_proj.bias"), get(h + "ln_2.weight"), get(h + "ln_2.bias"),
+                        get(h + "mlp.c_fc.weight"), get(h + "mlp.c_fc.bias"),
+                        get(h + "mlp.c_proj.weight"), get(h + "mlp.c_proj.bias")});
   }
   return p;
 }
 template ParamViews<float> param_views(float*, const std::vector<ParamSpec>&, const GPT2Config&);
-template ParamViews<uint16_t> param_views(uint16_t*, const std::vector<ParamSpec>&, const GPT2Config&);
+template ParamViews<uint16_t> param_views(uint16_t*, const std::vector<ParamSpec>&,
+                                          const GPT2Config&);
 
 }  // namespace instruct

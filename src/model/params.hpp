@@ -28,7 +28,8 @@ struct ParamSpec {
   ParamKind kind = ParamKind::kMatrix;
   WeightLayout layout = WeightLayout::kNone;
   std::string file_name;  // the key in model.safetensors ("transformer.h.0.attn.c_attn.weight")
-  std::string fallback;   // when the file lacks it, start as a copy of this tensor (the untied head: wte)
+  std::string
+      fallback;  // when the file lacks it, start as a copy of this tensor (the untied head: wte)
 };
 
 std::vector<ParamSpec> param_table(const GPT2Config& c);

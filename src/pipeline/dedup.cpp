@@ -19,11 +19,13 @@ namespace instruct {
 
 namespace {
 
-const std::string& field(const Entry& e, size_t f) { return f == 0 ? e.instruction : f == 1 ? e.input : e.output; }
+const std::string& field(const Entry& e, size_t f) {
+  return f == 0 ? e.instruction : f == 1 ? e.input : e.output;
+}
 
 // Pairs of one field over the entries `keep` (file-order indices), mapped back to file order.
-std::vector<DedupPair> field_pairs(const Dataset& d, const std::vector<int32_t>& keep, size_t f, double threshold,
-                                   std::ostream& log) {
+std::vector<DedupPair> field_pairs(const Dataset& d, const std::vector<int32_t>& keep, size_t f,
+                                   double threshold, std::ostream& log) {
   std::vector<std::string> texts;
   texts.reserve(keep.size());
   for (const int32_t i : keep) texts.push_back(field(d.entries[i], f));
@@ -31,7 +33,8 @@ std::vector<DedupPair> field_pairs(const Dataset& d, const std::vector<int32_t>&
   Timer timer;
   std::optional<Progress> bar;
   std::vector<DedupPair> pairs = near_duplicates(texts, threshold, [&](size_t done, size_t total) {
-    if (!bar && timer.seconds() > 1) bar.emplace(log, str_cat("dedup ", kDedupFields[f]), static_cast<int64_t>(total));
+    if (!bar && timer.seconds() > 1)
+      bar.emplace(log, str_cat("dedup ", kDedupFields[f]), static_cast<int64_t>(total));
     if (bar) bar->update(static_cast<int64_t>(done), "");
   });
   if (bar) bar->finish();
@@ -42,7 +45,10 @@ std::vector<DedupPair> field_pairs(const Dataset& d, const std::vector<int32_t>&
 // A text shortened for one report line, as a JSON string (newlines escaped).
 std::string shown(const std::string& s) {
   constexpr size_t kMax = 100;
-  std::string t = s.size() > kMax ? s.substr(0, utf8_complete_prefix(std::string_view(s).substr(0, kMax))) + "..." : s;
+  std::string t =
+      s.size() > kMax
+          ? s.substr(0, utf8_complete_prefix(std::string_view(s).substr(0, kMax))) + "..."
+          : s;
   return nlohmann::json(t).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -54,10 +60,12 @@ DedupReport dedup_run(const DedupOptions& o, std::ostream& out, std::ostream& lo
   rep.entries = d.entries.size();
   std::vector<int32_t> all(d.entries.size());
   for (size_t i = 0; i < all.size(); i++) all[i] = static_cast<int32_t>(i);
-  for (size_t f = 0; f < kDedupFields.size(); f++) rep.pairs[f] = field_pairs(d, all, f, o.threshold, log);
+  for (size_t f = 0; f < kDedupFields.size(); f++)
+    rep.pairs[f] = field_pairs(d, all, f, o.threshold, log);
 
   if (o.json) {
-    nlohmann::ordered_json j = nlohmann::ordered_json::object();  // the fields in the reference's order
+    nlohmann::ordered_json j =
+        nlohmann::ordered_json::object();  // the fields in the reference's order
     for (size_t f = 0; f < kDedupFields.size(); f++) {
       nlohmann::ordered_json a = nlohmann::ordered_json::array();
       for (const DedupPair& p : rep.pairs[f]) a.push_back({p.i, p.j, p.score});
@@ -92,17 +100,20 @@ DedupReport dedup_run(const DedupOptions& o, std::ostream& out, std::ostream& lo
       later.erase(std::unique(later.begin(), later.end()), later.end());
       dropped[f] = later.size();
       std::vector<int32_t> next;
-      std::set_difference(keep.begin(), keep.end(), later.begin(), later.end(), std::back_inserter(next));
+      std::set_difference(keep.begin(), keep.end(), later.begin(), later.end(),
+                          std::back_inserter(next));
       keep = std::move(next);
     }
-    std::set_difference(all.begin(), all.end(), keep.begin(), keep.end(), std::back_inserter(rep.removed));
+    std::set_difference(all.begin(), all.end(), keep.begin(), keep.end(),
+                        std::back_inserter(rep.removed));
     nlohmann::ordered_json kept = nlohmann::ordered_json::array();
     for (const int32_t i : keep) kept.push_back(d.entries[i].source);
     AtomicFile f(o.remove);
     f.stream() << kept.dump(4) << "\n";
     f.commit();
-    log << "removed   " << rep.removed.size() << " entries (input " << dropped[1] << ", output " << dropped[2]
-        << "): " << keep.size() << " of " << d.entries.size() << " written to " << o.remove.string() << "\n";
+    log << "removed   " << rep.removed.size() << " entries (input " << dropped[1] << ", output "
+        << dropped[2] << "): " << keep.size() << " of " << d.entries.size() << " written to "
+        << o.remove.string() << "\n";
   }
   return rep;
 }

@@ -1,5 +1,6 @@
-// `instruct dedup`: the reference's near-duplicate finder (find-near-duplicates.py) over a dataset's
-// instruction, input and output fields, reported as text or JSON, with the reference's removal
+// `instruct dedup`: the reference's near-duplicate finder (find-near-duplicates.py) over a
+// dataset's instruction, input and output fields, reported as text or JSON, with the reference's
+// removal
 // (--remove: the later entry of each input and output pair goes, field after field).
 #pragma once
 

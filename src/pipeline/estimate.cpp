@@ -27,7 +27,9 @@ double CostModel::Pass::seconds(const Work& w, int layers) const {
   } else {
     for (size_t i = 1; i < sizes.size(); i++)
       if (w.tokens < sizes[i]) {
-        const double f = w.tokens <= sizes[i - 1] ? 0.0 : std::log(w.tokens / sizes[i - 1]) / std::log(sizes[i] / sizes[i - 1]);
+        const double f = w.tokens <= sizes[i - 1] ? 0.0
+                                                  : std::log(w.tokens / sizes[i - 1]) /
+                                                        std::log(sizes[i] / sizes[i - 1]);
         g = per_token[i - 1] + f * (per_token[i] - per_token[i - 1]);
         break;
       }
@@ -41,7 +43,8 @@ double CostModel::decode_step(int active, double context) const {
 }
 
 double CostModel::prefill(int prompt) const {
-  return eval.seconds(Work{static_cast<double>(prompt), static_cast<double>(prompt) * prompt, 1}, n_layer);
+  return eval.seconds(Work{static_cast<double>(prompt), static_cast<double>(prompt) * prompt, 1},
+                      n_layer);
 }
 
 namespace {
@@ -52,9 +55,11 @@ Batch probe_batch(int rows, int len, int counted, int vocab) {
   b.B = rows, b.T = len;
   b.inputs.resize(static_cast<size_t>(rows) * len);
   b.targets.assign(b.inputs.size(), kIgnoreIndex);
-  for (size_t i = 0; i < b.inputs.size(); i++) b.inputs[i] = static_cast<int32_t>((i * 7919) % vocab);
+  for (size_t i = 0; i < b.inputs.size(); i++)
+    b.inputs[i] = static_cast<int32_t>((i * 7919) % vocab);
   for (int r = 0; r < rows; r++)
-    for (int t = len - counted; t < len; t++) b.targets[static_cast<size_t>(r) * len + t] = (r * 31 + t) % vocab;
+    for (int t = len - counted; t < len; t++)
+      b.targets[static_cast<size_t>(r) * len + t] = (r * 31 + t) % vocab;
   return b;
 }
 
@@ -119,26 +124,32 @@ CostModel cost_probe(const GPT2Config& cfg, const ProbeOptions& o) {
   // Probe lengths within the context: 128 and 512 tokens (a model of 1024 or more), decoding at 16
   // and 400 tokens of context.
   constexpr int kTinyVocab = 64, kPieces = 4;
-  const int kLong = std::min(512, cfg.n_ctx - 1) / kPieces * kPieces, kShort = std::max(kLong / 4, 2);
+  const int kLong = std::min(512, cfg.n_ctx - 1) / kPieces * kPieces,
+            kShort = std::max(kLong / 4, 2);
   const int kNear = std::min(16, kShort), kFar = std::min(400, cfg.n_ctx - 40);
-  if (kLong < 2 * kPieces || kFar <= kNear) fail("the model's context (", cfg.n_ctx, ") is too short to estimate a run");
+  if (kLong < 2 * kPieces || kFar <= kNear)
+    fail("the model's context (", cfg.n_ctx, ") is too short to estimate a run");
   const int slots = std::max(o.decode_slots, 1);
   double bf16_refresh = 0;
   {
     ProbeModel layer(cfg, kTinyVocab, o);
-    layer.pass(probe_batch(1, kLong + 1, kLong + 1, kTinyVocab), true);  // grows the activations once
+    layer.pass(probe_batch(1, kLong + 1, kLong + 1, kTinyVocab),
+               true);        // grows the activations once
     double t_short[2] = {};  // [backward]
     for (bool backward : {true, false}) {
       CostModel::Pass& p = backward ? c.train : c.eval;
       t_short[backward] = layer.pass(probe_batch(1, kShort, 1, kTinyVocab), backward);
       const double t_long = layer.pass(probe_batch(1, kLong, 1, kTinyVocab), backward);
-      const double t_pieces = layer.pass(probe_batch(kPieces, kLong / kPieces, 1, kTinyVocab), backward);
+      const double t_pieces =
+          layer.pass(probe_batch(kPieces, kLong / kPieces, 1, kTinyVocab), backward);
       const double q_long = static_cast<double>(kLong) * kLong, q_pieces = q_long / kPieces;
       p.alpha = std::max(0.0, (t_long - t_pieces) / (q_long - q_pieces));
       p.sizes = {static_cast<double>(kShort), static_cast<double>(kLong)};
       // Noise in the long pass can make the quadratic term swallow a short one; a pass's linear
       // part keeps at least a quarter of its time.
-      auto linear = [&](double t, double len) { return std::max(0.25 * t, t - p.alpha * len * len) / len; };
+      auto linear = [&](double t, double len) {
+        return std::max(0.25 * t, t - p.alpha * len * len) / len;
+      };
       p.per_token = {linear(t_short[backward], kShort), linear(t_long, kLong)};
     }
     // A decoding step is short: its fixed cost (sampling, the cache's bookkeeping) must not count
@@ -159,7 +170,8 @@ CostModel cost_probe(const GPT2Config& cfg, const ProbeOptions& o) {
     deeper.reset();
     // The head's share: the same shapes with the full vocabulary, less the layer's.
     ProbeModel head(cfg, cfg.vocab, o);
-    if (o.bf16 && !o.lora.on()) {  // the update refreshes the bf16 copy of the weights: timed, scaled to the model
+    if (o.bf16 && !o.lora.on()) {  // the update refreshes the bf16 copy of the weights: timed,
+                                   // scaled to the model
       Timer t;
       gpt2_use_bf16(head.m, true);
       bf16_refresh = t.seconds() * static_cast<double>(param_count(param_table(cfg))) /
@@ -168,7 +180,8 @@ CostModel cost_probe(const GPT2Config& cfg, const ProbeOptions& o) {
     head.pass(probe_batch(1, kShort + 1, kShort + 1, cfg.vocab), true);
     for (bool backward : {true, false}) {
       const double t_rows = head.pass(probe_batch(1, kShort, kShort, cfg.vocab), backward);
-      (backward ? c.train : c.eval).eta = std::max(0.0, (t_rows - t_short[backward]) / (kShort - 1));
+      (backward ? c.train : c.eval).eta =
+          std::max(0.0, (t_rows - t_short[backward]) / (kShort - 1));
     }
     // The head and the step's fixed cost: the one-layer model's step, less its layer.
     c.h0 = std::max(0.0, head.decode(1, kNear) - l_near);
@@ -212,7 +225,8 @@ namespace {
 
 // Continuous batching over `slots` sequences: each step decodes one token of every active
 // sequence; a finished one frees its slot for the next prompt (whose prefill is added).
-double respond_seconds(const std::vector<std::pair<int, int>>& jobs, int slots, const CostModel& c) {
+double respond_seconds(const std::vector<std::pair<int, int>>& jobs, int slots,
+                       const CostModel& c) {
   struct Active {
     int context, left;
   };
@@ -238,7 +252,8 @@ double respond_seconds(const std::vector<std::pair<int, int>>& jobs, int slots, 
 
 }  // namespace
 
-RunEstimate run_estimate(const WorkPlan& w, const PreparedData& d, const PlanOptions& p, const CostModel& c) {
+RunEstimate run_estimate(const WorkPlan& w, const PreparedData& d, const PlanOptions& p,
+                         const CostModel& c) {
   RunEstimate e;
   const int64_t per_epoch = static_cast<int64_t>(w.steps.size());
   int64_t total = per_epoch * p.epochs;
@@ -255,14 +270,17 @@ RunEstimate run_estimate(const WorkPlan& w, const PreparedData& d, const PlanOpt
     const std::vector<Work>& parts = w.steps[static_cast<size_t>(bi)];
     for (size_t k = 0; k < parts.size(); k++)
       rank[std::min(k / ga, rank.size() - 1)] += c.train.seconds(parts[k], c.n_layer);
-    step_cost[bi] = *std::max_element(rank.begin(), rank.end()) + (e.ranks > 1 ? c.allreduce : 0.0) + c.update;
+    step_cost[bi] =
+        *std::max_element(rank.begin(), rank.end()) + (e.ranks > 1 ? c.allreduce : 0.0) + c.update;
     if (static_cast<size_t>(bi) < w.train_eval.size())
-      train_pass_mean += c.eval.seconds(w.train_eval[bi], c.n_layer) / static_cast<double>(per_epoch);
+      train_pass_mean +=
+          c.eval.seconds(w.train_eval[bi], c.n_layer) / static_cast<double>(per_epoch);
   }
   for (int64_t s = p.start_step; s < total; s++) e.train += step_cost[s % per_epoch];
   // Forwards done once per item (a reference's log-probabilities), spread over the ranks: for the
   // items the run reaches (a short run computes only its batches' chunks).
-  const double reached = std::min(1.0, static_cast<double>(e.steps) / static_cast<double>(per_epoch));
+  const double reached =
+      std::min(1.0, static_cast<double>(e.steps) / static_cast<double>(per_epoch));
   for (const Work& x : w.once) e.train += reached * c.eval.seconds(x, c.n_layer) / e.ranks;
 
   // Evaluations: at every eval_freq-th step (and before the first), eval_iter batches of a fresh
@@ -316,7 +334,9 @@ void estimate_print(std::ostream& out, const RunEstimate& e, const CostModel& c)
   std::snprintf(step, sizeof step, "%.2f s", per_step);
   std::snprintf(total, sizeof total, "%.1f s", e.total());
   out << "estimate  about " << format_duration(e.total()) << " on this CPU"
-      << (e.ranks > 1 ? str_cat(", ", e.ranks, " ranks") : std::string()) << " (" << total << "): train " << format_duration(e.train) << " (" << e.steps << " steps, " << step << " each";
+      << (e.ranks > 1 ? str_cat(", ", e.ranks, " ranks") : std::string()) << " (" << total
+      << "): train " << format_duration(e.train) << " (" << e.steps << " steps, " << step
+      << " each";
   if (e.ranks > 1) {
     char sum[32];
     std::snprintf(sum, sizeof sum, "%.2f s", c.allreduce);
@@ -326,14 +346,16 @@ void estimate_print(std::ostream& out, const RunEstimate& e, const CostModel& c)
   if (e.evals) out << ", evaluations " << format_duration(e.evaluation) << " (" << e.evals << ")";
   if (e.samples) out << ", samples " << format_duration(e.sampling) << " (" << e.samples << ")";
   if (e.responses)
-    out << ", respond " << format_duration(e.respond) << " (" << e.responses << " test entries, about "
-        << static_cast<int64_t>(std::lround(e.response_tokens)) << " new tokens each as in the data; "
-        << format_duration(e.respond_longest) << " if none stops before " << e.max_new_tokens << ")";
+    out << ", respond " << format_duration(e.respond) << " (" << e.responses
+        << " test entries, about " << static_cast<int64_t>(std::lround(e.response_tokens))
+        << " new tokens each as in the data; " << format_duration(e.respond_longest)
+        << " if none stops before " << e.max_new_tokens << ")";
   // The reference evaluates every 5 steps: on a long run that is a large share of the time.
   if (e.evals > 20 && e.evaluation > 0.25 * e.total()) {
     const int64_t fewer = e.steps / (5 * e.eval_freq) + 1;
-    out << "\n          evaluations are " << std::lround(100 * e.evaluation / e.total()) << "% of it; --eval-freq "
-        << 5 * e.eval_freq << " would take " << format_duration(e.evaluation / static_cast<double>(e.evals) * static_cast<double>(fewer))
+    out << "\n          evaluations are " << std::lround(100 * e.evaluation / e.total())
+        << "% of it; --eval-freq " << 5 * e.eval_freq << " would take "
+        << format_duration(e.evaluation / static_cast<double>(e.evals) * static_cast<double>(fewer))
         << " for them";
   }
   out << "\n          from a " << format_duration(c.probe_seconds)

@@ -31,7 +31,7 @@ struct CostModel {
     double seconds(const Work& w, int n_layer) const;
   };
   Pass train, eval;
-  double update = 0;  // one optimizer step: zero the gradients, clip, AdamW, refresh a bf16 copy
+  double update = 0;     // one optimizer step: zero the gradients, clip, AdamW, refresh a bf16 copy
   double allreduce = 0;  // under mpirun: one step's sum of the gradients over the ranks
   // One KV-cache decoding step with `active` sequences holding `context` tokens in all:
   // n_layer * (l0 + l1 * (active - 1) + l2 * context) + h0 + h1 * (active - 1).
@@ -43,10 +43,10 @@ struct CostModel {
 
 struct ProbeOptions {
   bool bf16 = false;
-  bool recompute = false;                         // each block's forward again in the backward
-  OptimizerState state = OptimizerState::kFp32;   // the AdamW moments' precision
-  LoraConfig lora;       // rank 0: full fine-tuning
-  int decode_slots = 8;  // sequences decoded together (respond's batch)
+  bool recompute = false;                        // each block's forward again in the backward
+  OptimizerState state = OptimizerState::kFp32;  // the AdamW moments' precision
+  LoraConfig lora;                               // rank 0: full fine-tuning
+  int decode_slots = 8;                          // sequences decoded together (respond's batch)
   double max_grad_norm = 0;
 };
 CostModel cost_probe(const GPT2Config& cfg, const ProbeOptions& o);
@@ -64,7 +64,7 @@ struct PlanOptions {
   int32_t eval_freq = 5, eval_iter = 5;
   bool initial_eval = true;  // a new run evaluates before its first step
   int32_t sample_tokens = 50;
-  bool respond = false;      // `run`: then the test split's responses
+  bool respond = false;  // `run`: then the test split's responses
   int32_t respond_slots = 8, max_new_tokens = 256;
   int64_t respond_limit = 0;  // the first N test entries only (0: all)
 };
@@ -72,8 +72,10 @@ struct PlanOptions {
 struct RunEstimate {
   int64_t steps = 0, evals = 0, samples = 0, responses = 0;
   double train = 0, evaluation = 0, sampling = 0, respond = 0;
-  double response_tokens = 0;  // expected new tokens per response (the data's answer length, capped)
-  double respond_longest = 0;  // respond if no response stops before max_new_tokens (an untrained model)
+  double response_tokens =
+      0;  // expected new tokens per response (the data's answer length, capped)
+  double respond_longest =
+      0;  // respond if no response stops before max_new_tokens (an untrained model)
   int32_t max_new_tokens = 0;
   int32_t eval_freq = 0;
   int32_t ranks = 1;
@@ -81,9 +83,11 @@ struct RunEstimate {
 };
 // The run's estimate from the objective's work (train/work), the schedule, and the data's val[0]
 // (the samples) and test split (the respond stage).
-RunEstimate run_estimate(const WorkPlan& w, const PreparedData& d, const PlanOptions& p, const CostModel& c);
+RunEstimate run_estimate(const WorkPlan& w, const PreparedData& d, const PlanOptions& p,
+                         const CostModel& c);
 
-// "estimate  about 2 h 10 min on this CPU: train 1 h 50 min (…); …" and a note of what it leaves out.
+// "estimate  about 2 h 10 min on this CPU: train 1 h 50 min (…); …" and a note of what it leaves
+// out.
 void estimate_print(std::ostream& out, const RunEstimate& e, const CostModel& c);
 
 }  // namespace instruct

@@ -1,4 +1,5 @@
-// Everything is written into a temp directory renamed into place: a failure leaves no partial model.
+// Everything is written into a temp directory renamed into place: a failure leaves no partial
+// model.
 #include "pipeline/export.hpp"
 
 #include <nlohmann/json.hpp>
@@ -41,11 +42,14 @@ void write_tokenizer(const fs::path& dir, const Bpe& bpe, int n_ctx) {
                                                   {"errors", "replace"},
                                                   {"model_max_length", n_ctx},
                                                   {"clean_up_tokenization_spaces", false}}
-                                                .dump(2) + "\n");
+                                                    .dump(2) +
+                                                "\n");
   write_text(dir / "special_tokens_map.json",
              ojson{{"bos_token", eot}, {"eos_token", eot}, {"unk_token", eot}}.dump(2) + "\n");
-  write_text(dir / "generation_config.json",
-             ojson{{"bos_token_id", bpe.eot}, {"eos_token_id", bpe.eot}, {"do_sample", false}}.dump(2) + "\n");
+  write_text(
+      dir / "generation_config.json",
+      ojson{{"bos_token_id", bpe.eot}, {"eos_token_id", bpe.eot}, {"do_sample", false}}.dump(2) +
+          "\n");
 }
 
 }  // namespace
@@ -55,19 +59,25 @@ void export_run(const ExportOptions& o, std::ostream& log) {
   const bool named_gguf = o.out.extension() == ".gguf";
   const std::string format = o.format.empty() ? (named_gguf ? "gguf" : "hf") : o.format;
   if (format != "hf" && format != "gguf") fail("--format ", format, " is unknown; use gguf or hf");
-  if (o.type != "f32" && o.type != "f16" && o.type != "bf16") fail("--type ", o.type, " is unknown; use f32, f16 or bf16");
+  if (o.type != "f32" && o.type != "f16" && o.type != "bf16")
+    fail("--type ", o.type, " is unknown; use f32, f16 or bf16");
   const bool gguf = format == "gguf";
   if (gguf && !named_gguf) fail("--out ", o.out.string(), ": a GGUF file is named *.gguf");
   if (!gguf && named_gguf)
-    fail("--out ", o.out.string(), " names a GGUF file but --format is hf (a directory); drop --format hf, or give a "
+    fail("--out ", o.out.string(),
+         " names a GGUF file but --format is hf (a directory); drop --format hf, or give a "
          "directory name");
-  if (gguf ? fs::exists(o.out) : fs::exists(o.out) && !(fs::is_directory(o.out) && fs::is_empty(o.out)))
-    fail("--out ", o.out.string(), " exists", gguf ? "" : " and is not empty", "; choose a new name");
+  if (gguf ? fs::exists(o.out)
+           : fs::exists(o.out) && !(fs::is_directory(o.out) && fs::is_empty(o.out)))
+    fail("--out ", o.out.string(), " exists", gguf ? "" : " and is not empty",
+         "; choose a new name");
   // The folder first, and proof that it takes a file, before minutes of loading the model.
   const fs::path parent = o.out.parent_path().empty() ? fs::path(".") : o.out.parent_path();
   std::error_code ec;
   fs::create_directories(parent, ec);
-  if (ec) fail("--out ", o.out.string(), ": cannot create the folder ", parent.string(), " (", ec.message(), ")");
+  if (ec)
+    fail("--out ", o.out.string(), ": cannot create the folder ", parent.string(), " (",
+         ec.message(), ")");
   {
     AtomicFile probe(parent / ".instruct-export-probe");  // fails with the path and the reason
   }
@@ -78,10 +88,13 @@ void export_run(const ExportOptions& o, std::ostream& log) {
   const GPT2 model = model_resolve(mo, log);
   // The template and tokenizer the model was trained with (an adapter directory knows them too).
   const fs::path recipe_dir = !o.model.adapter.empty() ? o.model.adapter : fs::path(o.model.model);
-  const ModelRecipe recipe = o.model.init.empty() && fs::is_directory(recipe_dir) ? model_recipe(recipe_dir) : ModelRecipe{};
+  const ModelRecipe recipe = o.model.init.empty() && fs::is_directory(recipe_dir)
+                                 ? model_recipe(recipe_dir)
+                                 : ModelRecipe{};
   const Bpe bpe = tokenizer_load(recipe.tokenizer);
   if (bpe.size() > model.cfg.vocab)
-    fail("the tokenizer has ", bpe.size(), " tokens but the model only ", model.cfg.vocab, "; the model does not match its recorded tokenizer (instruct.json)");
+    fail("the tokenizer has ", bpe.size(), " tokens but the model only ", model.cfg.vocab,
+         "; the model does not match its recorded tokenizer (instruct.json)");
 
   if (gguf) {
     GgufWriteOptions g;
@@ -92,8 +105,9 @@ void export_run(const ExportOptions& o, std::ostream& log) {
     fs::path modelfile = o.out;
     modelfile.replace_extension(".Modelfile");
     write_text(modelfile, gguf_modelfile(o.out.filename().string(), recipe.template_name));
-    log << "export    " << o.out.string() << " (GGUF v3, gpt2, " << o.type << ") and " << modelfile.string()
-        << " (ollama create NAME -f " << modelfile.filename().string() << ")\n";
+    log << "export    " << o.out.string() << " (GGUF v3, gpt2, " << o.type << ") and "
+        << modelfile.string() << " (ollama create NAME -f " << modelfile.filename().string()
+        << ")\n";
     return;
   }
   const fs::path tmp = o.out.parent_path() / ("." + o.out.filename().string() + ".tmp");
@@ -101,13 +115,17 @@ void export_run(const ExportOptions& o, std::ostream& log) {
   checkpoint_save(model, tmp);
   write_tokenizer(tmp, bpe, model.cfg.n_ctx);
   // instruct's recipe: the template; the tokenizer is the one in this directory.
-  write_text(tmp / "instruct.json",
-             ojson{{"format", "instruct.cpp/1"}, {"template", recipe.template_name}, {"tokenizer", "."}}.dump(2) + "\n");
+  write_text(
+      tmp / "instruct.json",
+      ojson{{"format", "instruct.cpp/1"}, {"template", recipe.template_name}, {"tokenizer", "."}}
+              .dump(2) +
+          "\n");
   fs::remove(o.out, ec);  // an empty directory
   fs::rename(tmp, o.out, ec);
   if (ec) fail(o.out.string(), ": cannot move the exported model into place (", ec.message(), ")");
   log << "export    " << o.out.string()
-      << " (HF GPT2LMHeadModel: model.safetensors, config.json, generation_config.json; GPT2Tokenizer: vocab.json, "
+      << " (HF GPT2LMHeadModel: model.safetensors, config.json, generation_config.json; "
+         "GPT2Tokenizer: vocab.json, "
          "merges.txt, tokenizer_config.json; head "
       << (model.cfg.tied ? "tied" : "untied") << ")\n";
 }

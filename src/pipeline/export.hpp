@@ -16,8 +16,8 @@
 namespace instruct {
 
 struct ExportOptions {
-  ModelOptions model;       // --model DIR (a LoRA run's model/ brings its base), --adapter DIR
-  std::string format;  // gguf | hf; empty: gguf for an --out named *.gguf, else hf
+  ModelOptions model;        // --model DIR (a LoRA run's model/ brings its base), --adapter DIR
+  std::string format;        // gguf | hf; empty: gguf for an --out named *.gguf, else hf
   std::string type = "f32";  // gguf: f32 | f16 | bf16
   std::filesystem::path out;
 };

@@ -25,7 +25,8 @@ fs::path judge_default_out(const fs::path& responses) {
   return p;
 }
 
-size_t ask_each(size_t n, const std::vector<bool>& done, int concurrency, const std::function<std::string(size_t)>& ask,
+size_t ask_each(size_t n, const std::vector<bool>& done, int concurrency,
+                const std::function<std::string(size_t)>& ask,
                 const std::function<void(size_t, const std::string&, const std::string*)>& record,
                 const std::function<void()>& save, std::ostream& log, const char* what) {
   size_t already = 0;
@@ -72,7 +73,9 @@ namespace {
 
 std::string field(const ojson& e, const char* k, size_t i, const fs::path& file, bool required) {
   if (!e.contains(k)) {
-    if (required) fail(file.string(), ": entry ", i, " has no \"", k, "\"; is this a file written by `instruct respond`?");
+    if (required)
+      fail(file.string(), ": entry ", i, " has no \"", k,
+           "\"; is this a file written by `instruct respond`?");
     return "";
   }
   if (!e[k].is_string()) fail(file.string(), ": entry ", i, ": \"", k, "\" must be a string");
@@ -112,8 +115,9 @@ JudgeReport judge_run(const JudgeRunOptions& o, std::ostream& log) {
     }
     if (prev.is_array() && prev.size() == data.size()) {
       for (size_t i = 0; i < data.size(); i++)
-        if (prev[i].is_object() && prev[i].contains("instruction") && prev[i]["instruction"] == data[i]["instruction"] &&
-            prev[i].contains(o.key) && prev[i][o.key] == data[i][o.key] && prev[i].contains("score") &&
+        if (prev[i].is_object() && prev[i].contains("instruction") &&
+            prev[i]["instruction"] == data[i]["instruction"] && prev[i].contains(o.key) &&
+            prev[i][o.key] == data[i][o.key] && prev[i].contains("score") &&
             prev[i]["score"].is_number_integer()) {
           data[i]["score"] = prev[i]["score"];
           if (prev[i].contains("judge_reply")) data[i]["judge_reply"] = prev[i]["judge_reply"];
@@ -121,14 +125,17 @@ JudgeReport judge_run(const JudgeRunOptions& o, std::ostream& log) {
           rep.kept++;
         }
     }
-    if (rep.kept) log << "resume    " << rep.kept << " of " << data.size() << " entries already scored in " << rep.out.string() << "\n";
+    if (rep.kept)
+      log << "resume    " << rep.kept << " of " << data.size() << " entries already scored in "
+          << rep.out.string() << "\n";
   }
   size_t todo = 0;
   for (size_t i = 0; i < data.size(); i++)
     if (!done[i] && !data[i][o.key].get<std::string>().empty()) todo++;
   if (todo > 0) judge_check(o.judge);
-  log << "judge     " << todo << " entries to score with " << o.judge.model << " at " << o.judge.url << " (" << o.judge.api
-      << " API, " << o.concurrency << " at a time)\n" << std::flush;
+  log << "judge     " << todo << " entries to score with " << o.judge.model << " at " << o.judge.url
+      << " (" << o.judge.api << " API, " << o.concurrency << " at a time)\n"
+      << std::flush;
 
   auto write = [&] {
     AtomicFile f(rep.out);
@@ -142,7 +149,9 @@ JudgeReport judge_run(const JudgeRunOptions& o, std::ostream& log) {
         const ojson& e = data[i];
         const std::string resp = e[o.key].get<std::string>();
         if (resp.empty()) return "";  // the reference: an empty response scores 0
-        return judge_ask(o.judge, judge_prompt(e["instruction"], e.value("input", ""), e["output"], resp)).text;
+        return judge_ask(o.judge,
+                         judge_prompt(e["instruction"], e.value("input", ""), e["output"], resp))
+            .text;
       },
       [&](size_t i, const std::string& reply, const std::string* error) {
         const bool empty = data[i][o.key].get<std::string>().empty();
@@ -156,7 +165,8 @@ JudgeReport judge_run(const JudgeRunOptions& o, std::ostream& log) {
         if (score < 0) {
           rep.unusable.push_back(i);
           data[i]["judge_reply"] = reply;
-          warnings.push_back(str_cat("entry ", i, ": no score in the reply: ", reply.substr(0, 120)));
+          warnings.push_back(
+              str_cat("entry ", i, ": no score in the reply: ", reply.substr(0, 120)));
           return;
         }
         data[i]["score"] = score;
@@ -167,7 +177,8 @@ JudgeReport judge_run(const JudgeRunOptions& o, std::ostream& log) {
       write, log, "scored");
   for (const std::string& w : warnings) log << "warning   " << w << "\n";
   if (InterruptScope::requested())
-    throw Interrupted(str_cat(rep.out.string(), " (", rep.kept + finished, " of ", data.size(), " scored; run again to continue)"));
+    throw Interrupted(str_cat(rep.out.string(), " (", rep.kept + finished, " of ", data.size(),
+                              " scored; run again to continue)"));
 
   double sum = 0;
   for (const auto& e : data)
@@ -175,22 +186,27 @@ JudgeReport judge_run(const JudgeRunOptions& o, std::ostream& log) {
       const int s = e["score"].get<int>();
       rep.scores++;
       sum += s;
-      if (s < 0 || s > 100) rep.out_of_range++;
-      else rep.deciles[std::min(s / 10, 9)]++;
+      if (s < 0 || s > 100)
+        rep.out_of_range++;
+      else
+        rep.deciles[std::min(s / 10, 9)]++;
     }
   rep.average = rep.scores ? sum / rep.scores : 0;
   char buf[128];
-  std::snprintf(buf, sizeof buf, "Number of scores: %zu of %zu\nAverage score: %.2f\n", rep.scores, data.size(), rep.average);
+  std::snprintf(buf, sizeof buf, "Number of scores: %zu of %zu\nAverage score: %.2f\n", rep.scores,
+                data.size(), rep.average);
   log << buf;
   size_t peak = 1;
   for (size_t c : rep.deciles) peak = std::max(peak, c);
   for (int d = 0; d < 10; d++) {
-    std::snprintf(buf, sizeof buf, "  %3d-%-3d %4zu %s\n", d * 10, d == 9 ? 100 : d * 10 + 9, rep.deciles[d],
-                  std::string(rep.deciles[d] * 40 / peak, '#').c_str());
+    std::snprintf(buf, sizeof buf, "  %3d-%-3d %4zu %s\n", d * 10, d == 9 ? 100 : d * 10 + 9,
+                  rep.deciles[d], std::string(rep.deciles[d] * 40 / peak, '#').c_str());
     log << buf;
   }
   if (rep.out_of_range) log << "  outside 0-100: " << rep.out_of_range << "\n";
-  if (rep.inexact) log << "note      " << rep.inexact << " scores were read from prose around the number (judge_reply keeps the text)\n";
+  if (rep.inexact)
+    log << "note      " << rep.inexact
+        << " scores were read from prose around the number (judge_reply keeps the text)\n";
   if (!rep.unusable.empty()) {
     log << "unusable  " << rep.unusable.size() << " replies had no score: entries";
     for (size_t i : rep.unusable) log << " " << i;
@@ -203,7 +219,8 @@ JudgeReport judge_run(const JudgeRunOptions& o, std::ostream& log) {
   }
   log << "scores    " << rep.out.string() << "\n" << std::flush;
   if (rep.scores == 0 && !data.empty())  // a stage that produced nothing is a failure, not exit 0
-    fail(rep.out.string(), ": no entry got a score (", rep.failed.size(), " without a reply, ", rep.unusable.size(),
+    fail(rep.out.string(), ": no entry got a score (", rep.failed.size(), " without a reply, ",
+         rep.unusable.size(),
          " replies without a number); see the warnings above, then run again to retry");
   return rep;
 }

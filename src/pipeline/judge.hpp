@@ -38,7 +38,8 @@ std::filesystem::path judge_default_out(const std::filesystem::path& responses);
 // entry's failure); record(i, reply, error) runs under one lock (error null on success); save()
 // runs under the lock at most every second and once at the end, so a crash or Ctrl-C loses little.
 // Returns the entries finished; stops taking entries on Ctrl-C.
-size_t ask_each(size_t n, const std::vector<bool>& done, int concurrency, const std::function<std::string(size_t)>& ask,
+size_t ask_each(size_t n, const std::vector<bool>& done, int concurrency,
+                const std::function<std::string(size_t)>& ask,
                 const std::function<void(size_t, const std::string&, const std::string*)>& record,
                 const std::function<void()>& save, std::ostream& log, const char* what);
 JudgeReport judge_run(const JudgeRunOptions& o, std::ostream& log);

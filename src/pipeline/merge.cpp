@@ -17,13 +17,15 @@ void merge_run(const MergeOptions& o, std::ostream& log) {
   const fs::path adapter = o.model.adapter.empty() ? fs::path(o.model.model) : o.model.adapter;
   if (!adapter_present(adapter))
     fail(o.model.adapter.empty() ? "--model " : "--adapter ", adapter.string(),
-         ": no adapter_config.json there; give --model BASE --adapter DIR, or a LoRA run's model directory");
+         ": no adapter_config.json there; give --model BASE --adapter DIR, or a LoRA run's model "
+         "directory");
   if (fs::exists(o.out) && !fs::is_empty(o.out))
     fail("--out ", o.out.string(), " exists and is not empty; choose a new directory");
   ModelOptions m = o.model;
   m.merge = true;
   const GPT2 model = model_resolve(m, log);
-  const ModelRecipe recipe = model_recipe(adapter);  // the template and tokenizer it was trained with
+  const ModelRecipe recipe =
+      model_recipe(adapter);  // the template and tokenizer it was trained with
 
   const fs::path tmp = o.out.parent_path() / ("." + o.out.filename().string() + ".tmp");
   std::error_code ec;
@@ -34,7 +36,8 @@ void merge_run(const MergeOptions& o, std::ostream& log) {
     f.stream() << nlohmann::ordered_json{{"format", "instruct.cpp/1"},
                                          {"template", recipe.template_name},
                                          {"tokenizer", recipe.tokenizer.string()},
-                                         {"merged_from", fs::absolute(adapter).lexically_normal().string()}}
+                                         {"merged_from",
+                                          fs::absolute(adapter).lexically_normal().string()}}
                       .dump(2)
                << "\n";
     f.commit();
@@ -42,8 +45,9 @@ void merge_run(const MergeOptions& o, std::ostream& log) {
   fs::remove(o.out, ec);  // an empty directory
   fs::rename(tmp, o.out, ec);
   if (ec) fail(o.out.string(), ": cannot move the merged model into place (", ec.message(), ")");
-  log << "merged    " << o.out.string() << " (config.json, model.safetensors" << (recipe.from_file ? ", instruct.json" : "")
-      << "; head " << (model.cfg.tied ? "tied" : "untied") << ")\n";
+  log << "merged    " << o.out.string() << " (config.json, model.safetensors"
+      << (recipe.from_file ? ", instruct.json" : "") << "; head "
+      << (model.cfg.tied ? "tied" : "untied") << ")\n";
 }
 
 }  // namespace instruct

@@ -18,9 +18,10 @@ namespace fs = std::filesystem;
 using ojson = nlohmann::ordered_json;
 
 std::string prefs_prompt(const Entry& e, const std::string& politeness) {
-  return "Given the input `" + template_find("alpaca").prompt(e) + "` and correct output `" + e.output +
-         "`, slightly rewrite the output to be more " + politeness +
-         ".Keep the modification minimal.Only return return the generated response and nothing else.";
+  return "Given the input `" + template_find("alpaca").prompt(e) + "` and correct output `" +
+         e.output + "`, slightly rewrite the output to be more " + politeness +
+         ".Keep the modification minimal.Only return return the generated response and nothing "
+         "else.";
 }
 
 std::vector<std::string> prefs_politeness(size_t n, uint64_t seed) {
@@ -58,12 +59,16 @@ PrefsReport prefs_run(const PrefsOptions& o, std::ostream& log) {
           done[i] = true;
           rep.kept++;
         }
-    if (rep.kept) log << "resume    " << rep.kept << " of " << n << " entries already in " << o.out.string() << "\n";
+    if (rep.kept)
+      log << "resume    " << rep.kept << " of " << n << " entries already in " << o.out.string()
+          << "\n";
   }
   for (const std::string& p : politeness) rep.polite += p == "polite";
   if (rep.kept < n) judge_check(o.llm);
-  log << "prefs     " << n - rep.kept << " entries to rewrite with " << o.llm.model << " at " << o.llm.url << " ("
-      << rep.polite << " polite, " << n - rep.polite << " impolite, seed " << o.seed << ")\n" << std::flush;
+  log << "prefs     " << n - rep.kept << " entries to rewrite with " << o.llm.model << " at "
+      << o.llm.url << " (" << rep.polite << " polite, " << n - rep.polite << " impolite, seed "
+      << o.seed << ")\n"
+      << std::flush;
   std::vector<std::string> warnings;
   const size_t finished = ask_each(
       n, done, o.concurrency,
@@ -75,8 +80,10 @@ PrefsReport prefs_run(const PrefsOptions& o, std::ostream& log) {
           return;
         }
         const std::string output = d.entries[i].output;
-        if (politeness[i] == "polite") data[i]["chosen"] = reply, data[i]["rejected"] = output;
-        else data[i]["rejected"] = reply, data[i]["chosen"] = output;
+        if (politeness[i] == "polite")
+          data[i]["chosen"] = reply, data[i]["rejected"] = output;
+        else
+          data[i]["rejected"] = reply, data[i]["chosen"] = output;
         rep.made++;
       },
       [&] {
@@ -87,10 +94,12 @@ PrefsReport prefs_run(const PrefsOptions& o, std::ostream& log) {
       log, "rewritten");
   for (const std::string& w : warnings) log << "warning   " << w << "\n";
   if (InterruptScope::requested())
-    throw Interrupted(str_cat(o.out.string(), " (", rep.kept + finished, " of ", n, " made; run again to continue)"));
+    throw Interrupted(str_cat(o.out.string(), " (", rep.kept + finished, " of ", n,
+                              " made; run again to continue)"));
   if (!rep.failed.empty())
     log << "failed    " << rep.failed.size() << " entries got no reply (run again to retry them)\n";
-  log << "prefs     " << o.out.string() << " (" << rep.kept + rep.made << " of " << n << " entries with chosen and rejected)\n";
+  log << "prefs     " << o.out.string() << " (" << rep.kept + rep.made << " of " << n
+      << " entries with chosen and rejected)\n";
   return rep;
 }
 

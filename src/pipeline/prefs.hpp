@@ -18,7 +18,7 @@
 namespace instruct {
 
 struct PrefsOptions {
-  JudgeOptions llm;  // --url, --api, --model, retries, timeout
+  JudgeOptions llm;            // --url, --api, --model, retries, timeout
   std::filesystem::path data;  // empty: the bundled instruction-data.json
   std::filesystem::path out = "instruction-data-with-preference.json";
   uint64_t seed = 123;

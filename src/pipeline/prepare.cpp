@@ -57,7 +57,8 @@ double other_batching_padding(const PreparedData& d, const DataOptions& o) {
   return p.share();
 }
 
-SplitStats split_stats(const std::vector<Example>& ex, const LoaderOptions& lo, DataLoader& loader) {
+SplitStats split_stats(const std::vector<Example>& ex, const LoaderOptions& lo,
+                       DataLoader& loader) {
   SplitStats s;
   s.entries = ex.size();
   s.batches = loader.size();
@@ -104,12 +105,15 @@ void show_examples(const PreparedData& d, SplitName split, DataLoader& loader, i
           << b.entries[r] << " (batch " << bi << ", row " << r << "), " << ex.tokens.size()
           << " tokens, prompt " << ex.prompt_len << " tokens, " << counted
           << " targets in the loss ---\n";
-      out << "  " << std::setw(5) << "pos" << "  " << std::left << std::setw(32) << "input" << "  "
-          << std::setw(32) << "target" << "  loss" << std::right << "\n";
+      out << "  " << std::setw(5) << "pos"
+          << "  " << std::left << std::setw(32) << "input"
+          << "  " << std::setw(32) << "target"
+          << "  loss" << std::right << "\n";
       for (int32_t t = 0; t < b.T; t++) {
         const int32_t in = b.inputs[r * b.T + t], tg = b.targets[r * b.T + t];
         const std::string ins = std::to_string(in) + " " + token_text(d.bpe, in);
-        const std::string tgs = std::to_string(tg) + (tg == kIgnoreIndex ? "" : " " + token_text(d.bpe, tg));
+        const std::string tgs =
+            std::to_string(tg) + (tg == kIgnoreIndex ? "" : " " + token_text(d.bpe, tg));
         out << "  " << std::setw(5) << t << "  " << std::left << std::setw(32) << ins << "  "
             << std::setw(32) << tgs << "  " << (tg == kIgnoreIndex ? "no" : "yes") << std::right
             << "\n";
@@ -124,8 +128,10 @@ void export_batches(DataLoader& loader, const std::filesystem::path& path) {
     const Batch b = loader.batch(bi);
     nlohmann::json inputs = nlohmann::json::array(), targets = nlohmann::json::array();
     for (int32_t r = 0; r < b.B; r++) {
-      inputs.push_back(std::vector<int32_t>(b.inputs.begin() + r * b.T, b.inputs.begin() + (r + 1) * b.T));
-      targets.push_back(std::vector<int32_t>(b.targets.begin() + r * b.T, b.targets.begin() + (r + 1) * b.T));
+      inputs.push_back(
+          std::vector<int32_t>(b.inputs.begin() + r * b.T, b.inputs.begin() + (r + 1) * b.T));
+      targets.push_back(
+          std::vector<int32_t>(b.targets.begin() + r * b.T, b.targets.begin() + (r + 1) * b.T));
     }
     f.stream() << nlohmann::json{{"inputs", inputs}, {"targets", targets}}.dump() << "\n";
   }
@@ -138,7 +144,8 @@ PrepareReport prepare_run(const PrepareOptions& opt, std::ostream& out) {
   const PreparedData d = data_prepare(opt.data, out);
   const DataOptions& o = opt.data;
   PrepareReport rep;
-  out << "dataset   " << d.dataset.path.string() << ": " << d.dataset.entries.size() << " entries\n";
+  out << "dataset   " << d.dataset.path.string() << ": " << d.dataset.entries.size()
+      << " entries\n";
   out << "template  " << d.tmpl->name() << ", instruction masking "
       << (o.mask_instruction ? "on" : "off") << ", max length "
       << (o.max_length ? std::to_string(o.max_length) : "none") << ", batch size " << o.batch_size
@@ -155,22 +162,24 @@ PrepareReport prepare_run(const PrepareOptions& opt, std::ostream& out) {
     SplitStats st = split_stats(d.examples(s), lo, loader);
     (s == SplitName::kTrain ? rep.train : s == SplitName::kVal ? rep.val : rep.test) = st;
     out << "          " << std::left << std::setw(6) << split_name(s) << std::right << std::setw(6)
-        << st.min_tokens << std::setw(8) << std::setprecision(6) << st.median_tokens
-        << std::setw(8) << st.max_tokens << std::setw(11) << st.truncated << std::setw(11)
-        << st.untrainable << std::setw(14) << st.target_tokens << std::setw(9) << st.batches << "\n";
+        << st.min_tokens << std::setw(8) << std::setprecision(6) << st.median_tokens << std::setw(8)
+        << st.max_tokens << std::setw(11) << st.truncated << std::setw(11) << st.untrainable
+        << std::setw(14) << st.target_tokens << std::setw(9) << st.batches << "\n";
     if (s == opt.split) chosen.emplace(std::move(loader));
   }
   out << "batches   train " << rep.train.batches << " ("
       << (o.shuffle ? "shuffled, seed " + std::to_string(o.seed) : std::string("in order"))
-      << ", last partial batch dropped) / val " << rep.val.batches << " / test "
-      << rep.test.batches << " (in order, all entries)\n";
+      << ", last partial batch dropped) / val " << rep.val.batches << " / test " << rep.test.batches
+      << " (in order, all entries)\n";
   if (o.shuffle) {
     const double other = other_batching_padding(d, o);
     const bool bucket = o.batching == "bucket";
-    out << "padding   train batches: " << std::fixed << std::setprecision(1) << 100 * (bucket ? other : rep.train.padding.share())
-        << "% with shuffled batches (the reference), " << 100 * (bucket ? rep.train.padding.share() : other)
-        << "% with --batching bucket (chunks of " << o.bucket_size << " batches)" << std::defaultfloat
-        << std::setprecision(6) << "\n";
+    out << "padding   train batches: " << std::fixed << std::setprecision(1)
+        << 100 * (bucket ? other : rep.train.padding.share())
+        << "% with shuffled batches (the reference), "
+        << 100 * (bucket ? rep.train.padding.share() : other)
+        << "% with --batching bucket (chunks of " << o.bucket_size << " batches)"
+        << std::defaultfloat << std::setprecision(6) << "\n";
   }
   if (rep.train.truncated + rep.val.truncated + rep.test.truncated)
     out << "note      " << rep.train.truncated + rep.val.truncated + rep.test.truncated

@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "data/dataset.hpp"
-#include "data/prepared.hpp"
-#include "data/options.hpp"
 #include "data/examples.hpp"
 #include "data/loader.hpp"
+#include "data/options.hpp"
+#include "data/prepared.hpp"
 #include "text/bpe.hpp"
 
 namespace instruct {
@@ -33,7 +33,9 @@ struct PrepareOptions {
 
 struct PaddingCount {
   int64_t padding = 0, slots = 0;  // pad positions among the inputs, all input positions
-  double share() const { return slots ? static_cast<double>(padding) / static_cast<double>(slots) : 0.0; }
+  double share() const {
+    return slots ? static_cast<double>(padding) / static_cast<double>(slots) : 0.0;
+  }
 };
 
 struct SplitStats {

@@ -17,12 +17,23 @@ std::string html_escape(std::string_view s) {
   o.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      case '\'': o += "&#39;"; break;
-      default: o += c;
+      case '&':
+        o += "&amp;";
+        break;
+      case '<':
+        o += "&lt;";
+        break;
+      case '>':
+        o += "&gt;";
+        break;
+      case '"':
+        o += "&quot;";
+        break;
+      case '\'':
+        o += "&#39;";
+        break;
+      default:
+        o += c;
     }
   }
   return o;
@@ -55,7 +66,9 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
-std::string decile_label(int d) { return std::to_string(d * 10) + "-" + std::to_string(d == 9 ? 100 : d * 10 + 9); }
+std::string decile_label(int d) {
+  return std::to_string(d * 10) + "-" + std::to_string(d == 9 ? 100 : d * 10 + 9);
+}
 
 // The entries the page shows: with scores, the 10 lowest (ties in file order); without, the
 // first 10 answered. Each keeps its position in the test split.
@@ -76,8 +89,9 @@ Shown shown_entries(const RunFacts& f) {
     s.rows.push_back({i, data[i]});
   }
   if (s.scored)
-    std::stable_sort(s.rows.begin(), s.rows.end(),
-                     [](const auto& a, const auto& b) { return a.second["score"].template get<int>() < b.second["score"].template get<int>(); });
+    std::stable_sort(s.rows.begin(), s.rows.end(), [](const auto& a, const auto& b) {
+      return a.second["score"].template get<int>() < b.second["score"].template get<int>();
+    });
   if (s.rows.size() > 10) s.rows.resize(10);
   return s;
 }
@@ -87,9 +101,11 @@ std::string field(const nlohmann::json& e, const char* key) {
 }
 
 // Nested options as dotted keys ("train.data.max_length") and printable values, in file order.
-void flatten(const nlohmann::ordered_json& j, const std::string& prefix, std::vector<std::pair<std::string, std::string>>& out) {
+void flatten(const nlohmann::ordered_json& j, const std::string& prefix,
+             std::vector<std::pair<std::string, std::string>>& out) {
   if (j.is_object() && !j.empty()) {
-    for (auto it = j.begin(); it != j.end(); ++it) flatten(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), out);
+    for (auto it = j.begin(); it != j.end(); ++it)
+      flatten(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), out);
   } else {
     out.push_back({prefix, j.is_string() ? j.get<std::string>() : j.dump()});
   }
@@ -113,9 +129,11 @@ std::vector<std::pair<std::string, std::string>> artifacts(const RunFacts& f) {
   if (fs::is_directory(f.dir / "checkpoints")) {
     std::vector<std::string> cps;
     for (const auto& e : fs::directory_iterator(f.dir / "checkpoints"))
-      if (e.is_directory() && e.path().filename().string().rfind("step-", 0) == 0) cps.push_back(e.path().filename().string());
+      if (e.is_directory() && e.path().filename().string().rfind("step-", 0) == 0)
+        cps.push_back(e.path().filename().string());
     std::sort(cps.begin(), cps.end());
-    for (const auto& c : cps) add(fs::path("checkpoints") / c / "", "checkpoint (model, optimizer, state)");
+    for (const auto& c : cps)
+      add(fs::path("checkpoints") / c / "", "checkpoint (model, optimizer, state)");
   }
   add(f.responses_file, std::to_string(f.responses) + " test-set responses");
   if (f.judged) add(f.scores_file, "scores and judge replies");
@@ -123,7 +141,8 @@ std::vector<std::pair<std::string, std::string>> artifacts(const RunFacts& f) {
     add("dpo/model/", "the preference-tuned model (SFT + DPO)");
     add("dpo/metrics.jsonl", "DPO metrics (losses, rewards)");
     add("dpo/reward-margins.png", "DPO reward margins plot");
-    add(f.dpo.responses_file, std::to_string(f.dpo.responses) + " test-set responses of the DPO model");
+    add(f.dpo.responses_file,
+        std::to_string(f.dpo.responses) + " test-set responses of the DPO model");
     if (f.dpo.judged) add(f.dpo.scores_file, "scores of the DPO model");
   }
   add("report.md", "this report as Markdown");
@@ -132,7 +151,8 @@ std::vector<std::pair<std::string, std::string>> artifacts(const RunFacts& f) {
 
 // "12 steps in 1m34s": a loop's own time, the same words in report.md and report.html.
 std::string steps_in(int64_t steps, double seconds) {
-  return std::to_string(steps) + (steps == 1 ? " step in " : " steps in ") + format_duration(seconds);
+  return std::to_string(steps) + (steps == 1 ? " step in " : " steps in ") +
+         format_duration(seconds);
 }
 
 // Markdown's `code` in text already HTML-escaped: <code>code</code> (an unpaired backtick stays).
@@ -142,7 +162,8 @@ std::string code_spans(const std::string& escaped) {
   for (size_t open; (open = escaped.find('`', i)) != std::string::npos;) {
     const size_t close = escaped.find('`', open + 1);
     if (close == std::string::npos) break;
-    out += escaped.substr(i, open - i) + "<code>" + escaped.substr(open + 1, close - open - 1) + "</code>";
+    out += escaped.substr(i, open - i) + "<code>" + escaped.substr(open + 1, close - open - 1) +
+           "</code>";
     i = close + 1;
   }
   return out + escaped.substr(i);
@@ -158,48 +179,66 @@ std::string dpo_markdown(const RunFacts& f) {
                 steps_in(d.steps, d.seconds).c_str());
   md += buf;
   if (d.has_evals) {
-    std::snprintf(buf, sizeof buf, "Last evaluation: train loss %.3f, val loss %.3f, train reward margin %.3f, val reward "
-                  "margin %.3f.\n\n", d.last_train, d.last_val, d.last_train_margin, d.last_val_margin);
+    std::snprintf(
+        buf, sizeof buf,
+        "Last evaluation: train loss %.3f, val loss %.3f, train reward margin %.3f, val reward "
+        "margin %.3f.\n\n",
+        d.last_train, d.last_val, d.last_train_margin, d.last_val_margin);
     md += buf;
   }
-  if (fs::exists(f.dir / "dpo" / "reward-margins.png")) md += "![reward margins](dpo/reward-margins.png)\n\n";
+  if (fs::exists(f.dir / "dpo" / "reward-margins.png"))
+    md += "![reward margins](dpo/reward-margins.png)\n\n";
   md += "| model | responses | judge average |\n|---|---|---|\n";
-  auto avg = [](bool judged, size_t n, double a) { return judged ? fmt("%.2f", a) + " (" + std::to_string(n) + " scores)" : std::string("not judged"); };
-  md += "| SFT | [" + f.responses_file.generic_string() + "](" + f.responses_file.generic_string() + ") | " +
-        avg(f.judged, f.scores, f.average) + " |\n";
-  md += "| SFT + DPO | [" + d.responses_file.generic_string() + "](" + d.responses_file.generic_string() + ") | " +
-        avg(d.judged, d.scores, d.average) + " |\n";
+  auto avg = [](bool judged, size_t n, double a) {
+    return judged ? fmt("%.2f", a) + " (" + std::to_string(n) + " scores)"
+                  : std::string("not judged");
+  };
+  md += "| SFT | [" + f.responses_file.generic_string() + "](" + f.responses_file.generic_string() +
+        ") | " + avg(f.judged, f.scores, f.average) + " |\n";
+  md += "| SFT + DPO | [" + d.responses_file.generic_string() + "](" +
+        d.responses_file.generic_string() + ") | " + avg(d.judged, d.scores, d.average) + " |\n";
   return md;
 }
 
 std::string markdown(const RunFacts& f) {
   std::string md = "# instruct run\n\n";
   char buf[256];
-  std::snprintf(buf, sizeof buf, "Training: %s, %.1f tokens/s, peak memory %s.\n\n", steps_in(f.steps, f.train_seconds).c_str(),
-                f.tokens_per_second, format_bytes(f.peak_rss).c_str());
+  std::snprintf(buf, sizeof buf, "Training: %s, %.1f tokens/s, peak memory %s.\n\n",
+                steps_in(f.steps, f.train_seconds).c_str(), f.tokens_per_second,
+                format_bytes(f.peak_rss).c_str());
   md += buf;
   if (!f.cpu.empty()) md += "Machine: " + f.cpu + ".\n\n";
   if (f.has_evals) {
-    std::snprintf(buf, sizeof buf, "| | train loss | val loss |\n|---|---|---|\n| first evaluation (step %lld) | %.3f | %.3f |\n"
+    std::snprintf(buf, sizeof buf,
+                  "| | train loss | val loss |\n|---|---|---|\n| first evaluation (step %lld) | "
+                  "%.3f | %.3f |\n"
                   "| last evaluation (step %lld) | %.3f | %.3f |\n\n",
                   static_cast<long long>(f.first_eval_step), f.first_train, f.first_val,
                   static_cast<long long>(f.last_eval_step), f.last_train, f.last_val);
     md += buf;
   }
   if (fs::exists(f.dir / "loss-plot.png")) md += "![loss plot](loss-plot.png)\n\n";
-  md += "- metrics: [metrics.jsonl](metrics.jsonl)\n- model: [model/](model/) (HF GPT-2 + instruct.json)\n";
+  md +=
+      "- metrics: [metrics.jsonl](metrics.jsonl)\n- model: [model/](model/) (HF GPT-2 + "
+      "instruct.json)\n";
   md += "- responses: [" + f.responses_file.string() + "](" + f.responses_file.string() + ") (" +
         std::to_string(f.responses) + " test entries)\n";
   md += "- this report as a page: [report.html](report.html)\n";
   if (f.judged) {
-    md += "- scores: [" + f.scores_file.string() + "](" + f.scores_file.string() + ")\n\n## Judge (" + f.judge_model + ")\n\n";
-    std::snprintf(buf, sizeof buf, "Number of scores: %zu of %zu\n\nAverage score: %.2f\n\n| score | entries |\n|---|---|\n",
-                  f.scores, f.entries, f.average);
+    md += "- scores: [" + f.scores_file.string() + "](" + f.scores_file.string() +
+          ")\n\n## Judge (" + f.judge_model + ")\n\n";
+    std::snprintf(
+        buf, sizeof buf,
+        "Number of scores: %zu of %zu\n\nAverage score: %.2f\n\n| score | entries |\n|---|---|\n",
+        f.scores, f.entries, f.average);
     md += buf;
-    for (int d = 0; d < 10; d++) md += "| " + decile_label(d) + " | " + std::to_string(f.deciles[d]) + " |\n";
+    for (int d = 0; d < 10; d++)
+      md += "| " + decile_label(d) + " | " + std::to_string(f.deciles[d]) + " |\n";
   } else {
-    md += "\n## Judge\n\nSkipped: " + f.judge_skipped + "\n\nScore later with `instruct judge --responses " +
-          (f.dir / f.responses_file).string() + "` once a judge runs (`ollama serve`, `ollama pull llama3`).\n";
+    md += "\n## Judge\n\nSkipped: " + f.judge_skipped +
+          "\n\nScore later with `instruct judge --responses " +
+          (f.dir / f.responses_file).string() +
+          "` once a judge runs (`ollama serve`, `ollama pull llama3`).\n";
   }
   md += dpo_markdown(f);
   return md;
@@ -209,15 +248,17 @@ std::string markdown(const RunFacts& f) {
 std::string histogram_svg(const std::array<size_t, 10>& d) {
   const double W = 520, H = 220, left = 36, bottom = 30, top = 18, bw = (W - left - 8) / 10;
   const size_t mx = std::max<size_t>(1, *std::max_element(d.begin(), d.end()));
-  std::string s = "<svg class=\"hist\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" + fmt("%.0f", W) + "\" height=\"" +
-                  fmt("%.0f", H) + "\" role=\"img\" aria-label=\"histogram of scores\">";
-  s += "<line x1=\"" + fmt("%.0f", left) + "\" y1=\"" + fmt("%.0f", H - bottom) + "\" x2=\"" + fmt("%.0f", W - 4) +
-       "\" y2=\"" + fmt("%.0f", H - bottom) + "\" stroke=\"#333\"/>";
+  std::string s = "<svg class=\"hist\" xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
+                  fmt("%.0f", W) + "\" height=\"" + fmt("%.0f", H) +
+                  "\" role=\"img\" aria-label=\"histogram of scores\">";
+  s += "<line x1=\"" + fmt("%.0f", left) + "\" y1=\"" + fmt("%.0f", H - bottom) + "\" x2=\"" +
+       fmt("%.0f", W - 4) + "\" y2=\"" + fmt("%.0f", H - bottom) + "\" stroke=\"#333\"/>";
   for (int i = 0; i < 10; i++) {
-    const double h = (H - bottom - top) * d[i] / double(mx), x = left + i * bw + 3, y = H - bottom - h;
-    s += "<rect x=\"" + fmt("%.1f", x) + "\" y=\"" + fmt("%.1f", y) + "\" width=\"" + fmt("%.1f", bw - 6) +
-         "\" height=\"" + fmt("%.1f", h) + "\" fill=\"#1f77b4\"><title>" + decile_label(i) + ": " +
-         std::to_string(d[i]) + "</title></rect>";
+    const double h = (H - bottom - top) * d[i] / double(mx), x = left + i * bw + 3,
+                 y = H - bottom - h;
+    s += "<rect x=\"" + fmt("%.1f", x) + "\" y=\"" + fmt("%.1f", y) + "\" width=\"" +
+         fmt("%.1f", bw - 6) + "\" height=\"" + fmt("%.1f", h) + "\" fill=\"#1f77b4\"><title>" +
+         decile_label(i) + ": " + std::to_string(d[i]) + "</title></rect>";
     s += "<text x=\"" + fmt("%.1f", x + (bw - 6) / 2) + "\" y=\"" + fmt("%.1f", y - 4) +
          "\" text-anchor=\"middle\" font-size=\"11\">" + std::to_string(d[i]) + "</text>";
     s += "<text x=\"" + fmt("%.1f", x + (bw - 6) / 2) + "\" y=\"" + fmt("%.0f", H - bottom + 14) +
@@ -232,16 +273,20 @@ std::string html(const RunFacts& f) {
   auto e = [](std::string_view s) { return html_escape(s); };
   std::string h =
       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>instruct run: " +
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>instruct "
+      "run: " +
       e(f.dir.filename().string()) +
       "</title><style>"
-      "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:72em;padding:0 1em;color:#222}"
+      "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:72em;padding:0 "
+      "1em;color:#222}"
       "h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid #ddd}"
       "table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:.3em .6em;"
       "vertical-align:top;text-align:left}th{background:#f3f3f3}"
-      // The answers' table fits the page: fixed columns, long words broken, never a sideways scroll.
+      // The answers' table fits the page: fixed columns, long words broken, never a sideways
+      // scroll.
       "table.entries{width:100%;table-layout:fixed}table.entries th:first-child{width:2.5em}"
-      "table.entries th.num{width:3.5em}table.entries td{white-space:pre-wrap;overflow-wrap:anywhere;font-size:.92em}"
+      "table.entries th.num{width:3.5em}table.entries "
+      "td{white-space:pre-wrap;overflow-wrap:anywhere;font-size:.92em}"
       ".kv td{overflow-wrap:anywhere}"
       "td.num,th.num{text-align:right}.muted{color:#666}.kv td:first-child{font-family:monospace}"
       "img.plot{max-width:100%;border:1px solid #ddd}.big{font-size:1.4em;font-weight:600}"
@@ -252,16 +297,19 @@ std::string html(const RunFacts& f) {
   h += "<h2>Run</h2><table><tr><th>stage</th><th class=\"num\">wall time</th></tr>";
   for (const auto& [name, sec] : f.stages)
     h += "<tr><td>" + e(name) + "</td><td class=\"num\">" + e(format_duration(sec)) + "</td></tr>";
-  h += "</table><p>Training: " + e(steps_in(f.steps, f.train_seconds)) + ", " + fmt("%.1f", f.tokens_per_second) +
-       " tokens/s, peak memory " + e(format_bytes(f.peak_rss)) + ".";
+  h += "</table><p>Training: " + e(steps_in(f.steps, f.train_seconds)) + ", " +
+       fmt("%.1f", f.tokens_per_second) + " tokens/s, peak memory " + e(format_bytes(f.peak_rss)) +
+       ".";
   if (!f.cpu.empty()) h += " Machine: " + e(f.cpu) + ".";
   h += "</p>\n";
   if (f.has_evals)
-    h += "<table><tr><th></th><th class=\"num\">train loss</th><th class=\"num\">val loss</th></tr><tr><td>first evaluation (step " +
-         std::to_string(f.first_eval_step) + ")</td><td class=\"num\">" + fmt("%.3f", f.first_train) +
-         "</td><td class=\"num\">" + fmt("%.3f", f.first_val) + "</td></tr><tr><td>last evaluation (step " +
-         std::to_string(f.last_eval_step) + ")</td><td class=\"num\">" + fmt("%.3f", f.last_train) +
-         "</td><td class=\"num\">" + fmt("%.3f", f.last_val) + "</td></tr></table>\n";
+    h += "<table><tr><th></th><th class=\"num\">train loss</th><th class=\"num\">val "
+         "loss</th></tr><tr><td>first evaluation (step " +
+         std::to_string(f.first_eval_step) + ")</td><td class=\"num\">" +
+         fmt("%.3f", f.first_train) + "</td><td class=\"num\">" + fmt("%.3f", f.first_val) +
+         "</td></tr><tr><td>last evaluation (step " + std::to_string(f.last_eval_step) +
+         ")</td><td class=\"num\">" + fmt("%.3f", f.last_train) + "</td><td class=\"num\">" +
+         fmt("%.3f", f.last_val) + "</td></tr></table>\n";
 
   // Loss plot, inlined
   h += "<h2>Loss</h2>";
@@ -274,12 +322,16 @@ std::string html(const RunFacts& f) {
   // Judge
   h += "<h2>Judge</h2>";
   if (f.judged) {
-    h += "<p>Judge model <b>" + e(f.judge_model) + "</b>. Number of scores: " + std::to_string(f.scores) + " of " +
-         std::to_string(f.entries) + ". <span class=\"big\">Average score: " + fmt("%.2f", f.average) + "</span></p>";
+    h += "<p>Judge model <b>" + e(f.judge_model) +
+         "</b>. Number of scores: " + std::to_string(f.scores) + " of " +
+         std::to_string(f.entries) +
+         ". <span class=\"big\">Average score: " + fmt("%.2f", f.average) + "</span></p>";
     h += histogram_svg(f.deciles) + "\n";
   } else {
-    h += "<p>Skipped: " + code_spans(e(f.judge_skipped)) + "</p><p>Score later with <code>instruct judge --responses " +
-         e((f.dir / f.responses_file).string()) + "</code> once a judge runs (<code>ollama serve</code>, "
+    h += "<p>Skipped: " + code_spans(e(f.judge_skipped)) +
+         "</p><p>Score later with <code>instruct judge --responses " +
+         e((f.dir / f.responses_file).string()) +
+         "</code> once a judge runs (<code>ollama serve</code>, "
          "<code>ollama pull llama3</code>).</p>\n";
   }
 
@@ -288,13 +340,16 @@ std::string html(const RunFacts& f) {
     h += "<h2>Preference tuning (DPO)</h2><p>" + e(steps_in(d.steps, d.seconds)) +
          " (<a href=\"dpo/\">dpo/</a>).";
     if (d.has_evals)
-      h += " Last evaluation: train loss " + fmt("%.3f", d.last_train) + ", val loss " + fmt("%.3f", d.last_val) +
-           ", reward margins " + fmt("%.3f", d.last_train_margin) + " (train), " + fmt("%.3f", d.last_val_margin) + " (val).";
+      h += " Last evaluation: train loss " + fmt("%.3f", d.last_train) + ", val loss " +
+           fmt("%.3f", d.last_val) + ", reward margins " + fmt("%.3f", d.last_train_margin) +
+           " (train), " + fmt("%.3f", d.last_val_margin) + " (val).";
     h += "</p><table><tr><th>model</th><th>responses</th><th class=\"num\">judge average</th></tr>";
     auto row = [&](const char* name, const fs::path& file, bool judged, size_t n, double a) {
-      h += "<tr><td>" + std::string(name) + "</td><td><a href=\"" + e(file.generic_string()) + "\">" +
-           e(file.generic_string()) + "</a></td><td class=\"num\">" +
-           (judged ? fmt("%.2f", a) + " (" + std::to_string(n) + " scores)" : std::string("not judged")) + "</td></tr>";
+      h += "<tr><td>" + std::string(name) + "</td><td><a href=\"" + e(file.generic_string()) +
+           "\">" + e(file.generic_string()) + "</a></td><td class=\"num\">" +
+           (judged ? fmt("%.2f", a) + " (" + std::to_string(n) + " scores)"
+                   : std::string("not judged")) +
+           "</td></tr>";
     };
     row("SFT", f.responses_file, f.judged, f.scores, f.average);
     row("SFT + DPO", d.responses_file, d.judged, d.scores, d.average);
@@ -306,27 +361,30 @@ std::string html(const RunFacts& f) {
 
   // Entries
   const Shown shown = shown_entries(f);
-  h += shown.scored ? "<h2>The 10 lowest-scored responses</h2>" : "<h2>Responses (not scored: the first 10)</h2>";
+  h += shown.scored ? "<h2>The 10 lowest-scored responses</h2>"
+                    : "<h2>Responses (not scored: the first 10)</h2>";
   h += "<table class=\"entries\"><tr><th>#</th>";
   if (shown.scored) h += "<th class=\"num\">score</th>";
   h += "<th>instruction</th><th>input</th><th>expected output</th><th>model response</th></tr>";
   for (const auto& [i, x] : shown.rows) {
     h += "<tr><td class=\"num\">" + std::to_string(i) + "</td>";
     if (shown.scored) h += "<td class=\"num\">" + std::to_string(x["score"].get<int>()) + "</td>";
-    h += "<td>" + e(field(x, "instruction")) + "</td><td>" + e(field(x, "input")) + "</td><td>" + e(field(x, "output")) +
-         "</td><td>" + e(field(x, "model_response")) + "</td></tr>";
+    h += "<td>" + e(field(x, "instruction")) + "</td><td>" + e(field(x, "input")) + "</td><td>" +
+         e(field(x, "output")) + "</td><td>" + e(field(x, "model_response")) + "</td></tr>";
   }
   h += "</table>\n";
 
   // Settings
   h += "<h2>Settings</h2><table class=\"kv\">";
-  for (const auto& [key, value] : flatten(f.settings)) h += "<tr><td>" + e(key) + "</td><td>" + e(value) + "</td></tr>";
+  for (const auto& [key, value] : flatten(f.settings))
+    h += "<tr><td>" + e(key) + "</td><td>" + e(value) + "</td></tr>";
   h += "</table>\n";
 
   // Artifacts
   h += "<h2>Files</h2><ul>";
   for (const auto& [link, what] : artifacts(f))
-    h += "<li><a href=\"" + e(link) + "\">" + e(link) + "</a> <span class=\"muted\">" + code_spans(e(what)) + "</span></li>";
+    h += "<li><a href=\"" + e(link) + "\">" + e(link) + "</a> <span class=\"muted\">" +
+         code_spans(e(what)) + "</span></li>";
   h += "</ul>\n</body></html>\n";
   return h;
 }

@@ -14,9 +14,9 @@
 namespace instruct {
 
 struct RunFacts {
-  std::filesystem::path dir;               // the run directory; every link is relative to it
-  nlohmann::ordered_json settings;         // the resolved training options (instruct.json)
-  std::string cpu;                         // the machine line
+  std::filesystem::path dir;        // the run directory; every link is relative to it
+  nlohmann::ordered_json settings;  // the resolved training options (instruct.json)
+  std::string cpu;                  // the machine line
   std::vector<std::pair<std::string, double>> stages;  // stage name, wall seconds
   int64_t steps = 0;
   double train_seconds = 0, tokens_per_second = 0;
@@ -24,8 +24,8 @@ struct RunFacts {
   bool has_evals = false;
   int64_t first_eval_step = 0, last_eval_step = 0;
   double first_train = 0, first_val = 0, last_train = 0, last_val = 0;
-  size_t responses = 0;                    // test entries answered
-  std::filesystem::path responses_file;    // relative to dir
+  size_t responses = 0;                  // test entries answered
+  std::filesystem::path responses_file;  // relative to dir
   bool judged = false;
   std::string judge_model, judge_skipped;  // skipped: why
   std::filesystem::path scores_file;       // relative to dir

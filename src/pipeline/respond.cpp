@@ -15,10 +15,10 @@
 #include "core/progress.hpp"
 #include "core/signals.hpp"
 #include "core/sys.hpp"
-#include "io/dataset_source.hpp"
-#include "kernels/gemm.hpp"
-#include "io/model_source.hpp"
 #include "infer/text_stream.hpp"
+#include "io/dataset_source.hpp"
+#include "io/model_source.hpp"
+#include "kernels/gemm.hpp"
 #include "text/utf8.hpp"
 
 namespace instruct {
@@ -33,14 +33,17 @@ InferModel infer_model_load(const InferOptions& o, std::ostream& log) {
   im.model = model_resolve(o.model, log);
   im.tmpl = &template_find(o.template_name.empty() ? recipe.template_name : o.template_name);
   if (!o.tokenizer.empty() && !fs::exists(o.tokenizer))
-    fail("--tokenizer ", o.tokenizer.string(), ": no such directory; give the tokenizer's directory or leave it out");
+    fail("--tokenizer ", o.tokenizer.string(),
+         ": no such directory; give the tokenizer's directory or leave it out");
   fs::path tok = o.tokenizer.empty() ? recipe.tokenizer : o.tokenizer;
   if (!tok.empty() && !fs::exists(tok)) {
-    log << "note      the model's tokenizer " << tok.string() << " is gone; using the bundled GPT-2 vocab\n";
+    log << "note      the model's tokenizer " << tok.string()
+        << " is gone; using the bundled GPT-2 vocab\n";
     tok.clear();
   }
   im.bpe = tokenizer_load(tok);
-  if (o.dtype != "fp32" && o.dtype != "bf16") fail("--dtype ", o.dtype, " is unknown; use fp32 or bf16");
+  if (o.dtype != "fp32" && o.dtype != "bf16")
+    fail("--dtype ", o.dtype, " is unknown; use fp32 or bf16");
   if (o.dtype == "bf16") gemm_require_bf16("--dtype bf16");
   gpt2_use_bf16(im.model, o.dtype == "bf16");
   if (im.bpe.size() > im.model.cfg.vocab)
@@ -54,11 +57,13 @@ namespace {
 void stats_print(const GenerateStats& s, std::ostream& log) {
   char buf[256];
   std::snprintf(buf, sizeof buf,
-                "prefill   %lld tokens in %.3f s (%.1f tok/s)\ndecode    %lld tokens in %.3f s (%.1f tok/s, %.1f ms/token)\n"
+                "prefill   %lld tokens in %.3f s (%.1f tok/s)\ndecode    %lld tokens in %.3f s "
+                "(%.1f tok/s, %.1f ms/token)\n"
                 "total %.3f s for %lld prompts\n",
                 static_cast<long long>(s.prefill_tokens), s.prefill_seconds,
-                s.prefill_seconds > 0 ? s.prefill_tokens / s.prefill_seconds : 0.0, static_cast<long long>(s.new_tokens),
-                s.decode_seconds, s.decode_seconds > 0 ? s.new_tokens / s.decode_seconds : 0.0,
+                s.prefill_seconds > 0 ? s.prefill_tokens / s.prefill_seconds : 0.0,
+                static_cast<long long>(s.new_tokens), s.decode_seconds,
+                s.decode_seconds > 0 ? s.new_tokens / s.decode_seconds : 0.0,
                 s.new_tokens ? 1000.0 * (s.decode_seconds + s.prefill_seconds) / s.new_tokens : 0.0,
                 s.prefill_seconds + s.decode_seconds, static_cast<long long>(s.prompts));
   log << buf << std::flush;
@@ -67,7 +72,8 @@ void stats_print(const GenerateStats& s, std::ostream& log) {
 // Streams the shown text of generated tokens to `out` (see TextStream), a newline at the end.
 class ResponseStream {
  public:
-  ResponseStream(const Bpe& bpe, std::string_view marker, std::ostream& out) : text_(bpe, marker), out_(out) {}
+  ResponseStream(const Bpe& bpe, std::string_view marker, std::ostream& out)
+      : text_(bpe, marker), out_(out) {}
   void push(int32_t token) { out_ << text_.push(token) << std::flush; }
   void finish() { out_ << text_.finish() << "\n" << std::flush; }
 
@@ -77,14 +83,17 @@ class ResponseStream {
 };
 
 std::vector<int32_t> encode_prompt(InferModel& im, const std::string& text) {
-  return bpe_encode(im.bpe, text, SpecialTokens::kAllow);  // text_to_token_ids: allowed_special={eot}
+  return bpe_encode(im.bpe, text,
+                    SpecialTokens::kAllow);  // text_to_token_ids: allowed_special={eot}
 }
 
 }  // namespace
 
 GenerateStats generate_run(const GenerateRunOptions& o, std::ostream& out, std::ostream& log) {
   if (o.prompt.empty() == o.instruction.empty())
-    fail("give either --prompt TEXT (raw) or --instruction TEXT [--input TEXT] (formatted with the template)");
+    fail(
+        "give either --prompt TEXT (raw) or --instruction TEXT [--input TEXT] (formatted with the "
+        "template)");
   std::ostringstream quiet;
   InferModel im = infer_model_load(o.infer, o.infer.stats ? log : quiet);
   std::string text = o.prompt;
@@ -97,7 +106,8 @@ GenerateStats generate_run(const GenerateRunOptions& o, std::ostream& out, std::
   }
   ResponseStream stream(im.bpe, marker, out);
   const GenerateStats st = generate_batch(
-      im.model, {encode_prompt(im, text)}, o.infer.gen, [&](size_t, int32_t t) { stream.push(t); }, nullptr);
+      im.model, {encode_prompt(im, text)}, o.infer.gen, [&](size_t, int32_t t) { stream.push(t); },
+      nullptr);
   stream.finish();
   if (o.infer.stats) stats_print(st, log);
   return st;
@@ -112,8 +122,11 @@ RespondReport respond_run(const RespondOptions& o, std::ostream& log) {
   const Dataset ds = dataset_open(dopt.data, log);
   const DatasetSplit split = dataset_split(ds, dopt.train_frac, dopt.test_frac);
   const SplitName sn = split_parse(o.split);
-  std::span<const Entry> entries = sn == SplitName::kTrain ? split.train : sn == SplitName::kVal ? split.val : split.test;
-  if (o.limit > 0 && static_cast<size_t>(o.limit) < entries.size()) entries = entries.first(o.limit);
+  std::span<const Entry> entries = sn == SplitName::kTrain ? split.train
+                                   : sn == SplitName::kVal ? split.val
+                                                           : split.test;
+  if (o.limit > 0 && static_cast<size_t>(o.limit) < entries.size())
+    entries = entries.first(o.limit);
   rep.entries = entries.size();
 
   // Output entries: the input's fields in order, plus model_response.
@@ -128,19 +141,21 @@ RespondReport respond_run(const RespondOptions& o, std::ostream& log) {
       fail(o.out.string(), ": not valid JSON (", e.what(), "); remove it or run without --resume");
     }
     if (!prev.is_array() || prev.size() != entries.size())
-      fail(o.out.string(), ": holds ", prev.is_array() ? prev.size() : 0, " entries but the ", o.split, " split has ",
-           entries.size(), "; it belongs to other data; remove it or run without --resume");
+      fail(o.out.string(), ": holds ", prev.is_array() ? prev.size() : 0, " entries but the ",
+           o.split, " split has ", entries.size(),
+           "; it belongs to other data; remove it or run without --resume");
     for (size_t i = 0; i < entries.size(); i++) {
       if (prev[i].value("instruction", "") != entries[i].instruction)
-        fail(o.out.string(), ": entry ", i, " has a different instruction than the data; remove it or run without --resume");
+        fail(o.out.string(), ": entry ", i,
+             " has a different instruction than the data; remove it or run without --resume");
       if (prev[i].contains("model_response") && prev[i]["model_response"].is_string()) {
         outj[i]["model_response"] = prev[i]["model_response"];
         done[i] = true;
         rep.skipped++;
       }
     }
-    log << "resume    " << rep.skipped << " of " << entries.size() << " entries already answered in " << o.out.string()
-        << "\n";
+    log << "resume    " << rep.skipped << " of " << entries.size()
+        << " entries already answered in " << o.out.string() << "\n";
   }
   std::vector<std::vector<int32_t>> prompts;
   std::vector<size_t> which;
@@ -157,9 +172,9 @@ RespondReport respond_run(const RespondOptions& o, std::ostream& log) {
     f.commit();
   };
   log << "respond   " << prompts.size() << " entries of the " << o.split << " split, greedy"
-      << (o.infer.gen.sample.temperature > 0 ? " off (sampling)" : "") << ", up to " << o.infer.gen.max_new_tokens
-      << " new tokens, batch " << o.infer.gen.batch_size << ", template " << im.tmpl->name() << ", " << o.infer.dtype
-      << "\n"
+      << (o.infer.gen.sample.temperature > 0 ? " off (sampling)" : "") << ", up to "
+      << o.infer.gen.max_new_tokens << " new tokens, batch " << o.infer.gen.batch_size
+      << ", template " << im.tmpl->name() << ", " << o.infer.dtype << "\n"
       << "cpu       " << gemm_machine_line() << ", " << omp_get_max_threads() << " threads\n"
       << std::flush;
   Progress bar(log, "entries", static_cast<int64_t>(entries.size()), 10);
@@ -174,26 +189,31 @@ RespondReport respond_run(const RespondOptions& o, std::ostream& log) {
       [&](size_t k, std::vector<int32_t>& gen) {
         std::vector<int32_t> all = prompts[k];
         all.insert(all.end(), gen.begin(), gen.end());
-        outj[which[k]]["model_response"] = response_extract(bpe_decode(im.bpe, all), prompt_text[k], *im.tmpl);
+        outj[which[k]]["model_response"] =
+            response_extract(bpe_decode(im.bpe, all), prompt_text[k], *im.tmpl);
         rep.generated++;
         finished++;
-        if (since_write.seconds() > 2 || finished == entries.size() || InterruptScope::requested()) {
+        if (since_write.seconds() > 2 || finished == entries.size() ||
+            InterruptScope::requested()) {
           write();
           since_write = Timer();
         }
         char status[64];
-        std::snprintf(status, sizeof status, "%.1f tok/s", tokens / std::max(timer.seconds(), 1e-9));
+        std::snprintf(status, sizeof status, "%.1f tok/s",
+                      tokens / std::max(timer.seconds(), 1e-9));
         bar.update(static_cast<int64_t>(finished), status);
         if (InterruptScope::requested()) {
           bar.finish();
-          throw Interrupted(str_cat(o.out.string(), " (", finished, " of ", entries.size(), " answered; add --resume)"));
+          throw Interrupted(str_cat(o.out.string(), " (", finished, " of ", entries.size(),
+                                    " answered; add --resume)"));
         }
       });
   bar.finish();
   write();
   char buf[200];
-  std::snprintf(buf, sizeof buf, "done      %zu responses (%zu kept) in %s, %.1f new tokens/s -> %s\n", rep.generated,
-                rep.skipped, format_duration(timer.seconds()).c_str(),
+  std::snprintf(buf, sizeof buf,
+                "done      %zu responses (%zu kept) in %s, %.1f new tokens/s -> %s\n",
+                rep.generated, rep.skipped, format_duration(timer.seconds()).c_str(),
                 rep.stats.new_tokens / std::max(timer.seconds(), 1e-9), o.out.string().c_str());
   log << buf;
   if (o.infer.stats) stats_print(rep.stats, log);
@@ -203,7 +223,8 @@ RespondReport respond_run(const RespondOptions& o, std::ostream& log) {
 void chat_run(const InferOptions& o, std::istream& in, std::ostream& out, bool interactive) {
   InferModel im = infer_model_load(o, out);
   if (interactive)
-    out << "chat      type an instruction, then an optional input (Enter to skip); /exit or Ctrl-D to quit\n";
+    out << "chat      type an instruction, then an optional input (Enter to skip); /exit or Ctrl-D "
+           "to quit\n";
   for (;;) {
     if (interactive) out << "\ninstruction> " << std::flush;
     Entry e;
@@ -214,8 +235,9 @@ void chat_run(const InferOptions& o, std::istream& in, std::ostream& out, bool i
     if (!std::getline(in, e.input)) e.input.clear();
     if (interactive) out << "\n";
     ResponseStream stream(im.bpe, im.tmpl->response_marker(), out);
-    const GenerateStats st = generate_batch(im.model, {encode_prompt(im, im.tmpl->prompt(e))}, o.gen,
-                                            [&](size_t, int32_t t) { stream.push(t); }, nullptr);
+    const GenerateStats st = generate_batch(
+        im.model, {encode_prompt(im, im.tmpl->prompt(e))}, o.gen,
+        [&](size_t, int32_t t) { stream.push(t); }, nullptr);
     stream.finish();
     if (o.stats) stats_print(st, out);
   }

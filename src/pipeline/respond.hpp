@@ -9,18 +9,18 @@
 #include <string>
 
 #include "infer/generate.hpp"
-#include "pipeline/prepare.hpp"
 #include "io/model_source.hpp"
+#include "pipeline/prepare.hpp"
 
 namespace instruct {
 
 struct InferOptions {
-  ModelOptions model;             // --model DIR or a name (downloaded), as for train
-  std::string template_name;      // empty: the model's (instruct.json), else alpaca
+  ModelOptions model;               // --model DIR or a name (downloaded), as for train
+  std::string template_name;        // empty: the model's (instruct.json), else alpaca
   std::filesystem::path tokenizer;  // empty: the model's, else bundled
   GenerateOptions gen;
-  bool stats = false;             // timings on stderr
-  std::string dtype = "fp32";     // fp32 (the reference) or bf16 (faster, slightly different)
+  bool stats = false;          // timings on stderr
+  std::string dtype = "fp32";  // fp32 (the reference) or bf16 (faster, slightly different)
 };
 
 // A model ready to generate: weights, tokenizer, template.
@@ -33,8 +33,8 @@ InferModel infer_model_load(const InferOptions& o, std::ostream& log);
 
 struct GenerateRunOptions {
   InferOptions infer;
-  std::string prompt;               // raw text (no template)
-  std::string instruction, input;   // or an instruction formatted with the template
+  std::string prompt;              // raw text (no template)
+  std::string instruction, input;  // or an instruction formatted with the template
 };
 // Streams only the response to `out`.
 GenerateStats generate_run(const GenerateRunOptions& o, std::ostream& out, std::ostream& log);
@@ -44,8 +44,8 @@ struct RespondOptions {
   DataOptions data;  // --data and the split fractions
   std::string split = "test";
   std::filesystem::path out = "instruction-data-with-response.json";
-  bool resume = false;  // keep entries of an existing --out that already have a response
-  int64_t limit = 0;    // only the first N entries of the split
+  bool resume = false;          // keep entries of an existing --out that already have a response
+  int64_t limit = 0;            // only the first N entries of the split
   double estimate_seconds = 0;  // `run`: its estimate of this stage, for the first ETAs (0: none)
 };
 struct RespondReport {
@@ -54,7 +54,8 @@ struct RespondReport {
 };
 RespondReport respond_run(const RespondOptions& o, std::ostream& log);
 
-// Reads instructions (and an optional input) from `in`, streams answers to `out`, until EOF or /exit.
+// Reads instructions (and an optional input) from `in`, streams answers to `out`, until EOF or
+// /exit.
 void chat_run(const InferOptions& o, std::istream& in, std::ostream& out, bool interactive);
 
 }  // namespace instruct

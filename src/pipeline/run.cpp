@@ -1,7 +1,6 @@
 // Each stage is the same pipeline call the single commands make; this file only wires paths.
 #include "pipeline/run.hpp"
 
-
 #include "core/dist.hpp"
 #include "core/error.hpp"
 #include "core/files.hpp"
@@ -22,10 +21,14 @@ RunReport run_all(const RunOptions& o, std::ostream& log_out) {
   RunReport rep;
   // The data as training sees it: the command line's, or on --resume the checkpoint's.
   const DataOptions data =
-      o.train.resume.empty() ? o.train.data : train_checkpoint_read(train_checkpoint_find(o.train.resume)).options.data;
+      o.train.resume.empty()
+          ? o.train.data
+          : train_checkpoint_read(train_checkpoint_find(o.train.resume)).options.data;
   std::vector<std::pair<std::string, double>> stages;
   Timer stage;
-  auto stage_done = [&](const char* name) { stages.push_back({name, stage.seconds()}), stage = Timer(); };
+  auto stage_done = [&](const char* name) {
+    stages.push_back({name, stage.seconds()}), stage = Timer();
+  };
   log << "== prepare\n";
   PrepareOptions p;
   p.data = data;
@@ -62,8 +65,10 @@ RunReport run_all(const RunOptions& o, std::ostream& log_out) {
     t.given.clear();
     t.respond_slots = 0;
     // A resumed run continues its DPO stage too; a new one starts it over only with --overwrite.
-    if (!o.train.resume.empty() && fs::exists(dpo_dir / "checkpoints")) t.resume = dpo_dir;
-    else t.overwrite = o.train.overwrite;
+    if (!o.train.resume.empty() && fs::exists(dpo_dir / "checkpoints"))
+      t.resume = dpo_dir;
+    else
+      t.overwrite = o.train.overwrite;
     rep.dpo = train_run(t, log);
     if (rep.dpo.interrupted) throw Interrupted(rep.dpo.checkpoint.string());
     stage_done("dpo");
@@ -79,12 +84,12 @@ RunReport run_all(const RunOptions& o, std::ostream& log_out) {
     const char* stage;
   };
   std::vector<Answer> answers{{dir / "model", dir / "instruction-data-with-response.json",
-                               dir / "instruction-data-with-scores.json", &rep.respond, &rep.judge, &rep.judged,
-                               "respond (test split)"}};
+                               dir / "instruction-data-with-scores.json", &rep.respond, &rep.judge,
+                               &rep.judged, "respond (test split)"}};
   if (!o.dpo_data.empty())
     answers.push_back({dpo_dir / "model", dpo_dir / "instruction-data-with-response.json",
-                       dpo_dir / "instruction-data-with-scores.json", &rep.dpo_respond, &rep.dpo_judge, &rep.dpo_judged,
-                       "respond (test split, DPO model)"});
+                       dpo_dir / "instruction-data-with-scores.json", &rep.dpo_respond,
+                       &rep.dpo_judge, &rep.dpo_judged, "respond (test split, DPO model)"});
   for (const Answer& a : answers) {
     log << "\n== " << a.stage << "\n";
     RespondOptions r;
@@ -126,8 +131,9 @@ RunReport run_all(const RunOptions& o, std::ostream& log_out) {
   }
   const fs::path responses_file = answers[0].responses, scores_file = answers[0].scores;
   if (!rep.judged)
-    log << "skipped   judging: " << rep.judge_skipped << "\n          score later with: instruct judge --responses "
-        << responses_file.string() << " --url URL\n";
+    log << "skipped   judging: " << rep.judge_skipped
+        << "\n          score later with: instruct judge --responses " << responses_file.string()
+        << " --url URL\n";
 
   // report.md and report.html, relative links so the directory can be moved.
   RunFacts f;
@@ -139,10 +145,13 @@ RunReport run_all(const RunOptions& o, std::ostream& log_out) {
   f.cpu = gemm_machine_line();
   f.stages = stages;
   const auto& t = rep.train;
-  f.steps = t.steps, f.train_seconds = t.seconds, f.tokens_per_second = t.tokens_per_second, f.peak_rss = t.peak_rss;
+  f.steps = t.steps, f.train_seconds = t.seconds, f.tokens_per_second = t.tokens_per_second,
+  f.peak_rss = t.peak_rss;
   if ((f.has_evals = !t.evals.empty())) {
-    f.first_eval_step = t.evals.front().step, f.first_train = t.evals.front()["train_loss"], f.first_val = t.evals.front()["val_loss"];
-    f.last_eval_step = t.evals.back().step, f.last_train = t.evals.back()["train_loss"], f.last_val = t.evals.back()["val_loss"];
+    f.first_eval_step = t.evals.front().step, f.first_train = t.evals.front()["train_loss"],
+    f.first_val = t.evals.front()["val_loss"];
+    f.last_eval_step = t.evals.back().step, f.last_train = t.evals.back()["train_loss"],
+    f.last_val = t.evals.back()["val_loss"];
   }
   f.responses = rep.respond.entries;
   f.responses_file = responses_file.filename();
@@ -150,7 +159,8 @@ RunReport run_all(const RunOptions& o, std::ostream& log_out) {
   f.judge_model = j.judge.model;
   f.judge_skipped = rep.judge_skipped;
   f.scores_file = scores_file.filename();
-  f.scores = rep.judge.scores, f.entries = rep.judge.entries, f.average = rep.judge.average, f.deciles = rep.judge.deciles;
+  f.scores = rep.judge.scores, f.entries = rep.judge.entries, f.average = rep.judge.average,
+  f.deciles = rep.judge.deciles;
   if (!o.dpo_data.empty()) {
     auto& d = f.dpo;
     const auto& t = rep.dpo;
@@ -158,7 +168,8 @@ RunReport run_all(const RunOptions& o, std::ostream& log_out) {
     d.steps = t.steps, d.seconds = t.seconds;
     if ((d.has_evals = !t.evals.empty()))
       d.last_train = t.evals.back()["train_loss"], d.last_val = t.evals.back()["val_loss"],
-      d.last_train_margin = t.evals.back()["train_reward_margin"], d.last_val_margin = t.evals.back()["val_reward_margin"];
+      d.last_train_margin = t.evals.back()["train_reward_margin"],
+      d.last_val_margin = t.evals.back()["val_reward_margin"];
     d.responses = rep.dpo_respond.entries;
     d.responses_file = fs::path("dpo") / "instruction-data-with-response.json";
     d.scores_file = fs::path("dpo") / "instruction-data-with-scores.json";

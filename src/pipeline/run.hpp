@@ -12,13 +12,13 @@
 namespace instruct {
 
 struct RunOptions {
-  TrainOptions train;             // train.out is the run directory
+  TrainOptions train;  // train.out is the run directory
   int32_t respond_batch = 8;
   int32_t max_new_tokens = 256;
-  int64_t limit = 0;  // respond to the first N test entries only (0: all)
-  bool merge = false;             // LoRA: respond with the adapter merged into the weights
+  int64_t limit = 0;               // respond to the first N test entries only (0: all)
+  bool merge = false;              // LoRA: respond with the adapter merged into the weights
   std::filesystem::path dpo_data;  // a DPO stage on this preference data after SFT (into RUN/dpo)
-  JudgeRunOptions judge;          // responses/out are set inside the run directory
+  JudgeRunOptions judge;           // responses/out are set inside the run directory
   bool judge_enabled = true;
 };
 

@@ -2,10 +2,10 @@
 
 #include <httplib.h>
 #include <malloc.h>
-#include <signal.h>
-#include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <filesystem>
@@ -30,7 +30,8 @@ template <class F>
 void for_each_socket_on(int port, F&& f) {
   std::vector<int> fds;
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator("/proc/self/fd", ec)) fds.push_back(std::atoi(e.path().filename().c_str()));
+  for (const auto& e : fs::directory_iterator("/proc/self/fd", ec))
+    fds.push_back(std::atoi(e.path().filename().c_str()));
   for (int fd : fds) {
     int listening = 0;
     socklen_t len = sizeof listening;
@@ -39,8 +40,9 @@ void for_each_socket_on(int port, F&& f) {
     socklen_t alen = sizeof addr;
     if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &alen) != 0) continue;
     if (addr.ss_family != AF_INET && addr.ss_family != AF_INET6) continue;
-    const int p = addr.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
-                                             : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    const int p = addr.ss_family == AF_INET6
+                      ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
+                      : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
     if (p == port) f(fd, listening != 0);
   }
 }
@@ -81,9 +83,12 @@ std::string file_time_rfc3339(const fs::path& p) {
 
 void serve_run(const ServeOptions& o, std::ostream& log, const std::function<void(int)>& on_ready,
                const std::atomic<bool>* stop) {
-  if (o.max_batch < 1 || o.max_batch > 256) fail("--max-batch ", o.max_batch, " is invalid; use 1 to 256");
-  if (o.port < 0 || o.port > 65535) fail("--port ", o.port, " is invalid; use 0 (any free port) to 65535");
-  if (o.max_prompt_tokens < 0) fail("--max-prompt-tokens ", o.max_prompt_tokens, " is invalid; use 0 (the context) or more");
+  if (o.max_batch < 1 || o.max_batch > 256)
+    fail("--max-batch ", o.max_batch, " is invalid; use 1 to 256");
+  if (o.port < 0 || o.port > 65535)
+    fail("--port ", o.port, " is invalid; use 0 (any free port) to 65535");
+  if (o.max_prompt_tokens < 0)
+    fail("--max-prompt-tokens ", o.max_prompt_tokens, " is invalid; use 0 (the context) or more");
   generate_options_check(o.infer.gen);
   // Request bodies up to --max-body (8 MiB) come and go on many threads. glibc raises its mmap
   // threshold to the largest block freed, after which such bodies stay in per-thread arenas: RSS
@@ -104,19 +109,23 @@ void serve_run(const ServeOptions& o, std::ostream& log, const std::function<voi
   });
   svr.set_keep_alive_timeout(5);
   svr.set_read_timeout(30);
-  const int port = o.port == 0 ? svr.bind_to_any_port(o.host) : (svr.bind_to_port(o.host, o.port) ? o.port : -1);
+  const int port =
+      o.port == 0 ? svr.bind_to_any_port(o.host) : (svr.bind_to_port(o.host, o.port) ? o.port : -1);
   if (port < 0)
-    fail("cannot listen on ", o.host, ":", o.port, "; is another server (ollama?) using it? pick another with --port");
+    fail("cannot listen on ", o.host, ":", o.port,
+         "; is another server (ollama?) using it? pick another with --port");
   widen_backlog(port);
 
   InferModel im = infer_model_load(o.infer, log);
   const GPT2Config& c = im.model.cfg;
 
   ServeModel sm;
-  const fs::path model_path = o.infer.model.init.empty() ? fs::path(o.infer.model.model) : fs::path();
+  const fs::path model_path =
+      o.infer.model.init.empty() ? fs::path(o.infer.model.model) : fs::path();
   sm.name = o.name;
   if (sm.name.empty()) {
-    fs::path p = model_path.empty() ? fs::path("random-" + model_random_size(o.infer.model)) : model_path.lexically_normal();
+    fs::path p = model_path.empty() ? fs::path("random-" + model_random_size(o.infer.model))
+                                    : model_path.lexically_normal();
     if (p.filename().empty()) p = p.parent_path();
     sm.name = gguf_path(p) ? p.stem().string() : p.filename().string();
     if (sm.name.empty() || sm.name == "." || sm.name == "..") sm.name = "instruct";
@@ -138,7 +147,8 @@ void serve_run(const ServeOptions& o, std::ostream& log, const std::function<voi
     identity = o.infer.model.model;
   }
   char digest[24];
-  std::snprintf(digest, sizeof digest, "%016zx", std::hash<std::string>{}(identity + o.infer.model.adapter.string()));
+  std::snprintf(digest, sizeof digest, "%016zx",
+                std::hash<std::string>{}(identity + o.infer.model.adapter.string()));
   sm.digest = digest;
   sm.modified_at = file_time_rfc3339(model_path.empty() ? fs::path(".") : model_path);
   sm.sample = o.infer.gen.sample;
@@ -149,15 +159,17 @@ void serve_run(const ServeOptions& o, std::ostream& log, const std::function<voi
   ::signal(SIGPIPE, SIG_IGN);  // a client that left is a failed write, not a dead server
   Engine engine(im.model, im.bpe, o.max_batch);
   auto routes = serve_routes(svr, sm, engine, log);
-  log << "serve     " << sm.name << " (" << c.n_layer << " layers, " << sm.dtype << ", template " << sm.template_name
-      << ") on http://" << o.host << ":" << port << "  batch " << o.max_batch << ", " << gemm_machine_line() << "\n"
+  log << "serve     " << sm.name << " (" << c.n_layer << " layers, " << sm.dtype << ", template "
+      << sm.template_name << ") on http://" << o.host << ":" << port << "  batch " << o.max_batch
+      << ", " << gemm_machine_line() << "\n"
       << "          Ollama API /api/*, OpenAI API /v1/*, chat page /; Ctrl-C stops\n"
       << std::flush;
   InterruptScope interrupt;
   std::thread listener([&] { svr.listen_after_bind(); });
   while (!svr.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   if (on_ready) on_ready(port);
-  while (!InterruptScope::requested() && !(stop && *stop)) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  while (!InterruptScope::requested() && !(stop && *stop))
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   // One Ctrl-C stops everything, whatever is open: no new connections, every request's generation
   // ended (its stream gets its last frame), then every open connection shut, so the request
   // threads return and listen() with them.

@@ -15,14 +15,16 @@ struct ServeOptions {
   InferOptions infer;  // model, adapter, template, tokenizer, dtype; sampling defaults for requests
   std::string name;    // the model's API name (default: the model directory's or file's base name)
   std::string host = "127.0.0.1";
-  int port = 11434;    // Ollama's; 0 picks a free port (printed)
-  int max_batch = 8;   // sequences decoded together
+  int port = 11434;           // Ollama's; 0 picks a free port (printed)
+  int max_batch = 8;          // sequences decoded together
   int max_prompt_tokens = 0;  // 0: the model's context less one
-  int threads = 0;     // HTTP threads (0: 4 per slot + 16; each open stream holds one)
+  int threads = 0;            // HTTP threads (0: 4 per slot + 16; each open stream holds one)
 };
 
-// Serves until `stop` becomes true (polled) or SIGINT/SIGTERM. `on_ready(port)` runs once listening.
-void serve_run(const ServeOptions& o, std::ostream& log, const std::function<void(int)>& on_ready = nullptr,
+// Serves until `stop` becomes true (polled) or SIGINT/SIGTERM. `on_ready(port)` runs once
+// listening.
+void serve_run(const ServeOptions& o, std::ostream& log,
+               const std::function<void(int)>& on_ready = nullptr,
                const std::atomic<bool>* stop = nullptr);
 
 }  // namespace instruct

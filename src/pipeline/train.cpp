@@ -33,8 +33,8 @@ LoraConfig train_lora_config(const TrainOptions& o) {
   return l;
 }
 
-RunEstimate train_estimate(const TrainOptions& o, const PreparedData& d, const GPT2Config& cfg, int64_t start_step,
-                           std::ostream& out, const WorkPlan* w) {
+RunEstimate train_estimate(const TrainOptions& o, const PreparedData& d, const GPT2Config& cfg,
+                           int64_t start_step, std::ostream& out, const WorkPlan* w) {
   PlanOptions p;
   p.epochs = o.epochs, p.max_steps = o.max_steps, p.grad_accum = o.grad_accum, p.pack = o.pack;
   p.ranks = dist().size;
@@ -64,7 +64,8 @@ RunEstimate train_estimate(const TrainOptions& o, const PreparedData& d, const G
   if (failed > 0) fail(why);
   CostModel cost = *probed;
   if (p.ranks > 1) cost.allreduce = allreduce_probe(cfg, probe);
-  const RunEstimate e = run_estimate(w ? *w : sft_work(d, o.data, o.grad_accum * p.ranks, o.pack), d, p, cost);
+  const RunEstimate e =
+      run_estimate(w ? *w : sft_work(d, o.data, o.grad_accum * p.ranks, o.pack), d, p, cost);
   estimate_print(out, e, cost);
   out << std::flush;
   return e;
@@ -81,12 +82,13 @@ struct ResumeMerge {
   void operator()(const OptSpec& s, T& saved, const T& cli) const {
     if (!s.flag || std::find(given.begin(), given.end(), s.flag) == given.end()) return;
     if (!s.resumable)
-      fail("--", s.flag, " cannot change when resuming: the checkpoint's options are used (", (ck / "instruct.json").string(),
-           "); drop the flag, or start a new run");
+      fail("--", s.flag, " cannot change when resuming: the checkpoint's options are used (",
+           (ck / "instruct.json").string(), "); drop the flag, or start a new run");
     saved = cli;
   }
 };
-TrainOptions resume_options(const TrainOptions& cli, const SavedTraining& saved, const fs::path& ck) {
+TrainOptions resume_options(const TrainOptions& cli, const SavedTraining& saved,
+                            const fs::path& ck) {
   TrainOptions o = saved.options;
   train_options_visit(ResumeMerge{cli.given, ck}, o, cli);
   // The run directory: given again, or the one holding the checkpoint (RUN/checkpoints/step-N).
@@ -108,18 +110,21 @@ void options_validate(const TrainOptions& o) {
          " (each step splits the batch into that many micro-batches)");
   if (o.precision == "bf16") gemm_require_bf16("--precision bf16");
   if (dist().size > 1 && o.data.batch_size % (o.grad_accum * dist().size))
-    fail("--batch-size ", o.data.batch_size, " must split evenly over ", dist().size, " ranks x --grad-accum ",
-         o.grad_accum, " micro-batches; choose a multiple of ", o.grad_accum * dist().size);
+    fail("--batch-size ", o.data.batch_size, " must split evenly over ", dist().size,
+         " ranks x --grad-accum ", o.grad_accum, " micro-batches; choose a multiple of ",
+         o.grad_accum * dist().size);
   // The fused update applies each tensor's step inside the one backward, so nothing may need the
   // whole gradient first: clipping (its global norm), accumulation (later micro-batches), the
   // ranks' sum.
   if (o.fused_update) {
-    const char* why = o.max_grad_norm > 0 ? "--max-grad-norm needs every gradient before any update"
-                      : o.grad_accum > 1  ? "--grad-accum adds later micro-batches' gradients after the update"
-                      : o.lora_rank > 0   ? "the LoRA adapter's gradients are small: fused saves nothing"
-                      : dist().size > 1   ? "under mpirun the gradients are summed over the ranks first"
-                                          : nullptr;
-    if (why) fail("--fused-update cannot run here: ", why, "; drop --fused-update (or that option)");
+    const char* why =
+        o.max_grad_norm > 0 ? "--max-grad-norm needs every gradient before any update"
+        : o.grad_accum > 1  ? "--grad-accum adds later micro-batches' gradients after the update"
+        : o.lora_rank > 0   ? "the LoRA adapter's gradients are small: fused saves nothing"
+        : dist().size > 1   ? "under mpirun the gradients are summed over the ranks first"
+                            : nullptr;
+    if (why)
+      fail("--fused-update cannot run here: ", why, "; drop --fused-update (or that option)");
   }
   lora_targets_parse(o.lora_targets);
   LrSchedule s;
@@ -137,13 +142,16 @@ std::string with_commas(int64_t n) {
 // --lora-init: the adapter's rank, alpha, q/k/v mode and targets become the run's; a flag given
 // with another value is an error.
 void lora_init_options(TrainOptions& o, const LoraConfig& file, const fs::path& dir) {
-  auto given = [&](const char* f) { return std::find(o.given.begin(), o.given.end(), f) != o.given.end(); };
+  auto given = [&](const char* f) {
+    return std::find(o.given.begin(), o.given.end(), f) != o.given.end();
+  };
   const LoraConfig asked = train_lora_config(o);
   auto clash = [&](const char* flag, const std::string& have, const std::string& want) {
-    fail("--", flag, " ", want, " disagrees with the adapter of --lora-init ", dir.string(), " (", have,
-         "); drop the flag: the adapter's settings are used");
+    fail("--", flag, " ", want, " disagrees with the adapter of --lora-init ", dir.string(), " (",
+         have, "); drop the flag: the adapter's settings are used");
   };
-  if (given("lora-rank") && asked.rank != file.rank) clash("lora-rank", std::to_string(file.rank), std::to_string(asked.rank));
+  if (given("lora-rank") && asked.rank != file.rank)
+    clash("lora-rank", std::to_string(file.rank), std::to_string(asked.rank));
   if (given("lora-alpha") && asked.alpha != file.alpha)
     clash("lora-alpha", str_cat(file.alpha), str_cat(asked.alpha));
   if (given("lora-qkv") && asked.split_qkv != file.split_qkv && file.targets_module(kLoraQkv))
@@ -168,17 +176,20 @@ LoraAdapter lora_start(TrainOptions& opt, const GPT2Config& cfg, bool resuming) 
 
 // The model to train: the checkpoint's, the options' (a name, a directory, random init), and with
 // LoRA the adapter (the checkpoint's, --lora-init's, or a new one) on the frozen base.
-GPT2 model_for_training(const TrainOptions& opt, const fs::path& resume_dir, const SavedTraining& saved,
-                        LoraAdapter start, std::string* base, std::ostream& log) {
+GPT2 model_for_training(const TrainOptions& opt, const fs::path& resume_dir,
+                        const SavedTraining& saved, LoraAdapter start, std::string* base,
+                        std::ostream& log) {
   const bool resuming = !resume_dir.empty();
   const LoraConfig lora = train_lora_config(opt);
-  GPT2 model = resuming && !lora.on() ? checkpoint_load(resume_dir, opt.model.tie) : model_resolve(opt.model, log);
+  GPT2 model = resuming && !lora.on() ? checkpoint_load(resume_dir, opt.model.tie)
+                                      : model_resolve(opt.model, log);
   if (!lora.on()) return model;
   *base = model_identity(opt.model);
   if (resuming && *base != saved.state.base)
-    fail("the base model ", model_name_or_path(opt.model).empty() ? model_random_size(opt.model) : opt.model.model,
-         " is not the one the checkpoint ", resume_dir.string(), " was trained on (", saved.state.base, ", now ", *base,
-         "); resume with the same base model");
+    fail("the base model ",
+         model_name_or_path(opt.model).empty() ? model_random_size(opt.model) : opt.model.model,
+         " is not the one the checkpoint ", resume_dir.string(), " was trained on (",
+         saved.state.base, ", now ", *base, "); resume with the same base model");
   if (resuming) {
     model.lora = adapter_load(resume_dir, model.cfg);
   } else if (!opt.lora_init.empty()) {
@@ -191,53 +202,62 @@ GPT2 model_for_training(const TrainOptions& opt, const fs::path& resume_dir, con
   // The book's three counts.
   log << "Total trainable parameters before: " << with_commas(param_count(model.w.table)) << "\n"
       << "Total trainable parameters after: 0\n"
-      << "Total trainable LoRA parameters: " << with_commas(param_count(model.lora.w.table)) << "\n";
-  log << "lora      rank " << lora.rank << ", alpha " << lora.alpha << ", " << lora_targets_text(lora.targets)
+      << "Total trainable LoRA parameters: " << with_commas(param_count(model.lora.w.table))
+      << "\n";
+  log << "lora      rank " << lora.rank << ", alpha " << lora.alpha << ", "
+      << lora_targets_text(lora.targets)
       << (lora.targets_module(kLoraQkv) ? lora.split_qkv ? ", split q/k/v" : ", fused q/k/v" : "")
       << (opt.lora_init.empty() ? "" : ", from " + opt.lora_init.string()) << "; base frozen\n";
   return model;
 }
 
 // Bytes the run needs, and a refusal (naming what would make it fit) when the machine has less.
-int64_t memory_check(const TrainOptions& o, const GPT2Config& cfg, const Objective& obj, int64_t* avail) {
+int64_t memory_check(const TrainOptions& o, const GPT2Config& cfg, const Objective& obj,
+                     int64_t* avail) {
   const int B = o.data.batch_size / o.grad_accum, T = std::min(obj.longest(), cfg.n_ctx);
   const TrainerOptions t = trainer_options(o, 1);
   const LoraConfig lora = train_lora_config(o);
-  const int64_t need = train_state_bytes(cfg, t, lora) + obj.memory_bytes(cfg, lora.on(), B, T, o.recompute_activations);
+  const int64_t need = train_state_bytes(cfg, t, lora) +
+                       obj.memory_bytes(cfg, lora.on(), B, T, o.recompute_activations);
   *avail = memory_available_bytes();
   if (!o.check_memory || *avail <= 0 || need <= *avail) return need;
   std::string fits;  // the memory options not used yet that would bring it under
   auto try_fit = [&](const char* flag, TrainerOptions tt, bool recompute) {
-    const int64_t n = train_state_bytes(cfg, tt, lora) + obj.memory_bytes(cfg, lora.on(), B, T, recompute);
-    if (n <= *avail) fits += std::string(fits.empty() ? "" : ", ") + flag + " (" + format_bytes(n) + ")";
+    const int64_t n =
+        train_state_bytes(cfg, tt, lora) + obj.memory_bytes(cfg, lora.on(), B, T, recompute);
+    if (n <= *avail)
+      fits += std::string(fits.empty() ? "" : ", ") + flag + " (" + format_bytes(n) + ")";
   };
   if (!lora.on()) {
     TrainerOptions lean = t;
     lean.state = OptimizerState::kInt8;
-    if (t.state != OptimizerState::kInt8) try_fit("--optimizer-state int8", lean, o.recompute_activations);
+    if (t.state != OptimizerState::kInt8)
+      try_fit("--optimizer-state int8", lean, o.recompute_activations);
     lean.fused = o.max_grad_norm == 0 && o.grad_accum == 1;
-    if (lean.fused && !t.fused) try_fit("--optimizer-state int8 --fused-update", lean, o.recompute_activations);
+    if (lean.fused && !t.fused)
+      try_fit("--optimizer-state int8 --fused-update", lean, o.recompute_activations);
     if (!o.recompute_activations)
       try_fit(lean.fused ? "--optimizer-state int8 --fused-update --recompute-activations"
                          : "--optimizer-state int8 --recompute-activations",
               lean, true);
   }
-  fail("training this model needs about ", format_bytes(need), " (weights, gradients, AdamW state, activations for ", B,
-       " x ", T, " tokens) but only ", format_bytes(*avail), " is available; ",
+  fail("training this model needs about ", format_bytes(need),
+       " (weights, gradients, AdamW state, activations for ", B, " x ", T, " tokens) but only ",
+       format_bytes(*avail), " is available; ",
        fits.empty() ? std::string("use") : "add " + fits + ", or use",
        " a smaller model, --lora-rank, --grad-accum, a lower --batch-size or --max-length");
 }
 
-// Hard links (the same bytes as the checkpoint, no copy) into RUN/model, the model to generate with:
-// an HF model, or (LoRA) an adapter that names its base.
+// Hard links (the same bytes as the checkpoint, no copy) into RUN/model, the model to generate
+// with: an HF model, or (LoRA) an adapter that names its base.
 void publish_model(const fs::path& ck, const fs::path& run_dir) {
   const fs::path dst = run_dir / "model", tmp = run_dir / ".model.tmp";
   std::error_code ec;
   fs::remove_all(tmp, ec);
   fs::create_directories(tmp, ec);
   if (ec) fail(tmp.string(), ": cannot create (", ec.message(), ")");
-  for (const char* f : {"config.json", "model.safetensors", "adapter_config.json", "adapter_model.safetensors",
-                        "instruct.json"}) {
+  for (const char* f : {"config.json", "model.safetensors", "adapter_config.json",
+                        "adapter_model.safetensors", "instruct.json"}) {
     if (!fs::exists(ck / f)) continue;
     fs::create_hard_link(ck / f, tmp / f, ec);
     if (ec) fs::copy_file(ck / f, tmp / f, fs::copy_options::overwrite_existing, ec);
@@ -255,35 +275,39 @@ struct RemoveIfEmptyRun {
   int uncaught = std::uncaught_exceptions();
   ~RemoveIfEmptyRun() {
     std::error_code e;
-    if (!dir.empty() && std::uncaught_exceptions() > uncaught && !fs::exists(dir / "checkpoints", e) &&
-        !fs::exists(dir / "model", e))
+    if (!dir.empty() && std::uncaught_exceptions() > uncaught &&
+        !fs::exists(dir / "checkpoints", e) && !fs::exists(dir / "model", e))
       fs::remove_all(dir, e);
   }
 };
 
 // The setup in one block of lines: what trains, on what, how long, where.
-void log_setup(std::ostream& log, const TrainOptions& o, const Objective& obj, const DataLoader& loader, int64_t total,
-               int64_t need, int64_t avail) {
+void log_setup(std::ostream& log, const TrainOptions& o, const Objective& obj,
+               const DataLoader& loader, int64_t total, int64_t need, int64_t avail) {
   log << (o.objective == "dpo" ? "pairs     " : "train     ") << obj.items(SplitName::kTrain) << " "
       << obj.item_name() << ", " << loader.size() << " batches/epoch of " << o.data.batch_size
-      << (o.grad_accum > 1 ? str_cat(" (", o.grad_accum, " micro-batches of ", o.data.batch_size / o.grad_accum, ")")
+      << (o.grad_accum > 1 ? str_cat(" (", o.grad_accum, " micro-batches of ",
+                                     o.data.batch_size / o.grad_accum, ")")
                            : std::string())
-      << ", " << o.epochs << " epochs, " << total << " steps, AdamW lr " << o.lr << " wd " << o.weight_decay
-      << (o.decay_all ? " (all parameters)" : " (matrices only)")
+      << ", " << o.epochs << " epochs, " << total << " steps, AdamW lr " << o.lr << " wd "
+      << o.weight_decay << (o.decay_all ? " (all parameters)" : " (matrices only)")
       << (o.lr_schedule == "cosine" ? str_cat(", cosine to ", o.min_lr) : std::string())
       << (o.warmup_steps ? str_cat(", warmup ", o.warmup_steps) : std::string())
-      << (o.max_grad_norm > 0 ? str_cat(", clip ", o.max_grad_norm) : std::string()) << ", " << o.precision
-      << (o.pack ? "" : ", padded batches")
-      << (o.data.batching == "bucket" ? str_cat(", length-bucketed (chunks of ", o.data.bucket_size, " batches)")
-                                      : std::string())
+      << (o.max_grad_norm > 0 ? str_cat(", clip ", o.max_grad_norm) : std::string()) << ", "
+      << o.precision << (o.pack ? "" : ", padded batches")
+      << (o.data.batching == "bucket"
+              ? str_cat(", length-bucketed (chunks of ", o.data.bucket_size, " batches)")
+              : std::string())
       << "\n";
   if (o.optimizer_state != "fp32" || o.fused_update || o.recompute_activations)
-    log << "memory    " << o.optimizer_state << " AdamW state" << (o.fused_update ? ", fused update" : "")
+    log << "memory    " << o.optimizer_state << " AdamW state"
+        << (o.fused_update ? ", fused update" : "")
         << (o.recompute_activations ? ", activations recomputed" : "") << "\n";
   log << "cpu       " << gemm_machine_line() << ", " << omp_get_max_threads() << " threads\n";
-  log << "memory    about " << format_bytes(need) << " needed, " << (avail ? format_bytes(avail) : "unknown")
-      << " available\n";
-  log << "run       " << o.out.string() << " (metrics.jsonl, loss-plot, checkpoints/, model/)\n" << std::flush;
+  log << "memory    about " << format_bytes(need) << " needed, "
+      << (avail ? format_bytes(avail) : "unknown") << " available\n";
+  log << "run       " << o.out.string() << " (metrics.jsonl, loss-plot, checkpoints/, model/)\n"
+      << std::flush;
 }
 
 }  // namespace
@@ -307,25 +331,30 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
   options_validate(opt);
   // Run folders are never mixed: another run's checkpoints in --out are refused (or removed with
   // --overwrite); a resume must continue the run that --out belongs to.
-  const std::string run_id = resuming ? saved.state.run_id : run_dir_claim(opt.out, opt.overwrite, par.writer(), log);
+  const std::string run_id =
+      resuming ? saved.state.run_id : run_dir_claim(opt.out, opt.overwrite, par.writer(), log);
   if (resuming) run_dir_check(opt.out, resume_dir, run_id);
   if (opt.objective == "dpo") {
-    if (opt.data.data.empty()) opt.data.data = bundled_data_file("instruction-data-with-preference.json");
-    // An SFT model trained with LoRA: its adapter folded in, the policy and reference start from it.
+    if (opt.data.data.empty())
+      opt.data.data = bundled_data_file("instruction-data-with-preference.json");
+    // An SFT model trained with LoRA: its adapter folded in, the policy and reference start from
+    // it.
     opt.model.merge = opt.model.init.empty() && fs::is_directory(opt.model.model) &&
-                      adapter_present(opt.model.model) && !fs::exists(fs::path(opt.model.model) / "model.safetensors");
+                      adapter_present(opt.model.model) &&
+                      !fs::exists(fs::path(opt.model.model) / "model.safetensors");
   }
 
   PreparedData d = data_prepare(opt.data, log);
   const uint64_t data_hash = file_fingerprint(d.dataset.path);
   if (resuming && data_hash != saved.state.data_hash)
-    fail(d.dataset.path.string(), ": the dataset changed since the checkpoint ", resume_dir.string(),
-         " was written; resume with the same file, or start a new run");
+    fail(d.dataset.path.string(), ": the dataset changed since the checkpoint ",
+         resume_dir.string(), " was written; resume with the same file, or start a new run");
 
   // The objective and the memory check come first: a run too big for the machine fails before
   // the model is loaded. (LoRA: the base comes from the model options; a checkpoint holds only
   // the adapter, and --lora-init brings its own rank, alpha and targets.)
-  const GPT2Config cfg = resuming && opt.lora_rank == 0 ? checkpoint_config(resume_dir) : model_config(opt.model);
+  const GPT2Config cfg =
+      resuming && opt.lora_rank == 0 ? checkpoint_config(resume_dir) : model_config(opt.model);
   LoraAdapter start = lora_start(opt, cfg, resuming);
   GPT2 model;
   const std::unique_ptr<Objective> objective = objective_create({opt, d, model, resuming, log});
@@ -337,16 +366,20 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
     log << "resume    " << resume_dir.string() << " (step " << saved.state.step << ", epoch "
         << saved.state.epoch + 1 << ", batch " << saved.state.batch << ")\n";
   if (d.bpe.size() > model.cfg.vocab)
-    fail("the tokenizer has ", d.bpe.size(), " tokens but the model only ", model.cfg.vocab, "; use a matching model");
+    fail("the tokenizer has ", d.bpe.size(), " tokens but the model only ", model.cfg.vocab,
+         "; use a matching model");
   if (opt.data.max_length == 0 || opt.data.max_length > model.cfg.n_ctx)
-    fail("--max-length ", opt.data.max_length, " must be between 1 and the model context ", model.cfg.n_ctx);
+    fail("--max-length ", opt.data.max_length, " must be between 1 and the model context ",
+         model.cfg.n_ctx);
 
   DataLoader loader = objective->loader(SplitName::kTrain);
   if (!loader.skipped().empty())
-    log << "note      " << loader.skipped().size() << " train entries have no target after masking/truncation; skipped\n";
+    log << "note      " << loader.skipped().size()
+        << " train entries have no target after masking/truncation; skipped\n";
   if (loader.size() == 0)
-    fail("the train split has fewer ", objective->item_name(), " (", objective->items(SplitName::kTrain),
-         ") than one batch (", opt.data.batch_size, "); lower --batch-size or add data");
+    fail("the train split has fewer ", objective->item_name(), " (",
+         objective->items(SplitName::kTrain), ") than one batch (", opt.data.batch_size,
+         "); lower --batch-size or add data");
   int64_t total = static_cast<int64_t>(loader.size()) * opt.epochs;
   if (opt.max_steps > 0) total = std::min(total, opt.max_steps);
   objective->step_scratch().recompute = opt.recompute_activations;
@@ -371,7 +404,8 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
     if (ec) fail(run.string(), ": cannot create the run directory (", ec.message(), ")");
     // A new run names itself (a run killed before its first checkpoint left another id there); a
     // resumed one keeps its name, or records it when an older version wrote none.
-    if (!st.run_id.empty() && (!resuming || !fs::exists(run / "run.json"))) run_dir_write_id(run, st.run_id);
+    if (!st.run_id.empty() && (!resuming || !fs::exists(run / "run.json")))
+      run_dir_write_id(run, st.run_id);
   }
   log_setup(log, opt, *objective, loader, total, need, avail);
   std::optional<RunEstimate> estimate;
@@ -385,15 +419,19 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
   }
   objective->prepare(log);
 
-  TrainReport rep(train_loop({opt, d, model, trainer, loader, st, run, resume_dir, log,
-                              estimate ? estimate->train + estimate->evaluation + estimate->sampling : 0.0}));
+  TrainReport rep(
+      train_loop({opt, d, model, trainer, loader, st, run, resume_dir, log,
+                  estimate ? estimate->train + estimate->evaluation + estimate->sampling : 0.0}));
   rep.estimate = estimate;
   if (!rep.interrupted && par.writer()) {
     publish_model(rep.checkpoint, run);
-    const std::string base = model_name_or_path(opt.model).empty() ? "random init" : model_name_or_path(opt.model);
+    const std::string base =
+        model_name_or_path(opt.model).empty() ? "random init" : model_name_or_path(opt.model);
     log << "model     " << (run / "model").string()
-        << (model.lora.on() ? " (adapter_config.json, adapter_model.safetensors, instruct.json; base " + base + ")"
-                            : std::string(" (config.json, model.safetensors, instruct.json)"))
+        << (model.lora.on()
+                ? " (adapter_config.json, adapter_model.safetensors, instruct.json; base " + base +
+                      ")"
+                : std::string(" (config.json, model.safetensors, instruct.json)"))
         << "\n";
   }
   for (const auto& [stem, curves] : rep.plots)
@@ -408,9 +446,11 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
   dist_barrier();
   rep.peak_rss = peak_rss_bytes();
   char buf[256];
-  std::snprintf(buf, sizeof buf, "done      %lld step%s in %s: %.1f tokens/s, loss %.4f -> %.4f, peak memory %s\n",
-                static_cast<long long>(rep.steps), rep.steps == 1 ? "" : "s", format_duration(rep.seconds).c_str(),
-                rep.tokens_per_second, rep.losses.empty() ? 0.0 : rep.losses.front(),
+  std::snprintf(buf, sizeof buf,
+                "done      %lld step%s in %s: %.1f tokens/s, loss %.4f -> %.4f, peak memory %s\n",
+                static_cast<long long>(rep.steps), rep.steps == 1 ? "" : "s",
+                format_duration(rep.seconds).c_str(), rep.tokens_per_second,
+                rep.losses.empty() ? 0.0 : rep.losses.front(),
                 rep.losses.empty() ? 0.0 : rep.losses.back(), format_bytes(rep.peak_rss).c_str());
   log << buf << std::flush;
   return rep;

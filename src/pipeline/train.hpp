@@ -1,7 +1,7 @@
-// `instruct train` and `instruct dpo`: resolve the model (checkpoint dir, cached/downloaded name, or
-// random init), prepare the data as `prepare` does, build the objective the options name, and run
-// the one training loop (train/trainer): the reference's train_model_simple, with metrics, plots,
-// checkpoints that resume bit for bit, and the final model in OUT/model.
+// `instruct train` and `instruct dpo`: resolve the model (checkpoint dir, cached/downloaded name,
+// or random init), prepare the data as `prepare` does, build the objective the options name, and
+// run the one training loop (train/trainer): the reference's train_model_simple, with metrics,
+// plots, checkpoints that resume bit for bit, and the final model in OUT/model.
 #pragma once
 
 #include <optional>
@@ -25,8 +25,8 @@ struct TrainReport : LoopReport {
 // Probes this machine on the model's shapes and prints the run's estimated wall time (from
 // start_step on; the respond stage too when respond_slots > 0) for the objective's work (`w`;
 // null: SFT on the prepared data). See pipeline/estimate.
-RunEstimate train_estimate(const TrainOptions& o, const PreparedData& d, const GPT2Config& cfg, int64_t start_step,
-                           std::ostream& out, const WorkPlan* w = nullptr);
+RunEstimate train_estimate(const TrainOptions& o, const PreparedData& d, const GPT2Config& cfg,
+                           int64_t start_step, std::ostream& out, const WorkPlan* w = nullptr);
 
 TrainReport train_run(const TrainOptions& opt, std::ostream& log);
 

@@ -62,18 +62,28 @@ void send_error(httplib::Response& res, Api api, const ApiError& e) {
 }
 
 std::string rfc3339(std::chrono::system_clock::time_point t) {
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
   const std::time_t secs = static_cast<std::time_t>(ns / 1000000000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(ns % 1000000000));
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(ns % 1000000000));
   return buf;
 }
-std::string now_rfc3339() { return rfc3339(std::chrono::system_clock::now()); }
-int64_t unix_now() { return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count(); }
-int64_t nanos(Clock::duration d) { return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(); }
+std::string now_rfc3339() {
+  return rfc3339(std::chrono::system_clock::now());
+}
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+int64_t nanos(Clock::duration d) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+}
 
 // Typed fields: absent or null is "not given"; a wrong type is a 400 naming the field.
 std::optional<double> number(const json& o, const char* key, const char* where) {
@@ -112,7 +122,8 @@ std::vector<std::string> strings(const json& o, const char* key, const char* whe
 void refuse_nonempty(const json& body, const char* key, const char* why) {
   if (!body.contains(key)) return;
   const json& v = body[key];
-  if (v.is_null() || (v.is_string() && v.get<std::string>().empty()) || ((v.is_array() || v.is_object()) && v.empty()))
+  if (v.is_null() || (v.is_string() && v.get<std::string>().empty()) ||
+      ((v.is_array() || v.is_object()) && v.empty()))
     return;
   bad(str_cat(key, " is not supported: ", why));
 }
@@ -133,12 +144,15 @@ void check_sampling(const Sampling& x) {
 Sampling ollama_sampling(const ServeModel& m, const json& body) {
   Sampling x;
   x.s = m.sample;
-  const json opts = body.contains("options") && !body["options"].is_null() ? body["options"] : json::object();
+  const json opts =
+      body.contains("options") && !body["options"].is_null() ? body["options"] : json::object();
   if (!opts.is_object()) bad("options must be an object");
   if (auto v = number(opts, "temperature", "options.")) x.s.temperature = *v;
-  if (auto v = integer(opts, "top_k", "options.")) x.s.top_k = static_cast<int32_t>(std::clamp<int64_t>(*v, -1, INT_MAX));
+  if (auto v = integer(opts, "top_k", "options."))
+    x.s.top_k = static_cast<int32_t>(std::clamp<int64_t>(*v, -1, INT_MAX));
   if (auto v = number(opts, "top_p", "options.")) x.s.top_p = *v;
-  if (auto v = integer(opts, "seed", "options.")) x.s.seed = static_cast<uint64_t>(*v), x.seeded = true;
+  if (auto v = integer(opts, "seed", "options."))
+    x.s.seed = static_cast<uint64_t>(*v), x.seeded = true;
   x.max_new = integer(opts, "num_predict", "options.");
   x.stops = strings(opts, "stop", "options.");
   check_sampling(x);
@@ -150,13 +164,15 @@ Sampling openai_sampling(const ServeModel& m, const json& body) {
   x.s = m.sample;
   if (auto v = number(body, "temperature", "")) x.s.temperature = *v;
   if (auto v = number(body, "top_p", "")) x.s.top_p = *v;
-  if (auto v = integer(body, "top_k", "")) x.s.top_k = static_cast<int32_t>(std::clamp<int64_t>(*v, -1, INT_MAX));
+  if (auto v = integer(body, "top_k", ""))
+    x.s.top_k = static_cast<int32_t>(std::clamp<int64_t>(*v, -1, INT_MAX));
   if (auto v = integer(body, "seed", "")) x.s.seed = static_cast<uint64_t>(*v), x.seeded = true;
   x.max_new = integer(body, "max_completion_tokens", "");
   if (!x.max_new) x.max_new = integer(body, "max_tokens", "");
   if (x.max_new && *x.max_new < 0) bad("max_tokens must be 0 or more");
   x.stops = strings(body, "stop", "");
-  if (auto n = integer(body, "n", ""); n && *n != 1) bad("n must be 1: this server returns one choice per request");
+  if (auto n = integer(body, "n", ""); n && *n != 1)
+    bad("n must be 1: this server returns one choice per request");
   if (body.contains("logprobs") && body["logprobs"].is_boolean() && body["logprobs"].get<bool>())
     bad("logprobs is not supported");
   check_sampling(x);
@@ -172,7 +188,8 @@ std::string content_text(const json& msg, size_t i) {
   if (!c.is_array()) bad(where + " must be a string or an array of text parts");
   std::string out;
   for (const json& part : c) {
-    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
+    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
+        !part["text"].is_string())
       bad(where + ": only text parts ({\"type\": \"text\", \"text\": ...}) are supported");
     out += part["text"].get<std::string>();
   }
@@ -180,7 +197,8 @@ std::string content_text(const json& msg, size_t i) {
 }
 
 std::string chat_prompt(const json& messages, const PromptTemplate& t) {
-  if (!messages.is_array() || messages.empty()) bad("messages must be a non-empty array of {role, content}");
+  if (!messages.is_array() || messages.empty())
+    bad("messages must be a non-empty array of {role, content}");
   std::string system;
   std::vector<Exchange> earlier;
   std::optional<Entry> open;
@@ -204,11 +222,14 @@ std::string chat_prompt(const json& messages, const PromptTemplate& t) {
         open->instruction = text, open->input = input;
       }
     } else if (role == "assistant") {
-      if (!open) bad(str_cat("messages[", i, "]: an assistant message must answer a user message before it"));
+      if (!open)
+        bad(str_cat("messages[", i,
+                    "]: an assistant message must answer a user message before it"));
       earlier.push_back({*open, text});
       open.reset();
     } else {
-      bad(str_cat("messages[", i, "].role \"", role, "\" is not supported; use system, user or assistant"));
+      bad(str_cat("messages[", i, "].role \"", role,
+                  "\" is not supported; use system, user or assistant"));
     }
   }
   if (!open) bad("the last message must be the user's: it is the instruction to answer");
@@ -218,15 +239,18 @@ std::string chat_prompt(const json& messages, const PromptTemplate& t) {
 // The model name the request gave (echoed in replies); 404 unless it is ours.
 std::string check_model(const ServeModel& m, const json& body, const char* key = "model") {
   std::string name = string(body, key);
-  if (name.empty() && std::string(key) == "model") name = string(body, "name");  // Ollama's older field
+  if (name.empty() && std::string(key) == "model")
+    name = string(body, "name");  // Ollama's older field
   if (name.empty()) bad("model is required; this server serves \"" + m.name + "\"");
   if (name != m.name && name != m.name + ":latest")
-    bad("model \"" + name + "\" not found; this server serves \"" + m.name + "\"", 404, "model_not_found");
+    bad("model \"" + name + "\" not found; this server serves \"" + m.name + "\"", 404,
+        "model_not_found");
   return name;
 }
 
 // Tokenizes the prompt and makes a job; the limits are 400s.
-std::shared_ptr<GenJob> make_job(const ServeModel& m, const std::string& text, bool templated, const Sampling& x) {
+std::shared_ptr<GenJob> make_job(const ServeModel& m, const std::string& text, bool templated,
+                                 const Sampling& x) {
   std::vector<int32_t> tokens;
   try {
     tokens = bpe_encode(*m.bpe, text, SpecialTokens::kAllow);
@@ -235,11 +259,13 @@ std::shared_ptr<GenJob> make_job(const ServeModel& m, const std::string& text, b
   }
   if (tokens.empty()) bad("the prompt is empty; give some text to continue");
   const int64_t n_ctx = m.cfg.n_ctx;
-  const int64_t limit = m.max_prompt_tokens > 0 ? std::min<int64_t>(m.max_prompt_tokens, n_ctx - 1) : n_ctx - 1;
+  const int64_t limit =
+      m.max_prompt_tokens > 0 ? std::min<int64_t>(m.max_prompt_tokens, n_ctx - 1) : n_ctx - 1;
   if (static_cast<int64_t>(tokens.size()) > limit)
     bad(str_cat("the prompt is ", tokens.size(), " tokens; this server takes at most ", limit,
-                m.max_prompt_tokens > 0 && m.max_prompt_tokens < n_ctx ? " (--max-prompt-tokens)"
-                                                                       : str_cat(" (the model's context is ", n_ctx, ")"),
+                m.max_prompt_tokens > 0 && m.max_prompt_tokens < n_ctx
+                    ? " (--max-prompt-tokens)"
+                    : str_cat(" (the model's context is ", n_ctx, ")"),
                 "; shorten it"),
         400, "context_length_exceeded");
   auto job = std::make_shared<GenJob>();
@@ -248,36 +274,41 @@ std::shared_ptr<GenJob> make_job(const ServeModel& m, const std::string& text, b
   job->max_new = static_cast<int32_t>(std::min(want, room));
   job->prompt = std::move(tokens);
   job->sample = x.s;
-  if (!x.seeded) job->sample.seed = std::random_device{}() | (static_cast<uint64_t>(std::random_device{}()) << 32);
+  if (!x.seeded)
+    job->sample.seed =
+        std::random_device{}() | (static_cast<uint64_t>(std::random_device{}()) << 32);
   job->eos = m.eos;
   if (templated) job->marker = std::string(m.tmpl->response_marker());
   job->stops = x.stops;
   return job;
 }
 
-std::string sse(const json& j) { return "data: " + j.dump() + "\n\n"; }
+std::string sse(const json& j) {
+  return "data: " + j.dump() + "\n\n";
+}
 
 // How a job's text goes out: frames for a stream, or one body.
 struct Frames {
   Api api;
   const char* content_type;
-  std::string first;                                                      // stream: sent before any text
-  std::function<std::string(const std::string&)> delta;                  // stream: one frame of new text
-  std::function<std::string(const GenJob&)> last;                         // stream: the final frame(s)
+  std::string first;                                     // stream: sent before any text
+  std::function<std::string(const std::string&)> delta;  // stream: one frame of new text
+  std::function<std::string(const GenJob&)> last;        // stream: the final frame(s)
   std::function<std::string(const GenJob&, const std::string&)> whole;  // no stream: the body
 };
 
 class Routes {
  public:
-  Routes(const ServeModel& m, Engine& engine, std::ostream& log) : m_(m), engine_(engine), log_(log) {}
+  Routes(const ServeModel& m, Engine& engine, std::ostream& log)
+      : m_(m), engine_(engine), log_(log) {}
 
   void add(httplib::Server& svr);
 
  private:
   using Handler = std::function<void(const httplib::Request&, const json&, httplib::Response&)>;
   void post(httplib::Server& svr, const char* path, Api api, Handler h);
-  void run(const httplib::Request& req, httplib::Response& res, const std::shared_ptr<GenJob>& job, bool stream,
-           Frames f);
+  void run(const httplib::Request& req, httplib::Response& res, const std::shared_ptr<GenJob>& job,
+           bool stream, Frames f);
   void log_line(const std::string& s) {
     std::lock_guard lock(log_mu_);
     log_ << s << std::flush;
@@ -286,7 +317,9 @@ class Routes {
   json ollama_end(const std::string& model, const GenJob& j) const;
   json usage(const GenJob& j) const {
     const int64_t p = static_cast<int64_t>(j.prompt.size());
-    return {{"prompt_tokens", p}, {"completion_tokens", j.eval_count}, {"total_tokens", p + j.eval_count}};
+    return {{"prompt_tokens", p},
+            {"completion_tokens", j.eval_count},
+            {"total_tokens", p + j.eval_count}};
   }
   json details() const;
   void generate(const httplib::Request& req, const json& body, httplib::Response& res);
@@ -302,7 +335,8 @@ class Routes {
 };
 
 void Routes::post(httplib::Server& svr, const char* path, Api api, Handler h) {
-  svr.Post(path, [this, api, h](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& read) {
+  svr.Post(path, [this, api, h](const httplib::Request& req, httplib::Response& res,
+                                const httplib::ContentReader& read) {
     // Read the whole body, past the limit too (dropping the rest), so the error reaches the client
     // instead of a reset connection.
     std::string body;
@@ -314,7 +348,9 @@ void Routes::post(httplib::Server& svr, const char* path, Api api, Handler h) {
     });
     try {
       if (total > m_.max_body_bytes)
-        bad(str_cat("the request body is ", total, " bytes; this server takes at most ", m_.max_body_bytes), 413);
+        bad(str_cat("the request body is ", total, " bytes; this server takes at most ",
+                    m_.max_body_bytes),
+            413);
       json j;
       try {
         j = json::parse(body);
@@ -335,13 +371,15 @@ void Routes::post(httplib::Server& svr, const char* path, Api api, Handler h) {
 
 void Routes::log_job(const std::string& path, const GenJob& j) {
   char buf[256];
-  std::snprintf(buf, sizeof buf, "serve     %s  prompt %zu tok, %d new in %.2f s (%s)\n", path.c_str(), j.prompt.size(),
-                j.eval_count, std::chrono::duration<double>(j.t_done - j.t_submit).count(), j.done_reason.c_str());
+  std::snprintf(buf, sizeof buf, "serve     %s  prompt %zu tok, %d new in %.2f s (%s)\n",
+                path.c_str(), j.prompt.size(), j.eval_count,
+                std::chrono::duration<double>(j.t_done - j.t_submit).count(),
+                j.done_reason.c_str());
   log_line(buf);
 }
 
-void Routes::run(const httplib::Request& req, httplib::Response& res, const std::shared_ptr<GenJob>& job, bool stream,
-                 Frames f) {
+void Routes::run(const httplib::Request& req, httplib::Response& res,
+                 const std::shared_ptr<GenJob>& job, bool stream, Frames f) {
   engine_.submit(job);
   const std::string path = req.path;
   if (!stream) {
@@ -349,8 +387,10 @@ void Routes::run(const httplib::Request& req, httplib::Response& res, const std:
     std::vector<std::string> pieces;
     while (job->next(pieces))
       for (const std::string& t : pieces) all += t;
-    if (job->done_reason == "error") send_error(res, f.api, {500, "generation failed: " + job->error, ""});
-    else res.set_content(f.whole(*job, all), "application/json");
+    if (job->done_reason == "error")
+      send_error(res, f.api, {500, "generation failed: " + job->error, ""});
+    else
+      res.set_content(f.whole(*job, all), "application/json");
     log_job(path, *job);
     return;
   }
@@ -391,7 +431,8 @@ void Routes::run(const httplib::Request& req, httplib::Response& res, const std:
           if (!write(frames)) return false;
           if (more) return true;
           // The stream has begun: an error is its last frame.
-          if (!write(job->done_reason == "error" ? error_frame(job->error) : f.last(*job))) return false;
+          if (!write(job->done_reason == "error" ? error_frame(job->error) : f.last(*job)))
+            return false;
         } catch (const std::exception& e) {
           job->cancel = true;
           log_line(str_cat("serve     ", path, "  stream failed: ", utf8_sanitize(e.what()), "\n"));
@@ -403,8 +444,11 @@ void Routes::run(const httplib::Request& req, httplib::Response& res, const std:
       },
       [this, job, path, st](bool) {
         if (!st->finished) job->cancel = true;
-        if (st->finished) log_job(path, *job);
-        else log_line(str_cat("serve     ", path, "  client left after ", job->eval_count, " tokens; slot freed\n"));
+        if (st->finished)
+          log_job(path, *job);
+        else
+          log_line(str_cat("serve     ", path, "  client left after ", job->eval_count,
+                           " tokens; slot freed\n"));
       });
 }
 
@@ -439,8 +483,13 @@ void Routes::generate(const httplib::Request& req, const json& body, httplib::Re
   const bool raw = boolean(body, "raw", false), stream = boolean(body, "stream", true);
   const Sampling x = ollama_sampling(m_, body);
   if (prompt.empty()) {  // Ollama's "load the model" request
-    res.set_content(json{{"model", model}, {"created_at", now_rfc3339()}, {"response", ""}, {"done", true},
-                         {"done_reason", "load"}}.dump() + "\n",
+    res.set_content(json{{"model", model},
+                         {"created_at", now_rfc3339()},
+                         {"response", ""},
+                         {"done", true},
+                         {"done_reason", "load"}}
+                            .dump() +
+                        "\n",
                     "application/json");
     return;
   }
@@ -451,11 +500,15 @@ void Routes::generate(const httplib::Request& req, const json& body, httplib::Re
     text = conversation_prompt(*m_.tmpl, {}, e, string(body, "system"));
   }
   auto line = [model](const std::string& t) {
-    return json{{"model", model}, {"created_at", now_rfc3339()}, {"response", t}, {"done", false}}.dump() + "\n";
+    return json{{"model", model}, {"created_at", now_rfc3339()}, {"response", t}, {"done", false}}
+               .dump() +
+           "\n";
   };
   run(req, res, make_job(m_, text, !raw, x), stream,
       {Api::kOllama, "application/x-ndjson", "", line,
-       [this, model](const GenJob& j) { return with_reply(ollama_end(model, j), "response", "").dump() + "\n"; },
+       [this, model](const GenJob& j) {
+         return with_reply(ollama_end(model, j), "response", "").dump() + "\n";
+       },
        [this, model](const GenJob& j, const std::string& all) {
          return with_reply(ollama_end(model, j), "response", all).dump() + "\n";
        }});
@@ -468,9 +521,13 @@ void Routes::chat(const httplib::Request& req, const json& body, httplib::Respon
   const bool stream = boolean(body, "stream", true);
   const Sampling x = ollama_sampling(m_, body);
   if (!body.contains("messages") || (body["messages"].is_array() && body["messages"].empty())) {
-    res.set_content(json{{"model", model}, {"created_at", now_rfc3339()},
-                         {"message", {{"role", "assistant"}, {"content", ""}}}, {"done", true}, {"done_reason", "load"}}
-                            .dump() + "\n",
+    res.set_content(json{{"model", model},
+                         {"created_at", now_rfc3339()},
+                         {"message", {{"role", "assistant"}, {"content", ""}}},
+                         {"done", true},
+                         {"done_reason", "load"}}
+                            .dump() +
+                        "\n",
                     "application/json");
     return;
   }
@@ -479,9 +536,16 @@ void Routes::chat(const httplib::Request& req, const json& body, httplib::Respon
   run(req, res, make_job(m_, text, true, x), stream,
       {Api::kOllama, "application/x-ndjson", "",
        [model, msg](const std::string& t) {
-         return json{{"model", model}, {"created_at", now_rfc3339()}, {"message", msg(t)}, {"done", false}}.dump() + "\n";
+         return json{{"model", model},
+                     {"created_at", now_rfc3339()},
+                     {"message", msg(t)},
+                     {"done", false}}
+                    .dump() +
+                "\n";
        },
-       [this, model, msg](const GenJob& j) { return with_reply(ollama_end(model, j), "message", msg("")).dump() + "\n"; },
+       [this, model, msg](const GenJob& j) {
+         return with_reply(ollama_end(model, j), "message", msg("")).dump() + "\n";
+       },
        [this, model, msg](const GenJob& j, const std::string& all) {
          return with_reply(ollama_end(model, j), "message", msg(all)).dump() + "\n";
        }});
@@ -492,7 +556,8 @@ void Routes::openai_chat(const httplib::Request& req, const json& body, httplib:
   refuse_nonempty(body, "tools", "this model does not call tools");
   refuse_nonempty(body, "response_format", "structured output is not implemented");
   const bool stream = boolean(body, "stream", false);
-  const bool include_usage = body.contains("stream_options") && body["stream_options"].is_object() &&
+  const bool include_usage = body.contains("stream_options") &&
+                             body["stream_options"].is_object() &&
                              body["stream_options"].value("include_usage", false);
   const Sampling x = openai_sampling(m_, body);
   if (!body.contains("messages")) bad("messages is required");
@@ -507,18 +572,27 @@ void Routes::openai_chat(const httplib::Request& req, const json& body, httplib:
                 {"created", created},
                 {"model", model},
                 {"system_fingerprint", "instruct"},
-                {"choices", json::array({{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr},
+                {"choices", json::array({{{"index", 0},
+                                          {"delta", std::move(delta)},
+                                          {"logprobs", nullptr},
                                           {"finish_reason", std::move(finish)}}})}};
   };
   auto finish = [](const GenJob& j) { return j.done_reason == "length" ? "length" : "stop"; };
   run(req, res, job, stream,
-      {Api::kOpenAI, "text/event-stream", sse(chunk({{"role", "assistant"}, {"content", ""}}, nullptr)),
-       [chunk](const std::string& t) { return sse(chunk({{"content", t}}, nullptr)); },
+      {Api::kOpenAI, "text/event-stream",
+       sse(chunk({{"role", "assistant"}, {"content", ""}}, nullptr)),
+       [chunk](const std::string& t) {
+         return sse(chunk({{"content", t}}, nullptr));
+       },
        [this, chunk, finish, include_usage, id, created, model](const GenJob& j) {
          std::string s = sse(chunk(json::object(), finish(j)));
          if (include_usage)
-           s += sse({{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", model},
-                     {"choices", json::array()}, {"usage", usage(j)}});
+           s += sse({{"id", id},
+                     {"object", "chat.completion.chunk"},
+                     {"created", created},
+                     {"model", model},
+                     {"choices", json::array()},
+                     {"usage", usage(j)}});
          return s + "data: [DONE]\n\n";
        },
        [this, id, created, model, finish](const GenJob& j, const std::string& all) {
@@ -527,26 +601,31 @@ void Routes::openai_chat(const httplib::Request& req, const json& body, httplib:
                      {"created", created},
                      {"model", model},
                      {"system_fingerprint", "instruct"},
-                     {"choices", json::array({{{"index", 0},
-                                               {"message", {{"role", "assistant"}, {"content", all}}},
-                                               {"logprobs", nullptr},
-                                               {"finish_reason", finish(j)}}})},
+                     {"choices",
+                      json::array({{{"index", 0},
+                                    {"message", {{"role", "assistant"}, {"content", all}}},
+                                    {"logprobs", nullptr},
+                                    {"finish_reason", finish(j)}}})},
                      {"usage", usage(j)}}
-                    .dump() + "\n";
+                    .dump() +
+                "\n";
        }});
 }
 
-void Routes::openai_completion(const httplib::Request& req, const json& body, httplib::Response& res) {
+void Routes::openai_completion(const httplib::Request& req, const json& body,
+                               httplib::Response& res) {
   check_model(m_, body);
   refuse_nonempty(body, "suffix", "GPT-2 does not fill in the middle");
   const bool stream = boolean(body, "stream", false);
-  const bool include_usage = body.contains("stream_options") && body["stream_options"].is_object() &&
+  const bool include_usage = body.contains("stream_options") &&
+                             body["stream_options"].is_object() &&
                              body["stream_options"].value("include_usage", false);
   const Sampling x = openai_sampling(m_, body);
   std::string prompt;
   if (body.contains("prompt") && body["prompt"].is_array()) {
     if (body["prompt"].size() != 1 || !body["prompt"][0].is_string())
-      bad("prompt must be a string (or an array of one string): this server answers one prompt per request");
+      bad("prompt must be a string (or an array of one string): this server answers one prompt per "
+          "request");
     prompt = body["prompt"][0].get<std::string>();
   } else {
     prompt = string(body, "prompt");
@@ -562,17 +641,24 @@ void Routes::openai_completion(const httplib::Request& req, const json& body, ht
                 {"created", created},
                 {"model", model},
                 {"system_fingerprint", "instruct"},
-                {"choices", json::array({{{"text", text}, {"index", 0}, {"logprobs", nullptr},
+                {"choices", json::array({{{"text", text},
+                                          {"index", 0},
+                                          {"logprobs", nullptr},
                                           {"finish_reason", std::move(finish)}}})}};
   };
   auto finish = [](const GenJob& j) { return j.done_reason == "length" ? "length" : "stop"; };
   run(req, res, job, stream,
-      {Api::kOpenAI, "text/event-stream", "", [chunk](const std::string& t) { return sse(chunk(t, nullptr)); },
+      {Api::kOpenAI, "text/event-stream", "",
+       [chunk](const std::string& t) { return sse(chunk(t, nullptr)); },
        [this, chunk, finish, include_usage, id, created, model](const GenJob& j) {
          std::string s = sse(chunk("", finish(j)));
          if (include_usage)
-           s += sse({{"id", id}, {"object", "text_completion"}, {"created", created}, {"model", model},
-                     {"choices", json::array()}, {"usage", usage(j)}});
+           s += sse({{"id", id},
+                     {"object", "text_completion"},
+                     {"created", created},
+                     {"model", model},
+                     {"choices", json::array()},
+                     {"usage", usage(j)}});
          return s + "data: [DONE]\n\n";
        },
        [this, chunk, finish](const GenJob& j, const std::string& all) {
@@ -584,8 +670,10 @@ void Routes::openai_completion(const httplib::Request& req, const json& body, ht
 
 std::string human_count(int64_t n) {
   char buf[32];
-  if (n >= 1000000000) std::snprintf(buf, sizeof buf, "%.2fB", n / 1e9);
-  else std::snprintf(buf, sizeof buf, "%.2fM", n / 1e6);
+  if (n >= 1000000000)
+    std::snprintf(buf, sizeof buf, "%.2fB", n / 1e9);
+  else
+    std::snprintf(buf, sizeof buf, "%.2fM", n / 1e6);
   return buf;
 }
 
@@ -599,19 +687,31 @@ json Routes::details() const {
 }
 
 void Routes::add(httplib::Server& svr) {
-  auto json_reply = [](httplib::Response& res, const json& j) { res.set_content(j.dump() + "\n", "application/json"); };
-  svr.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_content(kChatPage, "text/html; charset=utf-8"); });
+  auto json_reply = [](httplib::Response& res, const json& j) {
+    res.set_content(j.dump() + "\n", "application/json");
+  };
+  svr.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(kChatPage, "text/html; charset=utf-8");
+  });
   svr.Get("/health", [this, json_reply](const httplib::Request&, httplib::Response& res) {
     const EngineCounts c = engine_.counts();
-    json_reply(res, {{"status", "ok"}, {"model", m_.name}, {"slots", c.slots}, {"busy", c.busy}, {"queued", c.queued},
-                     {"served", c.served}, {"cancelled", c.cancelled}, {"tokens", c.tokens}});
+    json_reply(res, {{"status", "ok"},
+                     {"model", m_.name},
+                     {"slots", c.slots},
+                     {"busy", c.busy},
+                     {"queued", c.queued},
+                     {"served", c.served},
+                     {"cancelled", c.cancelled},
+                     {"tokens", c.tokens}});
   });
   svr.Get("/api/version", [json_reply](const httplib::Request&, httplib::Response& res) {
-    json_reply(res, {{"version", "0.5.0"}});  // the Ollama API version whose routes and fields we answer
+    json_reply(res,
+               {{"version", "0.5.0"}});  // the Ollama API version whose routes and fields we answer
   });
   auto tag = [this] {
-    return json{{"name", m_.name + ":latest"}, {"model", m_.name + ":latest"}, {"modified_at", m_.modified_at},
-                {"size", m_.size_bytes}, {"digest", m_.digest}, {"details", details()}};
+    return json{{"name", m_.name + ":latest"},   {"model", m_.name + ":latest"},
+                {"modified_at", m_.modified_at}, {"size", m_.size_bytes},
+                {"digest", m_.digest},           {"details", details()}};
   };
   svr.Get("/api/tags", [json_reply, tag](const httplib::Request&, httplib::Response& res) {
     json_reply(res, {{"models", json::array({tag()})}});
@@ -621,12 +721,15 @@ void Routes::add(httplib::Server& svr) {
     t["size_vram"] = 0;
     json_reply(res, {{"models", json::array({t})}});
   });
-  post(svr, "/api/show", Api::kOllama, [this, json_reply](const httplib::Request&, const json& body, httplib::Response& res) {
-    check_model(m_, body, body.contains("model") ? "model" : "name");
-    const GPT2Config& c = m_.cfg;
-    const std::string tmpl = ollama_template(m_.template_name);
-    json_reply(res, {{"modelfile", "FROM " + m_.name + "\nTEMPLATE \"\"\"" + tmpl +
-                                       "\"\"\"\nPARAMETER stop \"<|endoftext|>\"\nPARAMETER temperature 0\n"},
+  post(svr, "/api/show", Api::kOllama,
+       [this, json_reply](const httplib::Request&, const json& body, httplib::Response& res) {
+         check_model(m_, body, body.contains("model") ? "model" : "name");
+         const GPT2Config& c = m_.cfg;
+         const std::string tmpl = ollama_template(m_.template_name);
+         json_reply(res,
+                    {{"modelfile",
+                      "FROM " + m_.name + "\nTEMPLATE \"\"\"" + tmpl +
+                          "\"\"\"\nPARAMETER stop \"<|endoftext|>\"\nPARAMETER temperature 0\n"},
                      {"parameters", "stop \"<|endoftext|>\"\ntemperature 0"},
                      {"template", tmpl},
                      {"details", details()},
@@ -643,34 +746,47 @@ void Routes::add(httplib::Server& svr) {
                        {"instruct.template", m_.template_name}}},
                      {"capabilities", json::array({"completion"})},
                      {"modified_at", m_.modified_at}});
-  });
-  post(svr, "/api/generate", Api::kOllama, [this](auto& req, auto& body, auto& res) { generate(req, body, res); });
-  post(svr, "/api/chat", Api::kOllama, [this](auto& req, auto& body, auto& res) { chat(req, body, res); });
+       });
+  post(svr, "/api/generate", Api::kOllama,
+       [this](auto& req, auto& body, auto& res) { generate(req, body, res); });
+  post(svr, "/api/chat", Api::kOllama,
+       [this](auto& req, auto& body, auto& res) { chat(req, body, res); });
   svr.Get("/v1/models", [this, json_reply](const httplib::Request&, httplib::Response& res) {
     json_reply(res, {{"object", "list"},
-                     {"data", json::array({{{"id", m_.name}, {"object", "model"}, {"created", unix_now()},
+                     {"data", json::array({{{"id", m_.name},
+                                            {"object", "model"},
+                                            {"created", unix_now()},
                                             {"owned_by", "instruct"}}})}});
   });
-  svr.Get(R"(/v1/models/(.+))", [this, json_reply](const httplib::Request& req, httplib::Response& res) {
+  svr.Get(R"(/v1/models/(.+))", [this, json_reply](const httplib::Request& req,
+                                                   httplib::Response& res) {
     const std::string id = req.matches[1];
     if (id != m_.name && id != m_.name + ":latest")
-      return send_error(res, Api::kOpenAI, {404, "The model `" + id + "` does not exist", "model_not_found"});
-    json_reply(res, {{"id", m_.name}, {"object", "model"}, {"created", unix_now()}, {"owned_by", "instruct"}});
+      return send_error(res, Api::kOpenAI,
+                        {404, "The model `" + id + "` does not exist", "model_not_found"});
+    json_reply(
+        res,
+        {{"id", m_.name}, {"object", "model"}, {"created", unix_now()}, {"owned_by", "instruct"}});
   });
-  post(svr, "/v1/chat/completions", Api::kOpenAI, [this](auto& req, auto& body, auto& res) { openai_chat(req, body, res); });
-  post(svr, "/v1/completions", Api::kOpenAI, [this](auto& req, auto& body, auto& res) { openai_completion(req, body, res); });
-  // A close-delimited stream says only "Connection: close" (httplib would add its keep-alive terms).
+  post(svr, "/v1/chat/completions", Api::kOpenAI,
+       [this](auto& req, auto& body, auto& res) { openai_chat(req, body, res); });
+  post(svr, "/v1/completions", Api::kOpenAI,
+       [this](auto& req, auto& body, auto& res) { openai_completion(req, body, res); });
+  // A close-delimited stream says only "Connection: close" (httplib would add its keep-alive
+  // terms).
   svr.set_post_routing_handler([](const httplib::Request&, httplib::Response& res) {
     if (res.get_header_value("Connection") == "close") res.headers.erase("Keep-Alive");
   });
   svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     const bool openai = req.path.rfind("/v1/", 0) == 0;
-    const std::string msg = res.status == 404 ? "no route " + req.method + " " + req.path + " on this server"
-                                              : str_cat("HTTP ", res.status);
+    const std::string msg = res.status == 404
+                                ? "no route " + req.method + " " + req.path + " on this server"
+                                : str_cat("HTTP ", res.status);
     send_error(res, openai ? Api::kOpenAI : Api::kOllama, {res.status, msg, ""});
   });
-  svr.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+  svr.set_exception_handler([](const httplib::Request& req, httplib::Response& res,
+                               std::exception_ptr ep) {
     std::string what = "internal error";
     try {
       std::rethrow_exception(ep);
@@ -684,7 +800,8 @@ void Routes::add(httplib::Server& svr) {
 
 }  // namespace
 
-std::shared_ptr<void> serve_routes(httplib::Server& svr, const ServeModel& m, Engine& engine, std::ostream& log) {
+std::shared_ptr<void> serve_routes(httplib::Server& svr, const ServeModel& m, Engine& engine,
+                                   std::ostream& log) {
   auto routes = std::make_shared<Routes>(m, engine, log);
   routes->add(svr);
   return routes;

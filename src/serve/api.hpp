@@ -34,14 +34,15 @@ struct ServeModel {
   // Defaults for requests that set none (the server's --temperature ... flags).
   SampleOptions sample;
   int32_t max_new_tokens = 256;
-  int32_t eos = 50256;  // -1: --ignore-eos
+  int32_t eos = 50256;            // -1: --ignore-eos
   int32_t max_prompt_tokens = 0;  // 0: the context less one token
   size_t max_body_bytes = 8 << 20;
 };
 
 // Registers every route; the handlers use the returned state, so keep it while the server runs.
 // `log` gets one line per request (written under a lock).
-std::shared_ptr<void> serve_routes(httplib::Server& svr, const ServeModel& m, Engine& engine, std::ostream& log);
+std::shared_ptr<void> serve_routes(httplib::Server& svr, const ServeModel& m, Engine& engine,
+                                   std::ostream& log);
 
 // The page at GET /: a chat window on /api/chat, no external assets.
 extern const char* const kChatPage;

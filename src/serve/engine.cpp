@@ -16,7 +16,9 @@ Engine::Engine(GPT2& m, const Bpe& bpe, int32_t slots)
   thread_ = std::thread([this] { loop(); });
 }
 
-Engine::~Engine() { shutdown(); }
+Engine::~Engine() {
+  shutdown();
+}
 
 void Engine::shutdown() {
   {
@@ -126,7 +128,8 @@ void Engine::loop() {
     const std::vector<BatchDecoder::Pick>* step = &failed_step;
     try {
       step = &dec_.step();
-    } catch (const std::exception& e) {  // a failed forward ends the running requests, not the server
+    } catch (
+        const std::exception& e) {  // a failed forward ends the running requests, not the server
       for (int32_t sl = 0; sl < dec_.slots(); sl++)
         if (slot_job_[sl]) {
           {
@@ -158,8 +161,10 @@ void Engine::loop() {
         }
         j.cv.notify_all();
       }
-      if (slot_text_[p.slot]->stopped()) finish(p.slot, "stop");
-      else if (j.eval_count >= j.max_new) finish(p.slot, "length");
+      if (slot_text_[p.slot]->stopped())
+        finish(p.slot, "stop");
+      else if (j.eval_count >= j.max_new)
+        finish(p.slot, "length");
     }
   }
 }

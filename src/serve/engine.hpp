@@ -26,16 +26,17 @@ struct GenJob {
   // Set before submit.
   std::vector<int32_t> prompt;
   SampleOptions sample;
-  int32_t max_new = 0;      // already within the context
-  int32_t eos = 50256;      // -1: never stop at <|endoftext|>
-  std::string marker;       // response marker skipped at the start (templated prompts)
+  int32_t max_new = 0;  // already within the context
+  int32_t eos = 50256;  // -1: never stop at <|endoftext|>
+  std::string marker;   // response marker skipped at the start (templated prompts)
   std::vector<std::string> stops;
   std::atomic<bool> cancel{false};  // set by the request thread when its client is gone
 
   // Filled by the engine, read under mu.
   std::mutex mu;
   std::condition_variable cv;
-  std::vector<std::string> pending;  // text not yet taken by the request thread, one piece per token
+  std::vector<std::string>
+      pending;  // text not yet taken by the request thread, one piece per token
   bool done = false;
   std::string done_reason;  // "stop" (eos or a stop string), "length", "cancel", "error"
   std::string error;        // what failed, with "error"

@@ -1,8 +1,8 @@
 // GPT-2 BPE: pretokenize with PCRE2 (JIT), look each pretoken up whole, else merge pairs by rank
 // (all occurrences of the best pair per pass, as OpenAI's encoder.py), with a cache of pretokens.
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include <array>
 #include "text/bpe.hpp"
+#include <array>
 
 #include <mutex>
 #include <queue>
@@ -55,7 +55,8 @@ std::shared_ptr<Pretokenizer> pretokenizer_make() {
 }
 
 // GPT-2's bytes_to_unicode(): printable bytes map to themselves, the rest to U+0100 upwards.
-void byte_unicode_tables(uint32_t byte_to_cp[256], std::unordered_map<uint32_t, uint8_t>& cp_to_byte) {
+void byte_unicode_tables(uint32_t byte_to_cp[256],
+                         std::unordered_map<uint32_t, uint8_t>& cp_to_byte) {
   bool printable[256] = {};
   for (int b = '!'; b <= '~'; b++) printable[b] = true;
   for (int b = 0xA1; b <= 0xAC; b++) printable[b] = true;
@@ -129,7 +130,9 @@ void bpe_merge_queue(const Bpe& bpe, std::string_view piece, std::vector<int32_t
   struct Cand {
     int32_t rank, pos, right, left_id, right_id, merged;
   };
-  auto later = [](const Cand& a, const Cand& b) { return a.rank > b.rank || (a.rank == b.rank && a.pos > b.pos); };
+  auto later = [](const Cand& a, const Cand& b) {
+    return a.rank > b.rank || (a.rank == b.rank && a.pos > b.pos);
+  };
   std::priority_queue<Cand, std::vector<Cand>, decltype(later)> queue(later);
   auto offer = [&](int32_t i) {
     const int32_t j = next[i];
@@ -141,7 +144,8 @@ void bpe_merge_queue(const Bpe& bpe, std::string_view piece, std::vector<int32_t
   while (!queue.empty()) {
     const Cand c = queue.top();
     queue.pop();
-    if (id[c.pos] != c.left_id || next[c.pos] != c.right || id[c.right] != c.right_id) continue;  // stale
+    if (id[c.pos] != c.left_id || next[c.pos] != c.right || id[c.right] != c.right_id)
+      continue;  // stale
     id[c.pos] = c.merged;
     id[c.right] = -1;
     next[c.pos] = next[c.right];
@@ -279,9 +283,9 @@ std::vector<std::string_view> pretokenize_valid(Bpe& bpe, std::string_view text)
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t start = 0;
   while (start < text.size()) {
-    const int rc = p.jit ? pcre2_jit_match(p.code, subject, text.size(), start, 0, p.md, nullptr)
-                         : pcre2_match(p.code, subject, text.size(), start, PCRE2_NO_UTF_CHECK,
-                                       p.md, nullptr);
+    const int rc =
+        p.jit ? pcre2_jit_match(p.code, subject, text.size(), start, 0, p.md, nullptr)
+              : pcre2_match(p.code, subject, text.size(), start, PCRE2_NO_UTF_CHECK, p.md, nullptr);
     if (rc < 0) fail("internal: pretokenizer found no match at byte ", start);
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(p.md);
     if (ov[0] != start || ov[1] <= ov[0])
@@ -349,7 +353,8 @@ std::string bpe_token_text(const Bpe& bpe, int32_t id) {
 std::vector<std::string> bpe_merges_text(const Bpe& bpe) {
   std::vector<std::string> lines(bpe.merges.size());
   for (const auto& [pair, m] : bpe.merges) {
-    if (m.rank < 0 || static_cast<size_t>(m.rank) >= lines.size()) fail("internal: merge rank ", m.rank);
+    if (m.rank < 0 || static_cast<size_t>(m.rank) >= lines.size())
+      fail("internal: merge rank ", m.rank);
     lines[m.rank] = bpe_token_text(bpe, static_cast<int32_t>(pair >> 32)) + " " +
                     bpe_token_text(bpe, static_cast<int32_t>(pair & 0xffffffffu));
   }

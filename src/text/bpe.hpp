@@ -26,7 +26,7 @@ struct StringHash {
 struct Pretokenizer;  // compiled PCRE2 pattern + match data
 
 struct Bpe {
-  std::vector<std::string> vocab;  // id -> raw bytes
+  std::vector<std::string> vocab;                                             // id -> raw bytes
   std::unordered_map<std::string, int32_t, StringHash, std::equal_to<>> ids;  // raw bytes -> id
   struct Merge {
     int32_t rank, id;

@@ -80,7 +80,8 @@ void utf8_append(std::string& out, uint32_t cp) {
 namespace {
 
 // Appends s to out with U+FFFD for each maximal invalid subpart; with hold_tail, stops before an
-// incomplete character at the very end that more bytes could still complete. Returns the bytes used.
+// incomplete character at the very end that more bytes could still complete. Returns the bytes
+// used.
 size_t sanitize_into(std::string_view s, std::string& out, bool hold_tail) {
   size_t i = 0;
   while (i < s.size()) {
@@ -93,7 +94,8 @@ size_t sanitize_into(std::string_view s, std::string& out, bool hold_tail) {
       continue;
     }
     const auto b0 = static_cast<uint8_t>(s[i]);
-    if (hold_tail && b0 >= 0xC2 && b0 <= 0xF4 && i + bad >= s.size()) break;  // valid so far, cut short
+    if (hold_tail && b0 >= 0xC2 && b0 <= 0xF4 && i + bad >= s.size())
+      break;  // valid so far, cut short
     utf8_append(out, 0xFFFD);
     i += bad;
   }
@@ -109,15 +111,18 @@ std::string utf8_sanitize(std::string_view s) {
   return out;
 }
 
-size_t utf8_sanitize_prefix(std::string_view s, std::string& out) { return sanitize_into(s, out, true); }
+size_t utf8_sanitize_prefix(std::string_view s, std::string& out) {
+  return sanitize_into(s, out, true);
+}
 
 }  // namespace instruct
 
 namespace instruct {
 
 bool py_isspace(uint32_t c) {
-  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+         c == 0x205F || c == 0x3000;
 }
 
 namespace {

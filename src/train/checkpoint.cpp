@@ -3,9 +3,9 @@
 
 #include <random>
 
+#include <climits>
 #include <cmath>
 #include <csignal>
-#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -41,13 +41,16 @@ ojson train_options_json(const TrainOptions& o) {
 }
 
 TrainOptions train_options_from_json(const nlohmann::json& j, const fs::path& file) {
-  if (!j.is_object()) fail(file.string(), ": the saved training options are not a JSON object; the checkpoint is damaged");
+  if (!j.is_object())
+    fail(file.string(),
+         ": the saved training options are not a JSON object; the checkpoint is damaged");
   const nlohmann::json* version = json_find(j, "version");
   if (version && !(version->is_number_integer() && version->get<int>() >= 1))
-    fail(file.string(), ": options version ", version->dump(), " is not a format this instruct knows");
+    fail(file.string(), ": options version ", version->dump(),
+         " is not a format this instruct knows");
   if (version && version->get<int>() > kOptionsVersion)
-    fail(file.string(), ": written by a newer instruct (options version ", version->get<int>(), ", this one reads up to ",
-         kOptionsVersion, "); upgrade instruct to resume it");
+    fail(file.string(), ": written by a newer instruct (options version ", version->get<int>(),
+         ", this one reads up to ", kOptionsVersion, "); upgrade instruct to resume it");
   TrainOptions o;
   train_options_visit(OptionsReader{j, file}, o);
   return o;
@@ -93,7 +96,8 @@ nlohmann::json read_json(const fs::path& p, const char* what) {
   try {
     return nlohmann::json::parse(file_read(p, what));
   } catch (const nlohmann::json::exception& e) {
-    fail(p.string(), ": not valid JSON (", e.what(), "); the checkpoint is damaged, resume from an older one");
+    fail(p.string(), ": not valid JSON (", e.what(),
+         "); the checkpoint is damaged, resume from an older one");
   }
 }
 
@@ -109,7 +113,8 @@ std::vector<fs::path> complete_checkpoints(const fs::path& ckdir) {
   if (!fs::is_directory(ckdir, ec)) return v;
   for (const auto& e : fs::directory_iterator(ckdir, ec)) {
     const std::string n = e.path().filename().string();
-    if (e.is_directory() && n.rfind("step-", 0) == 0 && fs::exists(e.path() / "state.json")) v.push_back(e.path());
+    if (e.is_directory() && n.rfind("step-", 0) == 0 && fs::exists(e.path() / "state.json"))
+      v.push_back(e.path());
   }
   std::sort(v.begin(), v.end());
   return v;
@@ -117,7 +122,8 @@ std::vector<fs::path> complete_checkpoints(const fs::path& ckdir) {
 
 }  // namespace
 
-void model_recipe_save(const fs::path& dir, const TrainOptions& o, const std::string& base_identity) {
+void model_recipe_save(const fs::path& dir, const TrainOptions& o,
+                       const std::string& base_identity) {
   const ojson train = train_options_json(o);
   ojson j{{"format", "instruct.cpp/1"},
           {"template", o.data.template_name},
@@ -145,18 +151,25 @@ fs::path train_checkpoint_save(const fs::path& run_dir, const GPT2& model, const
       fs::remove_all(dir, e);
     }
   } cleanup{tmp};
-  if (model.lora.on()) adapter_save(tmp, model.lora, model.cfg, {model_name_or_path(opt.model), st.base});
-  else checkpoint_save(model, tmp);
-  if (opt.hooks.in_checkpoint_write) opt.hooks.in_checkpoint_write(tmp);  // tests: a fault mid-write
+  if (model.lora.on())
+    adapter_save(tmp, model.lora, model.cfg, {model_name_or_path(opt.model), st.base});
+  else
+    checkpoint_save(model, tmp);
+  if (opt.hooks.in_checkpoint_write)
+    opt.hooks.in_checkpoint_write(tmp);  // tests: a fault mid-write
   std::vector<SafeTensorOut> state;
-  for (const StateTensor& t : adamw_state_tensors(adam)) state.push_back({t.name, {t.numel}, t.data, t.dtype});
-  safetensors_write(tmp / "optimizer.safetensors", state,
-                    {{"format", "instruct.cpp/adamw"}, {"state", optimizer_state_name(adam.state)}});
+  for (const StateTensor& t : adamw_state_tensors(adam))
+    state.push_back({t.name, {t.numel}, t.data, t.dtype});
+  safetensors_write(
+      tmp / "optimizer.safetensors", state,
+      {{"format", "instruct.cpp/adamw"}, {"state", optimizer_state_name(adam.state)}});
   model_recipe_save(tmp, opt, st.base);
   write_json(tmp / "state.json", state_json(st));
   if (fs::exists(final_dir)) fs::remove_all(final_dir, ec);
   fs::rename(tmp, final_dir, ec);
-  if (ec) fail(final_dir.string(), ": cannot move the finished checkpoint into place (", ec.message(), ")");
+  if (ec)
+    fail(final_dir.string(), ": cannot move the finished checkpoint into place (", ec.message(),
+         ")");
   return final_dir;
 }
 
@@ -174,7 +187,8 @@ fs::path train_checkpoint_find(const fs::path& path) {
   if (fs::exists(path / "state.json")) return path;
   const std::vector<fs::path> v = complete_checkpoints(path / "checkpoints");
   if (!v.empty()) return v.back();
-  fail("--resume ", path.string(), ": no checkpoint there (neither state.json nor checkpoints/step-*); "
+  fail("--resume ", path.string(),
+       ": no checkpoint there (neither state.json nor checkpoints/step-*); "
        "give a checkpoint directory or a run directory written by `instruct train`");
 }
 
@@ -183,16 +197,20 @@ std::string run_dir_claim(const fs::path& out, bool overwrite, bool writer, std:
   std::vector<std::string> steps;
   if (fs::is_directory(out / "checkpoints", ec))
     for (const auto& e : fs::directory_iterator(out / "checkpoints", ec))
-      if (e.path().filename().string().rfind("step-", 0) == 0) steps.push_back(e.path().filename().string());
+      if (e.path().filename().string().rfind("step-", 0) == 0)
+        steps.push_back(e.path().filename().string());
   std::sort(steps.begin(), steps.end());
   if (!steps.empty() && !overwrite)
-    fail(out.string(), " already holds checkpoints of another run (", steps.back(), "); continue that run with --resume ",
-         out.string(), ", start over in it with --overwrite (deletes them), or give another --out");
+    fail(out.string(), " already holds checkpoints of another run (", steps.back(),
+         "); continue that run with --resume ", out.string(),
+         ", start over in it with --overwrite (deletes them), or give another --out");
   if (!steps.empty() && writer) {
-    for (const char* f : {"checkpoints", "model", ".model.tmp", "metrics.jsonl", "run.json", "loss-plot.png",
-                          "loss-plot.pdf", "reward-margins.png", "reward-margins.pdf"})
+    for (const char* f :
+         {"checkpoints", "model", ".model.tmp", "metrics.jsonl", "run.json", "loss-plot.png",
+          "loss-plot.pdf", "reward-margins.png", "reward-margins.pdf"})
       fs::remove_all(out / f, ec);
-    log << "overwrite " << out.string() << ": the earlier run's checkpoints, model, metrics and plots removed\n";
+    log << "overwrite " << out.string()
+        << ": the earlier run's checkpoints, model, metrics and plots removed\n";
   }
   std::random_device rd;
   char id[24];
@@ -212,21 +230,27 @@ void run_dir_check(const fs::path& out, const fs::path& checkpoint, const std::s
   const nlohmann::json j = read_json(p, "run identity");
   const std::string owner = j.is_object() ? j.value("run_id", std::string()) : std::string();
   if (!owner.empty() && owner != run_id)
-    fail(checkpoint.string(), " belongs to another run (", run_id, ") than ", p.string(), " names (", owner,
-         "); resume that checkpoint into its own folder with --out, or start over with --overwrite");
+    fail(
+        checkpoint.string(), " belongs to another run (", run_id, ") than ", p.string(), " names (",
+        owner,
+        "); resume that checkpoint into its own folder with --out, or start over with --overwrite");
 }
 
 SavedTraining train_checkpoint_read(const fs::path& dir) {
   SavedTraining s;
   const nlohmann::json r = read_json(dir / "instruct.json", "checkpoint options");
-  if (!r.contains("train")) fail((dir / "instruct.json").string(), ": no \"train\" options; not a training checkpoint");
+  if (!r.contains("train"))
+    fail((dir / "instruct.json").string(), ": no \"train\" options; not a training checkpoint");
   s.options = train_options_from_json(r["train"], dir / "instruct.json");
   const fs::path sp = dir / "state.json";
   const nlohmann::json j = read_json(sp, "checkpoint state");
   // Integers are read checked: nlohmann's get<int> of 2e93 is undefined behaviour, of 2^40 a wrap.
-  auto integer = [](const nlohmann::json& v, const char* what, int64_t lo = INT64_MIN, int64_t hi = INT64_MAX) {
+  auto integer = [](const nlohmann::json& v, const char* what, int64_t lo = INT64_MIN,
+                    int64_t hi = INT64_MAX) {
     int64_t x = 0;
-    if (!json_int_in(v, lo, hi, &x)) throw std::invalid_argument(str_cat("\"", what, "\" holds a value that is not an integer in range"));
+    if (!json_int_in(v, lo, hi, &x))
+      throw std::invalid_argument(
+          str_cat("\"", what, "\" holds a value that is not an integer in range"));
     return x;
   };
   try {
@@ -239,32 +263,41 @@ SavedTraining train_checkpoint_read(const fs::path& dir) {
     t.metrics_bytes = integer(j.at("metrics_bytes"), "metrics_bytes");
     t.data_hash = std::stoull(j.at("data_hash").get<std::string>());
     t.rng = j.at("rng").get<std::string>();
-    for (const auto& i : j.at("order")) t.order.push_back(static_cast<int32_t>(integer(i, "order", INT32_MIN, INT32_MAX)));
-    t.base = j.value("base", std::string());  // absent before LoRA
+    for (const auto& i : j.at("order"))
+      t.order.push_back(static_cast<int32_t>(integer(i, "order", INT32_MIN, INT32_MAX)));
+    t.base = j.value("base", std::string());      // absent before LoRA
     t.run_id = j.value("run_id", std::string());  // absent before run ids
     for (const auto& e : j.at("evals")) {
-      EvalPoint p{integer(e.at("step"), "evals.step"), integer(e.at("tokens_seen"), "evals.tokens_seen"),
-                  static_cast<int32_t>(integer(e.at("epoch"), "evals.epoch", INT32_MIN, INT32_MAX)), {}};
+      EvalPoint p{integer(e.at("step"), "evals.step"),
+                  integer(e.at("tokens_seen"), "evals.tokens_seen"),
+                  static_cast<int32_t>(integer(e.at("epoch"), "evals.epoch", INT32_MIN, INT32_MAX)),
+                  {}};
       for (auto it = e.begin(); it != e.end(); ++it) {
         const std::string& k = it.key();
         const nlohmann::json& v = it.value();
         if (k == "step" || k == "epoch" || k == "tokens_seen") continue;
         // Before named metrics, DPO's margins were "train_margin" and "val_margin".
-        const std::string key = k == "train_margin" ? "train_reward_margin" : k == "val_margin" ? "val_reward_margin" : k;
-        if (!v.is_number()) throw std::invalid_argument(str_cat("\"evals.", k, "\" is not a number"));
+        const std::string key = k == "train_margin" ? "train_reward_margin"
+                                : k == "val_margin" ? "val_reward_margin"
+                                                    : k;
+        if (!v.is_number())
+          throw std::invalid_argument(str_cat("\"evals.", k, "\" is not a number"));
         p.metrics.push_back({key, v.get<double>()});
       }
-      if (std::isnan(metric(p.metrics, "train_loss"))) throw std::invalid_argument("\"evals.train_loss\" is missing");
+      if (std::isnan(metric(p.metrics, "train_loss")))
+        throw std::invalid_argument("\"evals.train_loss\" is missing");
       t.evals.push_back(std::move(p));
     }
   } catch (const std::exception& e) {
-    fail(sp.string(), ": the training state is incomplete or malformed (", e.what(), "); resume from an older checkpoint");
+    fail(sp.string(), ": the training state is incomplete or malformed (", e.what(),
+         "); resume from an older checkpoint");
   }
   // Values a damaged file may hold that no run writes (a huge batch cursor made resume spin).
   const TrainState& t = s.state;
   const int64_t n = static_cast<int64_t>(t.order.size());
   auto bad = [&](const char* what, int64_t v) {
-    fail(sp.string(), ": \"", what, "\" is ", v, ", which no run writes; the file is damaged; resume from an older checkpoint");
+    fail(sp.string(), ": \"", what, "\" is ", v,
+         ", which no run writes; the file is damaged; resume from an older checkpoint");
   };
   if (t.step < 0) bad("step", t.step);
   if (t.epoch < 0) bad("epoch", t.epoch);
@@ -276,7 +309,8 @@ SavedTraining train_checkpoint_read(const fs::path& dir) {
     TorchGenerator g(0);
     g.restore(t.rng);
   } catch (const Error& e) {
-    fail(sp.string(), ": \"rng\": ", e.what(), "; the file is damaged; resume from an older checkpoint");
+    fail(sp.string(), ": \"rng\": ", e.what(),
+         "; the file is damaged; resume from an older checkpoint");
   }
   for (int32_t i : t.order)
     if (i < 0 || i >= n) bad("order", i);
@@ -286,14 +320,16 @@ SavedTraining train_checkpoint_read(const fs::path& dir) {
 void train_checkpoint_load_optimizer(const fs::path& dir, AdamW& adam) {
   const fs::path p = dir / "optimizer.safetensors";
   SafeTensorsFile st(p);
-  adamw_state_load(adam, [&](const std::string& name, const std::string& dtype, void* dst, int64_t numel) {
-    const SafeTensor& t = st.at(name);
-    if (t.dtype != dtype || t.numel() != numel)
-      fail(p.string(), ": ", name, " is ", t.dtype, " ", shape_str(t.shape), " but the run keeps its AdamW state as ",
-           dtype, " [", numel, "] (--optimizer-state ", optimizer_state_name(adam.state),
-           "); resume with the options the checkpoint was written with");
-    std::memcpy(dst, t.data, t.nbytes);
-  });
+  adamw_state_load(
+      adam, [&](const std::string& name, const std::string& dtype, void* dst, int64_t numel) {
+        const SafeTensor& t = st.at(name);
+        if (t.dtype != dtype || t.numel() != numel)
+          fail(p.string(), ": ", name, " is ", t.dtype, " ", shape_str(t.shape),
+               " but the run keeps its AdamW state as ", dtype, " [", numel,
+               "] (--optimizer-state ", optimizer_state_name(adam.state),
+               "); resume with the options the checkpoint was written with");
+        std::memcpy(dst, t.data, t.nbytes);
+      });
 }
 
 }  // namespace instruct

@@ -14,9 +14,12 @@ namespace instruct {
 class Evaluator {
  public:
   // `scratch`: the activations' arena to use (a trainer lends its own, so no second one exists).
-  Evaluator(const GPT2& model, GPT2Step& scratch, bool pack = true) : m_(model), s_(scratch), pack_(pack) {}
+  Evaluator(const GPT2& model, GPT2Step& scratch, bool pack = true)
+      : m_(model), s_(scratch), pack_(pack) {}
   // The mean cross-entropy over a padded batch's counted targets (no gradient).
-  XentResult loss(const Batch& b) { return gpt2_loss(m_, s_, b.inputs.data(), b.targets.data(), b.B, b.T, false, 0, pack_); }
+  XentResult loss(const Batch& b) {
+    return gpt2_loss(m_, s_, b.inputs.data(), b.targets.data(), b.B, b.T, false, 0, pack_);
+  }
   // The mean loss of the first min(n, len) batches of a fresh pass over `loader` (its order drawn
   // from `global` as iter(DataLoader) does); nan for an empty loader. Under mpirun each rank
   // scores every size-th batch and the ranks sum.

@@ -1,14 +1,14 @@
-// What is trained: an objective gives the loop (train/trainer) its batches, one step's forward, loss
-// and backward into the trainable block, and an evaluation's named metrics. The trainer keeps what
-// every objective shares: the optimizer, clipping, schedule, gradient accumulation, the ranks'
+// What is trained: an objective gives the loop (train/trainer) its batches, one step's forward,
+// loss and backward into the trainable block, and an evaluation's named metrics. The trainer keeps
+// what every objective shares: the optimizer, clipping, schedule, gradient accumulation, the ranks'
 // gradient sum, checkpoints, metrics and Ctrl-C. A new objective is one file implementing this
 // interface plus its line in objective_create (train/objectives.cpp).
 #pragma once
 
 #include <cstdint>
 #include <memory>
-#include <span>
 #include <ostream>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -28,10 +28,11 @@ double metric(const Metrics& m, const std::string& key);  // nan when absent
 
 // How one evaluation metric is shown: eval records carry "train_"+key and "val_"+key.
 struct MetricSpec {
-  std::string key;                       // "loss"
-  std::string line;                      // the evaluation line's words: "Train loss %.3f, Val loss %.3f"
-  std::string first_train, first_val;    // the lines before training: "Training loss", "Validation loss"
-  std::string plot;                      // file stem of its plot ("loss-plot"); "" for none
+  std::string key;   // "loss"
+  std::string line;  // the evaluation line's words: "Train loss %.3f, Val loss %.3f"
+  std::string first_train,
+      first_val;     // the lines before training: "Training loss", "Validation loss"
+  std::string plot;  // file stem of its plot ("loss-plot"); "" for none
   std::string y_label, train_label, val_label;
 };
 
@@ -65,7 +66,8 @@ class Objective {
   virtual Metrics evaluate(DataLoader& l, TorchGenerator& g, int n, SplitName split) = 0;
   // Bytes of activations (and frozen copies) one part of B items of length T needs, for a model of
   // config c (with a LoRA adapter or not). Called before the model is loaded.
-  virtual int64_t memory_bytes(const GPT2Config& c, bool lora, int B, int T, bool recompute) const = 0;
+  virtual int64_t memory_bytes(const GPT2Config& c, bool lora, int B, int T,
+                               bool recompute) const = 0;
   // The longest sequence a batch holds (memory planning).
   virtual int longest() const = 0;
   // Its work per epoch, for the estimate (parts = micro-batches x ranks).

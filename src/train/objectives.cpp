@@ -30,11 +30,13 @@ class DpoData {
 std::unique_ptr<Objective> make_dpo(const ObjectiveContext& c) {
   const TrainOptions& o = c.opt;
   PreparedData& d = c.data;
-  const SpecialTokens special = o.data.allow_special ? SpecialTokens::kAllow : SpecialTokens::kAsText;
+  const SpecialTokens special =
+      o.data.allow_special ? SpecialTokens::kAllow : SpecialTokens::kAsText;
   const std::vector<Preference> prefs = preference_fields(d.dataset);
   const std::span<const Preference> all(prefs);
   const auto train_prefs = all.subspan(0, d.split.train.size());
-  const auto val_prefs = all.subspan(d.split.train.size() + d.split.test.size(), d.split.val.size());
+  const auto val_prefs =
+      all.subspan(d.split.train.size() + d.split.test.size(), d.split.val.size());
   auto data = std::make_shared<DpoData>();
   data->train = pref_examples_build(d.split.train, train_prefs, *d.tmpl, d.bpe, special);
   data->val = pref_examples_build(d.split.val, val_prefs, *d.tmpl, d.bpe, special);
@@ -42,11 +44,14 @@ std::unique_ptr<Objective> make_dpo(const ObjectiveContext& c) {
   if (!equal.empty()) {
     std::string which;
     for (int32_t i : equal) which += (which.empty() ? "" : ", ") + std::to_string(i);
-    c.log << "note      " << equal.size() << " train pairs have chosen == rejected (train entries " << which << "); "
-          << (o.skip_equal_pairs ? "dropped (--skip-equal-pairs)" : "kept, as the book does (--skip-equal-pairs drops them)")
+    c.log << "note      " << equal.size() << " train pairs have chosen == rejected (train entries "
+          << which << "); "
+          << (o.skip_equal_pairs ? "dropped (--skip-equal-pairs)"
+                                 : "kept, as the book does (--skip-equal-pairs drops them)")
           << "\n";
     if (o.skip_equal_pairs)
-      for (auto it = equal.rbegin(); it != equal.rend(); ++it) data->train.erase(data->train.begin() + *it);
+      for (auto it = equal.rbegin(); it != equal.rend(); ++it)
+        data->train.erase(data->train.begin() + *it);
   }
   PrefOptions po;
   po.loss = pref_loss_parse(o.loss);
@@ -57,8 +62,11 @@ std::unique_ptr<Objective> make_dpo(const ObjectiveContext& c) {
   po.loader = loader_options(o.data, SplitName::kTrain, d.bpe.eot);
   const bool needs = pref_loss_needs_reference(po.loss);
   const bool lora = o.lora_rank > 0;
-  c.log << "dpo       loss " << o.loss << ", beta " << o.beta << ", " << o.logprob << " log-probabilities; reference: "
-        << (!needs ? "none (" + o.loss + ")" : lora ? "the frozen base (LoRA)" : "a frozen copy")
+  c.log << "dpo       loss " << o.loss << ", beta " << o.beta << ", " << o.logprob
+        << " log-probabilities; reference: "
+        << (!needs ? "none (" + o.loss + ")"
+            : lora ? "the frozen base (LoRA)"
+                   : "a frozen copy")
         << (needs ? o.precompute_reference ? ", precomputed" : ", cached per pair" : "") << "\n";
   // The objective keeps views of the pairs: they live as long as it does. Its reference copy is
   // made once the policy is loaded: a copy of it, or on a resume the starting model again.
@@ -69,8 +77,13 @@ std::unique_ptr<Objective> make_dpo(const ObjectiveContext& c) {
     GPT2& policy;
     ModelOptions source;
     Owning(std::shared_ptr<DpoData> d, GPT2& m, const GPT2* ref, const PrefOptions& po, bool pre)
-        : PreferenceObjective(m, ref, std::nullopt, po, d->train, d->val), keep(d), precompute(pre), copy(false),
-          resuming(false), pairs(d->train.size() + d->val.size()), policy(m) {}
+        : PreferenceObjective(m, ref, std::nullopt, po, d->train, d->val),
+          keep(d),
+          precompute(pre),
+          copy(false),
+          resuming(false),
+          pairs(d->train.size() + d->val.size()),
+          policy(m) {}
     void prepare(std::ostream& log) override {
       if (copy) {
         std::ostringstream quiet;
@@ -81,8 +94,9 @@ std::unique_ptr<Objective> make_dpo(const ObjectiveContext& c) {
       PreferenceObjective::precompute(SplitName::kTrain);
       PreferenceObjective::precompute(SplitName::kVal);
       drop_reference();
-      log << "reference log-probabilities of " << pairs << " pairs in " << format_duration(t.seconds())
-          << (keep_base ? "" : "; the reference model is freed") << "\n";
+      log << "reference log-probabilities of " << pairs << " pairs in "
+          << format_duration(t.seconds()) << (keep_base ? "" : "; the reference model is freed")
+          << "\n";
     }
     bool keep_base = false;
   };
@@ -99,9 +113,9 @@ std::unique_ptr<Objective> objective_create(const ObjectiveContext& c) {
   const TrainOptions& o = c.opt;
   if (o.objective == "dpo") return make_dpo(c);
   if (o.objective != "sft") fail("the objective ", o.objective, " is unknown; use sft or dpo");
-  return std::make_unique<SftObjective>(c.model, c.data.train, c.data.val,
-                                        loader_options(o.data, SplitName::kTrain, c.data.bpe.eot),
-                                        loader_options(o.data, SplitName::kVal, c.data.bpe.eot), o.pack);
+  return std::make_unique<SftObjective>(
+      c.model, c.data.train, c.data.val, loader_options(o.data, SplitName::kTrain, c.data.bpe.eot),
+      loader_options(o.data, SplitName::kVal, c.data.bpe.eot), o.pack);
 }
 
 }  // namespace instruct

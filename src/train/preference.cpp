@@ -13,24 +13,31 @@ namespace instruct {
 
 namespace {
 int64_t cache_key(SplitName split, int32_t entry) {
-  return static_cast<int64_t>(split == SplitName::kTrain ? 0 : 1) << 32 | static_cast<uint32_t>(entry);
+  return static_cast<int64_t>(split == SplitName::kTrain ? 0 : 1) << 32 |
+         static_cast<uint32_t>(entry);
 }
-int split_index(SplitName s) { return s == SplitName::kTrain ? 0 : 1; }
+int split_index(SplitName s) {
+  return s == SplitName::kTrain ? 0 : 1;
+}
 }  // namespace
 
-PreferenceObjective::PreferenceObjective(GPT2& policy, const GPT2* reference, std::optional<GPT2> own,
-                                         const PrefOptions& o, std::span<const PrefExample> train,
+PreferenceObjective::PreferenceObjective(GPT2& policy, const GPT2* reference,
+                                         std::optional<GPT2> own, const PrefOptions& o,
+                                         std::span<const PrefExample> train,
                                          std::span<const PrefExample> val)
     : m_(policy), ref_(reference), own_(std::move(own)), o_(o), train_(train), val_(val) {
   if (own_) ref_ = &*own_;
   for (SplitName s : {SplitName::kTrain, SplitName::kVal})
-    for (size_t i = 0; i < examples(s).size(); i++) position_[split_index(s)][examples(s)[i].entry] = i;
+    for (size_t i = 0; i < examples(s).size(); i++)
+      position_[split_index(s)][examples(s)[i].entry] = i;
 }
 
 std::vector<MetricSpec> PreferenceObjective::metrics() const {
-  return {{"loss", "loss", "Training loss", "Validation loss", "loss-plot", "Loss", "Training loss", "Validation loss"},
-          {"reward_margin", "reward margins", "Train reward margin", "Val reward margin", "reward-margins",
-           "Reward margins", "Train reward margins", "Validation reward margins"}};
+  return {
+      {"loss", "loss", "Training loss", "Validation loss", "loss-plot", "Loss", "Training loss",
+       "Validation loss"},
+      {"reward_margin", "reward margins", "Train reward margin", "Val reward margin",
+       "reward-margins", "Reward margins", "Train reward margins", "Validation reward margins"}};
 }
 
 DataLoader PreferenceObjective::loader(SplitName split) const {
@@ -40,7 +47,8 @@ DataLoader PreferenceObjective::loader(SplitName split) const {
   return DataLoader(examples(split).size(), lo);
 }
 
-PrefBatch PreferenceObjective::collate_items(std::span<const int32_t> items, SplitName split) const {
+PrefBatch PreferenceObjective::collate_items(std::span<const int32_t> items,
+                                             SplitName split) const {
   std::vector<const PrefExample*> v;
   for (int32_t j : items) v.push_back(&examples(split)[j]);
   return pref_collate(v, o_.collate);
@@ -49,11 +57,13 @@ PrefBatch PreferenceObjective::collate_items(std::span<const int32_t> items, Spl
 int64_t PreferenceObjective::tokens(std::span<const int32_t> batch) const {
   std::vector<const PrefExample*> v;
   for (int32_t j : batch) v.push_back(&train_[j]);
-  return pref_common_length(v, o_.collate) * static_cast<int64_t>(v.size());  // batch["chosen"].numel()
+  return pref_common_length(v, o_.collate) *
+         static_cast<int64_t>(v.size());  // batch["chosen"].numel()
 }
 
 void PreferenceObjective::reference_forward(const PrefBatch& b, SplitName split) {
-  if (!ref_) fail("internal: a reference log-probability was not precomputed (", split_name(split), ")");
+  if (!ref_)
+    fail("internal: a reference log-probability was not precomputed (", split_name(split), ")");
   // The policy's own base: its forward with the adapter set aside.
   LoraAdapter adapter;
   if (ref_ == &m_) std::swap(adapter, m_.lora);
@@ -63,7 +73,8 @@ void PreferenceObjective::reference_forward(const PrefBatch& b, SplitName split)
   for (int k = 0; k < b.B; k++) cache_[cache_key(split, b.entries[k])] = {lp.lp[k], lp.lp[b.B + k]};
 }
 
-std::vector<std::pair<double, double>> PreferenceObjective::reference(const PrefBatch& b, SplitName split) {
+std::vector<std::pair<double, double>> PreferenceObjective::reference(const PrefBatch& b,
+                                                                      SplitName split) {
   std::vector<std::pair<double, double>> out(b.B);
   if (!pref_loss_needs_reference(o_.loss)) return out;
   const auto& position = position_[split_index(split)];
@@ -79,8 +90,8 @@ std::vector<std::pair<double, double>> PreferenceObjective::reference(const Pref
   return out;
 }
 
-PreferenceObjective::Measured PreferenceObjective::measure(const PrefBatch& b, SplitName split, bool backward,
-                                                           double total) {
+PreferenceObjective::Measured PreferenceObjective::measure(const PrefBatch& b, SplitName split,
+                                                           bool backward, double total) {
   Measured r;
   if (b.B == 0) return r;
   const auto ref = reference(b, split);
@@ -88,7 +99,8 @@ PreferenceObjective::Measured PreferenceObjective::measure(const PrefBatch& b, S
   const SeqLogprobs lp = logprob_head(m_, s_, b.labels, b.seq_of_row, 2 * b.B, o_.mean);
   std::vector<double> weight(2 * b.B);
   for (int k = 0; k < b.B; k++) {
-    const PairLoss p = pref_pair_loss(o_.loss, o_.params, lp.lp[k], lp.lp[b.B + k], ref[k].first, ref[k].second);
+    const PairLoss p =
+        pref_pair_loss(o_.loss, o_.params, lp.lp[k], lp.lp[b.B + k], ref[k].first, ref[k].second);
     r.loss += p.loss / total;
     r.chosen += p.reward_chosen / total;
     r.rejected += p.reward_rejected / total;
@@ -109,7 +121,9 @@ PartResult PreferenceObjective::forward(std::span<const int32_t> part, int64_t t
   const Measured r = measure(collate_items(part, SplitName::kTrain), SplitName::kTrain, true, n);
   have_grad_ = true;
   out.loss = r.loss * n;
-  out.sums = {{"reward_chosen", r.chosen * n}, {"reward_rejected", r.rejected * n}, {"reward_margin", r.margin * n},
+  out.sums = {{"reward_chosen", r.chosen * n},
+              {"reward_rejected", r.rejected * n},
+              {"reward_margin", r.margin * n},
               {"accuracy", r.accuracy * n}};
   return out;
 }
@@ -118,7 +132,8 @@ void PreferenceObjective::backward(const GradReady* ready) {
   if (have_grad_) gpt2_backward(m_, s_, ready);
 }
 
-Metrics PreferenceObjective::evaluate(DataLoader& loader, TorchGenerator& global, int n, SplitName split) {
+Metrics PreferenceObjective::evaluate(DataLoader& loader, TorchGenerator& global, int n,
+                                      SplitName split) {
   loader.begin_epoch(global);
   const size_t k = std::min<size_t>(n, loader.size());
   if (k == 0) return {{"loss", std::nan("")}, {"reward_margin", std::nan("")}};
@@ -135,8 +150,10 @@ Metrics PreferenceObjective::evaluate(DataLoader& loader, TorchGenerator& global
   return {{"loss", v[0]}, {"reward_margin", v[1] - v[2]}};
 }
 
-int64_t PreferenceObjective::memory_bytes(const GPT2Config& c, bool lora, int B, int T, bool recompute) const {
-  // Chosen and rejected: twice the sequences; a reference model of its own unless LoRA shares the base.
+int64_t PreferenceObjective::memory_bytes(const GPT2Config& c, bool lora, int B, int T,
+                                          bool recompute) const {
+  // Chosen and rejected: twice the sequences; a reference model of its own unless LoRA shares the
+  // base.
   const bool copy = pref_loss_needs_reference(o_.loss) && !lora;
   return gpt2_activation_bytes(c, 2 * B, T, recompute) +
          (copy ? param_count(param_table(c)) * static_cast<int64_t>(sizeof(float)) : 0);
@@ -145,7 +162,8 @@ int64_t PreferenceObjective::memory_bytes(const GPT2Config& c, bool lora, int B,
 int PreferenceObjective::longest() const {
   size_t n = 1;
   for (auto split : {train_, val_})
-    for (const PrefExample& e : split) n = std::max({n, e.chosen.size() + 1, e.rejected.size() + 1});
+    for (const PrefExample& e : split)
+      n = std::max({n, e.chosen.size() + 1, e.rejected.size() + 1});
   return static_cast<int>(std::min<size_t>(n, o_.collate.max_length ? o_.collate.max_length : n));
 }
 
@@ -160,18 +178,21 @@ WorkPlan PreferenceObjective::work(int parts, bool, uint64_t seed) const {
   train.begin_epoch(g);
   for (size_t bi = 0; bi < train.size(); bi++) {
     std::vector<Work> step;
-    for (int k = 0; k < parts; k++) step.push_back(work_of(train.indices(bi, k, parts), SplitName::kTrain));
+    for (int k = 0; k < parts; k++)
+      step.push_back(work_of(train.indices(bi, k, parts), SplitName::kTrain));
     w.steps.push_back(std::move(step));
     w.train_eval.push_back(work_of(train.indices(bi), SplitName::kTrain));
   }
   DataLoader val = loader(SplitName::kVal);
   val.begin_epoch(g);
-  for (size_t i = 0; i < val.size(); i++) w.val_eval.push_back(work_of(val.indices(i), SplitName::kVal));
+  for (size_t i = 0; i < val.size(); i++)
+    w.val_eval.push_back(work_of(val.indices(i), SplitName::kVal));
   if (pref_loss_needs_reference(o_.loss))  // each pair's reference once, by fixed chunks
     for (SplitName s : {SplitName::kTrain, SplitName::kVal})
       for (size_t lo = 0; lo < examples(s).size(); lo += kRefChunk) {
         std::vector<int32_t> chunk;
-        for (size_t j = lo; j < std::min(examples(s).size(), lo + kRefChunk); j++) chunk.push_back(static_cast<int32_t>(j));
+        for (size_t j = lo; j < std::min(examples(s).size(), lo + kRefChunk); j++)
+          chunk.push_back(static_cast<int32_t>(j));
         w.once.push_back(work_of(chunk, s));
       }
   return w;
@@ -198,7 +219,8 @@ void PreferenceObjective::precompute(SplitName split) {
   for (size_t j = 0; j < ex.size(); j++)
     if (mine(j)) std::tie(v[2 * j], v[2 * j + 1]) = cache_.at(cache_key(split, ex[j].entry));
   dist_allreduce_sum(v.data(), v.size());
-  for (size_t j = 0; j < ex.size(); j++) cache_[cache_key(split, ex[j].entry)] = {v[2 * j], v[2 * j + 1]};
+  for (size_t j = 0; j < ex.size(); j++)
+    cache_[cache_key(split, ex[j].entry)] = {v[2 * j], v[2 * j + 1]};
 }
 
 void PreferenceObjective::set_reference(std::optional<GPT2> own) {

@@ -1,5 +1,5 @@
-// Preference tuning (the book's DPO bonus, and its cousins in train/preference_loss): per batch, the
-// policy's per-sequence log-probabilities of the chosen and rejected answers (one forward over
+// Preference tuning (the book's DPO bonus, and its cousins in train/preference_loss): per batch,
+// the policy's per-sequence log-probabilities of the chosen and rejected answers (one forward over
 // both, packed), the reference's (a frozen model, forward only and cached per example: they never
 // change), a pair loss, and its gradient through the log-probability head. The evaluation is the
 // book's compute_dpo_loss_loader: the mean loss and reward margin.
@@ -22,7 +22,8 @@ namespace instruct {
 struct PrefOptions {
   PrefLoss loss = PrefLoss::kDpo;
   PrefLossParams params;
-  bool mean = true;  // per-token mean log-probabilities (the book); false: sums (the DPO paper, TRL)
+  bool mean =
+      true;  // per-token mean log-probabilities (the book); false: sums (the DPO paper, TRL)
   PrefCollateOptions collate;
   LoaderOptions loader;  // the train loader's (val: in order, all batches)
 };
@@ -32,14 +33,17 @@ class PreferenceObjective : public Objective {
   // `reference`: a frozen model, `&policy` for a LoRA policy's own base (its forward without the
   // adapter), or null for losses without one. `own` (optional) is a reference copy it keeps and
   // frees in drop_reference.
-  PreferenceObjective(GPT2& policy, const GPT2* reference, std::optional<GPT2> own, const PrefOptions& o,
-                      std::span<const PrefExample> train, std::span<const PrefExample> val);
+  PreferenceObjective(GPT2& policy, const GPT2* reference, std::optional<GPT2> own,
+                      const PrefOptions& o, std::span<const PrefExample> train,
+                      std::span<const PrefExample> val);
   std::vector<MetricSpec> metrics() const override;
   DataLoader loader(SplitName split) const override;
   size_t items(SplitName split) const override { return examples(split).size(); }
   const char* item_name() const override { return "pairs"; }
   int64_t tokens(std::span<const int32_t> batch) const override;
-  int64_t count(std::span<const int32_t> part) const override { return static_cast<int64_t>(part.size()); }
+  int64_t count(std::span<const int32_t> part) const override {
+    return static_cast<int64_t>(part.size());
+  }
   PartResult forward(std::span<const int32_t> part, int64_t total, int64_t step) override;
   void backward(const GradReady* ready) override;
   Metrics evaluate(DataLoader& l, TorchGenerator& g, int n, SplitName split) override;
@@ -61,7 +65,9 @@ class PreferenceObjective : public Objective {
   void set_reference(std::optional<GPT2> own);
 
  private:
-  std::span<const PrefExample> examples(SplitName s) const { return s == SplitName::kTrain ? train_ : val_; }
+  std::span<const PrefExample> examples(SplitName s) const {
+    return s == SplitName::kTrain ? train_ : val_;
+  }
   PrefBatch collate_items(std::span<const int32_t> items, SplitName split) const;
   struct Measured {
     double loss = 0, chosen = 0, rejected = 0, accuracy = 0, margin = 0;  // sums over the pairs

@@ -11,10 +11,16 @@ namespace {
 
 constexpr const char* kNames[] = {"dpo", "robust", "hinge", "ipo", "simpo", "orpo"};
 
-double log_sigmoid(double x) { return x >= 0 ? -std::log1p(std::exp(-x)) : x - std::log1p(std::exp(x)); }
-double sigmoid(double x) { return x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x)); }
+double log_sigmoid(double x) {
+  return x >= 0 ? -std::log1p(std::exp(-x)) : x - std::log1p(std::exp(x));
+}
+double sigmoid(double x) {
+  return x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x));
+}
 // log(1 - e^x) for x < 0.
-double log1m_exp(double x) { return x > -0.693 ? std::log(-std::expm1(x)) : std::log1p(-std::exp(x)); }
+double log1m_exp(double x) {
+  return x > -0.693 ? std::log(-std::expm1(x)) : std::log1p(-std::exp(x));
+}
 
 }  // namespace
 
@@ -24,11 +30,16 @@ PrefLoss pref_loss_parse(const std::string& name) {
   fail("--loss ", name, " is unknown; use dpo, ipo, hinge, robust, simpo or orpo");
 }
 
-const char* pref_loss_name(PrefLoss k) { return kNames[static_cast<int>(k)]; }
+const char* pref_loss_name(PrefLoss k) {
+  return kNames[static_cast<int>(k)];
+}
 
-bool pref_loss_needs_reference(PrefLoss k) { return k != PrefLoss::kSimpo && k != PrefLoss::kOrpo; }
+bool pref_loss_needs_reference(PrefLoss k) {
+  return k != PrefLoss::kSimpo && k != PrefLoss::kOrpo;
+}
 
-PairLoss pref_pair_loss(PrefLoss k, const PrefLossParams& p, double pc, double pr, double rc, double rr) {
+PairLoss pref_pair_loss(PrefLoss k, const PrefLossParams& p, double pc, double pr, double rc,
+                        double rr) {
   PairLoss r;
   const double b = p.beta;
   if (pref_loss_needs_reference(k)) {

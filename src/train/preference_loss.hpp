@@ -7,7 +7,8 @@
 //   hinge   relu(1 - beta h)                                            (SLiC)
 //   ipo     (h - 1 / (2 beta))^2
 //   simpo   -log sigmoid(beta (pc - pr) - gamma)                         (no reference)
-//   orpo    -pc + lambda * -log sigmoid(log_odds), log_odds = (pc - pr) - (log(1 - e^pc) - log(1 - e^pr))
+//   orpo    -pc + lambda * -log sigmoid(log_odds), log_odds = (pc - pr) - (log(1 - e^pc) - log(1 -
+//   e^pr))
 //                                                                        (no reference)
 // Each gives the loss of one pair, its gradient with respect to pc and pr, and the rewards the book
 // reports (pc - rc and pr - rr, not scaled by beta; without a reference pc and pr). No model here.
@@ -20,7 +21,7 @@ namespace instruct {
 enum class PrefLoss { kDpo, kRobust, kHinge, kIpo, kSimpo, kOrpo };
 PrefLoss pref_loss_parse(const std::string& name);  // fails listing the names
 const char* pref_loss_name(PrefLoss k);
-bool pref_loss_needs_reference(PrefLoss k);         // false for simpo and orpo
+bool pref_loss_needs_reference(PrefLoss k);  // false for simpo and orpo
 
 struct PrefLossParams {
   double beta = 0.1;
@@ -34,6 +35,7 @@ struct PairLoss {
   double d_chosen = 0, d_rejected = 0;  // dloss/dpc, dloss/dpr
   double reward_chosen = 0, reward_rejected = 0;
 };
-PairLoss pref_pair_loss(PrefLoss k, const PrefLossParams& p, double pc, double pr, double rc, double rr);
+PairLoss pref_pair_loss(PrefLoss k, const PrefLossParams& p, double pc, double pr, double rc,
+                        double rr);
 
 }  // namespace instruct

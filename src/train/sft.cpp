@@ -6,19 +6,29 @@
 
 namespace instruct {
 
-SftObjective::SftObjective(GPT2& model, std::span<const Example> train, std::span<const Example> val,
-                           const LoaderOptions& train_lo, const LoaderOptions& val_lo, bool pack)
-    : m_(model), train_(train), val_(val), train_lo_(train_lo), val_lo_(val_lo), pack_(pack), eval_(model, s_, pack) {}
+SftObjective::SftObjective(GPT2& model, std::span<const Example> train,
+                           std::span<const Example> val, const LoaderOptions& train_lo,
+                           const LoaderOptions& val_lo, bool pack)
+    : m_(model),
+      train_(train),
+      val_(val),
+      train_lo_(train_lo),
+      val_lo_(val_lo),
+      pack_(pack),
+      eval_(model, s_, pack) {}
 
 std::vector<MetricSpec> SftObjective::metrics() const {
-  return {{"loss", "loss", "Training loss", "Validation loss", "loss-plot", "Loss", "Training loss", "Validation loss"}};
+  return {{"loss", "loss", "Training loss", "Validation loss", "loss-plot", "Loss", "Training loss",
+           "Validation loss"}};
 }
 
 DataLoader SftObjective::loader(SplitName split) const {
   return split == SplitName::kTrain ? DataLoader(train_, train_lo_) : DataLoader(val_, val_lo_);
 }
 
-size_t SftObjective::items(SplitName split) const { return split == SplitName::kTrain ? train_.size() : val_.size(); }
+size_t SftObjective::items(SplitName split) const {
+  return split == SplitName::kTrain ? train_.size() : val_.size();
+}
 
 Batch SftObjective::batch(std::span<const int32_t> part) const {
   std::vector<const Example*> items;
@@ -29,17 +39,21 @@ Batch SftObjective::batch(std::span<const int32_t> part) const {
 int64_t SftObjective::tokens(std::span<const int32_t> batch) const {
   std::vector<const Example*> items;
   for (int32_t k : batch) items.push_back(&train_[k]);
-  return static_cast<int64_t>(items.size()) * collate_length(items, train_lo_.collate);  // batch numel
+  return static_cast<int64_t>(items.size()) *
+         collate_length(items, train_lo_.collate);  // batch numel
 }
 
-int64_t SftObjective::count(std::span<const int32_t> part) const { return part.empty() ? 0 : batch(part).counted(); }
+int64_t SftObjective::count(std::span<const int32_t> part) const {
+  return part.empty() ? 0 : batch(part).counted();
+}
 
 PartResult SftObjective::forward(std::span<const int32_t> part, int64_t total, int64_t) {
   PartResult r;
   counted_ = 0;
   if (part.empty()) return r;
   const Batch b = batch(part);
-  const XentResult x = gpt2_loss(m_, s_, b.inputs.data(), b.targets.data(), b.B, b.T, true, total, pack_);
+  const XentResult x =
+      gpt2_loss(m_, s_, b.inputs.data(), b.targets.data(), b.B, b.T, true, total, pack_);
   counted_ = x.counted;
   r.loss = x.loss * static_cast<double>(x.counted);
   return r;
@@ -61,19 +75,22 @@ int SftObjective::longest() const {
   size_t n = 1;
   for (auto split : {train_, val_})
     for (const Example& e : split) n = std::max(n, e.tokens.size() + 1);
-  return static_cast<int>(std::min<size_t>(n, train_lo_.collate.max_length ? train_lo_.collate.max_length : n));
+  return static_cast<int>(
+      std::min<size_t>(n, train_lo_.collate.max_length ? train_lo_.collate.max_length : n));
 }
 
 namespace {
-WorkPlan work_of(std::span<const Example> train, std::span<const Example> val, const LoaderOptions& tlo,
-                 const LoaderOptions& vlo, int parts, bool pack, uint64_t seed) {
+WorkPlan work_of(std::span<const Example> train, std::span<const Example> val,
+                 const LoaderOptions& tlo, const LoaderOptions& vlo, int parts, bool pack,
+                 uint64_t seed) {
   WorkPlan w;
   DataLoader loader(train, tlo);
   TorchGenerator g(seed);
   loader.begin_epoch(g);
   for (size_t bi = 0; bi < loader.size(); bi++) {
     std::vector<Work> step;
-    for (int k = 0; k < parts; k++) step.push_back(batch_work(parts == 1 ? loader.batch(bi) : loader.batch(bi, k, parts), pack));
+    for (int k = 0; k < parts; k++)
+      step.push_back(batch_work(parts == 1 ? loader.batch(bi) : loader.batch(bi, k, parts), pack));
     w.steps.push_back(std::move(step));
     w.train_eval.push_back(batch_work(loader.batch(bi), pack));
   }

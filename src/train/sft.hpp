@@ -16,8 +16,8 @@ namespace instruct {
 class SftObjective : public Objective {
  public:
   // `train` and `val`: the splits' examples; `collate`: the loaders' options (data/prepared).
-  SftObjective(GPT2& model, std::span<const Example> train, std::span<const Example> val, const LoaderOptions& train_lo,
-               const LoaderOptions& val_lo, bool pack);
+  SftObjective(GPT2& model, std::span<const Example> train, std::span<const Example> val,
+               const LoaderOptions& train_lo, const LoaderOptions& val_lo, bool pack);
   std::vector<MetricSpec> metrics() const override;
   DataLoader loader(SplitName split) const override;
   size_t items(SplitName split) const override;
@@ -32,7 +32,8 @@ class SftObjective : public Objective {
   WorkPlan work(int parts, bool pack, uint64_t seed) const override;
   GPT2Step& step_scratch() override { return s_; }
 
-  Batch batch(std::span<const int32_t> part) const;  // the part's padded batch, as its loader collates it
+  Batch batch(
+      std::span<const int32_t> part) const;  // the part's padded batch, as its loader collates it
 
  private:
   GPT2& m_;

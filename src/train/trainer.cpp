@@ -38,7 +38,10 @@ TrainerOptions trainer_options(const TrainOptions& o, int64_t total_steps) {
 }
 
 Trainer::Trainer(GPT2& model, Objective& objective, const TrainerOptions& o)
-    : m_(model), obj_(objective), o_(o), adam_(adamw_create(gpt2_trainable(model), o.adam, o.decay_all, o.state)) {
+    : m_(model),
+      obj_(objective),
+      o_(o),
+      adam_(adamw_create(gpt2_trainable(model), o.adam, o.decay_all, o.state)) {
   gpt2_use_bf16(m_, o.bf16);  // the GEMMs' weights: cast once per step, not once per use
   if (o.fused) gpt2_use_fused_grads(m_);
 }
@@ -57,12 +60,13 @@ StepResult Trainer::step(std::span<const std::vector<int32_t>> parts, int64_t st
   r.lr = o_.schedule.at(step_index);
   gpt2_zero_grad(m_);
   std::vector<double> sums{0.0};  // the loss, then the objective's other sums
-  for (const auto& p : parts) {  // each part's gradient is divided by the step's count
+  for (const auto& p : parts) {   // each part's gradient is divided by the step's count
     const PartResult x = obj_.forward(p, r.counted, step_index);
     if (sums.size() == 1)
       for (const auto& [k, v] : x.sums) r.extra.push_back({k, 0.0}), sums.push_back(0.0);
     sums[0] += x.loss;
-    for (size_t i = 0; i < x.sums.size() && i + 1 < sums.size(); i++) sums[i + 1] += x.sums[i].second;
+    for (size_t i = 0; i < x.sums.size() && i + 1 < sums.size(); i++)
+      sums[i + 1] += x.sums[i].second;
     if (!o_.fused) obj_.backward(nullptr);
   }
   if (parallel) dist_allreduce_sum(sums.data(), sums.size());
@@ -70,7 +74,8 @@ StepResult Trainer::step(std::span<const std::vector<int32_t>> parts, int64_t st
   r.loss = r.counted ? sums[0] / n : 0.0;
   for (size_t i = 0; i < r.extra.size(); i++) r.extra[i].second = r.counted ? sums[i + 1] / n : 0.0;
   if (r.counted == 0 || !std::isfinite(r.loss)) return r;
-  ParamBlock& trainable = gpt2_trainable(m_);  // with LoRA the adapter; the frozen base never changes
+  ParamBlock& trainable =
+      gpt2_trainable(m_);  // with LoRA the adapter; the frozen base never changes
   adam_.hyper.lr = r.lr;
   if (o_.fused) {  // one part on one rank (checked): each tensor updated as its gradient is final
     adamw_begin(adam_);
@@ -79,14 +84,16 @@ StepResult Trainer::step(std::span<const std::vector<int32_t>> parts, int64_t st
       if (o_.bf16) {
         const ParamSpec& a = trainable.table[first];
         const ParamSpec& b = trainable.table[end - 1];
-        to_bf16(m_.w16.data() + a.offset, trainable.params.data() + a.offset, b.offset + b.numel - a.offset);
+        to_bf16(m_.w16.data() + a.offset, trainable.params.data() + a.offset,
+                b.offset + b.numel - a.offset);
       }
     };
     obj_.backward(&ready);
     r.updated = true;
     return r;
   }
-  if (parallel) dist_allreduce_sum(trainable.grads.data(), static_cast<size_t>(trainable.grads.size()));
+  if (parallel)
+    dist_allreduce_sum(trainable.grads.data(), static_cast<size_t>(trainable.grads.size()));
   r.grad_norm = o_.max_grad_norm > 0 ? grad_clip_global_norm(trainable, o_.max_grad_norm) : -1;
   adamw_step(adam_, trainable);
   if (o_.bf16 && !m_.lora.on()) gpt2_use_bf16(m_, true);
@@ -106,10 +113,12 @@ int64_t train_state_bytes(const GPT2Config& c, const TrainerOptions& t, const Lo
       if (s.name.rfind("h.", 0) != 0) outer += s.numel;
     grads = (outer + (c.n_layer ? (n - outer) / c.n_layer : 0)) * f;
   }
-  return n * f + copy16 + grads + static_cast<int64_t>(optimizer_state_bytes(t.state) * static_cast<double>(n));
+  return n * f + copy16 + grads +
+         static_cast<int64_t>(optimizer_state_bytes(t.state) * static_cast<double>(n));
 }
 
-int64_t train_memory_estimate(const GPT2Config& c, int B, int T, bool bf16, const LoraConfig& lora) {
+int64_t train_memory_estimate(const GPT2Config& c, int B, int T, bool bf16,
+                              const LoraConfig& lora) {
   TrainerOptions t;
   t.bf16 = bf16;
   return train_state_bytes(c, t, lora) + gpt2_activation_bytes(c, B, T);
@@ -128,13 +137,15 @@ std::string py_float(double v) {
 }
 
 // The run's metrics.jsonl: rank 0 writes it; a resumed run continues it where its checkpoint was.
-std::ofstream open_metrics(const fs::path& path, bool resuming, const TrainState& st, std::ostream& log) {
-  if (resuming && fs::exists(path) && static_cast<int64_t>(fs::file_size(path)) >= st.metrics_bytes) {
+std::ofstream open_metrics(const fs::path& path, bool resuming, const TrainState& st,
+                           std::ostream& log) {
+  if (resuming && fs::exists(path) &&
+      static_cast<int64_t>(fs::file_size(path)) >= st.metrics_bytes) {
     fs::resize_file(path, st.metrics_bytes);
   } else {
     if (resuming)
-      log << "note      " << path.string() << " does not hold this run's history; starting it at step " << st.step
-          << "\n";
+      log << "note      " << path.string()
+          << " does not hold this run's history; starting it at step " << st.step << "\n";
     std::ofstream(path, std::ios::trunc);
   }
   std::ofstream metrics(path, std::ios::app);
@@ -143,7 +154,8 @@ std::ofstream open_metrics(const fs::path& path, bool resuming, const TrainState
 }
 
 // The evaluation of both splits: "train_"/"val_" + each metric.
-Metrics evaluate_splits(Objective& obj, DataLoader& train, DataLoader& val, TorchGenerator& g, int n) {
+Metrics evaluate_splits(Objective& obj, DataLoader& train, DataLoader& val, TorchGenerator& g,
+                        int n) {
   Metrics out;
   const Metrics tr = obj.evaluate(train, g, n, SplitName::kTrain);
   const Metrics va = obj.evaluate(val, g, n, SplitName::kVal);
@@ -156,16 +168,19 @@ Metrics evaluate_splits(Objective& obj, DataLoader& train, DataLoader& val, Torc
 // metric. A run stopped early by --max-steps or Ctrl-C spans the epochs it reached at its last
 // evaluation (0 to 0.17, say), not the planned 2.
 std::vector<std::pair<std::string, LossCurves>> curves(const std::vector<EvalPoint>& evals,
-                                                       const std::vector<MetricSpec>& specs, bool complete,
-                                                       int epochs, size_t per_epoch) {
+                                                       const std::vector<MetricSpec>& specs,
+                                                       bool complete, int epochs,
+                                                       size_t per_epoch) {
   std::vector<std::pair<std::string, LossCurves>> out;
   const size_t n = evals.size();
-  const double trained = complete ? epochs : static_cast<double>(evals.back().step) / static_cast<double>(per_epoch);
+  const double trained =
+      complete ? epochs : static_cast<double>(evals.back().step) / static_cast<double>(per_epoch);
   for (const MetricSpec& s : specs) {
     if (s.plot.empty()) continue;
     LossCurves c;
     for (size_t i = 0; i < n; i++) {
-      c.epochs.push_back(n == 1 ? 0.0 : trained * static_cast<double>(i) / static_cast<double>(n - 1));
+      c.epochs.push_back(n == 1 ? 0.0
+                                : trained * static_cast<double>(i) / static_cast<double>(n - 1));
       c.tokens.push_back(static_cast<double>(evals[i].tokens_seen));
       c.train.push_back(evals[i]["train_" + s.key]);
       c.val.push_back(evals[i]["val_" + s.key]);
@@ -199,7 +214,8 @@ LoopReport train_loop(const LoopInputs& in) {
   LoopReport rep;
   rep.dir = in.dir;
   const bool do_eval = opt.eval_freq > 0;
-  if (!resuming && do_eval) {  // the reference: torch.manual_seed(123); calc_loss_loader(..., num_batches=5) x2
+  if (!resuming &&
+      do_eval) {  // the reference: torch.manual_seed(123); calc_loss_loader(..., num_batches=5) x2
     TorchGenerator g0(opt.data.seed);
     const Metrics e = evaluate_splits(obj, eval_train, eval_val, g0, opt.eval_iter);
     rep.initial_train_loss = metric(e, "train_loss"), rep.initial_val_loss = metric(e, "val_loss");
@@ -211,7 +227,8 @@ LoopReport train_loop(const LoopInputs& in) {
   TorchGenerator global(opt.data.seed);  // torch.manual_seed(123) before train_model_simple
   if (resuming) global.restore(st.rng);
   const std::span<const Entry> val_span = in.data.entries(SplitName::kVal);
-  const SpecialTokens special = opt.data.allow_special ? SpecialTokens::kAllow : SpecialTokens::kAsText;
+  const SpecialTokens special =
+      opt.data.allow_special ? SpecialTokens::kAllow : SpecialTokens::kAsText;
 
   auto save = [&](const char* why) {
     if (!par.writer()) return;
@@ -231,8 +248,10 @@ LoopReport train_loop(const LoopInputs& in) {
   Timer timer;
   const int n_parts = opt.grad_accum * par.size;
   while (st.epoch < opt.epochs && st.step < total && !rep.interrupted) {
-    if (st.batch == 0) loader.begin_epoch(global);
-    else if (resuming && rep.steps == 0) loader.set_order(st.order);
+    if (st.batch == 0)
+      loader.begin_epoch(global);
+    else if (resuming && rep.steps == 0)
+      loader.set_order(st.order);
     for (size_t bi = st.batch; bi < loader.size() && st.step < total; bi++) {
       Timer step_timer;
       // Parts (micro-batches), each padded on its own; the loss is normalized by all they count.
@@ -242,13 +261,15 @@ LoopReport train_loop(const LoopInputs& in) {
         parts.push_back(loader.indices(bi, k, n_parts));
       if (opt.hooks.on_batch) opt.hooks.on_batch(st.step, loader.indices(bi));
       const StepResult r = trainer.step(parts, st.step);
-      const int64_t tokens = obj.tokens(loader.indices(bi));  // the batch's input tokens, padding included
+      const int64_t tokens =
+          obj.tokens(loader.indices(bi));  // the batch's input tokens, padding included
       if (!std::isfinite(r.loss)) {
         bar.clear();
         fail("step ", st.step, ": the loss is ", r.loss, "; training stopped without saving. ",
-             rep.checkpoint.empty() && !resuming ? std::string("No checkpoint was written")
-                                                 : "The last good checkpoint is " +
-                                                       (rep.checkpoint.empty() ? in.resume_dir : rep.checkpoint).string(),
+             rep.checkpoint.empty() && !resuming
+                 ? std::string("No checkpoint was written")
+                 : "The last good checkpoint is " +
+                       (rep.checkpoint.empty() ? in.resume_dir : rep.checkpoint).string(),
              "; lower --lr, or use --max-grad-norm / --warmup-steps");
       }
       if (r.counted == 0) {
@@ -258,9 +279,11 @@ LoopReport train_loop(const LoopInputs& in) {
       st.tokens_seen += tokens;
       rep.tokens += tokens;
       rep.losses.push_back(r.loss);
-      nlohmann::ordered_json rec{{"kind", "step"}, {"step", st.step}, {"epoch", st.epoch + 1}, {"loss", r.loss}};
+      nlohmann::ordered_json rec{
+          {"kind", "step"}, {"step", st.step}, {"epoch", st.epoch + 1}, {"loss", r.loss}};
       for (const auto& [k, v] : r.extra) rec[k] = v;
-      rec.update(nlohmann::ordered_json{{"lr", r.lr}, {"tokens", tokens}, {"tokens_seen", st.tokens_seen}});
+      rec.update(nlohmann::ordered_json{
+          {"lr", r.lr}, {"tokens", tokens}, {"tokens_seen", st.tokens_seen}});
       if (r.grad_norm >= 0) rec["grad_norm"] = r.grad_norm;
       rec["seconds"] = step_timer.seconds();
       metrics << rec.dump() << "\n";
@@ -268,13 +291,16 @@ LoopReport train_loop(const LoopInputs& in) {
       rep.steps++;
       if (do_eval && global_step % opt.eval_freq == 0) {
         Timer eval_timer;
-        EvalPoint e{global_step, st.tokens_seen, st.epoch + 1, evaluate_splits(obj, eval_train, eval_val, global, opt.eval_iter)};
+        EvalPoint e{global_step, st.tokens_seen, st.epoch + 1,
+                    evaluate_splits(obj, eval_train, eval_val, global, opt.eval_iter)};
         st.evals.push_back(e);
         char buf[256];
-        int n = std::snprintf(buf, sizeof buf, "Ep %d (Step %06lld):", e.epoch, static_cast<long long>(global_step));
+        int n = std::snprintf(buf, sizeof buf, "Ep %d (Step %06lld):", e.epoch,
+                              static_cast<long long>(global_step));
         for (size_t i = 0; i < specs.size() && n < static_cast<int>(sizeof buf); i++)
-          n += std::snprintf(buf + n, sizeof buf - n, "%s Train %s %.3f, Val %s %.3f", i ? "," : "", specs[i].line.c_str(),
-                             e["train_" + specs[i].key], specs[i].line.c_str(), e["val_" + specs[i].key]);
+          n += std::snprintf(buf + n, sizeof buf - n, "%s Train %s %.3f, Val %s %.3f", i ? "," : "",
+                             specs[i].line.c_str(), e["train_" + specs[i].key],
+                             specs[i].line.c_str(), e["val_" + specs[i].key]);
         bar.clear();
         log << buf << "\n" << std::flush;
         nlohmann::ordered_json rec_eval{
@@ -285,10 +311,12 @@ LoopReport train_loop(const LoopInputs& in) {
       }
       metrics.flush();
       st.batch = static_cast<int64_t>(bi) + 1;
-      if (st.batch == static_cast<int64_t>(loader.size())) {  // end of epoch: the reference's sample
+      if (st.batch ==
+          static_cast<int64_t>(loader.size())) {  // end of epoch: the reference's sample
         if (opt.sample_tokens > 0 && !val_span.empty() && par.writer()) {
           Timer sample_timer;
-          const std::vector<int32_t> prompt = bpe_encode(in.data.bpe, in.data.tmpl->prompt(val_span[0]), special);
+          const std::vector<int32_t> prompt =
+              bpe_encode(in.data.bpe, in.data.tmpl->prompt(val_span[0]), special);
           std::vector<int32_t> all = prompt;
           GenerateOptions g;  // generate_text_simple: greedy, no EOS stop
           g.max_new_tokens = opt.sample_tokens, g.eos = -1;
@@ -301,7 +329,9 @@ LoopReport train_loop(const LoopInputs& in) {
           bar.clear();
           log << text << "\n" << std::flush;
           rep.samples.push_back(text);
-          metrics << nlohmann::ordered_json{{"kind", "sample"}, {"epoch", st.epoch + 1}, {"text", text},
+          metrics << nlohmann::ordered_json{{"kind", "sample"},
+                                            {"epoch", st.epoch + 1},
+                                            {"text", text},
                                             {"seconds", sample_timer.seconds()}}
                          .dump()
                   << "\n";
@@ -310,7 +340,8 @@ LoopReport train_loop(const LoopInputs& in) {
         st.batch = 0;
       }
       char status[96];
-      std::snprintf(status, sizeof status, "epoch %d  loss %.4f  %.1f tok/s", std::min(st.epoch + 1, opt.epochs), r.loss,
+      std::snprintf(status, sizeof status, "epoch %d  loss %.4f  %.1f tok/s",
+                    std::min(st.epoch + 1, opt.epochs), r.loss,
                     rep.tokens / std::max(timer.seconds(), 1e-9));
       bar.update(st.step, status);
       if (opt.hooks.after_step) opt.hooks.after_step(st.step);
@@ -337,7 +368,8 @@ LoopReport train_loop(const LoopInputs& in) {
   rep.evals = st.evals;
   if (!rep.interrupted) save("end of training");
   if (!st.evals.empty() && par.writer()) {
-    const bool complete = st.step >= static_cast<int64_t>(opt.epochs) * static_cast<int64_t>(loader.size());
+    const bool complete =
+        st.step >= static_cast<int64_t>(opt.epochs) * static_cast<int64_t>(loader.size());
     rep.plots = curves(st.evals, specs, complete, opt.epochs, loader.size());
     if (!rep.plots.empty()) rep.curves = rep.plots.front().second;
   }

@@ -22,10 +22,11 @@ Work packed_work(std::span<const int32_t> lens, size_t rows);
 
 // An objective's work over one epoch (the first epoch's batches stand for every epoch's).
 struct WorkPlan {
-  std::vector<std::vector<Work>> steps;  // batch bi: each part's forward + backward (parts = ga x ranks)
-  std::vector<Work> train_eval;          // each train batch, a forward alone (evaluations draw from them)
-  std::vector<Work> val_eval;            // the val batches in order, a forward alone
-  std::vector<Work> once;                // forwards done once per item over the epoch (DPO: the reference's)
+  std::vector<std::vector<Work>>
+      steps;                     // batch bi: each part's forward + backward (parts = ga x ranks)
+  std::vector<Work> train_eval;  // each train batch, a forward alone (evaluations draw from them)
+  std::vector<Work> val_eval;    // the val batches in order, a forward alone
+  std::vector<Work> once;  // forwards done once per item over the epoch (DPO: the reference's)
 };
 
 }  // namespace instruct

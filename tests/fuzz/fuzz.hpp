@@ -28,7 +28,10 @@ inline const std::filesystem::path& dir() {
     const char* base = std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : "/tmp";
     auto p = std::filesystem::path(base) / ("instruct-fuzz-" + std::to_string(getpid()));
     std::filesystem::create_directories(p);
-    std::atexit([] { std::error_code ec; std::filesystem::remove_all(dir(), ec); });
+    std::atexit([] {
+      std::error_code ec;
+      std::filesystem::remove_all(dir(), ec);
+    });
     return p;
   }();
   return d;
@@ -36,7 +39,8 @@ inline const std::filesystem::path& dir() {
 
 inline std::filesystem::path write(const std::string& name, std::string_view bytes) {
   const auto p = dir() / name;
-  std::ofstream(p, std::ios::binary | std::ios::trunc).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(p, std::ios::binary | std::ios::trunc)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   return p;
 }
 

@@ -6,7 +6,9 @@
 #include "text/bpe.hpp"
 
 namespace {
-instruct::Bpe& bpe() { return fuzz::bundled_bpe(); }
+instruct::Bpe& bpe() {
+  return fuzz::bundled_bpe();
+}
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -16,7 +18,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const std::vector<int32_t> ids = instruct::bpe_encode(bpe(), text, special);
       for (int32_t id : ids)
         if (id < 0 || id >= bpe().size()) fuzz::finding("bpe", "id out of range");
-      if (instruct::bpe_decode_bytes(bpe(), ids) != text) fuzz::finding("bpe", "round trip differs");
+      if (instruct::bpe_decode_bytes(bpe(), ids) != text)
+        fuzz::finding("bpe", "round trip differs");
       if (special == instruct::SpecialTokens::kAsText)
         for (int32_t id : ids)
           if (id == bpe().eot) fuzz::finding("bpe", "<|endoftext|> as text gave the special id");

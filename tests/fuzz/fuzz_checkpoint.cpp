@@ -12,7 +12,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::expect_clean([&] {
     const instruct::SavedTraining s = instruct::train_checkpoint_read(fuzz::dir());
     for (int32_t i : s.state.order)
-      if (i < 0 || i >= static_cast<int64_t>(s.state.order.size())) fuzz::finding("checkpoint", "order out of range");
+      if (i < 0 || i >= static_cast<int64_t>(s.state.order.size()))
+        fuzz::finding("checkpoint", "order out of range");
   });
   fuzz::expect_clean([&] {
     const instruct::GPT2Config c = instruct::checkpoint_config(fuzz::dir());

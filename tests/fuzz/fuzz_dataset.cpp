@@ -8,7 +8,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const instruct::Dataset d = instruct::dataset_load(path);
     if (d.entries.empty()) fuzz::finding("dataset", "loaded with no entries");
     const auto s = instruct::dataset_split(d);
-    if (s.train.size() + s.val.size() + s.test.size() != d.entries.size()) fuzz::finding("dataset", "split loses entries");
+    if (s.train.size() + s.val.size() + s.test.size() != d.entries.size())
+      fuzz::finding("dataset", "split loses entries");
   });
   return 0;
 }

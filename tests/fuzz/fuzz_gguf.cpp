@@ -8,7 +8,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::expect_clean([&] { (void)instruct::gguf_template(path); });
   fuzz::expect_clean([&] {
     const instruct::GPT2 m = instruct::gguf_load(path);
-    if (static_cast<size_t>(m.w.size()) * 2 > size) fuzz::finding("gguf", "a model larger than its file");
+    if (static_cast<size_t>(m.w.size()) * 2 > size)
+      fuzz::finding("gguf", "a model larger than its file");
   });
   return 0;
 }

@@ -7,9 +7,9 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
-#include <cctype>
 #include <condition_variable>
 #include <mutex>
 #include <sstream>
@@ -56,7 +56,8 @@ std::string exchange(const std::string& request) {
   a.sin_port = htons(static_cast<uint16_t>(g_port));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   // Thousands of connections a second leave the server's closed ones in TIME_WAIT; a connect that
-  // meets one may fail at once: try again (on a new socket) for up to 5 s before calling it a finding.
+  // meets one may fail at once: try again (on a new socket) for up to 5 s before calling it a
+  // finding.
   int s = -1;
   for (int tries = 0;; tries++) {
     s = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -104,25 +105,32 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t nl = in.find('\n');
   std::string head = in.substr(0, nl), body = nl == std::string::npos ? "" : in.substr(nl + 1);
   const size_t sp = head.find(' ');
-  std::string method = head.substr(0, sp), path = sp == std::string::npos ? "/" : head.substr(sp + 1);
+  std::string method = head.substr(0, sp),
+              path = sp == std::string::npos ? "/" : head.substr(sp + 1);
   if (method != "GET" && method != "POST" && method != "DELETE") method = "POST";
-  if (path.empty() || path[0] != '/' || path.find_first_of(" \r\n\t") != std::string::npos || path.size() > 200) path = "/api/chat";
-  const std::string request = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                              "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-                              "\r\n\r\n" + body;
+  if (path.empty() || path[0] != '/' || path.find_first_of(" \r\n\t") != std::string::npos ||
+      path.size() > 200)
+    path = "/api/chat";
+  const std::string request = method + " " + path +
+                              " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                              "Content-Type: application/json\r\nContent-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n" + body;
   std::string reply = exchange(request);
   // Once in ~10^4 connections at fuzzing rates the connection closes unanswered, and once in ~10^6
   // a 400's body is lost after its headers (the server closes with request bytes it never read, the
   // kernel answers with a reset, and the reset discards what the client had not read yet); neither
   // is reproducible by replaying the input: the same request again must work.
   if (reply.empty()) reply = exchange(request);
-  if (reply.rfind("HTTP/1.1 ", 0) != 0) fuzz::finding("http", ("no status line for " + head).c_str());
+  if (reply.rfind("HTTP/1.1 ", 0) != 0)
+    fuzz::finding("http", ("no status line for " + head).c_str());
   const int status = std::atoi(reply.c_str() + 9);
   if (status >= 500) fuzz::finding("http", reply.substr(0, 400).c_str());
   const size_t hdr_end = reply.find("\r\n\r\n");
-  if (status >= 400 && (path.rfind("/api/", 0) == 0 || path.rfind("/v1/", 0) == 0) && hdr_end != std::string::npos) {
+  if (status >= 400 && (path.rfind("/api/", 0) == 0 || path.rfind("/v1/", 0) == 0) &&
+      hdr_end != std::string::npos) {
     const std::string payload = reply.substr(hdr_end + 4);
-    if (!nlohmann::json::accept(payload)) fuzz::finding("http", ("an error without a JSON body: " + reply.substr(0, 400)).c_str());
+    if (!nlohmann::json::accept(payload))
+      fuzz::finding("http", ("an error without a JSON body: " + reply.substr(0, 400)).c_str());
   }
   return 0;
 }

@@ -1,5 +1,6 @@
 // The judge's reply readers: Ollama's NDJSON stream, OpenAI's reply object, and the score parser.
-// Replies give text or a retryable error; a score is -1 or 0..100, and an exact score is int(reply).
+// Replies give text or a retryable error; a score is -1 or 0..100, and an exact score is
+// int(reply).
 #include <cctype>
 
 #include "fuzz.hpp"

@@ -12,7 +12,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const instruct::SafeTensor& t = kv.second;
       if (t.nbytes > size) fuzz::finding("safetensors", "tensor larger than the file");
       const int64_t elem = t.dtype == "F32" ? 4 : t.dtype == "F16" || t.dtype == "BF16" ? 2 : 0;
-      if (elem && static_cast<int64_t>(t.nbytes) != t.numel() * elem) fuzz::finding("safetensors", "size differs from the shape");
+      if (elem && static_cast<int64_t>(t.nbytes) != t.numel() * elem)
+        fuzz::finding("safetensors", "size differs from the shape");
       if (t.numel() > (1 << 20)) continue;
       std::vector<float> out(static_cast<size_t>(t.numel()));
       fuzz::expect_clean([&] { f.read_f32(name, t.shape, out.data()); });

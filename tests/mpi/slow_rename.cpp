@@ -21,7 +21,8 @@ extern "C" int rename(const char* from, const char* to) {
   static const RenameFn real = reinterpret_cast<RenameFn>(dlsym(RTLD_NEXT, "rename"));
   const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
   const char* match = std::getenv("INSTRUCT_SLOW_MATCH");
-  if (rank && std::atol(rank) == env_long("INSTRUCT_SLOW_RANK", 0) && to && std::strstr(to, match ? match : "/model"))
+  if (rank && std::atol(rank) == env_long("INSTRUCT_SLOW_RANK", 0) && to &&
+      std::strstr(to, match ? match : "/model"))
     usleep(static_cast<useconds_t>(env_long("INSTRUCT_SLOW_MS", 1500) * 1000));
   return real(from, to);
 }
