@@ -9,6 +9,7 @@
 #include "judge/judge.hpp"
 #include "pipeline/prepare.hpp"
 #include "pipeline/respond.hpp"
+#include "pipeline/serve.hpp"
 #include "pipeline/train.hpp"
 
 namespace instruct {
@@ -31,6 +32,11 @@ void cli_add_serve(CLI::App& app);
 // Flags from the option lists: data_options_visit, model_options_visit, train_options_visit (which
 // holds the other two).
 void cli_add_data_options(CLI::App& cmd, DataOptions& opt);
+void cli_add_infer_only_options(CLI::App& cmd, InferOptions& opt);  // infer_options_visit's
+void cli_add_serve_options(CLI::App& cmd, ServeOptions& opt);
+// Only the data flags that choose the entries and their split (--data, --train-frac, --test-frac):
+// for commands that answer a split rather than train on it.
+void cli_add_split_options(CLI::App& cmd, DataOptions& opt);
 void cli_add_model_options(CLI::App& cmd, ModelOptions& opt);
 void cli_add_adapter_options(CLI::App& cmd, ModelOptions& opt);  // --adapter, --merge (inference)
 void cli_add_generate_options(CLI::App& cmd,

@@ -15,21 +15,12 @@ namespace fs = std::filesystem;
 void cli_add_infer_options(CLI::App& cmd, InferOptions& o) {
   cli_add_model_options(cmd, o.model);
   cli_add_adapter_options(cmd, o.model);
-  cmd.add_option("--template", o.template_name,
-                 "Prompt template (default: the one the model was trained with)");
-  cmd.add_option("--tokenizer", o.tokenizer,
-                 "Tokenizer directory (default: the model's, else the bundled GPT-2 vocab)");
   cli_add_generate_options(cmd, o.gen);
   // A callback, not `add_flag("--ignore-eos{-1}", o.gen.eos)`: CLI11 writes that flag's default
   // (0, the token "!") into the stop token when the flag is absent.
   cmd.add_flag_callback(
       "--ignore-eos", [&o] { o.gen.eos = -1; }, "Do not stop at <|endoftext|> (benchmarking)");
-  cmd.add_flag("--stats", o.stats, "Print prefill/decode timings to stderr");
-  // --precision as train names it; --dtype (llama.cpp's, PyTorch's word) kept as an alias.
-  cmd.add_option("--precision,--dtype", o.dtype,
-                 "fp32 (the reference's numbers) or bf16 (half the memory traffic, faster)")
-      ->capture_default_str()
-      ->type_name("{fp32|bf16}");
+  cli_add_infer_only_options(cmd, o);
 }
 
 void cli_add_generate(CLI::App& app) {
@@ -53,13 +44,8 @@ void cli_add_respond(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "respond", "Answer every entry of a split (default: test) and write the responses");
   cli_add_infer_options(*cmd, o->infer);
-  cmd->add_option("--data", o->data.data,
-                  "Instruction data (default: the bundled instruction-data.json)");
+  cli_add_split_options(*cmd, o->data);
   cmd->add_option("--split", o->split, "train, val or test")->capture_default_str();
-  cmd->add_option("--train-frac", o->data.train_frac, "Fraction of entries in the train split")
-      ->capture_default_str();
-  cmd->add_option("--test-frac", o->data.test_frac, "Fraction of entries in the test split")
-      ->capture_default_str();
   cmd->add_option("--out,-o", o->out, "Output JSON (entries + model_response, indent 4)")
       ->capture_default_str();
   // --respond-batch-size as `run` names it; --batch-size (training's batch in run) kept as an

@@ -47,6 +47,16 @@ struct CliFlags {
 void cli_add_data_options(CLI::App& cmd, DataOptions& o) {
   data_options_visit(CliFlags{cmd}, o);
 }
+void cli_add_infer_only_options(CLI::App& cmd, InferOptions& o) {
+  infer_options_visit(CliFlags{cmd}, o);
+}
+void cli_add_serve_options(CLI::App& cmd, ServeOptions& o) {
+  serve_options_visit(CliFlags{cmd}, o);
+}
+void cli_add_split_options(CLI::App& cmd, DataOptions& o) {
+  static constexpr std::string_view kSplit[] = {"data", "train-frac", "test-frac"};
+  data_options_visit(CliFlags{cmd, nullptr, kSplit}, o);
+}
 void cli_add_model_options(CLI::App& cmd, ModelOptions& o) {
   model_options_visit(CliFlags{cmd}, o);
 }

@@ -14,20 +14,7 @@ void cli_add_serve(CLI::App& app) {
       "serve",
       "Serve a model over Ollama's and OpenAI's APIs, with a chat page at /; continuous batching");
   cli_add_infer_options(*cmd, o->infer);
-  cmd->add_option("--name", o->name,
-                  "The model's name in the API (default: the model directory's name)");
-  cmd->add_option("--host", o->host, "Address to listen on")->capture_default_str();
-  cmd->add_option("--port", o->port, "Port (Ollama's 11434 by default; 0: any free port)")
-      ->capture_default_str();
-  cmd->add_option("--max-batch", o->max_batch,
-                  "Requests decoded together; more wait for a free slot")
-      ->capture_default_str();
-  cmd->add_option("--max-prompt-tokens", o->max_prompt_tokens,
-                  "Longest prompt accepted (0: the model's context)")
-      ->capture_default_str();
-  cmd->add_option("--http-threads", o->threads,
-                  "HTTP threads; each open stream holds one (0: 4 per slot + 16)")
-      ->capture_default_str();
+  cli_add_serve_options(*cmd, *o);
   cmd->footer(
       "Requests without their own settings use --temperature, --top-k, --top-p, --seed and "
       "--max-new-tokens "

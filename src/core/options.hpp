@@ -26,6 +26,7 @@ struct OptSpec {
   const char* command = nullptr;  // only on this subcommand's command line ("dpo"); nullptr: all
   const char* alias = nullptr;    // a one-letter short flag ("n" for -n)
   const char* choices = nullptr;  // a string's allowed values, "fp32|bf16"; nullptr: any
+  bool required = false;          // a saved key every version writes (absent: the file is damaged)
 };
 
 // Whether `v` is one of the '|'-separated `choices`.

@@ -42,9 +42,8 @@ InferModel infer_model_load(const InferOptions& o, std::ostream& log) {
     tok.clear();
   }
   im.bpe = tokenizer_load(tok);
-  if (o.dtype != "fp32" && o.dtype != "bf16")
-    fail("--dtype ", o.dtype, " is unknown; use fp32 or bf16");
-  if (o.dtype == "bf16") gemm_require_bf16("--dtype bf16");
+  infer_options_visit(OptChecker{}, o);
+  if (o.dtype == "bf16") gemm_require_bf16("--precision bf16");
   gpt2_use_bf16(im.model, o.dtype == "bf16");
   if (im.bpe.size() > im.model.cfg.vocab)
     fail("the tokenizer has ", im.bpe.size(), " tokens but the model only ", im.model.cfg.vocab,

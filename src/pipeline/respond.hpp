@@ -23,6 +23,23 @@ struct InferOptions {
   std::string dtype = "fp32";  // fp32 (the reference) or bf16 (faster, slightly different)
 };
 
+// The inference flags of generate, respond, chat and serve, declared once (beside the model,
+// adapter and sampling lists): --precision is train's name, --dtype kept as an alias.
+template <class V, class... T>
+void infer_options_visit(V&& v, T&... o) {
+  v({.flag = "template", .help = "Prompt template (default: the one the model was trained with)"},
+    o.template_name...);
+  v({.flag = "tokenizer",
+     .help = "Tokenizer directory (default: the model's, else the bundled GPT-2 vocab)"},
+    o.tokenizer...);
+  v({.flag = "stats", .help = "Print prefill/decode timings to stderr"}, o.stats...);
+  v({.flag = "precision",
+     .help = "fp32 (the reference's numbers) or bf16 (half the memory traffic, faster)",
+     .alias = "dtype",
+     .choices = "fp32|bf16"},
+    o.dtype...);
+}
+
 // A model ready to generate: weights, tokenizer, template.
 struct InferModel {
   GPT2 model;

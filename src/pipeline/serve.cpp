@@ -83,12 +83,7 @@ std::string file_time_rfc3339(const fs::path& p) {
 
 void serve_run(const ServeOptions& o, std::ostream& log, const std::function<void(int)>& on_ready,
                const std::atomic<bool>* stop) {
-  if (o.max_batch < 1 || o.max_batch > 256)
-    fail("--max-batch ", o.max_batch, " is invalid; use 1 to 256");
-  if (o.port < 0 || o.port > 65535)
-    fail("--port ", o.port, " is invalid; use 0 (any free port) to 65535");
-  if (o.max_prompt_tokens < 0)
-    fail("--max-prompt-tokens ", o.max_prompt_tokens, " is invalid; use 0 (the context) or more");
+  serve_options_visit(OptChecker{}, o);  // every value against its declared range
   generate_options_check(o.infer.gen);
   // Request bodies up to --max-body (8 MiB) come and go on many threads. glibc raises its mmap
   // threshold to the largest block freed, after which such bodies stay in per-thread arenas: RSS

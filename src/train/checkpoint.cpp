@@ -65,6 +65,22 @@ uint64_t file_fingerprint(const fs::path& path) {
 
 namespace {
 
+// The state's scalars, declared once: state.json is written and read (integers checked, errors
+// naming the file) by the same visitors as the options in instruct.json. `required`: a key every
+// version has written.
+template <class V, class S>
+void state_visit(V&& v, S& t) {
+  v({.key = "step", .min = 0, .required = true}, t.step);
+  v({.key = "epoch", .min = 0, .required = true}, t.epoch);
+  v({.key = "batch", .min = 0, .required = true}, t.batch);
+  v({.key = "tokens_seen", .min = 0, .required = true}, t.tokens_seen);
+  v({.key = "adam_step", .min = 0, .required = true}, t.adam_step);
+  v({.key = "metrics_bytes", .min = 0, .required = true}, t.metrics_bytes);
+  v({.key = "rng", .required = true}, t.rng);
+  v({.key = "base"}, t.base);      // absent before LoRA
+  v({.key = "run_id"}, t.run_id);  // absent before run ids
+}
+
 ojson state_json(const TrainState& s) {
   ojson evals = ojson::array();
   for (const EvalPoint& e : s.evals) {
@@ -72,18 +88,12 @@ ojson state_json(const TrainState& s) {
     for (const auto& [k, v] : e.metrics) ev[k] = v;
     evals.push_back(ev);
   }
-  return ojson{{"step", s.step},
-               {"epoch", s.epoch},
-               {"batch", s.batch},
-               {"tokens_seen", s.tokens_seen},
-               {"adam_step", s.adam_step},
-               {"metrics_bytes", s.metrics_bytes},
-               {"data_hash", std::to_string(s.data_hash)},
-               {"rng", s.rng},
-               {"order", s.order},
-               {"evals", evals},
-               {"base", s.base},
-               {"run_id", s.run_id}};
+  ojson j;
+  state_visit(OptionsWriter{j}, s);
+  j["data_hash"] = std::to_string(s.data_hash);
+  j["order"] = s.order;
+  j["evals"] = evals;
+  return j;
 }
 
 void write_json(const fs::path& p, const ojson& j) {
@@ -253,20 +263,25 @@ SavedTraining train_checkpoint_read(const fs::path& dir) {
           str_cat("\"", what, "\" holds a value that is not an integer in range"));
     return x;
   };
+  if (!j.is_object())
+    fail(sp.string(), ": not a JSON object; the file is damaged; resume from an older checkpoint");
+  auto require = [&](const char* key) {
+    if (!j.contains(key))
+      fail(sp.string(), ": \"", key,
+           "\" is missing; the file is damaged; resume from an older checkpoint");
+  };
+  state_visit(
+      [&](const OptSpec& spec, auto&) {
+        if (spec.required) require(spec.key);
+      },
+      s.state);
+  for (const char* key : {"data_hash", "order", "evals"}) require(key);
+  state_visit(OptionsReader{j, sp}, s.state);
   try {
     TrainState& t = s.state;
-    t.step = integer(j.at("step"), "step");
-    t.epoch = static_cast<int32_t>(integer(j.at("epoch"), "epoch", INT32_MIN, INT32_MAX));
-    t.batch = integer(j.at("batch"), "batch");
-    t.tokens_seen = integer(j.at("tokens_seen"), "tokens_seen");
-    t.adam_step = integer(j.at("adam_step"), "adam_step");
-    t.metrics_bytes = integer(j.at("metrics_bytes"), "metrics_bytes");
     t.data_hash = std::stoull(j.at("data_hash").get<std::string>());
-    t.rng = j.at("rng").get<std::string>();
     for (const auto& i : j.at("order"))
       t.order.push_back(static_cast<int32_t>(integer(i, "order", INT32_MIN, INT32_MAX)));
-    t.base = j.value("base", std::string());      // absent before LoRA
-    t.run_id = j.value("run_id", std::string());  // absent before run ids
     for (const auto& e : j.at("evals")) {
       EvalPoint p{integer(e.at("step"), "evals.step"),
                   integer(e.at("tokens_seen"), "evals.tokens_seen"),
@@ -299,12 +314,13 @@ SavedTraining train_checkpoint_read(const fs::path& dir) {
     fail(sp.string(), ": \"", what, "\" is ", v,
          ", which no run writes; the file is damaged; resume from an older checkpoint");
   };
-  if (t.step < 0) bad("step", t.step);
-  if (t.epoch < 0) bad("epoch", t.epoch);
-  if (t.batch < 0 || t.batch > n) bad("batch", t.batch);
-  if (t.tokens_seen < 0) bad("tokens_seen", t.tokens_seen);
-  if (t.adam_step < 0) bad("adam_step", t.adam_step);
-  if (t.metrics_bytes < 0) bad("metrics_bytes", t.metrics_bytes);
+  state_visit(
+      [&](const OptSpec& spec, const auto& v) {
+        if constexpr (std::is_integral_v<std::decay_t<decltype(v)>>)
+          if (v < spec.min) bad(spec.key, v);
+      },
+      t);
+  if (t.batch > n) bad("batch", t.batch);
   try {  // the generator state parses here, where the file can be named (not at the first draw)
     TorchGenerator g(0);
     g.restore(t.rng);

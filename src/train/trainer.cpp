@@ -77,7 +77,9 @@ StepResult Trainer::step(std::span<const std::vector<int32_t>> parts, int64_t st
   ParamBlock& trainable =
       gpt2_trainable(m_);  // with LoRA the adapter; the frozen base never changes
   adam_.hyper.lr = r.lr;
-  if (o_.fused) {  // one part on one rank (checked): each tensor updated as its gradient is final
+  if (o_.fused) {  // one part on one rank: each tensor updated as its gradient is final
+    if (parts.size() != 1 || parallel)
+      fail("internal: the fused update takes one part on one rank");
     adamw_begin(adam_);
     const GradReady ready = [&](size_t first, size_t end, const float* grads) {
       adamw_update_range(adam_, trainable, first, end, grads);
