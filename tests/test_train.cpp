@@ -150,38 +150,77 @@ TEST(Train, AnEarlyStopIsPlottedOverTheEpochsItTrained) {
   fs::remove_all(dir);
 }
 
-// A checkpoint written before the option list (tests/data/checkpoint-v1, see its README) still
-// resumes, and the run ends where the uninterrupted run did. Other CPUs pick other oneDNN kernels,
-// so the losses after the resume are compared to 1e-4, not bit for bit.
+// Checkpoints written by earlier versions (tests/data/checkpoint-v1: before the option list;
+// checkpoint-v2: before the one training loop, its named metrics and typed optimizer state; see
+// their READMEs) still resume, and the run ends where the uninterrupted run did. Other CPUs pick
+// other oneDNN kernels, so the losses after the resume are compared to 1e-4, not bit for bit.
 TEST(Train, ACheckpointFromBeforeTheOptionListStillResumes) {
-  const fs::path fixture = test::test_data("checkpoint-v1");
-  const auto dir = test::temp_dir("v1");
-  const fs::path run = dir / "run", ck = run / "checkpoints" / "step-00000003";
-  fs::create_directories(ck.parent_path());
-  fs::copy(fixture / "step-00000003", ck);
-  fs::copy_file(fixture / "data.json", dir / "data.json");
-  fs::copy_file(fixture / "expected-metrics.jsonl",
-                run / "metrics.jsonl");  // the resume cuts it back
-  auto recipe = test::read_json(ck / "instruct.json");
-  ASSERT_FALSE(recipe["train"].contains("version"));
-  recipe["train"]["data"]["data"] =
-      (dir / "data.json").string();  // the data moved with the fixture
-  std::ofstream(ck / "instruct.json") << recipe.dump(2);
+  for (const char* version : {"checkpoint-v1", "checkpoint-v2"}) {
+    const fs::path fixture = test::test_data(version);
+    const auto dir = test::temp_dir(version);
+    const fs::path run = dir / "run", ck = run / "checkpoints" / "step-00000003";
+    fs::create_directories(ck.parent_path());
+    fs::copy(fixture / "step-00000003", ck);
+    fs::copy_file(fixture / "data.json", dir / "data.json");
+    fs::copy_file(fixture / "expected-metrics.jsonl",
+                  run / "metrics.jsonl");  // the resume cuts it back
+    auto recipe = test::read_json(ck / "instruct.json");
+    EXPECT_EQ(recipe["train"].contains("version"), std::string(version) != "checkpoint-v1");
+    recipe["train"]["data"]["data"] =
+        (dir / "data.json").string();  // the data moved with the fixture
+    std::ofstream(ck / "instruct.json") << recipe.dump(2);
 
-  TrainOptions o;
-  o.resume = run;
+    TrainOptions o;
+    o.resume = run;
+    std::ostringstream log;
+    const TrainReport r = train_run(o, log);
+    EXPECT_EQ(r.steps, 6) << version;
+    const auto got = metrics_of(run), want = metrics_of(fixture / "expected-metrics.jsonl");
+    ASSERT_EQ(got.size(), want.size()) << version << log.str();
+    for (size_t i = 0; i < got.size(); i++) {
+      EXPECT_EQ(got[i]["kind"], want[i]["kind"]) << i;
+      for (const char* k : {"loss", "train_loss", "val_loss"})
+        if (want[i].contains(k))
+          EXPECT_NEAR(got[i][k].get<double>(), want[i][k].get<double>(), 1e-4)
+              << version << " " << i << " " << k;
+      for (const char* k : {"step", "tokens_seen", "epoch"})
+        if (want[i].contains(k))
+          EXPECT_EQ(got[i][k], want[i][k]) << version << " " << i << " " << k;
+    }
+    ASSERT_EQ(r.evals.size(), 3u)
+        << version;  // the evaluations before the resume come from state.json
+    EXPECT_NEAR(r.evals[0]["train_loss"], want[1]["train_loss"].get<double>(), 1e-12) << version;
+    fs::remove_all(dir);
+  }
+}
+
+// A DPO checkpoint's evaluations from before named metrics ("train_margin", "val_margin") read as
+// the reward-margin metrics they are now.
+TEST(Train, OldDpoEvaluationKeysReadAsRewardMargins) {
+  const auto dir = tiny_checkpoint("oldkeys");
+  TrainOptions o = tiny_train(dir);
+  o.data.data = small_data(dir, 40);
+  o.max_steps = 2, o.eval_freq = 1, o.eval_iter = 1, o.sample_tokens = 0, o.estimate = false;
   std::ostringstream log;
   const TrainReport r = train_run(o, log);
-  EXPECT_EQ(r.steps, 6);
-  const auto got = metrics_of(run), want = metrics_of(fixture / "expected-metrics.jsonl");
-  ASSERT_EQ(got.size(), want.size()) << log.str();
-  for (size_t i = 0; i < got.size(); i++) {
-    EXPECT_EQ(got[i]["kind"], want[i]["kind"]) << i;
-    for (const char* k : {"loss", "train_loss", "val_loss"})
-      if (want[i].contains(k))
-        EXPECT_NEAR(got[i][k].get<double>(), want[i][k].get<double>(), 1e-4) << i << " " << k;
-    for (const char* k : {"step", "tokens_seen", "epoch"})
-      if (want[i].contains(k)) EXPECT_EQ(got[i][k], want[i][k]) << i << " " << k;
+  const fs::path state = r.checkpoint / "state.json";
+  auto j = test::read_json(state);
+  for (auto& e : j["evals"]) e["train_margin"] = 0.25, e["val_margin"] = -0.5;
+  std::ofstream(state) << j.dump(2);
+  const SavedTraining saved = train_checkpoint_read(r.checkpoint);
+  ASSERT_EQ(saved.state.evals.size(), 2u);
+  EXPECT_EQ(saved.state.evals[0]["train_reward_margin"], 0.25);
+  EXPECT_EQ(saved.state.evals[1]["val_reward_margin"], -0.5);
+  EXPECT_EQ(saved.state.evals[0]["train_loss"], r.evals[0]["train_loss"]);
+  // A missing scalar is named with the file.
+  j.erase("adam_step");
+  std::ofstream(state) << j.dump(2);
+  try {
+    train_checkpoint_read(r.checkpoint);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("state.json: \"adam_step\" is missing"), std::string::npos)
+        << e.what();
   }
   fs::remove_all(dir);
 }
