@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <unordered_map>
@@ -87,5 +88,10 @@ class PreferenceObjective : public Objective {
   std::unordered_map<int64_t, std::pair<double, double>> cache_;  // (split, entry) -> (rc, rr)
   std::unordered_map<int32_t, size_t> position_[2];               // entry -> index, per split
 };
+
+// `instruct dpo`: the pairs of the prepared data's train and val splits (the book's
+// PreferenceDataset), the loss the options name, and the reference (the policy's frozen base with
+// LoRA, else a frozen copy made in prepare()).
+std::unique_ptr<Objective> preference_objective_create(const ObjectiveContext& c);
 
 }  // namespace instruct

@@ -105,6 +105,13 @@ WorkPlan SftObjective::work(int parts, bool pack, uint64_t seed) const {
   return work_of(train_, val_, train_lo_, val_lo_, parts, pack, seed);
 }
 
+std::unique_ptr<Objective> sft_objective_create(const ObjectiveContext& c) {
+  const TrainOptions& o = c.opt;
+  return std::make_unique<SftObjective>(
+      c.model, c.data.train, c.data.val, loader_options(o.data, SplitName::kTrain, c.data.bpe.eot),
+      loader_options(o.data, SplitName::kVal, c.data.bpe.eot), o.pack);
+}
+
 WorkPlan sft_work(const PreparedData& d, const DataOptions& data, int parts, bool pack) {
   return work_of(d.train, d.val, loader_options(data, SplitName::kTrain, d.bpe.eot),
                  loader_options(data, SplitName::kVal, d.bpe.eot), parts, pack, data.seed);

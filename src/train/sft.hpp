@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -44,6 +45,9 @@ class SftObjective : public Objective {
   Evaluator eval_;
   int64_t counted_ = 0;  // of the last forward
 };
+
+// `instruct train`: the prepared data's train and val examples, the loaders the data options give.
+std::unique_ptr<Objective> sft_objective_create(const ObjectiveContext& c);
 
 // The SFT work of the prepared data's batches (the estimate's view of `train`).
 WorkPlan sft_work(const PreparedData& d, const DataOptions& data, int parts, bool pack);
