@@ -202,7 +202,7 @@ TEST(Judge, OllamaAverageUnderEveryFault) {
   JudgeServer s;
   for (int conc : {1, 4}) {
     JudgeRunOptions o = options(s, responses_file(dir, kFaulty));
-    o.concurrency = conc;
+    o.judge.concurrency = conc;
     o.out = dir / ("scored" + std::to_string(conc) + ".json");
     std::ostringstream log;
     const JudgeReport r = judge_run(o, log);
@@ -367,7 +367,7 @@ TEST(Prefs, ChosenAndRejectedFollowThePolitenessAndARerunContinues) {
   o.llm.backoff = 0.01;
   o.data = dir / "data.json";
   o.out = dir / "prefs.json";
-  o.concurrency = 3;
+  o.llm.concurrency = 3;
   std::ostringstream log;
   const PrefsReport r = prefs_run(o, log);
   EXPECT_EQ(r.made, 8u);

@@ -99,7 +99,7 @@ TEST(Prepare, MaskingAndTruncationChangeTheCounts) {
 
 TEST(Prepare, ShowAndExportBatches) {
   PrepareOptions o = bundled();
-  o.split = SplitName::kVal;
+  o.split = "val";
   o.show = 2;
   o.data.mask_instruction = true;
   const auto dir = test::temp_dir("export");

@@ -3,8 +3,14 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <span>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <vector>
+
+#include "core/options.hpp"
 
 #include "judge/judge.hpp"
 #include "pipeline/prepare.hpp"
@@ -29,6 +35,35 @@ void cli_add_dpo(CLI::App& app);
 void cli_add_prefs(CLI::App& app);
 void cli_add_serve(CLI::App& app);
 
+// "--name" and its aliases, as CLI11 takes them ("--out,-o").
+std::string cli_flag_names(const OptSpec& s);
+// Default shown in --help, choices as {a|b}, required flags.
+void cli_flag_done(const OptSpec& s, CLI::Option* opt);
+
+// The visitor that turns an option list into CLI11 flags: each flag's name, aliases, help,
+// default and choices come from its one declaration (OptSpec). Bools are switches (--no-x when
+// `negated`).
+struct CliFlags {
+  CLI::App& cmd;
+  const char* command = nullptr;  // options marked for another subcommand are left out
+  std::span<const std::string_view> only = {};  // when not empty: these flags alone
+  template <class T>
+  void operator()(const OptSpec& s, T& field) const {
+    if (!s.flag) return;
+    if (!only.empty() && std::find(only.begin(), only.end(), s.flag) == only.end()) return;
+    if (s.command && (!command || std::string_view(s.command) != command)) return;
+    if constexpr (std::is_same_v<T, bool>) {
+      // A callback rather than CLI11's "--flag{false}" form, which can write its default when
+      // absent.
+      const bool value = !s.negated;
+      cmd.add_flag_callback(
+          cli_flag_names(s), [&field, value] { field = value; }, s.help);
+    } else {
+      cli_flag_done(s, cmd.add_option(cli_flag_names(s), field, s.help));
+    }
+  }
+};
+
 // Flags from the option lists: data_options_visit, model_options_visit, train_options_visit (which
 // holds the other two).
 void cli_add_data_options(CLI::App& cmd, DataOptions& opt);
@@ -41,7 +76,6 @@ void cli_add_model_options(CLI::App& cmd, ModelOptions& opt);
 void cli_add_adapter_options(CLI::App& cmd, ModelOptions& opt);  // --adapter, --merge (inference)
 void cli_add_generate_options(CLI::App& cmd,
                               GenerateOptions& opt);  // --max-new-tokens, --temperature, ...
-void cli_add_judge_options(CLI::App& cmd, JudgeOptions& opt);  // --retries, --timeout
 // `command` picks the options declared for one subcommand only ("dpo": --beta, --loss, ...).
 void cli_add_train_options(CLI::App& cmd, TrainOptions& opt, const char* command = "train");
 // Model, template, tokenizer, sampling and dtype flags of generate, respond, chat and serve.

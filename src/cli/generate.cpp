@@ -28,10 +28,7 @@ void cli_add_generate(CLI::App& app) {
   o->infer.model.model.clear();  // the newest trained model in out/
   CLI::App* cmd = app.add_subcommand("generate", "Generate a response (streamed) from a model");
   cli_add_infer_options(*cmd, o->infer);
-  cmd->add_option("--prompt,-p", o->prompt, "Raw prompt text (no template)");
-  cmd->add_option("--instruction,-i", o->instruction,
-                  "An instruction, formatted with the model's template");
-  cmd->add_option("--input", o->input, "Optional input for --instruction");
+  generate_run_options_visit(CliFlags{*cmd}, *o);
   cmd->callback([o] {
     model_default_to_newest(o->infer.model, std::cerr);
     generate_run(*o, std::cout, std::cerr);
@@ -45,17 +42,8 @@ void cli_add_respond(CLI::App& app) {
       "respond", "Answer every entry of a split (default: test) and write the responses");
   cli_add_infer_options(*cmd, o->infer);
   cli_add_split_options(*cmd, o->data);
-  cmd->add_option("--split", o->split, "train, val or test")->capture_default_str();
-  cmd->add_option("--out,-o", o->out, "Output JSON (entries + model_response, indent 4)")
-      ->capture_default_str();
-  // --respond-batch-size as `run` names it; --batch-size (training's batch in run) kept as an
-  // alias.
   o->infer.gen.batch_size = 8;
-  cmd->add_option("--respond-batch-size,--batch-size,-b", o->infer.gen.batch_size,
-                  "Sequences decoded together")
-      ->capture_default_str();
-  cmd->add_option("--limit", o->limit, "Only the first N entries of the split (0: all)")
-      ->capture_default_str();
+  respond_options_visit(CliFlags{*cmd}, *o);
   // As train's --resume: what to continue. Alone, the --out file; with a FILE, that file (it is the
   // --out).
   auto resume = std::make_shared<std::string>();

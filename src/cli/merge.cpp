@@ -15,9 +15,7 @@ void cli_add_merge(CLI::App& app) {
   CLI::App* cmd =
       app.add_subcommand("merge", "Merge a LoRA adapter into its base: a plain HF GPT-2 model");
   cli_add_model_options(*cmd, o->model);
-  cmd->add_option("--adapter", o->model.adapter,
-                  "Adapter directory (default: --model is a LoRA run's model/)");
-  cmd->add_option("--out,-o", o->out, "Directory for the merged model")->required();
+  merge_options_visit(CliFlags{*cmd}, *o);
   cmd->callback([o] {
     model_default_to_newest(o->model, std::cout);
     merge_run(*o, std::cout);
@@ -31,16 +29,7 @@ void cli_add_export(CLI::App& app) {
                                      "Export a model (adapter merged): GGUF + Ollama Modelfile, or "
                                      "an HF GPT-2 directory with its tokenizer");
   cli_add_model_options(*cmd, o->model);
-  cmd->add_option("--adapter", o->model.adapter,
-                  "Adapter directory to fold in (default: --model's, if it is one)");
-  cmd->add_option("--format", o->format,
-                  "gguf (llama.cpp, Ollama; X.Modelfile beside it) or hf (transformers); default: "
-                  "gguf for an --out "
-                  "named *.gguf, else hf")
-      ->capture_default_str();
-  cmd->add_option("--type", o->type, "GGUF matrices: f32, f16 or bf16 (1-D tensors stay f32)")
-      ->capture_default_str();
-  cmd->add_option("--out,-o", o->out, "Output: X.gguf, or a directory for hf")->required();
+  export_options_visit(CliFlags{*cmd}, *o);
   cmd->callback([o] {
     model_default_to_newest(o->model, std::cout);
     export_run(*o, std::cout);

@@ -9,40 +9,25 @@
 
 namespace instruct {
 
-namespace {
-
-struct CliFlags {
-  CLI::App& cmd;
-  const char* command = nullptr;  // options marked for another subcommand are left out
-  std::span<const std::string_view> only = {};  // when not empty: these flags alone
-  template <class T>
-  void operator()(const OptSpec& s, T& field) const {
-    if (!s.flag) return;
-    if (!only.empty() && std::find(only.begin(), only.end(), s.flag) == only.end()) return;
-    if (s.command && (!command || std::string_view(s.command) != command)) return;
-    // An alias is a short flag ("-n") or another long name ("--dtype" for --precision).
-    const std::string alias = !s.alias                           ? ""
-                              : std::string(s.alias).size() == 1 ? std::string(",-") + s.alias
-                                                                 : std::string(",--") + s.alias;
-    const std::string name = std::string("--") + s.flag + alias;
-    if constexpr (std::is_same_v<T, bool>) {
-      // A callback rather than CLI11's "--flag{false}" form, which can write its default when
-      // absent.
-      if (s.negated)
-        cmd.add_flag_callback(
-            name, [&field] { field = false; }, s.help);
-      else
-        cmd.add_flag_callback(
-            name, [&field] { field = true; }, s.help);
-    } else {
-      CLI::Option* opt = cmd.add_option(name, field, s.help);
-      opt->capture_default_str();
-      if (s.choices) opt->type_name(std::string("{") + s.choices + "}");
-    }
+std::string cli_flag_names(const OptSpec& s) {
+  // Aliases: comma-separated; one letter is a short flag ("-n"), more another long name.
+  std::string names = std::string("--") + s.flag;
+  std::string_view rest = s.alias ? s.alias : "";
+  while (!rest.empty()) {
+    const size_t comma = rest.find(',');
+    const std::string_view a = rest.substr(0, comma);
+    names += (a.size() == 1 ? ",-" : ",--") + std::string(a);
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
   }
-};
+  return names;
+}
 
-}  // namespace
+void cli_flag_done(const OptSpec& s, CLI::Option* opt) {
+  opt->capture_default_str();
+  if (s.choices) opt->type_name(std::string("{") + s.choices + "}");
+  if (s.required) opt->required();
+}
 
 void cli_add_data_options(CLI::App& cmd, DataOptions& o) {
   data_options_visit(CliFlags{cmd}, o);
@@ -66,19 +51,17 @@ void cli_add_adapter_options(CLI::App& cmd, ModelOptions& o) {
 void cli_add_generate_options(CLI::App& cmd, GenerateOptions& o) {
   generate_options_visit(CliFlags{cmd}, o);
 }
-void cli_add_judge_options(CLI::App& cmd, JudgeOptions& o) {
-  judge_options_visit(CliFlags{cmd}, o);
-}
 void cli_add_train_options(CLI::App& cmd, TrainOptions& o, const char* command) {
   train_options_visit(CliFlags{cmd, command}, o);
 }
 
 void cli_add_run_shape_options(CLI::App& cmd, TrainOptions& o) {
   static constexpr std::string_view kShape[] = {
-      "model",     "init",      "config",    "tie-embeddings", "cache-dir",    "epochs",
-      "max-steps", "eval-freq", "eval-iter", "sample-tokens",  "grad-accum",   "max-grad-norm",
-      "no-pack",   "precision", "lora-rank", "lora-qkv",       "lora-targets", "no-estimate"};
-  train_options_visit(CliFlags{cmd, "train", kShape}, o);
+      "model",      "init",          "config",      "tie-embeddings",     "cache-dir",
+      "epochs",     "max-steps",     "eval-freq",   "eval-iter",          "sample-tokens",
+      "grad-accum", "max-grad-norm", "no-pack",     "precision",          "lora-rank",
+      "lora-qkv",   "lora-targets",  "no-estimate", "respond-batch-size", "max-new-tokens"};
+  train_options_visit(CliFlags{cmd, "prepare", kShape}, o);
 }
 
 namespace {

@@ -20,6 +20,22 @@ struct TokenizeOptions {
   bool allow_special = false;
 };
 
+template <class V, class... O>
+void tokenize_options_visit(V&& v, O&... o) {
+  v({.flag = "text", .help = "Text to encode (with --decode: a JSON array of ids); default: stdin"},
+    o.text...);
+  v({.flag = "json",
+     .help = "JSON file: an array of strings (with --decode: an array of id arrays)"},
+    o.json...);
+  v({.flag = "decode", .help = "Decode ids to text"}, o.decode...);
+  v({.flag = "tokenizer",
+     .help = "Directory with vocab.json + merges.txt or encoder.json + vocab.bpe (default: "
+             "bundled)"},
+    o.tokenizer...);
+  v({.flag = "allow-special", .help = "Map \"<|endoftext|>\" in the text to id 50256"},
+    o.allow_special...);
+}
+
 std::vector<int32_t> ids_from_json(const nlohmann::json& j, const std::string& where) {
   if (!j.is_array()) fail(where, ": expected a JSON array of token ids");
   std::vector<int32_t> ids;
@@ -42,6 +58,8 @@ nlohmann::json parse_json(const std::string& text, const std::string& where) {
 }
 
 void tokenize_run(const TokenizeOptions& o, std::ostream& out) {
+  if (!o.json.empty() && !o.text.empty())
+    fail("--json ", o.json.string(), " and --text are both given; give one");
   Bpe bpe = tokenizer_load(o.tokenizer);
   const SpecialTokens sp = o.allow_special ? SpecialTokens::kAllow : SpecialTokens::kAsText;
   const auto dump = [](const nlohmann::json& j) {
@@ -83,17 +101,7 @@ void cli_add_tokenize(CLI::App& app) {
   auto o = std::make_shared<TokenizeOptions>();
   CLI::App* cmd = app.add_subcommand(
       "tokenize", "GPT-2 BPE: text to a JSON array of ids, or ids back to text (--decode)");
-  auto* text = cmd->add_option(
-      "--text", o->text, "Text to encode (with --decode: a JSON array of ids); default: stdin");
-  cmd->add_option("--json", o->json,
-                  "JSON file: an array of strings (with --decode: an array of id arrays)")
-      ->excludes(text);
-  cmd->add_flag("--decode", o->decode, "Decode ids to text");
-  cmd->add_option(
-      "--tokenizer", o->tokenizer,
-      "Directory with vocab.json + merges.txt or encoder.json + vocab.bpe (default: bundled)");
-  cmd->add_flag("--allow-special", o->allow_special,
-                "Map \"<|endoftext|>\" in the text to id 50256");
+  tokenize_options_visit(CliFlags{*cmd}, *o);
   cmd->callback([o] { tokenize_run(*o, std::cout); });
 }
 

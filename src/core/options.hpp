@@ -24,9 +24,9 @@ struct OptSpec {
   double min = -HUGE_VAL, max = HUGE_VAL;  // numeric range, inclusive
   bool positive = false;                   // strictly above zero
   const char* command = nullptr;  // only on this subcommand's command line ("dpo"); nullptr: all
-  const char* alias = nullptr;    // a one-letter short flag ("n" for -n)
+  const char* alias = nullptr;    // other names, comma-separated: "n" for -n, "dtype" for --dtype
   const char* choices = nullptr;  // a string's allowed values, "fp32|bf16"; nullptr: any
-  bool required = false;          // a saved key every version writes (absent: the file is damaged)
+  bool required = false;          // a flag that must be given; a saved key every version writes
 };
 
 // Whether `v` is one of the '|'-separated `choices`.

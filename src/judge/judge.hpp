@@ -18,11 +18,20 @@ struct JudgeOptions {
   double timeout = 300;                        // seconds per request
   double backoff = 1.0;                        // first retry delay in seconds, doubled each time
   std::string api_key_env = "OPENAI_API_KEY";  // OpenAI: the key is read from this variable
+  int32_t concurrency = 1;                     // requests in flight
 };
 
 // The judge's server options, declared once (judge, prefs, run), with their ranges.
 template <class V, class... O>
 void judge_options_visit(V&& v, O&... o) {
+  v({.flag = "url", .help = "LLM server"}, o.url...);
+  v({.flag = "api",
+     .help = "ollama (/api/chat) or openai (/v1/chat/completions)",
+     .choices = "ollama|openai"},
+    o.api...);
+  v({.flag = "judge-model", .help = "Model the server runs"}, o.model...);
+  v({.flag = "concurrency", .help = "Requests in flight", .min = 1, .max = 1024, .alias = "j"},
+    o.concurrency...);
   v({.flag = "retries",
      .help = "Retries per entry on connection errors, timeouts, 5xx",
      .min = 0,
@@ -30,6 +39,9 @@ void judge_options_visit(V&& v, O&... o) {
     o.retries...);
   v({.flag = "timeout", .help = "Seconds per request", .max = 86400, .positive = true},
     o.timeout...);
+  v({.flag = "api-key-env",
+     .help = "Environment variable holding the OpenAI API key (the key itself is never a flag)"},
+    o.api_key_env...);
 }
 
 // The reference's judge prompt for one entry (format_input is the Alpaca prompt).

@@ -55,6 +55,7 @@ std::string shown(const std::string& s) {
 }  // namespace
 
 DedupReport dedup_run(const DedupOptions& o, std::ostream& out, std::ostream& log) {
+  dedup_options_visit(OptChecker{}, o);
   const Dataset d = dataset_open(o.data, log);
   DedupReport rep;
   rep.entries = d.entries.size();

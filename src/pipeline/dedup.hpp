@@ -9,6 +9,7 @@
 #include <ostream>
 #include <vector>
 
+#include "core/options.hpp"
 #include "data/dedup.hpp"
 
 namespace instruct {
@@ -19,6 +20,27 @@ struct DedupOptions {
   bool json = false;
   std::filesystem::path remove;  // write the data without the removed entries here
 };
+
+template <class V, class... O>
+void dedup_options_visit(V&& v, O&... o) {
+  v({.flag = "data",
+     .help = "Instruction data: JSON array or JSONL, or alpaca-52k (downloaded into the cache "
+             "once) (default: the bundled instruction-data.json)"},
+    o.data...);
+  v({.flag = "threshold",
+     .help = "Report pairs whose similarity is above this (0 to 1)",
+     .min = 0,
+     .max = 1},
+    o.threshold...);
+  v({.flag = "json",
+     .help = "Print {\"instruction\": [[i, j, score], ...], \"input\": [...], \"output\": "
+             "[...]} (i < j, file order)"},
+    o.json...);
+  v({.flag = "remove",
+     .help = "Write the data without the later entry of each input and output pair (the "
+             "reference's --remove_duplicates) to this file"},
+    o.remove...);
+}
 
 struct DedupReport {
   // Pairs per field (instruction, input, output), file-order indices of the whole dataset.

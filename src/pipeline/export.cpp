@@ -59,8 +59,7 @@ void export_run(const ExportOptions& o, std::ostream& log) {
   const bool named_gguf = o.out.extension() == ".gguf";
   const std::string format = o.format.empty() ? (named_gguf ? "gguf" : "hf") : o.format;
   if (format != "hf" && format != "gguf") fail("--format ", format, " is unknown; use gguf or hf");
-  if (o.type != "f32" && o.type != "f16" && o.type != "bf16")
-    fail("--type ", o.type, " is unknown; use f32, f16 or bf16");
+  export_options_visit(OptChecker{}, o);
   const bool gguf = format == "gguf";
   if (gguf && !named_gguf) fail("--out ", o.out.string(), ": a GGUF file is named *.gguf");
   if (!gguf && named_gguf)

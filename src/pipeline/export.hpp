@@ -22,6 +22,24 @@ struct ExportOptions {
   std::filesystem::path out;
 };
 
+// `export`'s flags beside the model's.
+template <class V, class... O>
+void export_options_visit(V&& v, O&... o) {
+  v({.flag = "adapter", .help = "Adapter directory to fold in (default: --model's, if it is one)"},
+    o.model.adapter...);
+  v({.flag = "format",
+     .help = "gguf (llama.cpp, Ollama; X.Modelfile beside it) or hf (transformers); default: "
+             "gguf for an --out named *.gguf, else hf"},
+    o.format...);
+  v({.flag = "type", .help = "GGUF matrices (1-D tensors stay f32)", .choices = "f32|f16|bf16"},
+    o.type...);
+  v({.flag = "out",
+     .help = "Output: X.gguf, or a directory for hf",
+     .alias = "o",
+     .required = true},
+    o.out...);
+}
+
 void export_run(const ExportOptions& o, std::ostream& log);
 
 }  // namespace instruct

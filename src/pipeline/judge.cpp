@@ -87,8 +87,7 @@ std::string field(const ojson& e, const char* k, size_t i, const fs::path& file,
 JudgeReport judge_run(const JudgeRunOptions& o, std::ostream& log) {
   JudgeReport rep;
   rep.out = o.out.empty() ? judge_default_out(o.responses) : o.out;
-  if (o.concurrency < 1) fail("--concurrency ", o.concurrency, " is invalid; use 1 or more");
-  judge_options_visit(OptChecker{}, o.judge);
+  judge_run_options_visit(OptChecker{}, o);
   ojson data;
   try {
     data = ojson::parse(file_read(o.responses, "responses"));
@@ -134,7 +133,7 @@ JudgeReport judge_run(const JudgeRunOptions& o, std::ostream& log) {
     if (!done[i] && !data[i][o.key].get<std::string>().empty()) todo++;
   if (todo > 0) judge_check(o.judge);
   log << "judge     " << todo << " entries to score with " << o.judge.model << " at " << o.judge.url
-      << " (" << o.judge.api << " API, " << o.concurrency << " at a time)\n"
+      << " (" << o.judge.api << " API, " << o.judge.concurrency << " at a time)\n"
       << std::flush;
 
   auto write = [&] {
@@ -144,7 +143,7 @@ JudgeReport judge_run(const JudgeRunOptions& o, std::ostream& log) {
   };
   std::vector<std::string> warnings;
   const size_t finished = ask_each(
-      data.size(), done, o.concurrency,
+      data.size(), done, o.judge.concurrency,
       [&](size_t i) -> std::string {
         const ojson& e = data[i];
         const std::string resp = e[o.key].get<std::string>();

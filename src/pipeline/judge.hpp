@@ -17,9 +17,23 @@ struct JudgeRunOptions {
   JudgeOptions judge;
   std::filesystem::path responses = "instruction-data-with-response.json";
   std::filesystem::path out;  // empty: RESPONSES-scored.json
-  int32_t concurrency = 1;
   std::string key = "model_response";
 };
+
+// `judge`'s flags: the files, the field scored, and the server's (judge_options_visit).
+template <class V, class... O>
+void judge_run_options_visit(V&& v, O&... o) {
+  v({.flag = "responses",
+     .help = "Entries with model_response (from `instruct respond`)",
+     .alias = "r"},
+    o.responses...);
+  v({.flag = "out",
+     .help = "Output: the entries with score and judge_reply (default: RESPONSES-scored.json)",
+     .alias = "o"},
+    o.out...);
+  judge_options_visit(v, o.judge...);
+  v({.flag = "key", .help = "Field holding the response to score"}, o.key...);
+}
 
 struct JudgeReport {
   size_t entries = 0, scores = 0, kept = 0, empty = 0, inexact = 0;

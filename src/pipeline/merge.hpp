@@ -16,6 +16,15 @@ struct MergeOptions {
   std::filesystem::path out;
 };
 
+// `merge`'s flags beside the model's: the adapter folded in and where the merged model goes.
+template <class V, class... O>
+void merge_options_visit(V&& v, O&... o) {
+  v({.flag = "adapter", .help = "Adapter directory (default: --model is a LoRA run's model/)"},
+    o.model.adapter...);
+  v({.flag = "out", .help = "Directory for the merged model", .alias = "o", .required = true},
+    o.out...);
+}
+
 void merge_run(const MergeOptions& o, std::ostream& log);
 
 }  // namespace instruct

@@ -32,9 +32,7 @@ std::vector<std::string> prefs_politeness(size_t n, uint64_t seed) {
 }
 
 PrefsReport prefs_run(const PrefsOptions& o, std::ostream& log) {
-  if (o.concurrency < 1) fail("--concurrency ", o.concurrency, " is invalid; use 1 or more");
-  if (o.limit < 0) fail("--limit ", o.limit, " is invalid; use 0 (all entries) or more");
-  judge_options_visit(OptChecker{}, o.llm);
+  prefs_options_visit(OptChecker{}, o);
   const Dataset d = dataset_open(o.data, log);
   PrefsReport rep;
   const size_t n = o.limit > 0 ? std::min<size_t>(o.limit, d.entries.size()) : d.entries.size();
@@ -71,7 +69,7 @@ PrefsReport prefs_run(const PrefsOptions& o, std::ostream& log) {
       << std::flush;
   std::vector<std::string> warnings;
   const size_t finished = ask_each(
-      n, done, o.concurrency,
+      n, done, o.llm.concurrency,
       [&](size_t i) { return judge_ask(o.llm, prefs_prompt(d.entries[i], politeness[i]), 0).text; },
       [&](size_t i, const std::string& reply, const std::string* error) {
         if (error) {

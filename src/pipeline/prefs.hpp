@@ -18,13 +18,23 @@
 namespace instruct {
 
 struct PrefsOptions {
-  JudgeOptions llm;            // --url, --api, --model, retries, timeout
+  JudgeOptions llm;            // --url, --api, --judge-model, retries, timeout, concurrency
   std::filesystem::path data;  // empty: the bundled instruction-data.json
   std::filesystem::path out = "instruction-data-with-preference.json";
   uint64_t seed = 123;
-  int32_t concurrency = 1;
   int64_t limit = 0;  // only the first N entries (0: all)
 };
+
+template <class V, class... O>
+void prefs_options_visit(V&& v, O&... o) {
+  v({.flag = "data", .help = "Instruction data (default: the bundled instruction-data.json)"},
+    o.data...);
+  v({.flag = "out", .help = "Output JSON (entries + chosen + rejected, indent 4)", .alias = "o"},
+    o.out...);
+  v({.flag = "seed", .help = "Seed of the polite/impolite draw per entry"}, o.seed...);
+  v({.flag = "limit", .help = "Only the first N entries (0: all)", .min = 0}, o.limit...);
+  judge_options_visit(v, o.llm...);
+}
 
 // The notebook's prompt (its sentences run together and "return return" is in the original).
 std::string prefs_prompt(const Entry& e, const std::string& politeness);

@@ -141,6 +141,8 @@ void export_batches(DataLoader& loader, const std::filesystem::path& path) {
 }  // namespace
 
 PrepareReport prepare_run(const PrepareOptions& opt, std::ostream& out) {
+  prepare_options_visit(OptChecker{}, opt);
+  const SplitName split = split_parse(opt.split);
   const PreparedData d = data_prepare(opt.data, out);
   const DataOptions& o = opt.data;
   PrepareReport rep;
@@ -165,7 +167,7 @@ PrepareReport prepare_run(const PrepareOptions& opt, std::ostream& out) {
         << st.min_tokens << std::setw(8) << std::setprecision(6) << st.median_tokens << std::setw(8)
         << st.max_tokens << std::setw(11) << st.truncated << std::setw(11) << st.untrainable
         << std::setw(14) << st.target_tokens << std::setw(9) << st.batches << "\n";
-    if (s == opt.split) chosen.emplace(std::move(loader));
+    if (s == split) chosen.emplace(std::move(loader));
   }
   out << "batches   train " << rep.train.batches << " ("
       << (o.shuffle ? "shuffled, seed " + std::to_string(o.seed) : std::string("in order"))
@@ -187,10 +189,10 @@ PrepareReport prepare_run(const PrepareOptions& opt, std::ostream& out) {
   if (rep.train.untrainable)
     out << "note      " << rep.train.untrainable
         << " train entries have no target left after masking and truncation; training skips them\n";
-  if (opt.show > 0) show_examples(d, opt.split, *chosen, opt.show, out);
+  if (opt.show > 0) show_examples(d, split, *chosen, opt.show, out);
   if (!opt.export_batches.empty()) {
     export_batches(*chosen, opt.export_batches);
-    out << "wrote     " << chosen->size() << " " << split_name(opt.split) << " batches to "
+    out << "wrote     " << chosen->size() << " " << split_name(split) << " batches to "
         << opt.export_batches.string() << "\n";
   }
   if (opt.then) opt.then(d, out);

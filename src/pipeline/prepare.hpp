@@ -24,12 +24,27 @@ PreparedData data_prepare(const DataOptions& opt, std::ostream& log);
 
 struct PrepareOptions {
   DataOptions data;
-  SplitName split = SplitName::kTrain;
+  std::string split = "train";  // for show and export_batches
   int32_t show = 0;
   std::filesystem::path export_batches;
   // After the report, with the prepared data (the run's time estimate); empty: nothing.
   std::function<void(const PreparedData&, std::ostream&)> then;
 };
+
+// `prepare`'s own flags (beside the data's and the run's shape, for the estimate).
+template <class V, class... O>
+void prepare_options_visit(V&& v, O&... o) {
+  v({.flag = "split", .help = "Split for --show and --export-batches", .choices = "train|val|test"},
+    o.split...);
+  v({.flag = "show",
+     .help = "Render N examples token by token: input, target, and whether it counts in the loss",
+     .min = 0},
+    o.show...);
+  v({.flag = "export-batches",
+     .help = "Write the split's batches as JSON lines {\"inputs\": [[...]], \"targets\": "
+             "[[...]]}"},
+    o.export_batches...);
+}
 
 struct PaddingCount {
   int64_t padding = 0, slots = 0;  // pad positions among the inputs, all input positions

@@ -116,6 +116,33 @@ std::vector<std::pair<std::string, std::string>> flatten(const nlohmann::ordered
   return out;
 }
 
+// The PNG plots a later stage wrote into its subdirectory (relative to dir), in name order.
+std::vector<fs::path> plots_in(const fs::path& dir, const fs::path& subdir) {
+  std::vector<fs::path> plots;
+  if (!fs::is_directory(dir / subdir)) return plots;
+  for (const auto& e : fs::directory_iterator(dir / subdir))
+    if (e.is_regular_file() && e.path().extension() == ".png")
+      plots.push_back(subdir / e.path().filename());
+  std::sort(plots.begin(), plots.end());
+  return plots;
+}
+
+// "train loss 0.512, val reward margin 1.250": an evaluation's named metrics as words.
+std::string metrics_words(const std::vector<std::pair<std::string, double>>& metrics) {
+  std::string s;
+  for (const auto& [name, value] : metrics) {
+    std::string words = name;
+    std::replace(words.begin(), words.end(), '_', ' ');
+    s += (s.empty() ? "" : ", ") + words + " " + fmt("%.3f", value);
+  }
+  return s;
+}
+
+std::string judge_average(bool judged, size_t n, double average) {
+  return judged ? fmt("%.2f", average) + " (" + std::to_string(n) + " scores)"
+                : std::string("not judged");
+}
+
 // What the run directory holds, as (relative link, description), only what exists.
 std::vector<std::pair<std::string, std::string>> artifacts(const RunFacts& f) {
   std::vector<std::pair<std::string, std::string>> a;
@@ -137,13 +164,12 @@ std::vector<std::pair<std::string, std::string>> artifacts(const RunFacts& f) {
   }
   add(f.responses_file, std::to_string(f.responses) + " test-set responses");
   if (f.judged) add(f.scores_file, "scores and judge replies");
-  if (f.dpo.present) {
-    add("dpo/model/", "the preference-tuned model (SFT + DPO)");
-    add("dpo/metrics.jsonl", "DPO metrics (losses, rewards)");
-    add("dpo/reward-margins.png", "DPO reward margins plot");
-    add(f.dpo.responses_file,
-        std::to_string(f.dpo.responses) + " test-set responses of the DPO model");
-    if (f.dpo.judged) add(f.dpo.scores_file, "scores of the DPO model");
+  for (const RunFacts::Later& l : f.later) {
+    add(l.subdir / "model" / "", "the model of " + l.title + " (" + l.model + ")");
+    add(l.subdir / "metrics.jsonl", l.title + ": metrics");
+    for (const fs::path& plot : plots_in(f.dir, l.subdir)) add(plot, l.title + ": plot");
+    add(l.responses_file, std::to_string(l.responses) + " test-set responses of " + l.model);
+    if (l.judged) add(l.scores_file, "scores of " + l.model);
   }
   add("report.md", "this report as Markdown");
   return a;
@@ -169,34 +195,24 @@ std::string code_spans(const std::string& escaped) {
   return out + escaped.substr(i);
 }
 
-// `run --dpo-data`: SFT against SFT + DPO.
-std::string dpo_markdown(const RunFacts& f) {
-  if (!f.dpo.present) return "";
-  const auto& d = f.dpo;
-  char buf[512];
-  std::string md = "\n## Preference tuning (DPO)\n\n";
-  std::snprintf(buf, sizeof buf, "DPO: %s on [dpo/](dpo/) (metrics, plots, model).\n\n",
-                steps_in(d.steps, d.seconds).c_str());
-  md += buf;
-  if (d.has_evals) {
-    std::snprintf(
-        buf, sizeof buf,
-        "Last evaluation: train loss %.3f, val loss %.3f, train reward margin %.3f, val reward "
-        "margin %.3f.\n\n",
-        d.last_train, d.last_val, d.last_train_margin, d.last_val_margin);
-    md += buf;
+// Each later model (`run --dpo-data`: SFT + DPO) against the first.
+std::string later_markdown(const RunFacts& f) {
+  std::string md;
+  for (const RunFacts::Later& l : f.later) {
+    const std::string sub = l.subdir.generic_string();
+    md += "\n## " + l.title + "\n\n" + l.title + ": " + steps_in(l.steps, l.seconds) + " on [" +
+          sub + "/](" + sub + "/) (metrics, plots, model).\n\n";
+    if (!l.last_eval.empty()) md += "Last evaluation: " + metrics_words(l.last_eval) + ".\n\n";
+    for (const fs::path& plot : plots_in(f.dir, l.subdir))
+      md += "![" + plot.stem().string() + "](" + plot.generic_string() + ")\n\n";
+    md += "| model | responses | judge average |\n|---|---|---|\n";
+    md += "| SFT | [" + f.responses_file.generic_string() + "](" +
+          f.responses_file.generic_string() + ") | " +
+          judge_average(f.judged, f.scores, f.average) + " |\n";
+    md += "| " + l.model + " | [" + l.responses_file.generic_string() + "](" +
+          l.responses_file.generic_string() + ") | " +
+          judge_average(l.judged, l.scores, l.average) + " |\n";
   }
-  if (fs::exists(f.dir / "dpo" / "reward-margins.png"))
-    md += "![reward margins](dpo/reward-margins.png)\n\n";
-  md += "| model | responses | judge average |\n|---|---|---|\n";
-  auto avg = [](bool judged, size_t n, double a) {
-    return judged ? fmt("%.2f", a) + " (" + std::to_string(n) + " scores)"
-                  : std::string("not judged");
-  };
-  md += "| SFT | [" + f.responses_file.generic_string() + "](" + f.responses_file.generic_string() +
-        ") | " + avg(f.judged, f.scores, f.average) + " |\n";
-  md += "| SFT + DPO | [" + d.responses_file.generic_string() + "](" +
-        d.responses_file.generic_string() + ") | " + avg(d.judged, d.scores, d.average) + " |\n";
   return md;
 }
 
@@ -240,7 +256,7 @@ std::string markdown(const RunFacts& f) {
           (f.dir / f.responses_file).string() +
           "` once a judge runs (`ollama serve`, `ollama pull llama3`).\n";
   }
-  md += dpo_markdown(f);
+  md += later_markdown(f);
   return md;
 }
 
@@ -335,28 +351,23 @@ std::string html(const RunFacts& f) {
          "<code>ollama pull llama3</code>).</p>\n";
   }
 
-  if (f.dpo.present) {  // SFT against SFT + DPO
-    const auto& d = f.dpo;
-    h += "<h2>Preference tuning (DPO)</h2><p>" + e(steps_in(d.steps, d.seconds)) +
-         " (<a href=\"dpo/\">dpo/</a>).";
-    if (d.has_evals)
-      h += " Last evaluation: train loss " + fmt("%.3f", d.last_train) + ", val loss " +
-           fmt("%.3f", d.last_val) + ", reward margins " + fmt("%.3f", d.last_train_margin) +
-           " (train), " + fmt("%.3f", d.last_val_margin) + " (val).";
+  for (const RunFacts::Later& l : f.later) {  // each later model against the first
+    const std::string sub = l.subdir.generic_string();
+    h += "<h2>" + e(l.title) + "</h2><p>" + e(steps_in(l.steps, l.seconds)) + " (<a href=\"" +
+         e(sub) + "/\">" + e(sub) + "/</a>).";
+    if (!l.last_eval.empty()) h += " Last evaluation: " + e(metrics_words(l.last_eval)) + ".";
     h += "</p><table><tr><th>model</th><th>responses</th><th class=\"num\">judge average</th></tr>";
-    auto row = [&](const char* name, const fs::path& file, bool judged, size_t n, double a) {
-      h += "<tr><td>" + std::string(name) + "</td><td><a href=\"" + e(file.generic_string()) +
-           "\">" + e(file.generic_string()) + "</a></td><td class=\"num\">" +
-           (judged ? fmt("%.2f", a) + " (" + std::to_string(n) + " scores)"
-                   : std::string("not judged")) +
+    auto row = [&](const std::string& name, const fs::path& file, bool judged, size_t n, double a) {
+      h += "<tr><td>" + e(name) + "</td><td><a href=\"" + e(file.generic_string()) + "\">" +
+           e(file.generic_string()) + "</a></td><td class=\"num\">" + judge_average(judged, n, a) +
            "</td></tr>";
     };
     row("SFT", f.responses_file, f.judged, f.scores, f.average);
-    row("SFT + DPO", d.responses_file, d.judged, d.scores, d.average);
+    row(l.model, l.responses_file, l.judged, l.scores, l.average);
     h += "</table>\n";
-    if (fs::exists(f.dir / "dpo" / "reward-margins.png"))
-      h += "<img class=\"plot\" alt=\"DPO reward margins\" src=\"data:image/png;base64," +
-           base64_encode(file_read(f.dir / "dpo" / "reward-margins.png")) + "\">\n";
+    for (const fs::path& plot : plots_in(f.dir, l.subdir))
+      h += "<img class=\"plot\" alt=\"" + e(l.title + ": " + plot.stem().string()) +
+           "\" src=\"data:image/png;base64," + base64_encode(file_read(f.dir / plot)) + "\">\n";
   }
 
   // Entries

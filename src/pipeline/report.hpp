@@ -32,19 +32,22 @@ struct RunFacts {
   size_t scores = 0, entries = 0;
   double average = 0;
   std::array<size_t, 10> deciles{};
-  // `run --dpo-data`: the preference-tuned model beside the SFT one (its files under dpo/).
-  struct Dpo {
-    bool present = false;
+  // Models the run trained on top of the first (`run --dpo-data`: SFT + DPO), each in its own
+  // subdirectory, compared with the first by the judge.
+  struct Later {
+    std::string model;             // "SFT + DPO"
+    std::string title;             // "Preference tuning (DPO)"
+    std::filesystem::path subdir;  // "dpo", relative to dir
     int64_t steps = 0;
     double seconds = 0;
-    bool has_evals = false;
-    double last_train = 0, last_val = 0, last_train_margin = 0, last_val_margin = 0;
+    std::vector<std::pair<std::string, double>> last_eval;  // named metrics (val_loss, ...)
     size_t responses = 0;
     std::filesystem::path responses_file, scores_file;  // relative to dir
     bool judged = false;
     size_t scores = 0;
     double average = 0;
-  } dpo;
+  };
+  std::vector<Later> later;
 };
 
 // Writes DIR/report.md and DIR/report.html atomically; returns the markdown report's path.

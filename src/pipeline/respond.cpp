@@ -114,7 +114,7 @@ GenerateStats generate_run(const GenerateRunOptions& o, std::ostream& out, std::
 
 RespondReport respond_run(const RespondOptions& o, std::ostream& log) {
   RespondReport rep;
-  if (o.limit < 0) fail("--limit ", o.limit, " is invalid; use 0 (all entries) or more");
+  respond_options_visit(OptChecker{}, o);
   generate_options_check(o.infer.gen);
   DataOptions dopt = o.data;
   InferModel im = infer_model_load(o.infer, log);

@@ -53,6 +53,15 @@ struct GenerateRunOptions {
   std::string prompt;              // raw text (no template)
   std::string instruction, input;  // or an instruction formatted with the template
 };
+template <class V, class... O>
+void generate_run_options_visit(V&& v, O&... o) {
+  v({.flag = "prompt", .help = "Raw prompt text (no template)", .alias = "p"}, o.prompt...);
+  v({.flag = "instruction",
+     .help = "An instruction, formatted with the model's template",
+     .alias = "i"},
+    o.instruction...);
+  v({.flag = "input", .help = "Optional input for --instruction"}, o.input...);
+}
 // Streams only the response to `out`.
 GenerateStats generate_run(const GenerateRunOptions& o, std::ostream& out, std::ostream& log);
 
@@ -65,6 +74,22 @@ struct RespondOptions {
   int64_t limit = 0;            // only the first N entries of the split
   double estimate_seconds = 0;  // `run`: its estimate of this stage, for the first ETAs (0: none)
 };
+// `respond`'s flags beside the inference and split lists (--resume [FILE] is its own).
+template <class V, class... O>
+void respond_options_visit(V&& v, O&... o) {
+  v({.flag = "split", .help = "The split answered", .choices = "train|val|test"}, o.split...);
+  v({.flag = "out", .help = "Output JSON (entries + model_response, indent 4)", .alias = "o"},
+    o.out...);
+  // --respond-batch-size as `run` names it; --batch-size (training's batch in run) an alias.
+  v({.flag = "respond-batch-size",
+     .help = "Sequences decoded together",
+     .min = 1,
+     .max = 4096,
+     .alias = "batch-size,b"},
+    o.infer.gen.batch_size...);
+  v({.flag = "limit", .help = "Only the first N entries of the split (0: all)", .min = 0},
+    o.limit...);
+}
 struct RespondReport {
   size_t entries = 0, generated = 0, skipped = 0;
   GenerateStats stats;

@@ -22,11 +22,38 @@ struct RunOptions {
   bool judge_enabled = true;
 };
 
+// `run`'s own flags, beside the training options: the respond and judge stages, the DPO stage.
+template <class V, class... O>
+void run_options_visit(V&& v, O&... o) {
+  v({.flag = "respond-batch-size", .help = "Sequences decoded together", .min = 1, .max = 4096},
+    o.respond_batch...);
+  v({.flag = "max-new-tokens", .help = "Tokens per response at most", .min = 1},
+    o.max_new_tokens...);
+  v({.flag = "limit", .help = "Respond to only the first N test entries (0: all)", .min = 0},
+    o.limit...);
+  v({.flag = "merge",
+     .help = "With --lora-rank: respond with the adapter merged into the weights (faster)"},
+    o.merge...);
+  v({.flag = "dpo-data",
+     .help = "After SFT, preference-tune with DPO on this data (the book's recipe, into OUT/dpo); "
+             "both models answer the test split and are judged; the report compares them"},
+    o.dpo_data...);
+  judge_options_visit(v, o.judge.judge...);
+  v({.flag = "no-judge", .help = "Skip judging", .negated = true}, o.judge_enabled...);
+}
+
+// One model the run trained, answered with and judged: SFT first, then each stage on top of it.
+struct RunModelReport {
+  std::string stage;          // "train", "dpo"
+  std::filesystem::path dir;  // its run directory: RUN, RUN/dpo
+  TrainReport train;
+  RespondReport respond;
+  bool judged = false;
+  JudgeReport judge;
+};
+
 struct RunReport {
-  TrainReport train, dpo;
-  RespondReport respond, dpo_respond;
-  bool judged = false, dpo_judged = false;
-  JudgeReport judge, dpo_judge;
+  std::vector<RunModelReport> models;
   std::string judge_skipped;  // why, when not judged
   std::filesystem::path report;
 };

@@ -292,6 +292,16 @@ void train_options_visit(V&& v, T&... o) {
      .resumable = true,
      .choices = "png|pdf|png,pdf|pdf,png"},
     o.plot_format...);
+  v({.flag = "respond-batch-size",
+     .help = "For the estimate: sequences decoded together (0: no respond stage)",
+     .min = 0,
+     .command = "prepare"},
+    o.respond_slots...);
+  v({.flag = "max-new-tokens",
+     .help = "For the estimate: tokens per response at most",
+     .min = 1,
+     .command = "prepare"},
+    o.respond_max_new_tokens...);
   v({.flag = "resume",
      .help = "Continue exactly from a checkpoint dir, or a run dir's latest checkpoint (its "
              "options are used)",

@@ -52,7 +52,7 @@ for f in run/model/model.safetensors run/dpo/model/model.safetensors run/instruc
          run/dpo/instruction-data-with-response.json run/report.md; do
   [ -f "$work/$f" ] || { echo "FAIL: mpirun run wrote no $f"; cat "$work/run.log"; exit 1; }
 done
-for stage in "== prepare" "== train" "== dpo" "== respond (test split)" "== respond (test split, DPO model)"; do
+for stage in "== prepare" "== train" "== dpo" "== respond (test split)" "== respond (test split, SFT + DPO)"; do
   [ "$(grep -c -x -F -e "$stage" "$work/run.log")" = 1 ] ||
     { echo "FAIL: mpirun run: '$stage' is not logged once (rank 0 alone logs)"; cat "$work/run.log"; exit 1; }
 done
