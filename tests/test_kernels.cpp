@@ -334,5 +334,49 @@ TEST(Gemm, Bf16OperandsWithFp32AccumulationMatchTheNaiveLoop) {
   EXPECT_EQ(from_bf16(r[2]), -2.5f);
 }
 
+// A weight packed once (oneDNN's blocked layout, straight from fp32) gives the products of its bf16
+// rounding, for any row count (decoding's 1, odd prefill lengths), both stored layouts, bias and
+// accumulation; repacking after the master changes follows it. Where the CPU has no bf16 matmul the
+// same test runs the emulation (a plain bf16 copy), so the fallback is tested there.
+TEST(Gemm, PackedBf16WeightsMatchTheNaiveLoopOnOddSizes) {
+  const bool emulate = !gemm_machine().bf16;
+  gemm_emulate_bf16(emulate);
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd;
+  for (auto [M, N, K, trans] : {std::tuple{1, 65, 63, false},
+                                {3, 33, 64, true},
+                                {17, 7, 1, false},
+                                {1, 130, 97, true},
+                                {70, 64, 32, false}}) {
+    std::vector<float> A(M * K), W(K * N), bias(N), C(M * N), R(M * N);
+    for (auto* v : {&A, &W, &bias})
+      for (float& x : *v) x = nd(rng);
+    PackedWeight pw;
+    for (int round = 0; round < 2; round++) {
+      if (round == 1)
+        for (float& w : W) w = nd(rng);  // the master changed: packed again into the same buffer
+      pw.pack(W.data(), K, N, trans);
+      std::vector<uint16_t> A16(A.size()), W16(W.size());
+      to_bf16(A16.data(), A.data(), A.size());
+      to_bf16(W16.data(), W.data(), W.size());
+      std::vector<float> Ar(A.size()), Wr(W.size());
+      for (size_t i = 0; i < A.size(); i++) Ar[i] = from_bf16(A16[i]);
+      for (size_t i = 0; i < W.size(); i++) Wr[i] = from_bf16(W16[i]);
+      for (bool acc : {false, true}) {
+        GemmArgs g{M, N, K, false, trans, acc};
+        for (int i = 0; i < M * N; i++) C[i] = R[i] = 0.5f * i;
+        gemm_bf16_packed(C.data(), A16.data(), pw, acc ? nullptr : bias.data(), g);
+        gemm_naive(R.data(), Ar.data(), Wr.data(), acc ? nullptr : bias.data(), g);
+        for (int i = 0; i < M * N; i++)
+          ASSERT_NEAR(C[i], R[i], 1e-4 * (1 + std::fabs(R[i])))
+              << M << "x" << N << "x" << K << (trans ? " W^T" : "") << (acc ? " +=" : "")
+              << " round " << round << (emulate ? " (emulated)" : "");
+      }
+    }
+    EXPECT_GE(pw.bytes(), int64_t{2} * K * N);
+  }
+  gemm_emulate_bf16(false);
+}
+
 }  // namespace
 }  // namespace instruct

@@ -26,10 +26,11 @@ struct Dnnl {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
   using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool, bool, bool, bool, int64_t, int64_t,
-                         int64_t>;
+                         int64_t, bool>;
   struct Prim {
     dnnl::matmul matmul;
     memory::desc a, b, c, bias;
+    GemmShapeStats stats;
   };
   std::map<Key, Prim> cache;
   std::mutex mu;
@@ -41,10 +42,23 @@ Dnnl& dnnl_state() {
   return d;
 }
 
-Dnnl::Prim& primitive(Dnnl& d, const GemmArgs& g, bool has_bias, bool bf16 = false) {
-  const int64_t lda = g.lda_or_packed(), ldb = g.ldb_or_packed(), ldc = g.ldc_or_packed();
-  const Dnnl::Key key{g.M,      g.N,  g.K, g.trans_a, g.trans_b, g.accumulate,
-                      has_bias, bf16, lda, ldb,       ldc};
+// The blocked layout oneDNN picks for a bf16 weight of logical shape [K,N] (the same for every
+// row count M, so one packing serves prefill, decoding and training).
+memory::desc packed_desc(Dnnl& d, int64_t K, int64_t N) {
+  const auto bf16 = memory::data_type::bf16;
+  const memory::desc a({64, K}, bf16, memory::dims{K, 1}), b({K, N}, bf16, memory::format_tag::any),
+      c({64, N}, memory::data_type::f32, memory::dims{N, 1});
+  return dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, b, c), d.engine).weights_desc();
+}
+
+// `packed`: B is a PackedWeight of shape [K,N] (its layout is packed_desc's; trans_b, ldb unused).
+Dnnl::Prim& primitive(Dnnl& d, const GemmArgs& g, bool has_bias, bool bf16 = false,
+                      bool packed = false) {
+  const int64_t lda = g.lda_or_packed(), ldb = packed ? 0 : g.ldb_or_packed(),
+                ldc = g.ldc_or_packed();
+  const Dnnl::Key key{g.M,          g.N,      g.K,  g.trans_a, packed ? false : g.trans_b,
+                      g.accumulate, has_bias, bf16, lda,       ldb,
+                      ldc,          packed};
   std::lock_guard<std::mutex> lock(d.mu);
   auto it = d.cache.find(key);
   if (it != d.cache.end()) return it->second;
@@ -52,7 +66,9 @@ Dnnl::Prim& primitive(Dnnl& d, const GemmArgs& g, bool has_bias, bool bf16 = fal
   const auto in = bf16 ? memory::data_type::bf16 : f32;
   Dnnl::Prim p;
   p.a = memory::desc({g.M, g.K}, in, g.trans_a ? memory::dims{1, lda} : memory::dims{lda, 1});
-  p.b = memory::desc({g.K, g.N}, in, g.trans_b ? memory::dims{1, ldb} : memory::dims{ldb, 1});
+  p.b = packed      ? packed_desc(d, g.K, g.N)
+        : g.trans_b ? memory::desc({g.K, g.N}, in, memory::dims{1, ldb})
+                    : memory::desc({g.K, g.N}, in, memory::dims{ldb, 1});
   p.c = memory::desc({g.M, g.N}, f32, memory::dims{ldc, 1});
   p.bias = has_bias ? memory::desc({1, g.N}, f32, memory::dims{g.N, 1}) : memory::desc();
   dnnl::primitive_attr attr;
@@ -64,6 +80,8 @@ Dnnl::Prim& primitive(Dnnl& d, const GemmArgs& g, bool has_bias, bool bf16 = fal
   dnnl::matmul::desc desc =
       has_bias ? dnnl::matmul::desc(p.a, p.b, p.bias, p.c) : dnnl::matmul::desc(p.a, p.b, p.c);
   p.matmul = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, d.engine));
+  p.stats.g = g, p.stats.bf16 = bf16, p.stats.bias = has_bias, p.stats.packed = packed;
+  if (packed) p.stats.g.trans_b = false, p.stats.g.ldb = 0;
   return d.cache.emplace(key, std::move(p)).first->second;
 }
 
@@ -72,10 +90,10 @@ Dnnl::Prim& primitive(Dnnl& d, const GemmArgs& g, bool has_bias, bool bf16 = fal
 namespace {
 
 void gemm_any(float* C, const void* A, const void* B, const float* bias, const GemmArgs& g,
-              bool bf16) {
+              bool bf16, bool packed = false) {
   Dnnl& d = dnnl_state();
   const auto t0 = std::chrono::steady_clock::now();
-  Dnnl::Prim& p = primitive(d, g, bias != nullptr, bf16);
+  Dnnl::Prim& p = primitive(d, g, bias != nullptr, bf16, packed);
   auto mem = [&](const memory::desc& md, const void* ptr) {
     return memory(md, d.engine, const_cast<void*>(ptr));
   };
@@ -91,6 +109,8 @@ void gemm_any(float* C, const void* A, const void* B, const float* bias, const G
   d.stats.flops +=
       2.0 * static_cast<double>(g.M) * static_cast<double>(g.N) * static_cast<double>(g.K);
   d.stats.seconds += seconds;
+  p.stats.calls++;
+  p.stats.seconds += seconds;
 }
 
 }  // namespace
@@ -117,6 +137,75 @@ void gemm_bf16(float* C, const uint16_t* A, const uint16_t* B, const float* bias
   }
   gemm_require_bf16("bf16 matmul");
   gemm_any(C, A, B, bias, g, true);
+}
+
+struct PackedWeight::Impl {
+  int64_t K = 0, N = 0;
+  bool trans = false;
+  memory packed;                  // oneDNN's blocked bf16 layout
+  dnnl::reorder from_fp32;        // fp32 plain -> packed: the rounding and the blocking at once
+  memory::desc fp32_md;           // the master's layout
+  std::vector<uint16_t> plain16;  // under the emulation: a plain bf16 copy instead
+};
+
+PackedWeight::PackedWeight() = default;
+PackedWeight::~PackedWeight() = default;
+PackedWeight::PackedWeight(PackedWeight&&) noexcept = default;
+PackedWeight& PackedWeight::operator=(PackedWeight&&) noexcept = default;
+int64_t PackedWeight::K() const {
+  return impl_ ? impl_->K : 0;
+}
+int64_t PackedWeight::N() const {
+  return impl_ ? impl_->N : 0;
+}
+int64_t PackedWeight::bytes() const {
+  if (!impl_) return 0;
+  return impl_->plain16.empty() ? static_cast<int64_t>(impl_->packed.get_desc().get_size())
+                                : static_cast<int64_t>(impl_->plain16.size() * 2);
+}
+
+void PackedWeight::pack(const float* W, int64_t K, int64_t N, bool trans) {
+  if (K <= 0 || N <= 0) fail("internal: packing a ", K, "x", N, " weight");
+  const bool emulated = emulate_bf16 && !gemm_machine().bf16;
+  if (!emulated) gemm_require_bf16("bf16 matmul");
+  if (!impl_ || impl_->K != K || impl_->N != N || impl_->trans != trans) {
+    impl_ = std::make_unique<Impl>();
+    impl_->K = K, impl_->N = N, impl_->trans = trans;
+    if (!emulated) {
+      Dnnl& d = dnnl_state();
+      impl_->fp32_md = memory::desc({K, N}, memory::data_type::f32,
+                                    trans ? memory::dims{1, K} : memory::dims{N, 1});
+      impl_->packed = memory(packed_desc(d, K, N), d.engine);
+      impl_->from_fp32 = dnnl::reorder(dnnl::reorder::primitive_desc(
+          d.engine, impl_->fp32_md, d.engine, impl_->packed.get_desc()));
+    }
+  }
+  if (emulated) {  // plain [K,N], as gemm_bf16 takes it packed
+    impl_->plain16.resize(static_cast<size_t>(K * N));
+    std::vector<float> kn(static_cast<size_t>(K * N));
+    for (int64_t k = 0; k < K; k++)
+      for (int64_t n = 0; n < N; n++) kn[k * N + n] = trans ? W[n * K + k] : W[k * N + n];
+    to_bf16(impl_->plain16.data(), kn.data(), K * N);
+    return;
+  }
+  Dnnl& d = dnnl_state();
+  memory src(impl_->fp32_md, d.engine, const_cast<float*>(W));
+  impl_->from_fp32.execute(d.stream, src, impl_->packed);
+  d.stream.wait();
+}
+
+void gemm_bf16_packed(float* C, const uint16_t* A, const PackedWeight& W, const float* bias,
+                      const GemmArgs& g) {
+  if (W.empty()) fail("internal: gemm with an empty packed weight");
+  const PackedWeight::Impl& w = W.impl();
+  if (g.K != w.K || g.N != w.N || g.M <= 0)
+    fail("internal: packed gemm ", g.M, "x", g.N, "x", g.K, " on a ", w.K, "x", w.N, " weight");
+  if (!w.plain16.empty()) {  // the emulation
+    GemmArgs p = g;
+    p.trans_b = false, p.ldb = 0;
+    return gemm_bf16(C, A, w.plain16.data(), bias, p);
+  }
+  gemm_any(C, A, w.packed.get_data_handle(), bias, g, true, true);
 }
 
 void to_bf16(uint16_t* dst, const float* src, int64_t n) {
@@ -153,6 +242,14 @@ GemmStats gemm_stats() {
   Dnnl& d = dnnl_state();
   std::lock_guard<std::mutex> lock(d.mu);
   return d.stats;
+}
+
+std::vector<GemmShapeStats> gemm_shape_stats() {
+  Dnnl& d = dnnl_state();
+  std::lock_guard<std::mutex> lock(d.mu);
+  std::vector<GemmShapeStats> out;
+  for (const auto& [key, p] : d.cache) out.push_back(p.stats);
+  return out;
 }
 
 void gemm_naive(float* C, const float* A, const float* B, const float* bias, const GemmArgs& g) {

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 namespace instruct {
 
@@ -25,6 +27,35 @@ void gemm(float* C, const float* A, const float* B, const float* bias, const Gem
 // The same with A and B in bfloat16 (raw 16-bit words), fp32 bias, fp32 C.
 void gemm_bf16(float* C, const uint16_t* A, const uint16_t* B, const float* bias,
                const GemmArgs& g);
+// A weight in bf16, laid out once for its role as op(W) in C = A @ op(W): oneDNN's blocked layout
+// for bf16 matmuls, made from the fp32 master by one reorder (rounding to nearest even and blocking
+// in one pass). A bf16 matmul on plain weights re-blocks them inside every call: 10-20% of a
+// training GEMM, and 4x a decoding step's (one row against the whole matrix). Under the test
+// emulation of bf16 (gemm_emulate_bf16) it holds a plain bf16 copy.
+class PackedWeight {
+ public:
+  PackedWeight();
+  ~PackedWeight();
+  PackedWeight(PackedWeight&&) noexcept;
+  PackedWeight& operator=(PackedWeight&&) noexcept;
+  // (Re)makes it from W: [K,N] row-major, or [N,K] when `trans` (op(W) = W^T). The same shape again
+  // reuses the buffer (once per optimizer step).
+  void pack(const float* W, int64_t K, int64_t N, bool trans);
+  bool empty() const { return impl_ == nullptr; }
+  int64_t K() const;
+  int64_t N() const;
+  int64_t bytes() const;
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+// C[M,N] = A[M,K] (bf16) @ op(W) (+ bias) (+ C when g.accumulate), fp32 accumulation and output.
+// g.K and g.N must be W's; g.trans_b and g.ldb are ignored (W's layout is its own).
+void gemm_bf16_packed(float* C, const uint16_t* A, const PackedWeight& W, const float* bias,
+                      const GemmArgs& g);
+
 // Round to nearest even, as torch's .to(torch.bfloat16).
 void to_bf16(uint16_t* dst, const float* src, int64_t n);
 float from_bf16(uint16_t v);
@@ -38,6 +69,14 @@ struct GemmStats {
   double seconds = 0, flops = 0;
 };
 GemmStats gemm_stats();
+// The same per shape (one entry per cached primitive): what a step's GEMMs are, and their rate.
+struct GemmShapeStats {
+  GemmArgs g;
+  bool bf16 = false, bias = false, packed = false;  // packed: B is a PackedWeight
+  int64_t calls = 0;
+  double seconds = 0;
+};
+std::vector<GemmShapeStats> gemm_shape_stats();
 
 // The machine as the GEMM seam sees it, probed once: the CPU, the ISA oneDNN dispatches to, the
 // kernels it picks for a typical step shape, and whether bf16 matmuls run here at all (oneDNN 2.6

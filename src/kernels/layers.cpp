@@ -10,6 +10,8 @@
 // glibc's libmvec has vector tanhf (AVX-512: _ZGVeN16v_tanhf); declaring tanhf a SIMD function lets
 // the GELU loops call it 16 lanes at a time instead of the scalar libm routine.
 extern "C" float tanhf(float) noexcept __attribute__((simd("notinbranch")));
+// The same for expf (_ZGVeN16v_expf): the softmax over the vocabulary is 50257 of them per row.
+extern "C" float expf(float) noexcept __attribute__((simd("notinbranch")));
 
 namespace instruct {
 
@@ -249,13 +251,46 @@ void bias_backward(F* dbias, const F* dout, int N, int OC) {
 
 namespace {
 
-// log(sum(exp(x - max))) + max over one row.
+template <typename F>
+F exp_of(F x) {
+  if constexpr (std::is_same_v<F, float>)
+    return expf(x);
+  else
+    return std::exp(x);
+}
+
+template <typename F>
+F row_max(const F* x, int V) {
+  F m = -INFINITY;
+#pragma omp simd reduction(max : m)
+  for (int v = 0; v < V; v++) m = x[v] > m ? x[v] : m;
+  return m;
+}
+
+// log(sum(exp(x - max))) + max over one row (vectorized: the sum in SIMD lanes).
 template <typename F>
 F logsumexp(const F* x, int V) {
-  F m = -INFINITY;
-  for (int v = 0; v < V; v++) m = std::max(m, x[v]);
-  F s = 0.0f;
-  for (int v = 0; v < V; v++) s += std::exp(x[v] - m);
+  const F m = row_max(x, V);
+  F s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int v = 0; v < V; v++) s += exp_of(x[v] - m);
+  return m + std::log(s);
+}
+
+// x = softmax(x) * scale in place, one exp per element; returns the row's log-sum-exp.
+template <typename F>
+F softmax_scaled(F* x, int V, F scale) {
+  const F m = row_max(x, V);
+  F s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int v = 0; v < V; v++) {
+    const F e = exp_of(x[v] - m);
+    x[v] = e;
+    s += e;
+  }
+  const F k = scale / s;
+#pragma omp simd
+  for (int v = 0; v < V; v++) x[v] *= k;
   return m + std::log(s);
 }
 
@@ -295,9 +330,8 @@ double crossentropy_forward_backward(F* logits, const int32_t* targets, int N, i
       for (int v = 0; v < V; v++) x[v] = 0.0f;
       continue;
     }
-    const F lse = logsumexp(x, V);
-    loss += lse - x[targets[i]];
-    for (int v = 0; v < V; v++) x[v] = std::exp(x[v] - lse) * inv;
+    const F target = x[targets[i]];
+    loss += softmax_scaled(x, V, inv) - target;
     x[targets[i]] -= inv;
   }
   return *counted ? loss / static_cast<double>(*counted) : 0.0;
@@ -317,9 +351,8 @@ void logprob_rows_backward(F* logits, const int32_t* labels, const double* dout,
 #pragma omp parallel for
   for (int i = 0; i < N; i++) {
     F* x = logits + static_cast<int64_t>(i) * V;
-    const F lse = logsumexp(x, V);
     const F g = static_cast<F>(dout[i]);
-    for (int v = 0; v < V; v++) x[v] = -g * std::exp(x[v] - lse);
+    softmax_scaled(x, V, -g);
     x[labels[i]] += g;
   }
 }

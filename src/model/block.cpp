@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "core/error.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/layers.hpp"
 
@@ -78,15 +79,18 @@ void lora_backward(const Linear& L, float* dinp, const float* dout, const float*
 void linear_forward(const Linear& L, float* out, const float* inp, int64_t N) {
   const bool conv = L.layout == WeightLayout::kConv1D;
   const GemmArgs g{N, L.out, L.in, false, !conv, false};
-  if (!L.w16)
-    gemm(out, inp, L.w, L.b, g);
-  else
+  if (L.w16p)
+    gemm_bf16_packed(out, bf16_of(scratch_a, inp, N * L.in), *L.w16p, L.b, g);
+  else if (L.w16)
     gemm_bf16(out, bf16_of(scratch_a, inp, N * L.in), L.w16, L.b, g);
+  else
+    gemm(out, inp, L.w, L.b, g);
   if (L.lora.on()) lora_forward(L, out, inp, N);
 }
 
 void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const float* dout,
                      const float* inp, int64_t N, bool accumulate_dinp) {
+  if (L.w16p && !L.w16) fail("internal: a backward through weights packed for inference");
   const bool conv = L.layout == WeightLayout::kConv1D;
   // dinp (N,in) = dout (N,out) @ W^T: W^T is Conv1D [in,out] transposed, or Linear [out,in] as is.
   const GemmArgs gin{N, L.in, L.out, false, conv, accumulate_dinp};
@@ -116,18 +120,22 @@ void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const f
   if (L.lora.on()) lora_backward(L, dinp, dout, inp, N);
 }
 
-BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const ParamViews16* p16,
+BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const Bf16Weights* w16,
                            const LoraAdapter* lora, int l) {
   const int64_t C = c.n_embd;
   const LayerTensors& w = p.layers[l];
-  const LayerViews<uint16_t>* w16 = p16 ? &p16->layers[l] : nullptr;
+  const LayerViews<uint16_t>* v16 = w16 && !w16->plain.empty() ? &w16->views.layers[l] : nullptr;
   const auto conv = WeightLayout::kConv1D;
   BlockWeights b;
   b.ln1w = w.ln1w, b.ln1b = w.ln1b, b.ln2w = w.ln2w, b.ln2b = w.ln2b;
-  b.qkv = {w.qkvw, w16 ? w16->qkvw : nullptr, w.qkvb, C, 3 * C, conv, {}};
-  b.attproj = {w.attprojw, w16 ? w16->attprojw : nullptr, w.attprojb, C, C, conv, {}};
-  b.fc = {w.fcw, w16 ? w16->fcw : nullptr, w.fcb, C, 4 * C, conv, {}};
-  b.fcproj = {w.fcprojw, w16 ? w16->fcprojw : nullptr, w.fcprojb, 4 * C, C, conv, {}};
+  b.qkv = {w.qkvw, v16 ? v16->qkvw : nullptr, nullptr, w.qkvb, C, 3 * C, conv, {}};
+  b.attproj = {w.attprojw, v16 ? v16->attprojw : nullptr, nullptr, w.attprojb, C, C, conv, {}};
+  b.fc = {w.fcw, v16 ? v16->fcw : nullptr, nullptr, w.fcb, C, 4 * C, conv, {}};
+  b.fcproj = {w.fcprojw, v16 ? v16->fcprojw : nullptr, nullptr, w.fcprojb, 4 * C, C, conv, {}};
+  if (w16 && !w16->packed.empty()) {
+    Linear* ls[] = {&b.qkv, &b.attproj, &b.fc, &b.fcproj};
+    for (int k = 0; k < 4; k++) ls[k]->w16p = &w16->packed[4 * l + k];
+  }
   if (lora && lora->on()) {
     b.qkv.lora = lora->linear(l, kLoraQkv);
     b.attproj.lora = lora->linear(l, kLoraProj);
@@ -137,12 +145,26 @@ BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const Par
   return b;
 }
 
-Linear head_weights(const GPT2Config& c, const ParamTensors& p, const ParamViews16* p16,
+Linear head_weights(const GPT2Config& c, const ParamTensors& p, const Bf16Weights* w16,
                     const LoraAdapter* lora) {
-  Linear h{p.lm_head, p16 ? p16->lm_head : nullptr, nullptr, c.n_embd,
-           c.vocab,   WeightLayout::kLinear,        {}};
+  Linear h{p.lm_head, nullptr, nullptr, nullptr, c.n_embd, c.vocab, WeightLayout::kLinear, {}};
+  if (w16 && !w16->plain.empty()) h.w16 = w16->views.lm_head;
+  if (w16 && !w16->packed.empty()) h.w16p = &w16->packed[4 * static_cast<size_t>(c.n_layer)];
   if (lora && lora->on()) h.lora = lora->linear(c.n_layer, kLoraHead);
   return h;
+}
+
+void bf16_linears_pack(std::vector<PackedWeight>& packed, const GPT2Config& c,
+                       const ParamTensors& p) {
+  std::vector<Linear> ls;
+  for (int l = 0; l < c.n_layer; l++) {
+    const BlockWeights b = block_weights(c, p, nullptr, nullptr, l);
+    ls.insert(ls.end(), {b.qkv, b.attproj, b.fc, b.fcproj});
+  }
+  ls.push_back(head_weights(c, p, nullptr, nullptr));
+  packed.resize(ls.size());
+  for (size_t i = 0; i < ls.size(); i++)  // op(W): Conv1D [in,out] as is, Linear [out,in] W^T
+    packed[i].pack(ls[i].w, ls[i].in, ls[i].out, ls[i].layout != WeightLayout::kConv1D);
 }
 
 }  // namespace instruct

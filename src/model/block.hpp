@@ -6,20 +6,24 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
+#include "kernels/gemm.hpp"
 #include "model/lora.hpp"
 #include "model/params.hpp"
 
 namespace instruct {
 
-// A linear layer's weights: fp32 (and a bf16 copy in the same layout, when running in bf16: then
-// every GEMM of the layer, forward and backward, takes bf16 operands and accumulates in fp32),
-// bias, sizes and layout (Conv1D [in,out] or Linear [out,in]), and an optional LoRA adapter
-// (fp32; its gradients, when it has them, are accumulated by the backward).
+// A linear layer's weights: fp32, and in bf16 either a plain copy in the same layout (training:
+// every GEMM of the layer, forward and backward, takes bf16 operands and accumulates in fp32) or a
+// copy packed for the forward GEMM (inference); bias, sizes and layout (Conv1D [in,out] or Linear
+// [out,in]), and an optional LoRA adapter (fp32; its gradients, when it has them, are accumulated
+// by the backward).
 struct Linear {
   const float* w = nullptr;
-  const uint16_t* w16 = nullptr;  // bf16 copy; when set, the layer runs in bf16
-  const float* b = nullptr;       // (out) or nullptr
+  const uint16_t* w16 = nullptr;       // bf16, plain; when set, the layer runs in bf16
+  const PackedWeight* w16p = nullptr;  // bf16, packed for the forward; when set, runs in bf16
+  const float* b = nullptr;            // (out) or nullptr
   int64_t in = 0, out = 0;
   WeightLayout layout = WeightLayout::kConv1D;
   LoraLinear lora;
@@ -34,17 +38,31 @@ void linear_forward(const Linear& L, float* out, const float* inp, int64_t N);
 void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const float* dout,
                      const float* inp, int64_t N, bool accumulate_dinp = false);
 
+// A model's linear weights in bf16 as the weights of its GEMMs: a plain copy laid out as the
+// parameters (training: the forward and both backward GEMMs read it; one cast per optimizer step),
+// or each linear packed once for the forward GEMM (inference, where the blocked layout pays most:
+// a decoding step multiplies one row by every weight). Packed linear i is layer l's qkv, attproj,
+// fc, fcproj at i = 4l..4l+3, the head last.
+struct Bf16Weights {
+  std::vector<uint16_t> plain;
+  ParamViews16 views;  // into `plain`
+  std::vector<PackedWeight> packed;
+};
+// Packs every linear of a model for the forward GEMM.
+void bf16_linears_pack(std::vector<PackedWeight>& packed, const GPT2Config& c,
+                       const ParamTensors& p);
+
 // One pre-LN block's weights.
 struct BlockWeights {
   const float *ln1w, *ln1b, *ln2w, *ln2b;
   Linear qkv, attproj, fc, fcproj;
 };
-// Layer l of a model: its views, plus the bf16 copies when `p16` has them, plus the adapter's
+// Layer l of a model: its views, plus its bf16 weights when `w16` has any, plus the adapter's
 // pieces when `lora` is on.
-BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const ParamViews16* p16,
+BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const Bf16Weights* w16,
                            const LoraAdapter* lora, int l);
 // The LM head as a linear layer: Linear [V,C] (the untied head, or wte when tied).
-Linear head_weights(const GPT2Config& c, const ParamTensors& p, const ParamViews16* p16,
+Linear head_weights(const GPT2Config& c, const ParamTensors& p, const Bf16Weights* w16,
                     const LoraAdapter* lora);
 
 // Where one block's forward writes. Training keeps every buffer per layer for the backward;

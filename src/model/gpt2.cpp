@@ -92,16 +92,33 @@ void gpt2_zero_grad(GPT2& m) {
   if (fresh) m.g = param_views(m.w.grads.data(), m.w.table, m.cfg);
 }
 
-void gpt2_use_bf16(GPT2& m, bool on) {
-  if (!on) {
-    m.w16.clear();
-    m.p16 = {};
-    return;
+namespace {
+
+// The training copy: parameters [first, last) cast to bf16 (allocated on first use).
+void bf16_cast(GPT2& m, int64_t first, int64_t last) {
+  const int64_t n = m.w.params.size();
+  if (static_cast<int64_t>(m.w16.plain.size()) != n) {
+    m.w16.plain.resize(n);
+    m.w16.views = param_views(m.w16.plain.data(), m.w.table, m.cfg);
   }
-  const bool fresh = m.w16.size() != static_cast<size_t>(m.w.params.size());
-  if (fresh) m.w16.resize(m.w.params.size());
-  to_bf16(m.w16.data(), m.w.params.data(), m.w.params.size());
-  if (fresh) m.p16 = param_views(m.w16.data(), m.w.table, m.cfg);
+  to_bf16(m.w16.plain.data() + first, m.w.params.data() + first, last - first);
+}
+
+}  // namespace
+
+void gpt2_use_bf16(GPT2& m, Bf16 use) {
+  if (use != gpt2_bf16_use(m)) m.w16 = {};
+  if (use == Bf16::kInference) bf16_linears_pack(m.w16.packed, m.cfg, m.p);
+  if (use == Bf16::kTraining) bf16_cast(m, 0, m.w.params.size());
+}
+
+void gpt2_refresh_bf16(GPT2& m, const float* begin, const float* end) {
+  if (gpt2_bf16_use(m) != Bf16::kTraining) return;
+  const float* base = m.w.params.data();
+  if (begin)
+    bf16_cast(m, begin - base, end - base);
+  else
+    bf16_cast(m, 0, m.w.params.size());
 }
 
 namespace {
@@ -428,8 +445,8 @@ void gpt2_merge_lora(GPT2& m) {
     untied.lora = std::move(m.lora);
     m = std::move(untied);
   }
-  const bool bf16 = !m.w16.empty();
-  gpt2_use_bf16(m, false);
+  const Bf16 bf16 = gpt2_bf16_use(m);
+  gpt2_use_bf16(m, Bf16::kOff);
   auto fold = [](float* W, const Linear& L) {
     const LoraLinear& a = L.lora;
     if (!a.on()) return;
@@ -455,7 +472,7 @@ void gpt2_merge_lora(GPT2& m) {
   }
   fold(m.p.lm_head, gpt2_head_weights(m));
   m.lora = LoraAdapter{};
-  if (bf16) gpt2_use_bf16(m, true);
+  gpt2_use_bf16(m, bf16);
 }
 
 }  // namespace instruct

@@ -23,11 +23,10 @@ struct GPT2 {
   GPT2Config cfg;
   ParamBlock w;       // parameters and gradients, one table
   ParamTensors p, g;  // views of w.params and (once allocated) w.grads
-  // A bf16 copy of the parameters: with it every GEMM (training forward and backward, inference)
-  // takes bf16 operands and accumulates in fp32; the fp32 parameters stay the master copy.
-  // Refresh it after changing the parameters (gpt2_use_bf16 again: once per optimizer step).
-  std::vector<uint16_t> w16;
-  ParamViews16 p16;
+  // The weights in bf16 (gpt2_use_bf16): with them every GEMM takes bf16 operands and accumulates
+  // in fp32; the fp32 parameters stay the master copy. Refreshed after the parameters change (once
+  // per optimizer step).
+  Bf16Weights w16;
   // A LoRA adapter (off unless its rank is set): when on, the base is frozen, the adapter's block
   // is what trains, and every adapted linear adds its delta through the seam.
   LoraAdapter lora;
@@ -54,11 +53,22 @@ void gpt2_init_random(GPT2& m, uint64_t seed);
 // Allocates the trainable parameters' gradients on first use (and their views), then zeroes them:
 // the adapter's with LoRA (the frozen base never gets any), else the model's.
 void gpt2_zero_grad(GPT2& m);
-// Makes (or refreshes, or with `on` false drops) the bf16 copy of the parameters.
-void gpt2_use_bf16(GPT2& m, bool on);
-// The bf16 copy's views when the model runs in bf16, else null.
-inline const ParamViews16* gpt2_bf16_views(const GPT2& m) {
-  return m.w16.empty() ? nullptr : &m.p16;
+// How the linear layers run: fp32; bf16 for inference (each linear packed for the forward GEMM);
+// bf16 for training (a plain copy every GEMM reads, forward and backward). Both 2 bytes a weight.
+enum class Bf16 { kOff, kInference, kTraining };
+// Makes (or refreshes, or with kOff drops) the bf16 weights.
+void gpt2_use_bf16(GPT2& m, Bf16 use);
+// Refreshes the training copy of the parameters in [begin, end) (all: nullptr, nullptr): after an
+// optimizer step, or the fused update's tensors as they are updated. Nothing in fp32.
+void gpt2_refresh_bf16(GPT2& m, const float* begin, const float* end);
+inline Bf16 gpt2_bf16_use(const GPT2& m) {
+  return !m.w16.packed.empty()  ? Bf16::kInference
+         : !m.w16.plain.empty() ? Bf16::kTraining
+                                : Bf16::kOff;
+}
+// The bf16 weights when the model runs in bf16, else null.
+inline const Bf16Weights* gpt2_bf16_views(const GPT2& m) {
+  return gpt2_bf16_use(m) == Bf16::kOff ? nullptr : &m.w16;
 }
 // What the model's linear layers are made of, for layer l and for the head: fp32 or bf16 weights,
 // plus the adapter when there is one.

@@ -44,7 +44,7 @@ InferModel infer_model_load(const InferOptions& o, std::ostream& log) {
   im.bpe = tokenizer_load(tok);
   infer_options_visit(OptChecker{}, o);
   if (o.dtype == "bf16") gemm_require_bf16("--precision bf16");
-  gpt2_use_bf16(im.model, o.dtype == "bf16");
+  gpt2_use_bf16(im.model, o.dtype == "bf16" ? Bf16::kInference : Bf16::kOff);
   if (im.bpe.size() > im.model.cfg.vocab)
     fail("the tokenizer has ", im.bpe.size(), " tokens but the model only ", im.model.cfg.vocab,
          "; use the tokenizer the model was trained with (--tokenizer)");

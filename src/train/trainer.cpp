@@ -42,7 +42,7 @@ Trainer::Trainer(GPT2& model, Objective& objective, const TrainerOptions& o)
       obj_(objective),
       o_(o),
       adam_(adamw_create(gpt2_trainable(model), o.adam, o.decay_all, o.state)) {
-  gpt2_use_bf16(m_, o.bf16);  // the GEMMs' weights: cast once per step, not once per use
+  gpt2_use_bf16(m_, o.bf16 ? Bf16::kTraining : Bf16::kOff);  // cast once per step, not per use
   if (o.fused) gpt2_use_fused_grads(m_);
 }
 
@@ -83,12 +83,10 @@ StepResult Trainer::step(std::span<const std::vector<int32_t>> parts, int64_t st
     adamw_begin(adam_);
     const GradReady ready = [&](size_t first, size_t end, const float* grads) {
       adamw_update_range(adam_, trainable, first, end, grads);
-      if (o_.bf16) {
-        const ParamSpec& a = trainable.table[first];
-        const ParamSpec& b = trainable.table[end - 1];
-        to_bf16(m_.w16.data() + a.offset, trainable.params.data() + a.offset,
-                b.offset + b.numel - a.offset);
-      }
+      const ParamSpec& a = trainable.table[first];
+      const ParamSpec& b = trainable.table[end - 1];
+      gpt2_refresh_bf16(m_, trainable.params.data() + a.offset,
+                        trainable.params.data() + b.offset + b.numel);
     };
     obj_.backward(&ready);
     r.updated = true;
@@ -98,7 +96,7 @@ StepResult Trainer::step(std::span<const std::vector<int32_t>> parts, int64_t st
     dist_allreduce_sum(trainable.grads.data(), static_cast<size_t>(trainable.grads.size()));
   r.grad_norm = o_.max_grad_norm > 0 ? grad_clip_global_norm(trainable, o_.max_grad_norm) : -1;
   adamw_step(adam_, trainable);
-  if (o_.bf16 && !m_.lora.on()) gpt2_use_bf16(m_, true);
+  if (!m_.lora.on()) gpt2_refresh_bf16(m_, nullptr, nullptr);
   r.updated = true;
   return r;
 }
