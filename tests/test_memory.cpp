@@ -244,6 +244,39 @@ TEST(LeanTraining, RecomputedActivationsEqualStoredOnes) {
             gpt2_activation_bytes(medium, 8, 256, false) / 4);
 }
 
+// bf16 training keeps each GEMM's input in bf16 from the forward to the backward (their fp32
+// buffers shared by the layers): the same roundings as casting at each use, so the same loss and
+// gradients bit for bit, stored or recomputed; and less memory. Emulated where the CPU has no bf16
+// matmul.
+TEST(LeanTraining, Bf16GemmInputsKeptFromTheForwardAreTheRoundingAtEachUse) {
+  gemm_emulate_bf16(true);
+  Tiny t = tiny();
+  gpt2_use_bf16(t.m, Bf16::kTraining);
+  std::vector<int32_t> tokens(t.ex[7].tokens.begin(), t.ex[7].tokens.end() - 1),
+      targets(t.ex[7].tokens.begin() + 1, t.ex[7].tokens.end());
+  const int T = static_cast<int>(tokens.size());
+  std::vector<std::vector<float>> grads;
+  std::vector<double> losses;
+  for (auto [half, recompute] : {std::pair{false, false}, {true, false}, {true, true}}) {
+    GPT2Step s;
+    s.half_inputs = half, s.recompute = recompute;
+    gpt2_zero_grad(t.m);
+    losses.push_back(gpt2_loss(t.m, s, tokens.data(), targets.data(), 1, T, true).loss);
+    EXPECT_EQ(s.bf16_acts, half);
+    gpt2_backward(t.m, s);
+    grads.emplace_back(t.m.w.grads.data(), t.m.w.grads.data() + t.m.w.size());
+  }
+  gpt2_use_bf16(t.m, Bf16::kOff);
+  gemm_emulate_bf16(false);
+  for (size_t i = 1; i < grads.size(); i++) {
+    EXPECT_EQ(losses[i], losses[0]) << i;
+    EXPECT_EQ(grads[i], grads[0]) << i;
+  }
+  const GPT2Config small = config_preset("small");
+  EXPECT_LT(gpt2_activation_bytes(small, 8, 256, false, true),
+            gpt2_activation_bytes(small, 8, 256, false, false) * 9 / 10);
+}
+
 TEST(LeanTraining, MemoryEstimateCountsEachOption) {
   const GPT2Config xl = config_preset("xl");
   const int64_t n = param_count(param_table(xl));

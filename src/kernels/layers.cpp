@@ -15,6 +15,19 @@ extern "C" float expf(float) noexcept __attribute__((simd("notinbranch")));
 
 namespace instruct {
 
+// Sums below are `omp simd` reductions: the lanes add in another order than a scalar loop (which
+// the compiler may not reorder without -ffast-math), within float rounding of it.
+
+namespace {
+template <typename F>
+F exp_of(F x) {
+  if constexpr (std::is_same_v<F, float>)
+    return expf(x);
+  else
+    return std::exp(x);
+}
+}  // namespace
+
 template <typename F>
 void encoder_forward(F* out, const int32_t* inp, const F* wte, const F* wpe, int B, int T, int C) {
 #pragma omp parallel for
@@ -47,9 +60,11 @@ void layernorm_forward(F* out, F* mean, F* rstd, const F* inp, const F* weight, 
   for (int i = 0; i < N; i++) {
     const F* x = inp + static_cast<int64_t>(i) * C;
     F m = 0.0f;
+#pragma omp simd reduction(+ : m)
     for (int c = 0; c < C; c++) m += x[c];
     m /= C;
     F v = 0.0f;
+#pragma omp simd reduction(+ : v)
     for (int c = 0; c < C; c++) v += (x[c] - m) * (x[c] - m);
     v /= C;
     const F s = 1.0f / std::sqrt(v + eps);
@@ -76,6 +91,7 @@ void layernorm_backward(F* dinp, F* dweight, F* dbias, const F* dout, const F* i
       F* dx = dinp + static_cast<int64_t>(i) * C;
       const F m = mean[i], s = rstd[i];
       F dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
+#pragma omp simd reduction(+ : dnorm_mean, dnorm_norm_mean)
       for (int c = 0; c < C; c++) {
         const F norm = (x[c] - m) * s;
         const F dnorm = weight[c] * dy[c];
@@ -116,13 +132,15 @@ void attention_forward(F* out, F* att, const F* qkv, int B, int T, int C, int NH
         for (int t2 = 0; t2 <= t; t2++) {
           const F* k = qkv + (static_cast<int64_t>(b) * T + t2) * C3 + C + h * HS;
           F dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
           for (int i = 0; i < HS; i++) dot += q[i] * k[i];
           a[t2] = dot * scale;
           maxv = std::max(maxv, a[t2]);
         }
         F sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
         for (int t2 = 0; t2 <= t; t2++) {
-          a[t2] = std::exp(a[t2] - maxv);
+          a[t2] = exp_of(a[t2] - maxv);
           sum += a[t2];
         }
         const F inv = 1.0f / sum;
@@ -160,10 +178,10 @@ void attention_backward(F* dqkv, const F* dout, const F* qkv, const F* att, int 
             const F* v = qkv + (static_cast<int64_t>(b) * T + t2) * C3 + 2 * C + h * HS;
             F* dv = dqkv + (static_cast<int64_t>(b) * T + t2) * C3 + 2 * C + h * HS;
             F d = 0.0f;
-            for (int i = 0; i < HS; i++) {
-              d += v[i] * dy[i];
-              dv[i] += a[t2] * dy[i];
-            }
+#pragma omp simd reduction(+ : d)
+            for (int i = 0; i < HS; i++) d += v[i] * dy[i];
+#pragma omp simd
+            for (int i = 0; i < HS; i++) dv[i] += a[t2] * dy[i];
             datt[t2] = d;
             s += a[t2] * d;
           }
@@ -250,14 +268,6 @@ void bias_backward(F* dbias, const F* dout, int N, int OC) {
 }
 
 namespace {
-
-template <typename F>
-F exp_of(F x) {
-  if constexpr (std::is_same_v<F, float>)
-    return expf(x);
-  else
-    return std::exp(x);
-}
 
 template <typename F>
 F row_max(const F* x, int V) {

@@ -76,20 +76,21 @@ void lora_backward(const Linear& L, float* dinp, const float* dout, const float*
 
 }  // namespace
 
-void linear_forward(const Linear& L, float* out, const float* inp, int64_t N) {
+void linear_forward(const Linear& L, float* out, const float* inp, int64_t N,
+                    const uint16_t* inp16) {
   const bool conv = L.layout == WeightLayout::kConv1D;
   const GemmArgs g{N, L.out, L.in, false, !conv, false};
   if (L.w16p)
-    gemm_bf16_packed(out, bf16_of(scratch_a, inp, N * L.in), *L.w16p, L.b, g);
+    gemm_bf16_packed(out, inp16 ? inp16 : bf16_of(scratch_a, inp, N * L.in), *L.w16p, L.b, g);
   else if (L.w16)
-    gemm_bf16(out, bf16_of(scratch_a, inp, N * L.in), L.w16, L.b, g);
+    gemm_bf16(out, inp16 ? inp16 : bf16_of(scratch_a, inp, N * L.in), L.w16, L.b, g);
   else
     gemm(out, inp, L.w, L.b, g);
   if (L.lora.on()) lora_forward(L, out, inp, N);
 }
 
 void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const float* dout,
-                     const float* inp, int64_t N, bool accumulate_dinp) {
+                     const float* inp, int64_t N, bool accumulate_dinp, const uint16_t* inp16) {
   if (L.w16p && !L.w16) fail("internal: a backward through weights packed for inference");
   const bool conv = L.layout == WeightLayout::kConv1D;
   // dinp (N,in) = dout (N,out) @ W^T: W^T is Conv1D [in,out] transposed, or Linear [out,in] as is.
@@ -101,11 +102,11 @@ void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const f
     const uint16_t* dout16 = bf16_of(scratch_a, dout, N * L.out);
     if (dinp) gemm_bf16(dinp, dout16, L.w16, nullptr, gin);
     if (dw) {
-      const uint16_t* inp16 = bf16_of(scratch_b, inp, N * L.in);
+      const uint16_t* in16 = inp16 ? inp16 : bf16_of(scratch_b, inp, N * L.in);
       if (conv)
-        gemm_bf16(dw, inp16, dout16, nullptr, gw);
+        gemm_bf16(dw, in16, dout16, nullptr, gw);
       else
-        gemm_bf16(dw, dout16, inp16, nullptr, gw);
+        gemm_bf16(dw, dout16, in16, nullptr, gw);
     }
   } else {
     if (dinp) gemm(dinp, dout, L.w, nullptr, gin);
@@ -117,7 +118,10 @@ void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const f
     }
   }
   if (db) bias_backward(db, dout, static_cast<int>(N), static_cast<int>(L.out));
-  if (L.lora.on()) lora_backward(L, dinp, dout, inp, N);
+  if (L.lora.on()) {
+    if (!inp) fail("internal: an adapter's backward needs its fp32 input");
+    lora_backward(L, dinp, dout, inp, N);
+  }
 }
 
 BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const Bf16Weights* w16,

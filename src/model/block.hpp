@@ -29,14 +29,18 @@ struct Linear {
   LoraLinear lora;
 };
 
-// out (N,out) = inp (N,in) @ W (+ b) (+ alpha * inp A^T B^T). With a bf16 copy, inp is rounded to
-// bf16 and the product accumulates in fp32.
-void linear_forward(const Linear& L, float* out, const float* inp, int64_t N);
+// out (N,out) = inp (N,in) @ W (+ b) (+ alpha * inp A^T B^T). With bf16 weights, inp is rounded to
+// bf16 (or `inp16` is that rounding already) and the product accumulates in fp32.
+void linear_forward(const Linear& L, float* out, const float* inp, int64_t N,
+                    const uint16_t* inp16 = nullptr);
 // dinp (N,in) = dout @ W^T (+ the adapter's path) (written, or added when accumulate_dinp; skipped
 // when dinp is null); dw += the weight gradient in W's layout (skipped when null: a frozen weight);
 // db += sum(dout); the adapter's dA, dB += theirs when it has gradients.
+// With bf16 weights, `inp16` (when given) is inp rounded to bf16, kept from the forward: then inp
+// may be null (not with an adapter, whose path is fp32).
 void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const float* dout,
-                     const float* inp, int64_t N, bool accumulate_dinp = false);
+                     const float* inp, int64_t N, bool accumulate_dinp = false,
+                     const uint16_t* inp16 = nullptr);
 
 // A model's linear weights in bf16 as the weights of its GEMMs: a plain copy laid out as the
 // parameters (training: the forward and both backward GEMMs read it; one cast per optimizer step),
@@ -76,6 +80,9 @@ struct BlockActs {
   float *fch, *fchg;  // (N,4C)
   float* res3;        // (N,C) the block's output
   float* tmp;         // (N,C) scratch: the projections' outputs
+  // bf16 training: where the GEMMs' inputs are kept in bf16 for the backward (then the fp32 ln1,
+  // atty, ln2 and fchg above are scratch shared by the layers); null: fp32 only.
+  uint16_t *ln1_16 = nullptr, *atty16 = nullptr, *ln2_16 = nullptr, *fchg16 = nullptr;
 };
 
 // The block body: x (N,C) -> a.res3. `attention(atty, qkv)` fills atty (N,C) from qkv (N,3C).

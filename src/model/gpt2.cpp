@@ -123,28 +123,52 @@ void gpt2_refresh_bf16(GPT2& m, const float* begin, const float* end) {
 
 namespace {
 
-using Slots = std::vector<std::pair<float**, int64_t>>;
+// Where each tensor starts in the arena, in floats (bf16 tensors take half as many).
+struct Slots {
+  std::vector<std::pair<float**, int64_t>> f32;
+  std::vector<std::pair<uint16_t**, int64_t>> b16;
+};
 
 // Plans the activation layout for N packed tokens whose attention maps take `att` floats: where
-// each tensor starts; returns the floats needed.
+// each tensor starts; returns the floats needed. `bf16`: the GEMMs' inputs are kept in bf16 per
+// layer, their fp32 buffers shared.
 int64_t activations_plan(GPT2Activations& a, const GPT2Config& c, int64_t N, int64_t att,
-                         Slots& slots, bool keep, bool recompute, std::vector<float*>* block_out) {
+                         Slots& slots, bool keep, bool recompute, std::vector<float*>* block_out,
+                         bool bf16) {
   // Without backward, or recomputing in the backward, one layer's buffers (plus, to recompute,
   // every block's output).
   const int64_t C = c.n_embd, V = c.vocab, L = keep && !recompute ? c.n_layer : 1;
   int64_t off = 0;
   a.layers.resize(L);
-  auto take = [&](float** p, int64_t n) { slots.push_back({p, off}), off += (n + 15) / 16 * 16; };
+  auto take = [&](float** p, int64_t n) {
+    slots.f32.push_back({p, off}), off += (n + 15) / 16 * 16;
+  };
+  auto take16 = [&](uint16_t** p, int64_t n) {
+    slots.b16.push_back({p, off}), off += (n + 31) / 32 * 16;
+  };
   take(&a.encoded, N * C);
+  // bf16: the fp32 GEMM inputs (ln1, atty, ln2, fch_gelu), one set shared by the layers
+  int64_t shared[4] = {};
+  const int64_t shared_n[4] = {N * C, N * C, N * C, N * 4 * C};
+  if (bf16)
+    for (int i = 0; i < 4; i++) shared[i] = off, off += (shared_n[i] + 15) / 16 * 16;
   if (keep && recompute) {
     block_out->resize(c.n_layer);
     for (float*& o : *block_out) take(&o, N * C);
   }
   for (auto& l : a.layers) {
-    take(&l.ln1, N * C), take(&l.ln1_mean, N), take(&l.ln1_rstd, N);
-    take(&l.qkv, N * 3 * C), take(&l.atty, N * C), take(&l.att, att);
-    take(&l.residual2, N * C), take(&l.ln2, N * C), take(&l.ln2_mean, N), take(&l.ln2_rstd, N);
-    take(&l.fch, N * 4 * C), take(&l.fch_gelu, N * 4 * C), take(&l.residual3, N * C);
+    l.ln1_16 = l.atty16 = l.ln2_16 = l.fchg16 = nullptr;
+    if (bf16) {
+      take16(&l.ln1_16, N * C), take16(&l.atty16, N * C), take16(&l.ln2_16, N * C),
+          take16(&l.fchg16, N * 4 * C);
+      float** fp32[4] = {&l.ln1, &l.atty, &l.ln2, &l.fch_gelu};
+      for (int i = 0; i < 4; i++) slots.f32.push_back({fp32[i], shared[i]});
+    } else {
+      take(&l.ln1, N * C), take(&l.atty, N * C), take(&l.ln2, N * C), take(&l.fch_gelu, N * 4 * C);
+    }
+    take(&l.ln1_mean, N), take(&l.ln1_rstd, N), take(&l.qkv, N * 3 * C), take(&l.att, att);
+    take(&l.residual2, N * C), take(&l.ln2_mean, N), take(&l.ln2_rstd, N);
+    take(&l.fch, N * 4 * C), take(&l.residual3, N * C);
   }
   take(&a.lnf, N * C), take(&a.lnf_mean, N), take(&a.lnf_rstd, N), take(&a.lnf_rows, N * C);
   take(&a.logits, N * V), take(&a.tmp_btc, N * C);
@@ -155,8 +179,8 @@ int64_t activations_plan(GPT2Activations& a, const GPT2Config& c, int64_t N, int
 
 // Lays the activations out for the sequences `lens` (packed back to back) inside the arena,
 // growing it when needed; records each sequence's token and attention-map offsets.
-void activations_layout(GPT2Step& st, const GPT2Config& c, std::span<const int32_t> lens,
-                        bool keep) {
+void activations_layout(GPT2Step& st, const GPT2Config& c, std::span<const int32_t> lens, bool keep,
+                        bool bf16) {
   st.lens.assign(lens.begin(), lens.end());
   st.offs.assign(lens.size() + 1, 0);
   st.att_offs.assign(lens.size() + 1, 0);
@@ -166,21 +190,23 @@ void activations_layout(GPT2Step& st, const GPT2Config& c, std::span<const int32
   }
   st.N = st.offs.back();
   Slots slots;
-  const int64_t off =
-      activations_plan(st.a, c, st.N, st.att_offs.back(), slots, keep, st.recompute, &st.block_out);
+  const int64_t off = activations_plan(st.a, c, st.N, st.att_offs.back(), slots, keep, st.recompute,
+                                       &st.block_out, bf16);
   st.kept = keep;
+  st.bf16_acts = bf16;
   if (st.arena.size() < off) st.arena.resize(off);
-  for (auto& [p, o] : slots) *p = st.arena.data() + o;
+  for (auto& [p, o] : slots.f32) *p = st.arena.data() + o;
+  for (auto& [p, o] : slots.b16) *p = reinterpret_cast<uint16_t*>(st.arena.data() + o);
 }
 
 }  // namespace
 
-int64_t gpt2_activation_bytes(const GPT2Config& c, int B, int T, bool recompute) {
+int64_t gpt2_activation_bytes(const GPT2Config& c, int B, int T, bool recompute, bool bf16) {
   GPT2Activations a;
   Slots slots;
   std::vector<float*> outs;
   const int64_t BT = static_cast<int64_t>(B) * T;
-  return activations_plan(a, c, BT, BT * c.n_head * T, slots, true, recompute, &outs) *
+  return activations_plan(a, c, BT, BT * c.n_head * T, slots, true, recompute, &outs, bf16) *
          static_cast<int64_t>(sizeof(float));
 }
 
@@ -204,7 +230,9 @@ const float* gpt2_forward(const GPT2& m, GPT2Step& st, const int32_t* tokens,
   for (int32_t len : lens)
     if (len < 0 || len > c.n_ctx)
       fail("sequence length ", len, " exceeds the model context ", c.n_ctx, "; lower --max-length");
-  activations_layout(st, c, lens, keep);
+  // bf16 training keeps the GEMMs' inputs in bf16 (not with an adapter: its path is fp32).
+  activations_layout(st, c, lens, keep,
+                     keep && st.half_inputs && gpt2_bf16_use(m) == Bf16::kTraining && !m.lora.on());
   const int64_t N = st.N;
   for (int64_t i = 0; i < N; i++)
     if (tokens[i] < 0 || tokens[i] >= V)
@@ -227,9 +255,9 @@ const float* gpt2_forward(const GPT2& m, GPT2Step& st, const int32_t* tokens,
     GPT2Activations::Layer& s = a.layers[keep && !recompute ? l : 0];
     float* res3 = recompute ? st.block_out[l] : keep ? s.residual3 : a.encoded;
     BlockActs io{
-        s.ln1,    s.ln1_mean, s.ln1_rstd, s.qkv, s.atty,     keep ? s.residual2 : a.encoded,
-        s.ln2,    s.ln2_mean, s.ln2_rstd, s.fch, s.fch_gelu, res3,
-        a.tmp_btc};
+        s.ln1,     s.ln1_mean, s.ln1_rstd, s.qkv,    s.atty,     keep ? s.residual2 : a.encoded,
+        s.ln2,     s.ln2_mean, s.ln2_rstd, s.fch,    s.fch_gelu, res3,
+        a.tmp_btc, s.ln1_16,   s.atty16,   s.ln2_16, s.fchg16};
     block_run(m, st, l, s, io, residual);
     residual = io.res3;
   }
@@ -386,8 +414,9 @@ void gpt2_backward(GPT2& m, GPT2Step& st, const GradReady* ready) {
     const float* residual = l == 0 ? a.encoded : block_output(l - 1);
     float* dbtc = a.tmp_btc;
     if (recompute) {  // the block's activations again, from its input (tmp_btc is free here)
-      BlockActs io{s.ln1,      s.ln1_mean, s.ln1_rstd, s.qkv,      s.atty,      s.residual2, s.ln2,
-                   s.ln2_mean, s.ln2_rstd, s.fch,      s.fch_gelu, s.residual3, a.tmp_btc};
+      BlockActs io{s.ln1,     s.ln1_mean, s.ln1_rstd, s.qkv,    s.atty,     s.residual2,
+                   s.ln2,     s.ln2_mean, s.ln2_rstd, s.fch,    s.fch_gelu, s.residual3,
+                   a.tmp_btc, s.ln1_16,   s.atty16,   s.ln2_16, s.fchg16};
       block_run(m, st, l, s, io, residual);
     }
     const auto [first, end] = fused ? m.layer_specs[l] : std::pair<size_t, size_t>{0, 0};
@@ -397,20 +426,25 @@ void gpt2_backward(GPT2& m, GPT2Step& st, const GradReady* ready) {
               : nullptr;
     if (fused) std::fill(layer_grads, m.fused_grads.data() + m.fused_grads.size(), 0.0f);
     // MLP
-    linear_backward(w.fcproj, a.dfch_gelu, dw.fcprojw, dw.fcprojb, a.dres, s.fch_gelu, BT);
+    // With bf16 activations the fp32 GEMM inputs are shared scratch (stale here): the bf16 ones.
+    const bool h = st.bf16_acts;
+    linear_backward(w.fcproj, a.dfch_gelu, dw.fcprojw, dw.fcprojb, a.dres, h ? nullptr : s.fch_gelu,
+                    BT, false, s.fchg16);
     std::memset(a.dfch, 0, sizeof(float) * BT * 4 * C);
     gelu_backward(a.dfch, s.fch, a.dfch_gelu, BT * 4 * C);
-    linear_backward(w.fc, dbtc, dw.fcw, dw.fcb, a.dfch, s.ln2, BT);
+    linear_backward(w.fc, dbtc, dw.fcw, dw.fcb, a.dfch, h ? nullptr : s.ln2, BT, false, s.ln2_16);
     layernorm_backward(a.dres, dw.ln2w, dw.ln2b, dbtc, s.residual2, w.ln2w, s.ln2_mean, s.ln2_rstd,
                        BT, C);
     // attention
-    linear_backward(w.attproj, dbtc, dw.attprojw, dw.attprojb, a.dres, s.atty, BT);
+    linear_backward(w.attproj, dbtc, dw.attprojw, dw.attprojb, a.dres, h ? nullptr : s.atty, BT,
+                    false, s.atty16);
     std::memset(a.dqkv, 0, sizeof(float) * BT * 3 * C);
     for (size_t b = 0; b < nseq; b++)
       attention_backward(a.dqkv + st.offs[b] * 3 * C, dbtc + st.offs[b] * C,
                          s.qkv + st.offs[b] * 3 * C, s.att + st.att_offs[b], 1, st.lens[b], C, NH);
     const bool need_dinp = base || l > 0;  // below the first layer only the frozen embeddings
-    linear_backward(w.qkv, need_dinp ? dbtc : nullptr, dw.qkvw, dw.qkvb, a.dqkv, s.ln1, BT);
+    linear_backward(w.qkv, need_dinp ? dbtc : nullptr, dw.qkvw, dw.qkvb, a.dqkv,
+                    h ? nullptr : s.ln1, BT, false, s.ln1_16);
     if (need_dinp)
       layernorm_backward(a.dres, dw.ln1w, dw.ln1b, dbtc, residual, w.ln1w, s.ln1_mean, s.ln1_rstd,
                          BT, C);

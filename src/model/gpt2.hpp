@@ -96,6 +96,9 @@ struct GPT2Activations {
     float *ln2, *ln2_mean, *ln2_rstd;
     float *fch, *fch_gelu;  // (B,T,4C)
     float* residual3;       // (B,T,C)
+    // bf16 training: the GEMMs' inputs ln1, atty, ln2 (B,T,C) and fch_gelu (B,T,4C) kept in bf16
+    // for the backward (their fp32 buffers are then one set shared by the layers); else null.
+    uint16_t *ln1_16, *atty16, *ln2_16, *fchg16;
   };
   float* encoded;  // (B,T,C)
   std::vector<Layer> layers;
@@ -123,6 +126,10 @@ struct GPT2Step {
   bool recompute = false;
   std::vector<float*> block_out;  // recompute: layer l's output (the next one's input), (N,C) each
   bool have_dlogits = false;      // set by a head: a.logits holds dloss/dlogits
+  // bf16 training: keep the GEMMs' inputs in bf16 (set by the caller; false: fp32, rounded at each
+  // use: the same numbers, more memory and conversions; tests compare the two).
+  bool half_inputs = true;
+  bool bf16_acts = false;  // the last forward kept its GEMM inputs in bf16 (Layer::ln1_16, ...)
 };
 
 // Forward over sequences packed back to back (tokens: sum(lens) ids; positions restart at 0 in
@@ -175,7 +182,8 @@ XentResult gpt2_loss(const GPT2& m, GPT2Step& s, const int32_t* inputs, const in
 int loss_row_length(const int32_t* row_targets, int T, bool pack);
 
 // Bytes of activations a training forward+backward at (B,T) needs (the arena size).
-int64_t gpt2_activation_bytes(const GPT2Config& c, int B, int T, bool recompute = false);
+int64_t gpt2_activation_bytes(const GPT2Config& c, int B, int T, bool recompute = false,
+                              bool bf16 = false);
 // Backward of the last forward, from the dlogits a head left; accumulates (+=) into the trainable
 // parameters' gradients (with LoRA the adapter's only: no weight-gradient GEMM for a frozen
 // weight). With fused gradients, `ready` gets each range as it is final (and may update those

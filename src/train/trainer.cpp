@@ -121,7 +121,7 @@ int64_t train_memory_estimate(const GPT2Config& c, int B, int T, bool bf16,
                               const LoraConfig& lora) {
   TrainerOptions t;
   t.bf16 = bf16;
-  return train_state_bytes(c, t, lora) + gpt2_activation_bytes(c, B, T);
+  return train_state_bytes(c, t, lora) + gpt2_activation_bytes(c, B, T, false, bf16 && !lora.on());
 }
 
 namespace {
