@@ -1,7 +1,10 @@
-// GFLOP/s of gemm() on the shapes of one GPT-2 training step (forward, dinp, dweight), per mode.
+// GFLOP/s of gemm() on the shapes of one GPT-2 training step (forward, dinp, dweight), per mode:
+// fp32, and where the CPU has bf16 matmuls bf16 on plain weights and on weights packed once into
+// oneDNN's blocked layout (what inference uses), for N rows and for the one row of a decoding step.
 // Usage: bench_gemm [C] [N tokens]   (default: gpt2-medium, 600 tokens)
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <vector>
 
 #include "core/sys.hpp"
@@ -9,10 +12,23 @@
 
 using namespace instruct;
 
+namespace {
+
+double gflops(const GemmArgs& g, const std::function<void()>& run) {
+  run();
+  int reps = 0;
+  Timer t;
+  while (reps < 3 || t.seconds() < 0.2) run(), reps++;
+  return 2.0 * g.M * g.N * g.K * reps / t.seconds() / 1e9;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   std::printf("cpu       %s\n", instruct::gemm_machine_line().c_str());
   const int64_t C = argc > 1 ? std::atoll(argv[1]) : 1024, N = argc > 2 ? std::atoll(argv[2]) : 600;
   const int64_t V = 50257;
+  const bool bf16 = gemm_machine().bf16;
   struct Shape {
     const char* name;
     int64_t in, out;
@@ -21,35 +37,45 @@ int main(int argc, char** argv) {
                 {"fc", C, 4 * C},
                 {"fcproj", 4 * C, C},
                 {"lm_head", C, V}};
-  std::printf("%-8s %-34s %10s\n", "layer", "mode", "GFLOP/s");
+  std::printf("%-8s %-24s %5s %10s %11s %12s\n", "layer", "mode", "rows", "fp32", "bf16 plain",
+              "bf16 packed");
   for (const Shape& s : shapes) {
     std::vector<float> x(N * s.in, 0.01f), w(s.in * s.out, 0.02f), y(N * s.out, 0.0f), dx(N * s.in),
         dw(s.in * s.out);
+    std::vector<uint16_t> x16(x.size(), 0x3c23), w16(w.size(), 0x3ca3), y16(y.size(), 0x3c23);
     const bool head = s.out == V;  // the LM head stores W as (V, C)
-    struct Mode {
-      const char* name;
-      float* c;
-      const float *a, *b;
-      GemmArgs g;
-    } modes[] = {
-        {"forward   y = x W", y.data(), x.data(), w.data(), {N, s.out, s.in, false, head, false}},
-        {"backward dx = dy W^T",
-         dx.data(),
-         y.data(),
-         w.data(),
-         {N, s.in, s.out, false, !head, false}},
-        {"backward dW += x^T dy", dw.data(), head ? y.data() : x.data(), head ? x.data() : y.data(),
-         head ? GemmArgs{s.out, s.in, N, true, false, true}
-              : GemmArgs{s.in, s.out, N, true, false, true}},
-    };
-    for (const Mode& m : modes) {
-      gemm(m.c, m.a, m.b, nullptr, m.g);
-      const int reps = 5;
-      Timer t;
-      for (int r = 0; r < reps; r++) gemm(m.c, m.a, m.b, nullptr, m.g);
-      const double flops = 2.0 * m.g.M * m.g.N * m.g.K * reps;
-      std::printf("%-8s %-34s %10.1f\n", s.name, m.name, flops / t.seconds() / 1e9);
+    // forward y = x op(W): op(W) = W (Conv1D [in,out]) or W^T (the head, [V,C])
+    PackedWeight fwd, bwd;
+    if (bf16) fwd.pack(w.data(), s.in, s.out, head), bwd.pack(w.data(), s.out, s.in, !head);
+    for (int64_t rows : {N, int64_t{1}}) {
+      const GemmArgs gf{rows, s.out, s.in, false, head, false};
+      const GemmArgs gb{rows, s.in, s.out, false, !head, false};
+      const double f32 = gflops(gf, [&] { gemm(y.data(), x.data(), w.data(), nullptr, gf); });
+      const double p16 =
+          bf16 ? gflops(gf, [&] { gemm_bf16(y.data(), x16.data(), w16.data(), nullptr, gf); }) : 0;
+      const double k16 =
+          bf16 ? gflops(gf, [&] { gemm_bf16_packed(y.data(), x16.data(), fwd, nullptr, gf); }) : 0;
+      std::printf("%-8s %-24s %5lld %10.1f %11.1f %12.1f\n", s.name, "forward   y = x W",
+                  (long long)rows, f32, p16, k16);
+      if (rows == 1) continue;  // decoding has no backward
+      const double b32 = gflops(gb, [&] { gemm(dx.data(), y.data(), w.data(), nullptr, gb); });
+      const double b16 =
+          bf16 ? gflops(gb, [&] { gemm_bf16(dx.data(), y16.data(), w16.data(), nullptr, gb); }) : 0;
+      const double bk16 =
+          bf16 ? gflops(gb, [&] { gemm_bf16_packed(dx.data(), y16.data(), bwd, nullptr, gb); }) : 0;
+      std::printf("%-8s %-24s %5lld %10.1f %11.1f %12.1f\n", s.name, "backward dx = dy W^T",
+                  (long long)rows, b32, b16, bk16);
+      const GemmArgs gw = head ? GemmArgs{s.out, s.in, N, true, false, true}
+                               : GemmArgs{s.in, s.out, N, true, false, true};
+      const float *a = head ? y.data() : x.data(), *b = head ? x.data() : y.data();
+      const uint16_t *a16 = head ? y16.data() : x16.data(), *b16p = head ? x16.data() : y16.data();
+      const double w32 = gflops(gw, [&] { gemm(dw.data(), a, b, nullptr, gw); });
+      const double w16r =
+          bf16 ? gflops(gw, [&] { gemm_bf16(dw.data(), a16, b16p, nullptr, gw); }) : 0;
+      std::printf("%-8s %-24s %5lld %10.1f %11.1f %12s\n", s.name, "backward dW += x^T dy",
+                  (long long)N, w32, w16r, "-");
     }
   }
+  if (!bf16) std::printf("(no bf16 matmul on this CPU: bf16 columns 0)\n");
   return 0;
 }

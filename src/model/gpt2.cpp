@@ -211,6 +211,23 @@ int64_t gpt2_activation_bytes(const GPT2Config& c, int B, int T, bool recompute,
 }
 
 namespace {
+// Whether a kept forward holds its GEMM inputs in bf16.
+bool half_inputs(const GPT2& m, const GPT2Step& st) {
+  return st.half_inputs && gpt2_bf16_use(m) == Bf16::kTraining && !m.lora.on();
+}
+}  // namespace
+
+void gpt2_reserve(const GPT2& m, GPT2Step& st, int B, int T) {
+  GPT2Activations a;
+  Slots slots;
+  std::vector<float*> outs;
+  const int64_t BT = static_cast<int64_t>(B) * T;
+  const int64_t n = activations_plan(a, m.cfg, BT, BT * m.cfg.n_head * T, slots, true, st.recompute,
+                                     &outs, half_inputs(m, st));
+  if (st.arena.size() < n) st.arena.resize(n);
+}
+
+namespace {
 // Block l's forward over the step's packed sequences (attention within each).
 void block_run(const GPT2& m, const GPT2Step& st, int l, GPT2Activations::Layer& s, BlockActs& io,
                const float* x) {

@@ -184,6 +184,9 @@ int loss_row_length(const int32_t* row_targets, int T, bool pack);
 // Bytes of activations a training forward+backward at (B,T) needs (the arena size).
 int64_t gpt2_activation_bytes(const GPT2Config& c, int B, int T, bool recompute = false,
                               bool bf16 = false);
+// Grows the step's arena once to what a kept forward of B sequences of T tokens needs (with the
+// step's recomputation and the model's precision), so no later step reallocates it.
+void gpt2_reserve(const GPT2& m, GPT2Step& st, int B, int T);
 // Backward of the last forward, from the dlogits a head left; accumulates (+=) into the trainable
 // parameters' gradients (with LoRA the adapter's only: no weight-gradient GEMM for a frozen
 // weight). With fused gradients, `ready` gets each range as it is final (and may update those

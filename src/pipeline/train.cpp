@@ -418,6 +418,12 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
     }
   }
   objective->prepare(log);
+  // The step's activations at their largest from the start: an arena grown mid-run is a fresh
+  // allocation whose every page is touched again (0.4-0.8 s each time on gpt2-small).
+  gpt2_reserve(model, objective->step_scratch(),
+               objective->sequences_per_item() *
+                   std::max(1, opt.data.batch_size / (opt.grad_accum * par.size)),
+               objective->longest());
 
   TrainReport rep(
       train_loop({opt, d, model, trainer, loader, st, run, resume_dir, log,

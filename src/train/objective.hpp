@@ -70,6 +70,8 @@ class Objective {
                                bool recompute) const = 0;
   // The longest sequence a batch holds (memory planning).
   virtual int longest() const = 0;
+  // Sequences one item puts into a forward (DPO: a chosen and a rejected answer).
+  virtual int sequences_per_item() const { return 1; }
   // Its work per epoch, for the estimate (parts = micro-batches x ranks).
   virtual WorkPlan work(int parts, bool pack, uint64_t seed) const = 0;
   // The training step's activations (the trainer sets recomputation on them).

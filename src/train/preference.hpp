@@ -50,6 +50,7 @@ class PreferenceObjective : public Objective {
   Metrics evaluate(DataLoader& l, TorchGenerator& g, int n, SplitName split) override;
   int64_t memory_bytes(const GPT2Config& c, bool lora, int B, int T, bool recompute) const override;
   int longest() const override;
+  int sequences_per_item() const override { return 2; }
   WorkPlan work(int parts, bool pack, uint64_t seed) const override;
   GPT2Step& step_scratch() override { return s_; }
 
