@@ -152,12 +152,6 @@ PackedWeight::PackedWeight() = default;
 PackedWeight::~PackedWeight() = default;
 PackedWeight::PackedWeight(PackedWeight&&) noexcept = default;
 PackedWeight& PackedWeight::operator=(PackedWeight&&) noexcept = default;
-int64_t PackedWeight::K() const {
-  return impl_ ? impl_->K : 0;
-}
-int64_t PackedWeight::N() const {
-  return impl_ ? impl_->N : 0;
-}
 int64_t PackedWeight::bytes() const {
   if (!impl_) return 0;
   return impl_->plain16.empty() ? static_cast<int64_t>(impl_->packed.get_desc().get_size())

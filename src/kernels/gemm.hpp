@@ -42,8 +42,6 @@ class PackedWeight {
   // reuses the buffer (once per optimizer step).
   void pack(const float* W, int64_t K, int64_t N, bool trans);
   bool empty() const { return impl_ == nullptr; }
-  int64_t K() const;
-  int64_t N() const;
   int64_t bytes() const;
   struct Impl;
   const Impl& impl() const { return *impl_; }

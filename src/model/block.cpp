@@ -80,10 +80,13 @@ void linear_forward(const Linear& L, float* out, const float* inp, int64_t N,
                     const uint16_t* inp16) {
   const bool conv = L.layout == WeightLayout::kConv1D;
   const GemmArgs g{N, L.out, L.in, false, !conv, false};
+  const uint16_t* in16 = !L.w16p && !L.w16 ? nullptr
+                         : inp16           ? inp16
+                                           : bf16_of(scratch_a, inp, N * L.in);
   if (L.w16p)
-    gemm_bf16_packed(out, inp16 ? inp16 : bf16_of(scratch_a, inp, N * L.in), *L.w16p, L.b, g);
+    gemm_bf16_packed(out, in16, *L.w16p, L.b, g);
   else if (L.w16)
-    gemm_bf16(out, inp16 ? inp16 : bf16_of(scratch_a, inp, N * L.in), L.w16, L.b, g);
+    gemm_bf16(out, in16, L.w16, L.b, g);
   else
     gemm(out, inp, L.w, L.b, g);
   if (L.lora.on()) lora_forward(L, out, inp, N);

@@ -140,18 +140,18 @@ int64_t activations_plan(GPT2Activations& a, const GPT2Config& c, int64_t N, int
   const int64_t C = c.n_embd, V = c.vocab, L = keep && !recompute ? c.n_layer : 1;
   int64_t off = 0;
   a.layers.resize(L);
-  auto take = [&](float** p, int64_t n) {
-    slots.f32.push_back({p, off}), off += (n + 15) / 16 * 16;
+  auto place = [&](int64_t floats) {  // 64-byte aligned
+    const int64_t at = off;
+    off += (floats + 15) / 16 * 16;
+    return at;
   };
-  auto take16 = [&](uint16_t** p, int64_t n) {
-    slots.b16.push_back({p, off}), off += (n + 31) / 32 * 16;
-  };
+  auto take = [&](float** p, int64_t n) { slots.f32.push_back({p, place(n)}); };
+  auto take16 = [&](uint16_t** p, int64_t n) { slots.b16.push_back({p, place((n + 1) / 2)}); };
   take(&a.encoded, N * C);
   // bf16: the fp32 GEMM inputs (ln1, atty, ln2, fch_gelu), one set shared by the layers
   int64_t shared[4] = {};
-  const int64_t shared_n[4] = {N * C, N * C, N * C, N * 4 * C};
   if (bf16)
-    for (int i = 0; i < 4; i++) shared[i] = off, off += (shared_n[i] + 15) / 16 * 16;
+    for (int i = 0; i < 4; i++) shared[i] = place(i == 3 ? N * 4 * C : N * C);
   if (keep && recompute) {
     block_out->resize(c.n_layer);
     for (float*& o : *block_out) take(&o, N * C);
@@ -218,12 +218,8 @@ bool half_inputs(const GPT2& m, const GPT2Step& st) {
 }  // namespace
 
 void gpt2_reserve(const GPT2& m, GPT2Step& st, int B, int T) {
-  GPT2Activations a;
-  Slots slots;
-  std::vector<float*> outs;
-  const int64_t BT = static_cast<int64_t>(B) * T;
-  const int64_t n = activations_plan(a, m.cfg, BT, BT * m.cfg.n_head * T, slots, true, st.recompute,
-                                     &outs, half_inputs(m, st));
+  const int64_t n = gpt2_activation_bytes(m.cfg, B, T, st.recompute, half_inputs(m, st)) /
+                    static_cast<int64_t>(sizeof(float));
   if (st.arena.size() < n) st.arena.resize(n);
 }
 
