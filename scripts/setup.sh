@@ -10,6 +10,7 @@ packages=(
   ca-certificates   # HTTPS: the model download (libcurl) and npm; a minimal Debian has none
   libgtest-dev libdnnl-dev ocl-icd-opencl-dev nlohmann-json3-dev libpcre2-dev libcurl4-openssl-dev
   libcpp-httplib-dev libcli11-dev libcairo2-dev libicu-dev
+  libarchive-dev   # instruct eval: the MMLU (tar) and ARC (zip) archives
   libopenmpi-dev openmpi-bin   # data-parallel training: mpirun -np N instruct train
   python3 python3-regex python3-torch python3-numpy python3-sklearn   # test oracles only
   chromium python3-pil   # tests only: report.html rendered and checked as a person sees it

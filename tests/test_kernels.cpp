@@ -380,3 +380,24 @@ TEST(Gemm, PackedBf16WeightsMatchTheNaiveLoopOnOddSizes) {
 
 }  // namespace
 }  // namespace instruct
+
+namespace instruct {
+namespace {
+
+// GCC 12 with AVX-512 turned these into broadcasts of their first element (CMakeLists.txt turns
+// SLP vectorization off there). A value read at run time keeps the compiler from folding the sums.
+TEST(Toolchain, ConstantInitializers) {
+  volatile int n = 4;
+  std::vector<double> a = {1, 1, 1, 0};
+  std::vector<long> b = {1, 1, 1, 0};
+  std::vector<double> c = {2, 2, 2, 5};
+  double sa = 0, sc = 0;
+  long sb = 0;
+  for (int i = 0; i < n; i++) sa += a[i], sb += b[i], sc += c[i];
+  EXPECT_EQ(sa, 3.0);
+  EXPECT_EQ(sb, 3);
+  EXPECT_EQ(sc, 11.0);
+}
+
+}  // namespace
+}  // namespace instruct

@@ -13,6 +13,7 @@
 #include "core/options.hpp"
 
 #include "judge/judge.hpp"
+#include "pipeline/eval.hpp"
 #include "pipeline/prepare.hpp"
 #include "pipeline/respond.hpp"
 #include "pipeline/serve.hpp"
@@ -27,6 +28,7 @@ void cli_add_train(CLI::App& app);
 void cli_add_generate(CLI::App& app);
 void cli_add_respond(CLI::App& app);
 void cli_add_chat(CLI::App& app);
+void cli_add_eval(CLI::App& app);
 void cli_add_judge(CLI::App& app);
 void cli_add_run(CLI::App& app);
 void cli_add_merge(CLI::App& app);

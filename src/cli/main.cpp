@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   instruct::cli_add_generate(app);
   instruct::cli_add_respond(app);
   instruct::cli_add_chat(app);
+  instruct::cli_add_eval(app);
   instruct::cli_add_judge(app);
   instruct::cli_add_prefs(app);
   instruct::cli_add_run(app);

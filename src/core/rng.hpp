@@ -38,4 +38,21 @@ class TorchGenerator {
   std::mt19937 engine_;
 };
 
+// Python's random.Random(seed) for a non-negative integer seed (MT19937 seeded by init_by_array
+// over the seed's 32-bit words), with random.sample: lm-evaluation-harness draws its few-shot
+// examples this way (random.Random(1234)), so the same examples come out.
+class PyRandom {
+ public:
+  explicit PyRandom(uint64_t seed);
+  uint32_t genrand();
+  uint32_t getrandbits(int k);     // 1 <= k <= 32
+  uint64_t randbelow(uint64_t n);  // _randbelow_with_getrandbits, n < 2^32
+  // random.sample(range(n), k): indices in the order Python returns them.
+  std::vector<int64_t> sample(int64_t n, int64_t k);
+
+ private:
+  uint32_t mt_[624];
+  int mti_ = 625;
+};
+
 }  // namespace instruct

@@ -27,6 +27,21 @@ KVCache kv_cache_create(const GPT2Config& c, int32_t slots, int32_t max_len) {
   return kv;
 }
 
+void kv_cache_copy(KVCache& kv, int32_t from, int32_t to) {
+  if (from == to) return;
+  const KVLayout& L = kv.layout;
+  const int64_t n = static_cast<int64_t>(kv.len[from]) * L.head_size;
+  const int64_t layers = kv.k.size() / (static_cast<int64_t>(kv.slots) * L.slot_stride());
+  for (int64_t l = 0; l < layers; l++)
+    for (int32_t h = 0; h < L.n_head; h++) {
+      const int64_t base = l * kv.slots * L.slot_stride() + h * L.head_stride();
+      const int64_t src = base + from * L.slot_stride(), dst = base + to * L.slot_stride();
+      std::memcpy(kv.k.data() + dst, kv.k.data() + src, sizeof(float) * n);
+      std::memcpy(kv.v.data() + dst, kv.v.data() + src, sizeof(float) * n);
+    }
+  kv.len[to] = kv.len[from];
+}
+
 namespace {
 
 // Prefill row counts vary per prompt; rounding the GEMM rows keeps the oneDNN primitive cache to a
@@ -57,28 +72,27 @@ void scratch_reserve(InferScratch& s, const GPT2Config& c, int64_t rows, int64_t
 const float* gpt2_infer(GPT2& m, KVCache& kv, InferScratch& s, std::span<const SeqChunk> chunks) {
   const GPT2Config& c = m.cfg;
   const int64_t C = c.n_embd, V = c.vocab;
-  int64_t N = 0;
+  int64_t N = 0, K = 0;
   for (const SeqChunk& ch : chunks) {
-    if (ch.slot < 0 || ch.slot >= kv.slots || ch.n < 1 ||
+    if (ch.slot < 0 || ch.slot >= kv.slots || ch.n < 1 || ch.logits < 1 || ch.logits > ch.n ||
         kv.len[ch.slot] + ch.n > kv.layout.max_len)
       fail("internal: chunk of ", ch.n, " tokens for slot ", ch.slot, " (cached ",
            ch.slot >= 0 && ch.slot < kv.slots ? kv.len[ch.slot] : -1, ", room ", kv.layout.max_len,
            ")");
-    N += ch.n;
+    N += ch.n, K += ch.logits;
   }
   if (N == 0) return nullptr;
-  const int64_t NG = gemm_rows(N), K = static_cast<int64_t>(chunks.size());
+  const int64_t NG = gemm_rows(N);
   scratch_reserve(s, c, NG, K);
   s.slot.resize(N), s.pos.resize(N), s.tok.resize(N), s.last.resize(K);
-  int64_t r = 0;
-  for (int64_t i = 0; i < K; i++) {
-    const SeqChunk& ch = chunks[i];
+  int64_t r = 0, k = 0;
+  for (const SeqChunk& ch : chunks) {
     for (int32_t j = 0; j < ch.n; j++, r++) {
       if (ch.tokens[j] < 0 || ch.tokens[j] >= V)
         fail("token id ", ch.tokens[j], " is outside the model vocabulary (", V, ")");
       s.slot[r] = ch.slot, s.pos[r] = kv.len[ch.slot] + j, s.tok[r] = ch.tokens[j];
     }
-    s.last[i] = static_cast<int32_t>(r - 1);
+    for (int32_t j = ch.logits; j >= 1; j--) s.last[k++] = static_cast<int32_t>(r - j);
   }
 #pragma omp parallel for
   for (int64_t i = 0; i < N; i++) {

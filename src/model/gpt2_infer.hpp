@@ -1,5 +1,6 @@
 // GPT-2 inference with a KV cache: any mix of prompt chunks (prefill) and single tokens (decode)
-// of different sequences in one forward, no padding. Logits only for each chunk's last token.
+// of different sequences in one forward, no padding. Logits for each chunk's last token (or its
+// last few: scoring a continuation).
 // Buffers grow to the largest call and are reused: no allocation per token.
 #pragma once
 
@@ -21,23 +22,27 @@ struct KVCache {
 };
 
 KVCache kv_cache_create(const GPT2Config& c, int32_t slots, int32_t max_len);
+// Slot `to` holds a copy of slot `from`'s cached positions (a shared prompt, forked).
+void kv_cache_copy(KVCache& kv, int32_t from, int32_t to);
 
 // Tokens appended to one slot's sequence (positions len .. len+n-1).
 struct SeqChunk {
   int32_t slot;
   const int32_t* tokens;
   int32_t n;
+  int32_t logits = 1;  // logit rows for the chunk's last `logits` tokens (1..n)
 };
 
 struct InferScratch {
   Buffer buf;
-  int64_t rows = 0, chunks = 0;  // capacity
+  int64_t rows = 0, chunks = 0;  // capacity (chunks: logit rows)
   std::vector<int32_t> slot, pos, tok, last;
   float *x, *ln, *mean, *rstd, *qkv, *atty, *tmp, *fch, *fchg, *attn, *lastx, *logits;
 };
 
-// Runs the chunks through the model, appends them to the cache, and returns logits (chunks, V),
-// row i for the last token of chunk i (valid until the next call).
+// Runs the chunks through the model, appends them to the cache, and returns logits (rows, V): each
+// chunk's `logits` rows in turn, for its last tokens in order (one row per chunk by default; valid
+// until the next call).
 const float* gpt2_infer(GPT2& m, KVCache& kv, InferScratch& s, std::span<const SeqChunk> chunks);
 
 }  // namespace instruct

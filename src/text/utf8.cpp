@@ -149,7 +149,10 @@ std::string_view py_lstrip(std::string_view s) {
 }
 
 std::string_view py_strip(std::string_view s) {
-  s = py_lstrip(s);
+  return py_rstrip(py_lstrip(s));
+}
+
+std::string_view py_rstrip(std::string_view s) {
   size_t end = s.size();
   while (end > 0) {
     const size_t st = char_start_before(s, end);

@@ -25,8 +25,9 @@ size_t utf8_next(std::string_view s, size_t i, uint32_t* cp, size_t* bad);
 bool py_isspace(uint32_t c);
 // Python's str.strip(): removes leading and trailing characters for which str.isspace() is true.
 std::string_view py_strip(std::string_view s);
-// Python's str.lstrip() (whitespace).
+// Python's str.lstrip() and str.rstrip() (whitespace).
 std::string_view py_lstrip(std::string_view s);
+std::string_view py_rstrip(std::string_view s);
 // Length of the longest prefix that does not end inside a UTF-8 character (for streaming).
 size_t utf8_complete_prefix(std::string_view s);
 // Streaming repair: appends s to out as valid UTF-8 (U+FFFD for each maximal invalid subpart, as
