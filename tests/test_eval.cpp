@@ -51,7 +51,8 @@ TEST(EvalTasks, TextRulesAsPython) {
 TEST(EvalTasks, FewShotContextsAsTheHarnessJoinsThem) {
   McTask t;
   t.description = "About x.\n\n";
-  for (int i = 0; i < 6; i++) t.docs.push_back({"Q" + std::to_string(i) + "\nAnswer:", {"a", "b"}, i % 2});
+  for (int i = 0; i < 6; i++)
+    t.docs.push_back({"Q" + std::to_string(i) + "\nAnswer:", {"a", "b"}, i % 2});
   t.pool = t.docs;
   t.sampler = McTask::Sampler::kFirstN;
   auto items = mc_items(t, 2, 1);
@@ -63,8 +64,9 @@ TEST(EvalTasks, FewShotContextsAsTheHarnessJoinsThem) {
   items = mc_items(t, 2, 2);
   PyRandom r(1234);
   const auto first = r.sample(6, 2), second = r.sample(6, 2);
-  EXPECT_EQ(items[1].context, t.pool[second[0]].text + " " + t.pool[second[0]].choices[second[0] % 2] +
-                                  "\n\n" + t.pool[second[1]].text + " " +
+  EXPECT_EQ(items[1].context, t.pool[second[0]].text + " " +
+                                  t.pool[second[0]].choices[second[0] % 2] + "\n\n" +
+                                  t.pool[second[1]].text + " " +
                                   t.pool[second[1]].choices[second[1] % 2] + "\n\nQ1\nAnswer:");
   (void)first;
   EXPECT_THROW(mc_items(t, 7, 1), Error);
@@ -183,7 +185,8 @@ TEST(EvalScores, MeansStderrsAndPoolingAsTheHarness) {
   EXPECT_EQ(p.n, 6);
   EXPECT_NEAR(p.acc, 4.0 / 6.0, 1e-12);
   // pooled_sample_stderr: sqrt(sum((n-1) se^2 n) / (N - parts) / N)
-  EXPECT_NEAR(p.acc_stderr, std::sqrt((3 * a.acc_stderr * a.acc_stderr * 4 + 0.0) / 4.0 / 6.0), 1e-12);
+  EXPECT_NEAR(p.acc_stderr, std::sqrt((3 * a.acc_stderr * a.acc_stderr * 4 + 0.0) / 4.0 / 6.0),
+              1e-12);
   EXPECT_TRUE(std::isnan(mc_score("one", {1}, {}).acc_stderr));
 }
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -14,6 +15,8 @@
 #include "core/error.hpp"
 #include "core/files.hpp"
 #include "data/preference.hpp"
+#include "judge/ratings.hpp"
+#include "pipeline/compare.hpp"
 #include "pipeline/judge.hpp"
 #include "pipeline/prefs.hpp"
 #include "test_util.hpp"
@@ -73,6 +76,8 @@ class JudgeServer {
     const std::string prompt = body["messages"][0]["content"];
     if (prompt.find("slightly rewrite the output") != std::string::npos)
       return rewrite(prompt, body, res, ollama);
+    if (prompt.find("\n\n### Response 1:\n") != std::string::npos)
+      return pairwise(prompt, body, res, ollama);
     const std::string open = "score the model response `", close = "` on a scale";
     const size_t a = prompt.find(open) + open.size();
     const std::string resp = prompt.substr(a, prompt.find(close, a) - a);
@@ -89,7 +94,7 @@ class JudgeServer {
     if (kind == "words") reply = "excellent, well done";
     if (kind == "slow" || (kind == "slowonce" && attempt == 1))
       std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-    if (kind == "500once" && attempt == 1) {
+    if (kind == "500always" || (kind == "500once" && attempt == 1)) {
       res.status = 500;
       res.set_content(R"({"error":"server overloaded"})", "application/json");
       return;
@@ -150,7 +155,39 @@ class JudgeServer {
       return;
     }
     const bool polite = prompt.find("to be more polite.") != std::string::npos;
-    const std::string reply = (polite ? "Kindly, " : "Ugh. ") + output;
+    send(res, (polite ? "Kindly, " : "Ugh. ") + output, ollama);
+  }
+
+  // `instruct compare`: the longer response wins ("1" or "2"), equal lengths tie; a response
+  // starting "first" makes the judge pick whichever is shown first (position bias), "prose" answers
+  // in a sentence, "junk" answers without a verdict, "down" fails every time (HTTP 500).
+  void pairwise(const std::string& prompt, const ojson& body, httplib::Response& res, bool ollama) {
+    auto section = [&](const std::string& open, const std::string& close) {
+      const size_t a = prompt.find(open) + open.size();
+      return prompt.substr(a, prompt.find(close, a) - a);
+    };
+    const std::string r1 = section("### Response 1:\n", "\n\n### Response 2:"),
+                      r2 = section("### Response 2:\n", "\n\nWhich response");
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      ++attempts_[r1 + "|" + r2];
+      last_request = body;
+    }
+    auto starts = [](const std::string& t, const char* w) { return t.rfind(w, 0) == 0; };
+    if (starts(r1, "down") || starts(r2, "down")) {
+      res.status = 500;
+      res.set_content(R"({"error":"model runner crashed"})", "application/json");
+      return;
+    }
+    std::string reply = r1.size() > r2.size() ? "1" : r2.size() > r1.size() ? "2" : "tie";
+    if (starts(r1, "first") || starts(r2, "first")) reply = "1";
+    if (starts(r1, "prose") || starts(r2, "prose"))
+      reply = "Response " + reply + " is better: it answers the question.";
+    if (starts(r1, "junk") || starts(r2, "junk")) reply = "Both have merits.";
+    send(res, reply, ollama);
+  }
+
+  void send(httplib::Response& res, const std::string& reply, bool ollama) {
     if (!ollama) {
       res.set_content(
           ojson{{"choices", {{{"message", {{"role", "assistant"}, {"content", reply}}}}}}}.dump(),
@@ -400,6 +437,205 @@ TEST(Prefs, ChosenAndRejectedFollowThePolitenessAndARerunContinues) {
   const Dataset d = dataset_load(o.out);
   EXPECT_EQ(preference_fields(d).size(), 8u);
   fs::remove_all(dir);
+}
+
+// Every request failing: the error names the server and what it answered, not only the file.
+TEST(Judge, EveryRequestFailingNamesTheServerAndItsAnswer) {
+  const auto dir = test::temp_dir("judge-down");
+  JudgeServer s;
+  JudgeRunOptions o = options(s, responses_file(dir, {"500always:1", "500always:2"}));
+  o.out = dir / "scored.json";
+  std::ostringstream log;
+  try {
+    judge_run(o, log);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("every request to " + s.url() + " failed"), std::string::npos) << m;
+    EXPECT_NE(m.find("HTTP 500 (server overloaded)"), std::string::npos) << m;
+  }
+  fs::remove_all(dir);
+}
+
+fs::path pair_file(const fs::path& dir, const char* name, const std::vector<std::string>& resp) {
+  ojson a = ojson::array();
+  for (size_t i = 0; i < resp.size(); i++)
+    a.push_back({{"instruction", "Do task " + std::to_string(i)},
+                 {"input", i % 2 ? "some input" : ""},
+                 {"output", "expected"},
+                 {"model_response", resp[i]}});
+  std::ofstream(dir / name) << a.dump(4);
+  return dir / name;
+}
+
+CompareOptions compare_options(const JudgeServer& s, const fs::path& a, const fs::path& b) {
+  CompareOptions o;
+  o.a = a, o.b = b;
+  o.judge.url = s.url();
+  o.judge.retries = 1;
+  o.judge.timeout = 2.0;
+  o.judge.backoff = 0.05;
+  return o;
+}
+
+// Both orders per pair: agreement decides, disagreement (position bias) and ties count one half,
+// an empty response loses without a request, a reply without a verdict leaves the pair unjudged
+// until a rerun, which asks only for what is missing.
+TEST(Compare, BothOrdersWinRatesAndResume) {
+  const auto dir = test::temp_dir("compare");
+  JudgeServer s;
+  const auto a = pair_file(dir, "a.json", {"aa", "aaaa", "cc", "first a", "prose x", "", "junk a"});
+  const auto b =
+      pair_file(dir, "b.json", {"bbbb", "bb", "dd", "first bb", "prose yy", "something", "junk b"});
+  for (int conc : {1, 3}) {
+    CompareOptions o = compare_options(s, a, b);
+    o.judge.concurrency = conc;
+    o.out = dir / ("verdicts" + std::to_string(conc) + ".json");
+    std::ostringstream log;
+    const CompareReport r = compare_run(o, log);
+    EXPECT_EQ(r.judged, 6u) << log.str();
+    EXPECT_EQ(r.unusable, 2u);
+    EXPECT_NEAR(r.rates.win_rate, 100.0 * 4 / 6, 1e-9);
+    EXPECT_EQ(r.rates.wins, 3);
+    EXPECT_EQ(r.rates.losses, 1);
+    EXPECT_EQ(r.rates.draws, 2);
+    EXPECT_NE(log.str().find("win rate  B over A: 66.7% ± "), std::string::npos) << log.str();
+    const ojson out = ojson::parse(file_read(o.out));
+    const ojson& e = out["entries"];
+    EXPECT_EQ(e[0]["verdict_ab"], "B");
+    EXPECT_EQ(e[0]["reply_ab"], "2");
+    EXPECT_EQ(e[0]["verdict_ba"], "B");
+    EXPECT_EQ(e[0]["reply_ba"], "1");
+    EXPECT_EQ(e[1]["verdict_ab"], "A");
+    EXPECT_EQ(e[2]["verdict_ab"], "tie");
+    EXPECT_EQ(e[3]["verdict_ab"], "A");  // the judge always picks the first shown
+    EXPECT_EQ(e[3]["verdict_ba"], "B");
+    EXPECT_EQ(e[4]["reply_ba"], "Response 1 is better: it answers the question.");
+    EXPECT_EQ(e[4]["verdict_ba"], "B");
+    EXPECT_EQ(e[5]["verdict_ab"], "B");
+    EXPECT_TRUE(e[6]["verdict_ab"].is_null());
+    EXPECT_EQ(e[6]["reply_ab"], "Both have merits.");
+    EXPECT_NEAR(out["summary"]["win_rate"].get<double>(), 100.0 * 4 / 6, 1e-9);
+    EXPECT_TRUE(out["summary"].contains("length_controlled_win_rate"));
+  }
+  EXPECT_EQ(s.requests("aa|bbbb"), 2);  // once per run, in each order
+  EXPECT_EQ(s.requests("bbbb|aa"), 2);
+  EXPECT_EQ(s.requests("|something"), 0);
+  // A rerun keeps every verdict and asks again only for the pair without one.
+  const int before = s.total_requests();
+  CompareOptions o = compare_options(s, a, b);
+  o.out = dir / "verdicts1.json";
+  std::ostringstream log;
+  compare_run(o, log);
+  EXPECT_EQ(s.total_requests() - before, 2) << log.str();
+  EXPECT_NE(log.str().find("resume    6 of 7 pairs"), std::string::npos) << log.str();
+  // The request carries the pairwise prompt with both responses and the reference answer.
+  const std::string prompt = s.last_request["messages"][0]["content"];
+  EXPECT_NE(prompt.find("### A correct answer, for reference:\nexpected"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST(Compare, FilesForDifferentEntriesAreRefused) {
+  const auto dir = test::temp_dir("compare-bad");
+  JudgeServer s;
+  const auto a = pair_file(dir, "a.json", {"x", "y", "z"});
+  ojson other = ojson::parse(file_read(pair_file(dir, "b.json", {"x", "y", "z"})));
+  other[2]["instruction"] = "Something else";
+  std::ofstream(dir / "c.json") << other.dump();
+  const auto shorter = pair_file(dir, "d.json", {"x", "y"});
+  auto error_of = [&](const fs::path& b) {
+    std::ostringstream log;
+    try {
+      compare_run(compare_options(s, a, b), log);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(error_of(dir / "c.json").find("entry 2 differs: its instruction is \"Do task 2\""),
+            std::string::npos);
+  EXPECT_NE(error_of(shorter).find("has 3 entries and " + shorter.string() + " 2"),
+            std::string::npos);
+  EXPECT_EQ(s.total_requests(), 0);
+  // Every request failing: the server and its answer are named.
+  const auto down = pair_file(dir, "e.json", {"down", "down", "down"});
+  const std::string m = error_of(down);
+  EXPECT_NE(m.find("every request to " + s.url() + " failed"), std::string::npos) << m;
+  EXPECT_NE(m.find("HTTP 500 (model runner crashed)"), std::string::npos) << m;
+  fs::remove_all(dir);
+}
+
+TEST(Compare, VerdictParsingAndPreferences) {
+  bool exact = false;
+  EXPECT_EQ(pairwise_parse(" 2.\n", &exact), 2);
+  EXPECT_TRUE(exact);
+  EXPECT_EQ(pairwise_parse("\"Tie\"", &exact), 0);
+  EXPECT_TRUE(exact);
+  EXPECT_EQ(pairwise_parse("Response 1 is clearly better than response 2.", &exact), 1);
+  EXPECT_FALSE(exact);
+  EXPECT_EQ(pairwise_parse("I think it's a tie, both are equal.", &exact), 0);
+  EXPECT_EQ(pairwise_parse("The second one (2) wins.", &exact), 2);
+  EXPECT_EQ(pairwise_parse("Neither is good; 12 issues.", &exact), -1);
+  EXPECT_EQ(pairwise_parse("They are tied", &exact), -1);  // "tied" is not the word "tie"
+  EXPECT_EQ(pairwise_preference(2, 1), 1.0);               // B both times
+  EXPECT_EQ(pairwise_preference(1, 2), 0.0);
+  EXPECT_EQ(pairwise_preference(1, 1), 0.5);  // position bias: the first both times
+  EXPECT_EQ(pairwise_preference(0, 1), 0.75);
+}
+
+// The length-controlled GLM against scikit-learn (LogisticRegression without penalty or intercept,
+// soft labels by duplication, features tanh(std_delta_len) and a constant): coef [-3.5464588,
+// 0.73920093] (lbfgs, tol 1e-12); Newton's method in numpy to convergence: [-3.54645964,
+// 0.73920123], sigmoid = 67.68211628936203%.
+TEST(Compare, LengthControlledWinRateAsScikitLearn) {
+  const std::vector<double> p = {1, 0, 0.5, 0.5, 1, 1, 0.75, 0.25, 1, 1, 0, 1};
+  const std::vector<double> la = {10, 200, 30, 40, 5, 60, 70, 80, 9, 100, 110, 12};
+  const std::vector<double> lb = {50, 20, 30, 45, 90, 61, 10, 85, 95, 300, 11, 150};
+  const WinRate w = win_rates(p, la, lb);
+  EXPECT_NEAR(w.win_rate, 66.66666666666666, 1e-9);
+  EXPECT_NEAR(w.standard_error, 11.65042159032553, 1e-9);
+  EXPECT_NEAR(w.length_coef, -3.54645964, 2e-6);
+  EXPECT_NEAR(w.model_coef, 0.73920123, 2e-6);
+  EXPECT_NEAR(w.lc_win_rate, 67.68211628936203, 1e-5);
+  // B always wins: finite, near 100.
+  const WinRate all = win_rates({1, 1, 1}, {1, 2, 3}, {5, 6, 9});
+  EXPECT_GT(all.lc_win_rate, 99.0);
+  EXPECT_LE(all.lc_win_rate, 100.0);
+}
+
+}  // namespace
+}  // namespace instruct
+
+namespace instruct {
+namespace {
+
+// Two models: the Bradley-Terry fit is the ratio of wins (ties half each), here with the 0.1
+// pseudo-tie: 400 log10(8.05 / 2.05) Elo points apart, centred on 1000.
+TEST(Ratings, BradleyTerryAndBootstrap) {
+  std::vector<PairVote> v;
+  for (int i = 0; i < 8; i++) v.push_back({0, 1, 1.0});
+  for (int i = 0; i < 2; i++) v.push_back({1, 0, 1.0});
+  const auto s = bradley_terry(2, v);
+  EXPECT_NEAR(s[0] - s[1], 400 * std::log10(8.05 / 2.05), 1e-6);
+  EXPECT_NEAR((s[0] + s[1]) / 2, 1000, 1e-9);
+  // Three models in a chain a > b > c, with ties: ordered, intervals around the fit, counts.
+  v = {{0, 1, 1}, {0, 1, 1}, {0, 1, 0.5}, {1, 2, 1}, {1, 2, 1}, {2, 1, 0.5}, {0, 2, 1}};
+  const auto r = ratings({"a", "b", "c"}, v, 200, 7);
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(r[0].model, "a");
+  EXPECT_EQ(r[1].model, "b");
+  EXPECT_EQ(r[2].model, "c");
+  for (const Rating& x : r) {
+    EXPECT_LE(x.lo, x.score + 1e-9);
+    EXPECT_GE(x.hi, x.score - 1e-9);
+  }
+  EXPECT_EQ(r[0].votes, 4);
+  EXPECT_EQ(r[0].wins, 3);
+  EXPECT_EQ(r[0].ties, 1);
+  EXPECT_EQ(r[1].losses, 2);
+  EXPECT_EQ(r[2].wins, 0);
+  // No votes: everyone at 1000.
+  for (const Rating& x : ratings({"a", "b"}, {})) EXPECT_NEAR(x.score, 1000, 1e-9);
 }
 
 }  // namespace

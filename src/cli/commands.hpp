@@ -30,6 +30,8 @@ void cli_add_respond(CLI::App& app);
 void cli_add_chat(CLI::App& app);
 void cli_add_eval(CLI::App& app);
 void cli_add_judge(CLI::App& app);
+void cli_add_compare(CLI::App& app);
+void cli_add_arena(CLI::App& app);
 void cli_add_run(CLI::App& app);
 void cli_add_merge(CLI::App& app);
 void cli_add_export(CLI::App& app);

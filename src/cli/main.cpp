@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
   instruct::cli_add_chat(app);
   instruct::cli_add_eval(app);
   instruct::cli_add_judge(app);
+  instruct::cli_add_compare(app);
+  instruct::cli_add_arena(app);
   instruct::cli_add_prefs(app);
   instruct::cli_add_run(app);
   instruct::cli_add_merge(app);

@@ -32,7 +32,8 @@ LoglikRequest loglik_request(Bpe& bpe, std::string_view context,
   }
   for (size_t i = 0; i < r.conts.size(); i++)
     if (r.conts[i].empty())
-      fail("choice ", i, " (\"", continuations[i], "\") adds no token to its context; a choice must be text");
+      fail("choice ", i, " (\"", continuations[i],
+           "\") adds no token to its context; a choice must be text");
   return r;
 }
 
@@ -54,8 +55,8 @@ double logsumexp(const float* row, int64_t V) {
 
 // How one request is laid out in one batch's forwards.
 struct Plan {
-  int32_t ctx_slot = -1;  // the shared context's slot; -1: no choice shares it
-  int64_t ctx_row = -1;   // its logit row in the first forward
+  int32_t ctx_slot = -1;                     // the shared context's slot; -1: no choice shares it
+  int64_t ctx_row = -1;                      // its logit row in the first forward
   std::vector<int64_t> row;                  // per unshared choice: its first logit row
   std::vector<std::vector<int32_t>> window;  // per unshared choice: (ctx + cont)[-(n_ctx+1):][:-1]
 };
@@ -201,10 +202,12 @@ std::vector<double> loglik_score_unshared(GPT2& m, const LoglikRequest& r) {
   for (const auto& cont : r.conts) {
     std::vector<int32_t> all = r.ctx;
     all.insert(all.end(), cont.begin(), cont.end());
-    if (static_cast<int64_t>(all.size()) > ctxmax + 1) all.erase(all.begin(), all.end() - (ctxmax + 1));
+    if (static_cast<int64_t>(all.size()) > ctxmax + 1)
+      all.erase(all.begin(), all.end() - (ctxmax + 1));
     all.pop_back();
     KVCache kv = kv_cache_create(m.cfg, 1, static_cast<int32_t>(all.size()));
-    const SeqChunk ch{0, all.data(), static_cast<int32_t>(all.size()), static_cast<int32_t>(cont.size())};
+    const SeqChunk ch{0, all.data(), static_cast<int32_t>(all.size()),
+                      static_cast<int32_t>(cont.size())};
     const float* l = gpt2_infer(m, kv, s, {&ch, 1});
     double sum = 0;
     for (size_t j = 0; j < cont.size(); j++)

@@ -29,7 +29,7 @@ LoglikRequest loglik_request(Bpe& bpe, std::string_view context,
                              const std::vector<std::string>& continuations, int32_t eot);
 
 struct LoglikOptions {
-  int32_t batch_size = 8;               // requests per forward
+  int32_t batch_size = 8;                   // requests per forward
   int64_t max_kv_bytes = int64_t{2} << 30;  // KV cache budget: fewer requests per forward above it
 };
 

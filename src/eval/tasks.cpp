@@ -28,7 +28,8 @@ namespace {
 
 // The original public files (REFERENCE.md).
 constexpr PublicFile kHellaswagVal = {
-    "hellaswag", "https://raw.githubusercontent.com/rowanz/hellaswag/master/data/hellaswag_val.jsonl",
+    "hellaswag",
+    "https://raw.githubusercontent.com/rowanz/hellaswag/master/data/hellaswag_val.jsonl",
     "hellaswag/hellaswag_val.jsonl"};
 constexpr PublicFile kHellaswagTrain = {
     "hellaswag (few-shot pool)",
@@ -36,7 +37,8 @@ constexpr PublicFile kHellaswagTrain = {
     "hellaswag/hellaswag_train.jsonl"};
 constexpr PublicFile kMmlu = {"mmlu", "https://people.eecs.berkeley.edu/~hendrycks/data.tar",
                               "mmlu/data.tar"};
-constexpr PublicFile kArc = {"arc", "https://ai2-public-datasets.s3.amazonaws.com/arc/ARC-V1-Feb2018.zip",
+constexpr PublicFile kArc = {"arc",
+                             "https://ai2-public-datasets.s3.amazonaws.com/arc/ARC-V1-Feb2018.zip",
                              "arc/ARC-V1-Feb2018.zip"};
 
 // lm_eval/tasks/mmlu/_generate_configs.py SUBJECTS.
@@ -143,13 +145,16 @@ std::vector<McDoc> hellaswag_docs(const fs::path& path) {
   for (size_t i = 0; i < rows.size(); i++) {
     const json& r = rows[i];
     McDoc d;
-    const std::string ctx = field(path, i + 1, "ctx_a", [&] { return r.at("ctx_a").get<std::string>(); }) +
-                            " " +
-                            py_capitalize(field(path, i + 1, "ctx_b", [&] { return r.at("ctx_b").get<std::string>(); }));
-    d.text = hellaswag_preprocess(
-        field(path, i + 1, "activity_label", [&] { return r.at("activity_label").get<std::string>(); }) +
-        ": " + ctx);
-    for (const std::string& e : field(path, i + 1, "endings", [&] { return r.at("endings").get<std::vector<std::string>>(); }))
+    const std::string ctx =
+        field(path, i + 1, "ctx_a", [&] { return r.at("ctx_a").get<std::string>(); }) + " " +
+        py_capitalize(
+            field(path, i + 1, "ctx_b", [&] { return r.at("ctx_b").get<std::string>(); }));
+    d.text = hellaswag_preprocess(field(path, i + 1, "activity_label",
+                                        [&] { return r.at("activity_label").get<std::string>(); }) +
+                                  ": " + ctx);
+    for (const std::string& e : field(path, i + 1, "endings", [&] {
+           return r.at("endings").get<std::vector<std::string>>();
+         }))
       d.choices.push_back(hellaswag_preprocess(e));
     d.gold = field(path, i + 1, "label", [&] {
       const json& l = r.at("label");
@@ -171,16 +176,22 @@ std::vector<McDoc> arc_docs(const fs::path& path) {
     const json& r = rows[i];
     McDoc d;
     d.text = "Question: " +
-             field(path, i + 1, "question.stem", [&] { return r.at("question").at("stem").get<std::string>(); }) +
+             field(path, i + 1, "question.stem",
+                   [&] { return r.at("question").at("stem").get<std::string>(); }) +
              "\nAnswer:";
-    const std::string key = field(path, i + 1, "answerKey", [&] { return r.at("answerKey").get<std::string>(); });
+    const std::string key =
+        field(path, i + 1, "answerKey", [&] { return r.at("answerKey").get<std::string>(); });
     d.gold = -1;
-    for (const json& c : field(path, i + 1, "question.choices", [&] { return r.at("question").at("choices"); })) {
-      if (field(path, i + 1, "choices.label", [&] { return c.at("label").get<std::string>(); }) == key)
+    for (const json& c :
+         field(path, i + 1, "question.choices", [&] { return r.at("question").at("choices"); })) {
+      if (field(path, i + 1, "choices.label", [&] { return c.at("label").get<std::string>(); }) ==
+          key)
         d.gold = static_cast<int32_t>(d.choices.size());
-      d.choices.push_back(field(path, i + 1, "choices.text", [&] { return c.at("text").get<std::string>(); }));
+      d.choices.push_back(
+          field(path, i + 1, "choices.text", [&] { return c.at("text").get<std::string>(); }));
     }
-    if (d.gold < 0) fail(path.string(), ":", i + 1, ": answerKey ", key, " is not among the choices' labels");
+    if (d.gold < 0)
+      fail(path.string(), ":", i + 1, ": answerKey ", key, " is not among the choices' labels");
     docs.push_back(std::move(d));
   }
   return docs;
@@ -266,14 +277,15 @@ std::string hellaswag_preprocess(std::string_view text) {
 }
 
 std::string py_capitalize(std::string_view text) {
-  icu::UnicodeString s =
-      icu::UnicodeString::fromUTF8(icu::StringPiece(text.data(), static_cast<int32_t>(text.size())));
+  icu::UnicodeString s = icu::UnicodeString::fromUTF8(
+      icu::StringPiece(text.data(), static_cast<int32_t>(text.size())));
   if (s.isEmpty()) return {};
   const UChar32 first = s.char32At(0);
   icu::UnicodeString rest = s.tempSubString(U16_LENGTH(first));
   rest.toLower(icu::Locale::getRoot());
   icu::UnicodeString head(first);
-  head.toTitle(nullptr, icu::Locale::getRoot(), U_TITLECASE_NO_LOWERCASE | U_TITLECASE_NO_BREAK_ADJUSTMENT);
+  head.toTitle(nullptr, icu::Locale::getRoot(),
+               U_TITLECASE_NO_LOWERCASE | U_TITLECASE_NO_BREAK_ADJUSTMENT);
   std::string out;
   head.append(rest).toUTF8String(out);
   return out;
@@ -287,9 +299,12 @@ std::vector<std::vector<std::string>> csv_parse(std::string_view text) {
   for (size_t i = 0; i < text.size(); i++) {
     const char c = text[i];
     if (quoted) {
-      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') cell += '"', i++;
-      else if (c == '"') quoted = false;
-      else cell += c;
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"')
+        cell += '"', i++;
+      else if (c == '"')
+        quoted = false;
+      else
+        cell += c;
     } else if (c == '"') {
       quoted = true, any = true;
     } else if (c == ',') {
@@ -345,33 +360,38 @@ std::vector<McItem> mc_items(const McTask& t, int32_t num_fewshot, int64_t limit
   return items;
 }
 
-std::vector<McTask> mc_tasks_load(const std::string& names, const std::vector<std::string>& data,
-                                  bool fewshot, std::ostream& log) {
-  // Which tasks, in the order given, each once.
+std::vector<std::string> mc_task_list(const std::string& names) {
   std::vector<std::string> wanted;
   auto add = [&](const std::string& n) {
     if (std::find(wanted.begin(), wanted.end(), n) == wanted.end()) wanted.push_back(n);
   };
+  const std::vector<std::string> known = mc_task_names();
   std::stringstream ss(names);
   for (std::string n; std::getline(ss, n, ',');) {
     n = std::string(py_strip(n));
     if (n.empty()) continue;
-    const std::vector<std::string> known = mc_task_names();
     if (std::find(known.begin(), known.end(), n) == known.end())
       fail("--tasks: unknown task ", n,
            "; known: hellaswag, arc_easy, arc_challenge, mmlu, mmlu_<group> (stem, humanities, "
            "social_sciences, other), mmlu_<subject>");
     if (n.rfind("mmlu", 0) == 0) {
       for (const MmluSubject& s : kMmlu57)
-        if (n == "mmlu" || n == std::string("mmlu_") + s.group || n == std::string("mmlu_") + s.name)
+        if (n == "mmlu" || n == std::string("mmlu_") + s.group ||
+            n == std::string("mmlu_") + s.name)
           add(std::string("mmlu_") + s.name);
     } else {
       add(n);
     }
   }
   if (wanted.empty()) fail("--tasks: no task named; e.g. --tasks hellaswag,mmlu");
+  return wanted;
+}
+
+std::vector<McTask> mc_tasks_load(const std::string& names, const std::vector<std::string>& data,
+                                  bool fewshot, std::ostream& log) {
+  const std::vector<std::string> wanted = mc_task_list(names);
   auto family = [](const std::string& task) {
-    return task.rfind("mmlu_", 0) == 0 ? std::string("mmlu")
+    return task.rfind("mmlu_", 0) == 0  ? std::string("mmlu")
            : task.rfind("arc_", 0) == 0 ? std::string("arc")
                                         : task;
   };
@@ -387,12 +407,15 @@ std::vector<McTask> mc_tasks_load(const std::string& names, const std::vector<st
     if (eq != std::string::npos && key.find('/') == std::string::npos) {
       const bool known = key == "hellaswag" || key == "mmlu" || key == "arc" || key == "arc_easy" ||
                          key == "arc_challenge";
-      if (!known) fail("--data ", d, ": ", key, " is not hellaswag, mmlu, arc, arc_easy or arc_challenge");
+      if (!known)
+        fail("--data ", d, ": ", key, " is not hellaswag, mmlu, arc, arc_easy or arc_challenge");
       given[key] = d.substr(eq + 1);
     } else {
       if (families.size() != 1)
-        fail("--data ", d, ": several task families are asked for; say which this is, e.g. --data "
-             "mmlu=", d);
+        fail("--data ", d,
+             ": several task families are asked for; say which this is, e.g. --data "
+             "mmlu=",
+             d);
       given[families[0]] = d;
     }
   }
@@ -412,15 +435,18 @@ std::vector<McTask> mc_tasks_load(const std::string& names, const std::vector<st
     if (name == "hellaswag") {
       t.metrics = {"acc", "acc_norm"};
       t.sampler = McTask::Sampler::kRandomSkipSelf;  // no test split: the harness draws K+1
-      const fs::path val = local.empty() ? public_file(kHellaswagVal, "instruct eval --tasks hellaswag", log) : local;
+      const fs::path val = local.empty()
+                               ? public_file(kHellaswagVal, "instruct eval --tasks hellaswag", log)
+                               : local;
       if (!local.empty() && !fs::is_regular_file(val, ec))
         fail("--data ", val.string(), ": no such file; give hellaswag_val.jsonl");
       t.docs = hellaswag_docs(val);
       if (fewshot) {
         const fs::path beside = val.parent_path() / "hellaswag_train.jsonl";
-        t.pool = hellaswag_docs(fs::exists(beside, ec)
-                                    ? beside
-                                    : public_file(kHellaswagTrain, "instruct eval --tasks hellaswag", log));
+        t.pool = hellaswag_docs(
+            fs::exists(beside, ec)
+                ? beside
+                : public_file(kHellaswagTrain, "instruct eval --tasks hellaswag", log));
       }
     } else if (name.rfind("arc_", 0) == 0) {
       t.metrics = {"acc", "acc_norm"};
@@ -436,8 +462,10 @@ std::vector<McTask> mc_tasks_load(const std::string& names, const std::vector<st
       } else {
         auto& files = folders[local.empty() ? std::string("arc") : local.string()];
         if (files.empty()) files = files_under(archive_folder(local, kArc, log));
-        test = need(files, split + "-Test.jsonl", local.empty() ? cache_root() / "datasets" / "arc" : local);
-        train = need(files, split + "-Train.jsonl", local.empty() ? cache_root() / "datasets" / "arc" : local);
+        test = need(files, split + "-Test.jsonl",
+                    local.empty() ? cache_root() / "datasets" / "arc" : local);
+        train = need(files, split + "-Train.jsonl",
+                     local.empty() ? cache_root() / "datasets" / "arc" : local);
       }
       t.docs = arc_docs(test);
       if (fewshot) t.pool = arc_docs(train);

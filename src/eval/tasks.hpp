@@ -54,6 +54,9 @@ struct MmluSubject {
 };
 const std::vector<MmluSubject>& mmlu_subjects();
 
+// The tasks a comma-separated list names, groups expanded (mmlu: its 57 subjects), each once, in
+// the order given; an unknown name is a one-line error.
+std::vector<std::string> mc_task_list(const std::string& names);
 // The tasks a comma-separated list names, loaded (downloading what is missing). `data`: local
 // files, "FILE" (one task family given) or "family=FILE" (family: hellaswag, mmlu, arc); a
 // hellaswag .jsonl, the MMLU data.tar or its folder, the ARC zip, its folder or one .jsonl split.

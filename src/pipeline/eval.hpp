@@ -42,10 +42,13 @@ void eval_options_visit(V&& v, O&... o) {
      .alias = "b"},
     o.batch_size...);
   v({.flag = "data",
-     .help = "Local benchmark files instead of the download: FILE, or task=FILE (hellaswag_val.jsonl, "
-             "MMLU's data.tar or folder, the ARC zip, folder or a .jsonl split)"},
+     .help =
+         "Local benchmark files instead of the download: FILE, or task=FILE (hellaswag_val.jsonl, "
+         "MMLU's data.tar or folder, the ARC zip, folder or a .jsonl split)"},
     o.data...);
-  v({.flag = "output", .help = "Write the summary and every item's log-likelihoods (JSON)", .alias = "o"},
+  v({.flag = "output",
+     .help = "Write the summary and every item's log-likelihoods (JSON)",
+     .alias = "o"},
     o.output...);
   v({.flag = "per-subject", .help = "A row per MMLU subject"}, o.per_subject...);
   v({.flag = "fewshot-seed", .help = "Seed of the few-shot sampler (the harness's 1234)"},

@@ -142,6 +142,7 @@ JudgeReport judge_run(const JudgeRunOptions& o, std::ostream& log) {
     f.commit();
   };
   std::vector<std::string> warnings;
+  std::string first_failure;
   const size_t finished = ask_each(
       data.size(), done, o.judge.concurrency,
       [&](size_t i) -> std::string {
@@ -156,6 +157,7 @@ JudgeReport judge_run(const JudgeRunOptions& o, std::ostream& log) {
         const bool empty = data[i][o.key].get<std::string>().empty();
         if (error) {
           rep.failed.push_back(i);
+          if (first_failure.empty()) first_failure = *error;
           warnings.push_back(str_cat("entry ", i, ": ", *error));
           return;
         }
@@ -217,6 +219,9 @@ JudgeReport judge_run(const JudgeRunOptions& o, std::ostream& log) {
     log << " (run again to retry them)\n";
   }
   log << "scores    " << rep.out.string() << "\n" << std::flush;
+  if (rep.scores == 0 && !data.empty() && rep.unusable.empty() && !first_failure.empty())
+    fail("no entry got a score: every request to ", o.judge.url,
+         " failed; the first: ", first_failure);
   if (rep.scores == 0 && !data.empty())  // a stage that produced nothing is a failure, not exit 0
     fail(rep.out.string(), ": no entry got a score (", rep.failed.size(), " without a reply, ",
          rep.unusable.size(),

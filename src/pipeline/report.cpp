@@ -171,6 +171,12 @@ std::vector<std::pair<std::string, std::string>> artifacts(const RunFacts& f) {
     add(l.responses_file, std::to_string(l.responses) + " test-set responses of " + l.model);
     if (l.judged) add(l.scores_file, "scores of " + l.model);
   }
+  for (size_t i = 0; i < f.benchmark_files.size(); i++)
+    add(f.benchmark_files[i], "benchmark items and scores of the " +
+                                  (i < f.benchmark_models.size() ? f.benchmark_models[i] : "") +
+                                  " model (`instruct eval`)");
+  for (const RunFacts::Comparison& c : f.comparisons)
+    add(c.file, "pairwise verdicts of " + c.model + " against " + f.compare_with.string());
   add("report.md", "this report as Markdown");
   return a;
 }
@@ -216,6 +222,89 @@ std::string later_markdown(const RunFacts& f) {
   return md;
 }
 
+// A small table rendered the same way into report.md and report.html.
+struct Table {
+  std::vector<std::string> head;
+  std::vector<std::vector<std::string>> rows;
+};
+std::string table_md(const Table& t) {
+  std::string md = "|";
+  for (const auto& h : t.head) md += " " + h + " |";
+  md += "\n|";
+  for (size_t i = 0; i < t.head.size(); i++) md += "---|";
+  md += "\n";
+  for (const auto& r : t.rows) {
+    md += "|";
+    for (const auto& c : r) md += " " + c + " |";
+    md += "\n";
+  }
+  return md;
+}
+std::string table_html(const Table& t) {
+  std::string h = "<table><tr>";
+  for (size_t i = 0; i < t.head.size(); i++)
+    h += (i >= 2 ? "<th class=\"num\">" : "<th>") + html_escape(t.head[i]) + "</th>";
+  h += "</tr>";
+  for (const auto& r : t.rows) {
+    h += "<tr>";
+    for (size_t i = 0; i < r.size(); i++)
+      h += (i >= 2 ? "<td class=\"num\">" : "<td>") + html_escape(r[i]) + "</td>";
+    h += "</tr>";
+  }
+  return h + "</table>\n";
+}
+
+// `run --eval-tasks` and `--compare-with`: a title, a sentence, a table (each may be empty).
+struct Section {
+  std::string title, text;
+  Table table;
+};
+std::vector<Section> evaluation_sections(const RunFacts& f) {
+  std::vector<Section> out;
+  if (!f.benchmarks.empty() || !f.benchmarks_skipped.empty()) {
+    Section s;
+    s.title = "Benchmarks (before and after)";
+    if (!f.benchmarks_skipped.empty()) {
+      s.text = "Skipped: " + f.benchmarks_skipped;
+    } else {
+      s.text = std::to_string(f.benchmark_fewshot) +
+               "-shot, scored by log-likelihood as lm-evaluation-harness does (`instruct eval`); "
+               "per-item results: ";
+      for (size_t i = 0; i < f.benchmark_files.size(); i++)
+        s.text += (i ? ", `" : "`") + f.benchmark_files[i].generic_string() + "`";
+      s.text += ".";
+      s.table.head = {"task", "metric", "items"};
+      for (const auto& m : f.benchmark_models) s.table.head.push_back(m);
+      if (f.benchmark_models.size() >= 2) s.table.head.push_back("change");
+      for (const RunFacts::Benchmark& b : f.benchmarks) {
+        std::vector<std::string> row = {b.task, b.metric, std::to_string(b.items)};
+        for (double v : b.value) row.push_back(fmt("%.4f", v));
+        if (b.value.size() >= 2) row.push_back(fmt("%+.4f", b.value.back() - b.value.front()));
+        s.table.rows.push_back(row);
+      }
+    }
+    out.push_back(s);
+  }
+  if (!f.compare_with.empty()) {
+    Section s;
+    s.title = "Pairwise comparison (" + f.judge_model + ")";
+    if (!f.compare_skipped.empty()) {
+      s.text = "Skipped: " + f.compare_skipped;
+    } else {
+      s.text = "Against `" + f.compare_with.string() +
+               "`: each pair judged in both orders (`instruct compare`); a draw counts one half. "
+               "The length-controlled win rate is AlpacaEval 2's, predicted at equal lengths.";
+      s.table.head = {"model", "verdicts", "pairs", "win rate", "± se", "length-controlled"};
+      for (const RunFacts::Comparison& c : f.comparisons)
+        s.table.rows.push_back({c.model, c.file.generic_string(), std::to_string(c.pairs),
+                                fmt("%.1f%%", c.win_rate), fmt("%.1f", c.standard_error),
+                                fmt("%.1f%%", c.lc_win_rate)});
+    }
+    out.push_back(s);
+  }
+  return out;
+}
+
 std::string markdown(const RunFacts& f) {
   std::string md = "# instruct run\n\n";
   char buf[256];
@@ -257,6 +346,10 @@ std::string markdown(const RunFacts& f) {
           "` once a judge runs (`ollama serve`, `ollama pull llama3`).\n";
   }
   md += later_markdown(f);
+  for (const Section& sec : evaluation_sections(f)) {
+    md += "\n## " + sec.title + "\n\n" + sec.text + "\n\n";
+    if (!sec.table.head.empty()) md += table_md(sec.table);
+  }
   return md;
 }
 
@@ -368,6 +461,11 @@ std::string html(const RunFacts& f) {
     for (const fs::path& plot : plots_in(f.dir, l.subdir))
       h += "<img class=\"plot\" alt=\"" + e(l.title + ": " + plot.stem().string()) +
            "\" src=\"data:image/png;base64," + base64_encode(file_read(f.dir / plot)) + "\">\n";
+  }
+
+  for (const Section& sec : evaluation_sections(f)) {
+    h += "<h2>" + e(sec.title) + "</h2><p>" + code_spans(e(sec.text)) + "</p>";
+    if (!sec.table.head.empty()) h += table_html(sec.table);
   }
 
   // Entries

@@ -48,6 +48,27 @@ struct RunFacts {
     double average = 0;
   };
   std::vector<Later> later;
+  // `run --eval-tasks`: benchmark scores of the base model and of each trained model (before and
+  // after), and `run --compare-with`: each trained model's win rate against other responses.
+  struct Benchmark {
+    std::string task, metric;  // "hellaswag", "acc_norm"
+    int64_t items = 0;
+    std::vector<double> value;  // one per benchmark_models column
+  };
+  std::vector<std::string> benchmark_models;           // "base", "SFT", "SFT + DPO"
+  std::vector<std::filesystem::path> benchmark_files;  // their eval JSON, relative to dir
+  std::vector<Benchmark> benchmarks;
+  int32_t benchmark_fewshot = 0;
+  std::string benchmarks_skipped;  // why, when asked for and not run
+  struct Comparison {
+    std::string model;
+    std::filesystem::path file;  // the verdicts, relative to dir
+    size_t pairs = 0;
+    double win_rate = 0, standard_error = 0, lc_win_rate = 0;
+  };
+  std::filesystem::path compare_with;  // the other model's responses (empty: not asked)
+  std::vector<Comparison> comparisons;
+  std::string compare_skipped;
 };
 
 // Writes DIR/report.md and DIR/report.html atomically; returns the markdown report's path.

@@ -1,10 +1,13 @@
 // Each stage is the same pipeline call the single commands make; this file only wires paths.
 #include "pipeline/run.hpp"
 
+#include <tuple>
+
 #include "core/dist.hpp"
 #include "core/error.hpp"
 #include "core/files.hpp"
 #include "core/sys.hpp"
+#include "eval/tasks.hpp"
 #include "kernels/gemm.hpp"
 #include "pipeline/report.hpp"
 #include "train/checkpoint.hpp"
@@ -62,6 +65,13 @@ RunReport run_all(const RunOptions& o, std::ostream& log_out) {
   std::ostream null_log(nullptr);
   std::ostream& log = dist().writer() ? log_out : null_log;
   run_options_visit(OptChecker{}, o);
+  if (!o.compare_with.empty() && !fs::exists(o.compare_with))
+    fail("--compare-with ", o.compare_with.string(),
+         ": no such file; give another model's responses (from `instruct respond`)");
+  // The benchmarks' names and files (downloaded now): a typo or a missing file fails before
+  // training, not after.
+  if (!o.eval_tasks.empty() && dist().writer())
+    mc_tasks_load(o.eval_tasks, o.eval_data, o.eval_fewshot > 0, log);
   RunReport rep;
   // The data as training sees it: the command line's, or on --resume the checkpoint's.
   const DataOptions data =
@@ -151,6 +161,57 @@ RunReport run_all(const RunOptions& o, std::ostream& log_out) {
     }
     if (m.judged) stage_done(name);
   }
+  // --eval-tasks: the base model, then each trained model, on the same questions.
+  const bool benchmarks = !o.eval_tasks.empty();
+  std::string compare_skipped;
+  if (benchmarks) {
+    auto evaluate = [&](const ModelOptions& model, const fs::path& out, const std::string& name) {
+      log << "\n== " << name << "\n";
+      EvalOptions e;
+      e.infer.model = model;
+      e.tasks = o.eval_tasks, e.limit = o.eval_limit, e.num_fewshot = o.eval_fewshot;
+      e.data = o.eval_data;
+      e.output = out;
+      EvalReport r = eval_run(e, log, log);
+      stage_done(name);
+      return r;
+    };
+    const ModelOptions base =
+        o.train.resume.empty()
+            ? o.train.model
+            : train_checkpoint_read(train_checkpoint_find(o.train.resume)).options.model;
+    rep.base_eval = evaluate(base, dir / "eval-base.json", "eval (base model)");
+    for (size_t i = 0; i < rep.models.size(); i++) {
+      RunModelReport& m = rep.models[i];
+      ModelOptions trained;
+      trained.model = (m.dir / "model").string();
+      trained.merge = o.merge && fs::exists(m.dir / "model" / "adapter_config.json");
+      m.eval = evaluate(trained, m.dir / "eval.json", str_cat("eval (", plan[i].model, ")"));
+    }
+  }
+  // --compare-with: each model's responses against the other file, by the same judge.
+  if (!o.compare_with.empty()) {
+    if (!rep.judge_skipped.empty()) compare_skipped = "no judge: " + rep.judge_skipped;
+    for (size_t i = 0; i < rep.models.size() && compare_skipped.empty(); i++) {
+      RunModelReport& m = rep.models[i];
+      const std::string name = str_cat("compare (", plan[i].model, ")");
+      log << "\n== " << name << "\n";
+      CompareOptions c;
+      c.judge = j.judge;
+      c.a = o.compare_with, c.b = responses_of(m);
+      c.out = m.dir / ("compare-with-" + o.compare_with.stem().string() + ".json");
+      try {
+        m.compare = compare_run(c, log);
+        m.compared = true;
+        stage_done(name);
+      } catch (const Interrupted&) {
+        throw;
+      } catch (const Error& e) {
+        compare_skipped = e.what();
+        log << "skipped   comparing: " << compare_skipped << "\n";
+      }
+    }
+  }
   const RunModelReport& first = rep.models[0];
   if (!first.judged)
     log << "skipped   judging: " << rep.judge_skipped
@@ -198,6 +259,47 @@ RunReport run_all(const RunOptions& o, std::ostream& log_out) {
                        .judged = m.judged,
                        .scores = m.judge.scores,
                        .average = m.judge.average});
+  }
+  if (benchmarks) {
+    f.benchmark_fewshot = o.eval_fewshot;
+    f.benchmark_models = {"base"};
+    f.benchmark_files = {"eval-base.json"};
+    for (size_t i = 0; i < rep.models.size(); i++) {
+      f.benchmark_models.push_back(plan[i].model);
+      f.benchmark_files.push_back(fs::relative(rep.models[i].dir / "eval.json", dir));
+    }
+    // One row per task (or MMLU group) and metric, its value for every model.
+    auto rows_of = [](const EvalReport& r) {
+      std::vector<std::tuple<std::string, std::string, int64_t, double>> rows;
+      for (const auto* list : {&r.groups, &r.tasks})
+        for (const McScore& s : *list) {
+          if (list == &r.tasks && s.name.rfind("mmlu_", 0) == 0 && !r.groups.empty()) continue;
+          rows.push_back({s.name, "acc", s.n, s.acc});
+          if (s.norm) rows.push_back({s.name, "acc_norm", s.n, s.acc_norm});
+        }
+      return rows;
+    };
+    for (const auto& [task, metric, n, v] : rows_of(rep.base_eval))
+      f.benchmarks.push_back({task, metric, n, {v}});
+    for (const RunModelReport& m : rep.models) {
+      const auto rows = rows_of(m.eval);
+      for (size_t k = 0; k < rows.size() && k < f.benchmarks.size(); k++)
+        f.benchmarks[k].value.push_back(std::get<3>(rows[k]));
+    }
+  }
+  if (!o.compare_with.empty()) {
+    f.compare_with = o.compare_with;
+    f.compare_skipped = compare_skipped;
+    for (size_t i = 0; i < rep.models.size(); i++) {
+      const RunModelReport& m = rep.models[i];
+      if (!m.compared) continue;
+      f.comparisons.push_back({.model = plan[i].model,
+                               .file = fs::relative(m.compare.out, dir),
+                               .pairs = m.compare.judged,
+                               .win_rate = m.compare.rates.win_rate,
+                               .standard_error = m.compare.rates.standard_error,
+                               .lc_win_rate = m.compare.rates.lc_win_rate});
+    }
   }
   rep.report = run_report_write(f);
   log << "\nreport    " << rep.report.string() << " and " << (dir / "report.html").string() << "\n";

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <ostream>
 
+#include "pipeline/compare.hpp"
+#include "pipeline/eval.hpp"
 #include "pipeline/judge.hpp"
 #include "pipeline/respond.hpp"
 #include "pipeline/train.hpp"
@@ -20,6 +22,11 @@ struct RunOptions {
   std::filesystem::path dpo_data;  // a DPO stage on this preference data after SFT (into RUN/dpo)
   JudgeRunOptions judge;           // responses/out are set inside the run directory
   bool judge_enabled = true;
+  std::string eval_tasks;  // benchmarks scored on the base and on each trained model
+  int64_t eval_limit = 0;
+  int32_t eval_fewshot = 0;
+  std::vector<std::string> eval_data;  // local benchmark files, as `eval --data`
+  std::filesystem::path compare_with;  // another model's responses: `compare` against each model
 };
 
 // `run`'s own flags, beside the training options: the respond and judge stages, the DPO stage.
@@ -40,6 +47,26 @@ void run_options_visit(V&& v, O&... o) {
     o.dpo_data...);
   judge_options_visit(v, o.judge.judge...);
   v({.flag = "no-judge", .help = "Skip judging", .negated = true}, o.judge_enabled...);
+  v({.flag = "eval-tasks",
+     .help = "Benchmarks scored before and after training, as `instruct eval --tasks` (hellaswag, "
+             "mmlu, arc_easy, ...)"},
+    o.eval_tasks...);
+  v({.flag = "eval-limit",
+     .help = "With --eval-tasks: the first N documents per task (0: all)",
+     .min = 0},
+    o.eval_limit...);
+  v({.flag = "eval-fewshot",
+     .help = "With --eval-tasks: examples before each question",
+     .min = 0,
+     .max = 100},
+    o.eval_fewshot...);
+  v({.flag = "eval-data",
+     .help = "With --eval-tasks: local benchmark files, as `instruct eval --data`"},
+    o.eval_data...);
+  v({.flag = "compare-with",
+     .help = "Another model's responses to the same test split: each trained model is compared "
+             "with them by the judge (`instruct compare`)"},
+    o.compare_with...);
 }
 
 // One model the run trained, answered with and judged: SFT first, then each stage on top of it.
@@ -50,11 +77,15 @@ struct RunModelReport {
   RespondReport respond;
   bool judged = false;
   JudgeReport judge;
+  EvalReport eval;  // --eval-tasks
+  bool compared = false;
+  CompareReport compare;  // --compare-with
 };
 
 struct RunReport {
   std::vector<RunModelReport> models;
   std::string judge_skipped;  // why, when not judged
+  EvalReport base_eval;       // --eval-tasks: the model training started from
   std::filesystem::path report;
 };
 

@@ -33,9 +33,16 @@ url="http://127.0.0.1:$(cat "$tmp/port")"
   "$repo/data/instruction-data.json" "$tmp/d.json"
 "$py" -c "import json,sys; json.dump(json.load(open(sys.argv[1]))[:120], open(sys.argv[2],'w'))" \
   "$repo/data/instruction-data-with-preference.json" "$tmp/p.json"
+# Benchmark fixtures (tests/eval/eval_oracle.py) and another model's answers to the same test split.
+"$py" "$repo/tests/eval/eval_oracle.py" make "$tmp/bench" >/dev/null
+"$bin" respond --init random --config n_layer=1,n_head=1,n_embd=16 --data "$tmp/d.json" -n 4 \
+  --out "$tmp/other.json" >/dev/null 2>&1 || { no "respond for --compare-with failed"; finish; }
 # With a DPO stage: both models answer the test split and are judged; the report compares them.
+# Benchmarks before and after (--eval-tasks) and the win rates against the other answers.
 "$bin" run --init random --config n_layer=2,n_head=2,n_embd=32 --data "$tmp/d.json" --batch-size 4 --max-steps 6 \
-  --eval-freq 2 --max-new-tokens 6 --url "$url" --dpo-data "$tmp/p.json" --out "$out/run" >"$out/run.log" 2>&1 ||
+  --eval-freq 2 --max-new-tokens 6 --url "$url" --dpo-data "$tmp/p.json" --out "$out/run" \
+  --eval-tasks arc_easy,mmlu --eval-data arc="$tmp/bench/ARC-V1-Feb2018.zip" --eval-data mmlu="$tmp/bench/data.tar" \
+  --eval-limit 2 --compare-with "$tmp/other.json" >"$out/run.log" 2>&1 ||
   { no "instruct run failed: $(tail -3 "$out/run.log")"; finish; }
 page="$out/run/report.html"
 [ -s "$page" ] && [ -s "$out/run/report.md" ] && ok || { no "report.html or report.md missing"; finish; }
@@ -43,6 +50,18 @@ page="$out/run/report.html"
 grep -qE '^\| SFT \| .* \| [0-9.]+ \(12 scores\) \|$' "$out/run/report.md" &&
   grep -qE '^\| SFT \+ DPO \| \[dpo/instruction-data-with-response.json\].* \| [0-9.]+ \(12 scores\) \|$' "$out/run/report.md" &&
   grep -q 'Preference tuning (DPO)' "$page" && ok || no "the report does not compare the SFT and DPO models' scores"
+
+# Before and after: a row per task and metric with base, SFT and SFT + DPO columns; the win rates.
+grep -qE '^\| arc_easy \| acc_norm \| 2 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [-+][0-9.]+ \|$' "$out/run/report.md" &&
+  grep -qE '^\| mmlu_stem \| acc \| 38 \| ' "$out/run/report.md" &&
+  grep -q '| task | metric | items | base | SFT | SFT + DPO | change |' "$out/run/report.md" &&
+  grep -q '<h2>Benchmarks (before and after)</h2>' "$page" && [ -s "$out/run/eval-base.json" ] &&
+  [ -s "$out/run/eval.json" ] && [ -s "$out/run/dpo/eval.json" ] && ok ||
+  no "the report lacks the benchmarks before and after: $(grep -A8 'Benchmarks' "$out/run/report.md")"
+grep -qE '^\| SFT \| compare-with-other.json \| 12 \| [0-9.]+% \| [0-9.]+ \| [0-9.]+% \|$' "$out/run/report.md" &&
+  grep -qE '^\| SFT \+ DPO \| dpo/compare-with-other.json \| 12 \| ' "$out/run/report.md" &&
+  grep -q '<h2>Pairwise comparison (llama3)</h2>' "$page" && ok ||
+  no "the report lacks the pairwise comparison: $(grep -A6 'Pairwise' "$out/run/report.md")"
 
 # Self-contained: nothing fetched from elsewhere, no scripts; the plot is inlined.
 grep -qiE '(src|href)="(https?:)?//|<script|<link|@import|url\(' "$page" && no "page refers to external assets" || ok

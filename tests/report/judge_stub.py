@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A stand-in Ollama judge for the report test: /api/tags lists llama3, /api/chat streams NDJSON
-whose score is a deterministic function of the prompt (so the lowest ten are known in advance).
+whose score (or, for a pairwise prompt, verdict) is a deterministic function of the prompt (so the lowest ten are known in advance).
 Usage: judge_stub.py PORT_FILE [DELAY]   (binds 127.0.0.1 on a free port, writes it to PORT_FILE;
 answers each chat after DELAY seconds, default 0)"""
 import hashlib
@@ -39,7 +39,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path != "/api/chat":
             return self.send_error(404)
         time.sleep(DELAY)
-        s = str(score_of(body["messages"][0]["content"]))
+        prompt = body["messages"][0]["content"]
+        s = str(score_of(prompt))
+        if "\n\n### Response 1:\n" in prompt:  # `instruct compare`: 1, 2 or tie, from the prompt
+            s = ["1", "2", "tie"][score_of(prompt) % 3]
         lines = [{"model": "llama3", "message": {"role": "assistant", "content": s[:1]}, "done": False},
                  {"model": "llama3", "message": {"role": "assistant", "content": s[1:]}, "done": False},
                  {"model": "llama3", "message": {"role": "assistant", "content": ""}, "done": True}]

@@ -11,12 +11,12 @@ Prints "N passed, M failed"; exits non-zero on any failure.
 import base64
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from browser import Browser  # noqa: E402
 
 url, model, expected_file, shot = sys.argv[1:5]
 entries = json.load(open(expected_file))["entries"]
@@ -30,80 +30,6 @@ def check(cond, what):
     else:
         failed += 1
         print("FAIL: " + what)
-
-
-class Browser:
-    def __init__(self):
-        exe = shutil.which("chromium") or shutil.which("chromium-browser")
-        if not exe:
-            raise SystemExit("FAIL: chromium is not installed (scripts/setup.sh installs it)")
-        self.profile = tempfile.mkdtemp()
-        to_chrome_r, self.to_chrome = os.pipe()
-        self.from_chrome, from_chrome_w = os.pipe()
-        # Chromium reads commands on fd 3 and writes replies on fd 4.
-        def fds():
-            os.dup2(to_chrome_r, 3)
-            os.dup2(from_chrome_w, 4)
-        self.proc = subprocess.Popen(
-            [exe, "--headless=new", "--remote-debugging-pipe", "--no-sandbox", "--disable-gpu",
-             "--no-first-run", "--user-data-dir=" + self.profile, "--window-size=1000,760", "about:blank"],
-            # 3 and 4 kept open too: close_fds runs after preexec_fn's dup2s
-            pass_fds=(to_chrome_r, from_chrome_w, 3, 4), preexec_fn=fds,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        os.close(to_chrome_r)
-        os.close(from_chrome_w)
-        self.buf = b""
-        self.next_id = 0
-        self.events = []
-        self.session = None
-
-    def send(self, method, params=None, session=True):
-        self.next_id += 1
-        msg = {"id": self.next_id, "method": method, "params": params or {}}
-        if session and self.session:
-            msg["sessionId"] = self.session
-        os.write(self.to_chrome, json.dumps(msg).encode() + b"\0")
-        while True:
-            m = self.read()
-            if m.get("id") == self.next_id:
-                if "error" in m:
-                    raise RuntimeError(f"{method}: {m['error']}")
-                return m.get("result", {})
-            self.events.append(m)
-
-    def read(self):
-        while b"\0" not in self.buf:
-            chunk = os.read(self.from_chrome, 1 << 16)
-            if not chunk:
-                raise RuntimeError("chromium closed the pipe")
-            self.buf += chunk
-        raw, self.buf = self.buf.split(b"\0", 1)
-        return json.loads(raw)
-
-    def js(self, expr):
-        r = self.send("Runtime.evaluate", {"expression": expr, "returnByValue": True, "awaitPromise": True})
-        if "exceptionDetails" in r:
-            raise RuntimeError(f"{expr}: {r['exceptionDetails']}")
-        return r["result"].get("value")
-
-    def click(self, selector):
-        box = self.js(f"(() => {{ const r = document.querySelector({json.dumps(selector)}).getBoundingClientRect();"
-                      " return [r.x + r.width / 2, r.y + r.height / 2]; })()")
-        for kind in ("mousePressed", "mouseReleased"):
-            self.send("Input.dispatchMouseEvent", {"type": kind, "x": box[0], "y": box[1], "button": "left", "clickCount": 1})
-
-    def type(self, text):
-        self.send("Input.insertText", {"text": text})
-
-    def enter(self):
-        for kind in ("keyDown", "keyUp"):
-            self.send("Input.dispatchKeyEvent", {"type": kind, "key": "Enter", "code": "Enter",
-                                                  "windowsVirtualKeyCode": 13, "text": "\r" if kind == "keyDown" else ""})
-
-    def close(self):
-        self.proc.kill()
-        self.proc.wait()
-        shutil.rmtree(self.profile, ignore_errors=True)
 
 
 def api_chat(messages):

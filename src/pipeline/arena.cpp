@@ -1,0 +1,314 @@
+// The arena's server: response files loaded and checked as `compare` does, battles drawn at random
+// (an entry, two different models, a random side each), votes appended and fsynced, the
+// leaderboard refitted on request.
+#include "pipeline/arena.hpp"
+
+#include <fcntl.h>
+#include <httplib.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <ctime>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "core/error.hpp"
+#include "core/files.hpp"
+#include "core/signals.hpp"
+#include "judge/ratings.hpp"
+#include "serve/arena_page.hpp"
+
+namespace instruct {
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+namespace {
+
+std::string now_rfc3339() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+json vote_json(const ArenaVote& v) {
+  return {{"time", v.time}, {"entry", v.entry}, {"left", v.left}, {"right", v.right}, {"vote", v.vote}};
+}
+
+bool is_vote(const std::string& v) {
+  return v == "left" || v == "right" || v == "tie" || v == "both_bad";
+}
+
+struct Entry {
+  std::string instruction, input;
+  std::vector<std::string> answers;  // one per model
+};
+
+// The models' names: the files' stems, made unique with their folder when two share one.
+std::vector<std::string> model_names(const std::vector<fs::path>& files) {
+  std::vector<std::string> names;
+  for (const fs::path& f : files) names.push_back(f.stem().string());
+  for (size_t i = 0; i < files.size(); i++)
+    for (size_t j = 0; j < files.size(); j++)
+      if (i != j && names[i] == files[j].stem().string()) {
+        const fs::path abs = fs::absolute(files[i]).lexically_normal();
+        names[i] = abs.parent_path().filename().string() + "/" + files[i].stem().string();
+      }
+  for (size_t i = 0; i < names.size(); i++)
+    for (size_t j = i + 1; j < names.size(); j++)
+      if (names[i] == names[j])
+        fail(files[i].string(), " and ", files[j].string(), " would both be called ", names[i],
+             "; give each model's responses once");
+  return names;
+}
+
+std::vector<Entry> load(const ArenaOptions& o) {
+  std::vector<Entry> entries;
+  for (size_t m = 0; m < o.responses.size(); m++) {
+    const fs::path& path = o.responses[m];
+    json data;
+    try {
+      data = json::parse(file_read(path, "responses"));
+    } catch (const nlohmann::json::exception& e) {
+      fail(path.string(), ": not valid JSON (", e.what(), ")");
+    }
+    if (!data.is_array() || data.empty())
+      fail(path.string(), ": expected a JSON array of entries (from `instruct respond`)");
+    if (m == 0) entries.resize(data.size());
+    if (data.size() != entries.size())
+      fail(path.string(), " has ", data.size(), " entries and ", o.responses[0].string(), " ",
+           entries.size(), "; give responses to the same entries (the same --data and split)");
+    for (size_t i = 0; i < data.size(); i++) {
+      const json& e = data[i];
+      if (!e.is_object() || !e.contains("instruction") || !e["instruction"].is_string() ||
+          !e.contains(o.key) || !e[o.key].is_string())
+        fail(path.string(), ": entry ", i, " has no string \"instruction\" or \"", o.key,
+             "\"; is this a file written by `instruct respond`?");
+      const std::string ins = e["instruction"], in = e.value("input", "");
+      if (m == 0) {
+        entries[i].instruction = ins, entries[i].input = in;
+      } else if (ins != entries[i].instruction || in != entries[i].input) {
+        fail("entry ", i, " differs: \"", ins.substr(0, 60), "\" in ", path.string(), " but \"",
+             entries[i].instruction.substr(0, 60), "\" in ", o.responses[0].string(),
+             "; give responses to the same entries in the same order");
+      }
+      entries[i].answers.push_back(e[o.key]);
+    }
+  }
+  return entries;
+}
+
+// Appends one line with a single write, then fsync: a crash leaves at most a torn last line.
+void append_line(const fs::path& path, const std::string& line) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) fail(path.string(), ": cannot write the votes (check the folder's permissions)");
+  const std::string s = line + "\n";
+  const ssize_t n = ::write(fd, s.data(), s.size());
+  const bool ok = n == static_cast<ssize_t>(s.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) fail(path.string(), ": the vote was not written (disk full?)");
+}
+
+void rewrite(const fs::path& path, const std::vector<ArenaVote>& votes) {
+  AtomicFile f(path);
+  for (const ArenaVote& v : votes) f.stream() << vote_json(v).dump() << "\n";
+  f.commit();
+}
+
+}  // namespace
+
+std::vector<ArenaVote> arena_votes_read(const fs::path& path, std::ostream& log) {
+  std::vector<ArenaVote> votes;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return votes;
+  const std::string text = file_read(path, "votes");
+  size_t start = 0;
+  int64_t line = 1;
+  bool torn = false;
+  for (; start < text.size(); line++) {
+    const size_t end = text.find('\n', start);
+    if (end == std::string::npos) {  // a crash mid-write: the vote never counted
+      torn = true;
+      break;
+    }
+    const std::string l = text.substr(start, end - start);
+    start = end + 1;
+    if (l.empty()) continue;
+    try {
+      const json j = json::parse(l);
+      ArenaVote v;
+      v.time = j.value("time", ""), v.entry = j.at("entry").get<int64_t>();
+      v.left = j.at("left").get<std::string>(), v.right = j.at("right").get<std::string>();
+      v.vote = j.at("vote").get<std::string>();
+      if (!is_vote(v.vote)) throw std::runtime_error("vote");
+      votes.push_back(v);
+    } catch (const std::exception&) {
+      fail(path.string(), ":", line, ": not a vote ({\"entry\", \"left\", \"right\", \"vote\": "
+           "left|right|tie|both_bad}); fix or delete that line");
+    }
+  }
+  if (torn) {
+    log << "note      " << path.string() << ": its last line was cut off (a crash while voting); "
+        << "dropped\n";
+    rewrite(path, votes);
+  }
+  return votes;
+}
+
+void arena_run(const ArenaOptions& o, std::ostream& log, const std::function<void(int)>& on_ready,
+               const std::atomic<bool>* stop) {
+  arena_options_visit(OptChecker{}, o);
+  if (o.responses.size() < 2)
+    fail("arena needs two or more response files (from `instruct respond`), e.g. instruct arena "
+         "a.json b.json");
+  const std::vector<std::string> names = model_names(o.responses);
+  const std::vector<Entry> entries = load(o);
+  std::map<std::string, int32_t> index;
+  for (size_t i = 0; i < names.size(); i++) index[names[i]] = static_cast<int32_t>(i);
+
+  std::mutex mu;
+  std::vector<ArenaVote> votes = arena_votes_read(o.votes, log);
+  std::mt19937_64 rng(o.seed ? o.seed : static_cast<uint64_t>(std::random_device{}()));
+  struct Battle {
+    int64_t entry;
+    int32_t left, right;
+  };
+  std::map<int64_t, Battle> battles;  // the ones handed out, by id (the oldest dropped past 1000)
+  int64_t next_id = 1;
+
+  auto board = [&]() {
+    std::vector<PairVote> pv;
+    std::map<std::pair<int32_t, int32_t>, int64_t> pairs;
+    for (const ArenaVote& v : votes) {
+      auto l = index.find(v.left), r = index.find(v.right);
+      if (l == index.end() || r == index.end() || l->second == r->second) continue;
+      pv.push_back({l->second, r->second, v.vote == "left" ? 1.0 : v.vote == "right" ? 0.0 : 0.5});
+      pairs[{std::min(l->second, r->second), std::max(l->second, r->second)}]++;
+    }
+    json models = json::array();
+    for (const Rating& r : ratings(names, pv, o.bootstrap))
+      models.push_back({{"model", r.model},
+                        {"score", r.score},
+                        {"lo", r.lo},
+                        {"hi", r.hi},
+                        {"votes", r.votes},
+                        {"wins", r.wins},
+                        {"losses", r.losses},
+                        {"ties", r.ties}});
+    json pj = json::array();
+    for (size_t a = 0; a < names.size(); a++)
+      for (size_t b = a + 1; b < names.size(); b++) {
+        auto it = pairs.find({static_cast<int32_t>(a), static_cast<int32_t>(b)});
+        pj.push_back({{"a", names[a]}, {"b", names[b]}, {"votes", it == pairs.end() ? 0 : it->second}});
+      }
+    return json{{"votes", votes.size()}, {"counted", pv.size()}, {"models", models}, {"pairs", pj}};
+  };
+  auto error = [](httplib::Response& res, int status, const std::string& msg) {
+    res.status = status;
+    res.set_content(json{{"error", msg}}.dump(), "application/json");
+  };
+
+  httplib::Server svr;
+  svr.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(kArenaPage, "text/html; charset=utf-8");
+  });
+  svr.Get("/api/battle", [&](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(mu);
+    const int32_t k = static_cast<int32_t>(names.size());
+    Battle b;
+    b.entry = std::uniform_int_distribution<int64_t>(0, entries.size() - 1)(rng);
+    b.left = std::uniform_int_distribution<int32_t>(0, k - 1)(rng);
+    b.right = std::uniform_int_distribution<int32_t>(0, k - 2)(rng);
+    if (b.right >= b.left) b.right++;
+    const int64_t id = next_id++;
+    battles[id] = b;
+    if (battles.size() > 1000) battles.erase(battles.begin());
+    const Entry& e = entries[b.entry];
+    res.set_content(json{{"id", id},
+                         {"entry", b.entry},
+                         {"instruction", e.instruction},
+                         {"input", e.input},
+                         {"left", e.answers[b.left]},
+                         {"right", e.answers[b.right]},
+                         {"votes", votes.size()}}
+                        .dump(),
+                    "application/json");
+  });
+  svr.Post("/api/vote", [&](const httplib::Request& req, httplib::Response& res) {
+    json body;
+    try {
+      body = json::parse(req.body);
+    } catch (const std::exception&) {
+      return error(res, 400, "the body is not JSON: {\"id\": N, \"vote\": \"left\"}");
+    }
+    const std::string v = body.value("vote", "");
+    if (!is_vote(v)) return error(res, 400, "vote must be left, right, tie or both_bad");
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = battles.find(body.value("id", int64_t{-1}));
+    if (it == battles.end()) return error(res, 404, "no such battle (already voted?); reload the page");
+    const Battle b = it->second;
+    ArenaVote vote{now_rfc3339(), b.entry, names[b.left], names[b.right], v};
+    try {
+      append_line(o.votes, vote_json(vote).dump());
+    } catch (const Error& e) {
+      return error(res, 500, e.what());
+    }
+    battles.erase(it);
+    votes.push_back(vote);
+    log << "vote      " << votes.size() << ": entry " << b.entry << ", " << vote.left << " vs "
+        << vote.right << ": " << v << "\n"
+        << std::flush;
+    res.set_content(json{{"left", vote.left}, {"right", vote.right}, {"vote", v}, {"votes", votes.size()}}
+                        .dump(),
+                    "application/json");
+  });
+  svr.Post("/api/undo", [&](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (votes.empty()) return error(res, 409, "no vote to undo");
+    std::vector<ArenaVote> kept(votes.begin(), votes.end() - 1);
+    try {
+      rewrite(o.votes, kept);
+    } catch (const Error& e) {
+      return error(res, 500, e.what());
+    }
+    const ArenaVote undone = votes.back();
+    votes = std::move(kept);
+    log << "undo      entry " << undone.entry << ", " << undone.left << " vs " << undone.right
+        << ": " << undone.vote << "\n"
+        << std::flush;
+    res.set_content(json{{"undone", vote_json(undone)}, {"votes", votes.size()}}.dump(),
+                    "application/json");
+  });
+  svr.Get("/api/leaderboard", [&](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(mu);
+    res.set_content(board().dump(), "application/json");
+  });
+
+  const int port =
+      o.port == 0 ? svr.bind_to_any_port(o.host) : (svr.bind_to_port(o.host, o.port) ? o.port : -1);
+  if (port < 0)
+    fail("cannot listen on ", o.host, ":", o.port, "; is another server using it? pick another with --port");
+  ::signal(SIGPIPE, SIG_IGN);
+  log << "arena     " << names.size() << " models, " << entries.size() << " entries, " << votes.size()
+      << " votes so far in " << o.votes.string() << "\n          open http://" << o.host << ":"
+      << port << "/ (keys: 1 or <- left, 2 or -> right, 3 tie, 4 both bad, u undo); Ctrl-C stops\n"
+      << std::flush;
+  InterruptScope interrupt;
+  std::thread listener([&] { svr.listen_after_bind(); });
+  while (!svr.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  if (on_ready) on_ready(port);
+  while (!InterruptScope::requested() && !(stop && *stop))
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  svr.stop();
+  listener.join();
+  log << "arena     stopped; " << votes.size() << " votes in " << o.votes.string() << "\n";
+}
+
+}  // namespace instruct
