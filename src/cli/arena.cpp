@@ -14,9 +14,10 @@ void cli_add_arena(CLI::App& app) {
       "Compare models by human votes on a local page: two anonymised answers side by side, a "
       "Bradley-Terry leaderboard");
   cmd->add_option("responses", o->responses,
-                  "Two or more response files for the same entries (from `instruct respond`)")
-      ->required();
+                  "Response files for the same entries (from `instruct respond`); with --model, "
+                  "models answering on the fly join them");
   arena_options_visit(CliFlags{*cmd}, *o);
+  cli_add_split_options(*cmd, o->data);
   cmd->callback([o] { arena_run(*o, std::cout); });
 }
 

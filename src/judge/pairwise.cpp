@@ -47,7 +47,8 @@ int pairwise_parse(const std::string& reply, bool* exact) {
   };
   for (const char* w : {"response 1", "response 2"}) consider(s.find(w), w[9] - '0');
   for (size_t i = 0; i < s.size(); i++) {
-    if ((s[i] == '1' || s[i] == '2') && (i == 0 || !std::isalnum(static_cast<unsigned char>(s[i - 1]))) &&
+    if ((s[i] == '1' || s[i] == '2') &&
+        (i == 0 || !std::isalnum(static_cast<unsigned char>(s[i - 1]))) &&
         (i + 1 == s.size() || !std::isalnum(static_cast<unsigned char>(s[i + 1])))) {
       consider(i, s[i] - '0');
       break;
@@ -77,7 +78,8 @@ WinRate win_rates(const std::vector<double>& p, const std::vector<double>& len_a
                   const std::vector<double>& len_b) {
   WinRate w;
   const size_t n = p.size();
-  if (n == 0 || len_a.size() != n || len_b.size() != n) fail("internal: win_rates of ", n, " preferences");
+  if (n == 0 || len_a.size() != n || len_b.size() != n)
+    fail("internal: win_rates of ", n, " preferences");
   double sum = 0;
   for (double x : p) {
     sum += x;
@@ -87,7 +89,8 @@ WinRate win_rates(const std::vector<double>& p, const std::vector<double>& len_a
   double ss = 0;
   for (double x : p) ss += (x - mean) * (x - mean);
   w.win_rate = 100 * mean;
-  w.standard_error = n > 1 ? 100 * std::sqrt(ss / (n - 1)) / std::sqrt(static_cast<double>(n)) : NAN;
+  w.standard_error =
+      n > 1 ? 100 * std::sqrt(ss / (n - 1)) / std::sqrt(static_cast<double>(n)) : NAN;
   // The length feature: tanh of the standardized length difference (pandas' std, ddof 1).
   std::vector<double> d(n), x(n);
   double dm = 0;

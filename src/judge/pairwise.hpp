@@ -26,8 +26,8 @@ double pairwise_preference(int verdict_ab, int verdict_ba);
 
 struct WinRate {
   double win_rate = 0, standard_error = 0;  // percent: mean preference, its sem
-  double lc_win_rate = 0;  // percent: predicted with no length difference
-  double length_coef = 0, model_coef = 0;  // the GLM's weights (tanh(std_delta_len), constant)
+  double lc_win_rate = 0;                   // percent: predicted with no length difference
+  double length_coef = 0, model_coef = 0;   // the GLM's weights (tanh(std_delta_len), constant)
   int64_t wins = 0, losses = 0, draws = 0;  // preferences above, below and at 0.5
 };
 

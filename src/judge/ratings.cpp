@@ -52,9 +52,12 @@ std::vector<Rating> ratings(const std::vector<std::string>& models,
   for (int32_t i = 0; i < k; i++) out[i].model = models[i], out[i].score = fit[i];
   for (const PairVote& v : votes) {
     out[v.a].votes++, out[v.b].votes++;
-    if (v.score == 1) out[v.a].wins++, out[v.b].losses++;
-    else if (v.score == 0) out[v.b].wins++, out[v.a].losses++;
-    else out[v.a].ties++, out[v.b].ties++;
+    if (v.score == 1)
+      out[v.a].wins++, out[v.b].losses++;
+    else if (v.score == 0)
+      out[v.b].wins++, out[v.a].losses++;
+    else
+      out[v.a].ties++, out[v.b].ties++;
   }
   // Bootstrap: resample the votes with replacement, refit, take the 2.5th and 97.5th percentiles.
   std::vector<std::vector<double>> samples(k);
@@ -73,10 +76,13 @@ std::vector<Rating> ratings(const std::vector<std::string>& models,
       continue;
     }
     std::sort(s.begin(), s.end());
-    auto at = [&](double q) { return s[std::min(s.size() - 1, static_cast<size_t>(q * (s.size() - 1) + 0.5))]; };
+    auto at = [&](double q) {
+      return s[std::min(s.size() - 1, static_cast<size_t>(q * (s.size() - 1) + 0.5))];
+    };
     out[i].lo = at(0.025), out[i].hi = at(0.975);
   }
-  std::stable_sort(out.begin(), out.end(), [](const Rating& a, const Rating& b) { return a.score > b.score; });
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Rating& a, const Rating& b) { return a.score > b.score; });
   return out;
 }
 

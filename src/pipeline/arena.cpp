@@ -10,17 +10,19 @@
 #include <chrono>
 #include <csignal>
 #include <ctime>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
-#include <thread>
 
 #include "core/error.hpp"
 #include "core/files.hpp"
-#include "core/signals.hpp"
+#include "io/dataset_source.hpp"
 #include "judge/ratings.hpp"
+#include "pipeline/respond.hpp"
 #include "serve/arena_page.hpp"
+#include "serve/http.hpp"
 
 namespace instruct {
 
@@ -39,20 +41,23 @@ std::string now_rfc3339() {
 }
 
 json vote_json(const ArenaVote& v) {
-  return {{"time", v.time}, {"entry", v.entry}, {"left", v.left}, {"right", v.right}, {"vote", v.vote}};
+  return {
+      {"time", v.time}, {"entry", v.entry}, {"left", v.left}, {"right", v.right}, {"vote", v.vote}};
 }
 
 bool is_vote(const std::string& v) {
   return v == "left" || v == "right" || v == "tie" || v == "both_bad";
 }
 
-struct Entry {
+struct Item {
   std::string instruction, input;
-  std::vector<std::string> answers;  // one per model
+  std::vector<std::string> answers;  // one per model (a --model's filled when first drawn)
+  std::vector<bool> answered;
 };
 
 // The models' names: the files' stems, made unique with their folder when two share one.
-std::vector<std::string> model_names(const std::vector<fs::path>& files) {
+std::vector<std::string> model_names(const std::vector<fs::path>& files,
+                                     const std::vector<std::string>& models) {
   std::vector<std::string> names;
   for (const fs::path& f : files) names.push_back(f.stem().string());
   for (size_t i = 0; i < files.size(); i++)
@@ -61,16 +66,21 @@ std::vector<std::string> model_names(const std::vector<fs::path>& files) {
         const fs::path abs = fs::absolute(files[i]).lexically_normal();
         names[i] = abs.parent_path().filename().string() + "/" + files[i].stem().string();
       }
+  for (const std::string& m : models) {
+    fs::path p = fs::path(m).lexically_normal();
+    if (p.filename().empty()) p = p.parent_path();
+    names.push_back(p.filename().string());
+  }
   for (size_t i = 0; i < names.size(); i++)
     for (size_t j = i + 1; j < names.size(); j++)
       if (names[i] == names[j])
-        fail(files[i].string(), " and ", files[j].string(), " would both be called ", names[i],
-             "; give each model's responses once");
+        fail("two of the models would both be called ", names[i],
+             "; give each model's responses (or each --model) once");
   return names;
 }
 
-std::vector<Entry> load(const ArenaOptions& o) {
-  std::vector<Entry> entries;
+std::vector<Item> load(const ArenaOptions& o) {
+  std::vector<Item> entries;
   for (size_t m = 0; m < o.responses.size(); m++) {
     const fs::path& path = o.responses[m];
     json data;
@@ -100,7 +110,19 @@ std::vector<Entry> load(const ArenaOptions& o) {
              "; give responses to the same entries in the same order");
       }
       entries[i].answers.push_back(e[o.key]);
+      entries[i].answered.push_back(true);
     }
+  }
+  if (o.responses.empty()) {  // only models: the entries of --data's test split
+    const Dataset ds = dataset_open(o.data.data, std::cerr);
+    const DatasetSplit split = dataset_split(ds, o.data.train_frac, o.data.test_frac);
+    for (const Entry& e : split.test) entries.push_back({e.instruction, e.input, {}, {}});
+    if (entries.empty())
+      fail("the test split of ", o.data.data.string(), " is empty; give more data");
+  }
+  for (Item& it : entries) {  // the models' answers, empty until drawn
+    it.answers.resize(o.responses.size() + o.models.size());
+    it.answered.resize(o.responses.size() + o.models.size(), false);
   }
   return entries;
 }
@@ -150,7 +172,8 @@ std::vector<ArenaVote> arena_votes_read(const fs::path& path, std::ostream& log)
       if (!is_vote(v.vote)) throw std::runtime_error("vote");
       votes.push_back(v);
     } catch (const std::exception&) {
-      fail(path.string(), ":", line, ": not a vote ({\"entry\", \"left\", \"right\", \"vote\": "
+      fail(path.string(), ":", line,
+           ": not a vote ({\"entry\", \"left\", \"right\", \"vote\": "
            "left|right|tie|both_bad}); fix or delete that line");
     }
   }
@@ -165,11 +188,32 @@ std::vector<ArenaVote> arena_votes_read(const fs::path& path, std::ostream& log)
 void arena_run(const ArenaOptions& o, std::ostream& log, const std::function<void(int)>& on_ready,
                const std::atomic<bool>* stop) {
   arena_options_visit(OptChecker{}, o);
-  if (o.responses.size() < 2)
-    fail("arena needs two or more response files (from `instruct respond`), e.g. instruct arena "
-         "a.json b.json");
-  const std::vector<std::string> names = model_names(o.responses);
-  const std::vector<Entry> entries = load(o);
+  if (o.responses.size() + o.models.size() < 2)
+    fail(
+        "arena needs two or more models: response files (from `instruct respond`) or --model, "
+        "e.g. instruct arena a.json b.json");
+  httplib::Server svr;
+  const int port = http_bind(svr, o.host, o.port);  // a busy port fails before loading models
+  const std::vector<std::string> names = model_names(o.responses, o.models);
+  std::vector<Item> entries = load(o);
+  // Models that answer on the fly, loaded once; greedy as `respond`.
+  std::vector<InferModel> live;
+  GenerateOptions gen;
+  gen.max_new_tokens = o.max_new_tokens;
+  for (const std::string& m : o.models) {
+    InferOptions io;
+    io.model.model = m;
+    live.push_back(infer_model_load(io, log));
+  }
+  auto answer = [&](Item& it, int32_t k) -> const std::string& {
+    if (!it.answered[k]) {
+      Entry e;
+      e.instruction = it.instruction, e.input = it.input;
+      it.answers[k] = infer_answer(live[k - o.responses.size()], e, gen);
+      it.answered[k] = true;
+    }
+    return it.answers[k];
+  };
   std::map<std::string, int32_t> index;
   for (size_t i = 0; i < names.size(); i++) index[names[i]] = static_cast<int32_t>(i);
 
@@ -206,7 +250,8 @@ void arena_run(const ArenaOptions& o, std::ostream& log, const std::function<voi
     for (size_t a = 0; a < names.size(); a++)
       for (size_t b = a + 1; b < names.size(); b++) {
         auto it = pairs.find({static_cast<int32_t>(a), static_cast<int32_t>(b)});
-        pj.push_back({{"a", names[a]}, {"b", names[b]}, {"votes", it == pairs.end() ? 0 : it->second}});
+        pj.push_back(
+            {{"a", names[a]}, {"b", names[b]}, {"votes", it == pairs.end() ? 0 : it->second}});
       }
     return json{{"votes", votes.size()}, {"counted", pv.size()}, {"models", models}, {"pairs", pj}};
   };
@@ -215,7 +260,6 @@ void arena_run(const ArenaOptions& o, std::ostream& log, const std::function<voi
     res.set_content(json{{"error", msg}}.dump(), "application/json");
   };
 
-  httplib::Server svr;
   svr.Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(kArenaPage, "text/html; charset=utf-8");
   });
@@ -230,13 +274,19 @@ void arena_run(const ArenaOptions& o, std::ostream& log, const std::function<voi
     const int64_t id = next_id++;
     battles[id] = b;
     if (battles.size() > 1000) battles.erase(battles.begin());
-    const Entry& e = entries[b.entry];
+    Item& e = entries[b.entry];
+    std::string left, right;
+    try {
+      left = answer(e, b.left), right = answer(e, b.right);
+    } catch (const Error& err) {
+      return error(res, 500, err.what());
+    }
     res.set_content(json{{"id", id},
                          {"entry", b.entry},
                          {"instruction", e.instruction},
                          {"input", e.input},
-                         {"left", e.answers[b.left]},
-                         {"right", e.answers[b.right]},
+                         {"left", left},
+                         {"right", right},
                          {"votes", votes.size()}}
                         .dump(),
                     "application/json");
@@ -252,7 +302,8 @@ void arena_run(const ArenaOptions& o, std::ostream& log, const std::function<voi
     if (!is_vote(v)) return error(res, 400, "vote must be left, right, tie or both_bad");
     std::lock_guard<std::mutex> lock(mu);
     auto it = battles.find(body.value("id", int64_t{-1}));
-    if (it == battles.end()) return error(res, 404, "no such battle (already voted?); reload the page");
+    if (it == battles.end())
+      return error(res, 404, "no such battle (already voted?); reload the page");
     const Battle b = it->second;
     ArenaVote vote{now_rfc3339(), b.entry, names[b.left], names[b.right], v};
     try {
@@ -265,9 +316,10 @@ void arena_run(const ArenaOptions& o, std::ostream& log, const std::function<voi
     log << "vote      " << votes.size() << ": entry " << b.entry << ", " << vote.left << " vs "
         << vote.right << ": " << v << "\n"
         << std::flush;
-    res.set_content(json{{"left", vote.left}, {"right", vote.right}, {"vote", v}, {"votes", votes.size()}}
-                        .dump(),
-                    "application/json");
+    res.set_content(
+        json{{"left", vote.left}, {"right", vote.right}, {"vote", v}, {"votes", votes.size()}}
+            .dump(),
+        "application/json");
   });
   svr.Post("/api/undo", [&](const httplib::Request&, httplib::Response& res) {
     std::lock_guard<std::mutex> lock(mu);
@@ -291,23 +343,13 @@ void arena_run(const ArenaOptions& o, std::ostream& log, const std::function<voi
     res.set_content(board().dump(), "application/json");
   });
 
-  const int port =
-      o.port == 0 ? svr.bind_to_any_port(o.host) : (svr.bind_to_port(o.host, o.port) ? o.port : -1);
-  if (port < 0)
-    fail("cannot listen on ", o.host, ":", o.port, "; is another server using it? pick another with --port");
   ::signal(SIGPIPE, SIG_IGN);
-  log << "arena     " << names.size() << " models, " << entries.size() << " entries, " << votes.size()
-      << " votes so far in " << o.votes.string() << "\n          open http://" << o.host << ":"
-      << port << "/ (keys: 1 or <- left, 2 or -> right, 3 tie, 4 both bad, u undo); Ctrl-C stops\n"
+  log << "arena     " << names.size() << " models, " << entries.size() << " entries, "
+      << votes.size() << " votes so far in " << o.votes.string() << "\n          open http://"
+      << o.host << ":" << port
+      << "/ (keys: 1 or <- left, 2 or -> right, 3 tie, 4 both bad, u undo); Ctrl-C stops\n"
       << std::flush;
-  InterruptScope interrupt;
-  std::thread listener([&] { svr.listen_after_bind(); });
-  while (!svr.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  if (on_ready) on_ready(port);
-  while (!InterruptScope::requested() && !(stop && *stop))
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  svr.stop();
-  listener.join();
+  http_serve(svr, port, on_ready, stop, [&] { svr.stop(); });
   log << "arena     stopped; " << votes.size() << " votes in " << o.votes.string() << "\n";
 }
 

@@ -1,9 +1,10 @@
 // `instruct arena`: human preference comparison, as a chatbot arena. A local page shows one
 // instruction (and its input) with two anonymised answers side by side, drawn from two or more
-// response files; the person votes left, right, tie or both bad (buttons or keys). Votes are
-// appended to a JSONL file (one write and an fsync per vote; a torn last line from a crash is
-// dropped on restart), resumed on restart, and the last one can be undone. A leaderboard gives
-// Bradley-Terry scores with 95% bootstrap intervals and the votes of every pair.
+// response files or models answering on the fly (--model); the person votes left, right, tie or
+// both bad (buttons or keys). Votes are appended to a JSONL file (one write and an fsync per vote;
+// a torn last line from a crash is dropped on restart), resumed on restart, and the last one can be
+// undone. A leaderboard gives Bradley-Terry scores with 95% bootstrap intervals and the votes of
+// every pair.
 #pragma once
 
 #include <atomic>
@@ -14,11 +15,15 @@
 #include <vector>
 
 #include "core/options.hpp"
+#include "data/options.hpp"
 
 namespace instruct {
 
 struct ArenaOptions {
-  std::vector<std::filesystem::path> responses;  // two or more `respond` files, same entries
+  std::vector<std::filesystem::path> responses;  // `respond` files, same entries
+  std::vector<std::string> models;  // models answering on the fly (greedy), as --model takes them
+  DataOptions data;                 // the entries when no response file is given: its test split
+  int32_t max_new_tokens = 256;
   std::filesystem::path votes = "arena-votes.jsonl";
   std::string host = "127.0.0.1";
   int32_t port = 8090;  // 0: any free port
@@ -29,6 +34,11 @@ struct ArenaOptions {
 template <class V, class... O>
 void arena_options_visit(V&& v, O&... o) {
   v({.flag = "votes", .help = "The votes (JSONL, appended; resumed when it exists)"}, o.votes...);
+  v({.flag = "model",
+     .help = "A model that answers on the fly (greedy; repeat for several): a directory or a name"},
+    o.models...);
+  v({.flag = "max-new-tokens", .help = "With --model: tokens per answer at most", .min = 1},
+    o.max_new_tokens...);
   v({.flag = "host", .help = "Address to listen on"}, o.host...);
   v({.flag = "port", .help = "Port (0: any free port)", .min = 0, .max = 65535}, o.port...);
   v({.flag = "key", .help = "Field holding each file's response"}, o.key...);

@@ -24,7 +24,8 @@ ojson load_entries(const fs::path& path, const std::string& key) {
   } catch (const nlohmann::json::exception& e) {
     fail(path.string(), ": not valid JSON (", e.what(), ")");
   }
-  if (!data.is_array()) fail(path.string(), ": expected a JSON array of entries (from `instruct respond`)");
+  if (!data.is_array())
+    fail(path.string(), ": expected a JSON array of entries (from `instruct respond`)");
   for (size_t i = 0; i < data.size(); i++) {
     const ojson& e = data[i];
     if (!e.is_object()) fail(path.string(), ": entry ", i, " is not an object");
@@ -125,8 +126,8 @@ CompareReport compare_run(const CompareOptions& o, std::ostream& log) {
         rep.kept += done[2 * i] && done[2 * i + 1];
       }
     if (rep.kept)
-      log << "resume    " << rep.kept << " of " << n << " pairs already judged in " << rep.out.string()
-          << "\n";
+      log << "resume    " << rep.kept << " of " << n << " pairs already judged in "
+          << rep.out.string() << "\n";
   }
   auto empty_verdict = [&](size_t i, bool a_first) {
     // An empty response loses without asking; two empty ones tie.
@@ -142,8 +143,8 @@ CompareReport compare_run(const CompareOptions& o, std::ostream& log) {
     if (!done[u] && empty_verdict(u / 2, u % 2 == 0) < 0) todo++;
   if (todo > 0) judge_check(o.judge);
   log << "compare   " << o.b.string() << " (B) against " << o.a.string() << " (A): " << n
-      << " entries, " << todo << " requests (each pair in both orders) to " << o.judge.model << " at "
-      << o.judge.url << "\n"
+      << " entries, " << todo << " requests (each pair in both orders) to " << o.judge.model
+      << " at " << o.judge.url << "\n"
       << std::flush;
   auto write = [&](const ojson* summary) {
     AtomicFile f(rep.out);
@@ -164,9 +165,9 @@ CompareReport compare_run(const CompareOptions& o, std::ostream& log) {
         const bool a_first = u % 2 == 0;
         if (empty_verdict(i, a_first) >= 0) return "";
         const std::string ra = rec[i]["response_a"], rb = rec[i]["response_b"];
-        return judge_ask(o.judge, pairwise_prompt(rec[i]["instruction"], rec[i]["input"],
-                                                  rec[i]["output"], a_first ? ra : rb,
-                                                  a_first ? rb : ra))
+        return judge_ask(o.judge,
+                         pairwise_prompt(rec[i]["instruction"], rec[i]["input"], rec[i]["output"],
+                                         a_first ? ra : rb, a_first ? rb : ra))
             .text;
       },
       [&](size_t u, const std::string& reply, const std::string* error) {
@@ -186,8 +187,8 @@ CompareReport compare_run(const CompareOptions& o, std::ostream& log) {
         rec[i][std::string("reply_") + order] = empty ? "(an empty response: it loses)" : reply;
         if (v < 0) {
           rep.unusable++;
-          warnings.push_back(str_cat("entry ", i, " (", order, "): no verdict in the reply: ",
-                                     reply.substr(0, 120)));
+          warnings.push_back(str_cat("entry ", i, " (", order,
+                                     "): no verdict in the reply: ", reply.substr(0, 120)));
           return;
         }
         rec[i][std::string("verdict_") + order] = verdict_name(v, a_first);
@@ -212,8 +213,8 @@ CompareReport compare_run(const CompareOptions& o, std::ostream& log) {
   if (pref.empty()) {
     write(nullptr);
     if (!first_failure.empty())
-      fail("no pair was judged: every request to ", o.judge.url, " failed; the first: ",
-           first_failure);
+      fail("no pair was judged: every request to ", o.judge.url,
+           " failed; the first: ", first_failure);
     fail(rep.out.string(), ": no pair got two verdicts (", rep.unusable,
          " replies without 1, 2 or tie); see the warnings above, then run again to retry");
   }
@@ -222,7 +223,8 @@ CompareReport compare_run(const CompareOptions& o, std::ostream& log) {
   const WinRate& w = rep.rates;
   ojson summary = {{"pairs", rep.judged},
                    {"win_rate", w.win_rate},
-                   {"standard_error", std::isfinite(w.standard_error) ? ojson(w.standard_error) : ojson(nullptr)},
+                   {"standard_error",
+                    std::isfinite(w.standard_error) ? ojson(w.standard_error) : ojson(nullptr)},
                    {"length_controlled_win_rate", w.lc_win_rate},
                    {"wins", w.wins},
                    {"losses", w.losses},
@@ -233,14 +235,15 @@ CompareReport compare_run(const CompareOptions& o, std::ostream& log) {
   double sa = 0, sb = 0;
   for (size_t i = 0; i < la.size(); i++) sa += la[i], sb += lb[i];
   char buf[512];
-  std::snprintf(buf, sizeof buf,
-                "win rate  B over A: %.1f%% ± %.1f (%lld wins, %lld losses, %lld draws of %zu pairs)\n"
-                "length-controlled win rate: %.1f%% (B's responses %.2fx A's length on average)\n"
-                "position  the response shown first won %.0f%% of the decided verdicts\n",
-                w.win_rate, std::isfinite(w.standard_error) ? w.standard_error : 0.0,
-                static_cast<long long>(w.wins), static_cast<long long>(w.losses),
-                static_cast<long long>(w.draws), rep.judged, w.lc_win_rate, sa > 0 ? sb / sa : 0.0,
-                100 * rep.first_preferred);
+  std::snprintf(
+      buf, sizeof buf,
+      "win rate  B over A: %.1f%% ± %.1f (%lld wins, %lld losses, %lld draws of %zu pairs)\n"
+      "length-controlled win rate: %.1f%% (B's responses %.2fx A's length on average)\n"
+      "position  the response shown first won %.0f%% of the decided verdicts\n",
+      w.win_rate, std::isfinite(w.standard_error) ? w.standard_error : 0.0,
+      static_cast<long long>(w.wins), static_cast<long long>(w.losses),
+      static_cast<long long>(w.draws), rep.judged, w.lc_win_rate, sa > 0 ? sb / sa : 0.0,
+      100 * rep.first_preferred);
   log << buf;
   if (rep.judged < n)
     log << "note      " << n - rep.judged << " pairs lack a verdict (run again to retry them)\n";

@@ -88,6 +88,15 @@ std::vector<int32_t> encode_prompt(InferModel& im, const std::string& text) {
 
 }  // namespace
 
+std::string infer_answer(InferModel& im, const Entry& e, const GenerateOptions& gen) {
+  const std::string prompt = im.tmpl->prompt(e);
+  std::vector<int32_t> all = encode_prompt(im, prompt);
+  generate_batch(im.model, {all}, gen, nullptr, [&](size_t, std::vector<int32_t>& out) {
+    all.insert(all.end(), out.begin(), out.end());
+  });
+  return response_extract(bpe_decode(im.bpe, all), prompt, *im.tmpl);
+}
+
 GenerateStats generate_run(const GenerateRunOptions& o, std::ostream& out, std::ostream& log) {
   if (o.prompt.empty() == o.instruction.empty())
     fail(

@@ -47,6 +47,8 @@ struct InferModel {
   const PromptTemplate* tmpl = nullptr;
 };
 InferModel infer_model_load(const InferOptions& o, std::ostream& log);
+// One entry's answer as `respond` writes it (the template's prompt, generated, the response part).
+std::string infer_answer(InferModel& im, const Entry& e, const GenerateOptions& gen);
 
 struct GenerateRunOptions {
   InferOptions infer;

@@ -13,11 +13,11 @@
 #include <thread>
 
 #include "core/error.hpp"
-#include "core/signals.hpp"
 #include "io/gguf.hpp"
 #include "kernels/gemm.hpp"
 #include "serve/api.hpp"
 #include "serve/engine.hpp"
+#include "serve/http.hpp"
 
 namespace instruct {
 
@@ -104,11 +104,7 @@ void serve_run(const ServeOptions& o, std::ostream& log, const std::function<voi
   });
   svr.set_keep_alive_timeout(5);
   svr.set_read_timeout(30);
-  const int port =
-      o.port == 0 ? svr.bind_to_any_port(o.host) : (svr.bind_to_port(o.host, o.port) ? o.port : -1);
-  if (port < 0)
-    fail("cannot listen on ", o.host, ":", o.port,
-         "; is another server (ollama?) using it? pick another with --port");
+  const int port = http_bind(svr, o.host, o.port);
   widen_backlog(port);
 
   InferModel im = infer_model_load(o.infer, log);
@@ -159,20 +155,15 @@ void serve_run(const ServeOptions& o, std::ostream& log, const std::function<voi
       << ", " << gemm_machine_line() << "\n"
       << "          Ollama API /api/*, OpenAI API /v1/*, chat page /; Ctrl-C stops\n"
       << std::flush;
-  InterruptScope interrupt;
-  std::thread listener([&] { svr.listen_after_bind(); });
-  while (!svr.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  if (on_ready) on_ready(port);
-  while (!InterruptScope::requested() && !(stop && *stop))
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   // One Ctrl-C stops everything, whatever is open: no new connections, every request's generation
   // ended (its stream gets its last frame), then every open connection shut, so the request
   // threads return and listen() with them.
-  svr.stop();
-  engine.shutdown();  // wakes request threads still waiting for tokens
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the streams' last frames go out
-  shut_connections(port);
-  listener.join();
+  http_serve(svr, port, on_ready, stop, [&] {
+    svr.stop();
+    engine.shutdown();  // wakes request threads still waiting for tokens
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the streams' last frames go out
+    shut_connections(port);
+  });
   log << "serve     stopped; " << engine.counts().served << " requests served\n";
 }
 

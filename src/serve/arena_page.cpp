@@ -1,6 +1,6 @@
 // The arena page: an instruction and two anonymised answers; vote with the buttons or the keys
-// (1 or Left: left, 2 or Right: right, 3 or T: tie, 4 or B: both bad, U or Backspace: undo, S: skip).
-// The models are named after each vote; the leaderboard under it refreshes after every vote.
+// (1 or Left: left, 2 or Right: right, 3 or T: tie, 4 or B: both bad, U or Backspace: undo, S:
+// skip). The models are named after each vote; the leaderboard under it refreshes after every vote.
 #include "serve/arena_page.hpp"
 
 namespace instruct {

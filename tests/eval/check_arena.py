@@ -183,6 +183,38 @@ r = subprocess.run([bin_, "arena", os.path.join(work, "alpha.json"), os.path.joi
                     "--votes", votes_file, "--port", "0"], capture_output=True, text=True, timeout=30)
 check(r.returncode != 0 and f"{votes_file}:2: not a vote" in r.stderr, f"a bad line is refused: {r.stderr!r}")
 r = subprocess.run([bin_, "arena", os.path.join(work, "alpha.json")], capture_output=True, text=True, timeout=30)
-check(r.returncode != 0 and "two or more response files" in r.stderr, f"one file is refused: {r.stderr!r}")
+check(r.returncode != 0 and "two or more models" in r.stderr, f"one file is refused: {r.stderr!r}")
+# --model: a model answering on the fly joins the files (a random tiny one: garbage text, often
+# broken UTF-8, must still arrive as JSON); its answers are cached, its votes named after it.
+tiny = os.path.join(work, "tiny")
+subprocess.run([bin_, "export", "--init", "random", "--config", "n_layer=1,n_head=1,n_embd=16", "--format", "hf",
+                "--out", tiny], check=True, capture_output=True)
+os.remove(votes_file)
+p = subprocess.Popen([bin_, "arena", os.path.join(work, "alpha.json"), "--model", tiny, "--max-new-tokens", "12",
+                      "--votes", votes_file, "--port", "0", "--seed", "3"],
+                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+live_url = None
+while live_url is None:
+    line = p.stdout.readline()
+    if not line:
+        break
+    m = re.search(r"open (http://127\.0\.0\.1:\d+)/", line)
+    live_url = m.group(1) if m else None
+check(live_url is not None, "arena starts with a --model")
+seen = {}
+for _ in range(12 if live_url else 0):
+    bt = json.load(urllib.request.urlopen(live_url + "/api/battle"))
+    tiny_side = "left" if not bt["left"].startswith("alpha") else "right"
+    other = bt["right" if tiny_side == "left" else "left"]
+    check(other == f"alpha answers task {bt['entry']}", f"the file's answer is shown: {other!r}")
+    if bt["entry"] in seen:
+        check(seen[bt["entry"]] == bt[tiny_side], "the model's answer to an entry is the same each time")
+    seen[bt["entry"]] = bt[tiny_side]
+if live_url:
+    req = urllib.request.Request(live_url + "/api/vote", data=json.dumps({"id": bt["id"], "vote": tiny_side}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    r = json.load(urllib.request.urlopen(req))
+    check(r[tiny_side] == "tiny" and file_votes()[-1][tiny_side] == "tiny", f"a vote for the model names it: {r}")
+    stop(p)
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
