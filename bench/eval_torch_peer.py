@@ -13,7 +13,7 @@ import time
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "eval"))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "oracle"))
 import eval_oracle  # noqa: E402
 from gpt2_oracle import GPTModel  # noqa: E402
 from gpt2_bpe import Gpt2Bpe  # noqa: E402

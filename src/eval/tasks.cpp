@@ -118,6 +118,9 @@ std::vector<json> jsonl_read(const fs::path& path) {
   std::vector<json> out;
   std::string line;
   for (int64_t n = 1; std::getline(f, line); n++) {
+    if (const size_t bad = utf8_find_invalid(line); bad != std::string_view::npos)
+      fail(path.string(), ":", n, ": not UTF-8 (byte ", bad + 1,
+           " of the line); give the benchmark's original file");
     if (py_strip(line).empty()) continue;
     try {
       out.push_back(json::parse(line));
@@ -200,7 +203,11 @@ std::vector<McDoc> arc_docs(const fs::path& path) {
 // MMLU: question.strip() + "\nA. " ... + "\nAnswer:", choices A-D, gold the answer letter.
 std::vector<McDoc> mmlu_docs(const fs::path& path) {
   std::vector<McDoc> docs;
-  const auto rows = csv_parse(file_read(path));
+  const std::string text = file_read(path);
+  if (const size_t bad = utf8_find_invalid(text); bad != std::string_view::npos)
+    fail(path.string(), ":", 1 + std::count(text.begin(), text.begin() + bad, '\n'),
+         ": not UTF-8; give the MMLU archive's original CSV files");
+  const auto rows = csv_parse(text);
   for (size_t i = 0; i < rows.size(); i++) {
     const auto& r = rows[i];
     if (r.size() != 6 || r[5].size() != 1 || r[5][0] < 'A' || r[5][0] > 'D')

@@ -172,9 +172,9 @@ std::vector<ArenaVote> arena_votes_read(const fs::path& path, std::ostream& log)
       if (!is_vote(v.vote)) throw std::runtime_error("vote");
       votes.push_back(v);
     } catch (const std::exception&) {
-      fail(path.string(), ":", line,
-           ": not a vote ({\"entry\", \"left\", \"right\", \"vote\": "
-           "left|right|tie|both_bad}); fix or delete that line");
+      log << "warning   " << path.string() << ":" << line
+          << ": not a vote ({\"entry\", \"left\", \"right\", \"vote\": left|right|tie|both_bad}); "
+             "skipped, the other votes are kept\n";
     }
   }
   if (torn) {

@@ -59,8 +59,8 @@ struct ArenaVote {
 };
 
 // The votes in a file (none when it does not exist). A last line without its newline (a crash
-// mid-write) is dropped and the file rewritten without it; any other bad line is an error naming
-// the file and line.
+// mid-write) is dropped and the file rewritten without it; any other damaged line is skipped with
+// a warning naming the file and line (an undo, which rewrites the file, leaves it out).
 std::vector<ArenaVote> arena_votes_read(const std::filesystem::path& path, std::ostream& log);
 
 // Serves the page until Ctrl-C (or *stop); on_ready(port) once it listens.

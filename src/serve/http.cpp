@@ -12,7 +12,8 @@
 namespace instruct {
 
 int http_bind(httplib::Server& svr, const std::string& host, int port) {
-  const int got = port == 0 ? svr.bind_to_any_port(host) : (svr.bind_to_port(host, port) ? port : -1);
+  const int got =
+      port == 0 ? svr.bind_to_any_port(host) : (svr.bind_to_port(host, port) ? port : -1);
   if (got < 0)
     fail("cannot listen on ", host, ":", port,
          "; is another server (ollama?) using it? pick another with --port");

@@ -177,11 +177,17 @@ finally:
     if server.poll() is None:
         stop(server)
 
-# A bad line (not a torn one) is an error naming the file and line; a single file is refused.
-open(votes_file, "w").write('{"entry": 0, "left": "alpha", "right": "beta", "vote": "left"}\nnot json\n')
-r = subprocess.run([bin_, "arena", os.path.join(work, "alpha.json"), os.path.join(work, "beta.json"),
-                    "--votes", votes_file, "--port", "0"], capture_output=True, text=True, timeout=30)
-check(r.returncode != 0 and f"{votes_file}:2: not a vote" in r.stderr, f"a bad line is refused: {r.stderr!r}")
+# A damaged line (not a torn last one) is skipped with a warning naming the file and line; the
+# other votes are kept. A single file is refused.
+open(votes_file, "w").write('{"entry": 0, "left": "alpha", "right": "beta", "vote": "left"}\nnot json\n'
+                            '{"entry": 1, "left": "beta", "right": "alpha", "vote": "tie"}\n')
+server, url, banner = start()
+check(f"{votes_file}:2: not a vote" in banner and "skipped, the other votes are kept" in banner,
+      f"a damaged line is named and skipped: {banner!r}")
+check("2 votes so far" in banner, f"the other votes are kept: {banner!r}")
+board_now = json.load(urllib.request.urlopen(url + "/api/leaderboard"))
+check(board_now["votes"] == 2, f"the leaderboard counts the 2 good votes: {board_now['votes']}")
+stop(server)
 r = subprocess.run([bin_, "arena", os.path.join(work, "alpha.json")], capture_output=True, text=True, timeout=30)
 check(r.returncode != 0 and "two or more models" in r.stderr, f"one file is refused: {r.stderr!r}")
 # --model: a model answering on the fly joins the files (a random tiny one: garbage text, often

@@ -9,7 +9,7 @@
 set -euo pipefail
 bin=$1 repo=$2 work=$3
 py=/usr/bin/python3
-oracle="$repo/tests/eval/eval_oracle.py"
+oracle="$repo/tests/oracle/eval_oracle.py"
 rm -rf "$work" && mkdir -p "$work"
 cd "$work"
 export INSTRUCT_CACHE="$work/cache"
@@ -96,6 +96,16 @@ printf 'not json\n' >bad.jsonl
 expect_error "bad.jsonl:1: not a JSON line" eval --model model --tasks hellaswag --data bad.jsonl
 printf '{"ctx_a": "x"}\n' >bad2.jsonl
 expect_error 'bad2.jsonl:1: missing or mistyped "ctx_b"' eval --model model --tasks hellaswag --data bad2.jsonl
+printf '{"activity_label": "A", "ctx_a": "x", "ctx_b": "y", "endings": ["a", "b"], "label": 2}\n' >bad3.jsonl
+expect_error "bad3.jsonl:1: label 2 is not one of the 2 endings" eval --model model --tasks hellaswag --data bad3.jsonl
+printf '{"activity_label": "A", "ctx_a": "x", "ctx_b": "y", "endings": ["a"], "label": 0}\n{"ctx_a": "\xff"}\n' >bad4.jsonl
+expect_error "bad4.jsonl:2: not UTF-8 (byte 12 of the line)" eval --model model --tasks hellaswag --data bad4.jsonl
+mkdir -p badmmlu/test && printf 'q,a,b,c,d,A\nq2,\xfe,b,c,d,B\n' >badmmlu/test/virology_test.csv
+expect_error "virology_test.csv:2: not UTF-8" eval --model model --tasks mmlu_virology --data badmmlu
+printf 'q,a,b,c,d,E\n' >badmmlu/test/virology_test.csv
+expect_error "virology_test.csv: record 1 is not question,A,B,C,D,answer-letter" eval --model model \
+  --tasks mmlu_virology --data badmmlu
+test ! -e out.json
 expect_error "few-shot split has 12 examples" eval --model model --tasks hellaswag \
   --data "$work/hellaswag_val.jsonl" --num-fewshot 20
 printf 'not an archive' >junk.tar

@@ -33,8 +33,8 @@ url="http://127.0.0.1:$(cat "$tmp/port")"
   "$repo/data/instruction-data.json" "$tmp/d.json"
 "$py" -c "import json,sys; json.dump(json.load(open(sys.argv[1]))[:120], open(sys.argv[2],'w'))" \
   "$repo/data/instruction-data-with-preference.json" "$tmp/p.json"
-# Benchmark fixtures (tests/eval/eval_oracle.py) and another model's answers to the same test split.
-"$py" "$repo/tests/eval/eval_oracle.py" make "$tmp/bench" >/dev/null
+# Benchmark fixtures (tests/oracle/eval_oracle.py) and another model's answers to the same test split.
+"$py" "$repo/tests/oracle/eval_oracle.py" make "$tmp/bench" >/dev/null
 "$bin" respond --init random --config n_layer=1,n_head=1,n_embd=16 --data "$tmp/d.json" -n 4 \
   --out "$tmp/other.json" >/dev/null 2>&1 || { no "respond for --compare-with failed"; finish; }
 # With a DPO stage: both models answer the test split and are judged; the report compares them.
