@@ -9,6 +9,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/sanitize-env.sh
 cmake --build build-sanitize -j "$(nproc)" --target instruct_tests
-# The GoogleTest cases (the CLI, crash, serve, report, oracle, scale, mpi, bench and style suites drive the normal build;
+# The GoogleTest cases (the CLI, crash, serve, report, oracle, scale, mpi, bench, style and eval suites drive the normal build;
 # serve's also passes under this one: bash tests/serve/check_serve.sh build-sanitize/instruct . OUT).
-ctest --test-dir build-sanitize --output-on-failure -j "$(nproc)" -E '^(cli|serve|report|oracle|crash|scale|mpi|bench|style)\.'
+ctest --test-dir build-sanitize --output-on-failure -j "$(nproc)" -E '^(cli|serve|report|oracle|crash|scale|mpi|bench|style|eval)\.'
