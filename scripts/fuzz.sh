@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(dataset bpe safetensors gguf checkpoint judge http text_stream)
+[ ${#targets[@]} -gt 0 ] || targets=(dataset bpe safetensors gguf checkpoint judge http text_stream eval)
 source scripts/sanitize-env.sh
 cmake --build build-sanitize -j "$(nproc)" --target "${targets[@]/#/fuzz_}"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1

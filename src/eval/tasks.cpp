@@ -194,7 +194,7 @@ std::vector<McDoc> arc_docs(const fs::path& path) {
           field(path, i + 1, "choices.text", [&] { return c.at("text").get<std::string>(); }));
     }
     if (d.gold < 0)
-      fail(path.string(), ":", i + 1, ": answerKey ", key, " is not among the choices' labels");
+      fail(path.string(), ":", i + 1, ": answerKey \"", key, "\" is not among the choices' labels");
     docs.push_back(std::move(d));
   }
   return docs;

@@ -127,6 +127,18 @@ def main():
     put("text_stream", "cut-cjk", b"\x00" + ids("\u00e5", "\u00bd", "\u0120songs"))
     put("text_stream", "marker-stop", b"\x03" + ids("###", "\u0120Response", ":", "\u010a", "Hi", "\u010a", "\u010a"))
     put("text_stream", "high-ids", b"\x00" + bytes(range(200, 256)) * 2)
+    # eval: four parts split at "\n--\n": a HellaSwag line, an ARC line, an MMLU CSV, a vote file.
+    hs = json.dumps({"activity_label": "Cooking", "ctx_a": "A man [title] boils water.", "ctx_b": "HE  ADDS salt",
+                     "endings": ["and stirs.", "[step] then eats.", "and  waits", "x"], "label": "2"})
+    arc = json.dumps({"id": "q1", "question": {"stem": "Which is a gas?", "choices": [
+        {"text": "ice", "label": "A"}, {"text": "steam", "label": "B"}, {"text": "rock", "label": "1"}]},
+        "answerKey": "B"})
+    mmlu = '"Quoted, with\na newline?",1,2,3,4,B\nPlain question,a,b,c,d,D\n'
+    votes = (json.dumps({"time": "2026-01-01T00:00:00Z", "entry": 0, "left": "a", "right": "b", "vote": "left"}) +
+             "\nnot json\n" + '{"entry": 1, "left": "b", "right": "a", "vote": "tie"}')
+    put("eval", "all-valid", "\n--\n".join([hs, arc, mmlu, votes + "\n"]))
+    put("eval", "torn-vote", "\n--\n".join([hs, arc, mmlu, votes]))
+    put("eval", "verdicts", "Response 2 is better, not a tie.")
 
 
 if __name__ == "__main__":
