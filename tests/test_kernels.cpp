@@ -5,6 +5,7 @@
 #include <cmath>
 #include <functional>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "core/error.hpp"
@@ -12,6 +13,7 @@
 #include "kernels/adamw.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/layers.hpp"
+#include "kernels/q8.hpp"
 
 namespace instruct {
 namespace {
@@ -397,6 +399,95 @@ TEST(Toolchain, ConstantInitializers) {
   EXPECT_EQ(sa, 3.0);
   EXPECT_EQ(sb, 3);
   EXPECT_EQ(sc, 11.0);
+}
+
+}  // namespace
+}  // namespace instruct
+
+namespace instruct {
+namespace {
+
+// fp16 as IEEE binary16 with round to nearest even: exact values, ties, subnormals, overflow.
+TEST(Q8, Fp16Conversions) {
+  for (float f : {0.0f, 1.0f, -2.5f, 65504.0f, 6.103515625e-05f, 5.960464477539063e-08f})
+    EXPECT_EQ(fp16_to_float(fp16_from_float(f)), f) << f;
+  EXPECT_EQ(fp16_from_float(1.0f + 1.0f / 2048), fp16_from_float(1.0f));  // a tie: to even
+  EXPECT_EQ(fp16_from_float(1e6f), 0x7c00);                               // past 65504: inf
+  EXPECT_TRUE(std::isnan(fp16_to_float(fp16_from_float(NAN))));
+}
+
+// llama.cpp's block: d = amax / 127 (as fp16), q = round(x * (1 / d)); a zero block stays zero.
+TEST(Q8, QuantizeAsLlamaCpp) {
+  std::vector<float> x(64);
+  for (int i = 0; i < 32; i++) x[i] = (i - 13) * 0.37f;
+  std::vector<BlockQ8> q(2);
+  q8_quantize(q.data(), x.data(), 64);
+  const float amax = 18 * 0.37f, d = amax / 127, id = 1.0f / d;
+  EXPECT_EQ(q[0].d, fp16_from_float(d));
+  for (int i = 0; i < 32; i++)
+    EXPECT_EQ(q[0].qs[i], static_cast<int8_t>(std::round(x[i] * id))) << i;
+  EXPECT_EQ(q[0].qs[31], 127);
+  EXPECT_EQ(q[1].d, 0);
+  for (int i = 0; i < 32; i++) EXPECT_EQ(q[1].qs[i], 0);
+  std::vector<float> back(64);
+  q8_dequantize(back.data(), q.data(), 64);
+  for (int i = 0; i < 32; i++) {
+    EXPECT_EQ(back[i], fp16_to_float(q[0].d) * q[0].qs[i]) << i;
+    EXPECT_NEAR(back[i], x[i], 0.01 * amax) << i;
+  }
+  EXPECT_THROW(q8_quantize(q.data(), x.data(), 33), Error);
+}
+
+// Every int8 kernel this build has against a double-precision loop over the same quantized
+// values: odd row counts, M = 1 (decoding) and more (prefill), bias or none.
+TEST(Q8, EveryKernelMatchesTheReference) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd;
+  for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{1, 7, 32},
+                         {1, 65, 96},
+                         {3, 33, 768},
+                         {17, 129, 256}}) {
+    std::vector<float> x(M * K), w(N * K), bias(N), y(M * N);
+    for (auto& v : x) v = nd(rng);
+    for (auto& v : w) v = 0.05f * nd(rng);
+    for (auto& v : bias) v = nd(rng);
+    std::vector<BlockQ8> wq(N * K / 32), xq(M * K / 32);
+    q8_quantize(wq.data(), w.data(), N * K);
+    q8_quantize(xq.data(), x.data(), M * K);
+    for (Q8Kernel k : q8_kernels())
+      for (bool with_bias : {false, true}) {
+        gemm_q8_0_with(k, y.data(), x.data(), wq.data(), with_bias ? bias.data() : nullptr, M, N,
+                       K);
+        for (int64_t m = 0; m < M; m++)
+          for (int64_t n = 0; n < N; n++) {
+            double want = with_bias ? bias[n] : 0, scale = std::abs(want);
+            for (int64_t b = 0; b < K / 32; b++) {
+              const BlockQ8 &a = xq[m * K / 32 + b], &c = wq[n * K / 32 + b];
+              int64_t s = 0;
+              for (int j = 0; j < 32; j++) s += int64_t{a.qs[j]} * c.qs[j];
+              const double term = static_cast<double>(s) * fp16_to_float(a.d) * fp16_to_float(c.d);
+              want += term, scale += std::abs(term);
+            }
+            ASSERT_NEAR(y[m * N + n], want, 1e-5 * (scale + 1))
+                << q8_kernel_name(k) << " M=" << M << " N=" << N << " K=" << K << " at " << m << ","
+                << n;
+          }
+      }
+  }
+  // And close to the fp32 product: 8-bit weights and activations (a dot of 256 unit normals is
+  // about 16 in size; the error a few percent of that).
+  std::vector<float> x(2 * 256), w(64 * 256), y(2 * 64);
+  for (auto& v : x) v = nd(rng);
+  for (auto& v : w) v = nd(rng);
+  std::vector<BlockQ8> wq(64 * 256 / 32);
+  q8_quantize(wq.data(), w.data(), w.size());
+  gemm_q8_0(y.data(), x.data(), wq.data(), nullptr, 2, 64, 256);
+  for (int m = 0; m < 2; m++)
+    for (int n = 0; n < 64; n++) {
+      double exact = 0;
+      for (int k = 0; k < 256; k++) exact += double{x[m * 256 + k]} * w[n * 256 + k];
+      EXPECT_NEAR(y[m * 64 + n], exact, 0.05 * 16) << m << "," << n;
+    }
 }
 
 }  // namespace

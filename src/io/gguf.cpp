@@ -12,6 +12,7 @@
 #include "core/files.hpp"
 #include "data/prompt_template.hpp"
 #include "kernels/gemm.hpp"
+#include "kernels/q8.hpp"
 
 namespace instruct {
 
@@ -36,38 +37,6 @@ enum GgufType : uint32_t {
   kF64
 };
 enum GgmlType : uint32_t { kGgmlF32 = 0, kGgmlF16 = 1, kGgmlBF16 = 30 };
-
-uint16_t float_to_half(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
-  x &= 0x7fffffffu;
-  if (x >= 0x7f800000u) return sign | (x > 0x7f800000u ? 0x7e00u : 0x7c00u);  // NaN, inf
-  if (x >= 0x477ff000u) return sign | 0x7c00u;                                // rounds past 65504
-  if (x < 0x38800000u) {  // a half subnormal (or zero): round(v * 2^24), exact scaling, RNE
-    float v;
-    std::memcpy(&v, &x, 4);
-    return sign | static_cast<uint16_t>(std::nearbyint(v * 16777216.0f));
-  }
-  uint32_t h = (x - 0x38000000u) >> 13;  // rebias the exponent (127 - 15), keep 10 mantissa bits
-  const uint32_t rest = x & 0x1fffu;
-  if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) h++;  // round to nearest even
-  return sign | static_cast<uint16_t>(h);
-}
-
-float half_to_float(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu,
-                 mant = h & 0x3ffu;
-  if (exp == 0) {
-    const float v = std::ldexp(static_cast<float>(mant), -24);
-    return sign ? -v : v;
-  }
-  const uint32_t bits =
-      sign | (exp == 31 ? 0x7f800000u | (mant << 13) : ((exp + 112) << 23) | (mant << 13));
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
 
 struct Out {
   std::string b;
@@ -225,7 +194,7 @@ void gguf_write(const fs::path& path, const GPT2& m, const Bpe& bpe, const GgufW
       if (t.type == kGgmlBF16)
         to_bf16(half.data(), t.data.data(), static_cast<int64_t>(t.data.size()));
       else
-        for (size_t i = 0; i < t.data.size(); i++) half[i] = float_to_half(t.data[i]);
+        for (size_t i = 0; i < t.data.size(); i++) half[i] = fp16_from_float(t.data[i]);
       out.write(reinterpret_cast<const char*>(half.data()), static_cast<std::streamsize>(bytes));
     }
     const std::string pad((kAlign - bytes % kAlign) % kAlign, '\0');
@@ -452,7 +421,7 @@ GPT2 gguf_load(const fs::path& path) {
       half.resize(n);
       in.read(reinterpret_cast<char*>(half.data()), static_cast<std::streamsize>(n * 2));
       for (size_t j = 0; j < n; j++)
-        buf[j] = t.type == kGgmlBF16 ? from_bf16(half[j]) : half_to_float(half[j]);
+        buf[j] = t.type == kGgmlBF16 ? from_bf16(half[j]) : fp16_to_float(half[j]);
     }
     if (!in) fail(path.string(), ": cannot read tensor ", name);
     float* dst = m.w.params.data() + s.offset;

@@ -1,0 +1,190 @@
+// Q8_0 quantization and the int8 GEMM: scalar reference, AVX2 and AVX512-VNNI block dot products.
+#include "kernels/q8.hpp"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/error.hpp"
+
+namespace instruct {
+
+uint16_t fp16_from_float(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
+  x &= 0x7fffffffu;
+  if (x >= 0x7f800000u) return sign | (x > 0x7f800000u ? 0x7e00u : 0x7c00u);  // NaN, inf
+  if (x >= 0x477ff000u) return sign | 0x7c00u;                                // rounds past 65504
+  if (x < 0x38800000u) {  // a half subnormal (or zero): round(v * 2^24), exact scaling, RNE
+    float v;
+    std::memcpy(&v, &x, 4);
+    return sign | static_cast<uint16_t>(std::nearbyint(v * 16777216.0f));
+  }
+  uint32_t h = (x - 0x38000000u) >> 13;  // rebias the exponent (127 - 15), keep 10 mantissa bits
+  const uint32_t rest = x & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (h & 1u))) h++;  // round to nearest even
+  return sign | static_cast<uint16_t>(h);
+}
+
+float fp16_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu,
+                 mant = h & 0x3ffu;
+  if (exp == 0) {
+    const float v = std::ldexp(static_cast<float>(mant), -24);
+    return sign ? -v : v;
+  }
+  const uint32_t bits =
+      sign | (exp == 31 ? 0x7f800000u | (mant << 13) : ((exp + 112) << 23) | (mant << 13));
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+namespace {
+
+void check_k(int64_t n) {
+  if (n % kQ8Block != 0) fail("internal: Q8_0 needs a multiple of 32 values, got ", n);
+}
+
+// llama.cpp's quantize_row_q8_0_ref for one block.
+void quantize_block(BlockQ8& b, const float* x) {
+  float amax = 0;
+  for (int64_t j = 0; j < kQ8Block; j++) amax = std::max(amax, std::abs(x[j]));
+  const float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+  b.d = fp16_from_float(d);
+  for (int64_t j = 0; j < kQ8Block; j++) b.qs[j] = static_cast<int8_t>(std::round(x[j] * id));
+}
+
+// sum over blocks of int32 dot(a, w) * d_a * d_w, one block at a time.
+float dot_scalar(const BlockQ8* a, const BlockQ8* w, int64_t nb) {
+  float sum = 0;
+  for (int64_t i = 0; i < nb; i++) {
+    int32_t s = 0;
+    for (int64_t j = 0; j < kQ8Block; j++) s += int32_t{a[i].qs[j]} * int32_t{w[i].qs[j]};
+    sum += static_cast<float>(s) * (fp16_to_float(a[i].d) * fp16_to_float(w[i].d));
+  }
+  return sum;
+}
+
+#if defined(__AVX2__)
+float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// u8 x s8 products need an unsigned side: |a| against w with a's sign (q is in [-127, 127], so
+// neither the abs nor the pair sums of maddubs overflow).
+float dot_avx2(const BlockQ8* a, const BlockQ8* w, int64_t nb) {
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t i = 0; i < nb; i++) {
+    const __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs));
+    const __m256i qw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qs));
+    const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(qa, qa), _mm256_sign_epi8(qw, qa));
+    const __m256i p32 = _mm256_madd_epi16(p16, ones);
+    const __m256 d = _mm256_set1_ps(fp16_to_float(a[i].d) * fp16_to_float(w[i].d));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p32), acc);
+  }
+  return hsum8(acc);
+}
+#endif
+
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+float dot_vnni(const BlockQ8* a, const BlockQ8* w, int64_t nb) {
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < nb; i++) {
+    const __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs));
+    const __m256i qw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qs));
+    const __m256i p32 =
+        _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(qa, qa), _mm256_sign_epi8(qw, qa));
+    const __m256 d = _mm256_set1_ps(fp16_to_float(a[i].d) * fp16_to_float(w[i].d));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p32), acc);
+  }
+  return hsum8(acc);
+}
+#endif
+
+using DotFn = float (*)(const BlockQ8*, const BlockQ8*, int64_t);
+
+DotFn dot_of(Q8Kernel k) {
+  switch (k) {
+#if defined(__AVX2__)
+    case Q8Kernel::kAvx2:
+      return dot_avx2;
+#endif
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    case Q8Kernel::kVnni:
+      return dot_vnni;
+#endif
+    case Q8Kernel::kScalar:
+      return dot_scalar;
+    default:
+      fail("internal: the ", q8_kernel_name(k), " int8 kernel is not in this build");
+  }
+}
+
+}  // namespace
+
+void q8_quantize(BlockQ8* out, const float* x, int64_t n) {
+  check_k(n);
+#pragma omp parallel for if (n > 65536)
+  for (int64_t i = 0; i < n / kQ8Block; i++) quantize_block(out[i], x + i * kQ8Block);
+}
+
+void q8_dequantize(float* out, const BlockQ8* in, int64_t n) {
+  check_k(n);
+#pragma omp parallel for if (n > 65536)
+  for (int64_t i = 0; i < n / kQ8Block; i++) {
+    const float d = fp16_to_float(in[i].d);
+    for (int64_t j = 0; j < kQ8Block; j++) out[i * kQ8Block + j] = d * in[i].qs[j];
+  }
+}
+
+const char* q8_kernel_name(Q8Kernel k) {
+  return k == Q8Kernel::kVnni ? "avx512-vnni" : k == Q8Kernel::kAvx2 ? "avx2" : "scalar";
+}
+
+const std::vector<Q8Kernel>& q8_kernels() {
+  static const std::vector<Q8Kernel> k = {
+    Q8Kernel::kScalar,
+#if defined(__AVX2__)
+    Q8Kernel::kAvx2,
+#endif
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    Q8Kernel::kVnni,
+#endif
+  };
+  return k;
+}
+
+void gemm_q8_0_with(Q8Kernel k, float* y, const float* x, const BlockQ8* w, const float* bias,
+                    int64_t M, int64_t N, int64_t K) {
+  check_k(K);
+  const DotFn dot = dot_of(k);
+  const int64_t nb = K / kQ8Block;
+  thread_local std::vector<BlockQ8> xq;
+  if (static_cast<int64_t>(xq.size()) < M * nb) xq.resize(M * nb);
+  BlockQ8* const aq = xq.data();
+  q8_quantize(aq, x, M * K);
+  // Each thread takes a run of weight rows and every activation row: a weight row is read once
+  // from memory (decoding is bound by it) and reused from cache for the M rows.
+#pragma omp parallel for schedule(static) if (N * K > 32768)
+  for (int64_t n = 0; n < N; n++) {
+    const BlockQ8* wn = w + n * nb;
+    const float b = bias ? bias[n] : 0.0f;
+    for (int64_t m = 0; m < M; m++) y[m * N + n] = dot(aq + m * nb, wn, nb) + b;
+  }
+}
+
+void gemm_q8_0(float* y, const float* x, const BlockQ8* w, const float* bias, int64_t M, int64_t N,
+               int64_t K) {
+  gemm_q8_0_with(q8_kernels().back(), y, x, w, bias, M, N, K);
+}
+
+}  // namespace instruct
