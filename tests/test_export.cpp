@@ -13,6 +13,7 @@
 #include "io/adapter.hpp"
 #include "io/checkpoint.hpp"
 #include "io/gguf.hpp"
+#include "kernels/q8.hpp"
 #include "pipeline/export.hpp"
 #include "pipeline/prepare.hpp"
 #include "test_util.hpp"
@@ -91,7 +92,7 @@ TEST(Export, GgufLoadsBackAndItsModelfileRendersTheTrainingPrompt) {
   GPT2Step s;
   const float* l = gpt2_logits(m, s, tokens.data(), 1, 6);
   const std::vector<float> want(l, l + 6 * c.vocab);
-  for (const char* type : {"f32", "f16", "bf16"}) {
+  for (const char* type : {"f32", "f16", "bf16", "q8_0"}) {
     GgufWriteOptions o;
     o.type = type;
     const fs::path f = dir / (std::string(type) + ".gguf");
@@ -109,6 +110,47 @@ TEST(Export, GgufLoadsBackAndItsModelfileRendersTheTrainingPrompt) {
     else
       EXPECT_LT(worst, 0.02 * scale) << type;
     EXPECT_EQ(gguf_template(f), "alpaca");
+  }
+  {
+    GPT2Config c32 = c;
+    c32.n_embd = 32;
+    GPT2 m32 = gpt2_create(c32);
+    gpt2_init_random(m32, 6);
+    GgufWriteOptions o;
+    o.type = "q8_0";
+    gguf_write(dir / "q8.gguf", m32, test::gpt2(), o);
+    o.type = "f32";
+    gguf_write(dir / "f32-32.gguf", m32, test::gpt2(), o);
+    EXPECT_LT(fs::file_size(dir / "q8.gguf"), fs::file_size(dir / "f32-32.gguf") / 2);
+    const GPT2 back = gguf_load(dir / "q8.gguf");
+    // Each matrix comes back as its blocks dequantized; the tied head as wte's.
+    for (auto [name, back_name] :
+         {std::pair<const char*, const char*>{"h.0.mlp.c_fc.weight", "h.0.mlp.c_fc.weight"},
+          {"wpe.weight", "wpe.weight"},
+          {"wte.weight", "lm_head.weight"},
+          {"h.1.ln_1.weight", "h.1.ln_1.weight"}}) {
+      const ParamSpec& sp = m32.w.spec(name);
+      const float* w = m32.w.params.data() + sp.offset;
+      const float* b = back.w.params.data() + back.w.spec(back_name).offset;
+      if (sp.shape.size() == 1) {  // 1-D: f32 as it was
+        for (int64_t i = 0; i < sp.numel; i++) ASSERT_EQ(b[i], w[i]) << name;
+        continue;
+      }
+      // the blocks run along GGUF's rows ([out, in]); compare through the same layout
+      const bool conv = sp.layout == WeightLayout::kConv1D;
+      const int64_t rows = conv ? sp.shape[1] : sp.shape[0],
+                    cols = conv ? sp.shape[0] : sp.shape[1];
+      std::vector<float> row(cols), want(cols);
+      std::vector<BlockQ8> q(cols / kQ8Block);
+      for (int64_t r = 0; r < rows; r++) {
+        for (int64_t k = 0; k < cols; k++) row[k] = conv ? w[k * rows + r] : w[r * cols + k];
+        q8_quantize(q.data(), row.data(), cols);
+        q8_dequantize(want.data(), q.data(), cols);
+        for (int64_t k = 0; k < cols; k++)
+          ASSERT_EQ(conv ? b[k * rows + r] : b[r * cols + k], want[k])
+              << name << " " << r << "," << k;
+      }
+    }
   }
   // The Modelfile's template, rendered as Ollama would for a prompt without a system message.
   std::string t = gguf_modelfile("x.gguf", "alpaca");

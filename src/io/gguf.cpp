@@ -36,7 +36,12 @@ enum GgufType : uint32_t {
   kI64,
   kF64
 };
-enum GgmlType : uint32_t { kGgmlF32 = 0, kGgmlF16 = 1, kGgmlBF16 = 30 };
+enum GgmlType : uint32_t { kGgmlF32 = 0, kGgmlF16 = 1, kGgmlQ8_0 = 8, kGgmlBF16 = 30 };
+
+// Bytes of n values of a type (Q8_0: 34 per block of 32).
+uint64_t type_bytes(uint32_t type, uint64_t n) {
+  return type == kGgmlF32 ? 4 * n : type == kGgmlQ8_0 ? n / kQ8Block * sizeof(BlockQ8) : 2 * n;
+}
 
 struct Out {
   std::string b;
@@ -102,9 +107,10 @@ void gguf_write(const fs::path& path, const GPT2& m, const Bpe& bpe, const GgufW
   const GgmlType mat = o.type == "f32"    ? kGgmlF32
                        : o.type == "f16"  ? kGgmlF16
                        : o.type == "bf16" ? kGgmlBF16
+                       : o.type == "q8_0" ? kGgmlQ8_0
                                           : kGgmlF32;
-  if (o.type != "f32" && o.type != "f16" && o.type != "bf16")
-    fail("--type ", o.type, " is unknown; use f32, f16 or bf16");
+  if (o.type != "f32" && o.type != "f16" && o.type != "bf16" && o.type != "q8_0")
+    fail("--type ", o.type, " is unknown; use f32, f16, bf16 or q8_0");
   const GPT2Config& c = m.cfg;
   // Tensors: every parameter (the head always as output.weight, tied or not: llama.cpp would
   // otherwise reuse token_embd without saying so).
@@ -112,6 +118,11 @@ void gguf_write(const fs::path& path, const GPT2& m, const Bpe& bpe, const GgufW
   for (const ParamSpec& s : m.w.table) {
     const float* w = m.w.params.data() + s.offset;
     TensorOut t{gguf_name(s.name), {}, s.shape.size() == 1 ? kGgmlF32 : mat, {}};
+    // Q8_0 rows are whole blocks: a matrix whose rows are not (a tiny model's) stays f32.
+    const int64_t row = s.shape.size() == 1                 ? 0
+                        : s.layout == WeightLayout::kConv1D ? s.shape[0]
+                                                            : s.shape[1];
+    if (t.type == kGgmlQ8_0 && row % kQ8Block != 0) t.type = kGgmlF32;
     if (s.shape.size() == 1) {
       t.ne = {static_cast<uint64_t>(s.shape[0])};
       t.data.assign(w, w + s.numel);
@@ -129,7 +140,7 @@ void gguf_write(const fs::path& path, const GPT2& m, const Bpe& bpe, const GgufW
     const float* w = m.w.params.data() + wte.offset;
     tensors.push_back({"output.weight",
                        {static_cast<uint64_t>(c.n_embd), static_cast<uint64_t>(c.vocab)},
-                       mat,
+                       mat == kGgmlQ8_0 && c.n_embd % kQ8Block != 0 ? kGgmlF32 : mat,
                        std::vector<float>(w, w + wte.numel)});
   }
 
@@ -139,7 +150,11 @@ void gguf_write(const fs::path& path, const GPT2& m, const Bpe& bpe, const GgufW
   auto kv_u32 = [&](const char* k, uint32_t v) { h.key(k, kU32), h.put(v); };
   kv_str("general.architecture", "gpt2");
   kv_str("general.name", o.name.empty() ? "instruct" : o.name);
-  kv_u32("general.file_type", mat == kGgmlF32 ? 0 : mat == kGgmlF16 ? 1 : 32);
+  // llama_ftype: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q8_0 7, MOSTLY_BF16 32.
+  kv_u32("general.file_type", mat == kGgmlF32    ? 0
+                              : mat == kGgmlF16  ? 1
+                              : mat == kGgmlQ8_0 ? 7
+                                                 : 32);
   kv_u32("general.alignment", kAlign);
   kv_u32("gpt2.context_length", c.n_ctx);
   kv_u32("gpt2.embedding_length", c.n_embd);
@@ -169,7 +184,6 @@ void gguf_write(const fs::path& path, const GPT2& m, const Bpe& bpe, const GgufW
   head.put<uint64_t>(tensors.size());
   head.put<uint64_t>(h.keys);
   h.b = head.b + h.b;
-  auto elem = [](GgmlType t) { return t == kGgmlF32 ? 4u : 2u; };
   uint64_t offset = 0;
   for (const TensorOut& t : tensors) {
     h.str(t.name);
@@ -177,7 +191,7 @@ void gguf_write(const fs::path& path, const GPT2& m, const Bpe& bpe, const GgufW
     for (uint64_t d : t.ne) h.put<uint64_t>(d);
     h.put<uint32_t>(t.type);
     h.put<uint64_t>(offset);
-    offset += (t.data.size() * elem(t.type) + kAlign - 1) / kAlign * kAlign;
+    offset += (type_bytes(t.type, t.data.size()) + kAlign - 1) / kAlign * kAlign;
   }
   h.b.append((kAlign - h.b.size() % kAlign) % kAlign, '\0');
 
@@ -185,9 +199,14 @@ void gguf_write(const fs::path& path, const GPT2& m, const Bpe& bpe, const GgufW
   std::ostream& out = f.stream();
   out.write(h.b.data(), static_cast<std::streamsize>(h.b.size()));
   std::vector<uint16_t> half;
+  std::vector<BlockQ8> blocks;
   for (const TensorOut& t : tensors) {
-    size_t bytes = t.data.size() * elem(t.type);
-    if (t.type == kGgmlF32) {
+    const size_t bytes = type_bytes(t.type, t.data.size());
+    if (t.type == kGgmlQ8_0) {
+      blocks.resize(t.data.size() / kQ8Block);
+      q8_quantize(blocks.data(), t.data.data(), static_cast<int64_t>(t.data.size()));
+      out.write(reinterpret_cast<const char*>(blocks.data()), static_cast<std::streamsize>(bytes));
+    } else if (t.type == kGgmlF32) {
       out.write(reinterpret_cast<const char*>(t.data.data()), static_cast<std::streamsize>(bytes));
     } else {
       half.resize(t.data.size());
@@ -395,10 +414,11 @@ GPT2 gguf_load(const fs::path& path) {
                                                     static_cast<uint64_t>(s.shape[0])};
     if (t.ne != want)
       fail(path.string(), ": tensor ", name, " has the wrong shape for this config");
-    if (t.type != kGgmlF32 && t.type != kGgmlF16 && t.type != kGgmlBF16)
+    if (t.type != kGgmlF32 && t.type != kGgmlF16 && t.type != kGgmlBF16 &&
+        !(t.type == kGgmlQ8_0 && t.ne[0] % kQ8Block == 0))
       fail(path.string(), ": tensor ", name, " has ggml type ", t.type,
-           "; only F32, F16 and BF16 load (no quantized types)");
-    const uint64_t bytes = static_cast<uint64_t>(s.numel) * (t.type == kGgmlF32 ? 4 : 2);
+           "; only F32, F16, BF16 and Q8_0 load (re-export it with one of them)");
+    const uint64_t bytes = type_bytes(t.type, static_cast<uint64_t>(s.numel));
     if (g.data_start > file_size || t.offset > file_size - g.data_start ||
         bytes > file_size - g.data_start - t.offset)
       fail(path.string(), ": tensor ", name, " runs past the end of the file");
@@ -417,6 +437,11 @@ GPT2 gguf_load(const fs::path& path) {
     in.seekg(static_cast<std::streamoff>(g.data_start + t.offset));
     if (t.type == kGgmlF32) {
       in.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(n * 4));
+    } else if (t.type == kGgmlQ8_0) {  // dequantized: the fp32 model these blocks stand for
+      std::vector<BlockQ8> blocks(n / kQ8Block);
+      in.read(reinterpret_cast<char*>(blocks.data()),
+              static_cast<std::streamsize>(blocks.size() * sizeof(BlockQ8)));
+      q8_dequantize(buf.data(), blocks.data(), static_cast<int64_t>(n));
     } else {
       half.resize(n);
       in.read(reinterpret_cast<char*>(half.data()), static_cast<std::streamsize>(n * 2));

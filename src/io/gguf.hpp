@@ -2,9 +2,11 @@
 // general.architecture "gpt2" and its hyperparameters, llama.cpp's tensor names (token_embd,
 // position_embd, blk.N.attn_norm|attn_qkv|attn_output|ffn_norm|ffn_up|ffn_down, output_norm,
 // output), HF's Conv1D weights transposed to [out, in], 1-D tensors in F32 and matrices in F32,
-// F16 or BF16; the GPT-2 tokenizer (tokens, token types, merges in rank order, bos/eos 50256,
-// no BOS added). Our training template rides along as "instruct.template". Reads back what it
-// writes (and llama.cpp's F32/F16/BF16 gpt2 files) as a model.
+// F16, BF16 or Q8_0 (a matrix whose rows are not whole 32-value blocks stays F32); the GPT-2
+// tokenizer (tokens, token types, merges in rank order, bos/eos 50256, no BOS added). Our
+// training template rides along as "instruct.template". Reads back what it writes (and llama.cpp's
+// F32/F16/BF16/Q8_0 gpt2 files) as a model; Q8_0 blocks are dequantized to the fp32 weights they
+// stand for.
 #pragma once
 
 #include <filesystem>
@@ -18,7 +20,7 @@ namespace instruct {
 struct GgufWriteOptions {
   std::string name;  // general.name
   std::string template_name = "alpaca";
-  std::string type = "f32";  // f32 | f16 | bf16 (matrices; 1-D tensors stay f32)
+  std::string type = "f32";  // f32 | f16 | bf16 | q8_0 (matrices; 1-D tensors stay f32)
 };
 
 // Writes the model (its adapter must be merged first) and the tokenizer, atomically.

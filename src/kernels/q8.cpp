@@ -101,8 +101,8 @@ float dot_vnni(const BlockQ8* a, const BlockQ8* w, int64_t nb) {
   for (int64_t i = 0; i < nb; i++) {
     const __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs));
     const __m256i qw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qs));
-    const __m256i p32 =
-        _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(qa, qa), _mm256_sign_epi8(qw, qa));
+    const __m256i p32 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(qa, qa),
+                                            _mm256_sign_epi8(qw, qa));
     const __m256 d = _mm256_set1_ps(fp16_to_float(a[i].d) * fp16_to_float(w[i].d));
     acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p32), acc);
   }

@@ -31,7 +31,9 @@ void export_options_visit(V&& v, O&... o) {
      .help = "gguf (llama.cpp, Ollama; X.Modelfile beside it) or hf (transformers); default: "
              "gguf for an --out named *.gguf, else hf"},
     o.format...);
-  v({.flag = "type", .help = "GGUF matrices (1-D tensors stay f32)", .choices = "f32|f16|bf16"},
+  v({.flag = "type",
+     .help = "GGUF matrices (1-D tensors stay f32; q8_0: llama.cpp's 8-bit blocks)",
+     .choices = "f32|f16|bf16|q8_0"},
     o.type...);
   v({.flag = "out",
      .help = "Output: X.gguf, or a directory for hf",

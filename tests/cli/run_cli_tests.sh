@@ -295,6 +295,18 @@ PY
 else
   no "llama.cpp (node-llama-cpp in $tools) could not load the GGUF: $(tail -3 "$tmp/llama.err")"
 fi
+# Q8_0: the independent reader dequantizes the blocks within 1% of the weights, llama.cpp loads the
+# file and its greedy tokens equal ours on it (both from the same 8-bit weights).
+expect_ok export-gguf-q8 'q8_0' -- "$bin" export --model "$tmp/lora/model" --format gguf --type q8_0 --out "$tmp/lora-q8.gguf"
+"$python3_" "$repo/tests/export/check_gguf.py" "$tmp/lora-q8.gguf" "$tmp/lora-hf" "$repo/data" >/dev/null && ok ||
+  no "check_gguf.py rejected the Q8_0 export"
+if node "$repo/tests/export/check_llama.mjs" "$tools" "$tmp/lora-q8.gguf" 32 "Name a colour." >"$tmp/llama-q8.jsonl" 2>"$tmp/llama-q8.err"; then
+  ours_q8=$("$bin" generate --model "$tmp/lora-q8.gguf" -p "Name a colour." -n 32 --ignore-eos 2>/dev/null)
+  /usr/bin/python3 -c "import json,sys; r=json.loads(open(sys.argv[1]).readline()); assert r['text'] == sys.argv[2], (r['text'], sys.argv[2])" \
+    "$tmp/llama-q8.jsonl" "$ours_q8" && ok || no "llama.cpp and instruct disagree on the Q8_0 GGUF"
+else
+  no "llama.cpp could not load the Q8_0 GGUF: $(tail -3 "$tmp/llama-q8.err")"
+fi
 # serve: bad options and a port in use (by another instruct serve) are one-line errors.
 expect_fail serve-bad-batch '--max-batch 0 is invalid' -- "$bin" serve --init random --config "$tiny" --max-batch 0
 "$bin" serve --init random --config "$tiny" --port 0 >"$tmp/serve1.log" 2>&1 &

@@ -54,6 +54,9 @@ def read_gguf(path):
         if t == 30:  # bf16: the high half of a float32
             raw = np.frombuffer(f.read(2 * n), dtype=np.uint16).astype(np.uint32) << 16
             data = raw.view(np.float32)
+        elif t == 8:  # Q8_0: blocks of an fp16 scale and 32 int8 values, 34 bytes each
+            blocks = np.frombuffer(f.read(34 * (n // 32)), dtype=np.dtype([("d", "<f2"), ("qs", "i1", 32)]))
+            data = (blocks["d"].astype(np.float32)[:, None] * blocks["qs"].astype(np.float32)).reshape(-1)
         else:
             data = np.frombuffer(f.read(np.dtype(dtype).itemsize * n), dtype=dtype).astype(np.float32)
         tensors[name] = (ne, t, data.reshape(list(reversed(ne))))
@@ -113,6 +116,8 @@ def main():
         assert list(arr.shape) == list(want.shape), (name, arr.shape, want.shape)
         if w.ndim == 1:
             assert t == 0, (name, "1-D tensors stay F32")
+        elif kv["general.file_type"] == 7:
+            assert t == 8, (name, "Q8_0 files hold their matrices in Q8_0")
         worst = max(worst, float(np.max(np.abs(arr - want)) / max(1e-12, float(np.max(np.abs(want))))))
     tol = 0.0 if kv["general.file_type"] == 0 else 1e-2
     assert worst <= tol, (worst, tol)
