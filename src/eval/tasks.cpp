@@ -136,7 +136,7 @@ template <class F>
 auto field(const fs::path& path, size_t line, const char* name, F get) {
   try {
     return get();
-  } catch (const json::exception&) {
+  } catch (const std::exception&) {  // json's type errors, stoi's on a label that is no number
     fail(path.string(), ":", line, ": missing or mistyped \"", name,
          "\"; is this the benchmark's original file?");
   }

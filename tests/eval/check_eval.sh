@@ -96,6 +96,8 @@ printf 'not json\n' >bad.jsonl
 expect_error "bad.jsonl:1: not a JSON line" eval --model model --tasks hellaswag --data bad.jsonl
 printf '{"ctx_a": "x"}\n' >bad2.jsonl
 expect_error 'bad2.jsonl:1: missing or mistyped "ctx_b"' eval --model model --tasks hellaswag --data bad2.jsonl
+printf '{"activity_label": "A", "ctx_a": "x", "ctx_b": "y", "endings": ["a"], "label": "one"}\n' >bad5.jsonl
+expect_error 'bad5.jsonl:1: missing or mistyped "label"' eval --model model --tasks hellaswag --data bad5.jsonl
 printf '{"activity_label": "A", "ctx_a": "x", "ctx_b": "y", "endings": ["a", "b"], "label": 2}\n' >bad3.jsonl
 expect_error "bad3.jsonl:1: label 2 is not one of the 2 endings" eval --model model --tasks hellaswag --data bad3.jsonl
 printf '{"activity_label": "A", "ctx_a": "x", "ctx_b": "y", "endings": ["a"], "label": 0}\n{"ctx_a": "\xff"}\n' >bad4.jsonl
