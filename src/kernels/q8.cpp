@@ -71,6 +71,15 @@ float dot_scalar(const BlockQ8* a, const BlockQ8* w, int64_t nb) {
 }
 
 #if defined(__AVX2__)
+// The scale of a block: F16C's conversion (every AVX2 CPU has it), the software one otherwise.
+inline float scale_of(uint16_t h) {
+#if defined(__F16C__)
+  return _cvtsh_ss(h);
+#else
+  return fp16_to_float(h);
+#endif
+}
+
 float hsum8(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -78,35 +87,43 @@ float hsum8(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-// u8 x s8 products need an unsigned side: |a| against w with a's sign (q is in [-127, 127], so
-// neither the abs nor the pair sums of maddubs overflow).
-float dot_avx2(const BlockQ8* a, const BlockQ8* w, int64_t nb) {
-  __m256 acc = _mm256_setzero_ps();
-  const __m256i ones = _mm256_set1_epi16(1);
-  for (int64_t i = 0; i < nb; i++) {
-    const __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs));
-    const __m256i qw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qs));
-    const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(qa, qa), _mm256_sign_epi8(qw, qa));
-    const __m256i p32 = _mm256_madd_epi16(p16, ones);
-    const __m256 d = _mm256_set1_ps(fp16_to_float(a[i].d) * fp16_to_float(w[i].d));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p32), acc);
+// One loop for both int8 paths: per block, the 8 int32 partial sums of |a| x (w with a's sign)
+// (u8 x s8 products need an unsigned side; q is in [-127, 127], so neither the abs nor maddubs'
+// pair sums overflow), scaled by both fp16 scales; two accumulators alternate to hide the FMA
+// latency.
+template <class Product>
+inline __m256 block_term(const BlockQ8& a, const BlockQ8& w, Product product) {
+  const __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
+  const __m256i qw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.qs));
+  const __m256i p32 = product(_mm256_sign_epi8(qa, qa), _mm256_sign_epi8(qw, qa));
+  return _mm256_mul_ps(_mm256_set1_ps(scale_of(a.d) * scale_of(w.d)), _mm256_cvtepi32_ps(p32));
+}
+
+template <class Product>
+float dot_blocks(const BlockQ8* a, const BlockQ8* w, int64_t nb, Product product) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 1 < nb; i += 2) {
+    acc0 = _mm256_add_ps(acc0, block_term(a[i], w[i], product));
+    acc1 = _mm256_add_ps(acc1, block_term(a[i + 1], w[i + 1], product));
   }
-  return hsum8(acc);
+  if (i < nb) acc0 = _mm256_add_ps(acc0, block_term(a[i], w[i], product));
+  return hsum8(_mm256_add_ps(acc0, acc1));
+}
+
+float dot_avx2(const BlockQ8* a, const BlockQ8* w, int64_t nb) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  return dot_blocks(a, w, nb, [&](__m256i u, __m256i s) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), ones);
+  });
 }
 #endif
 
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
 float dot_vnni(const BlockQ8* a, const BlockQ8* w, int64_t nb) {
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < nb; i++) {
-    const __m256i qa = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[i].qs));
-    const __m256i qw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[i].qs));
-    const __m256i p32 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(qa, qa),
-                                            _mm256_sign_epi8(qw, qa));
-    const __m256 d = _mm256_set1_ps(fp16_to_float(a[i].d) * fp16_to_float(w[i].d));
-    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p32), acc);
-  }
-  return hsum8(acc);
+  return dot_blocks(a, w, nb, [](__m256i u, __m256i s) {
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+  });
 }
 #endif
 
