@@ -56,7 +56,7 @@ port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); prin
 "$py" -m http.server "$port" --bind 127.0.0.1 --directory srv >server.log 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 50); do curl -s "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 50); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 export INSTRUCT_CACHE="$work/dl-cache"
 INSTRUCT_DATA_ENDPOINT="http://127.0.0.1:$port" "$bin" eval --model model \
   --tasks hellaswag,arc_challenge,mmlu_anatomy --num-fewshot 1 -o dl.json >/dev/null 2>dl.log
