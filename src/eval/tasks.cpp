@@ -245,7 +245,10 @@ fs::path archive_folder(const fs::path& given, const PublicFile& f, std::ostream
   if (!given.empty() && fs::is_directory(given, ec)) return given;
   if (!given.empty()) {
     if (!fs::exists(given, ec)) fail("--data ", given.string(), ": no such file or folder");
-    const std::string key = given.filename().string() + "-" + std::to_string(fs::file_size(given));
+    // The copy is named after the file, its size and its time: a changed archive extracts anew.
+    const auto stamp = fs::last_write_time(given).time_since_epoch().count();
+    const std::string key = given.filename().string() + "-" + std::to_string(fs::file_size(given)) +
+                            "-" + std::to_string(stamp);
     return archive_extract(given, cache_root() / "datasets" / "extracted" / key, log);
   }
   const fs::path archive = public_file(f, std::string("instruct eval --tasks ") + f.name, log);

@@ -34,6 +34,7 @@ url="http://127.0.0.1:$(cat "$tmp/port")"
 "$py" -c "import json,sys; json.dump(json.load(open(sys.argv[1]))[:120], open(sys.argv[2],'w'))" \
   "$repo/data/instruction-data-with-preference.json" "$tmp/p.json"
 # Benchmark fixtures (tests/oracle/eval_oracle.py) and another model's answers to the same test split.
+export INSTRUCT_CACHE="$tmp/cache"  # the archives' extracted copies stay in this test's folder
 "$py" "$repo/tests/oracle/eval_oracle.py" make "$tmp/bench" >/dev/null
 "$bin" respond --init random --config n_layer=1,n_head=1,n_embd=16 --data "$tmp/d.json" -n 4 \
   --out "$tmp/other.json" >/dev/null 2>&1 || { no "respond for --compare-with failed"; finish; }
