@@ -20,6 +20,7 @@
 #include "core/files.hpp"
 #include "io/dataset_source.hpp"
 #include "judge/ratings.hpp"
+#include "pipeline/compare.hpp"
 #include "pipeline/respond.hpp"
 #include "serve/arena_page.hpp"
 #include "serve/http.hpp"
@@ -81,45 +82,21 @@ std::vector<std::string> model_names(const std::vector<fs::path>& files,
 
 std::vector<Item> load(const ArenaOptions& o) {
   std::vector<Item> entries;
-  for (size_t m = 0; m < o.responses.size(); m++) {
-    const fs::path& path = o.responses[m];
-    json data;
-    try {
-      data = json::parse(file_read(path, "responses"));
-    } catch (const nlohmann::json::exception& e) {
-      fail(path.string(), ": not valid JSON (", e.what(), ")");
-    }
-    if (!data.is_array() || data.empty())
-      fail(path.string(), ": expected a JSON array of entries (from `instruct respond`)");
-    if (m == 0) entries.resize(data.size());
-    if (data.size() != entries.size())
-      fail(path.string(), " has ", data.size(), " entries and ", o.responses[0].string(), " ",
-           entries.size(), "; give responses to the same entries (the same --data and split)");
-    for (size_t i = 0; i < data.size(); i++) {
-      const json& e = data[i];
-      if (!e.is_object() || !e.contains("instruction") || !e["instruction"].is_string() ||
-          !e.contains(o.key) || !e[o.key].is_string())
-        fail(path.string(), ": entry ", i, " has no string \"instruction\" or \"", o.key,
-             "\"; is this a file written by `instruct respond`?");
-      const std::string ins = e["instruction"], in = e.value("input", "");
-      if (m == 0) {
-        entries[i].instruction = ins, entries[i].input = in;
-      } else if (ins != entries[i].instruction || in != entries[i].input) {
-        fail("entry ", i, " differs: \"", ins.substr(0, 60), "\" in ", path.string(), " but \"",
-             entries[i].instruction.substr(0, 60), "\" in ", o.responses[0].string(),
-             "; give responses to the same entries in the same order");
-      }
-      entries[i].answers.push_back(e[o.key]);
-      entries[i].answered.push_back(true);
-    }
-  }
+  const std::vector<json> files = responses_load(o.responses, o.key);
+  for (const json& e : files.empty() ? json::array() : files[0])
+    entries.push_back({e["instruction"], e.value("input", ""), {}, {}});
+  for (const json& f : files)
+    for (size_t i = 0; i < f.size(); i++)
+      entries[i].answers.push_back(f[i][o.key]), entries[i].answered.push_back(true);
   if (o.responses.empty()) {  // only models: the entries of --data's test split
     const Dataset ds = dataset_open(o.data.data, std::cerr);
     const DatasetSplit split = dataset_split(ds, o.data.train_frac, o.data.test_frac);
     for (const Entry& e : split.test) entries.push_back({e.instruction, e.input, {}, {}});
-    if (entries.empty())
-      fail("the test split of ", o.data.data.string(), " is empty; give more data");
   }
+  if (entries.empty())  // a battle draws an entry
+    fail(
+        o.responses.empty() ? "the test split of " + o.data.data.string() : o.responses[0].string(),
+        " has no entries; give responses (or data) with some");
   for (Item& it : entries) {  // the models' answers, empty until drawn
     it.answers.resize(o.responses.size() + o.models.size());
     it.answered.resize(o.responses.size() + o.models.size(), false);

@@ -9,6 +9,7 @@
 #include "core/files.hpp"
 #include "core/signals.hpp"
 #include "pipeline/judge.hpp"
+#include "text/utf8.hpp"
 
 namespace instruct {
 
@@ -44,12 +45,6 @@ std::string str(const ojson& e, const char* k) {
   return e.contains(k) ? e[k].get<std::string>() : std::string();
 }
 
-double chars(const std::string& s) {
-  double n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-  return n;
-}
-
 std::string verdict_name(int v, bool a_first) {
   if (v == 0) return "tie";
   if (v < 0) return "";
@@ -65,6 +60,24 @@ int verdict_of(const std::string& name, bool a_first) {
 
 }  // namespace
 
+std::vector<ojson> responses_load(const std::vector<fs::path>& paths, const std::string& key) {
+  std::vector<ojson> files;
+  for (const fs::path& p : paths) {
+    files.push_back(load_entries(p, key));
+    const ojson &first = files.front(), &f = files.back();
+    if (f.size() != first.size())
+      fail(paths[0].string(), " has ", first.size(), " entries and ", p.string(), " ", f.size(),
+           "; give responses to the same entries (the same --data and split)");
+    for (size_t i = 0; i < f.size(); i++)
+      for (const char* k : {"instruction", "input"})
+        if (str(first[i], k) != str(f[i], k))
+          fail("entry ", i, " differs: its ", k, " is \"", str(first[i], k).substr(0, 60), "\" in ",
+               paths[0].string(), " but \"", str(f[i], k).substr(0, 60), "\" in ", p.string(),
+               "; give responses to the same entries in the same order");
+  }
+  return files;
+}
+
 fs::path compare_default_out(const fs::path& a, const fs::path& b) {
   fs::path p = b;
   p.replace_filename("compare-" + b.stem().string() + "-vs-" + a.stem().string() + ".json");
@@ -75,16 +88,8 @@ CompareReport compare_run(const CompareOptions& o, std::ostream& log) {
   compare_options_visit(OptChecker{}, o);
   CompareReport rep;
   rep.out = o.out.empty() ? compare_default_out(o.a, o.b) : o.out;
-  const ojson A = load_entries(o.a, o.key), B = load_entries(o.b, o.key);
-  if (A.size() != B.size())
-    fail(o.a.string(), " has ", A.size(), " entries and ", o.b.string(), " ", B.size(),
-         "; compare responses to the same entries (the same --data and split)");
-  for (size_t i = 0; i < A.size(); i++)
-    for (const char* k : {"instruction", "input"})
-      if (str(A[i], k) != str(B[i], k))
-        fail("entry ", i, " differs: its ", k, " is \"", str(A[i], k).substr(0, 60), "\" in ",
-             o.a.string(), " but \"", str(B[i], k).substr(0, 60), "\" in ", o.b.string(),
-             "; compare responses to the same entries in the same order");
+  const std::vector<ojson> files = responses_load({o.a, o.b}, o.key);
+  const ojson &A = files[0], &B = files[1];
   const size_t n = A.size();
   rep.entries = n;
   // The verdicts file: one record per entry, both orders' verdicts and replies.
@@ -207,7 +212,8 @@ CompareReport compare_run(const CompareOptions& o, std::ostream& log) {
     for (int v : {ab, ba})
       if (v > 0) decided++, first += v == 1;
     pref.push_back(pairwise_preference(ab, ba));
-    la.push_back(chars(r["response_a"])), lb.push_back(chars(r["response_b"]));
+    la.push_back(static_cast<double>(utf8_code_points(r["response_a"].get<std::string>())));
+    lb.push_back(static_cast<double>(utf8_code_points(r["response_b"].get<std::string>())));
   }
   rep.judged = pref.size();
   if (pref.empty()) {

@@ -7,6 +7,9 @@
 #include <filesystem>
 #include <ostream>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "judge/judge.hpp"
 #include "judge/pairwise.hpp"
@@ -36,6 +39,12 @@ struct CompareReport {
   WinRate rates;
   std::filesystem::path out;
 };
+
+// Response files (as `respond` writes them: arrays of objects with a string "instruction" and
+// `key`) for the same entries in the same order; a file of other entries is refused, naming the
+// first entry that differs. `compare` and `arena` read their files this way.
+std::vector<nlohmann::ordered_json> responses_load(const std::vector<std::filesystem::path>& paths,
+                                                   const std::string& key);
 
 std::filesystem::path compare_default_out(const std::filesystem::path& a,
                                           const std::filesystem::path& b);

@@ -36,13 +36,6 @@ double mean_stderr(const std::vector<double>& v) {
   return std::sqrt(ss / (v.size() - 1)) / std::sqrt(static_cast<double>(v.size()));
 }
 
-// Python's len(): code points.
-int64_t py_len(std::string_view s) {
-  int64_t n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
-  return n;
-}
-
 size_t argmax(const std::vector<double>& v) {
   size_t best = 0;
   for (size_t i = 1; i < v.size(); i++)
@@ -170,11 +163,8 @@ EvalReport eval_run(const EvalOptions& o, std::ostream& out, std::ostream& log) 
   for (size_t t = 0; t < tasks.size(); t++) {
     const McTask& task = tasks[t];
     Timer scored;
-    const auto ll = loglik_score(im.model, reqs[t], lo, [&](int64_t n) {
-      char status[64];
-      std::snprintf(status, sizeof status, "%s", task.name.c_str());
-      bar.update(done + n, status);
-    });
+    const auto ll =
+        loglik_score(im.model, reqs[t], lo, [&](int64_t n) { bar.update(done + n, task.name); });
     scoring += scored.seconds();
     done += static_cast<int64_t>(items[t].size());
     std::vector<double> acc, acc_norm;
@@ -182,7 +172,7 @@ EvalReport eval_run(const EvalOptions& o, std::ostream& out, std::ostream& log) 
       const McItem& it = items[t][i];
       std::vector<double> lengths, normed;
       for (size_t k = 0; k < it.choices.size(); k++) {
-        lengths.push_back(static_cast<double>(py_len(it.choices[k])));
+        lengths.push_back(static_cast<double>(utf8_code_points(it.choices[k])));
         normed.push_back(ll[i][k] / lengths.back());
       }
       const size_t pred = argmax(ll[i]), pred_norm = argmax(normed);

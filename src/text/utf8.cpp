@@ -165,6 +165,12 @@ std::string_view py_rstrip(std::string_view s) {
   return s.substr(0, end);
 }
 
+int64_t utf8_code_points(std::string_view s) {
+  int64_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
 size_t utf8_complete_prefix(std::string_view s) {
   if (s.empty()) return 0;
   const size_t st = char_start_before(s, s.size());

@@ -28,6 +28,8 @@ std::string_view py_strip(std::string_view s);
 // Python's str.lstrip() and str.rstrip() (whitespace).
 std::string_view py_lstrip(std::string_view s);
 std::string_view py_rstrip(std::string_view s);
+// Python's len() of valid UTF-8: the code points (bytes that do not continue a character).
+int64_t utf8_code_points(std::string_view s);
 // Length of the longest prefix that does not end inside a UTF-8 character (for streaming).
 size_t utf8_complete_prefix(std::string_view s);
 // Streaming repair: appends s to out as valid UTF-8 (U+FFFD for each maximal invalid subpart, as
