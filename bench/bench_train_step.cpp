@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
     lora_init(m.lora, 1);
   }
   AdamW opt = adamw_create(gpt2_trainable(m), AdamWHyper{});
-  gpt2_use_bf16(m, bf16 ? Bf16::kTraining : Bf16::kOff);
+  gpt2_set_precision(m, bf16 ? kBf16Training : kFp32);
   GPT2Step st;
   std::mt19937 rng(1);
   std::vector<int32_t> in(B * T), tg(B * T);

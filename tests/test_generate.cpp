@@ -125,7 +125,7 @@ TEST(Generate, Bf16WeightsStayCloseToFp32) {
     return std::vector<float>(l, l + 97);
   };
   const auto f32 = first_logits();
-  gpt2_use_bf16(m, Bf16::kInference);
+  gpt2_set_precision(m, inference_precision(DType::kBF16));
   const auto b16 = first_logits();
   double worst = 0, scale = 0;
   for (int v = 0; v < 97; v++)
@@ -135,7 +135,7 @@ TEST(Generate, Bf16WeightsStayCloseToFp32) {
   EXPECT_LT(worst, 0.03 * scale);  // bf16 keeps ~3 significant digits
   EXPECT_EQ(std::max_element(f32.begin(), f32.end()) - f32.begin(),
             std::max_element(b16.begin(), b16.end()) - b16.begin());
-  gpt2_use_bf16(m, Bf16::kOff);
+  gpt2_set_precision(m, kFp32);
   EXPECT_EQ(first_logits(), f32);
   gemm_emulate_bf16(false);
 }

@@ -200,7 +200,7 @@ TEST(Lora, Bf16BaseStaysCloseToFp32) {
   };
   const auto l32 = logits_of(m, b.inputs, 9);
   const auto g32 = grads();
-  gpt2_use_bf16(m, Bf16::kTraining);
+  gpt2_set_precision(m, kBf16Training);
   const auto l16 = logits_of(m, b.inputs, 9);
   const auto g16 = grads();
   gemm_emulate_bf16(false);

@@ -251,7 +251,7 @@ TEST(LeanTraining, RecomputedActivationsEqualStoredOnes) {
 TEST(LeanTraining, Bf16GemmInputsKeptFromTheForwardAreTheRoundingAtEachUse) {
   gemm_emulate_bf16(true);
   Tiny t = tiny();
-  gpt2_use_bf16(t.m, Bf16::kTraining);
+  gpt2_set_precision(t.m, kBf16Training);
   std::vector<int32_t> tokens(t.ex[7].tokens.begin(), t.ex[7].tokens.end() - 1),
       targets(t.ex[7].tokens.begin() + 1, t.ex[7].tokens.end());
   const int T = static_cast<int>(tokens.size());
@@ -266,7 +266,7 @@ TEST(LeanTraining, Bf16GemmInputsKeptFromTheForwardAreTheRoundingAtEachUse) {
     gpt2_backward(t.m, s);
     grads.emplace_back(t.m.w.grads.data(), t.m.w.grads.data() + t.m.w.size());
   }
-  gpt2_use_bf16(t.m, Bf16::kOff);
+  gpt2_set_precision(t.m, kFp32);
   gemm_emulate_bf16(false);
   for (size_t i = 1; i < grads.size(); i++) {
     EXPECT_EQ(losses[i], losses[0]) << i;

@@ -558,7 +558,7 @@ TEST(Train, Bf16LogitsAndGradientsStayCloseToFp32) {
   GPT2Step st;
   std::vector<float> logits[2], grads[2];
   for (int bf = 0; bf < 2; bf++) {
-    gpt2_use_bf16(m, bf == 1 ? Bf16::kTraining : Bf16::kOff);
+    gpt2_set_precision(m, bf == 1 ? kBf16Training : kFp32);
     const float* l = gpt2_logits(m, st, in.data(), B, T);
     logits[bf].assign(l, l + static_cast<size_t>(B) * T * V);
     gpt2_zero_grad(m);

@@ -1,12 +1,14 @@
-// The linear seam: layouts become GEMM transposes, bf16 copies become bf16 GEMMs. Nothing else in
+// The linear seam: layouts become GEMM transposes, each weight type its own GEMM. Nothing else in
 // the model calls gemm() for a weight.
 #include "model/block.hpp"
 
+#include <array>
 #include <vector>
 
 #include "core/error.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/layers.hpp"
+#include "kernels/q8.hpp"
 
 namespace instruct {
 
@@ -78,32 +80,41 @@ void lora_backward(const Linear& L, float* dinp, const float* dout, const float*
 
 void linear_forward(const Linear& L, float* out, const float* inp, int64_t N,
                     const uint16_t* inp16) {
-  const bool conv = L.layout == WeightLayout::kConv1D;
-  const GemmArgs g{N, L.out, L.in, false, !conv, false};
-  const uint16_t* in16 = !L.w16p && !L.w16 ? nullptr
-                         : inp16           ? inp16
-                                           : bf16_of(scratch_a, inp, N * L.in);
-  if (L.w16p)
-    gemm_bf16_packed(out, in16, *L.w16p, L.b, g);
-  else if (L.w16)
-    gemm_bf16(out, in16, L.w16, L.b, g);
-  else
-    gemm(out, inp, L.w, L.b, g);
+  const WeightRef& w = L.w;
+  const GemmArgs g{N, L.out, L.in, false, w.layout != WeightLayout::kConv1D, false};
+  switch (w.dtype) {
+    case DType::kF32:
+      gemm(out, inp, w.f32(), L.b, g);
+      break;
+    case DType::kBF16: {
+      const uint16_t* in16 = inp16 ? inp16 : bf16_of(scratch_a, inp, N * L.in);
+      if (w.packed)
+        gemm_bf16_packed(out, in16, *w.packed, L.b, g);
+      else
+        gemm_bf16(out, in16, w.bf16(), L.b, g);
+      break;
+    }
+    case DType::kQ8_0:
+      gemm_q8_0(out, inp, w.q8(), L.b, N, L.out, L.in);
+      break;
+  }
   if (L.lora.on()) lora_forward(L, out, inp, N);
 }
 
 void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const float* dout,
                      const float* inp, int64_t N, bool accumulate_dinp, const uint16_t* inp16) {
-  if (L.w16p && !L.w16) fail("internal: a backward through weights packed for inference");
-  const bool conv = L.layout == WeightLayout::kConv1D;
+  const WeightRef& w = L.w;
+  if (!w.data || w.dtype == DType::kQ8_0)
+    fail("internal: a backward through ", dtype_name(w.dtype), " weights made for inference");
+  const bool conv = w.layout == WeightLayout::kConv1D;
   // dinp (N,in) = dout (N,out) @ W^T: W^T is Conv1D [in,out] transposed, or Linear [out,in] as is.
   const GemmArgs gin{N, L.in, L.out, false, conv, accumulate_dinp};
   // dW: [in,out] += inp^T dout (Conv1D), or [out,in] += dout^T inp (Linear); fp32 accumulation.
   const GemmArgs gw = conv ? GemmArgs{L.in, L.out, N, true, false, true}
                            : GemmArgs{L.out, L.in, N, true, false, true};
-  if (L.w16) {  // bf16 operands (mixed precision), fp32 results
+  if (w.dtype == DType::kBF16) {  // bf16 operands (mixed precision), fp32 results
     const uint16_t* dout16 = bf16_of(scratch_a, dout, N * L.out);
-    if (dinp) gemm_bf16(dinp, dout16, L.w16, nullptr, gin);
+    if (dinp) gemm_bf16(dinp, dout16, w.bf16(), nullptr, gin);
     if (dw) {
       const uint16_t* in16 = inp16 ? inp16 : bf16_of(scratch_b, inp, N * L.in);
       if (conv)
@@ -112,7 +123,7 @@ void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const f
         gemm_bf16(dw, dout16, in16, nullptr, gw);
     }
   } else {
-    if (dinp) gemm(dinp, dout, L.w, nullptr, gin);
+    if (dinp) gemm(dinp, dout, w.f32(), nullptr, gin);
     if (dw) {
       if (conv)
         gemm(dw, inp, dout, nullptr, gw);
@@ -127,22 +138,58 @@ void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const f
   }
 }
 
-BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const Bf16Weights* w16,
-                           const LoraAdapter* lora, int l) {
+namespace {
+
+std::array<WeightSource, 4> layer_sources(const GPT2Config& c, const LayerTensors& w) {
   const int64_t C = c.n_embd;
-  const LayerTensors& w = p.layers[l];
-  const LayerViews<uint16_t>* v16 = w16 && !w16->plain.empty() ? &w16->views.layers[l] : nullptr;
   const auto conv = WeightLayout::kConv1D;
+  return {{{w.qkvw, C, 3 * C, conv},
+           {w.attprojw, C, C, conv},
+           {w.fcw, C, 4 * C, conv},
+           {w.fcprojw, 4 * C, C, conv}}};
+}
+
+WeightSource head_source(const GPT2Config& c, const ParamTensors& p) {
+  return {p.lm_head, c.n_embd, c.vocab, WeightLayout::kLinear};
+}
+
+// Linear i of linear_sources as `typed` runs it: its inference reference, or its view `w16` in the
+// bf16 training copy, or the fp32 parameter.
+Linear linear_of(const WeightSource& s, size_t i, const uint16_t* w16, const float* bias,
+                 const TypedWeights* typed) {
+  Linear L{{DType::kF32, s.w, nullptr, s.layout}, bias, s.in, s.out, {}};
+  if (typed && !typed->refs.empty())
+    L.w = typed->refs[i];
+  else if (typed && !typed->plain.empty())
+    L.w = {DType::kBF16, w16, nullptr, s.layout};
+  return L;
+}
+
+}  // namespace
+
+std::vector<WeightSource> linear_sources(const GPT2Config& c, const ParamTensors& p) {
+  std::vector<WeightSource> s;
+  for (const LayerTensors& w : p.layers) {
+    const auto l = layer_sources(c, w);
+    s.insert(s.end(), l.begin(), l.end());
+  }
+  s.push_back(head_source(c, p));
+  return s;
+}
+
+BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const TypedWeights* typed,
+                           const LoraAdapter* lora, int l) {
+  const LayerTensors& w = p.layers[l];
+  const auto src = layer_sources(c, w);
+  const bool plain = typed && !typed->plain.empty();
+  const LayerViews<uint16_t>* v = plain ? &typed->views.layers[l] : nullptr;
   BlockWeights b;
   b.ln1w = w.ln1w, b.ln1b = w.ln1b, b.ln2w = w.ln2w, b.ln2b = w.ln2b;
-  b.qkv = {w.qkvw, v16 ? v16->qkvw : nullptr, nullptr, w.qkvb, C, 3 * C, conv, {}};
-  b.attproj = {w.attprojw, v16 ? v16->attprojw : nullptr, nullptr, w.attprojb, C, C, conv, {}};
-  b.fc = {w.fcw, v16 ? v16->fcw : nullptr, nullptr, w.fcb, C, 4 * C, conv, {}};
-  b.fcproj = {w.fcprojw, v16 ? v16->fcprojw : nullptr, nullptr, w.fcprojb, 4 * C, C, conv, {}};
-  if (w16 && !w16->packed.empty()) {
-    Linear* ls[] = {&b.qkv, &b.attproj, &b.fc, &b.fcproj};
-    for (int k = 0; k < 4; k++) ls[k]->w16p = &w16->packed[4 * l + k];
-  }
+  const size_t i = 4 * static_cast<size_t>(l);
+  b.qkv = linear_of(src[0], i, v ? v->qkvw : nullptr, w.qkvb, typed);
+  b.attproj = linear_of(src[1], i + 1, v ? v->attprojw : nullptr, w.attprojb, typed);
+  b.fc = linear_of(src[2], i + 2, v ? v->fcw : nullptr, w.fcb, typed);
+  b.fcproj = linear_of(src[3], i + 3, v ? v->fcprojw : nullptr, w.fcprojb, typed);
   if (lora && lora->on()) {
     b.qkv.lora = lora->linear(l, kLoraQkv);
     b.attproj.lora = lora->linear(l, kLoraProj);
@@ -152,26 +199,13 @@ BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const Bf1
   return b;
 }
 
-Linear head_weights(const GPT2Config& c, const ParamTensors& p, const Bf16Weights* w16,
+Linear head_weights(const GPT2Config& c, const ParamTensors& p, const TypedWeights* typed,
                     const LoraAdapter* lora) {
-  Linear h{p.lm_head, nullptr, nullptr, nullptr, c.n_embd, c.vocab, WeightLayout::kLinear, {}};
-  if (w16 && !w16->plain.empty()) h.w16 = w16->views.lm_head;
-  if (w16 && !w16->packed.empty()) h.w16p = &w16->packed[4 * static_cast<size_t>(c.n_layer)];
+  const bool plain = typed && !typed->plain.empty();
+  Linear h = linear_of(head_source(c, p), 4 * static_cast<size_t>(c.n_layer),
+                       plain ? typed->views.lm_head : nullptr, nullptr, typed);
   if (lora && lora->on()) h.lora = lora->linear(c.n_layer, kLoraHead);
   return h;
-}
-
-void bf16_linears_pack(std::vector<PackedWeight>& packed, const GPT2Config& c,
-                       const ParamTensors& p) {
-  std::vector<Linear> ls;
-  for (int l = 0; l < c.n_layer; l++) {
-    const BlockWeights b = block_weights(c, p, nullptr, nullptr, l);
-    ls.insert(ls.end(), {b.qkv, b.attproj, b.fc, b.fcproj});
-  }
-  ls.push_back(head_weights(c, p, nullptr, nullptr));
-  packed.resize(ls.size());
-  for (size_t i = 0; i < ls.size(); i++)  // op(W): Conv1D [in,out] as is, Linear [out,in] W^T
-    packed[i].pack(ls[i].w, ls[i].in, ls[i].out, ls[i].layout != WeightLayout::kConv1D);
 }
 
 }  // namespace instruct

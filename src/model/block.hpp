@@ -1,8 +1,8 @@
 // The one linear seam and the one transformer-block body, shared by the training forward
 // (model/gpt2) and the KV-cache inference (model/gpt2_infer): they differ only in how attention
 // reads keys and values, which the caller passes in. Every matmul of the model goes through
-// linear_forward/linear_backward, and from there through gemm(); weights are fp32, or bf16 copies
-// when the model carries them. Knows nothing of files, losses or caches.
+// linear_forward/linear_backward, and from there through one GEMM per weight type (model/weights).
+// Knows nothing of files, losses or caches.
 #pragma once
 
 #include <cstdint>
@@ -11,26 +11,23 @@
 #include "kernels/gemm.hpp"
 #include "model/lora.hpp"
 #include "model/params.hpp"
+#include "model/weights.hpp"
 
 namespace instruct {
 
-// A linear layer's weights: fp32, and in bf16 either a plain copy in the same layout (training:
-// every GEMM of the layer, forward and backward, takes bf16 operands and accumulates in fp32) or a
-// copy packed for the forward GEMM (inference); bias, sizes and layout (Conv1D [in,out] or Linear
-// [out,in]), and an optional LoRA adapter (fp32; its gradients, when it has them, are accumulated
-// by the backward).
+// A linear layer: its weight in whatever type the model runs it (fp32, a bf16 copy for training,
+// bf16 packed or Q8_0 for inference), bias, sizes, and an optional LoRA adapter (fp32; its
+// gradients, when it has them, are accumulated by the backward).
 struct Linear {
-  const float* w = nullptr;
-  const uint16_t* w16 = nullptr;       // bf16, plain; when set, the layer runs in bf16
-  const PackedWeight* w16p = nullptr;  // bf16, packed for the forward; when set, runs in bf16
-  const float* b = nullptr;            // (out) or nullptr
+  WeightRef w;
+  const float* b = nullptr;  // (out) or nullptr
   int64_t in = 0, out = 0;
-  WeightLayout layout = WeightLayout::kConv1D;
   LoraLinear lora;
 };
 
 // out (N,out) = inp (N,in) @ W (+ b) (+ alpha * inp A^T B^T). With bf16 weights, inp is rounded to
-// bf16 (or `inp16` is that rounding already) and the product accumulates in fp32.
+// bf16 (or `inp16` is that rounding already) and the product accumulates in fp32; with Q8_0
+// weights, inp is quantized per row and block of 32 and the block products are int32.
 void linear_forward(const Linear& L, float* out, const float* inp, int64_t N,
                     const uint16_t* inp16 = nullptr);
 // dinp (N,in) = dout @ W^T (+ the adapter's path) (written, or added when accumulate_dinp; skipped
@@ -42,31 +39,21 @@ void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const f
                      const float* inp, int64_t N, bool accumulate_dinp = false,
                      const uint16_t* inp16 = nullptr);
 
-// A model's linear weights in bf16 as the weights of its GEMMs: a plain copy laid out as the
-// parameters (training: the forward and both backward GEMMs read it; one cast per optimizer step),
-// or each linear packed once for the forward GEMM (inference, where the blocked layout pays most:
-// a decoding step multiplies one row by every weight). Packed linear i is layer l's qkv, attproj,
-// fc, fcproj at i = 4l..4l+3, the head last.
-struct Bf16Weights {
-  std::vector<uint16_t> plain;
-  ParamViews16 views;  // into `plain`
-  std::vector<PackedWeight> packed;
-};
-// Packs every linear of a model for the forward GEMM.
-void bf16_linears_pack(std::vector<PackedWeight>& packed, const GPT2Config& c,
-                       const ParamTensors& p);
+// Every linear of a model as fp32 parameter views: layer l's qkv, attproj, fc, fcproj at 4l..4l+3,
+// the head last (what TypedWeights are made from).
+std::vector<WeightSource> linear_sources(const GPT2Config& c, const ParamTensors& p);
 
 // One pre-LN block's weights.
 struct BlockWeights {
   const float *ln1w, *ln1b, *ln2w, *ln2b;
   Linear qkv, attproj, fc, fcproj;
 };
-// Layer l of a model: its views, plus its bf16 weights when `w16` has any, plus the adapter's
+// Layer l of a model: its weights as `typed` has them (fp32 views when null), plus the adapter's
 // pieces when `lora` is on.
-BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const Bf16Weights* w16,
+BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const TypedWeights* typed,
                            const LoraAdapter* lora, int l);
 // The LM head as a linear layer: Linear [V,C] (the untied head, or wte when tied).
-Linear head_weights(const GPT2Config& c, const ParamTensors& p, const Bf16Weights* w16,
+Linear head_weights(const GPT2Config& c, const ParamTensors& p, const TypedWeights* typed,
                     const LoraAdapter* lora);
 
 // Where one block's forward writes. Training keeps every buffer per layer for the backward;

@@ -96,24 +96,32 @@ namespace {
 
 // The training copy: parameters [first, last) cast to bf16 (allocated on first use).
 void bf16_cast(GPT2& m, int64_t first, int64_t last) {
+  TypedWeights& t = m.typed;
   const int64_t n = m.w.params.size();
-  if (static_cast<int64_t>(m.w16.plain.size()) != n) {
-    m.w16.plain.resize(n);
-    m.w16.views = param_views(m.w16.plain.data(), m.w.table, m.cfg);
+  if (static_cast<int64_t>(t.plain.size()) != n) {
+    t.plain.resize(n);
+    t.views = param_views(t.plain.data(), m.w.table, m.cfg);
   }
-  to_bf16(m.w16.plain.data() + first, m.w.params.data() + first, last - first);
+  to_bf16(t.plain.data() + first, m.w.params.data() + first, last - first);
 }
 
 }  // namespace
 
-void gpt2_use_bf16(GPT2& m, Bf16 use) {
-  if (use != gpt2_bf16_use(m)) m.w16 = {};
-  if (use == Bf16::kInference) bf16_linears_pack(m.w16.packed, m.cfg, m.p);
-  if (use == Bf16::kTraining) bf16_cast(m, 0, m.w.params.size());
+void gpt2_set_precision(GPT2& m, Precision prec) {
+  if (prec.training && (prec.linears != DType::kBF16 || prec.head != DType::kBF16))
+    fail("internal: training runs in fp32 or bf16");
+  if (prec != m.typed.prec) m.typed = {};
+  if (prec == kFp32) return;
+  if (prec.training) {
+    m.typed.prec = prec;
+    bf16_cast(m, 0, m.w.params.size());
+  } else {
+    typed_weights_make(m.typed, prec, linear_sources(m.cfg, m.p));
+  }
 }
 
 void gpt2_refresh_bf16(GPT2& m, const float* begin, const float* end) {
-  if (gpt2_bf16_use(m) != Bf16::kTraining) return;
+  if (!m.typed.prec.training) return;
   const float* base = m.w.params.data();
   if (begin)
     bf16_cast(m, begin - base, end - base);
@@ -213,7 +221,7 @@ int64_t gpt2_activation_bytes(const GPT2Config& c, int B, int T, bool recompute,
 namespace {
 // Whether a kept forward holds its GEMM inputs in bf16.
 bool half_inputs(const GPT2& m, const GPT2Step& st) {
-  return st.half_inputs && gpt2_bf16_use(m) == Bf16::kTraining && !m.lora.on();
+  return st.half_inputs && gpt2_precision(m).training && !m.lora.on();
 }
 }  // namespace
 
@@ -245,7 +253,7 @@ const float* gpt2_forward(const GPT2& m, GPT2Step& st, const int32_t* tokens,
       fail("sequence length ", len, " exceeds the model context ", c.n_ctx, "; lower --max-length");
   // bf16 training keeps the GEMMs' inputs in bf16 (not with an adapter: its path is fp32).
   activations_layout(st, c, lens, keep,
-                     keep && st.half_inputs && gpt2_bf16_use(m) == Bf16::kTraining && !m.lora.on());
+                     keep && st.half_inputs && gpt2_precision(m).training && !m.lora.on());
   const int64_t N = st.N;
   for (int64_t i = 0; i < N; i++)
     if (tokens[i] < 0 || tokens[i] >= V)
@@ -492,8 +500,8 @@ void gpt2_merge_lora(GPT2& m) {
     untied.lora = std::move(m.lora);
     m = std::move(untied);
   }
-  const Bf16 bf16 = gpt2_bf16_use(m);
-  gpt2_use_bf16(m, Bf16::kOff);
+  const Precision prec = gpt2_precision(m);
+  gpt2_set_precision(m, kFp32);
   auto fold = [](float* W, const Linear& L) {
     const LoraLinear& a = L.lora;
     if (!a.on()) return;
@@ -503,7 +511,7 @@ void gpt2_merge_lora(GPT2& m) {
     for (int j = 0; j < a.pieces; j++) {
       const float* Aj = As.data() + j * r * L.in;  // [r, in]
       const float* Bj = a.B + j * op * r;          // [op, r]
-      if (L.layout == WeightLayout::kConv1D) {     // W [in, out]: columns j*op.. += Aj^T Bj^T
+      if (L.w.layout == WeightLayout::kConv1D) {   // W [in, out]: columns j*op.. += Aj^T Bj^T
         GemmArgs g{L.in, op, r, true, true, true};
         g.ldc = L.out;
         gemm(W + j * op, Aj, Bj, nullptr, g);
@@ -519,7 +527,7 @@ void gpt2_merge_lora(GPT2& m) {
   }
   fold(m.p.lm_head, gpt2_head_weights(m));
   m.lora = LoraAdapter{};
-  gpt2_use_bf16(m, bf16);
+  gpt2_set_precision(m, prec);
 }
 
 }  // namespace instruct

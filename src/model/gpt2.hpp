@@ -23,10 +23,10 @@ struct GPT2 {
   GPT2Config cfg;
   ParamBlock w;       // parameters and gradients, one table
   ParamTensors p, g;  // views of w.params and (once allocated) w.grads
-  // The weights in bf16 (gpt2_use_bf16): with them every GEMM takes bf16 operands and accumulates
-  // in fp32; the fp32 parameters stay the master copy. Refreshed after the parameters change (once
-  // per optimizer step).
-  Bf16Weights w16;
+  // The linears in the model's precision when it is not fp32 (gpt2_set_precision): bf16 or Q8_0
+  // copies; the fp32 parameters stay the master copy. The bf16 training copy is refreshed after the
+  // parameters change (once per optimizer step).
+  TypedWeights typed;
   // A LoRA adapter (off unless its rank is set): when on, the base is frozen, the adapter's block
   // is what trains, and every adapted linear adds its delta through the seam.
   LoraAdapter lora;
@@ -53,30 +53,27 @@ void gpt2_init_random(GPT2& m, uint64_t seed);
 // Allocates the trainable parameters' gradients on first use (and their views), then zeroes them:
 // the adapter's with LoRA (the frozen base never gets any), else the model's.
 void gpt2_zero_grad(GPT2& m);
-// How the linear layers run: fp32; bf16 for inference (each linear packed for the forward GEMM);
-// bf16 for training (a plain copy every GEMM reads, forward and backward). Both 2 bytes a weight.
-enum class Bf16 { kOff, kInference, kTraining };
-// Makes (or refreshes, or with kOff drops) the bf16 weights.
-void gpt2_use_bf16(GPT2& m, Bf16 use);
+// How the linear layers run (model/weights): fp32; bf16 for training (a plain copy every GEMM
+// reads, forward and backward); bf16 or Q8_0 for inference (each linear made once for the forward
+// GEMM). Makes (or refreshes, or with kFp32 drops) the copies.
+void gpt2_set_precision(GPT2& m, Precision prec);
+inline Precision gpt2_precision(const GPT2& m) {
+  return m.typed.prec;
+}
 // Refreshes the training copy of the parameters in [begin, end) (all: nullptr, nullptr): after an
 // optimizer step, or the fused update's tensors as they are updated. Nothing in fp32.
 void gpt2_refresh_bf16(GPT2& m, const float* begin, const float* end);
-inline Bf16 gpt2_bf16_use(const GPT2& m) {
-  return !m.w16.packed.empty()  ? Bf16::kInference
-         : !m.w16.plain.empty() ? Bf16::kTraining
-                                : Bf16::kOff;
+// The typed weights when the model runs in another precision than fp32, else null.
+inline const TypedWeights* gpt2_typed(const GPT2& m) {
+  return m.typed.prec == kFp32 ? nullptr : &m.typed;
 }
-// The bf16 weights when the model runs in bf16, else null.
-inline const Bf16Weights* gpt2_bf16_views(const GPT2& m) {
-  return gpt2_bf16_use(m) == Bf16::kOff ? nullptr : &m.w16;
-}
-// What the model's linear layers are made of, for layer l and for the head: fp32 or bf16 weights,
+// What the model's linear layers are made of, for layer l and for the head: fp32 or typed weights,
 // plus the adapter when there is one.
 inline BlockWeights gpt2_block_weights(const GPT2& m, int l) {
-  return block_weights(m.cfg, m.p, gpt2_bf16_views(m), &m.lora, l);
+  return block_weights(m.cfg, m.p, gpt2_typed(m), &m.lora, l);
 }
 inline Linear gpt2_head_weights(const GPT2& m) {
-  return head_weights(m.cfg, m.p, gpt2_bf16_views(m), &m.lora);
+  return head_weights(m.cfg, m.p, gpt2_typed(m), &m.lora);
 }
 // The parameters that train: the adapter's block with LoRA (the base is frozen), else the model's.
 inline ParamBlock& gpt2_trainable(GPT2& m) {

@@ -75,7 +75,7 @@ struct ProbeModel {
       : m(gpt2_create(shrunk(c, layers, vocab))) {
     if (o.lora.on()) m.lora = lora_create(m.cfg, o.lora);
     gpt2_zero_grad(m);
-    gpt2_use_bf16(m, o.bf16 ? Bf16::kTraining : Bf16::kOff);
+    gpt2_set_precision(m, o.bf16 ? kBf16Training : kFp32);
     s.recompute = o.recompute;
   }
   // Seconds of the faster of two identical passes after a first one (which warms the buffers):
@@ -173,7 +173,7 @@ CostModel cost_probe(const GPT2Config& cfg, const ProbeOptions& o) {
     if (o.bf16 && !o.lora.on()) {  // the update refreshes the bf16 copy of the weights: timed,
                                    // scaled to the model
       Timer t;
-      gpt2_use_bf16(head.m, Bf16::kTraining);
+      gpt2_set_precision(head.m, kBf16Training);
       bf16_refresh = t.seconds() * static_cast<double>(param_count(param_table(cfg))) /
                      static_cast<double>(head.m.w.size());
     }

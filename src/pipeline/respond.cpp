@@ -25,6 +25,11 @@ namespace instruct {
 
 namespace fs = std::filesystem;
 
+Precision infer_precision(const InferOptions& o) {
+  const DType t = dtype_parse(o.dtype);
+  return {t, o.head_dtype == "same" ? t : dtype_parse(o.head_dtype), false};
+}
+
 InferModel infer_model_load(const InferOptions& o, std::ostream& log) {
   InferModel im;
   ModelRecipe recipe;
@@ -43,8 +48,10 @@ InferModel infer_model_load(const InferOptions& o, std::ostream& log) {
   }
   im.bpe = tokenizer_load(tok);
   infer_options_visit(OptChecker{}, o);
-  if (o.dtype == "bf16") gemm_require_bf16("--precision bf16");
-  gpt2_use_bf16(im.model, o.dtype == "bf16" ? Bf16::kInference : Bf16::kOff);
+  const Precision prec = infer_precision(o);
+  if (prec.linears == DType::kBF16) gemm_require_bf16("--precision bf16");
+  if (prec.head == DType::kBF16) gemm_require_bf16("--head-precision bf16");
+  gpt2_set_precision(im.model, prec);
   if (im.bpe.size() > im.model.cfg.vocab)
     fail("the tokenizer has ", im.bpe.size(), " tokens but the model only ", im.model.cfg.vocab,
          "; use the tokenizer the model was trained with (--tokenizer)");

@@ -20,8 +20,11 @@ struct InferOptions {
   std::filesystem::path tokenizer;  // empty: the model's, else bundled
   GenerateOptions gen;
   bool stats = false;          // timings on stderr
-  std::string dtype = "fp32";  // fp32 (the reference) or bf16 (faster, slightly different)
+  std::string dtype = "fp32";  // fp32 (the reference), bf16 or q8_0 (faster, slightly different)
+  std::string head_dtype = "same";  // the LM head's: same as dtype, or fp32|bf16|q8_0
 };
+// The precision InferOptions ask for (--precision, --head-precision).
+Precision infer_precision(const InferOptions& o);
 
 // The inference flags of generate, respond, chat and serve, declared once (beside the model,
 // adapter and sampling lists): --precision is train's name, --dtype kept as an alias.
@@ -34,10 +37,17 @@ void infer_options_visit(V&& v, T&... o) {
     o.tokenizer...);
   v({.flag = "stats", .help = "Print prefill/decode timings to stderr"}, o.stats...);
   v({.flag = "precision",
-     .help = "fp32 (the reference's numbers) or bf16 (half the memory traffic, faster)",
+     .help = "fp32 (the reference's numbers), bf16 (half the memory traffic) or q8_0 (GGUF's 8-bit "
+             "blocks, quantized at load: a quarter of it; int8 dot products)",
      .alias = "dtype",
-     .choices = "fp32|bf16"},
+     .choices = "fp32|bf16|q8_0"},
     o.dtype...);
+  v({.flag = "head-precision",
+     .help = "The LM head's precision (same: --precision's); the tied head is the largest matrix "
+             "of a small model",
+     .alias = "head-dtype",
+     .choices = "same|fp32|bf16|q8_0"},
+    o.head_dtype...);
 }
 
 // A model ready to generate: weights, tokenizer, template.

@@ -128,9 +128,11 @@ void serve_run(const ServeOptions& o, std::ostream& log, const std::function<voi
   sm.tmpl = im.tmpl;
   sm.template_name = std::string(im.tmpl->name());
   sm.format = !model_path.empty() && gguf_path(model_path) ? "gguf" : "safetensors";
-  sm.dtype = o.infer.dtype == "bf16" ? "BF16" : "F32";
+  // Ollama's quantization_level spelling (F32, BF16, Q8_0).
+  const DType body = gpt2_precision(im.model).linears;
+  sm.dtype = body == DType::kQ8_0 ? "Q8_0" : body == DType::kBF16 ? "BF16" : "F32";
   sm.params = im.model.w.size() + im.model.lora.w.size();
-  sm.size_bytes = sm.params * (o.infer.dtype == "bf16" ? 2 : 4);
+  sm.size_bytes = static_cast<int64_t>(static_cast<double>(sm.params) * dtype_bytes(body));
   std::string identity;
   try {
     identity = model_identity(o.infer.model);

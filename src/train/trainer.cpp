@@ -42,7 +42,7 @@ Trainer::Trainer(GPT2& model, Objective& objective, const TrainerOptions& o)
       obj_(objective),
       o_(o),
       adam_(adamw_create(gpt2_trainable(model), o.adam, o.decay_all, o.state)) {
-  gpt2_use_bf16(m_, o.bf16 ? Bf16::kTraining : Bf16::kOff);  // cast once per step, not per use
+  gpt2_set_precision(m_, o.bf16 ? kBf16Training : kFp32);  // cast once per step, not per use
   if (o.fused) gpt2_use_fused_grads(m_);
 }
 

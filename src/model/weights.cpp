@@ -1,0 +1,106 @@
+// Typed copies of the linears: bf16 packed by oneDNN's reorder, Q8_0 quantized row by row (a
+// Conv1D weight's column is gathered into a row first).
+#include "model/weights.hpp"
+
+#include <omp.h>
+
+#include "core/error.hpp"
+
+namespace instruct {
+
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::kF32:
+      return "fp32";
+    case DType::kBF16:
+      return "bf16";
+    case DType::kQ8_0:
+      return "q8_0";
+  }
+  return "?";
+}
+
+DType dtype_parse(std::string_view s) {
+  for (DType t : {DType::kF32, DType::kBF16, DType::kQ8_0})
+    if (s == dtype_name(t)) return t;
+  fail("unknown precision \"", s, "\"; use fp32, bf16 or q8_0");
+}
+
+double dtype_bytes(DType t) {
+  switch (t) {
+    case DType::kF32:
+      return 4;
+    case DType::kBF16:
+      return 2;
+    case DType::kQ8_0:
+      return static_cast<double>(sizeof(BlockQ8)) / kQ8Block;
+  }
+  return 4;
+}
+
+namespace {
+
+// Rows of `s` as [out, in] quantized into `dst` (out * in/32 blocks).
+void quantize_rows(BlockQ8* dst, const WeightSource& s) {
+  const int64_t nb = s.in / kQ8Block;
+  if (s.layout != WeightLayout::kConv1D) {
+#pragma omp parallel for
+    for (int64_t o = 0; o < s.out; o++) q8_quantize(dst + o * nb, s.w + o * s.in, s.in);
+    return;
+  }
+#pragma omp parallel
+  {
+    std::vector<float> col(s.in);
+#pragma omp for
+    for (int64_t o = 0; o < s.out; o++) {
+      for (int64_t i = 0; i < s.in; i++) col[i] = s.w[i * s.out + o];
+      q8_quantize(dst + o * nb, col.data(), s.in);
+    }
+  }
+}
+
+}  // namespace
+
+void typed_weights_make(TypedWeights& tw, Precision prec, const std::vector<WeightSource>& src) {
+  if (prec.training) fail("internal: typed_weights_make makes inference copies");
+  tw = {};
+  tw.prec = prec;
+  const size_t n = src.size();
+  std::vector<DType> type(n);
+  std::vector<int64_t> q8_at(n, -1);
+  int64_t blocks = 0;
+  for (size_t i = 0; i < n; i++) {
+    type[i] = i + 1 == n ? prec.head : prec.linears;
+    if (type[i] == DType::kQ8_0 && src[i].in % kQ8Block != 0) type[i] = DType::kF32;
+    if (type[i] == DType::kQ8_0) q8_at[i] = blocks, blocks += src[i].out * (src[i].in / kQ8Block);
+  }
+  tw.q8.resize(blocks);
+  tw.packed.resize(n);
+  tw.refs.resize(n);
+  for (size_t i = 0; i < n; i++) {
+    const WeightSource& s = src[i];
+    WeightRef& r = tw.refs[i];
+    r.dtype = type[i], r.layout = s.layout;
+    switch (type[i]) {
+      case DType::kF32:
+        r.data = s.w;
+        break;
+      case DType::kBF16:  // op(W): Conv1D [in,out] as is, Linear [out,in] transposed
+        tw.packed[i].pack(s.w, s.in, s.out, s.layout != WeightLayout::kConv1D);
+        r.packed = &tw.packed[i];
+        break;
+      case DType::kQ8_0:
+        quantize_rows(tw.q8.data() + q8_at[i], s);
+        r.data = tw.q8.data() + q8_at[i], r.layout = WeightLayout::kLinear;
+        break;
+    }
+  }
+}
+
+int64_t typed_weights_bytes(const TypedWeights& tw) {
+  int64_t b = static_cast<int64_t>(tw.q8.size() * sizeof(BlockQ8) + tw.plain.size() * 2);
+  for (const PackedWeight& p : tw.packed) b += p.bytes();
+  return b;
+}
+
+}  // namespace instruct
