@@ -79,6 +79,78 @@ TEST(Export, HfDirectoryHasTheMergedWeightsAndGpt2sTokenizerFiles) {
   fs::remove_all(dir);
 }
 
+// Damaged or foreign Q8_0 GGUF files: each a one-line error naming the tensor.
+TEST(Export, BadQ8_0GgufFilesAreOneLineErrorsNamingTheTensor) {
+  const fs::path dir = test::temp_dir("export_gguf_bad");
+  GPT2Config c;
+  c.n_layer = 2, c.n_head = 2, c.n_embd = 32, c.n_ctx = 64, c.vocab = 50257, c.tied = true;
+  GPT2 m = gpt2_create(c);
+  gpt2_init_random(m, 7);
+  GgufWriteOptions o;
+  o.type = "q8_0";
+  gguf_write(dir / "q8.gguf", m, test::gpt2(), o);
+  c.n_embd = 24;  // rows of 24: not whole blocks, so its matrices are written F32
+  GPT2 m24 = gpt2_create(c);
+  gpt2_init_random(m24, 7);
+  gguf_write(dir / "f32-24.gguf", m24, test::gpt2(), o);
+  auto info = [](const fs::path& f, const std::string& name) {
+    for (const GgufTensorInfo& t : gguf_tensors(f))
+      if (t.name == name) return t;
+    ADD_FAILURE() << name;
+    return GgufTensorInfo{};
+  };
+  EXPECT_EQ(info(dir / "q8.gguf", "blk.0.ffn_up.weight").type, "Q8_0");
+  EXPECT_EQ(info(dir / "q8.gguf", "blk.0.attn_norm.weight").type, "F32");
+  EXPECT_EQ(info(dir / "f32-24.gguf", "blk.0.ffn_up.weight").type, "F32");
+  // A copy of `from` with `bytes` written at `at` (and cut to `size` when given).
+  auto patched = [&](const fs::path& from, uint64_t at, const std::string& bytes,
+                     uint64_t size = 0) {
+    std::string f = file_read(from);
+    f.replace(at, bytes.size(), bytes);
+    if (size) f.resize(size);
+    const fs::path p = dir / "patched.gguf";
+    std::ofstream(p, std::ios::binary) << f;
+    return p;
+  };
+  auto u32 = [](uint32_t v) { return std::string(reinterpret_cast<const char*>(&v), 4); };
+  auto u64 = [](uint64_t v) { return std::string(reinterpret_cast<const char*>(&v), 8); };
+  auto expect_error = [&](const fs::path& f, const std::string& want) {
+    try {
+      gguf_load(f);
+      ADD_FAILURE() << "loaded; wanted: " << want;
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(want), std::string::npos) << what;
+      EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+    }
+  };
+  const GgufTensorInfo up = info(dir / "q8.gguf", "blk.0.ffn_up.weight");
+  const uint64_t q8_size = fs::file_size(dir / "q8.gguf");
+  expect_error(patched(dir / "q8.gguf", up.type_at, u32(2)),
+               "tensor blk.0.ffn_up.weight is Q4_0; only F32, F16, BF16 and Q8_0 load");
+  expect_error(patched(dir / "q8.gguf", 0, "", q8_size - 100), "runs past the end of the file");
+  const GgufTensorInfo qkv24 = info(dir / "f32-24.gguf", "blk.0.attn_qkv.weight");
+  expect_error(patched(dir / "f32-24.gguf", qkv24.type_at, u32(8)),
+               "tensor blk.0.attn_qkv.weight is Q8_0 but its rows of 24 values are not whole "
+               "blocks of 32");
+  // Its offset moved so that its blocks run into the next tensor's.
+  const GgufTensorInfo down = info(dir / "q8.gguf", "blk.0.ffn_down.weight");
+  uint64_t next = UINT64_MAX;
+  for (const GgufTensorInfo& t : gguf_tensors(dir / "q8.gguf"))
+    if (t.data_at > down.data_at) next = std::min(next, t.data_at);
+  ASSERT_NE(next, UINT64_MAX);
+  uint64_t data_start = UINT64_MAX;  // the first tensor sits at offset 0
+  for (const GgufTensorInfo& t : gguf_tensors(dir / "q8.gguf"))
+    data_start = std::min(data_start, t.data_at);
+  expect_error(patched(dir / "q8.gguf", down.type_at + 4, u64(next - data_start - 64)),
+               "tensor blk.0.ffn_down.weight needs");
+  const GgufTensorInfo up1 = info(dir / "q8.gguf", "blk.1.ffn_up.weight");
+  expect_error(patched(dir / "q8.gguf", up1.data_at + 34 * 5, u32(0x7E00).substr(0, 2)),
+               "tensor blk.1.ffn_up.weight block 5 has a NaN scale");
+  EXPECT_NO_THROW(gguf_load(dir / "q8.gguf"));
+  fs::remove_all(dir);
+}
+
 // GGUF through our own reader: f32 gives the same logits to the bit, f16 and bf16 close; the
 // Modelfile's TEMPLATE renders to the training prompt. (tests/export/check_gguf.py reads the file
 // independently; see the CLI suite.)

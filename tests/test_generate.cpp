@@ -344,30 +344,43 @@ TEST(Dataset, ConversationsFoldEarlierTurnsAndTheSystemPrompt) {
   EXPECT_EQ(conversation_prompt(p, {}, u1, "Be brief."), "Be brief.\n<|user|>\nName a colour.");
 }
 
-TEST(Respond, AnOverfitModelAnswersItsTrainingOutputsExactly) {
-  const auto dir = test::temp_dir("overfit");
-  const auto entries = overfit_entries();
-  TrainOptions t;
-  t.data.data = write_data(dir, entries);
-  t.data.tokenizer = test::repo_data("");
-  t.data.train_frac = 1.0, t.data.test_frac = 0.0;
-  t.data.batch_size = 4;
-  t.data.shuffle = true;
-  t.model.init = "random";
-  t.model.config = "n_layer=2,n_head=2,n_embd=64,n_ctx=128";
-  t.data.max_length = 128;
-  t.epochs = 150;
-  t.lr = 3e-3;
-  t.eval_freq = 0;
-  t.sample_tokens = 0;
-  t.out = dir / "run";
-  std::ostringstream log;
-  const TrainReport tr = train_run(t, log);
-  ASSERT_LT(tr.losses.back(), 0.05) << "the model did not memorize the 4 entries";
+// The 4 entries memorized by a tiny model (trained once per test binary, in its own directory).
+const fs::path& overfit_dir() {
+  struct Removed {  // at exit
+    fs::path p;
+    ~Removed() { fs::remove_all(p); }
+  };
+  static const Removed dir{[] {
+    const auto d = test::temp_dir("overfit");
+    TrainOptions t;
+    t.data.data = write_data(d, overfit_entries());
+    t.data.tokenizer = test::repo_data("");
+    t.data.train_frac = 1.0, t.data.test_frac = 0.0;
+    t.data.batch_size = 4;
+    t.data.shuffle = true;
+    t.model.init = "random";
+    t.model.config = "n_layer=2,n_head=2,n_embd=64,n_ctx=128";
+    t.data.max_length = 128;
+    t.epochs = 150;
+    t.lr = 3e-3;
+    t.eval_freq = 0;
+    t.sample_tokens = 0;
+    t.out = d / "run";
+    std::ostringstream log;
+    const TrainReport tr = train_run(t, log);
+    EXPECT_LT(tr.losses.back(), 0.05) << "the model did not memorize the 4 entries";
+    return d;
+  }()};
+  return dir.p;
+}
 
+TEST(Respond, AnOverfitModelAnswersItsTrainingOutputsExactly) {
+  const fs::path dir = overfit_dir();
+  const auto entries = overfit_entries();
+  std::ostringstream log;
   RespondOptions r;
   r.infer.model.model = (dir / "run" / "model").string();
-  r.data.data = t.data.data;
+  r.data.data = dir / "data.json";
   r.data.train_frac = 1.0, r.data.test_frac = 0.0;
   r.split = "train";
   r.out = dir / "responses.json";
@@ -420,7 +433,82 @@ TEST(Respond, AnOverfitModelAnswersItsTrainingOutputsExactly) {
   chat_run(g.infer, in, chat, false);
   EXPECT_NE(chat.str().find("The capital of France is Paris.\n"), std::string::npos) << chat.str();
   EXPECT_NE(chat.str().find("The opposite of hot is cold.\n"), std::string::npos) << chat.str();
-  fs::remove_all(dir);
+}
+
+// Q8_0 on a trained model: the logits of every position of the training texts within 2% (relative,
+// per row) of fp32's and the same argmax on at least 95% of them; the KV cache equal to a full
+// recompute in Q8_0 too; and respond in Q8_0 still gives the memorized answers.
+TEST(Respond, Q8_0LogitsOfATrainedModelStayCloseToFp32) {
+  const fs::path dir = overfit_dir();
+  InferOptions o;
+  o.model.model = (dir / "run" / "model").string();
+  std::ostringstream log;
+  InferModel im = infer_model_load(o, log);
+  GPT2& m = im.model;
+  ASSERT_EQ(m.cfg.n_embd % 32, 0);
+  const int V = m.cfg.vocab;
+  std::vector<std::vector<int32_t>> texts;
+  for (const auto& e : overfit_entries()) {
+    Entry en;
+    en.instruction = e["instruction"], en.input = e["input"];
+    texts.push_back(bpe_encode(im.bpe, im.tmpl->prompt(en) + e["output"].get<std::string>(),
+                               SpecialTokens::kAllow));
+  }
+  auto all_logits = [&] {
+    std::vector<std::vector<float>> out;
+    for (const auto& t : texts) {
+      KVCache kv = kv_cache_create(m.cfg, 1, static_cast<int32_t>(t.size()));
+      InferScratch s;
+      const int32_t n = static_cast<int32_t>(t.size());
+      const SeqChunk c{0, t.data(), n, n};
+      const float* l = gpt2_infer(m, kv, s, std::span<const SeqChunk>(&c, 1));
+      for (int32_t i = 0; i < n; i++) out.emplace_back(l + int64_t(i) * V, l + int64_t(i + 1) * V);
+    }
+    return out;
+  };
+  const auto f32 = all_logits();
+  gpt2_set_precision(m, inference_precision(DType::kQ8_0));
+  EXPECT_GT(typed_weights_bytes(m.typed), 0);
+  const auto q8 = all_logits();
+  ASSERT_EQ(q8.size(), f32.size());
+  double worst = 0;
+  size_t same = 0;
+  for (size_t r = 0; r < f32.size(); r++) {
+    double d2 = 0, n2 = 0;
+    for (int v = 0; v < V; v++)
+      d2 += std::pow(q8[r][v] - f32[r][v], 2), n2 += std::pow(f32[r][v], 2);
+    worst = std::max(worst, std::sqrt(d2 / n2));
+    same += std::max_element(q8[r].begin(), q8[r].end()) - q8[r].begin() ==
+            std::max_element(f32[r].begin(), f32[r].end()) - f32[r].begin();
+  }
+  EXPECT_GT(worst, 0.0);  // really another path
+  EXPECT_LT(worst, 0.02);
+  EXPECT_GE(double(same), 0.95 * double(f32.size())) << same << " of " << f32.size();
+  // The KV cache in Q8_0 against recomputing every step (gpt2_forward through the same weights).
+  const std::vector<int32_t> prompt(texts[1].begin(), texts[1].begin() + 20);
+  GenerateOptions g;
+  g.max_new_tokens = 24, g.eos = -1;
+  EXPECT_EQ(run_batch(m, {prompt}, g)[0], generate_recompute(m, prompt, 24, -1));
+  // respond --precision q8_0 answers as fp32 did.
+  RespondOptions r;
+  r.infer.model.model = o.model.model;
+  r.infer.dtype = "q8_0";
+  r.data.data = dir / "data.json";
+  r.data.train_frac = 1.0, r.data.test_frac = 0.0;
+  r.split = "train";
+  r.out = dir / "responses-q8.json";
+  respond_run(r, log);
+  const auto got = nlohmann::ordered_json::parse(file_read(r.out));
+  const auto entries = overfit_entries();
+  ASSERT_EQ(got.size(), entries.size());
+  for (size_t i = 0; i < entries.size(); i++)
+    EXPECT_EQ(got[i]["model_response"], entries[i]["output"]) << i;
+  // A head kept in fp32 is the fp32 head's reference itself.
+  r.infer.head_dtype = "fp32";
+  EXPECT_EQ(infer_precision(r.infer).head, DType::kF32);
+  gpt2_set_precision(m, infer_precision(r.infer));
+  EXPECT_EQ(gpt2_head_weights(m).w.dtype, DType::kF32);
+  EXPECT_EQ(gpt2_block_weights(m, 0).fc.w.dtype, DType::kQ8_0);
 }
 
 }  // namespace

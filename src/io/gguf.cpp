@@ -38,6 +38,16 @@ enum GgufType : uint32_t {
 };
 enum GgmlType : uint32_t { kGgmlF32 = 0, kGgmlF16 = 1, kGgmlQ8_0 = 8, kGgmlBF16 = 30 };
 
+// ggml's type names (ggml.h's enum ggml_type), for errors about the ones we do not load.
+std::string ggml_type_name(uint32_t t) {
+  static const char* const names[] = {
+      "F32",     "F16",    "Q4_0",    "Q4_1",  "type 4", "type 5", "Q5_0",  "Q5_1",
+      "Q8_0",    "Q8_1",   "Q2_K",    "Q3_K",  "Q4_K",   "Q5_K",   "Q6_K",  "Q8_K",
+      "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S", "IQ4_NL", "IQ3_S",  "IQ2_S", "IQ4_XS",
+      "I8",      "I16",    "I32",     "I64",   "F64",    "IQ1_M",  "BF16"};
+  return t < std::size(names) ? names[t] : "ggml type " + std::to_string(t);
+}
+
 // Bytes of n values of a type (Q8_0: 34 per block of 32).
 uint64_t type_bytes(uint32_t type, uint64_t n) {
   return type == kGgmlF32 ? 4 * n : type == kGgmlQ8_0 ? n / kQ8Block * sizeof(BlockQ8) : 2 * n;
@@ -233,6 +243,7 @@ struct Gguf {
     std::vector<uint64_t> ne;
     uint32_t type;
     uint64_t offset;
+    uint64_t type_at;  // where `type` sits in the file (then the u64 offset)
   };
   std::map<std::string, Info> tensors;
   uint64_t data_start = 0;
@@ -345,6 +356,7 @@ Gguf gguf_parse(const fs::path& path) {
     Gguf::Info info;
     info.ne.resize(nd);
     for (auto& d : info.ne) get(d);
+    info.type_at = static_cast<uint64_t>(in.tellg());
     get(info.type), get(info.offset);
     g.tensors[name] = info;
   }
@@ -362,6 +374,14 @@ std::string gguf_template(const fs::path& path) {
   const Gguf g = gguf_parse(path);
   const auto it = g.strings.find("instruct.template");
   return it == g.strings.end() ? "" : it->second;
+}
+
+std::vector<GgufTensorInfo> gguf_tensors(const fs::path& path) {
+  const Gguf g = gguf_parse(path);
+  std::vector<GgufTensorInfo> out;
+  for (const auto& [name, t] : g.tensors)
+    out.push_back({name, ggml_type_name(t.type), t.ne, t.type_at, g.data_start + t.offset});
+  return out;
 }
 
 GPT2 gguf_load(const fs::path& path) {
@@ -414,14 +434,25 @@ GPT2 gguf_load(const fs::path& path) {
                                                     static_cast<uint64_t>(s.shape[0])};
     if (t.ne != want)
       fail(path.string(), ": tensor ", name, " has the wrong shape for this config");
-    if (t.type != kGgmlF32 && t.type != kGgmlF16 && t.type != kGgmlBF16 &&
-        !(t.type == kGgmlQ8_0 && t.ne[0] % kQ8Block == 0))
-      fail(path.string(), ": tensor ", name, " has ggml type ", t.type,
-           "; only F32, F16, BF16 and Q8_0 load (re-export it with one of them)");
+    if (t.type != kGgmlF32 && t.type != kGgmlF16 && t.type != kGgmlBF16 && t.type != kGgmlQ8_0)
+      fail(path.string(), ": tensor ", name, " is ", ggml_type_name(t.type),
+           "; only F32, F16, BF16 and Q8_0 load (re-export it as one of them, e.g. "
+           "llama-quantize IN OUT Q8_0)");
+    if (t.type == kGgmlQ8_0 && t.ne[0] % kQ8Block != 0)
+      fail(path.string(), ": tensor ", name, " is Q8_0 but its rows of ", t.ne[0],
+           " values are not whole blocks of ", kQ8Block, "; the file is damaged");
     const uint64_t bytes = type_bytes(t.type, static_cast<uint64_t>(s.numel));
     if (g.data_start > file_size || t.offset > file_size - g.data_start ||
         bytes > file_size - g.data_start - t.offset)
-      fail(path.string(), ": tensor ", name, " runs past the end of the file");
+      fail(path.string(), ": tensor ", name, " runs past the end of the file (",
+           ggml_type_name(t.type), " ", bytes, " bytes at offset ", t.offset,
+           "); the file is truncated");
+    // The next tensor's data must not start inside this one's (its size follows from its shape).
+    for (const auto& [other, o] : g.tensors)
+      if (o.offset > t.offset && o.offset < t.offset + bytes)
+        fail(path.string(), ": tensor ", name, " needs ", bytes, " bytes (", ggml_type_name(t.type),
+             " of its shape) but tensor ", other, " starts ", o.offset - t.offset,
+             " bytes after it; the file is damaged");
     sources.push_back({&t, name});
   }
   GPT2 m = gpt2_create(c);
@@ -441,6 +472,12 @@ GPT2 gguf_load(const fs::path& path) {
       std::vector<BlockQ8> blocks(n / kQ8Block);
       in.read(reinterpret_cast<char*>(blocks.data()),
               static_cast<std::streamsize>(blocks.size() * sizeof(BlockQ8)));
+      if (in)
+        for (size_t b = 0; b < blocks.size(); b++)
+          if (!std::isfinite(fp16_to_float(blocks[b].d)))
+            fail(path.string(), ": tensor ", name, " block ", b, " has a ",
+                 std::isnan(fp16_to_float(blocks[b].d)) ? "NaN" : "infinite",
+                 " scale; the file is damaged (re-export it)");
       q8_dequantize(buf.data(), blocks.data(), static_cast<int64_t>(n));
     } else {
       half.resize(n);

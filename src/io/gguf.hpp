@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "model/gpt2.hpp"
 #include "text/bpe.hpp"
@@ -26,8 +27,17 @@ struct GgufWriteOptions {
 // Writes the model (its adapter must be merged first) and the tokenizer, atomically.
 void gguf_write(const std::filesystem::path& path, const GPT2& m, const Bpe& bpe,
                 const GgufWriteOptions& o);
-// Loads a gpt2 GGUF with F32, F16 or BF16 tensors; errors name the file and the key or tensor.
+// Loads a gpt2 GGUF with F32, F16, BF16 or Q8_0 tensors; errors name the file and the key or
+// tensor (a type we do not load, a truncated or overlapping tensor, a non-finite Q8_0 scale).
 GPT2 gguf_load(const std::filesystem::path& path);
+// The tensor infos as the file has them: name, type ("Q8_0"), dims innermost first, where the type
+// field sits in the file (then the u64 data offset) and where the data starts.
+struct GgufTensorInfo {
+  std::string name, type;
+  std::vector<uint64_t> ne;
+  uint64_t type_at = 0, data_at = 0;
+};
+std::vector<GgufTensorInfo> gguf_tensors(const std::filesystem::path& path);
 // The file's instruct.template, or "" when it has none (a GGUF from elsewhere).
 std::string gguf_template(const std::filesystem::path& path);
 bool gguf_path(const std::filesystem::path& path);  // a regular file named *.gguf

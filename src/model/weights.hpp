@@ -1,8 +1,8 @@
-// Typed weights: what a linear layer's GEMM reads, as a reference that carries its type (gemma.cpp's
-// MatPtrT), viewed out of the fp32 parameter block in one precision per model. The fp32 parameters
-// stay the master copy (training updates them; the other precisions are made from them). A new
-// precision is one DType, one case in weight_make (how it is made) and one in linear_forward (how
-// it multiplies).
+// Typed weights: what a linear layer's GEMM reads, as a reference that carries its type
+// (gemma.cpp's MatPtrT), viewed out of the fp32 parameter block in one precision per model. The
+// fp32 parameters stay the master copy (training updates them; the other precisions are made from
+// them). A new precision is one DType, one case in weight_make (how it is made) and one in
+// linear_forward (how it multiplies).
 #pragma once
 
 #include <cstdint>
@@ -17,7 +17,7 @@
 namespace instruct {
 
 enum class DType { kF32, kBF16, kQ8_0 };
-const char* dtype_name(DType t);     // "fp32", "bf16", "q8_0" (the flags' spelling)
+const char* dtype_name(DType t);        // "fp32", "bf16", "q8_0" (the flags' spelling)
 DType dtype_parse(std::string_view s);  // the same names; fails naming the choices
 // Bytes of one weight in the type (Q8_0: 34 bytes per 32).
 double dtype_bytes(DType t);
