@@ -140,6 +140,43 @@ TEST(Generate, Bf16WeightsStayCloseToFp32) {
   gemm_emulate_bf16(false);
 }
 
+// A bf16 KV cache: logits of every position within 1% of the fp32 cache's (and not equal: it
+// really rounds), the same greedy tokens on a peaked model, and a forked slot (kv_cache_copy)
+// continuing exactly as the slot it was copied from.
+TEST(Generate, Bf16KVCacheStaysCloseToFp32) {
+  GPT2 m = tiny_model(97, 64);
+  const std::vector<int32_t> p = prompt_of(12, 97, 2);
+  const int n = static_cast<int>(p.size());
+  auto logits = [&](DType t) {
+    KVCache kv = kv_cache_create(m.cfg, 2, 32, t);
+    EXPECT_EQ(kv.bf16, t == DType::kBF16);
+    InferScratch s;
+    const SeqChunk c{0, p.data(), n, n};
+    const float* l = gpt2_infer(m, kv, s, std::span<const SeqChunk>(&c, 1));
+    std::vector<float> out(l, l + int64_t(n) * 97);
+    kv_cache_copy(kv, 0, 1);  // the fork continues as slot 0 does
+    const int32_t next = 5;
+    const SeqChunk both[] = {{0, &next, 1}, {1, &next, 1}};
+    const float* l2 = gpt2_infer(m, kv, s, both);
+    EXPECT_TRUE(std::equal(l2, l2 + 97, l2 + 97)) << dtype_name(t);
+    return out;
+  };
+  const auto f32 = logits(DType::kF32), b16 = logits(DType::kBF16);
+  double d2 = 0, n2 = 0;
+  for (size_t i = 0; i < f32.size(); i++)
+    d2 += std::pow(b16[i] - f32[i], 2), n2 += std::pow(f32[i], 2);
+  EXPECT_GT(d2, 0.0);
+  EXPECT_LT(std::sqrt(d2 / n2), 0.01);
+  GenerateOptions o;
+  o.max_new_tokens = 20, o.eos = -1;
+  const auto want = run_batch(m, {p}, o);
+  Precision prec;
+  prec.kv = DType::kBF16;
+  gpt2_set_precision(m, prec);
+  EXPECT_EQ(run_batch(m, {p}, o), want);
+  EXPECT_THROW(kv_cache_create(m.cfg, 1, 8, DType::kQ8_0), Error);
+}
+
 TEST(Generate, EosStopsOnlyTheSequenceThatProducedIt) {
   GPT2 m = tiny_model(97, 64);
   std::vector<std::vector<int32_t>> prompts;

@@ -436,6 +436,26 @@ TEST(Q8, QuantizeAsLlamaCpp) {
     EXPECT_NEAR(back[i], x[i], 0.01 * amax) << i;
   }
   EXPECT_THROW(q8_quantize(q.data(), x.data(), 33), Error);
+  // Halves round away from zero (roundf), as llama.cpp's reference: amax 127 gives d = id = 1.
+  std::vector<float> h = {127, 0.5f, -0.5f, 2.5f, -2.5f, 126.5f, -126.5f, 1.4999999f, -0.49999997f};
+  h.resize(32, 0.0f);
+  q8_quantize(q.data(), h.data(), 32);
+  const int8_t want[] = {127, 1, -1, 3, -3, 127, -127, 1, 0};
+  for (int i = 0; i < 9; i++) EXPECT_EQ(q[0].qs[i], want[i]) << h[i];
+  // And random blocks, value by value against std::round.
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0.0f, 3.0f);
+  std::vector<float> r(32 * 257);
+  for (float& v : r) v = nd(rng);
+  std::vector<BlockQ8> rq(257);
+  q8_quantize(rq.data(), r.data(), static_cast<int64_t>(r.size()));
+  for (size_t b = 0; b < rq.size(); b++) {
+    float am = 0;
+    for (int j = 0; j < 32; j++) am = std::max(am, std::fabs(r[b * 32 + j]));
+    const float inv = 1.0f / (am / 127.0f);
+    for (int j = 0; j < 32; j++)
+      ASSERT_EQ(rq[b].qs[j], static_cast<int8_t>(std::round(r[b * 32 + j] * inv))) << b << " " << j;
+  }
 }
 
 // Every int8 kernel this build has against a double-precision loop over the same quantized

@@ -105,7 +105,7 @@ std::vector<std::vector<double>> loglik_score(GPT2& m, std::span<const LoglikReq
   }
   std::vector<std::vector<double>> out(reqs.size());
   if (reqs.empty()) return out;
-  KVCache kv = kv_cache_create(c, max_slots, max_len);
+  KVCache kv = kv_cache_create(c, max_slots, max_len, gpt2_precision(m).kv);
   InferScratch s;
   std::vector<Plan> plans;
   std::vector<SeqChunk> chunks;
@@ -205,7 +205,7 @@ std::vector<double> loglik_score_unshared(GPT2& m, const LoglikRequest& r) {
     if (static_cast<int64_t>(all.size()) > ctxmax + 1)
       all.erase(all.begin(), all.end() - (ctxmax + 1));
     all.pop_back();
-    KVCache kv = kv_cache_create(m.cfg, 1, static_cast<int32_t>(all.size()));
+    KVCache kv = kv_cache_create(m.cfg, 1, static_cast<int32_t>(all.size()), gpt2_precision(m).kv);
     const SeqChunk ch{0, all.data(), static_cast<int32_t>(all.size()),
                       static_cast<int32_t>(cont.size())};
     const float* l = gpt2_infer(m, kv, s, {&ch, 1});

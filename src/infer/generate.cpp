@@ -79,7 +79,9 @@ std::vector<int32_t> generate_recompute(GPT2& m, const std::vector<int32_t>& pro
 }
 
 BatchDecoder::BatchDecoder(GPT2& m, int32_t slots, int32_t max_len)
-    : m_(m), kv_(kv_cache_create(m.cfg, slots, std::min(max_len, m.cfg.n_ctx))), seq_(slots) {}
+    : m_(m),
+      kv_(kv_cache_create(m.cfg, slots, std::min(max_len, m.cfg.n_ctx), gpt2_precision(m).kv)),
+      seq_(slots) {}
 
 int32_t BatchDecoder::active() const {
   int32_t n = 0;

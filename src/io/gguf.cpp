@@ -12,6 +12,7 @@
 #include "core/files.hpp"
 #include "data/prompt_template.hpp"
 #include "kernels/gemm.hpp"
+#include "kernels/layers.hpp"
 #include "kernels/q8.hpp"
 
 namespace instruct {
@@ -79,11 +80,9 @@ struct TensorOut {
   std::vector<float> data;  // row-major [ne1][ne0]
 };
 
-std::vector<float> transposed(const float* w, int64_t rows,
-                              int64_t cols) {  // [rows, cols] -> [cols, rows]
+std::vector<float> transposed(const float* w, int64_t rows, int64_t cols) {
   std::vector<float> t(static_cast<size_t>(rows * cols));
-  for (int64_t r = 0; r < rows; r++)
-    for (int64_t c = 0; c < cols; c++) t[c * rows + r] = w[r * cols + c];
+  transpose(t.data(), w, rows, cols);
   return t;
 }
 
@@ -457,19 +456,25 @@ GPT2 gguf_load(const fs::path& path) {
   }
   GPT2 m = gpt2_create(c);
   std::ifstream in(path, std::ios::binary);
+  // One staging buffer for all tensors (a fresh one each would fault its pages in again).
+  int64_t most = 0;
+  for (const ParamSpec& s : m.w.table) most = std::max(most, s.numel);
+  Buffer stage(most);
   std::vector<uint16_t> half;
+  std::vector<BlockQ8> blocks;
   for (size_t i = 0; i < m.w.table.size(); i++) {
     const ParamSpec& s = m.w.table[i];
     const Gguf::Info& t = *sources[i].t;
     const std::string& name = sources[i].name;
     const bool conv = s.layout == WeightLayout::kConv1D;
     const size_t n = static_cast<size_t>(s.numel);
-    std::vector<float> buf(n);
+    float* dst = m.w.params.data() + s.offset;
+    float* buf = conv ? stage.data() : dst;  // [out, in] as stored; Conv1D transposed back below
     in.seekg(static_cast<std::streamoff>(g.data_start + t.offset));
     if (t.type == kGgmlF32) {
-      in.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(n * 4));
+      in.read(reinterpret_cast<char*>(buf), static_cast<std::streamsize>(n * 4));
     } else if (t.type == kGgmlQ8_0) {  // dequantized: the fp32 model these blocks stand for
-      std::vector<BlockQ8> blocks(n / kQ8Block);
+      blocks.resize(n / kQ8Block);
       in.read(reinterpret_cast<char*>(blocks.data()),
               static_cast<std::streamsize>(blocks.size() * sizeof(BlockQ8)));
       if (in)
@@ -478,7 +483,7 @@ GPT2 gguf_load(const fs::path& path) {
             fail(path.string(), ": tensor ", name, " block ", b, " has a ",
                  std::isnan(fp16_to_float(blocks[b].d)) ? "NaN" : "infinite",
                  " scale; the file is damaged (re-export it)");
-      q8_dequantize(buf.data(), blocks.data(), static_cast<int64_t>(n));
+      q8_dequantize(buf, blocks.data(), static_cast<int64_t>(n));
     } else {
       half.resize(n);
       in.read(reinterpret_cast<char*>(half.data()), static_cast<std::streamsize>(n * 2));
@@ -486,13 +491,7 @@ GPT2 gguf_load(const fs::path& path) {
         buf[j] = t.type == kGgmlBF16 ? from_bf16(half[j]) : fp16_to_float(half[j]);
     }
     if (!in) fail(path.string(), ": cannot read tensor ", name);
-    float* dst = m.w.params.data() + s.offset;
-    if (conv) {  // [out, in] back to HF's [in, out]
-      const std::vector<float> t2 = transposed(buf.data(), s.shape[1], s.shape[0]);
-      std::memcpy(dst, t2.data(), n * sizeof(float));
-    } else {
-      std::memcpy(dst, buf.data(), n * sizeof(float));
-    }
+    if (conv) transpose(dst, buf, s.shape[1], s.shape[0]);  // [out, in] back to HF's [in, out]
   }
   return m;
 }

@@ -13,12 +13,16 @@ struct KVLayout {
   int64_t head_stride() const { return static_cast<int64_t>(max_len) * head_size; }
 };
 
+// The cache's entries are T: float (exact), or uint16_t holding bf16 (rounded to nearest even when
+// stored, widened when read: half the memory, a smaller cache for many slots).
 // Copies the k and v parts of qkv rows (N, 3C) into the cache at (slot[r], pos[r]).
-void kv_store(float* kcache, float* vcache, const float* qkv, const int32_t* slot,
-              const int32_t* pos, int N, const KVLayout& L);
+template <class T>
+void kv_store(T* kcache, T* vcache, const float* qkv, const int32_t* slot, const int32_t* pos,
+              int N, const KVLayout& L);
 // out (N,C): row r attends to positions 0..pos[r] of its slot, scaled by 1/sqrt(head_size).
 // scratch: omp_get_max_threads() * max_len floats.
-void attention_cached(float* out, const float* qkv, const float* kcache, const float* vcache,
+template <class T>
+void attention_cached(float* out, const float* qkv, const T* kcache, const T* vcache,
                       const int32_t* slot, const int32_t* pos, int N, const KVLayout& L,
                       float* scratch);
 

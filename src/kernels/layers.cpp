@@ -399,4 +399,13 @@ INSTRUCT_LAYERS_INSTANTIATE(float)
 INSTRUCT_LAYERS_INSTANTIATE(double)
 #undef INSTRUCT_LAYERS_INSTANTIATE
 
+void transpose(float* t, const float* w, int64_t rows, int64_t cols) {
+  constexpr int64_t kTile = 32;
+#pragma omp parallel for collapse(2) if (rows * cols > 65536)
+  for (int64_t r0 = 0; r0 < rows; r0 += kTile)
+    for (int64_t c0 = 0; c0 < cols; c0 += kTile)
+      for (int64_t r = r0; r < std::min(rows, r0 + kTile); r++)
+        for (int64_t c = c0; c < std::min(cols, c0 + kTile); c++) t[c * rows + r] = w[r * cols + c];
+}
+
 }  // namespace instruct

@@ -37,6 +37,10 @@ void gelu_forward(F* out, const F* inp, int64_t N);
 template <typename F>
 void gelu_backward(F* dinp, const F* inp, const F* dout, int64_t N);
 
+// t (cols,rows) = w (rows,cols) transposed, in cache-sized tiles (HF's Conv1D [in,out] weights to
+// GGUF's and Q8_0's [out,in] rows, and back).
+void transpose(float* t, const float* w, int64_t rows, int64_t cols);
+
 // out = a + b
 template <typename F>
 void residual_forward(F* out, const F* a, const F* b, int64_t N);

@@ -50,13 +50,22 @@ void check_k(int64_t n) {
   if (n % kQ8Block != 0) fail("internal: Q8_0 needs a multiple of 32 values, got ", n);
 }
 
+// roundf (halves away from zero) in a form the compiler vectorizes: v - trunc(v) is exact.
+inline float round_away(float v) {
+  const float t = std::trunc(v);
+  return t + (std::fabs(v - t) >= 0.5f ? std::copysign(1.0f, v) : 0.0f);
+}
+
 // llama.cpp's quantize_row_q8_0_ref for one block.
 void quantize_block(BlockQ8& b, const float* x) {
   float amax = 0;
-  for (int64_t j = 0; j < kQ8Block; j++) amax = std::max(amax, std::abs(x[j]));
+  for (int64_t j = 0; j < kQ8Block; j++) {
+    const float a = std::fabs(x[j]);
+    amax = a > amax ? a : amax;
+  }
   const float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
   b.d = fp16_from_float(d);
-  for (int64_t j = 0; j < kQ8Block; j++) b.qs[j] = static_cast<int8_t>(std::round(x[j] * id));
+  for (int64_t j = 0; j < kQ8Block; j++) b.qs[j] = static_cast<int8_t>(round_away(x[j] * id));
 }
 
 // sum over blocks of int32 dot(a, w) * d_a * d_w, one block at a time.

@@ -3,6 +3,9 @@
 // linear seam.
 #include "model/gpt2.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -85,6 +88,7 @@ void gpt2_use_fused_grads(GPT2& m) {
 }
 
 void gpt2_zero_grad(GPT2& m) {
+  if (m.fp32_released) fail("internal: training a model whose fp32 linears were released");
   if (m.lora.on()) return lora_zero_grads(m.lora);
   if (m.fused_grads.size()) return m.fused_grads.zero();
   const bool fresh = !m.w.has_grads();
@@ -108,6 +112,8 @@ void bf16_cast(GPT2& m, int64_t first, int64_t last) {
 }  // namespace
 
 void gpt2_set_precision(GPT2& m, Precision prec) {
+  if (m.fp32_released && prec != m.typed.prec)
+    fail("internal: the model's fp32 linears were released; load it again for another precision");
   if (prec.training && (prec.linears != DType::kBF16 || prec.head != DType::kBF16))
     fail("internal: training runs in fp32 or bf16");
   if (prec != m.typed.prec) m.typed = {};
@@ -118,6 +124,29 @@ void gpt2_set_precision(GPT2& m, Precision prec) {
   } else {
     typed_weights_make(m.typed, prec, linear_sources(m.cfg, m.p));
   }
+}
+
+void gpt2_release_fp32_linears(GPT2& m) {
+  const Precision prec = gpt2_precision(m);
+  if (prec.training || prec == kFp32 || m.typed.refs.empty()) return;
+  const std::vector<WeightSource> src = linear_sources(m.cfg, m.p);
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  for (size_t i = 0; i < src.size(); i++) {
+    const bool head = i + 1 == src.size();
+    if (m.typed.refs[i].data == src[i].w || (head && m.cfg.tied)) continue;  // still read
+    const uintptr_t lo = (reinterpret_cast<uintptr_t>(src[i].w) + page - 1) / page * page;
+    const uintptr_t hi =
+        reinterpret_cast<uintptr_t>(src[i].w + src[i].in * src[i].out) / page * page;
+    if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+    float** view = head ? &m.p.lm_head : nullptr;
+    if (!head) {
+      LayerTensors& w = m.p.layers[i / 4];
+      float** views[] = {&w.qkvw, &w.attprojw, &w.fcw, &w.fcprojw};
+      view = views[i % 4];
+    }
+    *view = nullptr;  // a read would be of zeroed pages: fail loudly instead
+  }
+  m.fp32_released = true;
 }
 
 void gpt2_refresh_bf16(GPT2& m, const float* begin, const float* end) {

@@ -13,16 +13,20 @@
 
 namespace instruct {
 
-KVCache kv_cache_create(const GPT2Config& c, int32_t slots, int32_t max_len) {
+KVCache kv_cache_create(const GPT2Config& c, int32_t slots, int32_t max_len, DType dtype) {
+  if (dtype != DType::kF32 && dtype != DType::kBF16)
+    fail("a KV cache in ", dtype_name(dtype), " is not supported; use fp32 or bf16");
   if (slots < 1 || max_len < 1 || max_len > c.n_ctx)
     fail("internal: KV cache of ", slots, " slots x ", max_len, " positions (context ", c.n_ctx,
          ")");
   KVCache kv;
   kv.slots = slots;
   kv.layout = {c.n_head, c.n_embd / c.n_head, max_len};
+  kv.bf16 = dtype == DType::kBF16;
   const int64_t n = static_cast<int64_t>(c.n_layer) * slots * kv.layout.slot_stride();
-  kv.k.resize(n);
-  kv.v.resize(n);
+  const int64_t floats = kv.bf16 ? (n + 1) / 2 : n;
+  kv.k.resize(floats, false);  // filled slot by slot, position by position: small pages
+  kv.v.resize(floats, false);
   kv.len.assign(slots, 0);
   return kv;
 }
@@ -30,14 +34,17 @@ KVCache kv_cache_create(const GPT2Config& c, int32_t slots, int32_t max_len) {
 void kv_cache_copy(KVCache& kv, int32_t from, int32_t to) {
   if (from == to) return;
   const KVLayout& L = kv.layout;
-  const int64_t n = static_cast<int64_t>(kv.len[from]) * L.head_size;
-  const int64_t layers = kv.k.size() / (static_cast<int64_t>(kv.slots) * L.slot_stride());
+  const int64_t n = static_cast<int64_t>(kv.len[from]) * L.head_size, eb = kv.entry_bytes();
+  const int64_t layers = kv.k.size() * 4 / eb / (static_cast<int64_t>(kv.slots) * L.slot_stride());
+  char* K = reinterpret_cast<char*>(kv.k.data());
+  char* V = reinterpret_cast<char*>(kv.v.data());
   for (int64_t l = 0; l < layers; l++)
     for (int32_t h = 0; h < L.n_head; h++) {
       const int64_t base = l * kv.slots * L.slot_stride() + h * L.head_stride();
-      const int64_t src = base + from * L.slot_stride(), dst = base + to * L.slot_stride();
-      std::memcpy(kv.k.data() + dst, kv.k.data() + src, sizeof(float) * n);
-      std::memcpy(kv.v.data() + dst, kv.v.data() + src, sizeof(float) * n);
+      const int64_t src = (base + from * L.slot_stride()) * eb,
+                    dst = (base + to * L.slot_stride()) * eb;
+      std::memcpy(K + dst, K + src, n * eb);
+      std::memcpy(V + dst, V + src, n * eb);
     }
   kv.len[to] = kv.len[from];
 }
@@ -105,15 +112,22 @@ const float* gpt2_infer(GPT2& m, KVCache& kv, InferScratch& s, std::span<const S
   BlockActs io{s.ln,   s.mean, s.rstd, s.qkv,  s.atty, s.x,  s.ln,
                s.mean, s.rstd, s.fch,  s.fchg, s.x,    s.tmp};
   for (int l = 0; l < c.n_layer; l++) {
-    float* kc = kv.k.data() + l * layer_stride;
-    float* vc = kv.v.data() + l * layer_stride;
-    block_forward(gpt2_block_weights(m, l), io, s.x, N, NG, static_cast<int>(C),
-                  [&](float* atty, const float* qkv) {
-                    kv_store(kc, vc, qkv, s.slot.data(), s.pos.data(), static_cast<int>(N),
-                             kv.layout);
-                    attention_cached(atty, qkv, kc, vc, s.slot.data(), s.pos.data(),
-                                     static_cast<int>(N), kv.layout, s.attn);
-                  });
+    auto attend = [&](auto* kc, auto* vc) {
+      return [&, kc, vc](float* atty, const float* qkv) {
+        kv_store(kc, vc, qkv, s.slot.data(), s.pos.data(), static_cast<int>(N), kv.layout);
+        attention_cached(atty, qkv, kc, vc, s.slot.data(), s.pos.data(), static_cast<int>(N),
+                         kv.layout, s.attn);
+      };
+    };
+    const BlockWeights w = gpt2_block_weights(m, l);
+    if (kv.bf16) {
+      uint16_t* k16 = reinterpret_cast<uint16_t*>(kv.k.data()) + l * layer_stride;
+      uint16_t* v16 = reinterpret_cast<uint16_t*>(kv.v.data()) + l * layer_stride;
+      block_forward(w, io, s.x, N, NG, static_cast<int>(C), attend(k16, v16));
+    } else {
+      block_forward(w, io, s.x, N, NG, static_cast<int>(C),
+                    attend(kv.k.data() + l * layer_stride, kv.v.data() + l * layer_stride));
+    }
   }
   for (int64_t i = 0; i < K; i++) std::memcpy(s.ln + i * C, s.x + s.last[i] * C, sizeof(float) * C);
   layernorm_forward(s.lastx, s.mean, s.rstd, s.ln, m.p.lnfw, m.p.lnfb, static_cast<int>(K),

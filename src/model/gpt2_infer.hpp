@@ -17,11 +17,15 @@ namespace instruct {
 struct KVCache {
   int32_t slots = 0;
   KVLayout layout;
-  Buffer k, v;               // (n_layer, slots, n_head, max_len, head_size)
+  bool bf16 = false;         // entries in bf16 (uint16_t words in the buffers), else fp32
+  Buffer k, v;               // (n_layer, slots, n_head, max_len, head_size) entries
   std::vector<int32_t> len;  // tokens cached per slot
+  int64_t entry_bytes() const { return bf16 ? 2 : 4; }
 };
 
-KVCache kv_cache_create(const GPT2Config& c, int32_t slots, int32_t max_len);
+// Entries in `dtype`: fp32 (exact) or bf16 (half the memory; Precision::kv).
+KVCache kv_cache_create(const GPT2Config& c, int32_t slots, int32_t max_len,
+                        DType dtype = DType::kF32);
 // Slot `to` holds a copy of slot `from`'s cached positions (a shared prompt, forked).
 void kv_cache_copy(KVCache& kv, int32_t from, int32_t to);
 

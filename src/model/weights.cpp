@@ -4,7 +4,9 @@
 
 #include <omp.h>
 
+#include "core/buffer.hpp"
 #include "core/error.hpp"
+#include "kernels/layers.hpp"
 
 namespace instruct {
 
@@ -40,23 +42,18 @@ double dtype_bytes(DType t) {
 
 namespace {
 
-// Rows of `s` as [out, in] quantized into `dst` (out * in/32 blocks).
-void quantize_rows(BlockQ8* dst, const WeightSource& s) {
+// Rows of `s` as [out, in] quantized into `dst` (out * in/32 blocks); a Conv1D weight is transposed
+// into `stage` first.
+void quantize_rows(BlockQ8* dst, const WeightSource& s, Buffer& stage) {
+  const float* rows = s.w;
+  if (s.layout == WeightLayout::kConv1D) {
+    stage.resize(std::max(stage.size(), s.in * s.out));
+    transpose(stage.data(), s.w, s.in, s.out);
+    rows = stage.data();
+  }
   const int64_t nb = s.in / kQ8Block;
-  if (s.layout != WeightLayout::kConv1D) {
 #pragma omp parallel for
-    for (int64_t o = 0; o < s.out; o++) q8_quantize(dst + o * nb, s.w + o * s.in, s.in);
-    return;
-  }
-#pragma omp parallel
-  {
-    std::vector<float> col(s.in);
-#pragma omp for
-    for (int64_t o = 0; o < s.out; o++) {
-      for (int64_t i = 0; i < s.in; i++) col[i] = s.w[i * s.out + o];
-      q8_quantize(dst + o * nb, col.data(), s.in);
-    }
-  }
+  for (int64_t o = 0; o < s.out; o++) q8_quantize(dst + o * nb, rows + o * s.in, s.in);
 }
 
 }  // namespace
@@ -77,6 +74,7 @@ void typed_weights_make(TypedWeights& tw, Precision prec, const std::vector<Weig
   tw.q8.resize(blocks);
   tw.packed.resize(n);
   tw.refs.resize(n);
+  Buffer stage;
   for (size_t i = 0; i < n; i++) {
     const WeightSource& s = src[i];
     WeightRef& r = tw.refs[i];
@@ -90,7 +88,7 @@ void typed_weights_make(TypedWeights& tw, Precision prec, const std::vector<Weig
         r.packed = &tw.packed[i];
         break;
       case DType::kQ8_0:
-        quantize_rows(tw.q8.data() + q8_at[i], s);
+        quantize_rows(tw.q8.data() + q8_at[i], s, stage);
         r.data = tw.q8.data() + q8_at[i], r.layout = WeightLayout::kLinear;
         break;
     }

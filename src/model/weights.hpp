@@ -45,13 +45,15 @@ struct Precision {
   // bf16 training: one plain copy laid out as the parameters, read by the forward and both backward
   // GEMMs, refreshed after every optimizer step. Otherwise the copies are made once, for inference.
   bool training = false;
+  // Inference: the KV cache's entries, fp32 (exact) or bf16 (half its memory).
+  DType kv = DType::kF32;
   bool operator==(const Precision&) const = default;
 };
 constexpr Precision kFp32{};
-constexpr Precision kBf16Training{DType::kBF16, DType::kBF16, true};
+constexpr Precision kBf16Training{DType::kBF16, DType::kBF16, true, DType::kF32};
 // Inference in one type; the head in `head` (the type itself when omitted).
 constexpr Precision inference_precision(DType t) {
-  return {t, t, false};
+  return {t, t, false, DType::kF32};
 }
 
 // A fp32 weight (a parameter view) and its shape: what the typed copies are made from.

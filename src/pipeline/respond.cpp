@@ -27,7 +27,8 @@ namespace fs = std::filesystem;
 
 Precision infer_precision(const InferOptions& o) {
   const DType t = dtype_parse(o.dtype);
-  return {t, o.head_dtype == "same" ? t : dtype_parse(o.head_dtype), false};
+  return {t, o.head_dtype == "same" ? t : dtype_parse(o.head_dtype), false,
+          dtype_parse(o.kv_dtype)};
 }
 
 InferModel infer_model_load(const InferOptions& o, std::ostream& log) {
@@ -52,6 +53,7 @@ InferModel infer_model_load(const InferOptions& o, std::ostream& log) {
   if (prec.linears == DType::kBF16) gemm_require_bf16("--precision bf16");
   if (prec.head == DType::kBF16) gemm_require_bf16("--head-precision bf16");
   gpt2_set_precision(im.model, prec);
+  gpt2_release_fp32_linears(im.model);  // inference only from here: the typed copies suffice
   if (im.bpe.size() > im.model.cfg.vocab)
     fail("the tokenizer has ", im.bpe.size(), " tokens but the model only ", im.model.cfg.vocab,
          "; use the tokenizer the model was trained with (--tokenizer)");

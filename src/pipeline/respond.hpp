@@ -22,8 +22,9 @@ struct InferOptions {
   bool stats = false;          // timings on stderr
   std::string dtype = "fp32";  // fp32 (the reference), bf16 or q8_0 (faster, slightly different)
   std::string head_dtype = "same";  // the LM head's: same as dtype, or fp32|bf16|q8_0
+  std::string kv_dtype = "fp32";    // the KV cache's entries: fp32 (exact) or bf16
 };
-// The precision InferOptions ask for (--precision, --head-precision).
+// The precision InferOptions ask for (--precision, --head-precision, --kv-precision).
 Precision infer_precision(const InferOptions& o);
 
 // The inference flags of generate, respond, chat and serve, declared once (beside the model,
@@ -48,6 +49,12 @@ void infer_options_visit(V&& v, T&... o) {
      .alias = "head-dtype",
      .choices = "same|fp32|bf16|q8_0"},
     o.head_dtype...);
+  v({.flag = "kv-precision",
+     .help = "The KV cache's entries: fp32 (exact) or bf16 (half the cache's memory: more slots "
+             "for serve)",
+     .alias = "kv-dtype",
+     .choices = "fp32|bf16"},
+    o.kv_dtype...);
 }
 
 // A model ready to generate: weights, tokenizer, template.
