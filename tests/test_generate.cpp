@@ -14,6 +14,7 @@
 #include "io/bundled.hpp"
 #include "io/checkpoint.hpp"
 #include "kernels/gemm.hpp"
+#include "pipeline/perplexity.hpp"
 #include "pipeline/respond.hpp"
 #include "pipeline/train.hpp"
 #include "test_util.hpp"
@@ -540,6 +541,21 @@ TEST(Respond, Q8_0LogitsOfATrainedModelStayCloseToFp32) {
   ASSERT_EQ(got.size(), entries.size());
   for (size_t i = 0; i < entries.size(); i++)
     EXPECT_EQ(got[i]["model_response"], entries[i]["output"]) << i;
+  // The perplexity of the training texts: the memorized model's is near 1, Q8_0's within 1% of it.
+  PerplexityOptions po;
+  po.infer.model.model = o.model.model;
+  po.data = r.data;
+  po.split = "train";
+  std::ostringstream pout;
+  const PerplexityReport p32 = perplexity_run(po, pout, log);
+  po.infer.dtype = "q8_0";
+  const PerplexityReport p8 = perplexity_run(po, pout, log);
+  EXPECT_EQ(p32.entries, 4);
+  EXPECT_EQ(p8.tokens, p32.tokens);
+  EXPECT_LT(p32.loss, 0.1);
+  EXPECT_NE(p8.loss, p32.loss);
+  EXPECT_LT(std::fabs(p8.perplexity / p32.perplexity - 1), 0.01);
+  EXPECT_EQ(pout.str().rfind("perplexity ", 0), 0u) << pout.str();
   // A head kept in fp32 is the fp32 head's reference itself.
   r.infer.head_dtype = "fp32";
   EXPECT_EQ(infer_precision(r.infer).head, DType::kF32);

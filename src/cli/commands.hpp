@@ -14,6 +14,7 @@
 
 #include "judge/judge.hpp"
 #include "pipeline/eval.hpp"
+#include "pipeline/perplexity.hpp"
 #include "pipeline/prepare.hpp"
 #include "pipeline/respond.hpp"
 #include "pipeline/serve.hpp"
@@ -29,6 +30,7 @@ void cli_add_generate(CLI::App& app);
 void cli_add_respond(CLI::App& app);
 void cli_add_chat(CLI::App& app);
 void cli_add_eval(CLI::App& app);
+void cli_add_perplexity(CLI::App& app);
 void cli_add_judge(CLI::App& app);
 void cli_add_compare(CLI::App& app);
 void cli_add_arena(CLI::App& app);

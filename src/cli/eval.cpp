@@ -1,5 +1,5 @@
 // `instruct eval`: multiple-choice benchmarks scored by log-likelihood (lm-evaluation-harness's
-// semantics).
+// semantics). `instruct perplexity`: a split's loss, as the reference's validation loss.
 #include <iostream>
 #include <memory>
 
@@ -22,6 +22,22 @@ void cli_add_eval(CLI::App& app) {
   cmd->callback([o] {
     model_default_to_newest(o->infer.model, std::cerr);
     eval_run(*o, std::cout, std::cerr);
+  });
+}
+
+void cli_add_perplexity(CLI::App& app) {
+  auto o = std::make_shared<PerplexityOptions>();
+  o->infer.model.model.clear();
+  CLI::App* cmd = app.add_subcommand(
+      "perplexity",
+      "A split's perplexity (default: val) as the reference's validation loss counts it: compare "
+      "precisions (--precision q8_0) or models");
+  cli_add_infer_options(*cmd, o->infer);
+  cli_add_split_options(*cmd, o->data);
+  perplexity_options_visit(CliFlags{*cmd}, *o);
+  cmd->callback([o] {
+    model_default_to_newest(o->infer.model, std::cerr);
+    perplexity_run(*o, std::cout, std::cerr);
   });
 }
 

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   instruct::cli_add_respond(app);
   instruct::cli_add_chat(app);
   instruct::cli_add_eval(app);
+  instruct::cli_add_perplexity(app);
   instruct::cli_add_judge(app);
   instruct::cli_add_compare(app);
   instruct::cli_add_arena(app);
