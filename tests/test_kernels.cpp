@@ -442,6 +442,30 @@ TEST(Q8, QuantizeAsLlamaCpp) {
   q8_quantize(q.data(), h.data(), 32);
   const int8_t want[] = {127, 1, -1, 3, -3, 127, -127, 1, 0};
   for (int i = 0; i < 9; i++) EXPECT_EQ(q[0].qs[i], want[i]) << h[i];
+  // The SIMD quantization equals the scalar reference byte for byte: random scales, exact halves,
+  // zero blocks, subnormal and huge values.
+  {
+    std::mt19937 g(3);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    std::vector<float> x(32 * 64);
+    for (size_t b = 0; b < 64; b++) {
+      const float scale = b % 8 == 0   ? 0.0f
+                          : b % 8 == 1 ? 1e-40f
+                          : b % 8 == 2 ? 1e30f
+                                       : std::ldexp(1.0f, int(b) - 30);
+      for (size_t j = 0; j < 32; j++) x[b * 32 + j] = u(g) * scale;
+      if (b % 8 == 3)  // amax 127: x * id lands on halves
+        for (size_t j = 0; j < 32; j++) x[b * 32 + j] = j == 0 ? 127.0f : float(int(j) - 16) + 0.5f;
+    }
+    std::vector<BlockQ8> a(64), b(64);
+    q8_quantize(a.data(), x.data(), 32 * 64);
+    q8_quantize_scalar(b.data(), x.data(), 32 * 64);
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), 64 * sizeof(BlockQ8)), 0);
+    for (size_t k = 0; k < 64; k++) {
+      EXPECT_EQ(a[k].d, b[k].d) << k;
+      for (int j = 0; j < 32; j++) ASSERT_EQ(a[k].qs[j], b[k].qs[j]) << k << " " << j;
+    }
+  }
   // And random blocks, value by value against std::round.
   std::mt19937 rng(11);
   std::normal_distribution<float> nd(0.0f, 3.0f);

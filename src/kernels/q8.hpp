@@ -25,6 +25,8 @@ float fp16_to_float(uint16_t h);
 // n % 32 == 0 (an error otherwise).
 void q8_quantize(BlockQ8* out, const float* x, int64_t n);
 void q8_dequantize(float* out, const BlockQ8* in, int64_t n);
+// The scalar reference of q8_quantize (which is SIMD where the build has AVX2), for tests.
+void q8_quantize_scalar(BlockQ8* out, const float* x, int64_t n);
 
 enum class Q8Kernel { kScalar, kAvx2, kVnni };
 const char* q8_kernel_name(Q8Kernel k);

@@ -126,6 +126,19 @@ void gpt2_set_precision(GPT2& m, Precision prec) {
   }
 }
 
+int64_t gpt2_linear_bytes(const GPT2& m) {
+  const std::vector<WeightSource> src = linear_sources(m.cfg, m.p);
+  const TypedWeights& t = m.typed;
+  double bytes = 0;
+  for (size_t i = 0; i < src.size(); i++) {
+    const DType d = !t.refs.empty()   ? t.refs[i].dtype
+                    : t.prec.training ? DType::kBF16
+                                      : DType::kF32;
+    bytes += static_cast<double>(src[i].in * src[i].out) * dtype_bytes(d);
+  }
+  return static_cast<int64_t>(bytes);
+}
+
 void gpt2_release_fp32_linears(GPT2& m) {
   const Precision prec = gpt2_precision(m);
   if (prec.training || prec == kFp32 || m.typed.refs.empty()) return;

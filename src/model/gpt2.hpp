@@ -66,6 +66,9 @@ inline Precision gpt2_precision(const GPT2& m) {
 // in fp32. A Q8_0 gpt2-small then holds 0.3 GB instead of 0.8. The model can no longer train, be
 // exported or change precision.
 void gpt2_release_fp32_linears(GPT2& m);
+// Bytes of the linears' weights as the forward reads them (each in its type): what one decoding
+// step streams from memory.
+int64_t gpt2_linear_bytes(const GPT2& m);
 // Refreshes the training copy of the parameters in [begin, end) (all: nullptr, nullptr): after an
 // optimizer step, or the fused update's tensors as they are updated. Nothing in fp32.
 void gpt2_refresh_bf16(GPT2& m, const float* begin, const float* end);

@@ -80,7 +80,8 @@ PerplexityReport perplexity_run(const PerplexityOptions& o, std::ostream& out, s
   r.loss = nll / static_cast<double>(count);
   r.perplexity = std::exp(r.loss);
   char line[256];
-  std::snprintf(line, sizeof line, "perplexity %.4f (loss %.5f over %lld tokens of %lld entries, %s split, %s)\n",
+  std::snprintf(line, sizeof line,
+                "perplexity %.4f (loss %.5f over %lld tokens of %lld entries, %s split, %s)\n",
                 r.perplexity, r.loss, static_cast<long long>(r.tokens),
                 static_cast<long long>(r.entries), o.split.c_str(), o.infer.dtype.c_str());
   out << line << std::flush;

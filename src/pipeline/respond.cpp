@@ -62,7 +62,7 @@ InferModel infer_model_load(const InferOptions& o, std::ostream& log) {
 
 namespace {
 
-void stats_print(const GenerateStats& s, std::ostream& log) {
+void stats_print(const GenerateStats& s, const GPT2& m, std::ostream& log) {
   char buf[256];
   std::snprintf(buf, sizeof buf,
                 "prefill   %lld tokens in %.3f s (%.1f tok/s)\ndecode    %lld tokens in %.3f s "
@@ -74,6 +74,13 @@ void stats_print(const GenerateStats& s, std::ostream& log) {
                 s.decode_seconds > 0 ? s.new_tokens / s.decode_seconds : 0.0,
                 s.new_tokens ? 1000.0 * (s.decode_seconds + s.prefill_seconds) / s.new_tokens : 0.0,
                 s.prefill_seconds + s.decode_seconds, static_cast<long long>(s.prompts));
+  log << buf;
+  // A decoding step reads every linear's weights once: its memory traffic, the bound of one
+  // sequence's speed.
+  const double mb = static_cast<double>(gpt2_linear_bytes(m)) / 1e6;
+  const double per = s.new_tokens ? s.decode_seconds / static_cast<double>(s.new_tokens) : 0;
+  std::snprintf(buf, sizeof buf, "weights   %.1f MB read per decoded token (%.1f GB/s)\n", mb,
+                per > 0 ? mb / 1e3 / per : 0.0);
   log << buf << std::flush;
 }
 
@@ -126,7 +133,7 @@ GenerateStats generate_run(const GenerateRunOptions& o, std::ostream& out, std::
       im.model, {encode_prompt(im, text)}, o.infer.gen, [&](size_t, int32_t t) { stream.push(t); },
       nullptr);
   stream.finish();
-  if (o.infer.stats) stats_print(st, log);
+  if (o.infer.stats) stats_print(st, im.model, log);
   return st;
 }
 
@@ -233,7 +240,7 @@ RespondReport respond_run(const RespondOptions& o, std::ostream& log) {
                 rep.generated, rep.skipped, format_duration(timer.seconds()).c_str(),
                 rep.stats.new_tokens / std::max(timer.seconds(), 1e-9), o.out.string().c_str());
   log << buf;
-  if (o.infer.stats) stats_print(rep.stats, log);
+  if (o.infer.stats) stats_print(rep.stats, im.model, log);
   return rep;
 }
 
@@ -256,7 +263,7 @@ void chat_run(const InferOptions& o, std::istream& in, std::ostream& out, bool i
         im.model, {encode_prompt(im, im.tmpl->prompt(e))}, o.gen,
         [&](size_t, int32_t t) { stream.push(t); }, nullptr);
     stream.finish();
-    if (o.stats) stats_print(st, out);
+    if (o.stats) stats_print(st, im.model, out);
   }
 }
 
