@@ -5,18 +5,27 @@
 # --max-batch 32. The ratio column is tokens/s against concurrency 1 (the goal at 8: 5x or more).
 # First, per size, `instruct generate`'s own decode rate for the same NEW tokens: one streaming
 # client's tokens/s (wall time as the client sees it, prefill included) against it (goal: 90%).
-# Usage: bench/bench_serve.sh [build_dir] [sizes...]   (default: small medium; NEW=64, ROUNDS=2)
+# Each size runs once per precision in TYPES: fp32 (the default server), and q8_0 (Q8_0 weights and
+# a bf16 KV cache, --kv-precision bf16); after the load, the server's peak RSS, and the KV cache its
+# 32 slots reach when every slot holds a full context (its pages are only touched as they fill).
+# Usage: bench/bench_serve.sh [build_dir] [sizes...]
+#   (default: small medium; NEW=64, ROUNDS=2, TYPES="fp32 q8_0")
 set -eu
 . "$(dirname "$0")/common.sh" "$@"
 new=${NEW:-64}
 rounds=${ROUNDS:-2}
-printf "%-7s %5s %9s %10s %8s %11s %10s %10s\n" size conc requests "tokens/s" "vs c=1" "TTFT mean" "TTFT p50" "TTFT max"
+types=${TYPES:-fp32 q8_0}
+printf "%-7s %-5s %5s %9s %10s %8s %11s %10s %10s\n" size type conc requests "tokens/s" "vs c=1" "TTFT mean" "TTFT p50" \
+  "TTFT max"
 for size in $sizes; do
-  gen=$("$build/instruct" generate --init random --config "$size" --ignore-eos -n "$new" --stats \
+for ty in $types; do
+  flags=(--precision "$ty")
+  [ "$ty" = q8_0 ] && flags+=(--kv-precision bf16)
+  gen=$("$build/instruct" generate --init random --config "$size" "${flags[@]}" --ignore-eos -n "$new" --stats \
     -i "$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["instruction"])' \
       "$repo/data/instruction-data.json")" 2>&1 >/dev/null | sed -n 's/^decode .*(\([0-9.]*\) tok\/s.*/\1/p')
-  printf "%-7s %5s %9s %10.1f %8s   (instruct generate: decode alone, one prompt)\n" "$size" gen 1 "$gen" ""
-  "$build/instruct" serve --init random --config "$size" --name "$size" --port 0 --max-batch 32 --ignore-eos \
+  printf "%-7s %-5s %5s %9s %10.1f %8s   (instruct generate: decode alone, one prompt)\n" "$size" "$ty" gen 1 "$gen" ""
+  "$build/instruct" serve --init random --config "$size" "${flags[@]}" --name "$size" --port 0 --max-batch 32 --ignore-eos \
     >"$tmp/serve.log" 2>&1 &
   server=$!
   url=""
@@ -33,10 +42,17 @@ for size in $sizes; do
 import json, sys; j = json.loads(sys.argv[1]); assert not j['errors'], j
 print(j['requests'], j['tok_s'], j['ttft_mean'], j['ttft_p50'], j['ttft_max'])" "$j")
     [ -z "$base" ] && base=$tps && c1_vs_gen=$(awk "BEGIN{printf \"%.0f%%\", 100*$tps/$gen}")
-    printf "%-7s %5s %9s %10.1f %7.1fx %10.3fs %9.3fs %9.3fs\n" "$size" "$c" "$n" "$tps" "$(awk "BEGIN{print $tps/$base}")" \
-      "$mean" "$p50" "$max"
+    printf "%-7s %-5s %5s %9s %10.1f %7.1fx %10.3fs %9.3fs %9.3fs\n" "$size" "$ty" "$c" "$n" "$tps" \
+      "$(awk "BEGIN{print $tps/$base}")" "$mean" "$p50" "$max"
   done
+  peak=$(awk '/VmHWM/ {printf "%.2f", $2 / 1048576}' "/proc/$server/status")
+  rss=$(awk '/VmRSS/ {printf "%.2f", $2 / 1048576}' "/proc/$server/status")
   kill -INT "$server"
   wait "$server" || true
-  echo "$size: one streaming client at $c1_vs_gen of generate's decode rate"
+  kv=$(/usr/bin/python3 -c "
+l, c = {'small': (12, 768), 'medium': (24, 1024), 'large': (36, 1280), 'xl': (48, 1600)}['$size']
+print(f'{2 * l * 32 * 1024 * c * (2 if \"$ty\" == \"q8_0\" else 4) / 2**30:.2f}')")
+  echo "$size $ty: one streaming client at $c1_vs_gen of generate's decode rate; peak RSS $peak GiB" \
+    "(now $rss), KV cache of 32 full slots $kv GiB: about $(awk "BEGIN{printf \"%.2f\", $rss + $kv}") GiB full"
+done
 done

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <random>
 #include <tuple>
@@ -490,7 +491,13 @@ TEST(Q8, EveryKernelMatchesTheReference) {
   for (auto [M, N, K] : {std::tuple<int64_t, int64_t, int64_t>{1, 7, 32},
                          {1, 65, 96},
                          {3, 33, 768},
-                         {17, 129, 256}}) {
+                         {17, 129, 256},
+                         // several rows: the 512-bit tiles, with odd block counts (a half pair)
+                         // and partial tiles of activation and weight rows
+                         {2, 5, 96},
+                         {6, 10, 32},
+                         {5, 7, 160},
+                         {9, 18, 3072}}) {
     std::vector<float> x(M * K), w(N * K), bias(N), y(M * N);
     for (auto& v : x) v = nd(rng);
     for (auto& v : w) v = 0.05f * nd(rng);

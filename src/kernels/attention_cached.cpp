@@ -1,4 +1,5 @@
-// One (row, head) per task; the softmax and the weighted sum follow attention_forward's order.
+// One (row, head) per task; the dot products, the softmax and the weighted sum follow
+// attention_forward's order (the same simd reductions).
 #include "kernels/attention_cached.hpp"
 
 #include <omp.h>
@@ -65,13 +66,15 @@ void attention_cached(float* out, const float* qkv, const T* kcache, const T* vc
       for (int t = 0; t < n; t++) {
         const T* k = K + static_cast<int64_t>(t) * HS;
         float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
         for (int i = 0; i < HS; i++) dot += q[i] * get(k[i]);
         a[t] = dot * scale;
         maxv = std::max(maxv, a[t]);
       }
       float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
       for (int t = 0; t < n; t++) {
-        a[t] = std::exp(a[t] - maxv);
+        a[t] = expf(a[t] - maxv);
         sum += a[t];
       }
       const float inv = 1.0f / sum;

@@ -56,7 +56,8 @@ inline float round_away(float v) {
   return t + (std::fabs(v - t) >= 0.5f ? std::copysign(1.0f, v) : 0.0f);
 }
 
-// llama.cpp's quantize_row_q8_0_ref for one block.
+// llama.cpp's quantize_row_q8_0_ref for one block; a block whose scale is 0 in fp16 (|x| < 4e-6)
+// is all zeros (llama.cpp's cast of x * inf is undefined there; either way it dequantizes to 0).
 void quantize_block_scalar(BlockQ8& b, const float* x) {
   float amax = 0;
   for (int64_t j = 0; j < kQ8Block; j++) {
@@ -65,6 +66,10 @@ void quantize_block_scalar(BlockQ8& b, const float* x) {
   }
   const float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
   b.d = fp16_from_float(d);
+  if (b.d == 0) {  // a block too small for an fp16 scale (1/d may overflow): it stands for zeros
+    std::memset(b.qs, 0, sizeof b.qs);
+    return;
+  }
   for (int64_t j = 0; j < kQ8Block; j++) b.qs[j] = static_cast<int8_t>(round_away(x[j] * id));
 }
 
@@ -81,6 +86,10 @@ void quantize_block(BlockQ8& b, const float* x) {
   m = _mm_max_ss(m, _mm_movehdup_ps(m));
   const float d = _mm_cvtss_f32(m) / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
   b.d = fp16_from_float(d);
+  if (b.d == 0) {
+    std::memset(b.qs, 0, sizeof b.qs);
+    return;
+  }
   const __m256 vid = _mm256_set1_ps(id), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
   __m256i q[4];
   for (int k = 0; k < 4; k++) {
@@ -176,6 +185,149 @@ void rows_vnni(const BlockQ8* a, const BlockQ8* w, int64_t nb, int rows, float* 
 }
 #endif
 
+#if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512DQ__)
+#define INSTRUCT_Q8_TILE 1
+// Several activation rows (prefill, batched decoding): tiles of MT activation rows x NT weight
+// rows, two blocks per 512-bit register. Activations are made unsigned once (u = q + 128, so
+// dpbusd's u8 x s8 needs no sign trick per pair); each weight block pair's correction 128 * sum(w)
+// starts its accumulator negated, so a pair costs dpbusd, convert, scale, fma.
+// Activations and weights are laid out once per call (activations) or per group of weight rows
+// (weights) as the registers want them: 64 bytes per pair of blocks (u8 values, or s8 values, the
+// negated correction, the scales broadcast per block), so the tile loop is loads and 4 ops a pair.
+struct PairVec {
+  alignas(64) uint8_t b[64];
+};
+
+inline __m512i pair_qs(const BlockQ8* b, bool both) {
+  const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs));
+  const __m256i hi =
+      both ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[1].qs)) : _mm256_setzero_si256();
+  return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+inline __m512 pair_scale(float lo, float hi) {
+  return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(lo)), _mm256_set1_ps(hi), 1);
+}
+inline __m512i ld(const PairVec& v) {
+  return _mm512_load_si512(v.b);
+}
+inline __m512 ldf(const PairVec& v) {
+  return _mm512_load_ps(reinterpret_cast<const float*>(v.b));
+}
+
+// Activation row m's pairs: u (q + 128) at [m * np + k], its scales at the same place in `d`.
+struct TileActs {
+  const PairVec *u, *d;
+  int64_t np;
+};
+// One group of weight rows: row j's pairs at [j * np + k]: values, -128 * sum(values), scales.
+struct TileWeights {
+  const PairVec *q, *nc, *d;
+  int64_t np;
+};
+
+template <int MT, int NT>
+void tile_vnni(const TileActs& a, int64_t m0, const TileWeights& w, int64_t n0, float* y, int64_t N,
+               const float* bias) {
+  const int64_t np = a.np;
+  __m512 acc[MT][NT];
+  for (int i = 0; i < MT; i++)
+    for (int j = 0; j < NT; j++) acc[i][j] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < np; k++) {
+    __m512i wq[NT], nc[NT];
+    __m512 dw[NT];
+    for (int j = 0; j < NT; j++)
+      wq[j] = ld(w.q[j * np + k]), nc[j] = ld(w.nc[j * np + k]), dw[j] = ldf(w.d[j * np + k]);
+    for (int i = 0; i < MT; i++) {
+      const __m512i ua = ld(a.u[(m0 + i) * np + k]);
+      const __m512 da = ldf(a.d[(m0 + i) * np + k]);
+      for (int j = 0; j < NT; j++) {
+        const __m512i p = _mm512_dpbusd_epi32(nc[j], ua, wq[j]);
+        acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(da, dw[j]), acc[i][j]);
+      }
+    }
+  }
+  for (int i = 0; i < MT; i++)
+    for (int j = 0; j < NT; j++)
+      y[(m0 + i) * N + n0 + j] = _mm512_reduce_add_ps(acc[i][j]) + (bias ? bias[n0 + j] : 0.0f);
+}
+
+template <int NT>
+void tile_rows(const TileActs& a, int64_t m0, int mt, const TileWeights& w, int64_t n0, float* y,
+               int64_t N, const float* bias) {
+  switch (mt) {
+    case 4:
+      return tile_vnni<4, NT>(a, m0, w, n0, y, N, bias);
+    case 3:
+      return tile_vnni<3, NT>(a, m0, w, n0, y, N, bias);
+    case 2:
+      return tile_vnni<2, NT>(a, m0, w, n0, y, N, bias);
+    default:
+      return tile_vnni<1, NT>(a, m0, w, n0, y, N, bias);
+  }
+}
+
+// y (M,N) for activations already quantized (aq, M rows of nb blocks), weight rows in groups of 4.
+void gemm_tiles_vnni(float* y, const BlockQ8* aq, const BlockQ8* w, const float* bias, int64_t M,
+                     int64_t N, int64_t nb) {
+  const int64_t np = (nb + 1) / 2;
+  thread_local std::vector<PairVec> au, ad;
+  if (static_cast<int64_t>(au.size()) < M * np) au.resize(M * np), ad.resize(M * np);
+  const __m512i c80 = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (int64_t m = 0; m < M; m++)
+    for (int64_t k = 0; k < np; k++) {
+      const BlockQ8* b = aq + m * nb + 2 * k;
+      const bool both = 2 * k + 1 < nb;
+      // The missing half of an odd pair: u = 0 and scale 0 (so it adds nothing).
+      const __m512i u = _mm512_xor_si512(pair_qs(b, both), c80);
+      _mm512_store_si512(au[m * np + k].b,
+                         both ? u : _mm512_inserti64x4(u, _mm256_setzero_si256(), 1));
+      _mm512_store_ps(reinterpret_cast<float*>(ad[m * np + k].b),
+                      pair_scale(_cvtsh_ss(b[0].d), both ? _cvtsh_ss(b[1].d) : 0.0f));
+    }
+  const TileActs a{au.data(), ad.data(), np};
+  constexpr int64_t kNT = 4, kMT = 4;
+  const int64_t groups = (N + kNT - 1) / kNT;
+#pragma omp parallel if (N * nb * kQ8Block > 32768)
+  {
+    std::vector<PairVec> wq(kNT * np), wnc(kNT * np), wd(kNT * np);
+#pragma omp for schedule(static)
+    for (int64_t g = 0; g < groups; g++) {
+      const int64_t n0 = g * kNT;
+      const int nt = static_cast<int>(std::min<int64_t>(kNT, N - n0));
+      for (int j = 0; j < nt; j++)
+        for (int64_t k = 0; k < np; k++) {
+          const BlockQ8* b = w + (n0 + j) * nb + 2 * k;
+          const bool both = 2 * k + 1 < nb;
+          const __m512i q = pair_qs(b, both);
+          _mm512_store_si512(wq[j * np + k].b, q);
+          _mm512_store_si512(wnc[j * np + k].b,
+                             _mm512_sub_epi32(_mm512_setzero_si512(),
+                                              _mm512_dpbusd_epi32(_mm512_setzero_si512(), c80, q)));
+          _mm512_store_ps(reinterpret_cast<float*>(wd[j * np + k].b),
+                          pair_scale(_cvtsh_ss(b[0].d), both ? _cvtsh_ss(b[1].d) : 0.0f));
+        }
+      const TileWeights tw{wq.data(), wnc.data(), wd.data(), np};
+      for (int64_t m0 = 0; m0 < M; m0 += kMT) {
+        const int mt = static_cast<int>(std::min<int64_t>(kMT, M - m0));
+        switch (nt) {
+          case 4:
+            tile_rows<4>(a, m0, mt, tw, 0, y + n0, N, bias ? bias + n0 : nullptr);
+            break;
+          case 3:
+            tile_rows<3>(a, m0, mt, tw, 0, y + n0, N, bias ? bias + n0 : nullptr);
+            break;
+          case 2:
+            tile_rows<2>(a, m0, mt, tw, 0, y + n0, N, bias ? bias + n0 : nullptr);
+            break;
+          default:
+            tile_rows<1>(a, m0, mt, tw, 0, y + n0, N, bias ? bias + n0 : nullptr);
+        }
+      }
+    }
+  }
+}
+#endif
+
 void rows_scalar(const BlockQ8* a, const BlockQ8* w, int64_t nb, int rows, float* out) {
   for (int r = 0; r < rows; r++) out[r] = dot_scalar(a, w + r * nb, nb);
 }
@@ -239,6 +391,9 @@ const std::vector<Q8Kernel>& q8_kernels() {
   return k;
 }
 
+// From this many activation rows the VNNI kernel runs in 512-bit tiles.
+constexpr int64_t kTileRows = 2;
+
 void gemm_q8_0_with(Q8Kernel k, float* y, const float* x, const BlockQ8* w, const float* bias,
                     int64_t M, int64_t N, int64_t K) {
   check_k(K);
@@ -248,6 +403,9 @@ void gemm_q8_0_with(Q8Kernel k, float* y, const float* x, const BlockQ8* w, cons
   if (static_cast<int64_t>(xq.size()) < M * nb) xq.resize(M * nb);
   BlockQ8* const aq = xq.data();
   q8_quantize(aq, x, M * K);
+#if defined(INSTRUCT_Q8_TILE)
+  if (k == Q8Kernel::kVnni && M >= kTileRows) return gemm_tiles_vnni(y, aq, w, bias, M, N, nb);
+#endif
   // Each thread takes runs of weight rows and every activation row: a weight row is read once from
   // memory (decoding is bound by it) and reused from cache for the M rows. With several
   // activation rows, 4 weight rows at once share each activation block (prefill: 456 rows of

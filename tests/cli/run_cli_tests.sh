@@ -304,9 +304,23 @@ if node "$repo/tests/export/check_llama.mjs" "$tools" "$tmp/lora-q8.gguf" 32 "Na
   ours_q8=$("$bin" generate --model "$tmp/lora-q8.gguf" -p "Name a colour." -n 32 --ignore-eos 2>/dev/null)
   /usr/bin/python3 -c "import json,sys; r=json.loads(open(sys.argv[1]).readline()); assert r['text'] == sys.argv[2], (r['text'], sys.argv[2])" \
     "$tmp/llama-q8.jsonl" "$ours_q8" && ok || no "llama.cpp and instruct disagree on the Q8_0 GGUF"
+  # --precision q8_0 multiplies int8 activations by the int8 weights, as llama.cpp does on them.
+  ours_q8i=$("$bin" generate --model "$tmp/lora-q8.gguf" --precision q8_0 -p "Name a colour." -n 32 --ignore-eos 2>/dev/null)
+  /usr/bin/python3 -c "import json,sys; r=json.loads(open(sys.argv[1]).readline()); assert r['text'] == sys.argv[2], (r['text'], sys.argv[2])" \
+    "$tmp/llama-q8.jsonl" "$ours_q8i" && ok || no "llama.cpp and instruct --precision q8_0 disagree on the Q8_0 GGUF"
 else
   no "llama.cpp could not load the Q8_0 GGUF: $(tail -3 "$tmp/llama-q8.err")"
 fi
+# Q8_0 and a bf16 KV cache as typed, on random weights (broken UTF-8 and all); perplexity per
+# precision, and an empty split as a one-line error.
+expect_ok generate-q8-random '.' -- "$bin" generate --init random --config "$tiny" --precision q8_0 --kv-precision bf16 \
+  -p "Héllo" -n 40 --ignore-eos
+expect_ok generate-q8-stats 'weights +[0-9.]+ MB read per decoded token' -- bash -c \
+  "'$bin' generate --init random --config '$tiny' --precision q8_0 --head-precision fp32 -p Hi -n 8 --stats 2>&1 >/dev/null"
+expect_ok perplexity-q8 '^perplexity [0-9.]+ \(loss [0-9.]+ over [0-9]+ tokens of 5 entries, val split, q8_0\)' -- \
+  "$bin" perplexity --model "$tmp/lora-q8.gguf" --precision q8_0 --limit 5
+expect_fail perplexity-empty 'split of' -- "$bin" perplexity --init random --config "$tiny" --split test --test-frac 0
+expect_fail generate-bad-precision 'q8_0' -- "$bin" generate --init random --config "$tiny" --precision int4 -p Hi
 # serve: bad options and a port in use (by another instruct serve) are one-line errors.
 expect_fail serve-bad-batch '--max-batch 0 is invalid' -- "$bin" serve --init random --config "$tiny" --max-batch 0
 "$bin" serve --init random --config "$tiny" --port 0 >"$tmp/serve1.log" 2>&1 &

@@ -2,7 +2,7 @@
 """`instruct serve` with a random-weight model, as a client meets it. Random weights emit byte
 tokens that no neighbour completes and characters cut in half all the time:
 - every streaming route (/api/generate, /api/chat, /v1/chat/completions, /v1/completions), sampled
-  at temperature 1.5: the reply is strict UTF-8, every frame is JSON, the last frame ends it, and
+  at temperature 1.5, in fp32 and in Q8_0 with a bf16 KV cache: the reply is strict UTF-8, every frame is JSON, the last frame ends it, and
   U+FFFD stands where bytes could not be completed (the run must have met some);
 - a stream ends when its answer ends: its wall time, as the client sees it, is within 20% + 50 ms
   of the server's own total_duration (Ollama routes) or of its log line for the request (OpenAI's
@@ -82,54 +82,56 @@ def text_and_end(route, data):
     return out, frames[-1]
 
 
-srv, port, log = start("--init", "random", "--config", "n_layer=2,n_head=2,n_embd=64", "--max-batch", "4")
-replacements = 0
-served = 0  # generations requested so far: the server logs one line each, in order
-for route in ["/api/generate", "/api/chat", "/v1/chat/completions", "/v1/completions"]:
-    for seed in range(3):
-        # The same request without streaming: 200 and JSON.
-        status, data, _ = post(port, route, body(route, False, seed))
-        try:
-            assert status == 200, f"HTTP {status}"
-            json.loads(data.decode("utf-8"))
-        except Exception as e:
-            fail(f"{route} without streaming: {e}: {data[:200]!r}")
-        status, data, wall = post(port, route, body(route, True, seed))
-        if status != 200:
-            fail(f"{route} stream: HTTP {status} {data[:200]!r}")
-            continue
-        try:
-            text, end = text_and_end(route, data)
-        except Exception as e:
-            fail(f"{route} stream seed {seed}: {type(e).__name__}: {e}")
-            continue
-        replacements += text.count("\ufffd")
-        if "error" in end:
-            fail(f"{route} stream ended with an error frame: {end}")
-        # Ollama's replies carry the server's own time; OpenAI's do not: there, the server's log line
-        # for this request ("... 300 new in 0.24 s"), the last of one per generation so far.
-        served += 2
-        if route.startswith("/api/"):
-            server_s, what = end["total_duration"] / 1e9, "server's total_duration"
-        else:
-            lines = []
-            for _ in range(500):
-                lines = [l for l in list(log) if " new in " in l]
-                if len(lines) >= served:
-                    break
-                time.sleep(0.01)
-            server_s, what = float(re.search(r" new in ([0-9.]+) s", lines[served - 1]).group(1)), "server's log"
-        if wall > 1.2 * server_s + 0.05:
-            fail(f"{route} stream took {wall:.3f} s for the client against {server_s:.3f} s ({what})")
-        if seed == 0:
-            print(f"streams: {route}: {wall:.3f} s for the client, {server_s:.3f} s ({what})")
-print(f"streams: {replacements} U+FFFD in the answers (bytes no token completed)")
-if replacements == 0:
-    fail("the random model emitted no incomplete UTF-8: this check did not test what it claims")
-if srv.poll() is not None:
-    fail("the server died: " + "".join(log[-5:]))
-srv.terminate()
-srv.wait(timeout=30)
+# fp32, and Q8_0 weights with a bf16 KV cache: the same guarantees.
+for precision in (["--precision", "fp32"], ["--precision", "q8_0", "--kv-precision", "bf16"]):
+    srv, port, log = start("--init", "random", "--config", "n_layer=2,n_head=2,n_embd=64", "--max-batch", "4", *precision)
+    replacements = 0
+    served = 0  # generations requested so far: the server logs one line each, in order
+    for route in ["/api/generate", "/api/chat", "/v1/chat/completions", "/v1/completions"]:
+        for seed in range(3):
+            # The same request without streaming: 200 and JSON.
+            status, data, _ = post(port, route, body(route, False, seed))
+            try:
+                assert status == 200, f"HTTP {status}"
+                json.loads(data.decode("utf-8"))
+            except Exception as e:
+                fail(f"{route} without streaming: {e}: {data[:200]!r}")
+            status, data, wall = post(port, route, body(route, True, seed))
+            if status != 200:
+                fail(f"{route} stream: HTTP {status} {data[:200]!r}")
+                continue
+            try:
+                text, end = text_and_end(route, data)
+            except Exception as e:
+                fail(f"{route} stream seed {seed}: {type(e).__name__}: {e}")
+                continue
+            replacements += text.count("\ufffd")
+            if "error" in end:
+                fail(f"{route} stream ended with an error frame: {end}")
+            # Ollama's replies carry the server's own time; OpenAI's do not: there, the server's log line
+            # for this request ("... 300 new in 0.24 s"), the last of one per generation so far.
+            served += 2
+            if route.startswith("/api/"):
+                server_s, what = end["total_duration"] / 1e9, "server's total_duration"
+            else:
+                lines = []
+                for _ in range(500):
+                    lines = [l for l in list(log) if " new in " in l]
+                    if len(lines) >= served:
+                        break
+                    time.sleep(0.01)
+                server_s, what = float(re.search(r" new in ([0-9.]+) s", lines[served - 1]).group(1)), "server's log"
+            if wall > 1.2 * server_s + 0.05:
+                fail(f"{precision[1]}: {route} stream took {wall:.3f} s for the client against {server_s:.3f} s ({what})")
+            if seed == 0:
+                print(f"streams {precision[1]}: {route}: {wall:.3f} s for the client, {server_s:.3f} s ({what})")
+    print(f"streams: {replacements} U+FFFD in the answers (bytes no token completed)")
+    if replacements == 0:
+        fail(f"{precision[1]}: the random model emitted no incomplete UTF-8: this check did not test what it claims")
+    if srv.poll() is not None:
+        fail("the server died: " + "".join(log[-5:]))
+    srv.terminate()
+    srv.wait(timeout=30)
 
 # One Ctrl-C with everything open: long streams on a gpt2-small-sized model, a kept-alive client,
 # a request whose headers never end.
