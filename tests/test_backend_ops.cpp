@@ -1,9 +1,10 @@
-// Every op of the CPU kernels, in every type it runs in, on odd shapes, against the double-precision
-// scalar reference (llama.cpp's test-backend-ops): the element-wise kernels against their own
-// double instantiation (whose gradients test_kernels checks by finite differences), the cached
-// attention in fp32 and bf16 against the training attention in double, and the linear seam in each
-// weight type (fp32, bf16 plain, bf16 packed, Q8_0) against a double loop over the operands that
-// type really multiplies (rounded to bf16, or quantized), forward and backward where there is one.
+// Every op of the CPU kernels, in every type it runs in, on odd shapes, against the
+// double-precision scalar reference (llama.cpp's test-backend-ops): the element-wise kernels
+// against their own double instantiation (whose gradients test_kernels checks by finite
+// differences), the cached attention in fp32 and bf16 against the training attention in double, and
+// the linear seam in each weight type (fp32, bf16 plain, bf16 packed, Q8_0) against a double loop
+// over the operands that type really multiplies (rounded to bf16, or quantized), forward and
+// backward where there is one.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -85,9 +86,12 @@ TEST(BackendOps, LayerNormForwardBackward) {
                        mean.data(), rstd.data(), N, C);
     layernorm_backward(dxf.data(), dwf.data(), dbf.data(), tof(dout).data(), tof(x).data(),
                        tof(w).data(), meanf.data(), rstdf.data(), N, C);
-    for (auto [got, want, what] :
-         {std::tuple{&outf, &out, "out"}, {&meanf, &mean, "mean"}, {&rstdf, &rstd, "rstd"},
-          {&dxf, &dx, "dinp"}, {&dwf, &dw, "dweight"}, {&dbf, &db, "dbias"}})
+    for (auto [got, want, what] : {std::tuple{&outf, &out, "out"},
+                                   {&meanf, &mean, "mean"},
+                                   {&rstdf, &rstd, "rstd"},
+                                   {&dxf, &dx, "dinp"},
+                                   {&dwf, &dw, "dweight"},
+                                   {&dbf, &db, "dbias"}})
       EXPECT_LT(rel(*got, *want), kTol) << name(s) << " " << what;
   }
 }
@@ -150,8 +154,10 @@ TEST(BackendOps, ElementwiseForwardBackward) {
     residual_forward(rf.data(), tof(x).data(), tof(y).data(), N);
     residual_backward(da.data(), db.data(), dout.data(), N);
     residual_backward(daf.data(), dbf.data(), tof(dout).data(), N);
-    for (auto [got, want, what] : {std::tuple{&gf, &g, "gelu"}, {&dgf, &dg, "gelu backward"},
-                                   {&rf, &r, "residual"}, {&daf, &da, "residual da"},
+    for (auto [got, want, what] : {std::tuple{&gf, &g, "gelu"},
+                                   {&dgf, &dg, "gelu backward"},
+                                   {&rf, &r, "residual"},
+                                   {&daf, &da, "residual da"},
                                    {&dbf, &db, "residual db"}})
       EXPECT_LT(rel(*got, *want), kTol) << N << " " << what;
   }
@@ -205,7 +211,8 @@ TEST(BackendOps, LossHeadsForwardBackward) {
 // The linear seam in each weight type: y = x W + b through linear_forward, against a double loop
 // over what that type multiplies; dinp, dW and db through linear_backward where the type trains.
 TEST(BackendOps, LinearInEveryWeightType) {
-  gemm_emulate_bf16(true);  // where the CPU has no bf16 matmul, the seam emulates it (same numerics)
+  gemm_emulate_bf16(
+      true);  // where the CPU has no bf16 matmul, the seam emulates it (same numerics)
   const auto round16 = [](double v) {
     uint16_t h;
     const float f = static_cast<float>(v);
@@ -250,7 +257,8 @@ TEST(BackendOps, LinearInEveryWeightType) {
             double s = b[o], a = std::fabs(b[o]);
             for (int i = 0; i < in; i++) {
               const double xv = x[n * in + i];
-              const double p = c.ref.dtype == DType::kQ8_0   ? double{xdq[n * in + i]} * wdq[o * in + i]
+              const double p = c.ref.dtype == DType::kQ8_0
+                                   ? double{xdq[n * in + i]} * wdq[o * in + i]
                                : c.ref.dtype == DType::kBF16 ? round16(xv) * round16(W(i, o))
                                                              : xv * W(i, o);
               s += p, a += std::fabs(p);
@@ -263,8 +271,8 @@ TEST(BackendOps, LinearInEveryWeightType) {
               << out << " at " << j;
         if (c.ref.dtype == DType::kQ8_0 || c.ref.packed) {  // inference only: a backward refuses
           std::vector<float> dx(N * in);
-          EXPECT_ANY_THROW(linear_backward(L, dx.data(), nullptr, nullptr, doutf.data(), xf.data(),
-                                           N));
+          EXPECT_ANY_THROW(
+              linear_backward(L, dx.data(), nullptr, nullptr, doutf.data(), xf.data(), N));
           continue;
         }
         // dinp = dout W^T, dW += in^T dout (in W's layout), db += sum(dout): onto 0.5.

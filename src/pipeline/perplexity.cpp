@@ -20,7 +20,6 @@ namespace instruct {
 
 PerplexityReport perplexity_run(const PerplexityOptions& o, std::ostream& out, std::ostream& log) {
   perplexity_options_visit(OptChecker{}, o);
-  InferModel im = infer_model_load(o.infer, log);
   const Dataset ds = dataset_open(o.data.data, log);
   const DatasetSplit split = dataset_split(ds, o.data.train_frac, o.data.test_frac);
   const SplitName sn = split_parse(o.split);
@@ -31,6 +30,7 @@ PerplexityReport perplexity_run(const PerplexityOptions& o, std::ostream& out, s
     entries = entries.first(o.limit);
   if (entries.empty())
     fail("the ", o.split, " split of ", ds.path.string(), " has no entries; pick another --split");
+  InferModel im = infer_model_load(o.infer, log);  // after the data: its errors come first
   GPT2& m = im.model;
   const int32_t eot = 50256, n_ctx = m.cfg.n_ctx;
   // The reference's sequences: the full text and one <|endoftext|>, cut to the context.

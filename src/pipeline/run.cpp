@@ -65,6 +65,7 @@ RunReport run_all(const RunOptions& o, std::ostream& log_out) {
   std::ostream null_log(nullptr);
   std::ostream& log = dist().writer() ? log_out : null_log;
   run_options_visit(OptChecker{}, o);
+  if (o.respond_dtype == "bf16") gemm_require_bf16("--respond-precision bf16");  // before training
   if (!o.compare_with.empty() && !fs::exists(o.compare_with))
     fail("--compare-with ", o.compare_with.string(),
          ": no such file; give another model's responses (from `instruct respond`)");
@@ -130,6 +131,7 @@ RunReport run_all(const RunOptions& o, std::ostream& log_out) {
     r.out = responses_of(m);
     r.infer.gen.batch_size = o.respond_batch;
     r.infer.gen.max_new_tokens = o.max_new_tokens;
+    r.infer.dtype = o.respond_dtype;
     r.limit = o.limit;
     r.resume = !o.train.resume.empty();
     // The estimate of this stage (the SFT model's answers): the first ETAs follow it.

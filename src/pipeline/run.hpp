@@ -17,8 +17,9 @@ struct RunOptions {
   TrainOptions train;  // train.out is the run directory
   int32_t respond_batch = 8;
   int32_t max_new_tokens = 256;
-  int64_t limit = 0;               // respond to the first N test entries only (0: all)
-  bool merge = false;              // LoRA: respond with the adapter merged into the weights
+  std::string respond_dtype = "fp32";  // the respond stage's precision (fp32: the reference's)
+  int64_t limit = 0;                   // respond to the first N test entries only (0: all)
+  bool merge = false;                  // LoRA: respond with the adapter merged into the weights
   std::filesystem::path dpo_data;  // a DPO stage on this preference data after SFT (into RUN/dpo)
   JudgeRunOptions judge;           // responses/out are set inside the run directory
   bool judge_enabled = true;
@@ -36,6 +37,11 @@ void run_options_visit(V&& v, O&... o) {
     o.respond_batch...);
   v({.flag = "max-new-tokens", .help = "Tokens per response at most", .min = 1},
     o.max_new_tokens...);
+  v({.flag = "respond-precision",
+     .help = "The respond stage's precision: fp32 (the reference's answers), bf16 or q8_0 (faster, "
+             "slightly different)",
+     .choices = "fp32|bf16|q8_0"},
+    o.respond_dtype...);
   v({.flag = "limit", .help = "Respond to only the first N test entries (0: all)", .min = 0},
     o.limit...);
   v({.flag = "merge",
