@@ -219,7 +219,8 @@ TEST(BackendOps, LinearInEveryWeightType) {
     to_bf16(&h, &f, 1);
     return static_cast<double>(from_bf16(h));
   };
-  for (auto [N, in, out] : {std::tuple{1, 32, 7}, {3, 64, 33}, {17, 96, 50}, {5, 160, 3}}) {
+  for (auto shape : {std::tuple{1, 32, 7}, {3, 64, 33}, {17, 96, 50}, {5, 160, 3}}) {
+    const int N = std::get<0>(shape), in = std::get<1>(shape), out = std::get<2>(shape);
     for (WeightLayout layout : {WeightLayout::kConv1D, WeightLayout::kLinear}) {
       const bool conv = layout == WeightLayout::kConv1D;
       auto x = rnd(N * in, 1), w = rnd(in * out, 2, 0.2), b = rnd(out, 3), dout = rnd(N * out, 4);
