@@ -144,6 +144,38 @@ TEST(Generate, Bf16WeightsStayCloseToFp32) {
 // A bf16 KV cache: logits of every position within 1% of the fp32 cache's (and not equal: it
 // really rounds), the same greedy tokens on a peaked model, and a forked slot (kv_cache_copy)
 // continuing exactly as the slot it was copied from.
+// Prompts longer than a step's prefill budget (and several arriving at once) prefill in chunks over
+// several steps while the others decode: every sequence still equals its full recompute.
+TEST(Generate, ChunkedPrefillEqualsRecompute) {
+  GPT2 m = tiny_model(97, 64);
+  BatchDecoder dec(m, 3, 64, 4);
+  std::vector<std::vector<int32_t>> prompts, got(4), want;
+  for (int n : {3, 11, 19, 26}) prompts.push_back(prompt_of(n, 97, n));
+  for (const auto& p : prompts) want.push_back(generate_recompute(m, p, 10, -1));
+  std::vector<int> slot_of(3, -1);
+  size_t next = 0, done = 0;
+  int waiting_steps = 0;  // steps where an active sequence had no pick (its prompt still read)
+  for (int step = 0; done < prompts.size() && step < 300; step++) {
+    for (int32_t sl; next < prompts.size() && (sl = dec.free_slot()) >= 0; next++)
+      slot_of[sl] = static_cast<int>(next), dec.start(sl, prompts[next], SampleOptions{});
+    const int32_t before = dec.active();
+    const auto& picks = dec.step();
+    waiting_steps += static_cast<int32_t>(picks.size()) < before;
+    for (const BatchDecoder::Pick& p : picks) {
+      auto& g = got[slot_of[p.slot]];
+      g.push_back(p.token);
+      if (g.size() == 10) dec.stop(p.slot), done++;
+    }
+  }
+  EXPECT_EQ(got, want);
+  EXPECT_GT(waiting_steps, 3);
+  GenerateOptions o;  // generate_batch goes on through steps without picks
+  o.max_new_tokens = 10, o.eos = -1, o.batch_size = 3;
+  std::vector<std::vector<int32_t>> out(prompts.size());
+  generate_batch(m, prompts, o, nullptr, [&](size_t i, std::vector<int32_t>& g) { out[i] = g; });
+  EXPECT_EQ(out, want);
+}
+
 TEST(Generate, Bf16KVCacheStaysCloseToFp32) {
   GPT2 m = tiny_model(97, 64);
   const std::vector<int32_t> p = prompt_of(12, 97, 2);

@@ -78,8 +78,9 @@ std::vector<int32_t> generate_recompute(GPT2& m, const std::vector<int32_t>& pro
   return out;
 }
 
-BatchDecoder::BatchDecoder(GPT2& m, int32_t slots, int32_t max_len)
-    : m_(m),
+BatchDecoder::BatchDecoder(GPT2& m, int32_t slots, int32_t max_len, int32_t prefill_rows)
+    : prefill_rows_(std::max(1, prefill_rows)),
+      m_(m),
       kv_(kv_cache_create(m.cfg, slots, std::min(max_len, m.cfg.n_ctx), gpt2_precision(m).kv)),
       seq_(slots) {}
 
@@ -102,10 +103,12 @@ void BatchDecoder::start(int32_t slot, std::vector<int32_t> prompt, const Sample
   q.sample = s;
   q.rng.seed(s.seed);
   q.active = true, q.need_prefill = true;
+  q.prefilled = 0;
 }
 
 void BatchDecoder::stop(int32_t slot) {
   seq_[slot].active = false;
+  seq_[slot].prefilled = 0;
 }
 
 const std::vector<BatchDecoder::Pick>& BatchDecoder::step() {
@@ -113,24 +116,36 @@ const std::vector<BatchDecoder::Pick>& BatchDecoder::step() {
   chunks_.clear();
   picks_.clear();
   bool any_prefill = false;
+  int32_t budget = prefill_rows_;  // prompt tokens this step may still run
+  rows_.clear();
   for (int32_t sl = 0; sl < slots(); sl++) {
     Seq& q = seq_[sl];
     if (!q.active) continue;
     if (!q.need_prefill && kv_.len[sl] + 1 > kv_.layout.max_len)
       q.need_prefill = true;  // slide the window
-    const bool prefill = q.need_prefill;
-    if (prefill) {
-      const int32_t n = static_cast<int32_t>(
-          std::min<size_t>(q.tokens.size(), std::min(n_ctx, kv_.layout.max_len)));
-      kv_.len[sl] = 0;
-      chunks_.push_back({sl, q.tokens.data() + q.tokens.size() - n, n});
+    if (q.need_prefill) {
+      if (q.prefilled == 0) {  // a new window: its last n tokens, from an empty cache
+        q.prefill_n = static_cast<int32_t>(
+            std::min<size_t>(q.tokens.size(), std::min(n_ctx, kv_.layout.max_len)));
+        q.prefill_from = static_cast<int32_t>(q.tokens.size()) - q.prefill_n;
+        kv_.len[sl] = 0;
+      }
+      const int32_t n = std::min(q.prefill_n - q.prefilled, budget);
+      if (n == 0) continue;  // no room this step: it waits for the next
+      chunks_.push_back({sl, q.tokens.data() + q.prefill_from + q.prefilled, n});
+      budget -= n;
+      q.prefilled += n;
       st_.prefill_tokens += n;
-      q.need_prefill = false;
       any_prefill = true;
+      if (q.prefilled < q.prefill_n) continue;  // more chunks to come: no pick yet
+      q.need_prefill = false;
+      q.prefilled = 0;
+      picks_.push_back({sl, -1, true});
     } else {
       chunks_.push_back({sl, &q.tokens.back(), 1});
+      picks_.push_back({sl, -1, false});
     }
-    picks_.push_back({sl, -1, prefill});
+    rows_.push_back(static_cast<int32_t>(chunks_.size()) - 1);  // the pick's logit row
   }
   if (chunks_.empty()) return picks_;
   Timer t;
@@ -139,8 +154,8 @@ const std::vector<BatchDecoder::Pick>& BatchDecoder::step() {
   st_.forwards++;
   for (size_t i = 0; i < picks_.size(); i++) {
     Seq& q = seq_[picks_[i].slot];
-    picks_[i].token =
-        sample_token(logits + static_cast<int64_t>(i) * V, V, q.sample, q.rng, pick_scratch_);
+    picks_[i].token = sample_token(logits + static_cast<int64_t>(rows_[i]) * V, V, q.sample, q.rng,
+                                   pick_scratch_);
     q.tokens.push_back(picks_[i].token);
   }
   return picks_;
@@ -185,7 +200,7 @@ GenerateStats generate_batch(GPT2& m, const std::vector<std::vector<int32_t>>& p
       if (o.max_new_tokens == 0) finish(sl);
     }
     const std::vector<BatchDecoder::Pick>& picks = dec.step();
-    if (picks.empty()) break;
+    if (picks.empty() && dec.active() == 0) break;
     for (const BatchDecoder::Pick& p : picks) {
       if (o.eos >= 0 && p.token == o.eos) {
         finish(p.slot);

@@ -56,7 +56,11 @@ class BatchDecoder {
  public:
   // max_len: cache length per slot (<= n_ctx); a sequence that outgrows it slides its window by
   // recomputing its last n_ctx tokens, as the reference's idx[:, -context_size:] does.
-  BatchDecoder(GPT2& m, int32_t slots, int32_t max_len);
+  // prefill_rows: prompt tokens one step runs at most (llama.cpp's n_ubatch): a longer prompt, or
+  // many arriving at once, prefill over several steps (chunks appended to the cache), so a step's
+  // activations stay small (32 prompts of 900 tokens in one step took 1.6 GB of scratch for
+  // gpt2-medium) and decoding sequences keep stepping between the chunks.
+  BatchDecoder(GPT2& m, int32_t slots, int32_t max_len, int32_t prefill_rows = 512);
   int32_t slots() const { return static_cast<int32_t>(seq_.size()); }
   int32_t active() const;
   bool is_active(int32_t slot) const { return seq_[slot].active; }
@@ -68,7 +72,8 @@ class BatchDecoder {
     int32_t slot, token;
     bool prefilled;  // this step ran the sequence's prompt
   };
-  // One forward over every active slot; appends each pick to its sequence. Empty when idle.
+  // One forward over every active slot; appends each pick to its sequence. A sequence whose prompt
+  // is still being prefilled in chunks has no pick yet: a step may return none while active() > 0.
   const std::vector<Pick>& step();
   const GenerateStats& stats() const { return st_; }
   const std::vector<int32_t>& tokens(int32_t slot) const { return seq_[slot].tokens; }
@@ -79,13 +84,16 @@ class BatchDecoder {
     SampleOptions sample;
     std::mt19937_64 rng;
     bool active = false, need_prefill = false;
+    int32_t prefill_from = 0, prefill_n = 0, prefilled = 0;  // a chunked prefill in progress
   };
+  int32_t prefill_rows_;
   GPT2& m_;
   KVCache kv_;
   InferScratch scratch_;
   std::vector<Seq> seq_;
   std::vector<SeqChunk> chunks_;
   std::vector<Pick> picks_;
+  std::vector<int32_t> rows_;  // picks_[i]'s logit row (the index of its chunk)
   std::vector<std::pair<float, int32_t>> pick_scratch_;
   GenerateStats st_;
 };
