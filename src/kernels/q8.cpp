@@ -251,6 +251,52 @@ void tile_vnni(const TileActs& a, int64_t m0, const TileWeights& w, int64_t n0, 
       y[(m0 + i) * N + n0 + j] = _mm512_reduce_add_ps(acc[i][j]) + (bias ? bias[n0 + j] : 0.0f);
 }
 
+// Few activation rows (batched decoding): all of them against NT weight rows read straight from
+// their blocks, each weight pair's vectors made once per pair for every row (no stores).
+template <int MT, int NT>
+void tile_direct(const TileActs& a, const BlockQ8* w, int64_t nb, int64_t n0, float* y, int64_t N,
+                 const float* bias) {
+  const int64_t np = a.np;
+  const __m512i c80 = _mm512_set1_epi8(static_cast<char>(0x80));
+  __m512 acc[MT][NT];
+  for (int i = 0; i < MT; i++)
+    for (int j = 0; j < NT; j++) acc[i][j] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < np; k++) {
+    const bool both = 2 * k + 1 < nb;
+    __m512i wq[NT], nc[NT];
+    __m512 dw[NT];
+    for (int j = 0; j < NT; j++) {
+      const BlockQ8* b = w + (n0 + j) * nb + 2 * k;
+      wq[j] = pair_qs(b, both);
+      nc[j] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                               _mm512_dpbusd_epi32(_mm512_setzero_si512(), c80, wq[j]));
+      dw[j] = pair_scale(_cvtsh_ss(b[0].d), both ? _cvtsh_ss(b[1].d) : 0.0f);
+    }
+    for (int i = 0; i < MT; i++) {
+      const __m512i ua = ld(a.u[i * np + k]);
+      const __m512 da = ldf(a.d[i * np + k]);
+      for (int j = 0; j < NT; j++) {
+        const __m512i p = _mm512_dpbusd_epi32(nc[j], ua, wq[j]);
+        acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(da, dw[j]), acc[i][j]);
+      }
+    }
+  }
+  for (int i = 0; i < MT; i++)
+    for (int j = 0; j < NT; j++)
+      y[i * N + n0 + j] = _mm512_reduce_add_ps(acc[i][j]) + (bias ? bias[n0 + j] : 0.0f);
+}
+
+template <int MT>
+void direct_rows(const TileActs& a, const BlockQ8* w, int64_t nb, int64_t N, float* y,
+                 const float* bias, int64_t g0, int64_t g1) {
+  for (int64_t n0 = 2 * g0; n0 < std::min(N, 2 * g1); n0 += 2) {
+    if (n0 + 1 < N)
+      tile_direct<MT, 2>(a, w, nb, n0, y, N, bias);
+    else
+      tile_direct<MT, 1>(a, w, nb, n0, y, N, bias);
+  }
+}
+
 template <int NT>
 void tile_rows(const TileActs& a, int64_t m0, int mt, const TileWeights& w, int64_t n0, float* y,
                int64_t N, const float* bias) {
@@ -285,6 +331,39 @@ void gemm_tiles_vnni(float* y, const BlockQ8* aq, const BlockQ8* w, const float*
                       pair_scale(_cvtsh_ss(b[0].d), both ? _cvtsh_ss(b[1].d) : 0.0f));
     }
   const TileActs a{au.data(), ad.data(), np};
+  if (M <= 8) {  // batched decoding: pairs of weight rows against every activation row
+    const int64_t groups = (N + 1) / 2;
+#pragma omp parallel for schedule(static) if (N * nb * kQ8Block > 32768)
+    for (int64_t g = 0; g < groups; g += 16) {
+      const int64_t g1 = std::min(groups, g + 16);
+      switch (M) {
+        case 8:
+          direct_rows<8>(a, w, nb, N, y, bias, g, g1);
+          break;
+        case 7:
+          direct_rows<7>(a, w, nb, N, y, bias, g, g1);
+          break;
+        case 6:
+          direct_rows<6>(a, w, nb, N, y, bias, g, g1);
+          break;
+        case 5:
+          direct_rows<5>(a, w, nb, N, y, bias, g, g1);
+          break;
+        case 4:
+          direct_rows<4>(a, w, nb, N, y, bias, g, g1);
+          break;
+        case 3:
+          direct_rows<3>(a, w, nb, N, y, bias, g, g1);
+          break;
+        case 2:
+          direct_rows<2>(a, w, nb, N, y, bias, g, g1);
+          break;
+        default:
+          direct_rows<1>(a, w, nb, N, y, bias, g, g1);
+      }
+    }
+    return;
+  }
   constexpr int64_t kNT = 4, kMT = 4;
   const int64_t groups = (N + kNT - 1) / kNT;
 #pragma omp parallel if (N * nb * kQ8Block > 32768)

@@ -1,5 +1,7 @@
 #include "pipeline/serve.hpp"
 
+#include <omp.h>
+
 #include <httplib.h>
 #include <malloc.h>
 #include <netinet/in.h>
@@ -150,6 +152,11 @@ void serve_run(const ServeOptions& o, std::ostream& log, const std::function<voi
   sm.max_prompt_tokens = o.max_prompt_tokens;
 
   ::signal(SIGPIPE, SIG_IGN);  // a client that left is a failed write, not a dead server
+  // The engine thread runs every forward from here on. The load's OpenMP threads are let go first:
+  // with them still managed, libgomp counts more threads than cores and has its workers sleep
+  // between parallel regions instead of spinning, a futex wake per region (about 100 a token),
+  // which halved Q8_0's decoding rate in the server on this VM.
+  omp_pause_resource_all(omp_pause_hard);
   Engine engine(im.model, im.bpe, o.max_batch);
   auto routes = serve_routes(svr, sm, engine, log);
   log << "serve     " << sm.name << " (" << c.n_layer << " layers, " << sm.dtype << ", template "
