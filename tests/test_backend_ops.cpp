@@ -6,6 +6,7 @@
 // over the operands that type really multiplies (rounded to bf16, or quantized), forward and
 // backward where there is one.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <random>
@@ -125,7 +126,7 @@ TEST(BackendOps, CachedAttentionInEachCacheType) {
     std::vector<int32_t> slot(N), pos(N);
     for (int r = 0; r < N; r++) slot[r] = r / s.T, pos[r] = r % s.T;
     const std::vector<float> q = tof(qkv);
-    std::vector<float> scratch(64 * L.max_len), out(n);
+    std::vector<float> scratch(static_cast<size_t>(omp_get_max_threads()) * L.max_len), out(n);
     auto run = [&](auto* k, auto* v) {
       kv_store(k, v, q.data(), slot.data(), pos.data(), N, L);
       attention_cached(out.data(), q.data(), k, v, slot.data(), pos.data(), N, L, scratch.data());

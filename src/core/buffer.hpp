@@ -17,6 +17,9 @@ namespace instruct {
 // `huge` false keeps 4 KiB pages: for memory touched sparsely (a KV cache's slots fill position by
 // position; a 2 MiB page would make every slot's whole room resident at its first token).
 void* buffer_alloc(size_t bytes, bool huge = true);
+// Returns the whole pages inside [p, p + bytes) to the system (they read as zeros if touched
+// again): memory a Buffer keeps that is no longer needed.
+void buffer_release_pages(void* p, size_t bytes);
 
 class Buffer {
  public:

@@ -219,14 +219,35 @@ struct TileActs {
   const PairVec *u, *d;
   int64_t np;
 };
-// One group of weight rows: row j's pairs at [j * np + k]: values, -128 * sum(values), scales.
-struct TileWeights {
+// Weight block pair k of a row as the tile wants it: its values, -128 * sum(values) (the start of
+// its accumulators, which undoes the activations' + 128), its scales broadcast per block.
+inline void weight_pair(const BlockQ8* b, bool both, __m512i& q, __m512i& nc, __m512& d) {
+  const __m512i zero = _mm512_setzero_si512();
+  q = pair_qs(b, both);
+  nc = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(char(0x80)), q));
+  d = pair_scale(_cvtsh_ss(b[0].d), both ? _cvtsh_ss(b[1].d) : 0.0f);
+}
+
+// Where a tile reads its weight rows: laid out once per group (row j's pairs at [j * np + k]), or
+// straight from the blocks (each pair made as it is read: few activation rows share it).
+struct LaidOutWeights {
   const PairVec *q, *nc, *d;
   int64_t np;
+  void pair(int j, int64_t k, __m512i& wq, __m512i& wnc, __m512& wd) const {
+    wq = ld(q[j * np + k]), wnc = ld(nc[j * np + k]), wd = ldf(d[j * np + k]);
+  }
+};
+struct BlockWeights {
+  const BlockQ8* rows;  // the tile's first weight row
+  int64_t nb;
+  void pair(int j, int64_t k, __m512i& wq, __m512i& wnc, __m512& wd) const {
+    weight_pair(rows + j * nb + 2 * k, 2 * k + 1 < nb, wq, wnc, wd);
+  }
 };
 
-template <int MT, int NT>
-void tile_vnni(const TileActs& a, int64_t m0, const TileWeights& w, int64_t n0, float* y, int64_t N,
+// y[i * N + j] (+ bias[j]) for MT activation rows from `a`'s row m0 and NT weight rows from `w`.
+template <int MT, int NT, class Weights>
+void tile_vnni(const TileActs& a, int64_t m0, const Weights& w, float* y, int64_t N,
                const float* bias) {
   const int64_t np = a.np;
   __m512 acc[MT][NT];
@@ -235,8 +256,7 @@ void tile_vnni(const TileActs& a, int64_t m0, const TileWeights& w, int64_t n0, 
   for (int64_t k = 0; k < np; k++) {
     __m512i wq[NT], nc[NT];
     __m512 dw[NT];
-    for (int j = 0; j < NT; j++)
-      wq[j] = ld(w.q[j * np + k]), nc[j] = ld(w.nc[j * np + k]), dw[j] = ldf(w.d[j * np + k]);
+    for (int j = 0; j < NT; j++) w.pair(j, k, wq[j], nc[j], dw[j]);
     for (int i = 0; i < MT; i++) {
       const __m512i ua = ld(a.u[(m0 + i) * np + k]);
       const __m512 da = ldf(a.d[(m0 + i) * np + k]);
@@ -248,67 +268,35 @@ void tile_vnni(const TileActs& a, int64_t m0, const TileWeights& w, int64_t n0, 
   }
   for (int i = 0; i < MT; i++)
     for (int j = 0; j < NT; j++)
-      y[(m0 + i) * N + n0 + j] = _mm512_reduce_add_ps(acc[i][j]) + (bias ? bias[n0 + j] : 0.0f);
+      y[(m0 + i) * N + j] = _mm512_reduce_add_ps(acc[i][j]) + (bias ? bias[j] : 0.0f);
 }
 
-// Few activation rows (batched decoding): all of them against NT weight rows read straight from
-// their blocks, each weight pair's vectors made once per pair for every row (no stores).
-template <int MT, int NT>
-void tile_direct(const TileActs& a, const BlockQ8* w, int64_t nb, int64_t n0, float* y, int64_t N,
-                 const float* bias) {
-  const int64_t np = a.np;
-  const __m512i c80 = _mm512_set1_epi8(static_cast<char>(0x80));
-  __m512 acc[MT][NT];
-  for (int i = 0; i < MT; i++)
-    for (int j = 0; j < NT; j++) acc[i][j] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < np; k++) {
-    const bool both = 2 * k + 1 < nb;
-    __m512i wq[NT], nc[NT];
-    __m512 dw[NT];
-    for (int j = 0; j < NT; j++) {
-      const BlockQ8* b = w + (n0 + j) * nb + 2 * k;
-      wq[j] = pair_qs(b, both);
-      nc[j] = _mm512_sub_epi32(_mm512_setzero_si512(),
-                               _mm512_dpbusd_epi32(_mm512_setzero_si512(), c80, wq[j]));
-      dw[j] = pair_scale(_cvtsh_ss(b[0].d), both ? _cvtsh_ss(b[1].d) : 0.0f);
-    }
-    for (int i = 0; i < MT; i++) {
-      const __m512i ua = ld(a.u[i * np + k]);
-      const __m512 da = ldf(a.d[i * np + k]);
-      for (int j = 0; j < NT; j++) {
-        const __m512i p = _mm512_dpbusd_epi32(nc[j], ua, wq[j]);
-        acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_mul_ps(da, dw[j]), acc[i][j]);
-      }
-    }
-  }
-  for (int i = 0; i < MT; i++)
-    for (int j = 0; j < NT; j++)
-      y[i * N + n0 + j] = _mm512_reduce_add_ps(acc[i][j]) + (bias ? bias[n0 + j] : 0.0f);
-}
-
+// Batched decoding: all MT activation rows against weight rows n0, n0+2, ... of groups [g0, g1).
 template <int MT>
 void direct_rows(const TileActs& a, const BlockQ8* w, int64_t nb, int64_t N, float* y,
                  const float* bias, int64_t g0, int64_t g1) {
   for (int64_t n0 = 2 * g0; n0 < std::min(N, 2 * g1); n0 += 2) {
+    const BlockWeights bw{w + n0 * nb, nb};
+    const float* b = bias ? bias + n0 : nullptr;
     if (n0 + 1 < N)
-      tile_direct<MT, 2>(a, w, nb, n0, y, N, bias);
+      tile_vnni<MT, 2>(a, 0, bw, y + n0, N, b);
     else
-      tile_direct<MT, 1>(a, w, nb, n0, y, N, bias);
+      tile_vnni<MT, 1>(a, 0, bw, y + n0, N, b);
   }
 }
 
 template <int NT>
-void tile_rows(const TileActs& a, int64_t m0, int mt, const TileWeights& w, int64_t n0, float* y,
-               int64_t N, const float* bias) {
+void tile_rows(const TileActs& a, int64_t m0, int mt, const LaidOutWeights& w, float* y, int64_t N,
+               const float* bias) {
   switch (mt) {
     case 4:
-      return tile_vnni<4, NT>(a, m0, w, n0, y, N, bias);
+      return tile_vnni<4, NT>(a, m0, w, y, N, bias);
     case 3:
-      return tile_vnni<3, NT>(a, m0, w, n0, y, N, bias);
+      return tile_vnni<3, NT>(a, m0, w, y, N, bias);
     case 2:
-      return tile_vnni<2, NT>(a, m0, w, n0, y, N, bias);
+      return tile_vnni<2, NT>(a, m0, w, y, N, bias);
     default:
-      return tile_vnni<1, NT>(a, m0, w, n0, y, N, bias);
+      return tile_vnni<1, NT>(a, m0, w, y, N, bias);
   }
 }
 
@@ -375,31 +363,28 @@ void gemm_tiles_vnni(float* y, const BlockQ8* aq, const BlockQ8* w, const float*
       const int nt = static_cast<int>(std::min<int64_t>(kNT, N - n0));
       for (int j = 0; j < nt; j++)
         for (int64_t k = 0; k < np; k++) {
-          const BlockQ8* b = w + (n0 + j) * nb + 2 * k;
-          const bool both = 2 * k + 1 < nb;
-          const __m512i q = pair_qs(b, both);
+          __m512i q, nc;
+          __m512 d;
+          weight_pair(w + (n0 + j) * nb + 2 * k, 2 * k + 1 < nb, q, nc, d);
           _mm512_store_si512(wq[j * np + k].b, q);
-          _mm512_store_si512(wnc[j * np + k].b,
-                             _mm512_sub_epi32(_mm512_setzero_si512(),
-                                              _mm512_dpbusd_epi32(_mm512_setzero_si512(), c80, q)));
-          _mm512_store_ps(reinterpret_cast<float*>(wd[j * np + k].b),
-                          pair_scale(_cvtsh_ss(b[0].d), both ? _cvtsh_ss(b[1].d) : 0.0f));
+          _mm512_store_si512(wnc[j * np + k].b, nc);
+          _mm512_store_ps(reinterpret_cast<float*>(wd[j * np + k].b), d);
         }
-      const TileWeights tw{wq.data(), wnc.data(), wd.data(), np};
+      const LaidOutWeights tw{wq.data(), wnc.data(), wd.data(), np};
       for (int64_t m0 = 0; m0 < M; m0 += kMT) {
         const int mt = static_cast<int>(std::min<int64_t>(kMT, M - m0));
         switch (nt) {
           case 4:
-            tile_rows<4>(a, m0, mt, tw, 0, y + n0, N, bias ? bias + n0 : nullptr);
+            tile_rows<4>(a, m0, mt, tw, y + n0, N, bias ? bias + n0 : nullptr);
             break;
           case 3:
-            tile_rows<3>(a, m0, mt, tw, 0, y + n0, N, bias ? bias + n0 : nullptr);
+            tile_rows<3>(a, m0, mt, tw, y + n0, N, bias ? bias + n0 : nullptr);
             break;
           case 2:
-            tile_rows<2>(a, m0, mt, tw, 0, y + n0, N, bias ? bias + n0 : nullptr);
+            tile_rows<2>(a, m0, mt, tw, y + n0, N, bias ? bias + n0 : nullptr);
             break;
           default:
-            tile_rows<1>(a, m0, mt, tw, 0, y + n0, N, bias ? bias + n0 : nullptr);
+            tile_rows<1>(a, m0, mt, tw, y + n0, N, bias ? bias + n0 : nullptr);
         }
       }
     }

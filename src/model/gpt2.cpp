@@ -3,9 +3,6 @@
 // linear seam.
 #include "model/gpt2.hpp"
 
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -143,14 +140,10 @@ void gpt2_release_fp32_linears(GPT2& m) {
   const Precision prec = gpt2_precision(m);
   if (prec.training || prec == kFp32 || m.typed.refs.empty()) return;
   const std::vector<WeightSource> src = linear_sources(m.cfg, m.p);
-  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
   for (size_t i = 0; i < src.size(); i++) {
     const bool head = i + 1 == src.size();
     if (m.typed.refs[i].data == src[i].w || (head && m.cfg.tied)) continue;  // still read
-    const uintptr_t lo = (reinterpret_cast<uintptr_t>(src[i].w) + page - 1) / page * page;
-    const uintptr_t hi =
-        reinterpret_cast<uintptr_t>(src[i].w + src[i].in * src[i].out) / page * page;
-    if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+    buffer_release_pages(const_cast<float*>(src[i].w), sizeof(float) * src[i].in * src[i].out);
     float** view = head ? &m.p.lm_head : nullptr;
     if (!head) {
       LayerTensors& w = m.p.layers[i / 4];

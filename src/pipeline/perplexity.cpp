@@ -22,12 +22,7 @@ PerplexityReport perplexity_run(const PerplexityOptions& o, std::ostream& out, s
   perplexity_options_visit(OptChecker{}, o);
   const Dataset ds = dataset_open(o.data.data, log);
   const DatasetSplit split = dataset_split(ds, o.data.train_frac, o.data.test_frac);
-  const SplitName sn = split_parse(o.split);
-  std::span<const Entry> entries = sn == SplitName::kTrain ? split.train
-                                   : sn == SplitName::kVal ? split.val
-                                                           : split.test;
-  if (o.limit > 0 && static_cast<size_t>(o.limit) < entries.size())
-    entries = entries.first(o.limit);
+  const std::span<const Entry> entries = split_entries(split, o.split, o.limit);
   if (entries.empty())
     fail("the ", o.split, " split of ", ds.path.string(), " has no entries; pick another --split");
   InferModel im = infer_model_load(o.infer, log);  // after the data: its errors come first

@@ -25,6 +25,15 @@ namespace instruct {
 
 namespace fs = std::filesystem;
 
+std::span<const Entry> split_entries(const DatasetSplit& s, const std::string& split,
+                                     int64_t limit) {
+  const SplitName sn = split_parse(split);
+  std::span<const Entry> e = sn == SplitName::kTrain ? s.train
+                             : sn == SplitName::kVal ? s.val
+                                                     : s.test;
+  return limit > 0 && static_cast<size_t>(limit) < e.size() ? e.first(limit) : e;
+}
+
 Precision infer_precision(const InferOptions& o) {
   const DType t = dtype_parse(o.dtype);
   return {t, o.head_dtype == "same" ? t : dtype_parse(o.head_dtype), false,
@@ -145,12 +154,7 @@ RespondReport respond_run(const RespondOptions& o, std::ostream& log) {
   InferModel im = infer_model_load(o.infer, log);
   const Dataset ds = dataset_open(dopt.data, log);
   const DatasetSplit split = dataset_split(ds, dopt.train_frac, dopt.test_frac);
-  const SplitName sn = split_parse(o.split);
-  std::span<const Entry> entries = sn == SplitName::kTrain ? split.train
-                                   : sn == SplitName::kVal ? split.val
-                                                           : split.test;
-  if (o.limit > 0 && static_cast<size_t>(o.limit) < entries.size())
-    entries = entries.first(o.limit);
+  const std::span<const Entry> entries = split_entries(split, o.split, o.limit);
   rep.entries = entries.size();
 
   // Output entries: the input's fields in order, plus model_response.

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <istream>
 #include <ostream>
+#include <span>
 #include <string>
 
 #include "infer/generate.hpp"
@@ -56,6 +57,10 @@ void infer_options_visit(V&& v, T&... o) {
      .choices = "fp32|bf16"},
     o.kv_dtype...);
 }
+
+// The entries of one split ("train", "val", "test"), the first `limit` only when limit > 0.
+std::span<const Entry> split_entries(const DatasetSplit& s, const std::string& split,
+                                     int64_t limit);
 
 // A model ready to generate: weights, tokenizer, template.
 struct InferModel {
