@@ -66,13 +66,14 @@ int main(int argc, char** argv) {
   const int steps = argc > 4 ? std::atoi(argv[4]) : 3;
   GPT2 m = gpt2_create(config_preset(size));
   gpt2_init_random(m, 1);
+  LoraAdapter lora;
   if (argc > 5 && std::atoi(argv[5]) > 0) {
     LoraConfig l;
     l.rank = std::atoi(argv[5]);
-    m.lora = lora_create(m.cfg, l);
-    lora_init(m.lora, 1);
+    lora = lora_create(m.cfg, l);
+    lora_init(lora, 1);
   }
-  AdamW opt = adamw_create(gpt2_trainable(m), AdamWHyper{});
+  AdamW opt = adamw_create(gpt2_trainable(m, &lora), AdamWHyper{});
   gpt2_set_precision(m, bf16 ? kBf16Training : kFp32);
   GPT2Step st;
   std::mt19937 rng(1);
@@ -85,13 +86,13 @@ int main(int argc, char** argv) {
     if (s == 1) shapes0 = gemm_shape_stats();
     const GemmStats g0 = gemm_stats();
     Timer t;
-    gpt2_zero_grad(m);
+    gpt2_zero_grad(m, &lora);
     const double z = t.seconds();
-    gpt2_loss(m, st, in.data(), tg.data(), B, T, true);
+    gpt2_loss({m, &lora}, st, in.data(), tg.data(), B, T, true);
     const double f = t.seconds();
     gpt2_backward(m, st);
     const double b = t.seconds();
-    adamw_step(opt, gpt2_trainable(m));
+    adamw_step(opt, gpt2_trainable(m, &lora));
     gpt2_refresh_bf16(m, nullptr, nullptr);  // the packed bf16 weights, after each step
     const double a = t.seconds();
     const GemmStats g1 = gemm_stats();
@@ -103,7 +104,7 @@ int main(int argc, char** argv) {
   std::printf(
       "%s%s %s B=%d T=%d: step %.3f s = zero_grad %.3f + forward %.3f + backward %.3f + adamw "
       "%.3f; %.1f tokens/s\n",
-      size.c_str(), m.lora.on() ? " LoRA" : "", precision.c_str(), B, T, total, tz / steps,
+      size.c_str(), lora.on() ? " LoRA" : "", precision.c_str(), B, T, total, tz / steps,
       tf / steps, tb / steps, ta / steps, B * T / total);
   std::printf("gemm: %.3f s/step (%.0f%%), %.1f GFLOP/s; everything else %.3f s/step\n",
               gsec / steps, 100 * gsec / steps / total, gflop / gsec / 1e9, total - gsec / steps);

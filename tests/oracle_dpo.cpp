@@ -38,12 +38,13 @@ int main(int argc, char** argv) {
     const GPT2 reference = checkpoint_load(dir + "/model");
     PrefOptions po;
     po.params.beta = std::stod(meta.at("beta"));
-    PreferenceObjective obj(policy, &reference, std::nullopt, po, ex, {});
+    LoraAdapter none;
+    PreferenceObjective obj(policy, none, &reference, std::nullopt, po, ex, {});
     TrainerOptions o;
     o.adam.lr = std::stod(meta.at("lr"));
     o.adam.weight_decay = std::stod(meta.at("weight_decay"));
     o.schedule.peak = o.adam.lr;
-    Trainer t(policy, obj, o);
+    Trainer t(policy, none, obj, o);
     const int B = std::stoi(meta.at("batch")), steps = std::stoi(meta.at("steps"));
     const auto want_loss = read(ref, "losses"), want_c = read(ref, "chosen_rewards"),
                want_r = read(ref, "rejected_rewards");

@@ -40,16 +40,16 @@ int main(int argc, char** argv) {
       std::printf("-- %s q/k/v\n", mode.c_str());
       GPT2 m = checkpoint_load(dir + "/model");
       const std::vector<float> base(m.w.params.data(), m.w.params.data() + m.w.size());
-      m.lora = adapter_load(dir + "/adapter_" + mode, m.cfg);
-      if (m.lora.cfg.split_qkv != (mode == "split")) {
-        std::printf("FAIL the adapter reads as %s\n", m.lora.cfg.split_qkv ? "split" : "fused");
+      LoraAdapter a = adapter_load(dir + "/adapter_" + mode, m.cfg);
+      if (a.cfg.split_qkv != (mode == "split")) {
+        std::printf("FAIL the adapter reads as %s\n", a.cfg.split_qkv ? "split" : "fused");
         failures++;
       }
-      const std::vector<float> trainable{static_cast<float>(param_count(m.lora.w.table))};
+      const std::vector<float> trainable{static_cast<float>(param_count(a.w.table))};
       compare("count", "trainable parameters", trainable, read(ref, mode + ".trainable"), 0, false);
 
       // The book's init, drawn from torch.manual_seed(123): equal to the bit.
-      LoraAdapter init = lora_create(m.cfg, m.lora.cfg);
+      LoraAdapter init = lora_create(m.cfg, a.cfg);
       lora_init(init, std::stoull(ref.metadata().at("seed")));
       for (const ParamSpec& s : init.w.table)
         if (s.name.find("lora_A") != std::string::npos)
@@ -57,30 +57,30 @@ int main(int argc, char** argv) {
                   read(ref, mode + ".init." + s.file_name), 0, false);
 
       GPT2Step st;
-      gpt2_zero_grad(m);
-      const float loss =
-          static_cast<float>(gpt2_loss(m, st, inputs.data(), targets.data(), B, T, true).loss);
+      gpt2_zero_grad(m, &a);
+      const float loss = static_cast<float>(
+          gpt2_loss({m, &a}, st, inputs.data(), targets.data(), B, T, true).loss);
       compare("loss", "loss", &loss, read(ref, mode + ".loss"), 1e-4, false);
       gpt2_backward(m, st);
       if (m.w.has_grads()) {
         std::printf("FAIL the frozen base got gradients\n");
         failures++;
       }
-      for (const ParamSpec& s : m.lora.w.table)
-        compare("grad", s.file_name, adapter_file_tensor(m.lora, s, true),
+      for (const ParamSpec& s : a.w.table)
+        compare("grad", s.file_name, adapter_file_tensor(a, s, true),
                 read(ref, mode + ".grad." + s.file_name), 1e-3, true);
 
       // 5 AdamW steps from the file's adapter (what `train --lora-init` does).
       GPT2 m2 = checkpoint_load(dir + "/model");
-      m2.lora = adapter_load(dir + "/adapter_" + mode, m2.cfg);
-      AdamW opt = adamw_create(gpt2_trainable(m2), h);
+      LoraAdapter a2 = adapter_load(dir + "/adapter_" + mode, m2.cfg);
+      AdamW opt = adamw_create(gpt2_trainable(m2, &a2), h);
       std::vector<float> got;
       for (int step = 0; step < std::stoi(ref.metadata().at("steps")); step++) {
-        gpt2_zero_grad(m2);
-        got.push_back(
-            static_cast<float>(gpt2_loss(m2, st, inputs.data(), targets.data(), B, T, true).loss));
+        gpt2_zero_grad(m2, &a2);
+        got.push_back(static_cast<float>(
+            gpt2_loss({m2, &a2}, st, inputs.data(), targets.data(), B, T, true).loss));
         gpt2_backward(m2, st);
-        adamw_step(opt, gpt2_trainable(m2));
+        adamw_step(opt, gpt2_trainable(m2, &a2));
       }
       const std::vector<float> want = read(ref, mode + ".adamw_losses");
       compare("adamw", "losses of 5 steps", got, want, 1e-4, false);

@@ -1,6 +1,6 @@
-// Every op of the CPU kernels, in every type it runs in, on odd shapes, against the
-// double-precision scalar reference (llama.cpp's test-backend-ops): the element-wise kernels
-// against their own double instantiation (whose gradients test_kernels checks by finite
+// Every op of every registered backend (backend/), in every type it runs in, on odd shapes, against
+// the double-precision scalar reference (llama.cpp's test-backend-ops): the element-wise kernels
+// against the kernels' double instantiation (whose gradients test_kernels checks by finite
 // differences), the cached attention in fp32 and bf16 against the training attention in double, and
 // the linear seam in each weight type (fp32, bf16 plain, bf16 packed, Q8_0) against a double loop
 // over the operands that type really multiplies (rounded to bf16, or quantized), forward and
@@ -11,8 +11,10 @@
 #include <cmath>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "backend/backend.hpp"
 #include "kernels/attention_cached.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/layers.hpp"
@@ -57,155 +59,244 @@ std::string name(const Shape& s) {
 constexpr double kTol = 2e-5;  // fp32 against double on these sizes
 
 TEST(BackendOps, EncoderForwardBackward) {
-  for (const Shape& s : kShapes) {
-    const int V = 11, n = s.B * s.T * s.C;
-    std::vector<int32_t> inp(s.B * s.T);
-    for (size_t i = 0; i < inp.size(); i++) inp[i] = static_cast<int32_t>((i * 7 + 3) % V);
-    auto wte = rnd(V * s.C, 1), wpe = rnd(s.T * s.C, 2), dout = rnd(n, 3);
-    std::vector<double> out(n), dwte(V * s.C, 0.5), dwpe(s.T * s.C, 0.5);
-    std::vector<float> outf(n), dwtef(V * s.C, 0.5f), dwpef(s.T * s.C, 0.5f);
-    encoder_forward(out.data(), inp.data(), wte.data(), wpe.data(), s.B, s.T, s.C);
-    encoder_forward(outf.data(), inp.data(), tof(wte).data(), tof(wpe).data(), s.B, s.T, s.C);
-    encoder_backward(dwte.data(), dwpe.data(), dout.data(), inp.data(), s.B, s.T, s.C);
-    encoder_backward(dwtef.data(), dwpef.data(), tof(dout).data(), inp.data(), s.B, s.T, s.C);
-    EXPECT_LT(rel(outf, out), kTol) << name(s);
-    EXPECT_LT(rel(dwtef, dwte), kTol) << name(s);  // accumulated onto 0.5
-    EXPECT_LT(rel(dwpef, dwpe), kTol) << name(s);
+  for (const Backend* be : backends()) {
+    SCOPED_TRACE(be->name);
+    for (const Shape& s : kShapes) {
+      const int V = 11, n = s.B * s.T * s.C;
+      std::vector<int32_t> inp(s.B * s.T);
+      for (size_t i = 0; i < inp.size(); i++) inp[i] = static_cast<int32_t>((i * 7 + 3) % V);
+      auto wte = rnd(V * s.C, 1), wpe = rnd(s.T * s.C, 2), dout = rnd(n, 3);
+      std::vector<double> out(n), dwte(V * s.C, 0.5), dwpe(s.T * s.C, 0.5);
+      std::vector<float> outf(n), dwtef(V * s.C, 0.5f), dwpef(s.T * s.C, 0.5f);
+      encoder_forward(out.data(), inp.data(), wte.data(), wpe.data(), s.B, s.T, s.C);
+      be->encoder_forward(outf.data(), inp.data(), tof(wte).data(), tof(wpe).data(), s.B, s.T, s.C,
+                          nullptr);
+      encoder_backward(dwte.data(), dwpe.data(), dout.data(), inp.data(), s.B, s.T, s.C);
+      be->encoder_backward(dwtef.data(), dwpef.data(), tof(dout).data(), inp.data(), s.B, s.T, s.C);
+      EXPECT_LT(rel(outf, out), kTol) << name(s);
+      EXPECT_LT(rel(dwtef, dwte), kTol) << name(s);  // accumulated onto 0.5
+      EXPECT_LT(rel(dwpef, dwpe), kTol) << name(s);
+    }
   }
 }
 
+// The inference embedding: rows of different sequences at their own positions.
+TEST(BackendOps, EncoderAtGivenPositions) {
+  for (const Backend* be : backends()) {
+    SCOPED_TRACE(be->name);
+    const int V = 13, P = 9, C = 6, N = 7;
+    auto wte = rnd(V * C, 1), wpe = rnd(P * C, 2);
+    std::vector<int32_t> tok(N), pos(N);
+    for (int i = 0; i < N; i++) tok[i] = (i * 5 + 2) % V, pos[i] = (i * 4 + 1) % P;
+    std::vector<float> out(N * C);
+    be->encoder_forward(out.data(), tok.data(), tof(wte).data(), tof(wpe).data(), 1, N, C,
+                        pos.data());
+    for (int i = 0; i < N; i++)
+      for (int c = 0; c < C; c++)
+        ASSERT_NEAR(out[i * C + c], wte[tok[i] * C + c] + wpe[pos[i] * C + c], 1e-6);
+  }
+}
+
+// Memory: allocation, fills, copies, row gathers and scatters, scaling, per-thread scratch.
+TEST(BackendOps, MemoryOps) {
+  for (const Backend* be : backends()) {
+    SCOPED_TRACE(be->name);
+    for (int64_t n : {int64_t{1}, int64_t{37}, int64_t{1} << 20}) {  // the last one huge-paged
+      auto* p = static_cast<float*>(be->alloc(n * 4, n > 1000));
+      ASSERT_NE(p, nullptr);
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 64, 0u);
+      const std::vector<float> src = tof(rnd(n, 3));
+      be->copy(p, src.data(), n * 4);
+      EXPECT_EQ(std::vector<float>(p, p + n), src);
+      be->scale(p, -2.0f, n);
+      for (int64_t i = 0; i < n; i++) ASSERT_EQ(p[i], -2.0f * src[i]);
+      be->zero(p, n * 4);
+      for (int64_t i = 0; i < n; i++) ASSERT_EQ(p[i], 0.0f);
+      be->release(p);
+    }
+    const int R = 11, W = 5;
+    const std::vector<float> rows = tof(rnd(R * W, 4));
+    const std::vector<int32_t> pick{7, 0, 10, 3};
+    std::vector<float> got(pick.size() * W), back(R * W, -1.0f);
+    be->gather_rows(got.data(), rows.data(), pick.data(), 4, W);
+    be->scatter_rows(back.data(), got.data(), pick.data(), 4, W);
+    for (size_t k = 0; k < pick.size(); k++)
+      for (int c = 0; c < W; c++) {
+        ASSERT_EQ(got[k * W + c], rows[pick[k] * W + c]);
+        ASSERT_EQ(back[pick[k] * W + c], rows[pick[k] * W + c]);
+      }
+    EXPECT_EQ(back[1 * W], -1.0f);  // rows not picked are left alone
+    char* a = static_cast<char*>(be->scratch(0, 100));
+    char* b = static_cast<char*>(be->scratch(1, 100));
+    EXPECT_NE(a, b);  // slots are distinct
+    a[99] = 7;
+    EXPECT_EQ(static_cast<char*>(be->scratch(0, 50))[99], 7);  // reused, not reallocated
+  }
+  DeviceBuffer d;
+  d.resize(1000);
+  d.zero();
+  EXPECT_EQ(d.size(), 1000);
+  EXPECT_EQ(d.data()[999], 0.0f);
+  DeviceBuffer e = std::move(d);
+  EXPECT_EQ(d.data(), nullptr);
+  EXPECT_EQ(e.size(), 1000);
+}
+
 TEST(BackendOps, LayerNormForwardBackward) {
-  for (const Shape& s : kShapes) {
-    const int N = s.B * s.T, C = s.C;
-    auto x = rnd(N * C, 1, 3.0), w = rnd(C, 2), b = rnd(C, 3), dout = rnd(N * C, 4);
-    std::vector<double> out(N * C), mean(N), rstd(N), dx(N * C, 0), dw(C, 0), db(C, 0);
-    std::vector<float> outf(N * C), meanf(N), rstdf(N), dxf(N * C, 0), dwf(C, 0), dbf(C, 0);
-    layernorm_forward(out.data(), mean.data(), rstd.data(), x.data(), w.data(), b.data(), N, C);
-    layernorm_forward(outf.data(), meanf.data(), rstdf.data(), tof(x).data(), tof(w).data(),
-                      tof(b).data(), N, C);
-    layernorm_backward(dx.data(), dw.data(), db.data(), dout.data(), x.data(), w.data(),
-                       mean.data(), rstd.data(), N, C);
-    layernorm_backward(dxf.data(), dwf.data(), dbf.data(), tof(dout).data(), tof(x).data(),
-                       tof(w).data(), meanf.data(), rstdf.data(), N, C);
-    for (auto [got, want, what] : {std::tuple{&outf, &out, "out"},
-                                   {&meanf, &mean, "mean"},
-                                   {&rstdf, &rstd, "rstd"},
-                                   {&dxf, &dx, "dinp"},
-                                   {&dwf, &dw, "dweight"},
-                                   {&dbf, &db, "dbias"}})
-      EXPECT_LT(rel(*got, *want), kTol) << name(s) << " " << what;
+  for (const Backend* be : backends()) {
+    SCOPED_TRACE(be->name);
+    for (const Shape& s : kShapes) {
+      const int N = s.B * s.T, C = s.C;
+      auto x = rnd(N * C, 1, 3.0), w = rnd(C, 2), b = rnd(C, 3), dout = rnd(N * C, 4);
+      std::vector<double> out(N * C), mean(N), rstd(N), dx(N * C, 0), dw(C, 0), db(C, 0);
+      std::vector<float> outf(N * C), meanf(N), rstdf(N), dxf(N * C, 0), dwf(C, 0), dbf(C, 0);
+      layernorm_forward(out.data(), mean.data(), rstd.data(), x.data(), w.data(), b.data(), N, C);
+      be->layernorm_forward(outf.data(), meanf.data(), rstdf.data(), tof(x).data(), tof(w).data(),
+                            tof(b).data(), N, C);
+      layernorm_backward(dx.data(), dw.data(), db.data(), dout.data(), x.data(), w.data(),
+                         mean.data(), rstd.data(), N, C);
+      be->layernorm_backward(dxf.data(), dwf.data(), dbf.data(), tof(dout).data(), tof(x).data(),
+                             tof(w).data(), meanf.data(), rstdf.data(), N, C);
+      for (auto [got, want, what] : {std::tuple{&outf, &out, "out"},
+                                     {&meanf, &mean, "mean"},
+                                     {&rstdf, &rstd, "rstd"},
+                                     {&dxf, &dx, "dinp"},
+                                     {&dwf, &dw, "dweight"},
+                                     {&dbf, &db, "dbias"}})
+        EXPECT_LT(rel(*got, *want), kTol) << name(s) << " " << what;
+    }
   }
 }
 
 TEST(BackendOps, AttentionForwardBackward) {
-  for (const Shape& s : kShapes) {
-    const int n = s.B * s.T * s.C;
-    auto qkv = rnd(3 * n, 1), dout = rnd(n, 2);
-    std::vector<double> out(n), att(s.B * s.NH * s.T * s.T), dqkv(3 * n, 0);
-    std::vector<float> outf(n), attf(att.size()), dqkvf(3 * n, 0);
-    attention_forward(out.data(), att.data(), qkv.data(), s.B, s.T, s.C, s.NH);
-    attention_forward(outf.data(), attf.data(), tof(qkv).data(), s.B, s.T, s.C, s.NH);
-    attention_backward(dqkv.data(), dout.data(), qkv.data(), att.data(), s.B, s.T, s.C, s.NH);
-    attention_backward(dqkvf.data(), tof(dout).data(), tof(qkv).data(), attf.data(), s.B, s.T, s.C,
-                       s.NH);
-    EXPECT_LT(rel(outf, out), kTol) << name(s);
-    EXPECT_LT(rel(attf, att), kTol) << name(s);
-    EXPECT_LT(rel(dqkvf, dqkv), kTol) << name(s);
+  for (const Backend* be : backends()) {
+    SCOPED_TRACE(be->name);
+    for (const Shape& s : kShapes) {
+      const int n = s.B * s.T * s.C;
+      auto qkv = rnd(3 * n, 1), dout = rnd(n, 2);
+      std::vector<double> out(n), att(s.B * s.NH * s.T * s.T), dqkv(3 * n, 0);
+      std::vector<float> outf(n), attf(att.size()), dqkvf(3 * n, 0);
+      attention_forward(out.data(), att.data(), qkv.data(), s.B, s.T, s.C, s.NH);
+      be->attention_forward(outf.data(), attf.data(), tof(qkv).data(), s.B, s.T, s.C, s.NH);
+      attention_backward(dqkv.data(), dout.data(), qkv.data(), att.data(), s.B, s.T, s.C, s.NH);
+      be->attention_backward(dqkvf.data(), tof(dout).data(), tof(qkv).data(), attf.data(), s.B, s.T,
+                             s.C, s.NH);
+      EXPECT_LT(rel(outf, out), kTol) << name(s);
+      EXPECT_LT(rel(attf, att), kTol) << name(s);
+      EXPECT_LT(rel(dqkvf, dqkv), kTol) << name(s);
+    }
   }
 }
 
 // The inference attention reads keys and values from a cache (fp32, or bf16 entries): the same
 // rows as the training attention, each sequence in its own slot, every position a query.
 TEST(BackendOps, CachedAttentionInEachCacheType) {
-  for (const Shape& s : kShapes) {
-    const int n = s.B * s.T * s.C, N = s.B * s.T, HS = s.C / s.NH;
-    auto qkv = rnd(3 * n, 1);
-    std::vector<double> want(n), att(s.B * s.NH * s.T * s.T);
-    attention_forward(want.data(), att.data(), qkv.data(), s.B, s.T, s.C, s.NH);
-    const KVLayout L{s.NH, HS, s.T + 2};
-    std::vector<int32_t> slot(N), pos(N);
-    for (int r = 0; r < N; r++) slot[r] = r / s.T, pos[r] = r % s.T;
-    const std::vector<float> q = tof(qkv);
-    std::vector<float> scratch(static_cast<size_t>(omp_get_max_threads()) * L.max_len), out(n);
-    auto run = [&](auto* k, auto* v) {
-      kv_store(k, v, q.data(), slot.data(), pos.data(), N, L);
-      attention_cached(out.data(), q.data(), k, v, slot.data(), pos.data(), N, L, scratch.data());
-    };
-    std::vector<float> k32(s.B * L.slot_stride()), v32(k32.size());
-    run(k32.data(), v32.data());
-    EXPECT_LT(rel(out, want), kTol) << name(s) << " fp32 cache";
-    std::vector<uint16_t> k16(k32.size()), v16(k32.size());
-    run(k16.data(), v16.data());
-    const double e16 = rel(out, want);
-    EXPECT_GT(e16, 0.0) << name(s);  // the entries really are rounded
-    EXPECT_LT(e16, 1e-2) << name(s) << " bf16 cache";
+  for (const Backend* be : backends()) {
+    SCOPED_TRACE(be->name);
+    for (const Shape& s : kShapes) {
+      const int n = s.B * s.T * s.C, N = s.B * s.T, HS = s.C / s.NH;
+      auto qkv = rnd(3 * n, 1);
+      std::vector<double> want(n), att(s.B * s.NH * s.T * s.T);
+      attention_forward(want.data(), att.data(), qkv.data(), s.B, s.T, s.C, s.NH);
+      const KVLayout L{s.NH, HS, s.T + 2};
+      std::vector<int32_t> slot(N), pos(N);
+      for (int r = 0; r < N; r++) slot[r] = r / s.T, pos[r] = r % s.T;
+      const std::vector<float> q = tof(qkv);
+      std::vector<float> scratch(static_cast<size_t>(omp_get_max_threads()) * L.max_len), out(n);
+      auto run = [&](auto* k, auto* v) {
+        if constexpr (std::is_same_v<decltype(k), float*>) {
+          be->kv_store_f32(k, v, q.data(), slot.data(), pos.data(), N, L);
+          be->attention_cached_f32(out.data(), q.data(), k, v, slot.data(), pos.data(), N, L,
+                                   scratch.data());
+        } else {
+          be->kv_store_bf16(k, v, q.data(), slot.data(), pos.data(), N, L);
+          be->attention_cached_bf16(out.data(), q.data(), k, v, slot.data(), pos.data(), N, L,
+                                    scratch.data());
+        }
+      };
+      std::vector<float> k32(s.B * L.slot_stride()), v32(k32.size());
+      run(k32.data(), v32.data());
+      EXPECT_LT(rel(out, want), kTol) << name(s) << " fp32 cache";
+      std::vector<uint16_t> k16(k32.size()), v16(k32.size());
+      run(k16.data(), v16.data());
+      const double e16 = rel(out, want);
+      EXPECT_GT(e16, 0.0) << name(s);  // the entries really are rounded
+      EXPECT_LT(e16, 1e-2) << name(s) << " bf16 cache";
+    }
   }
 }
 
 TEST(BackendOps, ElementwiseForwardBackward) {
-  for (int64_t N : {1, 37, 1001}) {
-    auto x = rnd(N, 1, 4.0), y = rnd(N, 2), dout = rnd(N, 3);
-    std::vector<double> g(N), dg(N, 0.25), r(N), da(N, 0.5), db(N, -0.5);
-    std::vector<float> gf(N), dgf(N, 0.25f), rf(N), daf(N, 0.5f), dbf(N, -0.5f);
-    gelu_forward(g.data(), x.data(), N);
-    gelu_forward(gf.data(), tof(x).data(), N);
-    gelu_backward(dg.data(), x.data(), dout.data(), N);
-    gelu_backward(dgf.data(), tof(x).data(), tof(dout).data(), N);
-    residual_forward(r.data(), x.data(), y.data(), N);
-    residual_forward(rf.data(), tof(x).data(), tof(y).data(), N);
-    residual_backward(da.data(), db.data(), dout.data(), N);
-    residual_backward(daf.data(), dbf.data(), tof(dout).data(), N);
-    for (auto [got, want, what] : {std::tuple{&gf, &g, "gelu"},
-                                   {&dgf, &dg, "gelu backward"},
-                                   {&rf, &r, "residual"},
-                                   {&daf, &da, "residual da"},
-                                   {&dbf, &db, "residual db"}})
-      EXPECT_LT(rel(*got, *want), kTol) << N << " " << what;
-  }
-  for (auto [N, OC] : {std::pair{1, 1}, {7, 5}, {33, 19}}) {
-    auto dout = rnd(N * OC, 4);
-    std::vector<double> db(OC, 1.0);
-    std::vector<float> dbf(OC, 1.0f);
-    bias_backward(db.data(), dout.data(), N, OC);
-    bias_backward(dbf.data(), tof(dout).data(), N, OC);
-    EXPECT_LT(rel(dbf, db), kTol) << N << "x" << OC;
-  }
-  for (auto [R, Cc] : {std::pair{1, 1}, {5, 3}, {33, 70}}) {
-    auto w = rnd(R * Cc, 5);
-    std::vector<float> t(R * Cc);
-    transpose(t.data(), tof(w).data(), R, Cc);
-    for (int r = 0; r < R; r++)
-      for (int c = 0; c < Cc; c++) ASSERT_EQ(t[c * R + r], static_cast<float>(w[r * Cc + c]));
+  for (const Backend* be : backends()) {
+    SCOPED_TRACE(be->name);
+    for (int64_t N : {1, 37, 1001}) {
+      auto x = rnd(N, 1, 4.0), y = rnd(N, 2), dout = rnd(N, 3);
+      std::vector<double> g(N), dg(N, 0.25), r(N), da(N, 0.5), db(N, -0.5);
+      std::vector<float> gf(N), dgf(N, 0.25f), rf(N), daf(N, 0.5f), dbf(N, -0.5f);
+      gelu_forward(g.data(), x.data(), N);
+      be->gelu_forward(gf.data(), tof(x).data(), N);
+      gelu_backward(dg.data(), x.data(), dout.data(), N);
+      be->gelu_backward(dgf.data(), tof(x).data(), tof(dout).data(), N);
+      residual_forward(r.data(), x.data(), y.data(), N);
+      be->residual_forward(rf.data(), tof(x).data(), tof(y).data(), N);
+      residual_backward(da.data(), db.data(), dout.data(), N);
+      be->residual_backward(daf.data(), dbf.data(), tof(dout).data(), N);
+      for (auto [got, want, what] : {std::tuple{&gf, &g, "gelu"},
+                                     {&dgf, &dg, "gelu backward"},
+                                     {&rf, &r, "residual"},
+                                     {&daf, &da, "residual da"},
+                                     {&dbf, &db, "residual db"}})
+        EXPECT_LT(rel(*got, *want), kTol) << N << " " << what;
+    }
+    for (auto [N, OC] : {std::pair{1, 1}, {7, 5}, {33, 19}}) {
+      auto dout = rnd(N * OC, 4);
+      std::vector<double> db(OC, 1.0);
+      std::vector<float> dbf(OC, 1.0f);
+      bias_backward(db.data(), dout.data(), N, OC);
+      be->bias_backward(dbf.data(), tof(dout).data(), N, OC);
+      EXPECT_LT(rel(dbf, db), kTol) << N << "x" << OC;
+    }
+    for (auto [R, Cc] : {std::pair{1, 1}, {5, 3}, {33, 70}}) {
+      auto w = rnd(R * Cc, 5);
+      std::vector<float> t(R * Cc);
+      transpose(t.data(), tof(w).data(), R, Cc);
+      for (int r = 0; r < R; r++)
+        for (int c = 0; c < Cc; c++) ASSERT_EQ(t[c * R + r], static_cast<float>(w[r * Cc + c]));
+    }
   }
 }
 
 TEST(BackendOps, LossHeadsForwardBackward) {
-  for (auto [N, V] : {std::pair{1, 3}, {5, 17}, {9, 257}}) {
-    auto logits = rnd(N * V, 1, 5.0);
-    std::vector<int32_t> tgt(N);
-    for (int i = 0; i < N; i++) tgt[i] = i % 4 == 3 ? -100 : (i * 5 + 1) % V;
-    std::vector<double> l = logits;
-    std::vector<float> lf = tof(logits);
-    int64_t c1 = 0, c2 = 0, c3 = 0;
-    const double loss_only = crossentropy_forward(lf.data(), tgt.data(), N, V, &c3);
-    const double loss = crossentropy_forward_backward(l.data(), tgt.data(), N, V, &c1);
-    const double lossf = crossentropy_forward_backward(lf.data(), tgt.data(), N, V, &c2);
-    EXPECT_EQ(c1, c2);
-    EXPECT_EQ(c1, c3);
-    EXPECT_NEAR(lossf, loss, kTol * std::max(1.0, loss));
-    EXPECT_NEAR(loss_only, loss, kTol * std::max(1.0, loss));
-    EXPECT_LT(rel(lf, l), kTol) << N << "x" << V << " dlogits";
-    // Label log-probabilities and their backward with per-row weights.
-    std::vector<int32_t> lab(N);
-    for (int i = 0; i < N; i++) lab[i] = (i * 3 + 2) % V;
-    std::vector<double> lp(N), lpf(N), w = rnd(N, 7);
-    l = logits, lf = tof(logits);
-    logprob_rows(lp.data(), l.data(), lab.data(), N, V);
-    logprob_rows(lpf.data(), lf.data(), lab.data(), N, V);
-    for (int i = 0; i < N; i++) EXPECT_NEAR(lpf[i], lp[i], kTol * std::max(1.0, std::fabs(lp[i])));
-    logprob_rows_backward(l.data(), lab.data(), w.data(), N, V);
-    logprob_rows_backward(lf.data(), lab.data(), w.data(), N, V);
-    EXPECT_LT(rel(lf, l), kTol) << N << "x" << V << " logprob backward";
+  for (const Backend* be : backends()) {
+    SCOPED_TRACE(be->name);
+    for (auto [N, V] : {std::pair{1, 3}, {5, 17}, {9, 257}}) {
+      auto logits = rnd(N * V, 1, 5.0);
+      std::vector<int32_t> tgt(N);
+      for (int i = 0; i < N; i++) tgt[i] = i % 4 == 3 ? -100 : (i * 5 + 1) % V;
+      std::vector<double> l = logits;
+      std::vector<float> lf = tof(logits);
+      int64_t c1 = 0, c2 = 0, c3 = 0;
+      const double loss_only = be->crossentropy_forward(lf.data(), tgt.data(), N, V, &c3);
+      const double loss = crossentropy_forward_backward(l.data(), tgt.data(), N, V, &c1);
+      const double lossf = be->crossentropy_forward_backward(lf.data(), tgt.data(), N, V, &c2, 0);
+      EXPECT_EQ(c1, c2);
+      EXPECT_EQ(c1, c3);
+      EXPECT_NEAR(lossf, loss, kTol * std::max(1.0, loss));
+      EXPECT_NEAR(loss_only, loss, kTol * std::max(1.0, loss));
+      EXPECT_LT(rel(lf, l), kTol) << N << "x" << V << " dlogits";
+      // Label log-probabilities and their backward with per-row weights.
+      std::vector<int32_t> lab(N);
+      for (int i = 0; i < N; i++) lab[i] = (i * 3 + 2) % V;
+      std::vector<double> lp(N), lpf(N), w = rnd(N, 7);
+      l = logits, lf = tof(logits);
+      logprob_rows(lp.data(), l.data(), lab.data(), N, V);
+      be->logprob_rows(lpf.data(), lf.data(), lab.data(), N, V);
+      for (int i = 0; i < N; i++)
+        EXPECT_NEAR(lpf[i], lp[i], kTol * std::max(1.0, std::fabs(lp[i])));
+      logprob_rows_backward(l.data(), lab.data(), w.data(), N, V);
+      be->logprob_rows_backward(lf.data(), lab.data(), w.data(), N, V);
+      EXPECT_LT(rel(lf, l), kTol) << N << "x" << V << " logprob backward";
+    }
   }
 }
 

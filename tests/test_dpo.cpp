@@ -160,22 +160,23 @@ TEST(PreferenceObjective, StepsRaiseTheMarginAndLoraSharesItsBase) {
     std::vector<const PrefExample*> items{&ex[0], &ex[1], &ex[2], &ex[3]};
     const PrefBatch b = pref_collate(items, {});
     std::optional<GPT2> copy;
-    const GPT2* ref = &m;
+    const GPT2* ref = &m;  // with LoRA the policy's own base: the same weights, no adapter
+    LoraAdapter adapter;
     if (lora) {
       LoraConfig l;
       l.rank = 2;
-      m.lora = lora_create(m.cfg, l);
-      lora_init(m.lora, 1);
+      adapter = lora_create(m.cfg, l);
+      lora_init(adapter, 1);
     } else {
       copy = gpt2_clone_params(m);
       ref = &*copy;
     }
     PrefOptions po;
     po.params.beta = 0.5;
-    PreferenceObjective obj(m, ref, std::nullopt, po, ex, {});
+    PreferenceObjective obj(m, adapter, ref, std::nullopt, po, ex, {});
     TrainerOptions o;
     o.adam.lr = o.schedule.peak = 3e-3;
-    Trainer t(m, obj, o);
+    Trainer t(m, adapter, obj, o);
     const std::vector<std::vector<int32_t>> batch{{0, 1, 2, 3}};
     const StepResult first = t.step(batch, 0);
     EXPECT_EQ(first.loss, std::log(2.0)) << "lora " << lora;
@@ -295,14 +296,15 @@ TEST(Dpo, ALoraDpoModelOnALoraSftModelLoadsBothAdapters) {
   sft_merged.model = (r.dir / "sft-lora" / "model").string();
   sft_merged.merge = true;
   GPT2 want = model_resolve(sft_merged, log);
-  want.lora = adapter_load(r.dir / "dpo-lora" / "model", want.cfg);
+  LoraAdapter want_adapter = adapter_load(r.dir / "dpo-lora" / "model", want.cfg);
   ModelOptions dpo;
   dpo.model = (r.dir / "dpo-lora" / "model").string();
-  const GPT2 got = model_resolve(dpo, log);
+  LoraAdapter got_adapter;
+  const GPT2 got = model_resolve(dpo, log, &got_adapter);
   const std::vector<int32_t> tokens{464, 3290, 318, 257, 1332, 13, 198, 50256};
   GPT2Step a, b;
-  const float* la = gpt2_logits(want, a, tokens.data(), 1, 8);
-  const float* lb = gpt2_logits(got, b, tokens.data(), 1, 8);
+  const float* la = gpt2_logits({want, &want_adapter}, a, tokens.data(), 1, 8);
+  const float* lb = gpt2_logits({got, &got_adapter}, b, tokens.data(), 1, 8);
   double worst = 0;
   for (int i = 0; i < 8 * want.cfg.vocab; i++)
     worst = std::max(worst, std::fabs(double(la[i]) - lb[i]));

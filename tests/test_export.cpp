@@ -32,14 +32,14 @@ TEST(Export, HfDirectoryHasTheMergedWeightsAndGpt2sTokenizerFiles) {
   checkpoint_save(m, dir / "base");
   LoraConfig l;
   l.rank = 2, l.alpha = 4;
-  m.lora = lora_create(c, l);
-  lora_init(m.lora, 1);
-  for (int64_t i = 0; i < m.lora.w.size(); i++)
-    m.lora.w.params[i] += 0.01f * static_cast<float>(i % 7);  // B != 0
-  adapter_save(dir / "adapter", m.lora, c, {(dir / "base").string(), ""});
+  LoraAdapter a = lora_create(c, l);
+  lora_init(a, 1);
+  for (int64_t i = 0; i < a.w.size(); i++)
+    a.w.params[i] += 0.01f * static_cast<float>(i % 7);  // B != 0
+  adapter_save(dir / "adapter", a, c, {(dir / "base").string(), ""});
   const std::vector<int32_t> tokens{464, 3290, 318, 257, 1332, 13};
   GPT2Step s;
-  const float* l1 = gpt2_logits(m, s, tokens.data(), 1, 6);
+  const float* l1 = gpt2_logits({m, &a}, s, tokens.data(), 1, 6);
   const std::vector<float> want(l1, l1 + 6 * c.vocab);
 
   ExportOptions o;

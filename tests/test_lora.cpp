@@ -65,10 +65,10 @@ Batch2 batch(int vocab) {
   return b;
 }
 
-std::vector<float> logits_of(const GPT2& m, const std::vector<int32_t>& tokens, int T) {
+std::vector<float> logits_of(ModelRef m, const std::vector<int32_t>& tokens, int T) {
   GPT2Step s;
   const float* l = gpt2_logits(m, s, tokens.data(), 1, T);
-  return std::vector<float>(l, l + static_cast<size_t>(T) * m.cfg.vocab);
+  return std::vector<float>(l, l + static_cast<size_t>(T) * m.cfg().vocab);
 }
 
 double worst_diff(const std::vector<float>& a, const std::vector<float>& b) {
@@ -84,9 +84,9 @@ TEST(Lora, ZeroBGivesTheBaseLossExactly) {
   const double base = gpt2_loss(m, s, b.inputs.data(), b.targets.data(), b.B, b.T).loss;
   LoraConfig l;
   l.rank = 4;
-  m.lora = lora_create(m.cfg, l);
-  lora_init(m.lora, 123);  // the book's: A random, B zero
-  EXPECT_EQ(gpt2_loss(m, s, b.inputs.data(), b.targets.data(), b.B, b.T).loss, base);
+  LoraAdapter a = lora_create(m.cfg, l);
+  lora_init(a, 123);  // the book's: A random, B zero
+  EXPECT_EQ(gpt2_loss({m, &a}, s, b.inputs.data(), b.targets.data(), b.B, b.T).loss, base);
   // The book's count on gpt2-medium: 24 blocks x 294,912 + 820,496 for the head.
   LoraConfig book;
   book.rank = 16;
@@ -97,15 +97,15 @@ TEST(Lora, MergedWeightsGiveTheAdaptersLogits) {
   for (bool tied : {false, true})
     for (bool split : {true, false}) {
       GPT2 m = tiny(tied);
-      m.lora = random_adapter(m.cfg, split);
+      LoraAdapter a = random_adapter(m.cfg, split);
       const std::vector<int32_t> tokens = batch(m.cfg.vocab).inputs;
-      const auto want = logits_of(m, tokens, 9);
+      const auto want = logits_of({m, &a}, tokens, 9);
       const std::vector<float> wte(m.p.wte, m.p.wte + m.cfg.vocab * m.cfg.n_embd);
       const GPT2 plain = tiny(tied);  // the same base without the adapter
       const double moved = worst_diff(logits_of(plain, tokens, 9), want);
       EXPECT_GT(moved, 1e-3) << "the adapter must change the logits for this test to mean anything";
-      gpt2_merge_lora(m);
-      EXPECT_FALSE(m.lora.on());
+      gpt2_merge_lora(m, a);
+      EXPECT_FALSE(a.on());
       EXPECT_LT(worst_diff(logits_of(m, tokens, 9), want), 1e-5)
           << "tied " << tied << " split " << split;
       // A head adapter on a tied model unties the head; the embeddings stay the base's.
@@ -118,9 +118,9 @@ TEST(Lora, MergeCommandWritesAPlainModelWithTheSameLogits) {
   const fs::path dir = test::temp_dir("lora_merge");
   GPT2 m = tiny(true);
   checkpoint_save(m, dir / "base");
-  m.lora = random_adapter(m.cfg, true);
-  adapter_save(dir / "adapter", m.lora, m.cfg, {(dir / "base").string(), ""});
-  const auto want = logits_of(m, batch(m.cfg.vocab).inputs, 9);
+  LoraAdapter a = random_adapter(m.cfg, true);
+  adapter_save(dir / "adapter", a, m.cfg, {(dir / "base").string(), ""});
+  const auto want = logits_of({m, &a}, batch(m.cfg.vocab).inputs, 9);
   MergeOptions o;
   o.model.model = (dir / "base").string();
   o.model.tie = true;
@@ -140,47 +140,73 @@ TEST(Lora, MergeCommandWritesAPlainModelWithTheSameLogits) {
 
 TEST(Lora, KVCacheWithAnAdapterEqualsTheTrainingForward) {
   GPT2 m = tiny();
-  m.lora = random_adapter(m.cfg, true);
+  LoraAdapter a = random_adapter(m.cfg, true);
   const std::vector<int32_t> p = batch(m.cfg.vocab).inputs;
   const int T = 13, V = m.cfg.vocab;
-  const auto full = logits_of(m, p, T);
+  const auto full = logits_of({m, &a}, p, T);
   KVCache kv = kv_cache_create(m.cfg, 1, 32);
   InferScratch s;
   double worst = 0;
   for (int t = 0; t < T; t++) {
     const SeqChunk c{0, p.data() + t, 1};
-    const float* l = gpt2_infer(m, kv, s, std::span<const SeqChunk>(&c, 1));
+    const float* l = gpt2_infer({m, &a}, kv, s, std::span<const SeqChunk>(&c, 1));
     for (int v = 0; v < V; v++) worst = std::max(worst, std::fabs(double(l[v]) - full[t * V + v]));
   }
   EXPECT_LT(worst, 1e-4);
 }
 
+// The adapter is an argument of the forward, not part of the model: one base runs with it and
+// without it (DPO's reference) in turn, and each step's backward uses the adapter of its own
+// forward, whatever ran in between.
+TEST(Lora, OneBaseRunsWithAndWithoutItsAdapterInTurn) {
+  GPT2 m = tiny();
+  LoraAdapter a = random_adapter(m.cfg, true);
+  const Batch2 b = batch(m.cfg.vocab);
+  GPT2Step with, without, alone;
+  const GPT2 copy = gpt2_clone_params(m);
+  const double plain = gpt2_loss(copy, alone, b.inputs.data(), b.targets.data(), b.B, b.T).loss;
+  gpt2_zero_grad(m, &a);
+  const double adapted =
+      gpt2_loss({m, &a}, with, b.inputs.data(), b.targets.data(), b.B, b.T, true).loss;
+  const double base = gpt2_loss(m, without, b.inputs.data(), b.targets.data(), b.B, b.T).loss;
+  EXPECT_EQ(base, plain);  // bit for bit: the adapter left nothing behind
+  EXPECT_NE(adapted, plain);
+  gpt2_backward(m, with);  // after the base's forward: still the adapter's gradients
+  EXPECT_FALSE(m.w.has_grads());
+  double norm = 0;
+  for (int64_t i = 0; i < a.w.size(); i++) norm += double(a.w.grads[i]) * a.w.grads[i];
+  EXPECT_GT(norm, 0);
+  LoraAdapter off;  // an adapter that is off counts as none
+  EXPECT_EQ(gpt2_loss({m, &off}, alone, b.inputs.data(), b.targets.data(), b.B, b.T).loss, plain);
+}
+
 TEST(Lora, AdapterGradientsMatchFiniteDifferences) {
   for (bool split : {true, false}) {
     GPT2 m = tiny();
-    m.lora = random_adapter(m.cfg, split, kLoraAllTargets, 2.0f);
+    LoraAdapter a = random_adapter(m.cfg, split, kLoraAllTargets, 2.0f);
+    const ModelRef r(m, &a);
     const Batch2 b = batch(m.cfg.vocab);
     GPT2Step s;
-    gpt2_zero_grad(m);
-    gpt2_loss(m, s, b.inputs.data(), b.targets.data(), b.B, b.T, true);
+    gpt2_zero_grad(m, &a);
+    gpt2_loss(r, s, b.inputs.data(), b.targets.data(), b.B, b.T, true);
     gpt2_backward(m, s);
     EXPECT_FALSE(m.w.has_grads());  // the frozen base never gets gradients
     int checked = 0;
-    for (const ParamSpec& sp : m.lora.w.table)
+    for (const ParamSpec& sp : a.w.table)
       for (int64_t i : {int64_t{0}, sp.numel / 2 + 1, sp.numel - 1}) {
-        float& w = m.lora.w.params[sp.offset + i];
+        float& w = a.w.params[sp.offset + i];
         const float w0 = w, eps = 1e-2f;
         w = w0 + eps;
-        const double up = gpt2_loss(m, s, b.inputs.data(), b.targets.data(), b.B, b.T).loss;
+        const double up = gpt2_loss(r, s, b.inputs.data(), b.targets.data(), b.B, b.T).loss;
         w = w0 - eps;
-        const double down = gpt2_loss(m, s, b.inputs.data(), b.targets.data(), b.B, b.T).loss;
+        const double down = gpt2_loss(r, s, b.inputs.data(), b.targets.data(), b.B, b.T).loss;
         w = w0;
-        const double fd = (up - down) / (2 * eps), an = m.lora.w.grads[sp.offset + i];
+        const double fd = (up - down) / (2 * eps), an = a.w.grads[sp.offset + i];
         EXPECT_NEAR(an, fd, 2e-3 + 2e-2 * std::fabs(fd))
             << sp.name << "[" << i << "] split " << split;
         checked++;
       }
-    EXPECT_EQ(checked, static_cast<int>(m.lora.w.table.size()) * 3);
+    EXPECT_EQ(checked, static_cast<int>(a.w.table.size()) * 3);
   }
 }
 
@@ -189,19 +215,19 @@ TEST(Lora, AdapterGradientsMatchFiniteDifferences) {
 TEST(Lora, Bf16BaseStaysCloseToFp32) {
   gemm_emulate_bf16(true);
   GPT2 m = tiny();
-  m.lora = random_adapter(m.cfg, true);
+  LoraAdapter a = random_adapter(m.cfg, true);
   const Batch2 b = batch(m.cfg.vocab);
   GPT2Step s;
   auto grads = [&] {
-    gpt2_zero_grad(m);
-    gpt2_loss(m, s, b.inputs.data(), b.targets.data(), b.B, b.T, true);
+    gpt2_zero_grad(m, &a);
+    gpt2_loss({m, &a}, s, b.inputs.data(), b.targets.data(), b.B, b.T, true);
     gpt2_backward(m, s);
-    return std::vector<float>(m.lora.w.grads.data(), m.lora.w.grads.data() + m.lora.w.size());
+    return std::vector<float>(a.w.grads.data(), a.w.grads.data() + a.w.size());
   };
-  const auto l32 = logits_of(m, b.inputs, 9);
+  const auto l32 = logits_of({m, &a}, b.inputs, 9);
   const auto g32 = grads();
   gpt2_set_precision(m, kBf16Training);
-  const auto l16 = logits_of(m, b.inputs, 9);
+  const auto l16 = logits_of({m, &a}, b.inputs, 9);
   const auto g16 = grads();
   gemm_emulate_bf16(false);
   double scale = 0;
@@ -215,9 +241,9 @@ TEST(Lora, Bf16BaseStaysCloseToFp32) {
 
 TEST(Lora, TrainingMovesOnlyTheAdapter) {
   GPT2 m = tiny();
-  m.lora = random_adapter(m.cfg, true, lora_targets_parse("qkv,fc,head"));
+  LoraAdapter a = random_adapter(m.cfg, true, lora_targets_parse("qkv,fc,head"));
   const std::vector<float> base(m.w.params.data(), m.w.params.data() + m.w.size());
-  const std::vector<float> a0(m.lora.w.params.data(), m.lora.w.params.data() + m.lora.w.size());
+  const std::vector<float> a0(a.w.params.data(), a.w.params.data() + a.w.size());
   std::vector<Example> ex(2);
   for (int i = 0; i < 2; i++) {
     for (int t = 0; t < 10; t++) ex[i].tokens.push_back(((i * 10 + t) * 7 + 3) % m.cfg.vocab);
@@ -226,11 +252,11 @@ TEST(Lora, TrainingMovesOnlyTheAdapter) {
   LoaderOptions lo;
   lo.batch_size = 2;
   lo.collate.pad_id = m.cfg.vocab - 1;  // the end-of-text target within this vocabulary
-  SftObjective obj(m, ex, ex, lo, lo, true);
+  SftObjective obj(m, a, ex, ex, lo, lo, true);
   TrainerOptions o;
   o.adam.lr = 1e-2;
   o.schedule.peak = 1e-2;
-  Trainer t(m, obj, o);
+  Trainer t(m, a, obj, o);
   const std::vector<std::vector<int32_t>> both{{0, 1}};
   double first = 0, last = 0;
   for (int i = 0; i < 8; i++) {
@@ -240,8 +266,8 @@ TEST(Lora, TrainingMovesOnlyTheAdapter) {
   EXPECT_LT(last, first);
   EXPECT_FALSE(m.w.has_grads());
   EXPECT_EQ(std::memcmp(base.data(), m.w.params.data(), base.size() * sizeof(float)), 0);
-  EXPECT_NE(std::memcmp(a0.data(), m.lora.w.params.data(), a0.size() * sizeof(float)), 0);
-  EXPECT_EQ(t.optimizer().m.size(), m.lora.w.size());  // AdamW state for the adapter only
+  EXPECT_NE(std::memcmp(a0.data(), a.w.params.data(), a0.size() * sizeof(float)), 0);
+  EXPECT_EQ(t.optimizer().m.size(), a.w.size());  // AdamW state for the adapter only
 }
 
 TEST(Lora, PeftFilesRoundTrip) {
@@ -415,9 +441,10 @@ TEST(Lora, PipelineResumeIsBitExactAndInitContinues) {
   // The trained adapter loads for inference on its base, and equals the run's sample path.
   ModelOptions mo;
   mo.model = (dir / "whole" / "model").string();
-  const GPT2 m = model_resolve(mo, log);
-  EXPECT_TRUE(m.lora.on());
-  EXPECT_EQ(m.lora.cfg.rank, 4);
+  LoraAdapter adapter;
+  const GPT2 m = model_resolve(mo, log, &adapter);
+  EXPECT_TRUE(adapter.on());
+  EXPECT_EQ(adapter.cfg.rank, 4);
 
   // --lora-init: the adapter's rank is used; the first loss is where the trained run ended.
   TrainOptions c = lora_run(dir);

@@ -189,13 +189,14 @@ std::pair<std::vector<float>, std::vector<double>> train_tiny(bool fused, bool r
   LoaderOptions lo;
   lo.batch_size = 4;
   lo.collate.pad_id = t.m.cfg.vocab - 1;  // the end-of-text target within this vocabulary
-  SftObjective obj(t.m, t.ex, t.ex, lo, lo, true);
+  LoraAdapter none;
+  SftObjective obj(t.m, none, t.ex, t.ex, lo, lo, true);
   obj.step_scratch().recompute = recompute;
   TrainerOptions o;
   o.adam.lr = o.schedule.peak = 3e-3;
   o.state = s, o.fused = fused, o.bf16 = bf16;
   o.decay_all = false;  // per-kind decay: the fused ranges must pick each tensor's
-  Trainer tr(t.m, obj, o);
+  Trainer tr(t.m, none, obj, o);
   std::vector<double> losses;
   for (int step = 0; step < 6; step++) {
     const std::vector<std::vector<int32_t>> part{step % 2 ? std::vector<int32_t>{4, 5, 6, 7}

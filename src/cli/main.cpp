@@ -3,6 +3,7 @@
 #include <csignal>
 #include <iostream>
 
+#include "backend/backend.hpp"
 #include "cli/commands.hpp"
 #include "core/dist.hpp"
 #include "core/error.hpp"
@@ -16,8 +17,12 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   // The version and the machine as the GEMM seam sees it (benchmarks quote this line).
   app.set_version_flag("--version", [] {
+    std::string names;
+    for (const instruct::Backend* b : instruct::backends())
+      names += (names.empty() ? "" : ", ") + std::string(b->name);
     return std::string("instruct ") + INSTRUCT_VERSION + "\ncpu       " +
-           instruct::gemm_machine_line();
+           instruct::gemm_machine_line() + "\nbackend   " + instruct::backend().name +
+           " (built: " + names + "; INSTRUCT_BACKEND picks one)";
   });
   instruct::cli_add_tokenize(app);
   instruct::cli_add_prepare(app);
@@ -45,6 +50,7 @@ int main(int argc, char** argv) {
   };
   try {
     instruct::dist_init(&argc, &argv);
+    instruct::backend();  // a bad INSTRUCT_BACKEND fails here, before any work
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version

@@ -63,10 +63,10 @@ struct Plan {
 
 }  // namespace
 
-std::vector<std::vector<double>> loglik_score(GPT2& m, std::span<const LoglikRequest> reqs,
+std::vector<std::vector<double>> loglik_score(ModelRef m, std::span<const LoglikRequest> reqs,
                                               const LoglikOptions& o,
                                               const std::function<void(int64_t)>& on_done) {
-  const GPT2Config& c = m.cfg;
+  const GPT2Config& c = m.cfg();
   const int64_t V = c.vocab, ctxmax = c.n_ctx;
   // Slots each request needs and the cache length any of them needs.
   std::vector<int32_t> need(reqs.size());
@@ -105,7 +105,7 @@ std::vector<std::vector<double>> loglik_score(GPT2& m, std::span<const LoglikReq
   }
   std::vector<std::vector<double>> out(reqs.size());
   if (reqs.empty()) return out;
-  KVCache kv = kv_cache_create(c, max_slots, max_len, gpt2_precision(m).kv);
+  KVCache kv = kv_cache_create(c, max_slots, max_len, gpt2_precision(m.base).kv);
   InferScratch s;
   std::vector<Plan> plans;
   std::vector<SeqChunk> chunks;
@@ -195,8 +195,8 @@ std::vector<std::vector<double>> loglik_score(GPT2& m, std::span<const LoglikReq
   return out;
 }
 
-std::vector<double> loglik_score_unshared(GPT2& m, const LoglikRequest& r) {
-  const int64_t V = m.cfg.vocab, ctxmax = m.cfg.n_ctx;
+std::vector<double> loglik_score_unshared(ModelRef m, const LoglikRequest& r) {
+  const int64_t V = m.cfg().vocab, ctxmax = m.cfg().n_ctx;
   std::vector<double> out;
   InferScratch s;
   for (const auto& cont : r.conts) {
@@ -205,7 +205,8 @@ std::vector<double> loglik_score_unshared(GPT2& m, const LoglikRequest& r) {
     if (static_cast<int64_t>(all.size()) > ctxmax + 1)
       all.erase(all.begin(), all.end() - (ctxmax + 1));
     all.pop_back();
-    KVCache kv = kv_cache_create(m.cfg, 1, static_cast<int32_t>(all.size()), gpt2_precision(m).kv);
+    KVCache kv =
+        kv_cache_create(m.cfg(), 1, static_cast<int32_t>(all.size()), gpt2_precision(m.base).kv);
     const SeqChunk ch{0, all.data(), static_cast<int32_t>(all.size()),
                       static_cast<int32_t>(cont.size())};
     const float* l = gpt2_infer(m, kv, s, {&ch, 1});

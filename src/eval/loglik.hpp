@@ -35,11 +35,11 @@ struct LoglikOptions {
 
 // Sum of log P(cont_i | ctx) for every continuation of every request. on_done(n) after each batch
 // with the requests scored so far.
-std::vector<std::vector<double>> loglik_score(GPT2& m, std::span<const LoglikRequest> reqs,
+std::vector<std::vector<double>> loglik_score(ModelRef m, std::span<const LoglikRequest> reqs,
                                               const LoglikOptions& o,
                                               const std::function<void(int64_t)>& on_done = {});
 
 // The same, one continuation at a time with nothing shared: the oracle for the shared cache.
-std::vector<double> loglik_score_unshared(GPT2& m, const LoglikRequest& r);
+std::vector<double> loglik_score_unshared(ModelRef m, const LoglikRequest& r);
 
 }  // namespace instruct

@@ -58,7 +58,7 @@ int32_t sample_token(const float* logits, int32_t V, const SampleOptions& o, std
   return scratch[n - 1].second;
 }
 
-std::vector<int32_t> generate_recompute(GPT2& m, const std::vector<int32_t>& prompt,
+std::vector<int32_t> generate_recompute(ModelRef m, const std::vector<int32_t>& prompt,
                                         int32_t max_new, int32_t eos, const SampleOptions& o) {
   if (prompt.empty()) fail("cannot generate from an empty prompt");
   std::vector<int32_t> seq = prompt, out;
@@ -66,11 +66,11 @@ std::vector<int32_t> generate_recompute(GPT2& m, const std::vector<int32_t>& pro
   std::vector<std::pair<float, int32_t>> scratch;
   GPT2Step step;
   for (int32_t i = 0; i < max_new; i++) {
-    const int32_t T = std::min<int32_t>(static_cast<int32_t>(seq.size()), m.cfg.n_ctx);
+    const int32_t T = std::min<int32_t>(static_cast<int32_t>(seq.size()), m.cfg().n_ctx);
     const int32_t* ctx = seq.data() + seq.size() - T;
     const int32_t last[1] = {T - 1};  // the LM head on the last row only
     const float* logits = gpt2_forward(m, step, ctx, 1, T, last);
-    const int32_t next = sample_token(logits, m.cfg.vocab, o, rng, scratch);
+    const int32_t next = sample_token(logits, m.cfg().vocab, o, rng, scratch);
     if (eos >= 0 && next == eos) break;
     seq.push_back(next);
     out.push_back(next);
@@ -78,10 +78,11 @@ std::vector<int32_t> generate_recompute(GPT2& m, const std::vector<int32_t>& pro
   return out;
 }
 
-BatchDecoder::BatchDecoder(GPT2& m, int32_t slots, int32_t max_len, int32_t prefill_rows)
+BatchDecoder::BatchDecoder(ModelRef m, int32_t slots, int32_t max_len, int32_t prefill_rows)
     : prefill_rows_(std::max(1, prefill_rows)),
       m_(m),
-      kv_(kv_cache_create(m.cfg, slots, std::min(max_len, m.cfg.n_ctx), gpt2_precision(m).kv)),
+      kv_(kv_cache_create(m.cfg(), slots, std::min(max_len, m.cfg().n_ctx),
+                          gpt2_precision(m.base).kv)),
       seq_(slots) {}
 
 int32_t BatchDecoder::active() const {
@@ -112,7 +113,7 @@ void BatchDecoder::stop(int32_t slot) {
 }
 
 const std::vector<BatchDecoder::Pick>& BatchDecoder::step() {
-  const int32_t n_ctx = m_.cfg.n_ctx, V = m_.cfg.vocab;
+  const int32_t n_ctx = m_.cfg().n_ctx, V = m_.cfg().vocab;
   chunks_.clear();
   picks_.clear();
   bool any_prefill = false;
@@ -166,7 +167,7 @@ void generate_options_check(const GenerateOptions& o) {
   if (o.batch_size < 1) fail("--batch-size ", o.batch_size, " is invalid; use 1 or more");
 }
 
-GenerateStats generate_batch(GPT2& m, const std::vector<std::vector<int32_t>>& prompts,
+GenerateStats generate_batch(ModelRef m, const std::vector<std::vector<int32_t>>& prompts,
                              const GenerateOptions& o, const TokenFn& on_token,
                              const DoneFn& on_done) {
   generate_options_check(o);
@@ -178,7 +179,7 @@ GenerateStats generate_batch(GPT2& m, const std::vector<std::vector<int32_t>>& p
   }
   const int32_t slots = static_cast<int32_t>(std::min<size_t>(o.batch_size, prompts.size()));
   const int32_t max_len = static_cast<int32_t>(
-      std::min<int64_t>(m.cfg.n_ctx, static_cast<int64_t>(longest) + o.max_new_tokens));
+      std::min<int64_t>(m.cfg().n_ctx, static_cast<int64_t>(longest) + o.max_new_tokens));
   BatchDecoder dec(m, slots, max_len);
   std::vector<size_t> prompt_of(slots);
   std::vector<std::vector<int32_t>> out(slots);

@@ -28,7 +28,7 @@ int32_t sample_token(const float* logits, int32_t V, const SampleOptions& o, std
 // Greedy/sampled generation by recomputing the whole (cropped) context for every new token, as the
 // reference does. Stops after max_new tokens or at `eos` (when eos >= 0; the eos token is not
 // returned). Returns only the new tokens.
-std::vector<int32_t> generate_recompute(GPT2& m, const std::vector<int32_t>& prompt,
+std::vector<int32_t> generate_recompute(ModelRef m, const std::vector<int32_t>& prompt,
                                         int32_t max_new, int32_t eos, const SampleOptions& o = {});
 
 struct GenerateStats {
@@ -60,7 +60,7 @@ class BatchDecoder {
   // many arriving at once, prefill over several steps (chunks appended to the cache), so a step's
   // activations stay small (32 prompts of 900 tokens in one step took 1.6 GB of scratch for
   // gpt2-medium) and decoding sequences keep stepping between the chunks.
-  BatchDecoder(GPT2& m, int32_t slots, int32_t max_len, int32_t prefill_rows = 512);
+  BatchDecoder(ModelRef m, int32_t slots, int32_t max_len, int32_t prefill_rows = 512);
   int32_t slots() const { return static_cast<int32_t>(seq_.size()); }
   int32_t active() const;
   bool is_active(int32_t slot) const { return seq_[slot].active; }
@@ -87,7 +87,7 @@ class BatchDecoder {
     int32_t prefill_from = 0, prefill_n = 0, prefilled = 0;  // a chunked prefill in progress
   };
   int32_t prefill_rows_;
-  GPT2& m_;
+  ModelRef m_;
   KVCache kv_;
   InferScratch scratch_;
   std::vector<Seq> seq_;
@@ -121,7 +121,7 @@ void generate_options_check(const GenerateOptions& o);
 // Generates for every prompt with a KV cache, batch_size sequences at a time. Prompts longer than
 // the context keep their last n_ctx tokens; past the context the window slides by recomputing, as
 // the reference's idx[:, -context_size:] does.
-GenerateStats generate_batch(GPT2& m, const std::vector<std::vector<int32_t>>& prompts,
+GenerateStats generate_batch(ModelRef m, const std::vector<std::vector<int32_t>>& prompts,
                              const GenerateOptions& o, const TokenFn& on_token,
                              const DoneFn& on_done);
 

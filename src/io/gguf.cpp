@@ -112,7 +112,6 @@ bool gguf_path(const fs::path& path) {
 }
 
 void gguf_write(const fs::path& path, const GPT2& m, const Bpe& bpe, const GgufWriteOptions& o) {
-  if (m.lora.on()) fail("internal: merge the adapter before writing GGUF");
   const GgmlType mat = o.type == "f32"    ? kGgmlF32
                        : o.type == "f16"  ? kGgmlF16
                        : o.type == "bf16" ? kGgmlBF16

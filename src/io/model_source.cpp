@@ -149,20 +149,22 @@ ModelOptions adapter_base_options(const fs::path& dir, const ModelOptions& given
   return b;
 }
 
-// Applies the adapter in `dir` to `m` (trained on `base`), merged when asked.
+// Loads the adapter in `dir` (trained on `base`) for `m`: into *out to run beside it, or (merge, or
+// no *out) folded into its weights.
 void attach_adapter(GPT2& m, const fs::path& dir, const ModelOptions& base, bool merge,
-                    std::ostream& log) {
+                    LoraAdapter* out, std::ostream& log) {
   adapter_check_base(dir, base);
-  if (m.lora.on())
-    gpt2_merge_lora(
-        m);  // an adapter on a base that is itself base + adapter (LoRA DPO on LoRA SFT)
-  m.lora = adapter_load(dir, m.cfg);
-  const LoraConfig& l = m.lora.cfg;
+  LoraAdapter a = adapter_load(dir, m.cfg);
+  const LoraConfig& l = a.cfg;
+  merge = merge || !out;
   log << "adapter   " << dir.string() << " (LoRA rank " << l.rank << ", alpha " << l.alpha << ", "
       << lora_targets_text(l.targets)
       << (l.targets_module(kLoraQkv) ? l.split_qkv ? ", split q/k/v" : ", fused q/k/v" : "") << ", "
-      << param_count(m.lora.w.table) << " parameters" << (merge ? ", merged" : "") << ")\n";
-  if (merge) gpt2_merge_lora(m);
+      << param_count(a.w.table) << " parameters" << (merge ? ", merged" : "") << ")\n";
+  if (merge)
+    gpt2_merge_lora(m, a);
+  else
+    *out = std::move(a);
 }
 
 }  // namespace
@@ -226,7 +228,7 @@ std::string model_name_or_path(const ModelOptions& o) {
   return config_hf_name(o.model);
 }
 
-GPT2 model_resolve(const ModelOptions& o, std::ostream& log) {
+GPT2 model_resolve(const ModelOptions& o, std::ostream& log, LoraAdapter* adapter) {
   model_options_check(o);
   if (o.init.empty() && is_adapter_dir(o.model)) {
     if (!o.adapter.empty())
@@ -234,8 +236,8 @@ GPT2 model_resolve(const ModelOptions& o, std::ostream& log) {
            " is an adapter directory already; give its base with --model and the adapter with "
            "--adapter, or only --model");
     const ModelOptions base = adapter_base_options(o.model, o);
-    GPT2 m = model_resolve(base, log);
-    attach_adapter(m, o.model, base, o.merge, log);
+    GPT2 m = model_resolve(base, log);  // an adapter on an adapter's base: the inner one merged
+    attach_adapter(m, o.model, base, o.merge, adapter, log);
     return m;
   }
   GPT2 m = [&] {
@@ -284,7 +286,7 @@ GPT2 model_resolve(const ModelOptions& o, std::ostream& log) {
       fail("--adapter ", o.adapter.string(),
            ": no adapter_config.json there; give a directory written by `instruct "
            "train --lora-rank` or by PEFT's save_pretrained");
-    attach_adapter(m, o.adapter, o, o.merge, log);
+    attach_adapter(m, o.adapter, o, o.merge, adapter, log);
   } else if (o.merge) {
     fail("--merge needs an adapter: --adapter DIR, or a --model directory that holds one");
   }

@@ -85,8 +85,10 @@ std::string model_random_size(const ModelOptions& o);
 // Loads or creates the model described by the options (downloading a named model when missing).
 // A --model directory holding a LoRA adapter (a LoRA run's model/ or checkpoint) loads its base
 // (from its instruct.json, else adapter_config.json's base_model_name_or_path) and applies it; so
-// does --adapter. A base that is not the one the adapter was trained on is refused.
-GPT2 model_resolve(const ModelOptions& o, std::ostream& log);
+// does --adapter. A base that is not the one the adapter was trained on is refused. The adapter
+// goes to *adapter, to run beside the model (ModelRef), unless --merge asks to fold it in or
+// `adapter` is null (then it is always folded in: export, merge, a base to train on).
+GPT2 model_resolve(const ModelOptions& o, std::ostream& log, LoraAdapter* adapter = nullptr);
 // What identifies the base weights: a fingerprint of a checkpoint directory's files, or the recipe
 // of a random init. For an adapter's record of its base (instruct.json "base").
 std::string model_identity(const ModelOptions& o);

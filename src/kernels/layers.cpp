@@ -29,11 +29,12 @@ F exp_of(F x) {
 }  // namespace
 
 template <typename F>
-void encoder_forward(F* out, const int32_t* inp, const F* wte, const F* wpe, int B, int T, int C) {
+void encoder_forward(F* out, const int32_t* inp, const F* wte, const F* wpe, int B, int T, int C,
+                     const int32_t* pos) {
 #pragma omp parallel for
   for (int bt = 0; bt < B * T; bt++) {
     const F* te = wte + static_cast<int64_t>(inp[bt]) * C;
-    const F* pe = wpe + static_cast<int64_t>(bt % T) * C;
+    const F* pe = wpe + static_cast<int64_t>(pos ? pos[bt] : bt % T) * C;
     F* o = out + static_cast<int64_t>(bt) * C;
     for (int c = 0; c < C; c++) o[c] = te[c] + pe[c];
   }
@@ -370,7 +371,7 @@ void logprob_rows_backward(F* logits, const int32_t* labels, const double* dout,
 // Float for the engine, double for the finite-difference tests.
 #define INSTRUCT_LAYERS_INSTANTIATE(F)                                                             \
   template void encoder_forward<F>(F * out, const int32_t* inp, const F* wte, const F* wpe, int B, \
-                                   int T, int C);                                                  \
+                                   int T, int C, const int32_t* pos);                              \
   template void encoder_backward<F>(F * dwte, F * dwpe, const F* dout, const int32_t* inp, int B,  \
                                     int T, int C);                                                 \
   template void layernorm_forward<F>(F * out, F * mean, F * rstd, const F* inp, const F* weight,   \

@@ -8,9 +8,11 @@
 
 namespace instruct {
 
-// out (B,T,C) = wte[inp] + wpe[t]; inp (B,T) token ids, wte (V,C), wpe (maxT,C)
+// out (B,T,C) = wte[inp] + wpe[t]; inp (B,T) token ids, wte (V,C), wpe (maxT,C). With `pos`
+// (B*T) row i's position is pos[i] instead (inference: rows of different sequences and offsets).
 template <typename F>
-void encoder_forward(F* out, const int32_t* inp, const F* wte, const F* wpe, int B, int T, int C);
+void encoder_forward(F* out, const int32_t* inp, const F* wte, const F* wpe, int B, int T, int C,
+                     const int32_t* pos = nullptr);
 template <typename F>
 void encoder_backward(F* dwte, F* dwpe, const F* dout, const int32_t* inp, int B, int T, int C);
 

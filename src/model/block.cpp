@@ -1,42 +1,38 @@
-// The linear seam: layouts become GEMM transposes, each weight type its own GEMM. Nothing else in
-// the model calls gemm() for a weight.
+// The linear seam: layouts become GEMM transposes, each weight type its own GEMM (the backend's).
+// Nothing else in the model runs a GEMM for a weight.
 #include "model/block.hpp"
 
 #include <array>
 #include <vector>
 
+#include "backend/backend.hpp"
 #include "core/error.hpp"
-#include "kernels/gemm.hpp"
-#include "kernels/layers.hpp"
-#include "kernels/q8.hpp"
 
 namespace instruct {
 
 namespace {
 
-// The operands of a bf16 GEMM: activations and gradients rounded into reused per-thread buffers.
-const uint16_t* bf16_of(std::vector<uint16_t>& buf, const float* x, int64_t n) {
-  if (static_cast<int64_t>(buf.size()) < n) buf.resize(n);
-  to_bf16(buf.data(), x, n);
-  return buf.data();
-}
-thread_local std::vector<uint16_t> scratch_a, scratch_b;
-thread_local std::vector<float> lora_u, lora_du;
+// The backend's scratch slots: a bf16 GEMM's rounded operands, the adapter's activations.
+enum Scratch { kBf16A = 0, kBf16B = 1, kLoraU = 2, kLoraDu = 3 };
 
-float* grown(std::vector<float>& v, int64_t n) {
-  if (static_cast<int64_t>(v.size()) < n) v.resize(n);
-  return v.data();
+// The operands of a bf16 GEMM: activations and gradients rounded into reused per-thread scratch.
+const uint16_t* bf16_of(Scratch slot, const float* x, int64_t n) {
+  auto* buf = static_cast<uint16_t*>(backend().scratch(slot, n * 2));
+  backend().to_bf16(buf, x, n);
+  return buf;
+}
+
+float* scratch_floats(Scratch slot, int64_t n) {
+  return static_cast<float*>(backend().scratch(slot, n * static_cast<int64_t>(sizeof(float))));
 }
 
 // u (N,R) = alpha * inp A^T: the adapter's low-rank activations (R = pieces * r).
 float* lora_down(const Linear& L, const float* inp, int64_t N) {
   const LoraLinear& a = L.lora;
   const int64_t R = a.pieces * a.rank;
-  float* u = grown(lora_u, N * R);
-  gemm(u, inp, a.A, nullptr, {N, R, L.in, false, true, false});
-  const float alpha = a.alpha;
-#pragma omp parallel for if (N * R > 65536)
-  for (int64_t i = 0; i < N * R; i++) u[i] *= alpha;
+  float* u = scratch_floats(kLoraU, N * R);
+  backend().gemm_f32(u, inp, a.A, nullptr, {N, R, L.in, false, true, false});
+  backend().scale(u, a.alpha, N * R);
   return u;
 }
 
@@ -48,7 +44,7 @@ void lora_forward(const Linear& L, float* out, const float* inp, int64_t N) {
   for (int j = 0; j < a.pieces; j++) {
     GemmArgs g{N, op, a.rank, false, true, true};
     g.lda = R, g.ldc = L.out;
-    gemm(out + j * op, u + j * a.rank, a.B + j * op * a.rank, nullptr, g);
+    backend().gemm_f32(out + j * op, u + j * a.rank, a.B + j * op * a.rank, nullptr, g);
   }
 }
 
@@ -57,23 +53,21 @@ void lora_backward(const Linear& L, float* dinp, const float* dout, const float*
   const LoraLinear& a = L.lora;
   const int64_t R = a.pieces * a.rank, op = L.out / a.pieces;
   const float* u = lora_down(L, inp, N);  // recomputed: N x R, cheaper than keeping it per layer
-  float* du = grown(lora_du, N * R);
+  float* du = scratch_floats(kLoraDu, N * R);
   for (int j = 0; j < a.pieces; j++) {
     const float* dout_j = dout + j * op;
     if (a.dB) {
       GemmArgs g{op, a.rank, N, true, false, true};
       g.lda = L.out, g.ldb = R;
-      gemm(a.dB + j * op * a.rank, dout_j, u + j * a.rank, nullptr, g);
+      backend().gemm_f32(a.dB + j * op * a.rank, dout_j, u + j * a.rank, nullptr, g);
     }
     GemmArgs g{N, a.rank, op, false, false, false};
     g.lda = L.out, g.ldc = R;
-    gemm(du + j * a.rank, dout_j, a.B + j * op * a.rank, nullptr, g);
+    backend().gemm_f32(du + j * a.rank, dout_j, a.B + j * op * a.rank, nullptr, g);
   }
-  const float alpha = a.alpha;
-#pragma omp parallel for if (N * R > 65536)
-  for (int64_t i = 0; i < N * R; i++) du[i] *= alpha;
-  if (a.dA) gemm(a.dA, du, inp, nullptr, {R, L.in, N, true, false, true});
-  if (dinp) gemm(dinp, du, a.A, nullptr, {N, L.in, R, false, false, true});
+  backend().scale(du, a.alpha, N * R);
+  if (a.dA) backend().gemm_f32(a.dA, du, inp, nullptr, {R, L.in, N, true, false, true});
+  if (dinp) backend().gemm_f32(dinp, du, a.A, nullptr, {N, L.in, R, false, false, true});
 }
 
 }  // namespace
@@ -84,18 +78,18 @@ void linear_forward(const Linear& L, float* out, const float* inp, int64_t N,
   const GemmArgs g{N, L.out, L.in, false, w.layout != WeightLayout::kConv1D, false};
   switch (w.dtype) {
     case DType::kF32:
-      gemm(out, inp, w.f32(), L.b, g);
+      backend().gemm_f32(out, inp, w.f32(), L.b, g);
       break;
     case DType::kBF16: {
-      const uint16_t* in16 = inp16 ? inp16 : bf16_of(scratch_a, inp, N * L.in);
+      const uint16_t* in16 = inp16 ? inp16 : bf16_of(kBf16A, inp, N * L.in);
       if (w.packed)
-        gemm_bf16_packed(out, in16, *w.packed, L.b, g);
+        backend().gemm_bf16_packed(out, in16, *w.packed, L.b, g);
       else
-        gemm_bf16(out, in16, w.bf16(), L.b, g);
+        backend().gemm_bf16(out, in16, w.bf16(), L.b, g);
       break;
     }
     case DType::kQ8_0:
-      gemm_q8_0(out, inp, w.q8(), L.b, N, L.out, L.in);
+      backend().gemm_q8_0(out, inp, w.q8(), L.b, N, L.out, L.in);
       break;
   }
   if (L.lora.on()) lora_forward(L, out, inp, N);
@@ -113,25 +107,25 @@ void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const f
   const GemmArgs gw = conv ? GemmArgs{L.in, L.out, N, true, false, true}
                            : GemmArgs{L.out, L.in, N, true, false, true};
   if (w.dtype == DType::kBF16) {  // bf16 operands (mixed precision), fp32 results
-    const uint16_t* dout16 = bf16_of(scratch_a, dout, N * L.out);
-    if (dinp) gemm_bf16(dinp, dout16, w.bf16(), nullptr, gin);
+    const uint16_t* dout16 = bf16_of(kBf16A, dout, N * L.out);
+    if (dinp) backend().gemm_bf16(dinp, dout16, w.bf16(), nullptr, gin);
     if (dw) {
-      const uint16_t* in16 = inp16 ? inp16 : bf16_of(scratch_b, inp, N * L.in);
+      const uint16_t* in16 = inp16 ? inp16 : bf16_of(kBf16B, inp, N * L.in);
       if (conv)
-        gemm_bf16(dw, in16, dout16, nullptr, gw);
+        backend().gemm_bf16(dw, in16, dout16, nullptr, gw);
       else
-        gemm_bf16(dw, dout16, in16, nullptr, gw);
+        backend().gemm_bf16(dw, dout16, in16, nullptr, gw);
     }
   } else {
-    if (dinp) gemm(dinp, dout, w.f32(), nullptr, gin);
+    if (dinp) backend().gemm_f32(dinp, dout, w.f32(), nullptr, gin);
     if (dw) {
       if (conv)
-        gemm(dw, inp, dout, nullptr, gw);
+        backend().gemm_f32(dw, inp, dout, nullptr, gw);
       else
-        gemm(dw, dout, inp, nullptr, gw);
+        backend().gemm_f32(dw, dout, inp, nullptr, gw);
     }
   }
-  if (db) bias_backward(db, dout, static_cast<int>(N), static_cast<int>(L.out));
+  if (db) backend().bias_backward(db, dout, static_cast<int>(N), static_cast<int>(L.out));
   if (L.lora.on()) {
     if (!inp) fail("internal: an adapter's backward needs its fp32 input");
     lora_backward(L, dinp, dout, inp, N);

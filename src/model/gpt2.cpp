@@ -7,10 +7,9 @@
 #include <cstring>
 #include <random>
 
+#include "backend/backend.hpp"
 #include "core/error.hpp"
 #include "core/sys.hpp"
-#include "kernels/gemm.hpp"
-#include "kernels/layers.hpp"
 #include "model/block.hpp"
 
 namespace instruct {
@@ -34,7 +33,7 @@ GPT2 gpt2_create(const GPT2Config& c) {
 
 GPT2 gpt2_clone_params(const GPT2& m) {
   GPT2 c = gpt2_create(m.cfg);
-  std::memcpy(c.w.params.data(), m.w.params.data(), sizeof(float) * m.w.size());
+  backend().copy(c.w.params.data(), m.w.params.data(), sizeof(float) * m.w.size());
   return c;
 }
 
@@ -51,7 +50,6 @@ void gpt2_init_random(GPT2& m, uint64_t seed) {
 }
 
 void gpt2_use_fused_grads(GPT2& m) {
-  if (m.lora.on()) fail("internal: fused gradients are for full fine-tuning");
   std::vector<ParamSpec> remap = m.w.table;
   m.layer_specs.assign(m.cfg.n_layer, {0, 0});
   std::vector<int> layer_of(remap.size(), -1);
@@ -84,9 +82,9 @@ void gpt2_use_fused_grads(GPT2& m) {
   m.g = param_views(m.fused_grads.data(), remap, m.cfg);
 }
 
-void gpt2_zero_grad(GPT2& m) {
+void gpt2_zero_grad(GPT2& m, LoraAdapter* lora) {
   if (m.fp32_released) fail("internal: training a model whose fp32 linears were released");
-  if (m.lora.on()) return lora_zero_grads(m.lora);
+  if (lora && lora->on()) return lora_zero_grads(*lora);
   if (m.fused_grads.size()) return m.fused_grads.zero();
   const bool fresh = !m.w.has_grads();
   param_block_zero_grads(m.w);
@@ -103,7 +101,7 @@ void bf16_cast(GPT2& m, int64_t first, int64_t last) {
     t.plain.resize(n);
     t.views = param_views(t.plain.data(), m.w.table, m.cfg);
   }
-  to_bf16(t.plain.data() + first, m.w.params.data() + first, last - first);
+  backend().to_bf16(t.plain.data() + first, m.w.params.data() + first, last - first);
 }
 
 }  // namespace
@@ -254,41 +252,41 @@ int64_t gpt2_activation_bytes(const GPT2Config& c, int B, int T, bool recompute,
 }
 
 namespace {
-// Whether a kept forward holds its GEMM inputs in bf16.
-bool half_inputs(const GPT2& m, const GPT2Step& st) {
-  return st.half_inputs && gpt2_precision(m).training && !m.lora.on();
+// Whether a kept forward holds its GEMM inputs in bf16 (not with an adapter: its path is fp32).
+bool half_inputs(ModelRef m, const GPT2Step& st) {
+  return st.half_inputs && gpt2_precision(m.base).training && !m.lora();
 }
 }  // namespace
 
-void gpt2_reserve(const GPT2& m, GPT2Step& st, int B, int T) {
-  const int64_t n = gpt2_activation_bytes(m.cfg, B, T, st.recompute, half_inputs(m, st)) /
+void gpt2_reserve(ModelRef m, GPT2Step& st, int B, int T) {
+  const int64_t n = gpt2_activation_bytes(m.cfg(), B, T, st.recompute, half_inputs(m, st)) /
                     static_cast<int64_t>(sizeof(float));
   if (st.arena.size() < n) st.arena.resize(n);
 }
 
 namespace {
 // Block l's forward over the step's packed sequences (attention within each).
-void block_run(const GPT2& m, const GPT2Step& st, int l, GPT2Activations::Layer& s, BlockActs& io,
+void block_run(ModelRef m, const GPT2Step& st, int l, GPT2Activations::Layer& s, BlockActs& io,
                const float* x) {
-  const int C = m.cfg.n_embd, NH = m.cfg.n_head;
+  const int C = m.cfg().n_embd, NH = m.cfg().n_head;
   block_forward(gpt2_block_weights(m, l), io, x, st.N, st.N, C, [&](float* atty, const float* qkv) {
     for (size_t b = 0; b < st.lens.size(); b++)  // causal attention within each sequence
-      attention_forward(atty + st.offs[b] * C, s.att + st.att_offs[b], qkv + st.offs[b] * 3 * C, 1,
-                        st.lens[b], C, NH);
+      backend().attention_forward(atty + st.offs[b] * C, s.att + st.att_offs[b],
+                                  qkv + st.offs[b] * 3 * C, 1, st.lens[b], C, NH);
   });
 }
 }  // namespace
 
-const float* gpt2_forward(const GPT2& m, GPT2Step& st, const int32_t* tokens,
+const float* gpt2_forward(ModelRef m, GPT2Step& st, const int32_t* tokens,
                           std::span<const int32_t> lens, std::span<const int32_t> rows, bool keep) {
-  const GPT2Config& c = m.cfg;
-  const int C = c.n_embd, NH = c.n_head, V = c.vocab;
+  const GPT2Config& c = m.cfg();
+  const ParamTensors& p = m.base.p;
+  const int C = c.n_embd, V = c.vocab;
   for (int32_t len : lens)
     if (len < 0 || len > c.n_ctx)
       fail("sequence length ", len, " exceeds the model context ", c.n_ctx, "; lower --max-length");
-  // bf16 training keeps the GEMMs' inputs in bf16 (not with an adapter: its path is fp32).
-  activations_layout(st, c, lens, keep,
-                     keep && st.half_inputs && gpt2_precision(m).training && !m.lora.on());
+  activations_layout(st, c, lens, keep, keep && half_inputs(m, st));
+  st.lora = m.lora();
   const int64_t N = st.N;
   for (int64_t i = 0; i < N; i++)
     if (tokens[i] < 0 || tokens[i] >= V)
@@ -300,8 +298,8 @@ const float* gpt2_forward(const GPT2& m, GPT2Step& st, const int32_t* tokens,
   const size_t nseq = lens.size();
 
   for (size_t b = 0; b < nseq; b++)  // positions restart at 0 in every sequence
-    encoder_forward(a.encoded + st.offs[b] * C, tokens + st.offs[b], m.p.wte, m.p.wpe, 1, lens[b],
-                    C);
+    backend().encoder_forward(a.encoded + st.offs[b] * C, tokens + st.offs[b], p.wte, p.wpe, 1,
+                              lens[b], C, nullptr);
   const float* residual = a.encoded;
   for (int l = 0; l < c.n_layer; l++) {
     // Kept: every layer its own buffers, for the backward. Not kept (evaluation): one layer's
@@ -317,30 +315,27 @@ const float* gpt2_forward(const GPT2& m, GPT2Step& st, const int32_t* tokens,
     block_run(m, st, l, s, io, residual);
     residual = io.res3;
   }
-  layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, residual, m.p.lnfw, m.p.lnfb, N, C);
+  backend().layernorm_forward(a.lnf, a.lnf_mean, a.lnf_rstd, residual, p.lnfw, p.lnfb, N, C);
 
   // LM head only on the selected rows: padding and masked prompts cost nothing.
   const int64_t R = static_cast<int64_t>(st.rows.size());
   if (R == 0) return a.logits;
   const float* head_in = a.lnf;
   if (R < N) {
-#pragma omp parallel for
-    for (int64_t r = 0; r < R; r++)
-      std::memcpy(a.lnf_rows + r * C, a.lnf + static_cast<int64_t>(st.rows[r]) * C,
-                  sizeof(float) * C);
+    backend().gather_rows(a.lnf_rows, a.lnf, st.rows.data(), R, C);
     head_in = a.lnf_rows;
   }
   linear_forward(gpt2_head_weights(m), a.logits, head_in, R);
   return a.logits;
 }
 
-const float* gpt2_forward(const GPT2& m, GPT2Step& st, const int32_t* inputs, int B, int T,
+const float* gpt2_forward(ModelRef m, GPT2Step& st, const int32_t* inputs, int B, int T,
                           std::span<const int32_t> rows) {
   const std::vector<int32_t> lens(B, T);
   return gpt2_forward(m, st, inputs, lens, rows, true);
 }
 
-const float* gpt2_logits(const GPT2& m, GPT2Step& s, const int32_t* inputs, int B, int T) {
+const float* gpt2_logits(ModelRef m, GPT2Step& s, const int32_t* inputs, int B, int T) {
   std::vector<int32_t> all(static_cast<size_t>(B) * T);
   for (size_t i = 0; i < all.size(); i++) all[i] = static_cast<int32_t>(i);
   return gpt2_forward(m, s, inputs, B, T, all);
@@ -361,10 +356,11 @@ XentResult xent_head(const GPT2& m, GPT2Step& s, std::span<const int32_t> row_ta
   s.have_dlogits = backward;
   if (R == 0) return r;  // with nothing selected the backward is a no-op
   if (backward) {
-    r.loss = crossentropy_forward_backward(s.a.logits, row_targets.data(), R, m.cfg.vocab,
-                                           &r.counted, denominator);
+    r.loss = backend().crossentropy_forward_backward(s.a.logits, row_targets.data(), R, m.cfg.vocab,
+                                                     &r.counted, denominator);
   } else {
-    r.loss = crossentropy_forward(s.a.logits, row_targets.data(), R, m.cfg.vocab, &r.counted);
+    r.loss =
+        backend().crossentropy_forward(s.a.logits, row_targets.data(), R, m.cfg.vocab, &r.counted);
   }
   return r;
 }
@@ -375,7 +371,7 @@ SeqLogprobs logprob_head(const GPT2& m, const GPT2Step& s, std::span<const int32
   if (static_cast<int>(labels.size()) != R || static_cast<int>(seq_of_row.size()) != R)
     fail("internal: ", labels.size(), " labels for ", R, " rows");
   std::vector<double> row_lp(R);
-  if (R) logprob_rows(row_lp.data(), s.a.logits, labels.data(), R, m.cfg.vocab);
+  if (R) backend().logprob_rows(row_lp.data(), s.a.logits, labels.data(), R, m.cfg.vocab);
   SeqLogprobs out;
   out.lp.assign(nseq, 0.0);
   out.count.assign(nseq, 0);
@@ -395,7 +391,7 @@ void logprob_head_backward(const GPT2& m, GPT2Step& s, std::span<const int32_t> 
     dout[i] = weight[k] / (mean ? static_cast<double>(r.count[k]) : 1.0);
   }
   if (!s.kept) fail("internal: a loss gradient after a forward that kept no activations");
-  if (R) logprob_rows_backward(s.a.logits, labels.data(), dout.data(), R, m.cfg.vocab);
+  if (R) backend().logprob_rows_backward(s.a.logits, labels.data(), dout.data(), R, m.cfg.vocab);
   s.have_dlogits = true;
 }
 
@@ -408,8 +404,8 @@ int loss_row_length(const int32_t* row_targets, int T, bool pack) {
   return len;
 }
 
-XentResult gpt2_loss(const GPT2& m, GPT2Step& s, const int32_t* inputs, const int32_t* targets,
-                     int B, int T, bool backward, int64_t denominator, bool pack) {
+XentResult gpt2_loss(ModelRef m, GPT2Step& s, const int32_t* inputs, const int32_t* targets, int B,
+                     int T, bool backward, int64_t denominator, bool pack) {
   std::vector<int32_t> lens, tokens, rows, row_targets;
   for (int b = 0; b < B; b++) {
     const int32_t* tg = targets + static_cast<int64_t>(b) * T;
@@ -424,14 +420,16 @@ XentResult gpt2_loss(const GPT2& m, GPT2Step& s, const int32_t* inputs, const in
     lens.push_back(len);
   }
   gpt2_forward(m, s, tokens.data(), lens, rows, backward);  // an evaluation keeps no activations
-  return xent_head(m, s, row_targets, backward, denominator);
+  return xent_head(m.base, s, row_targets, backward, denominator);
 }
 
 void gpt2_backward(GPT2& m, GPT2Step& st, const GradReady* ready) {
   if (!st.have_dlogits) fail("internal: gpt2_backward without a loss head's gradient");
   const bool fused = m.fused_grads.size() > 0;
   if (fused != (ready != nullptr)) fail("internal: fused gradients and a GradReady go together");
-  if (!fused && !gpt2_trainable(m).has_grads()) gpt2_zero_grad(m);
+  LoraAdapter* lora = st.lora;  // the forward's adapter (null: the base trains)
+  if (!fused && !gpt2_trainable(m, lora).has_grads()) gpt2_zero_grad(m, lora);
+  const ModelRef run(m, lora);
   const GPT2Config& c = m.cfg;
   const int C = c.n_embd, NH = c.n_head;
   const int64_t BT = st.N, R = static_cast<int64_t>(st.rows.size());
@@ -439,7 +437,7 @@ void gpt2_backward(GPT2& m, GPT2Step& st, const GradReady* ready) {
   GPT2Activations& a = st.a;
   // The base's gradients, or (LoRA: the base is frozen) none: every dW GEMM, bias and LayerNorm
   // gradient of the base is skipped, and so is the first layer's input gradient.
-  const bool base = !m.lora.on();
+  const bool base = !lora;
   ParamTensors none{};
   none.layers.resize(c.n_layer);
   const ParamTensors& g = base ? m.g : none;
@@ -450,21 +448,21 @@ void gpt2_backward(GPT2& m, GPT2Step& st, const GradReady* ready) {
   const float* head_in = compact ? a.lnf_rows : a.lnf;
   float* dlnf = a.tmp_btc;
   float* drows = compact ? a.dqkv : dlnf;  // dqkv is free until the first layer's backward
-  linear_backward(gpt2_head_weights(m), drows, g.lm_head, nullptr, a.logits, head_in, R);
-  if (compact) {
-    std::memset(dlnf, 0, sizeof(float) * BT * C);
-    for (int64_t r = 0; r < R; r++)
-      std::memcpy(dlnf + static_cast<int64_t>(st.rows[r]) * C, drows + r * C, sizeof(float) * C);
+  linear_backward(gpt2_head_weights(run), drows, g.lm_head, nullptr, a.logits, head_in, R);
+  if (compact) {  // back to the rows they came from; the others' gradient is zero
+    backend().zero(dlnf, sizeof(float) * BT * C);
+    backend().scatter_rows(dlnf, drows, st.rows.data(), R, C);
   }
   const bool recompute = st.recompute;
   auto block_output = [&](int l) { return recompute ? st.block_out[l] : a.layers[l].residual3; };
   const float* last = c.n_layer ? block_output(c.n_layer - 1) : a.encoded;
-  std::memset(a.dres, 0, sizeof(float) * BT * C);
-  layernorm_backward(a.dres, g.lnfw, g.lnfb, dlnf, last, m.p.lnfw, a.lnf_mean, a.lnf_rstd, BT, C);
+  backend().zero(a.dres, sizeof(float) * BT * C);
+  backend().layernorm_backward(a.dres, g.lnfw, g.lnfb, dlnf, last, m.p.lnfw, a.lnf_mean, a.lnf_rstd,
+                               BT, C);
 
   // dres holds dloss/d(layer output); each residual passes it through unchanged.
   for (int l = c.n_layer - 1; l >= 0; l--) {
-    const BlockWeights w = gpt2_block_weights(m, l);
+    const BlockWeights w = gpt2_block_weights(run, l);
     const LayerTensors& dw = g.layers[l];
     GPT2Activations::Layer& s = a.layers[recompute ? 0 : l];
     const float* residual = l == 0 ? a.encoded : block_output(l - 1);
@@ -473,43 +471,46 @@ void gpt2_backward(GPT2& m, GPT2Step& st, const GradReady* ready) {
       BlockActs io{s.ln1,     s.ln1_mean, s.ln1_rstd, s.qkv,    s.atty,     s.residual2,
                    s.ln2,     s.ln2_mean, s.ln2_rstd, s.fch,    s.fch_gelu, s.residual3,
                    a.tmp_btc, s.ln1_16,   s.atty16,   s.ln2_16, s.fchg16};
-      block_run(m, st, l, s, io, residual);
+      block_run(run, st, l, s, io, residual);
     }
     const auto [first, end] = fused ? m.layer_specs[l] : std::pair<size_t, size_t>{0, 0};
     float* layer_grads =
         fused ? m.fused_grads.data() + m.fused_grads.size() -
                     (m.w.table[end - 1].offset + m.w.table[end - 1].numel - m.w.table[first].offset)
               : nullptr;
-    if (fused) std::fill(layer_grads, m.fused_grads.data() + m.fused_grads.size(), 0.0f);
+    if (fused)
+      backend().zero(layer_grads,
+                     sizeof(float) * (m.fused_grads.data() + m.fused_grads.size() - layer_grads));
     // MLP
     // With bf16 activations the fp32 GEMM inputs are shared scratch (stale here): the bf16 ones.
     const bool h = st.bf16_acts;
     linear_backward(w.fcproj, a.dfch_gelu, dw.fcprojw, dw.fcprojb, a.dres, h ? nullptr : s.fch_gelu,
                     BT, false, s.fchg16);
-    std::memset(a.dfch, 0, sizeof(float) * BT * 4 * C);
-    gelu_backward(a.dfch, s.fch, a.dfch_gelu, BT * 4 * C);
+    backend().zero(a.dfch, sizeof(float) * BT * 4 * C);
+    backend().gelu_backward(a.dfch, s.fch, a.dfch_gelu, BT * 4 * C);
     linear_backward(w.fc, dbtc, dw.fcw, dw.fcb, a.dfch, h ? nullptr : s.ln2, BT, false, s.ln2_16);
-    layernorm_backward(a.dres, dw.ln2w, dw.ln2b, dbtc, s.residual2, w.ln2w, s.ln2_mean, s.ln2_rstd,
-                       BT, C);
+    backend().layernorm_backward(a.dres, dw.ln2w, dw.ln2b, dbtc, s.residual2, w.ln2w, s.ln2_mean,
+                                 s.ln2_rstd, BT, C);
     // attention
     linear_backward(w.attproj, dbtc, dw.attprojw, dw.attprojb, a.dres, h ? nullptr : s.atty, BT,
                     false, s.atty16);
-    std::memset(a.dqkv, 0, sizeof(float) * BT * 3 * C);
+    backend().zero(a.dqkv, sizeof(float) * BT * 3 * C);
     for (size_t b = 0; b < nseq; b++)
-      attention_backward(a.dqkv + st.offs[b] * 3 * C, dbtc + st.offs[b] * C,
-                         s.qkv + st.offs[b] * 3 * C, s.att + st.att_offs[b], 1, st.lens[b], C, NH);
+      backend().attention_backward(a.dqkv + st.offs[b] * 3 * C, dbtc + st.offs[b] * C,
+                                   s.qkv + st.offs[b] * 3 * C, s.att + st.att_offs[b], 1,
+                                   st.lens[b], C, NH);
     const bool need_dinp = base || l > 0;  // below the first layer only the frozen embeddings
     linear_backward(w.qkv, need_dinp ? dbtc : nullptr, dw.qkvw, dw.qkvb, a.dqkv,
                     h ? nullptr : s.ln1, BT, false, s.ln1_16);
     if (need_dinp)
-      layernorm_backward(a.dres, dw.ln1w, dw.ln1b, dbtc, residual, w.ln1w, s.ln1_mean, s.ln1_rstd,
-                         BT, C);
+      backend().layernorm_backward(a.dres, dw.ln1w, dw.ln1b, dbtc, residual, w.ln1w, s.ln1_mean,
+                                   s.ln1_rstd, BT, C);
     if (fused) (*ready)(first, end, layer_grads);  // layer l's gradients are final
   }
   if (!base) return;
   for (size_t b = 0; b < nseq; b++)
-    encoder_backward(g.wte, g.wpe, a.dres + st.offs[b] * C, st.inputs.data() + st.offs[b], 1,
-                     st.lens[b], C);
+    backend().encoder_backward(g.wte, g.wpe, a.dres + st.offs[b] * C, st.inputs.data() + st.offs[b],
+                               1, st.lens[b], C);
   if (!fused) return;
   // The tensors outside the layers: final now (wte's head and embedding parts both added).
   int64_t off = 0;
@@ -520,19 +521,18 @@ void gpt2_backward(GPT2& m, GPT2Step& st, const GradReady* ready) {
   }
 }
 
-void gpt2_merge_lora(GPT2& m) {
-  if (!m.lora.on()) return;
+void gpt2_merge_lora(GPT2& m, LoraAdapter& adapter) {
+  if (!adapter.on()) return;
   const GPT2Config& c = m.cfg;
-  if (c.tied && m.lora.linear(c.n_layer, kLoraHead).on()) {  // the head gets its own copy of wte
+  if (c.tied && adapter.linear(c.n_layer, kLoraHead).on()) {  // the head gets its own copy of wte
     GPT2Config u = c;
     u.tied = false;
     GPT2 untied = gpt2_create(u);
     for (const ParamSpec& s : untied.w.table) {
       const ParamSpec& from = m.w.spec(s.fallback.empty() ? s.name : s.fallback);
-      std::memcpy(untied.w.params.data() + s.offset, m.w.params.data() + from.offset,
-                  sizeof(float) * s.numel);
+      backend().copy(untied.w.params.data() + s.offset, m.w.params.data() + from.offset,
+                     sizeof(float) * s.numel);
     }
-    untied.lora = std::move(m.lora);
     m = std::move(untied);
   }
   const Precision prec = gpt2_precision(m);
@@ -549,19 +549,19 @@ void gpt2_merge_lora(GPT2& m) {
       if (L.w.layout == WeightLayout::kConv1D) {   // W [in, out]: columns j*op.. += Aj^T Bj^T
         GemmArgs g{L.in, op, r, true, true, true};
         g.ldc = L.out;
-        gemm(W + j * op, Aj, Bj, nullptr, g);
+        backend().gemm_f32(W + j * op, Aj, Bj, nullptr, g);
       } else {  // W [out, in]: rows j*op.. += Bj Aj
-        gemm(W + j * op * L.in, Bj, Aj, nullptr, {op, L.in, r, false, false, true});
+        backend().gemm_f32(W + j * op * L.in, Bj, Aj, nullptr, {op, L.in, r, false, false, true});
       }
     }
   };
   for (int l = 0; l < c.n_layer; l++) {
-    const BlockWeights w = gpt2_block_weights(m, l);
+    const BlockWeights w = gpt2_block_weights({m, &adapter}, l);
     LayerTensors& p = m.p.layers[l];
     fold(p.qkvw, w.qkv), fold(p.attprojw, w.attproj), fold(p.fcw, w.fc), fold(p.fcprojw, w.fcproj);
   }
-  fold(m.p.lm_head, gpt2_head_weights(m));
-  m.lora = LoraAdapter{};
+  fold(m.p.lm_head, gpt2_head_weights({m, &adapter}));
+  adapter = LoraAdapter{};
   gpt2_set_precision(m, prec);
 }
 

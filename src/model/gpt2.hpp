@@ -1,5 +1,6 @@
 // GPT-2 forward and backward on the CPU, layer by layer (llm.c), kept apart in three parts:
-// - GPT2: the config and the parameter block (+ views, + an optional bf16 copy for inference);
+// - GPT2: the config and the parameter block (+ views, + the linears in other precisions);
+// - ModelRef: what a forward runs, a GPT2 and optionally a LoRA adapter on top (an argument);
 // - GPT2Step: one forward's activations and what its backward needs (owned by the caller);
 // - loss heads after the forward: the forward yields logits on the rows asked for, a head turns
 //   them into a loss and, in place, into dloss/dlogits for the backward.
@@ -11,6 +12,7 @@
 #include <span>
 #include <vector>
 
+#include "backend/backend.hpp"
 #include "core/buffer.hpp"
 #include "model/block.hpp"
 #include "model/config.hpp"
@@ -28,9 +30,6 @@ struct GPT2 {
   // parameters change (once per optimizer step).
   TypedWeights typed;
   bool fp32_released = false;  // gpt2_release_fp32_linears ran: inference in `typed` only
-  // A LoRA adapter (off unless its rank is set): when on, the base is frozen, the adapter's block
-  // is what trains, and every adapted linear adds its delta through the seam.
-  LoraAdapter lora;
   // The fused update's gradients (gpt2_use_fused_grads): the tensors outside the layers, then one
   // layer's worth that every layer's gradient views share; w.grads stays empty.
   Buffer fused_grads;
@@ -41,19 +40,32 @@ struct GPT2 {
 // The fused update: gpt2_backward calls it with a table range [first, end) of the model's tensors
 // whose gradients are final (each layer's as its backward ends; the embeddings, the final LayerNorm
 // and an untied head at the very end), and those gradients laid out back to back.
+// What a forward runs: a base model and, when given, a LoRA adapter on top of it. The adapter is an
+// argument, not part of the model: one base runs with its adapter (a policy) and without it (DPO's
+// reference) at the same time, nothing swapped. With an adapter the base is frozen: the adapter's
+// block is what trains, and every adapted linear adds its delta through the seam. A bare GPT2
+// converts to one (no adapter); an adapter that is off (rank 0) counts as none.
+struct ModelRef {
+  const GPT2& base;
+  LoraAdapter* adapter;  // may be off, or turned on later (a trainer's, loaded after its objective)
+  ModelRef(const GPT2& m, LoraAdapter* a = nullptr) : base(m), adapter(a) {}  // NOLINT: implicit
+  LoraAdapter* lora() const { return adapter && adapter->on() ? adapter : nullptr; }
+  const GPT2Config& cfg() const { return base.cfg; }
+};
+
 using GradReady = std::function<void(size_t first, size_t end, const float* grads)>;
 // Gradients for the fused update (full fine-tuning): room for the tensors outside the layers and
 // one layer, instead of the whole model. Every backward then needs a GradReady.
 void gpt2_use_fused_grads(GPT2& m);
 
 GPT2 gpt2_create(const GPT2Config& c);  // parameters zeroed, no gradients
-// A frozen copy of the parameters (no gradients, no bf16 copy, no adapter): a DPO reference.
+// A frozen copy of the parameters (no gradients, no bf16 copy): a DPO reference.
 GPT2 gpt2_clone_params(const GPT2& m);
 // normal(0, 0.02) for weights and embeddings, zero biases, ones for LayerNorm scales.
 void gpt2_init_random(GPT2& m, uint64_t seed);
 // Allocates the trainable parameters' gradients on first use (and their views), then zeroes them:
-// the adapter's with LoRA (the frozen base never gets any), else the model's.
-void gpt2_zero_grad(GPT2& m);
+// the adapter's when there is one (the frozen base never gets any), else the model's.
+void gpt2_zero_grad(GPT2& m, LoraAdapter* lora = nullptr);
 // How the linear layers run (model/weights): fp32; bf16 for training (a plain copy every GEMM
 // reads, forward and backward); bf16 or Q8_0 for inference (each linear made once for the forward
 // GEMM). Makes (or refreshes, or with kFp32 drops) the copies.
@@ -78,19 +90,20 @@ inline const TypedWeights* gpt2_typed(const GPT2& m) {
 }
 // What the model's linear layers are made of, for layer l and for the head: fp32 or typed weights,
 // plus the adapter when there is one.
-inline BlockWeights gpt2_block_weights(const GPT2& m, int l) {
-  return block_weights(m.cfg, m.p, gpt2_typed(m), &m.lora, l);
+inline BlockWeights gpt2_block_weights(ModelRef m, int l) {
+  return block_weights(m.base.cfg, m.base.p, gpt2_typed(m.base), m.lora(), l);
 }
-inline Linear gpt2_head_weights(const GPT2& m) {
-  return head_weights(m.cfg, m.p, gpt2_typed(m), &m.lora);
+inline Linear gpt2_head_weights(ModelRef m) {
+  return head_weights(m.base.cfg, m.base.p, gpt2_typed(m.base), m.lora());
 }
-// The parameters that train: the adapter's block with LoRA (the base is frozen), else the model's.
-inline ParamBlock& gpt2_trainable(GPT2& m) {
-  return m.lora.on() ? m.lora.w : m.w;
+// The parameters that train: the adapter's block when there is one (the base is frozen), else the
+// model's.
+inline ParamBlock& gpt2_trainable(GPT2& m, LoraAdapter* lora = nullptr) {
+  return lora && lora->on() ? lora->w : m.w;
 }
 // Folds the adapter into the base weights (W += alpha * A^T B^T in W's layout, piece by piece) and
-// drops it. A head adapter on a tied model unties the head first (wte stays the base's).
-void gpt2_merge_lora(GPT2& m);
+// leaves it off. A head adapter on a tied model unties the head first (wte stays the base's).
+void gpt2_merge_lora(GPT2& m, LoraAdapter& adapter);
 
 struct GPT2Activations {
   struct Layer {
@@ -119,7 +132,7 @@ struct GPT2Activations {
 // One forward's activations (an arena grown to the largest batch seen) and what its backward needs.
 // A batch is sequences packed back to back (no padding); (B,T) is B sequences of length T.
 struct GPT2Step {
-  Buffer arena;
+  DeviceBuffer arena;  // the backend's memory
   GPT2Activations a;
   std::vector<int32_t> lens;            // tokens of each sequence
   std::vector<int64_t> offs, att_offs;  // where each sequence starts: tokens, attention maps
@@ -136,20 +149,21 @@ struct GPT2Step {
   // use: the same numbers, more memory and conversions; tests compare the two).
   bool half_inputs = true;
   bool bf16_acts = false;  // the last forward kept its GEMM inputs in bf16 (Layer::ln1_16, ...)
+  LoraAdapter* lora = nullptr;  // the last forward's adapter: its backward accumulates into it
 };
 
 // Forward over sequences packed back to back (tokens: sum(lens) ids; positions restart at 0 in
 // each, attention stays within each); returns the logits (R,V) of the given rows (packed indices,
 // ascending), valid until the next forward. Without `keep` (evaluation, generation) the layers
 // share one set of buffers: less memory and traffic, and no backward can follow.
-const float* gpt2_forward(const GPT2& m, GPT2Step& s, const int32_t* tokens,
+const float* gpt2_forward(ModelRef m, GPT2Step& s, const int32_t* tokens,
                           std::span<const int32_t> lens, std::span<const int32_t> rows,
                           bool keep = true);
 // The same over a dense (B,T) batch (rows are b*T+t).
-const float* gpt2_forward(const GPT2& m, GPT2Step& s, const int32_t* inputs, int B, int T,
+const float* gpt2_forward(ModelRef m, GPT2Step& s, const int32_t* inputs, int B, int T,
                           std::span<const int32_t> rows);
 // Every row's logits (B*T,V).
-const float* gpt2_logits(const GPT2& m, GPT2Step& s, const int32_t* inputs, int B, int T);
+const float* gpt2_logits(ModelRef m, GPT2Step& s, const int32_t* inputs, int B, int T);
 
 // The mean cross-entropy head over the rows of the last forward, targets one per row (ignore
 // -100). With `backward`, a.logits becomes dloss/dlogits, divided by `denominator` when > 0
@@ -181,9 +195,8 @@ void logprob_head_backward(const GPT2& m, GPT2Step& s, std::span<const int32_t> 
 // cross-entropy head. With `pack` (the default) each row runs only up to its last counted target,
 // packed without padding: the same loss and gradients to fp32 rounding, and less work (about a
 // quarter of the reference's tokens are padding).
-XentResult gpt2_loss(const GPT2& m, GPT2Step& s, const int32_t* inputs, const int32_t* targets,
-                     int B, int T, bool backward = false, int64_t denominator = 0,
-                     bool pack = true);
+XentResult gpt2_loss(ModelRef m, GPT2Step& s, const int32_t* inputs, const int32_t* targets, int B,
+                     int T, bool backward = false, int64_t denominator = 0, bool pack = true);
 // The tokens gpt2_loss runs of one padded row: with `pack` up to its last counted target, else T.
 int loss_row_length(const int32_t* row_targets, int T, bool pack);
 
@@ -192,11 +205,11 @@ int64_t gpt2_activation_bytes(const GPT2Config& c, int B, int T, bool recompute 
                               bool bf16 = false);
 // Grows the step's arena once to what a kept forward of B sequences of T tokens needs (with the
 // step's recomputation and the model's precision), so no later step reallocates it.
-void gpt2_reserve(const GPT2& m, GPT2Step& st, int B, int T);
+void gpt2_reserve(ModelRef m, GPT2Step& st, int B, int T);
 // Backward of the last forward, from the dlogits a head left; accumulates (+=) into the trainable
-// parameters' gradients (with LoRA the adapter's only: no weight-gradient GEMM for a frozen
-// weight). With fused gradients, `ready` gets each range as it is final (and may update those
-// weights).
+// parameters' gradients (with the forward's adapter that adapter's only: no weight-gradient GEMM
+// for a frozen weight). With fused gradients, `ready` gets each range as it is final (and may
+// update those weights).
 void gpt2_backward(GPT2& m, GPT2Step& s, const GradReady* ready = nullptr);
 
 }  // namespace instruct

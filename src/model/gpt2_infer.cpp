@@ -4,11 +4,11 @@
 
 #include <omp.h>
 
-#include <cstring>
+#include <type_traits>
 
+#include "backend/backend.hpp"
 #include "core/error.hpp"
 #include "kernels/gemm.hpp"
-#include "kernels/layers.hpp"
 #include "model/block.hpp"
 
 namespace instruct {
@@ -43,8 +43,8 @@ void kv_cache_copy(KVCache& kv, int32_t from, int32_t to) {
       const int64_t base = l * kv.slots * L.slot_stride() + h * L.head_stride();
       const int64_t src = (base + from * L.slot_stride()) * eb,
                     dst = (base + to * L.slot_stride()) * eb;
-      std::memcpy(K + dst, K + src, n * eb);
-      std::memcpy(V + dst, V + src, n * eb);
+      backend().copy(K + dst, K + src, n * eb);
+      backend().copy(V + dst, V + src, n * eb);
     }
   kv.len[to] = kv.len[from];
 }
@@ -76,8 +76,10 @@ void scratch_reserve(InferScratch& s, const GPT2Config& c, int64_t rows, int64_t
 
 }  // namespace
 
-const float* gpt2_infer(GPT2& m, KVCache& kv, InferScratch& s, std::span<const SeqChunk> chunks) {
-  const GPT2Config& c = m.cfg;
+const float* gpt2_infer(ModelRef m, KVCache& kv, InferScratch& s,
+                        std::span<const SeqChunk> chunks) {
+  const GPT2Config& c = m.cfg();
+  const ParamTensors& p = m.base.p;
   const int64_t C = c.n_embd, V = c.vocab;
   int64_t N = 0, K = 0;
   for (const SeqChunk& ch : chunks) {
@@ -101,12 +103,9 @@ const float* gpt2_infer(GPT2& m, KVCache& kv, InferScratch& s, std::span<const S
     }
     for (int32_t j = ch.logits; j >= 1; j--) s.last[k++] = static_cast<int32_t>(r - j);
   }
-#pragma omp parallel for
-  for (int64_t i = 0; i < N; i++) {
-    const float* te = m.p.wte + static_cast<int64_t>(s.tok[i]) * C;
-    const float* pe = m.p.wpe + static_cast<int64_t>(s.pos[i]) * C;
-    for (int64_t j = 0; j < C; j++) s.x[i * C + j] = te[j] + pe[j];
-  }
+  const Backend& be = backend();
+  be.encoder_forward(s.x, s.tok.data(), p.wte, p.wpe, 1, static_cast<int>(N), static_cast<int>(C),
+                     s.pos.data());
   const int64_t layer_stride = static_cast<int64_t>(kv.slots) * kv.layout.slot_stride();
   // The residual stream stays in s.x (res2 and res3 point at it); the other buffers are reused.
   BlockActs io{s.ln,   s.mean, s.rstd, s.qkv,  s.atty, s.x,  s.ln,
@@ -114,9 +113,16 @@ const float* gpt2_infer(GPT2& m, KVCache& kv, InferScratch& s, std::span<const S
   for (int l = 0; l < c.n_layer; l++) {
     auto attend = [&](auto* kc, auto* vc) {
       return [&, kc, vc](float* atty, const float* qkv) {
-        kv_store(kc, vc, qkv, s.slot.data(), s.pos.data(), static_cast<int>(N), kv.layout);
-        attention_cached(atty, qkv, kc, vc, s.slot.data(), s.pos.data(), static_cast<int>(N),
-                         kv.layout, s.attn);
+        const int n = static_cast<int>(N);
+        if constexpr (std::is_same_v<decltype(kc), float*>) {
+          be.kv_store_f32(kc, vc, qkv, s.slot.data(), s.pos.data(), n, kv.layout);
+          be.attention_cached_f32(atty, qkv, kc, vc, s.slot.data(), s.pos.data(), n, kv.layout,
+                                  s.attn);
+        } else {
+          be.kv_store_bf16(kc, vc, qkv, s.slot.data(), s.pos.data(), n, kv.layout);
+          be.attention_cached_bf16(atty, qkv, kc, vc, s.slot.data(), s.pos.data(), n, kv.layout,
+                                   s.attn);
+        }
       };
     };
     const BlockWeights w = gpt2_block_weights(m, l);
@@ -129,9 +135,9 @@ const float* gpt2_infer(GPT2& m, KVCache& kv, InferScratch& s, std::span<const S
                     attend(kv.k.data() + l * layer_stride, kv.v.data() + l * layer_stride));
     }
   }
-  for (int64_t i = 0; i < K; i++) std::memcpy(s.ln + i * C, s.x + s.last[i] * C, sizeof(float) * C);
-  layernorm_forward(s.lastx, s.mean, s.rstd, s.ln, m.p.lnfw, m.p.lnfb, static_cast<int>(K),
-                    static_cast<int>(C));
+  be.gather_rows(s.ln, s.x, s.last.data(), K, C);
+  be.layernorm_forward(s.lastx, s.mean, s.rstd, s.ln, p.lnfw, p.lnfb, static_cast<int>(K),
+                       static_cast<int>(C));
   linear_forward(gpt2_head_weights(m), s.logits, s.lastx, K);
   for (const SeqChunk& ch : chunks) kv.len[ch.slot] += ch.n;
   return s.logits;

@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "backend/backend.hpp"
 #include "core/buffer.hpp"
 #include "kernels/attention_cached.hpp"
 #include "model/gpt2.hpp"
@@ -18,7 +19,7 @@ struct KVCache {
   int32_t slots = 0;
   KVLayout layout;
   bool bf16 = false;         // entries in bf16 (uint16_t words in the buffers), else fp32
-  Buffer k, v;               // (n_layer, slots, n_head, max_len, head_size) entries
+  DeviceBuffer k, v;         // (n_layer, slots, n_head, max_len, head_size) entries
   std::vector<int32_t> len;  // tokens cached per slot
   int64_t entry_bytes() const { return bf16 ? 2 : 4; }
 };
@@ -38,15 +39,15 @@ struct SeqChunk {
 };
 
 struct InferScratch {
-  Buffer buf;
+  DeviceBuffer buf;
   int64_t rows = 0, chunks = 0;  // capacity (chunks: logit rows)
   std::vector<int32_t> slot, pos, tok, last;
   float *x, *ln, *mean, *rstd, *qkv, *atty, *tmp, *fch, *fchg, *attn, *lastx, *logits;
 };
 
-// Runs the chunks through the model, appends them to the cache, and returns logits (rows, V): each
-// chunk's `logits` rows in turn, for its last tokens in order (one row per chunk by default; valid
-// until the next call).
-const float* gpt2_infer(GPT2& m, KVCache& kv, InferScratch& s, std::span<const SeqChunk> chunks);
+// Runs the chunks through the model (and its adapter, when it has one), appends them to the cache,
+// and returns logits (rows, V): each chunk's `logits` rows in turn, for its last tokens in order
+// (one row per chunk by default; valid until the next call).
+const float* gpt2_infer(ModelRef m, KVCache& kv, InferScratch& s, std::span<const SeqChunk> chunks);
 
 }  // namespace instruct

@@ -70,11 +70,12 @@ GPT2Config shrunk(GPT2Config c, int layers, int vocab) {
 
 struct ProbeModel {
   GPT2 m;
+  LoraAdapter lora;
   GPT2Step s;
   ProbeModel(const GPT2Config& c, int vocab, const ProbeOptions& o, int layers = 1)
       : m(gpt2_create(shrunk(c, layers, vocab))) {
-    if (o.lora.on()) m.lora = lora_create(m.cfg, o.lora);
-    gpt2_zero_grad(m);
+    if (o.lora.on()) lora = lora_create(m.cfg, o.lora);
+    gpt2_zero_grad(m, &lora);
     gpt2_set_precision(m, o.bf16 ? kBf16Training : kFp32);
     s.recompute = o.recompute;
   }
@@ -84,7 +85,7 @@ struct ProbeModel {
     double t = 0;
     for (int k = 0; k < 3; k++) {
       Timer timer;
-      gpt2_loss(m, s, b.inputs.data(), b.targets.data(), b.B, b.T, backward, 0, true);
+      gpt2_loss({m, &lora}, s, b.inputs.data(), b.targets.data(), b.B, b.T, backward, 0, true);
       if (backward) gpt2_backward(m, s);
       const double seconds = timer.seconds();
       t = k == 1 ? seconds : k == 2 ? std::min(t, seconds) : t;

@@ -164,7 +164,7 @@ EvalReport eval_run(const EvalOptions& o, std::ostream& out, std::ostream& log) 
     const McTask& task = tasks[t];
     Timer scored;
     const auto ll =
-        loglik_score(im.model, reqs[t], lo, [&](int64_t n) { bar.update(done + n, task.name); });
+        loglik_score(im.ref(), reqs[t], lo, [&](int64_t n) { bar.update(done + n, task.name); });
     scoring += scored.seconds();
     done += static_cast<int64_t>(items[t].size());
     std::vector<double> acc, acc_norm;

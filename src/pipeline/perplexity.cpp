@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "backend/backend.hpp"
 #include "core/error.hpp"
 #include "core/progress.hpp"
 #include "core/sys.hpp"
@@ -13,7 +14,6 @@
 #include "data/prepared.hpp"
 #include "io/dataset_source.hpp"
 #include "kernels/gemm.hpp"
-#include "kernels/layers.hpp"
 #include "model/gpt2_infer.hpp"
 
 namespace instruct {
@@ -26,8 +26,8 @@ PerplexityReport perplexity_run(const PerplexityOptions& o, std::ostream& out, s
   if (entries.empty())
     fail("the ", o.split, " split of ", ds.path.string(), " has no entries; pick another --split");
   InferModel im = infer_model_load(o.infer, log);  // after the data: its errors come first
-  GPT2& m = im.model;
-  const int32_t eot = 50256, n_ctx = m.cfg.n_ctx;
+  const ModelRef m = im.ref();
+  const int32_t eot = 50256, n_ctx = m.cfg().n_ctx;
   // The reference's sequences: the full text and one <|endoftext|>, cut to the context.
   std::vector<std::vector<int32_t>> seqs;
   for (Example& e : examples_build(entries, *im.tmpl, im.bpe)) {
@@ -42,7 +42,7 @@ PerplexityReport perplexity_run(const PerplexityOptions& o, std::ostream& out, s
   constexpr int32_t kBatch = 8;
   int32_t longest = 0;
   for (const auto& s : seqs) longest = std::max(longest, static_cast<int32_t>(s.size()));
-  KVCache kv = kv_cache_create(m.cfg, kBatch, longest, gpt2_precision(m).kv);
+  KVCache kv = kv_cache_create(m.cfg(), kBatch, longest, gpt2_precision(m.base).kv);
   InferScratch scratch;
   Progress bar(log, "entries", static_cast<int64_t>(seqs.size()), 10);
   bar.set_eta_after(2 * kBatch);  // the first batch pays for the warm-up
@@ -63,7 +63,8 @@ PerplexityReport perplexity_run(const PerplexityOptions& o, std::ostream& out, s
     }
     const float* logits = gpt2_infer(m, kv, scratch, chunks);
     lp.resize(labels.size());
-    logprob_rows(lp.data(), logits, labels.data(), static_cast<int>(labels.size()), m.cfg.vocab);
+    backend().logprob_rows(lp.data(), logits, labels.data(), static_cast<int>(labels.size()),
+                           m.cfg().vocab);
     for (double v : lp) nll -= v;
     count += static_cast<int64_t>(labels.size());
     bar.update(static_cast<int64_t>(e), "");

@@ -45,7 +45,7 @@ InferModel infer_model_load(const InferOptions& o, std::ostream& log) {
   ModelRecipe recipe;
   if ((fs::is_directory(o.model.model) || gguf_path(o.model.model)) && o.model.init.empty())
     recipe = model_recipe(o.model.model);
-  im.model = model_resolve(o.model, log);
+  im.model = model_resolve(o.model, log, &im.adapter);
   im.tmpl = &template_find(o.template_name.empty() ? recipe.template_name : o.template_name);
   if (!o.tokenizer.empty() && !fs::exists(o.tokenizer))
     fail("--tokenizer ", o.tokenizer.string(),
@@ -116,7 +116,7 @@ std::vector<int32_t> encode_prompt(InferModel& im, const std::string& text) {
 std::string infer_answer(InferModel& im, const Entry& e, const GenerateOptions& gen) {
   const std::string prompt = im.tmpl->prompt(e);
   std::vector<int32_t> all = encode_prompt(im, prompt);
-  generate_batch(im.model, {all}, gen, nullptr, [&](size_t, std::vector<int32_t>& out) {
+  generate_batch(im.ref(), {all}, gen, nullptr, [&](size_t, std::vector<int32_t>& out) {
     all.insert(all.end(), out.begin(), out.end());
   });
   return response_extract(bpe_decode(im.bpe, all), prompt, *im.tmpl);
@@ -139,7 +139,7 @@ GenerateStats generate_run(const GenerateRunOptions& o, std::ostream& out, std::
   }
   ResponseStream stream(im.bpe, marker, out);
   const GenerateStats st = generate_batch(
-      im.model, {encode_prompt(im, text)}, o.infer.gen, [&](size_t, int32_t t) { stream.push(t); },
+      im.ref(), {encode_prompt(im, text)}, o.infer.gen, [&](size_t, int32_t t) { stream.push(t); },
       nullptr);
   stream.finish();
   if (o.infer.stats) stats_print(st, im.model, log);
@@ -213,7 +213,7 @@ RespondReport respond_run(const RespondOptions& o, std::ostream& log) {
   size_t finished = rep.skipped;
   int64_t tokens = 0;
   rep.stats = generate_batch(
-      im.model, prompts, o.infer.gen, [&](size_t, int32_t) { tokens++; },
+      im.ref(), prompts, o.infer.gen, [&](size_t, int32_t) { tokens++; },
       [&](size_t k, std::vector<int32_t>& gen) {
         std::vector<int32_t> all = prompts[k];
         all.insert(all.end(), gen.begin(), gen.end());
@@ -264,7 +264,7 @@ void chat_run(const InferOptions& o, std::istream& in, std::ostream& out, bool i
     if (interactive) out << "\n";
     ResponseStream stream(im.bpe, im.tmpl->response_marker(), out);
     const GenerateStats st = generate_batch(
-        im.model, {encode_prompt(im, im.tmpl->prompt(e))}, o.gen,
+        im.ref(), {encode_prompt(im, im.tmpl->prompt(e))}, o.gen,
         [&](size_t, int32_t t) { stream.push(t); }, nullptr);
     stream.finish();
     if (o.stats) stats_print(st, im.model, out);

@@ -65,8 +65,10 @@ std::span<const Entry> split_entries(const DatasetSplit& s, const std::string& s
 // A model ready to generate: weights, tokenizer, template.
 struct InferModel {
   GPT2 model;
+  LoraAdapter adapter;  // an adapter run beside the model (not merged), else off
   Bpe bpe;
   const PromptTemplate* tmpl = nullptr;
+  ModelRef ref() { return {model, &adapter}; }
 };
 InferModel infer_model_load(const InferOptions& o, std::ostream& log);
 // One entry's answer as `respond` writes it (the template's prompt, generated, the response part).

@@ -133,7 +133,7 @@ void serve_run(const ServeOptions& o, std::ostream& log, const std::function<voi
   // Ollama's quantization_level spelling (F32, BF16, Q8_0).
   const DType body = gpt2_precision(im.model).linears;
   sm.dtype = body == DType::kQ8_0 ? "Q8_0" : body == DType::kBF16 ? "BF16" : "F32";
-  sm.params = im.model.w.size() + im.model.lora.w.size();
+  sm.params = im.model.w.size() + im.adapter.w.size();
   sm.size_bytes = static_cast<int64_t>(static_cast<double>(sm.params) * dtype_bytes(body));
   std::string identity;
   try {
@@ -157,7 +157,7 @@ void serve_run(const ServeOptions& o, std::ostream& log, const std::function<voi
   // between parallel regions instead of spinning, a futex wake per region (about 100 a token),
   // which halved Q8_0's decoding rate in the server on this VM.
   omp_pause_resource_all(omp_pause_hard);
-  Engine engine(im.model, im.bpe, o.max_batch);
+  Engine engine(im.ref(), im.bpe, o.max_batch);
   auto routes = serve_routes(svr, sm, engine, log);
   log << "serve     " << sm.name << " (" << c.n_layer << " layers, " << sm.dtype << ", template "
       << sm.template_name << ") on http://" << o.host << ":" << port << "  batch " << o.max_batch

@@ -175,10 +175,11 @@ LoraAdapter lora_start(TrainOptions& opt, const GPT2Config& cfg, bool resuming) 
 }
 
 // The model to train: the checkpoint's, the options' (a name, a directory, random init), and with
-// LoRA the adapter (the checkpoint's, --lora-init's, or a new one) on the frozen base.
+// LoRA the adapter (the checkpoint's, --lora-init's, or a new one) for the frozen base, in
+// *adapter.
 GPT2 model_for_training(const TrainOptions& opt, const fs::path& resume_dir,
-                        const SavedTraining& saved, LoraAdapter start, std::string* base,
-                        std::ostream& log) {
+                        const SavedTraining& saved, LoraAdapter start, LoraAdapter* adapter,
+                        std::string* base, std::ostream& log) {
   const bool resuming = !resume_dir.empty();
   const LoraConfig lora = train_lora_config(opt);
   GPT2 model = resuming && !lora.on() ? checkpoint_load(resume_dir, opt.model.tie)
@@ -191,19 +192,18 @@ GPT2 model_for_training(const TrainOptions& opt, const fs::path& resume_dir,
          " is not the one the checkpoint ", resume_dir.string(), " was trained on (",
          saved.state.base, ", now ", *base, "); resume with the same base model");
   if (resuming) {
-    model.lora = adapter_load(resume_dir, model.cfg);
+    *adapter = adapter_load(resume_dir, model.cfg);
   } else if (!opt.lora_init.empty()) {
     adapter_check_base(opt.lora_init, opt.model);
-    model.lora = std::move(start);
+    *adapter = std::move(start);
   } else {
-    model.lora = lora_create(model.cfg, lora);
-    lora_init(model.lora, opt.data.seed);  // the book's kaiming_uniform_(a=sqrt(5)) on A, B zero
+    *adapter = lora_create(model.cfg, lora);
+    lora_init(*adapter, opt.data.seed);  // the book's kaiming_uniform_(a=sqrt(5)) on A, B zero
   }
   // The book's three counts.
   log << "Total trainable parameters before: " << with_commas(param_count(model.w.table)) << "\n"
       << "Total trainable parameters after: 0\n"
-      << "Total trainable LoRA parameters: " << with_commas(param_count(model.lora.w.table))
-      << "\n";
+      << "Total trainable LoRA parameters: " << with_commas(param_count(adapter->w.table)) << "\n";
   log << "lora      rank " << lora.rank << ", alpha " << lora.alpha << ", "
       << lora_targets_text(lora.targets)
       << (lora.targets_module(kLoraQkv) ? lora.split_qkv ? ", split q/k/v" : ", fused q/k/v" : "")
@@ -357,11 +357,14 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
       resuming && opt.lora_rank == 0 ? checkpoint_config(resume_dir) : model_config(opt.model);
   LoraAdapter start = lora_start(opt, cfg, resuming);
   GPT2 model;
-  const std::unique_ptr<Objective> objective = objective_create({opt, d, model, resuming, log});
+  LoraAdapter adapter;  // with LoRA what trains (loaded with the model), else off
+  const std::unique_ptr<Objective> objective =
+      objective_create({opt, d, model, adapter, resuming, log});
   int64_t avail = 0;
   const int64_t need = memory_check(opt, cfg, *objective, &avail);
   std::string base_identity;
-  model = model_for_training(opt, resume_dir, saved, std::move(start), &base_identity, log);
+  model =
+      model_for_training(opt, resume_dir, saved, std::move(start), &adapter, &base_identity, log);
   if (resuming)
     log << "resume    " << resume_dir.string() << " (step " << saved.state.step << ", epoch "
         << saved.state.epoch + 1 << ", batch " << saved.state.batch << ")\n";
@@ -383,7 +386,7 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
   int64_t total = static_cast<int64_t>(loader.size()) * opt.epochs;
   if (opt.max_steps > 0) total = std::min(total, opt.max_steps);
   objective->step_scratch().recompute = opt.recompute_activations;
-  Trainer trainer(model, *objective, trainer_options(opt, total));
+  Trainer trainer(model, adapter, *objective, trainer_options(opt, total));
   TrainState st;
   st.run_id = run_id;
   if (resuming) {
@@ -420,13 +423,21 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
   objective->prepare(log);
   // The step's activations at their largest from the start: an arena grown mid-run is a fresh
   // allocation whose every page is touched again (0.4-0.8 s each time on gpt2-small).
-  gpt2_reserve(model, objective->step_scratch(),
+  gpt2_reserve({model, &adapter}, objective->step_scratch(),
                objective->sequences_per_item() *
                    std::max(1, opt.data.batch_size / (opt.grad_accum * par.size)),
                objective->longest());
 
   TrainReport rep(
-      train_loop({opt, d, model, trainer, loader, st, run, resume_dir, log,
+      train_loop({opt,
+                  d,
+                  {model, &adapter},
+                  trainer,
+                  loader,
+                  st,
+                  run,
+                  resume_dir,
+                  log,
                   estimate ? estimate->train + estimate->evaluation + estimate->sampling : 0.0}));
   rep.estimate = estimate;
   if (!rep.interrupted && par.writer()) {
@@ -434,7 +445,7 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
     const std::string base =
         model_name_or_path(opt.model).empty() ? "random init" : model_name_or_path(opt.model);
     log << "model     " << (run / "model").string()
-        << (model.lora.on()
+        << (adapter.on()
                 ? " (adapter_config.json, adapter_model.safetensors, instruct.json; base " + base +
                       ")"
                 : std::string(" (config.json, model.safetensors, instruct.json)"))

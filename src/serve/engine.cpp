@@ -10,8 +10,8 @@ bool GenJob::next(std::vector<std::string>& out) {
   return !out.empty() || !done;
 }
 
-Engine::Engine(GPT2& m, const Bpe& bpe, int32_t slots)
-    : bpe_(bpe), dec_(m, slots, m.cfg.n_ctx), slot_job_(slots), slot_text_(slots) {
+Engine::Engine(ModelRef m, const Bpe& bpe, int32_t slots)
+    : bpe_(bpe), dec_(m, slots, m.cfg().n_ctx), slot_job_(slots), slot_text_(slots) {
   counts_.slots = slots;
   thread_ = std::thread([this] { loop(); });
 }

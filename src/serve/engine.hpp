@@ -55,7 +55,7 @@ struct EngineCounts {
 
 class Engine {
  public:
-  Engine(GPT2& m, const Bpe& bpe, int32_t slots);
+  Engine(ModelRef m, const Bpe& bpe, int32_t slots);
   ~Engine();
   void shutdown();  // stops the loop; jobs running or waiting end as "cancel"
   void submit(const std::shared_ptr<GenJob>& job);

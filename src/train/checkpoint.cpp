@@ -144,7 +144,7 @@ void model_recipe_save(const fs::path& dir, const TrainOptions& o,
   write_json(dir / "instruct.json", j);
 }
 
-fs::path train_checkpoint_save(const fs::path& run_dir, const GPT2& model, const AdamW& adam,
+fs::path train_checkpoint_save(const fs::path& run_dir, ModelRef model, const AdamW& adam,
                                const TrainOptions& opt, const TrainState& st) {
   const fs::path ckdir = run_dir / "checkpoints";
   const fs::path final_dir = ckdir / step_dir_name(st.step);
@@ -161,10 +161,10 @@ fs::path train_checkpoint_save(const fs::path& run_dir, const GPT2& model, const
       fs::remove_all(dir, e);
     }
   } cleanup{tmp};
-  if (model.lora.on())
-    adapter_save(tmp, model.lora, model.cfg, {model_name_or_path(opt.model), st.base});
+  if (model.lora())
+    adapter_save(tmp, *model.lora(), model.cfg(), {model_name_or_path(opt.model), st.base});
   else
-    checkpoint_save(model, tmp);
+    checkpoint_save(model.base, tmp);
   if (opt.hooks.in_checkpoint_write)
     opt.hooks.in_checkpoint_write(tmp);  // tests: a fault mid-write
   std::vector<SafeTensorOut> state;

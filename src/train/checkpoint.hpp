@@ -25,7 +25,7 @@ TrainOptions train_options_from_json(const nlohmann::json& j, const std::filesys
 uint64_t file_fingerprint(const std::filesystem::path& path);
 
 // Writes OUT/checkpoints/step-NNNNNNNN atomically (temp dir + rename) and returns its path.
-std::filesystem::path train_checkpoint_save(const std::filesystem::path& run_dir, const GPT2& model,
+std::filesystem::path train_checkpoint_save(const std::filesystem::path& run_dir, ModelRef model,
                                             const AdamW& adam, const TrainOptions& opt,
                                             const TrainState& st);
 // Keeps the newest `keep` checkpoints (at least one) and removes leftover temp dirs.

@@ -14,7 +14,7 @@ namespace instruct {
 class Evaluator {
  public:
   // `scratch`: the activations' arena to use (a trainer lends its own, so no second one exists).
-  Evaluator(const GPT2& model, GPT2Step& scratch, bool pack = true)
+  Evaluator(ModelRef model, GPT2Step& scratch, bool pack = true)
       : m_(model), s_(scratch), pack_(pack) {}
   // The mean cross-entropy over a padded batch's counted targets (no gradient).
   XentResult loss(const Batch& b) {
@@ -26,7 +26,7 @@ class Evaluator {
   double mean_loss(DataLoader& loader, TorchGenerator& global, int n);
 
  private:
-  const GPT2& m_;
+  ModelRef m_;
   GPT2Step& s_;
   bool pack_;
 };

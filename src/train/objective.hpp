@@ -84,11 +84,12 @@ struct ObjectiveContext {
   const TrainOptions& opt;
   PreparedData& data;  // the tokenizer caches what it encodes
   GPT2& model;
+  LoraAdapter& adapter;  // what trains with LoRA (off for full fine-tuning)
   bool resuming = false;
   std::ostream& log;
 };
-// The objective opt.objective names ("sft", "dpo"). It may keep `model` but must not read it before
-// prepare(): the model is loaded after the memory check, which asks the objective.
+// The objective opt.objective names ("sft", "dpo"). It may keep `model` and `adapter` but must not
+// read them before prepare(): they are loaded after the memory check, which asks the objective.
 std::unique_ptr<Objective> objective_create(const ObjectiveContext& c);
 
 }  // namespace instruct

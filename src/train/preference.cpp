@@ -24,11 +24,17 @@ int split_index(SplitName s) {
 }
 }  // namespace
 
-PreferenceObjective::PreferenceObjective(GPT2& policy, const GPT2* reference,
+PreferenceObjective::PreferenceObjective(GPT2& policy, LoraAdapter& adapter, const GPT2* reference,
                                          std::optional<GPT2> own, const PrefOptions& o,
                                          std::span<const PrefExample> train,
                                          std::span<const PrefExample> val)
-    : m_(policy), ref_(reference), own_(std::move(own)), o_(o), train_(train), val_(val) {
+    : m_(policy),
+      lora_(adapter),
+      ref_(reference),
+      own_(std::move(own)),
+      o_(o),
+      train_(train),
+      val_(val) {
   if (own_) ref_ = &*own_;
   for (SplitName s : {SplitName::kTrain, SplitName::kVal})
     for (size_t i = 0; i < examples(s).size(); i++)
@@ -67,12 +73,9 @@ int64_t PreferenceObjective::tokens(std::span<const int32_t> batch) const {
 void PreferenceObjective::reference_forward(const PrefBatch& b, SplitName split) {
   if (!ref_)
     fail("internal: a reference log-probability was not precomputed (", split_name(split), ")");
-  // The policy's own base: its forward with the adapter set aside.
-  LoraAdapter adapter;
-  if (ref_ == &m_) std::swap(adapter, m_.lora);
+  // The reference runs without an adapter: a frozen copy, or the LoRA policy's own base.
   gpt2_forward(*ref_, ref_step_, b.tokens.data(), b.lens, b.rows, false);  // no_grad: nothing kept
   const SeqLogprobs lp = logprob_head(*ref_, ref_step_, b.labels, b.seq_of_row, 2 * b.B, o_.mean);
-  if (ref_ == &m_) std::swap(adapter, m_.lora);
   for (int k = 0; k < b.B; k++) cache_[cache_key(split, b.entries[k])] = {lp.lp[k], lp.lp[b.B + k]};
 }
 
@@ -98,7 +101,7 @@ PreferenceObjective::Measured PreferenceObjective::measure(const PrefBatch& b, S
   Measured r;
   if (b.B == 0) return r;
   const auto ref = reference(b, split);
-  gpt2_forward(m_, s_, b.tokens.data(), b.lens, b.rows, backward);
+  gpt2_forward({m_, &lora_}, s_, b.tokens.data(), b.lens, b.rows, backward);
   const SeqLogprobs lp = logprob_head(m_, s_, b.labels, b.seq_of_row, 2 * b.B, o_.mean);
   std::vector<double> weight(2 * b.B);
   for (int k = 0; k < b.B; k++) {
@@ -293,8 +296,9 @@ std::unique_ptr<Objective> preference_objective_create(const ObjectiveContext& c
     size_t pairs;
     GPT2& policy;
     ModelOptions source;
-    Owning(std::shared_ptr<DpoData> d, GPT2& m, const GPT2* ref, const PrefOptions& po, bool pre)
-        : PreferenceObjective(m, ref, std::nullopt, po, d->train, d->val),
+    Owning(std::shared_ptr<DpoData> d, GPT2& m, LoraAdapter& a, const GPT2* ref,
+           const PrefOptions& po, bool pre)
+        : PreferenceObjective(m, a, ref, std::nullopt, po, d->train, d->val),
           keep(d),
           precompute(pre),
           copy(false),
@@ -318,7 +322,8 @@ std::unique_ptr<Objective> preference_objective_create(const ObjectiveContext& c
     bool keep_base = false;
   };
   const GPT2* ref = needs && lora ? &c.model : nullptr;
-  auto obj = std::make_unique<Owning>(data, c.model, ref, po, needs && o.precompute_reference);
+  auto obj =
+      std::make_unique<Owning>(data, c.model, c.adapter, ref, po, needs && o.precompute_reference);
   obj->keep_base = lora;
   obj->copy = needs && !lora, obj->resuming = c.resuming, obj->source = o.model;
   return obj;

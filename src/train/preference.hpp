@@ -31,12 +31,13 @@ struct PrefOptions {
 
 class PreferenceObjective : public Objective {
  public:
-  // `reference`: a frozen model, `&policy` for a LoRA policy's own base (its forward without the
+  // `adapter`: with LoRA what trains on the frozen policy (off: the policy trains). `reference`: a
+  // frozen model, `&policy` for a LoRA policy's own base (the same weights run without the
   // adapter), or null for losses without one. `own` (optional) is a reference copy it keeps and
   // frees in drop_reference.
-  PreferenceObjective(GPT2& policy, const GPT2* reference, std::optional<GPT2> own,
-                      const PrefOptions& o, std::span<const PrefExample> train,
-                      std::span<const PrefExample> val);
+  PreferenceObjective(GPT2& policy, LoraAdapter& adapter, const GPT2* reference,
+                      std::optional<GPT2> own, const PrefOptions& o,
+                      std::span<const PrefExample> train, std::span<const PrefExample> val);
   std::vector<MetricSpec> metrics() const override;
   DataLoader loader(SplitName split) const override;
   size_t items(SplitName split) const override { return examples(split).size(); }
@@ -80,6 +81,7 @@ class PreferenceObjective : public Objective {
   void reference_forward(const PrefBatch& b, SplitName split);
 
   GPT2& m_;
+  LoraAdapter& lora_;
   const GPT2* ref_;
   std::optional<GPT2> own_;
   PrefOptions o_;

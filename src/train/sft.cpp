@@ -6,16 +6,17 @@
 
 namespace instruct {
 
-SftObjective::SftObjective(GPT2& model, std::span<const Example> train,
+SftObjective::SftObjective(GPT2& model, LoraAdapter& adapter, std::span<const Example> train,
                            std::span<const Example> val, const LoaderOptions& train_lo,
                            const LoaderOptions& val_lo, bool pack)
     : m_(model),
+      lora_(adapter),
       train_(train),
       val_(val),
       train_lo_(train_lo),
       val_lo_(val_lo),
       pack_(pack),
-      eval_(model, s_, pack) {}
+      eval_({model, &adapter}, s_, pack) {}
 
 std::vector<MetricSpec> SftObjective::metrics() const {
   return {{"loss", "loss", "Training loss", "Validation loss", "loss-plot", "Loss", "Training loss",
@@ -53,7 +54,7 @@ PartResult SftObjective::forward(std::span<const int32_t> part, int64_t total, i
   if (part.empty()) return r;
   const Batch b = batch(part);
   const XentResult x =
-      gpt2_loss(m_, s_, b.inputs.data(), b.targets.data(), b.B, b.T, true, total, pack_);
+      gpt2_loss({m_, &lora_}, s_, b.inputs.data(), b.targets.data(), b.B, b.T, true, total, pack_);
   counted_ = x.counted;
   r.loss = x.loss * static_cast<double>(x.counted);
   return r;
@@ -107,9 +108,10 @@ WorkPlan SftObjective::work(int parts, bool pack, uint64_t seed) const {
 
 std::unique_ptr<Objective> sft_objective_create(const ObjectiveContext& c) {
   const TrainOptions& o = c.opt;
-  return std::make_unique<SftObjective>(
-      c.model, c.data.train, c.data.val, loader_options(o.data, SplitName::kTrain, c.data.bpe.eot),
-      loader_options(o.data, SplitName::kVal, c.data.bpe.eot), o.pack);
+  return std::make_unique<SftObjective>(c.model, c.adapter, c.data.train, c.data.val,
+                                        loader_options(o.data, SplitName::kTrain, c.data.bpe.eot),
+                                        loader_options(o.data, SplitName::kVal, c.data.bpe.eot),
+                                        o.pack);
 }
 
 WorkPlan sft_work(const PreparedData& d, const DataOptions& data, int parts, bool pack) {

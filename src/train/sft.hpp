@@ -17,8 +17,10 @@ namespace instruct {
 class SftObjective : public Objective {
  public:
   // `train` and `val`: the splits' examples; `collate`: the loaders' options (data/prepared).
-  SftObjective(GPT2& model, std::span<const Example> train, std::span<const Example> val,
-               const LoaderOptions& train_lo, const LoaderOptions& val_lo, bool pack);
+  // `adapter`: the LoRA adapter that trains on the frozen model (off: the model trains).
+  SftObjective(GPT2& model, LoraAdapter& adapter, std::span<const Example> train,
+               std::span<const Example> val, const LoaderOptions& train_lo,
+               const LoaderOptions& val_lo, bool pack);
   std::vector<MetricSpec> metrics() const override;
   DataLoader loader(SplitName split) const override;
   size_t items(SplitName split) const override;
@@ -38,6 +40,7 @@ class SftObjective : public Objective {
 
  private:
   GPT2& m_;
+  LoraAdapter& lora_;
   std::span<const Example> train_, val_;
   LoaderOptions train_lo_, val_lo_;
   bool pack_;

@@ -37,11 +37,12 @@ TrainerOptions trainer_options(const TrainOptions& o, int64_t total_steps) {
   return t;
 }
 
-Trainer::Trainer(GPT2& model, Objective& objective, const TrainerOptions& o)
+Trainer::Trainer(GPT2& model, LoraAdapter& adapter, Objective& objective, const TrainerOptions& o)
     : m_(model),
+      lora_(adapter.on() ? &adapter : nullptr),
       obj_(objective),
       o_(o),
-      adam_(adamw_create(gpt2_trainable(model), o.adam, o.decay_all, o.state)) {
+      adam_(adamw_create(gpt2_trainable(model, lora_), o.adam, o.decay_all, o.state)) {
   gpt2_set_precision(m_, o.bf16 ? kBf16Training : kFp32);  // cast once per step, not per use
   if (o.fused) gpt2_use_fused_grads(m_);
 }
@@ -58,7 +59,7 @@ StepResult Trainer::step(std::span<const std::vector<int32_t>> parts, int64_t st
     r.counted = static_cast<int64_t>(counted);
   }
   r.lr = o_.schedule.at(step_index);
-  gpt2_zero_grad(m_);
+  gpt2_zero_grad(m_, lora_);
   std::vector<double> sums{0.0};  // the loss, then the objective's other sums
   for (const auto& p : parts) {   // each part's gradient is divided by the step's count
     const PartResult x = obj_.forward(p, r.counted, step_index);
@@ -75,7 +76,7 @@ StepResult Trainer::step(std::span<const std::vector<int32_t>> parts, int64_t st
   for (size_t i = 0; i < r.extra.size(); i++) r.extra[i].second = r.counted ? sums[i + 1] / n : 0.0;
   if (r.counted == 0 || !std::isfinite(r.loss)) return r;
   ParamBlock& trainable =
-      gpt2_trainable(m_);  // with LoRA the adapter; the frozen base never changes
+      gpt2_trainable(m_, lora_);  // with LoRA the adapter; the frozen base never changes
   adam_.hyper.lr = r.lr;
   if (o_.fused) {  // one part on one rank: each tensor updated as its gradient is final
     if (parts.size() != 1 || parallel)
@@ -96,7 +97,7 @@ StepResult Trainer::step(std::span<const std::vector<int32_t>> parts, int64_t st
     dist_allreduce_sum(trainable.grads.data(), static_cast<size_t>(trainable.grads.size()));
   r.grad_norm = o_.max_grad_norm > 0 ? grad_clip_global_norm(trainable, o_.max_grad_norm) : -1;
   adamw_step(adam_, trainable);
-  if (!m_.lora.on()) gpt2_refresh_bf16(m_, nullptr, nullptr);
+  if (!lora_) gpt2_refresh_bf16(m_, nullptr, nullptr);
   r.updated = true;
   return r;
 }

@@ -70,7 +70,8 @@ TrainerOptions trainer_options(const TrainOptions& o, int64_t total_steps);
 
 class Trainer {
  public:
-  Trainer(GPT2& model, Objective& objective, const TrainerOptions& o);
+  // `adapter`: with LoRA the adapter that trains (the model stays frozen); off: the model trains.
+  Trainer(GPT2& model, LoraAdapter& adapter, Objective& objective, const TrainerOptions& o);
   // One optimizer step over this rank's parts of a batch (each a list of the objective's items);
   // the step's index picks the LR. A non-finite loss leaves the weights as they were.
   StepResult step(std::span<const std::vector<int32_t>> parts, int64_t step_index);
@@ -80,6 +81,7 @@ class Trainer {
 
  private:
   GPT2& m_;
+  LoraAdapter* lora_;  // null for full fine-tuning
   Objective& obj_;
   TrainerOptions o_;
   AdamW adam_;
@@ -106,7 +108,7 @@ struct LoopReport {
 struct LoopInputs {
   const TrainOptions& opt;
   PreparedData& data;  // val[0]'s prompt for the per-epoch sample (the tokenizer caches)
-  GPT2& model;
+  ModelRef model;      // the model and the adapter that trains, if any
   Trainer& trainer;
   DataLoader& loader;  // the train loader
   TrainState& st;

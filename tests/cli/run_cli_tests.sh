@@ -63,6 +63,10 @@ while IFS=$'\t' read -r file text; do
 done <"$bad/expected.tsv"
 
 expect_fail missing-file 'cannot open dataset' -- "$bin" prepare --data "$tmp/nope.json"
+expect_ok version-backend '^backend +cpu \(built: cpu' -- "$bin" --version
+expect_ok backend-chosen '^backend +cpu' -- env INSTRUCT_BACKEND=cpu "$bin" --version
+expect_fail backend-unknown 'INSTRUCT_BACKEND=cuda is not a backend of this build; it has: cpu' -- \
+  env INSTRUCT_BACKEND=cuda "$bin" tokenize --text hi
 expect_fail bad-template 'choose one of: alpaca, phi3' -- "$bin" prepare --template chatml
 expect_fail bad-fraction 'split fractions' -- "$bin" prepare --train-frac 0.95 --test-frac 0.1
 expect_fail bad-utf8-text 'invalid UTF-8 at byte 3' -- "$bin" tokenize --text $'abc\xff'
