@@ -4,7 +4,7 @@
 # after a warm-up step, with the reference computed per step as the book does, and with
 # --precompute-reference (the reference's log-probabilities cached before training); fp32, and
 # bf16 where the CPU has bf16 matmuls.
-# Usage: bench/bench_dpo.sh [build_dir] [sizes...]   (default: small medium; STEPS=4, TORCH_THREADS=1)
+# Usage: bench/bench_dpo.sh [build_dir] [sizes...]   (default: small medium; STEPS=4, TORCH_THREADS=nproc)
 set -eu
 . "$(dirname "$0")/common.sh" "$@"
 steps=${STEPS:-4}

@@ -5,7 +5,7 @@
 # data (contexts of 40-120 tokens, 4 endings of 10-40 tokens), random weights, 0-shot; the
 # scoring time of both, as questions per second. fp32 and, where oneDNN has bf16 matmuls, bf16.
 # Usage: bench/bench_eval.sh [build_dir] [sizes...]   (default: small medium; LIMIT=96, BATCH=8,
-#   TORCH_THREADS=1)
+#   TORCH_THREADS=nproc)
 set -eu
 . "$(dirname "$0")/common.sh" "$@"
 limit=${LIMIT:-96}

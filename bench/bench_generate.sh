@@ -15,7 +15,7 @@
 # LIMIT test answers (greedy, 256 tokens) equal to fp32's. Random weights unless MODEL=DIR|FILE.gguf
 # names a trained model (then the sizes are ignored and the model's is used).
 # Usage: bench/bench_generate.sh [build_dir] [sizes...]
-#   (default: small medium; NEW=256, LIMIT=16, REPEAT=3, TORCH_THREADS=1, THREADS=nproc)
+#   (default: small medium; NEW=256, LIMIT=16, REPEAT=3, TORCH_THREADS=nproc, THREADS=nproc)
 set -eu
 . "$(dirname "$0")/common.sh" "$@"
 new=${NEW:-256}

@@ -2,7 +2,7 @@
 # LoRA (rank 16, alpha 16: exercise 7.4) against full fine-tuning, instruct and the PyTorch peer
 # (the book's LinearWithLoRA on every nn.Linear), side by side on the same real batches: tokens/s,
 # LoRA's speedup over the full step, and peak RSS. Random init, batch 8; step 0 is a warm-up.
-# Usage: bench/bench_lora.sh [build_dir] [sizes...]   (default: small medium; STEPS=4, TORCH_THREADS=1)
+# Usage: bench/bench_lora.sh [build_dir] [sizes...]   (default: small medium; STEPS=4, TORCH_THREADS=nproc)
 # SCHEDULE=1 instead runs the book's comparison for each size: the whole 2-epoch run (default eval
 # schedule) full and LoRA, wall time and initial/final losses beside the book's. MODEL=DIR|NAME
 # trains that checkpoint (gpt2-medium is the book's); without it, random init of the size.

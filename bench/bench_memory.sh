@@ -2,7 +2,7 @@
 # Memory-lean full fine-tuning, side by side in one run: peak RSS and tokens/s of each memory option
 # against plain fp32 AdamW and against PyTorch (fp32 AdamW) on the same real batches. Random init,
 # batch 8, the bundled data; step 0 is a warm-up and not timed.
-#   bench/bench_memory.sh [build_dir] [sizes...]   (default: medium; STEPS=4, TORCH_THREADS=1)
+#   bench/bench_memory.sh [build_dir] [sizes...]   (default: medium; STEPS=4, TORCH_THREADS=nproc)
 # BIG=1: gpt2-large and gpt2-xl with all three options, the reference's settings and --max-steps 3
 # (evaluation at step 0 included); PyTorch and plain AdamW cannot hold them on a 24 GiB machine.
 set -eu

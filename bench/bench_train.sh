@@ -2,7 +2,7 @@
 # Training throughput, instruct vs the PyTorch reference, side by side on the same real batches.
 # Random init, batch 8, fp32 and bf16; step 0 is a warm-up and not timed. Peak memory is each
 # process's RSS.
-# Usage: bench/bench_train.sh [build_dir] [sizes...]   (default: small medium; STEPS=4, TORCH_THREADS=1)
+# Usage: bench/bench_train.sh [build_dir] [sizes...]   (default: small medium; STEPS=4, TORCH_THREADS=nproc)
 set -eu
 . "$(dirname "$0")/common.sh" "$@"
 steps=${STEPS:-4}

@@ -3,7 +3,7 @@
 # extrapolated from a few timed steps: 2 x len(train_loader) steps, an evaluation (5 train + 5 val
 # batches) at step 0 and every 5 steps, the initial evaluation, and a 50-token sample per epoch.
 # Random init, batch 8, fp32, the same real batches. Usage: bench/bench_train_schedule.sh [build] [sizes]
-# (default: small medium; STEPS=6 timed steps, TORCH_THREADS=1)
+# (default: small medium; STEPS=6 timed steps, TORCH_THREADS=nproc)
 set -eu
 . "$(dirname "$0")/common.sh" "$@"
 steps=${STEPS:-6}

@@ -11,7 +11,7 @@ build=${1:-$repo/build}
 "$build/instruct" --version | sed -n 2p
 shift || true
 sizes=${*:-small medium}
-threads=${TORCH_THREADS:-1}
+threads=${TORCH_THREADS:-$(nproc)}  # PyTorch on as many threads as instruct uses (OpenMP: all cores)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 precisions="fp32 bf16"

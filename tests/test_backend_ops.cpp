@@ -126,6 +126,16 @@ TEST(BackendOps, MemoryOps) {
         ASSERT_EQ(back[pick[k] * W + c], rows[pick[k] * W + c]);
       }
     EXPECT_EQ(back[1 * W], -1.0f);  // rows not picked are left alone
+    // bf16 rounding, into another buffer and in place (word i over float i/2), on odd lengths.
+    for (int64_t n : {1, 2, 3, 5, 17, 65537, 200001}) {
+      std::vector<float> x = tof(rnd(n, 9, 100.0));
+      x[n / 2] = std::nanf("");
+      std::vector<uint16_t> want(n);
+      be->to_bf16(want.data(), x.data(), n);
+      const uint16_t* got = be->to_bf16_in_place(x.data(), n);
+      ASSERT_EQ(static_cast<const void*>(got), static_cast<void*>(x.data()));
+      for (int64_t i = 0; i < n; i++) ASSERT_EQ(got[i], want[i]) << "n " << n << " at " << i;
+    }
     char* a = static_cast<char*>(be->scratch(0, 100));
     char* b = static_cast<char*>(be->scratch(1, 100));
     EXPECT_NE(a, b);  // slots are distinct

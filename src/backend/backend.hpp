@@ -21,7 +21,8 @@ namespace instruct {
 struct Backend {
   const char* name;
   // Memory. alloc: 64-byte aligned, `huge` asks for huge pages (large, densely used blocks); free
-  // with release. zero and copy take bytes; gather_rows: dst row i = src row rows[i] (width floats).
+  // with release. zero and copy take bytes; gather_rows: dst row i = src row rows[i] (width
+  // floats).
   void* (*alloc)(int64_t bytes, bool huge);
   void (*release)(void* p);
   void (*zero)(void* dst, int64_t bytes);
@@ -40,6 +41,7 @@ struct Backend {
   decltype(&instruct::gemm_bf16_packed) gemm_bf16_packed;
   decltype(&instruct::gemm_q8_0) gemm_q8_0;
   decltype(&instruct::to_bf16) to_bf16;
+  decltype(&instruct::to_bf16_in_place) to_bf16_in_place;
 
   // Element-wise kernels in fp32, forward next to backward (kernels/layers.hpp's contracts).
   decltype(&instruct::encoder_forward<float>) encoder_forward;

@@ -5,6 +5,7 @@
 
 #include <dnnl.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -212,6 +213,16 @@ void to_bf16(uint16_t* dst, const float* src, int64_t n) {
     else
       dst[i] = static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
   }
+}
+
+uint16_t* to_bf16_in_place(float* x, int64_t n) {
+  // Word j takes bytes [2j, 2j+2): half of float j/2. A range [lo, hi) with hi <= 2 lo reads floats
+  // [lo, hi) and writes inside floats [lo/2, lo), already read: ranges of doubling size, each one
+  // in parallel, the reads and writes of one range disjoint.
+  auto* out = reinterpret_cast<uint16_t*>(x);
+  if (n > 0) to_bf16(out, x, 1);
+  for (int64_t lo = 1; lo < n; lo *= 2) to_bf16(out + lo, x + lo, std::min(n, 2 * lo) - lo);
+  return out;
 }
 
 float from_bf16(uint16_t v) {

@@ -56,6 +56,9 @@ void gemm_bf16_packed(float* C, const uint16_t* A, const PackedWeight& W, const 
 
 // Round to nearest even, as torch's .to(torch.bfloat16).
 void to_bf16(uint16_t* dst, const float* src, int64_t n);
+// The same in place: x's n floats become n bf16 words at its start (returned); no second buffer
+// (the LM head's dlogits: 46 MB for gpt2-small at 456 rows).
+uint16_t* to_bf16_in_place(float* x, int64_t n);
 float from_bf16(uint16_t v);
 
 // The scalar reference (double accumulation), for tests.

@@ -96,7 +96,8 @@ void linear_forward(const Linear& L, float* out, const float* inp, int64_t N,
 }
 
 void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const float* dout,
-                     const float* inp, int64_t N, bool accumulate_dinp, const uint16_t* inp16) {
+                     const float* inp, int64_t N, bool accumulate_dinp, const uint16_t* inp16,
+                     const uint16_t* dout16) {
   const WeightRef& w = L.w;
   if (!w.data || w.dtype == DType::kQ8_0)
     fail("internal: a backward through ", dtype_name(w.dtype), " weights made for inference");
@@ -107,7 +108,7 @@ void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const f
   const GemmArgs gw = conv ? GemmArgs{L.in, L.out, N, true, false, true}
                            : GemmArgs{L.out, L.in, N, true, false, true};
   if (w.dtype == DType::kBF16) {  // bf16 operands (mixed precision), fp32 results
-    const uint16_t* dout16 = bf16_of(kBf16A, dout, N * L.out);
+    if (!dout16) dout16 = bf16_of(kBf16A, dout, N * L.out);
     if (dinp) backend().gemm_bf16(dinp, dout16, w.bf16(), nullptr, gin);
     if (dw) {
       const uint16_t* in16 = inp16 ? inp16 : bf16_of(kBf16B, inp, N * L.in);
@@ -147,16 +148,20 @@ WeightSource head_source(const GPT2Config& c, const ParamTensors& p) {
   return {p.lm_head, c.n_embd, c.vocab, WeightLayout::kLinear};
 }
 
-// Linear i of linear_sources as `typed` runs it: its inference reference, or its view `w16` in the
-// bf16 training copy, or the fp32 parameter.
+// Linear i of linear_sources as `typed` runs it: its inference reference, or `w16` (bf16
+// training: its weight cast just in time), or the fp32 parameter.
 Linear linear_of(const WeightSource& s, size_t i, const uint16_t* w16, const float* bias,
                  const TypedWeights* typed) {
   Linear L{{DType::kF32, s.w, nullptr, s.layout}, bias, s.in, s.out, {}};
   if (typed && !typed->refs.empty())
     L.w = typed->refs[i];
-  else if (typed && !typed->plain.empty())
+  else if (w16)
     L.w = {DType::kBF16, w16, nullptr, s.layout};
   return L;
+}
+
+bool training16(const TypedWeights* typed) {
+  return typed && typed->prec.training;
 }
 
 }  // namespace
@@ -175,15 +180,15 @@ BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const Typ
                            const LoraAdapter* lora, int l) {
   const LayerTensors& w = p.layers[l];
   const auto src = layer_sources(c, w);
-  const bool plain = typed && !typed->plain.empty();
-  const LayerViews<uint16_t>* v = plain ? &typed->views.layers[l] : nullptr;
+  std::array<const uint16_t*, 4> w16{};
+  if (training16(typed)) w16 = typed_training_layer(*typed, src, l);
   BlockWeights b;
   b.ln1w = w.ln1w, b.ln1b = w.ln1b, b.ln2w = w.ln2w, b.ln2b = w.ln2b;
   const size_t i = 4 * static_cast<size_t>(l);
-  b.qkv = linear_of(src[0], i, v ? v->qkvw : nullptr, w.qkvb, typed);
-  b.attproj = linear_of(src[1], i + 1, v ? v->attprojw : nullptr, w.attprojb, typed);
-  b.fc = linear_of(src[2], i + 2, v ? v->fcw : nullptr, w.fcb, typed);
-  b.fcproj = linear_of(src[3], i + 3, v ? v->fcprojw : nullptr, w.fcprojb, typed);
+  b.qkv = linear_of(src[0], i, w16[0], w.qkvb, typed);
+  b.attproj = linear_of(src[1], i + 1, w16[1], w.attprojb, typed);
+  b.fc = linear_of(src[2], i + 2, w16[2], w.fcb, typed);
+  b.fcproj = linear_of(src[3], i + 3, w16[3], w.fcprojb, typed);
   if (lora && lora->on()) {
     b.qkv.lora = lora->linear(l, kLoraQkv);
     b.attproj.lora = lora->linear(l, kLoraProj);
@@ -195,9 +200,10 @@ BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const Typ
 
 Linear head_weights(const GPT2Config& c, const ParamTensors& p, const TypedWeights* typed,
                     const LoraAdapter* lora) {
-  const bool plain = typed && !typed->plain.empty();
-  Linear h = linear_of(head_source(c, p), 4 * static_cast<size_t>(c.n_layer),
-                       plain ? typed->views.lm_head : nullptr, nullptr, typed);
+  const WeightSource s = head_source(c, p);
+  Linear h =
+      linear_of(s, 4 * static_cast<size_t>(c.n_layer),
+                training16(typed) ? typed_training_head(*typed, s) : nullptr, nullptr, typed);
   if (lora && lora->on()) h.lora = lora->linear(c.n_layer, kLoraHead);
   return h;
 }

@@ -34,10 +34,11 @@ void linear_forward(const Linear& L, float* out, const float* inp, int64_t N,
 // when dinp is null); dw += the weight gradient in W's layout (skipped when null: a frozen weight);
 // db += sum(dout); the adapter's dA, dB += theirs when it has gradients.
 // With bf16 weights, `inp16` (when given) is inp rounded to bf16, kept from the forward: then inp
-// may be null (not with an adapter, whose path is fp32).
+// may be null (not with an adapter, whose path is fp32); likewise `dout16` for dout (then dout may
+// be null without a bias or an adapter).
 void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const float* dout,
                      const float* inp, int64_t N, bool accumulate_dinp = false,
-                     const uint16_t* inp16 = nullptr);
+                     const uint16_t* inp16 = nullptr, const uint16_t* dout16 = nullptr);
 
 // Every linear of a model as fp32 parameter views: layer l's qkv, attproj, fc, fcproj at 4l..4l+3,
 // the head last (what TypedWeights are made from).

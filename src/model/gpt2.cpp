@@ -91,21 +91,6 @@ void gpt2_zero_grad(GPT2& m, LoraAdapter* lora) {
   if (fresh) m.g = param_views(m.w.grads.data(), m.w.table, m.cfg);
 }
 
-namespace {
-
-// The training copy: parameters [first, last) cast to bf16 (allocated on first use).
-void bf16_cast(GPT2& m, int64_t first, int64_t last) {
-  TypedWeights& t = m.typed;
-  const int64_t n = m.w.params.size();
-  if (static_cast<int64_t>(t.plain.size()) != n) {
-    t.plain.resize(n);
-    t.views = param_views(t.plain.data(), m.w.table, m.cfg);
-  }
-  backend().to_bf16(t.plain.data() + first, m.w.params.data() + first, last - first);
-}
-
-}  // namespace
-
 void gpt2_set_precision(GPT2& m, Precision prec) {
   if (m.fp32_released && prec != m.typed.prec)
     fail("internal: the model's fp32 linears were released; load it again for another precision");
@@ -114,8 +99,7 @@ void gpt2_set_precision(GPT2& m, Precision prec) {
   if (prec != m.typed.prec) m.typed = {};
   if (prec == kFp32) return;
   if (prec.training) {
-    m.typed.prec = prec;
-    bf16_cast(m, 0, m.w.params.size());
+    m.typed.prec = prec;  // the linears are cast as they are used
   } else {
     typed_weights_make(m.typed, prec, linear_sources(m.cfg, m.p));
   }
@@ -154,12 +138,8 @@ void gpt2_release_fp32_linears(GPT2& m) {
 }
 
 void gpt2_refresh_bf16(GPT2& m, const float* begin, const float* end) {
-  if (!m.typed.prec.training) return;
-  const float* base = m.w.params.data();
-  if (begin)
-    bf16_cast(m, begin - base, end - base);
-  else
-    bf16_cast(m, 0, m.w.params.size());
+  (void)begin, (void)end;  // any change: cast again at the next use
+  if (m.typed.prec.training) typed_training_stale(m.typed);
 }
 
 namespace {
@@ -448,7 +428,12 @@ void gpt2_backward(GPT2& m, GPT2Step& st, const GradReady* ready) {
   const float* head_in = compact ? a.lnf_rows : a.lnf;
   float* dlnf = a.tmp_btc;
   float* drows = compact ? a.dqkv : dlnf;  // dqkv is free until the first layer's backward
-  linear_backward(gpt2_head_weights(run), drows, g.lm_head, nullptr, a.logits, head_in, R);
+  const Linear head = gpt2_head_weights(run);
+  const uint16_t* dlogits16 = nullptr;  // bf16: narrowed in place (the logits are spent)
+  if (head.w.dtype == DType::kBF16 && !head.lora.on())
+    dlogits16 = backend().to_bf16_in_place(a.logits, R * static_cast<int64_t>(c.vocab));
+  linear_backward(head, drows, g.lm_head, nullptr, dlogits16 ? nullptr : a.logits, head_in, R,
+                  false, nullptr, dlogits16);
   if (compact) {  // back to the rows they came from; the others' gradient is zero
     backend().zero(dlnf, sizeof(float) * BT * C);
     backend().scatter_rows(dlnf, drows, st.rows.data(), R, C);

@@ -66,9 +66,9 @@ void gpt2_init_random(GPT2& m, uint64_t seed);
 // Allocates the trainable parameters' gradients on first use (and their views), then zeroes them:
 // the adapter's when there is one (the frozen base never gets any), else the model's.
 void gpt2_zero_grad(GPT2& m, LoraAdapter* lora = nullptr);
-// How the linear layers run (model/weights): fp32; bf16 for training (a plain copy every GEMM
-// reads, forward and backward); bf16 or Q8_0 for inference (each linear made once for the forward
-// GEMM). Makes (or refreshes, or with kFp32 drops) the copies.
+// How the linear layers run (model/weights): fp32; bf16 for training (each layer's weights cast
+// as its forward or backward starts); bf16 or Q8_0 for inference (each linear made once for the
+// forward GEMM). Makes (or refreshes, or with kFp32 drops) the copies.
 void gpt2_set_precision(GPT2& m, Precision prec);
 inline Precision gpt2_precision(const GPT2& m) {
   return m.typed.prec;
@@ -81,8 +81,8 @@ void gpt2_release_fp32_linears(GPT2& m);
 // Bytes of the linears' weights as the forward reads them (each in its type): what one decoding
 // step streams from memory.
 int64_t gpt2_linear_bytes(const GPT2& m);
-// Refreshes the training copy of the parameters in [begin, end) (all: nullptr, nullptr): after an
-// optimizer step, or the fused update's tensors as they are updated. Nothing in fp32.
+// After the parameters in [begin, end) changed (all: nullptr, nullptr; an optimizer step, or the
+// fused update's tensors): bf16 training casts its weights again at their next use.
 void gpt2_refresh_bf16(GPT2& m, const float* begin, const float* end);
 // The typed weights when the model runs in another precision than fp32, else null.
 inline const TypedWeights* gpt2_typed(const GPT2& m) {

@@ -4,6 +4,7 @@
 
 #include <omp.h>
 
+#include "backend/backend.hpp"
 #include "core/buffer.hpp"
 #include "core/error.hpp"
 #include "kernels/layers.hpp"
@@ -95,8 +96,44 @@ void typed_weights_make(TypedWeights& tw, Precision prec, const std::vector<Weig
   }
 }
 
+namespace {
+// The room holding `n` bf16 words of what `holds` names: true when it must be cast.
+bool jit_take(TypedWeights::Jit& j, int holds, int64_t n) {
+  if (static_cast<int64_t>(j.room.size()) < n) j.room.resize(n), j.holds = TypedWeights::Jit::kNone;
+  const bool cast = j.holds != holds;
+  j.holds = holds;
+  return cast;
+}
+}  // namespace
+
+std::array<const uint16_t*, 4> typed_training_layer(const TypedWeights& tw,
+                                                    const std::array<WeightSource, 4>& src, int l) {
+  int64_t n = 0;
+  for (const WeightSource& s : src) n += s.in * s.out;
+  const bool cast = jit_take(tw.jit, l, n);
+  std::array<const uint16_t*, 4> out;
+  uint16_t* at = tw.jit.room.data();
+  for (size_t i = 0; i < src.size(); i++) {
+    if (cast) backend().to_bf16(at, src[i].w, src[i].in * src[i].out);
+    out[i] = at;
+    at += src[i].in * src[i].out;
+  }
+  return out;
+}
+
+const uint16_t* typed_training_head(const TypedWeights& tw, const WeightSource& head) {
+  const int64_t n = head.in * head.out;
+  if (jit_take(tw.jit, TypedWeights::Jit::kHead, n))
+    backend().to_bf16(tw.jit.room.data(), head.w, n);
+  return tw.jit.room.data();
+}
+
+void typed_training_stale(const TypedWeights& tw) {
+  tw.jit.holds = TypedWeights::Jit::kNone;
+}
+
 int64_t typed_weights_bytes(const TypedWeights& tw) {
-  int64_t b = static_cast<int64_t>(tw.q8.size() * sizeof(BlockQ8) + tw.plain.size() * 2);
+  int64_t b = static_cast<int64_t>(tw.q8.size() * sizeof(BlockQ8) + tw.jit.room.size() * 2);
   for (const PackedWeight& p : tw.packed) b += p.bytes();
   return b;
 }

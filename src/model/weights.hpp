@@ -5,6 +5,7 @@
 // linear_forward (how it multiplies).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -42,8 +43,8 @@ struct WeightRef {
 struct Precision {
   DType linears = DType::kF32;  // the blocks' four linears
   DType head = DType::kF32;     // the LM head (tied: wte read as a [V,C] linear)
-  // bf16 training: one plain copy laid out as the parameters, read by the forward and both backward
-  // GEMMs, refreshed after every optimizer step. Otherwise the copies are made once, for inference.
+  // bf16 training: the linears cast to bf16 just in time (TypedWeights::Jit), read by the forward
+  // and both backward GEMMs. Otherwise the copies are made once, for inference.
   bool training = false;
   // Inference: the KV cache's entries, fp32 (exact) or bf16 (half its memory).
   DType kv = DType::kF32;
@@ -64,16 +65,34 @@ struct WeightSource {
 };
 
 // The typed copies of a model's linears and the references into them: inference keeps one per
-// linear (layer l's qkv, attproj, fc, fcproj at 4l..4l+3, the head last); bf16 training keeps the
-// plain copy of the whole parameter block and its views.
+// linear (layer l's qkv, attproj, fc, fcproj at 4l..4l+3, the head last); bf16 training casts them
+// as they are used (Jit).
 struct TypedWeights {
   Precision prec;
   std::vector<WeightRef> refs;
   std::vector<PackedWeight> packed;
   std::vector<BlockQ8> q8;
-  std::vector<uint16_t> plain;
-  ParamViews16 views;  // into `plain`
+  // bf16 training: a layer's four weights are cast when its forward or its backward starts, the
+  // head when it is used, into one room the size of the larger (the head), not a copy of the whole
+  // model (gpt2-medium: 103 MB instead of 710): the backward casts each layer again, one more pass
+  // over the weights per step. Reused while it holds what is asked and the parameters stay the
+  // same (typed_training_stale after they change).
+  struct Jit {
+    static constexpr int kNone = -2, kHead = -1;
+    std::vector<uint16_t> room;
+    int holds = kNone;  // a layer's index, kHead, or kNone
+  };
+  mutable Jit jit;
 };
+
+// bf16 training: layer l's four weights (qkv, attproj, fc, fcproj; their sources in that order) in
+// bf16, laid out as the parameters; valid until another layer or the head is asked for.
+std::array<const uint16_t*, 4> typed_training_layer(const TypedWeights& tw,
+                                                    const std::array<WeightSource, 4>& src, int l);
+// The head's bf16 weight (valid until a layer is asked for).
+const uint16_t* typed_training_head(const TypedWeights& tw, const WeightSource& head);
+// The parameters changed (an optimizer step, or some of its tensors): cast again at the next use.
+void typed_training_stale(const TypedWeights& tw);
 
 // Makes the inference copies of `src` (4 per layer, the head last) in `prec` (not training).
 // A weight whose rows are not whole Q8_0 blocks (in % 32 != 0) stays fp32, as GGUF keeps it.

@@ -31,7 +31,7 @@ struct CostModel {
     double seconds(const Work& w, int n_layer) const;
   };
   Pass train, eval;
-  double update = 0;     // one optimizer step: zero the gradients, clip, AdamW, refresh a bf16 copy
+  double update = 0;     // one optimizer step: zero the gradients, clip, AdamW (bf16: + the casts)
   double allreduce = 0;  // under mpirun: one step's sum of the gradients over the ranks
   // One KV-cache decoding step with `active` sequences holding `context` tokens in all:
   // n_layer * (l0 + l1 * (active - 1) + l2 * context) + h0 + h1 * (active - 1).

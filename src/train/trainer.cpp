@@ -105,7 +105,9 @@ StepResult Trainer::step(std::span<const std::vector<int32_t>> parts, int64_t st
 int64_t train_state_bytes(const GPT2Config& c, const TrainerOptions& t, const LoraConfig& lora) {
   const std::vector<ParamSpec> table = param_table(c);
   const int64_t n = param_count(table), f = static_cast<int64_t>(sizeof(float));
-  const int64_t copy16 = t.bf16 ? n * 2 : 0;
+  // bf16: one room for a layer's four weights or the head's, cast as they are used
+  const int64_t C = c.n_embd,
+                copy16 = t.bf16 ? std::max(12 * C * C, static_cast<int64_t>(c.vocab) * C) * 2 : 0;
   if (lora.on()) return n * f + copy16 + param_count(lora_table(c, lora)) * f * 4;
   int64_t grads = n * f;
   if (t.fused) {  // the tensors outside the layers, and one layer

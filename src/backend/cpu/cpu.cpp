@@ -71,6 +71,7 @@ const Backend& backend_cpu() {
       .gemm_bf16_packed = gemm_bf16_packed,
       .gemm_q8_0 = gemm_q8_0,
       .to_bf16 = to_bf16,
+      .to_bf16_in_place = to_bf16_in_place,
       .encoder_forward = encoder_forward<float>,
       .encoder_backward = encoder_backward<float>,
       .layernorm_forward = layernorm_forward<float>,
