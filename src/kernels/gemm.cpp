@@ -128,12 +128,17 @@ void gemm_bf16(float* C, const uint16_t* A, const uint16_t* B, const float* bias
                const GemmArgs& g) {
   if (g.M <= 0 || g.N <= 0 || g.K <= 0) fail("internal: bf16 gemm of ", g.M, "x", g.N, "x", g.K);
   if (emulate_bf16 && !gemm_machine().bf16) {
-    if (g.lda || g.ldb || g.ldc) fail("internal: the bf16 emulation takes packed operands only");
-    std::vector<float> a(g.M * g.K), b(g.K * g.N);
+    // The operands widened to fp32 with their strides (the last row ends at its last column).
+    auto widen = [](const uint16_t* x, int64_t rows, int64_t cols, int64_t ld) {
+      std::vector<float> f(static_cast<size_t>((rows - 1) * ld + cols));
 #pragma omp parallel for
-    for (int64_t i = 0; i < g.M * g.K; i++) a[i] = from_bf16(A[i]);
-#pragma omp parallel for
-    for (int64_t i = 0; i < g.K * g.N; i++) b[i] = from_bf16(B[i]);
+      for (int64_t i = 0; i < static_cast<int64_t>(f.size()); i++) f[i] = from_bf16(x[i]);
+      return f;
+    };
+    const std::vector<float> a =
+        g.trans_a ? widen(A, g.K, g.M, g.lda_or_packed()) : widen(A, g.M, g.K, g.lda_or_packed());
+    const std::vector<float> b =
+        g.trans_b ? widen(B, g.N, g.K, g.ldb_or_packed()) : widen(B, g.K, g.N, g.ldb_or_packed());
     return gemm(C, a.data(), b.data(), bias, g);
   }
   gemm_require_bf16("bf16 matmul");

@@ -2,6 +2,7 @@
 // Nothing else in the model runs a GEMM for a weight.
 #include "model/block.hpp"
 
+#include <algorithm>
 #include <array>
 #include <vector>
 
@@ -72,10 +73,13 @@ void lora_backward(const Linear& L, float* dinp, const float* dout, const float*
 
 }  // namespace
 
-void linear_forward(const Linear& L, float* out, const float* inp, int64_t N,
-                    const uint16_t* inp16) {
+void linear_forward(const Linear& L, float* out, const float* inp, int64_t N, const uint16_t* inp16,
+                    int64_t ldo) {
   const WeightRef& w = L.w;
-  const GemmArgs g{N, L.out, L.in, false, w.layout != WeightLayout::kConv1D, false};
+  GemmArgs g{N, L.out, L.in, false, w.layout != WeightLayout::kConv1D, false};
+  g.ldc = ldo == L.out ? 0 : ldo;
+  if (g.ldc && (w.dtype == DType::kQ8_0 || L.lora.on()))
+    fail("internal: a strided output with ", L.lora.on() ? "an adapter" : "Q8_0 weights");
   switch (w.dtype) {
     case DType::kF32:
       backend().gemm_f32(out, inp, w.f32(), L.b, g);
@@ -97,16 +101,21 @@ void linear_forward(const Linear& L, float* out, const float* inp, int64_t N,
 
 void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const float* dout,
                      const float* inp, int64_t N, bool accumulate_dinp, const uint16_t* inp16,
-                     const uint16_t* dout16) {
+                     const uint16_t* dout16, int64_t ldd) {
   const WeightRef& w = L.w;
   if (!w.data || w.dtype == DType::kQ8_0)
     fail("internal: a backward through ", dtype_name(w.dtype), " weights made for inference");
   const bool conv = w.layout == WeightLayout::kConv1D;
   // dinp (N,in) = dout (N,out) @ W^T: W^T is Conv1D [in,out] transposed, or Linear [out,in] as is.
-  const GemmArgs gin{N, L.in, L.out, false, conv, accumulate_dinp};
+  GemmArgs gin{N, L.in, L.out, false, conv, accumulate_dinp};
   // dW: [in,out] += inp^T dout (Conv1D), or [out,in] += dout^T inp (Linear); fp32 accumulation.
-  const GemmArgs gw = conv ? GemmArgs{L.in, L.out, N, true, false, true}
-                           : GemmArgs{L.out, L.in, N, true, false, true};
+  GemmArgs gw = conv ? GemmArgs{L.in, L.out, N, true, false, true}
+                     : GemmArgs{L.out, L.in, N, true, false, true};
+  if (ldd && ldd != L.out) {  // dout is some columns of a wider matrix
+    if (db || L.lora.on()) fail("internal: a strided gradient with a bias or an adapter");
+    gin.lda = ldd;
+    (conv ? gw.ldb : gw.lda) = ldd;
+  }
   if (w.dtype == DType::kBF16) {  // bf16 operands (mixed precision), fp32 results
     if (!dout16) dout16 = bf16_of(kBf16A, dout, N * L.out);
     if (dinp) backend().gemm_bf16(dinp, dout16, w.bf16(), nullptr, gin);
@@ -206,6 +215,63 @@ Linear head_weights(const GPT2Config& c, const ParamTensors& p, const TypedWeigh
                 training16(typed) ? typed_training_head(*typed, s) : nullptr, nullptr, typed);
   if (lora && lora->on()) h.lora = lora->linear(c.n_layer, kLoraHead);
   return h;
+}
+
+namespace {
+
+// bf16 training without a head adapter (whose path needs the whole fp32 gradient): the head in
+// chunks of rows.
+bool head_in_chunks(const GPT2Config& c, const TypedWeights* typed, const LoraAdapter* lora) {
+  return training16(typed) && !(lora && lora->on() && lora->linear(c.n_layer, kLoraHead).on());
+}
+
+// Rows [v0, v0 + rows) of the head as a linear of their own, cast now (chunk k of the head).
+Linear head_rows(const GPT2Config& c, const ParamTensors& p, const TypedWeights& typed, int k,
+                 int64_t v0, int64_t rows) {
+  const WeightSource s{p.lm_head + v0 * c.n_embd, c.n_embd, rows, WeightLayout::kLinear};
+  return {{DType::kBF16, typed_training_rows(typed, s, k), nullptr, s.layout},
+          nullptr,
+          s.in,
+          s.out,
+          {}};
+}
+
+// Rows per chunk: a layer's weights' worth (12 C^2).
+int64_t head_chunk(const GPT2Config& c) {
+  return 12 * static_cast<int64_t>(c.n_embd);
+}
+
+}  // namespace
+
+void head_forward(const GPT2Config& c, const ParamTensors& p, const TypedWeights* typed,
+                  const LoraAdapter* lora, float* logits, const float* inp, int64_t N) {
+  if (!head_in_chunks(c, typed, lora))
+    return linear_forward(head_weights(c, p, typed, lora), logits, inp, N);
+  const int64_t V = c.vocab, step = head_chunk(c);
+  const uint16_t* in16 = bf16_of(kBf16B, inp, N * c.n_embd);
+  for (int64_t v0 = 0, k = 0; v0 < V; v0 += step, k++)
+    linear_forward(head_rows(c, p, *typed, static_cast<int>(k), v0, std::min(step, V - v0)),
+                   logits + v0, inp, N, in16, V);
+}
+
+void head_backward(const GPT2Config& c, const ParamTensors& p, const TypedWeights* typed,
+                   const LoraAdapter* lora, float* dinp, float* dw, float* dlogits,
+                   const float* inp, int64_t N) {
+  const int64_t V = c.vocab, C = c.n_embd;
+  if (!head_in_chunks(c, typed, lora)) {
+    const Linear h = head_weights(c, p, typed, lora);
+    const uint16_t* d16 = nullptr;  // bf16: narrowed in place (the logits are spent)
+    if (h.w.dtype == DType::kBF16 && !h.lora.on()) d16 = backend().to_bf16_in_place(dlogits, N * V);
+    return linear_backward(h, dinp, dw, nullptr, d16 ? nullptr : dlogits, inp, N, false, nullptr,
+                           d16);
+  }
+  const uint16_t* d16 = backend().to_bf16_in_place(dlogits, N * V);
+  const uint16_t* in16 = bf16_of(kBf16B, inp, N * C);
+  const int64_t step = head_chunk(c);
+  for (int64_t v0 = 0, k = 0; v0 < V; v0 += step, k++)
+    linear_backward(head_rows(c, p, *typed, static_cast<int>(k), v0, std::min(step, V - v0)), dinp,
+                    dw ? dw + v0 * C : nullptr, nullptr, nullptr, inp, N, v0 > 0, in16, d16 + v0,
+                    V);
 }
 
 }  // namespace instruct

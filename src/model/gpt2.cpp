@@ -305,7 +305,7 @@ const float* gpt2_forward(ModelRef m, GPT2Step& st, const int32_t* tokens,
     backend().gather_rows(a.lnf_rows, a.lnf, st.rows.data(), R, C);
     head_in = a.lnf_rows;
   }
-  linear_forward(gpt2_head_weights(m), a.logits, head_in, R);
+  gpt2_head_forward(m, a.logits, head_in, R);
   return a.logits;
 }
 
@@ -428,12 +428,7 @@ void gpt2_backward(GPT2& m, GPT2Step& st, const GradReady* ready) {
   const float* head_in = compact ? a.lnf_rows : a.lnf;
   float* dlnf = a.tmp_btc;
   float* drows = compact ? a.dqkv : dlnf;  // dqkv is free until the first layer's backward
-  const Linear head = gpt2_head_weights(run);
-  const uint16_t* dlogits16 = nullptr;  // bf16: narrowed in place (the logits are spent)
-  if (head.w.dtype == DType::kBF16 && !head.lora.on())
-    dlogits16 = backend().to_bf16_in_place(a.logits, R * static_cast<int64_t>(c.vocab));
-  linear_backward(head, drows, g.lm_head, nullptr, dlogits16 ? nullptr : a.logits, head_in, R,
-                  false, nullptr, dlogits16);
+  head_backward(c, m.p, gpt2_typed(m), run.lora(), drows, g.lm_head, a.logits, head_in, R);
   if (compact) {  // back to the rows they came from; the others' gradient is zero
     backend().zero(dlnf, sizeof(float) * BT * C);
     backend().scatter_rows(dlnf, drows, st.rows.data(), R, C);

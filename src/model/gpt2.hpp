@@ -96,6 +96,10 @@ inline BlockWeights gpt2_block_weights(ModelRef m, int l) {
 inline Linear gpt2_head_weights(ModelRef m) {
   return head_weights(m.base.cfg, m.base.p, gpt2_typed(m.base), m.lora());
 }
+// The LM head's forward and backward (model/block head_forward, head_backward).
+inline void gpt2_head_forward(ModelRef m, float* logits, const float* inp, int64_t N) {
+  head_forward(m.base.cfg, m.base.p, gpt2_typed(m.base), m.lora(), logits, inp, N);
+}
 // The parameters that train: the adapter's block when there is one (the base is frozen), else the
 // model's.
 inline ParamBlock& gpt2_trainable(GPT2& m, LoraAdapter* lora = nullptr) {

@@ -138,7 +138,7 @@ const float* gpt2_infer(ModelRef m, KVCache& kv, InferScratch& s,
   be.gather_rows(s.ln, s.x, s.last.data(), K, C);
   be.layernorm_forward(s.lastx, s.mean, s.rstd, s.ln, p.lnfw, p.lnfb, static_cast<int>(K),
                        static_cast<int>(C));
-  linear_forward(gpt2_head_weights(m), s.logits, s.lastx, K);
+  gpt2_head_forward(m, s.logits, s.lastx, K);
   for (const SeqChunk& ch : chunks) kv.len[ch.slot] += ch.n;
   return s.logits;
 }

@@ -128,6 +128,13 @@ const uint16_t* typed_training_head(const TypedWeights& tw, const WeightSource& 
   return tw.jit.room.data();
 }
 
+const uint16_t* typed_training_rows(const TypedWeights& tw, const WeightSource& rows, int k) {
+  const int64_t n = rows.in * rows.out;
+  if (jit_take(tw.jit, TypedWeights::Jit::kChunk0 - k, n))
+    backend().to_bf16(tw.jit.room.data(), rows.w, n);
+  return tw.jit.room.data();
+}
+
 void typed_training_stale(const TypedWeights& tw) {
   tw.jit.holds = TypedWeights::Jit::kNone;
 }

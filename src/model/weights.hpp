@@ -73,14 +73,15 @@ struct TypedWeights {
   std::vector<PackedWeight> packed;
   std::vector<BlockQ8> q8;
   // bf16 training: a layer's four weights are cast when its forward or its backward starts, the
-  // head when it is used, into one room the size of the larger (the head), not a copy of the whole
-  // model (gpt2-medium: 103 MB instead of 710): the backward casts each layer again, one more pass
-  // over the weights per step. Reused while it holds what is asked and the parameters stay the
-  // same (typed_training_stale after they change).
+  // head in chunks of a layer's size as they are used (model/block head_forward), into one room,
+  // not a copy of the whole model (gpt2-medium: 25 MB instead of 710): the backward casts each
+  // layer and the head again, one more pass over the weights per step. Reused while it holds what
+  // is asked and the parameters stay the same (typed_training_stale after they change).
   struct Jit {
-    static constexpr int kNone = -2, kHead = -1;
+    static constexpr int kNone = -2, kHead = -1;  // head chunk k: kChunk0 - k
+    static constexpr int kChunk0 = -3;
     std::vector<uint16_t> room;
-    int holds = kNone;  // a layer's index, kHead, or kNone
+    int holds = kNone;  // a layer's index, kHead, a head chunk, or kNone
   };
   mutable Jit jit;
 };
@@ -91,6 +92,8 @@ std::array<const uint16_t*, 4> typed_training_layer(const TypedWeights& tw,
                                                     const std::array<WeightSource, 4>& src, int l);
 // The head's bf16 weight (valid until a layer is asked for).
 const uint16_t* typed_training_head(const TypedWeights& tw, const WeightSource& head);
+// Chunk k of the head's rows (`rows`: a view of them) in bf16 (valid until something else is).
+const uint16_t* typed_training_rows(const TypedWeights& tw, const WeightSource& rows, int k);
 // The parameters changed (an optimizer step, or some of its tensors): cast again at the next use.
 void typed_training_stale(const TypedWeights& tw);
 
