@@ -386,16 +386,12 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
   int64_t total = static_cast<int64_t>(loader.size()) * opt.epochs;
   if (opt.max_steps > 0) total = std::min(total, opt.max_steps);
   objective->step_scratch().recompute = opt.recompute_activations;
-  Trainer trainer(model, adapter, *objective, trainer_options(opt, total));
   TrainState st;
   st.run_id = run_id;
-  if (resuming) {
-    train_checkpoint_load_optimizer(resume_dir, trainer.optimizer());
+  if (resuming)
     st = saved.state;
-    trainer.optimizer().step = st.adam_step;
-  } else {
+  else
     st.data_hash = data_hash;
-  }
   st.base = base_identity;
 
   // The run directory (rank 0 writes it); it names its run.
@@ -419,6 +415,13 @@ TrainReport train_run(const TrainOptions& cli, std::ostream& log_out) {
     } catch (const Error& e) {  // an estimate is advice: training goes on without it
       log << "estimate  skipped: " << e.what() << "\n";
     }
+  }
+  // The optimizer's state after the estimate: its probes' memory comes and goes before the state
+  // is touched, so they never add to the run's peak (with --fused-update they had set it).
+  Trainer trainer(model, adapter, *objective, trainer_options(opt, total));
+  if (resuming) {
+    train_checkpoint_load_optimizer(resume_dir, trainer.optimizer());
+    trainer.optimizer().step = st.adam_step;
   }
   objective->prepare(log);
   // The step's activations at their largest from the start: an arena grown mid-run is a fresh
