@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
     gpt2_backward(m, st);
     const double b = t.seconds();
     adamw_step(opt, gpt2_trainable(m, &lora));
-    gpt2_refresh_bf16(m, nullptr, nullptr);  // the packed bf16 weights, after each step
+    gpt2_params_changed(m);  // bf16: the weights are cast again at their next use
     const double a = t.seconds();
     const GemmStats g1 = gemm_stats();
     if (s == 0) continue;  // warm-up

@@ -320,35 +320,14 @@ void gemm_tiles_vnni(float* y, const BlockQ8* aq, const BlockQ8* w, const float*
     }
   const TileActs a{au.data(), ad.data(), np};
   if (M <= 8) {  // batched decoding: pairs of weight rows against every activation row
+    static constexpr decltype(&direct_rows<1>) kRows[] = {
+        direct_rows<1>, direct_rows<2>, direct_rows<3>, direct_rows<4>,
+        direct_rows<5>, direct_rows<6>, direct_rows<7>, direct_rows<8>};
     const int64_t groups = (N + 1) / 2;
 #pragma omp parallel for schedule(static) if (N * nb * kQ8Block > 32768)
     for (int64_t g = 0; g < groups; g += 16) {
       const int64_t g1 = std::min(groups, g + 16);
-      switch (M) {
-        case 8:
-          direct_rows<8>(a, w, nb, N, y, bias, g, g1);
-          break;
-        case 7:
-          direct_rows<7>(a, w, nb, N, y, bias, g, g1);
-          break;
-        case 6:
-          direct_rows<6>(a, w, nb, N, y, bias, g, g1);
-          break;
-        case 5:
-          direct_rows<5>(a, w, nb, N, y, bias, g, g1);
-          break;
-        case 4:
-          direct_rows<4>(a, w, nb, N, y, bias, g, g1);
-          break;
-        case 3:
-          direct_rows<3>(a, w, nb, N, y, bias, g, g1);
-          break;
-        case 2:
-          direct_rows<2>(a, w, nb, N, y, bias, g, g1);
-          break;
-        default:
-          direct_rows<1>(a, w, nb, N, y, bias, g, g1);
-      }
+      kRows[M - 1](a, w, nb, N, y, bias, g, g1);
     }
     return;
   }

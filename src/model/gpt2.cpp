@@ -137,8 +137,7 @@ void gpt2_release_fp32_linears(GPT2& m) {
   m.fp32_released = true;
 }
 
-void gpt2_refresh_bf16(GPT2& m, const float* begin, const float* end) {
-  (void)begin, (void)end;  // any change: cast again at the next use
+void gpt2_params_changed(GPT2& m) {
   if (m.typed.prec.training) typed_training_stale(m.typed);
 }
 

@@ -26,8 +26,8 @@ struct GPT2 {
   ParamBlock w;       // parameters and gradients, one table
   ParamTensors p, g;  // views of w.params and (once allocated) w.grads
   // The linears in the model's precision when it is not fp32 (gpt2_set_precision): bf16 or Q8_0
-  // copies; the fp32 parameters stay the master copy. The bf16 training copy is refreshed after the
-  // parameters change (once per optimizer step).
+  // copies for inference, bf16 casts made as they are used in training; the fp32 parameters stay
+  // the master copy.
   TypedWeights typed;
   bool fp32_released = false;  // gpt2_release_fp32_linears ran: inference in `typed` only
   // The fused update's gradients (gpt2_use_fused_grads): the tensors outside the layers, then one
@@ -81,9 +81,9 @@ void gpt2_release_fp32_linears(GPT2& m);
 // Bytes of the linears' weights as the forward reads them (each in its type): what one decoding
 // step streams from memory.
 int64_t gpt2_linear_bytes(const GPT2& m);
-// After the parameters in [begin, end) changed (all: nullptr, nullptr; an optimizer step, or the
-// fused update's tensors): bf16 training casts its weights again at their next use.
-void gpt2_refresh_bf16(GPT2& m, const float* begin, const float* end);
+// After the parameters changed (an optimizer step, or some tensors of the fused update): bf16
+// training casts its weights again at their next use.
+void gpt2_params_changed(GPT2& m);
 // The typed weights when the model runs in another precision than fp32, else null.
 inline const TypedWeights* gpt2_typed(const GPT2& m) {
   return m.typed.prec == kFp32 ? nullptr : &m.typed;

@@ -44,6 +44,7 @@ Trainer::Trainer(GPT2& model, LoraAdapter& adapter, Objective& objective, const 
       o_(o),
       adam_(adamw_create(gpt2_trainable(model, lora_), o.adam, o.decay_all, o.state)) {
   gpt2_set_precision(m_, o.bf16 ? kBf16Training : kFp32);  // cast once per step, not per use
+  if (o.fused && lora_) fail("internal: fused gradients are for full fine-tuning");
   if (o.fused) gpt2_use_fused_grads(m_);
 }
 
@@ -84,10 +85,7 @@ StepResult Trainer::step(std::span<const std::vector<int32_t>> parts, int64_t st
     adamw_begin(adam_);
     const GradReady ready = [&](size_t first, size_t end, const float* grads) {
       adamw_update_range(adam_, trainable, first, end, grads);
-      const ParamSpec& a = trainable.table[first];
-      const ParamSpec& b = trainable.table[end - 1];
-      gpt2_refresh_bf16(m_, trainable.params.data() + a.offset,
-                        trainable.params.data() + b.offset + b.numel);
+      gpt2_params_changed(m_);
     };
     obj_.backward(&ready);
     r.updated = true;
@@ -97,7 +95,7 @@ StepResult Trainer::step(std::span<const std::vector<int32_t>> parts, int64_t st
     dist_allreduce_sum(trainable.grads.data(), static_cast<size_t>(trainable.grads.size()));
   r.grad_norm = o_.max_grad_norm > 0 ? grad_clip_global_norm(trainable, o_.max_grad_norm) : -1;
   adamw_step(adam_, trainable);
-  if (!lora_) gpt2_refresh_bf16(m_, nullptr, nullptr);
+  if (!lora_) gpt2_params_changed(m_);
   r.updated = true;
   return r;
 }

@@ -45,7 +45,7 @@ void cpu_scatter_rows(float* dst, const float* src, const int32_t* rows, int64_t
 void* cpu_scratch(int slot, int64_t bytes) {
   thread_local std::vector<char> slots[4];
   std::vector<char>& s = slots[slot & 3];
-  if (static_cast<int64_t>(s.size()) < bytes) s.resize(static_cast<size_t>(bytes) + 64);
+  if (static_cast<int64_t>(s.size()) < bytes) s.resize(static_cast<size_t>(bytes));
   return s.data();
 }
 
