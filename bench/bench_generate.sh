@@ -99,5 +99,5 @@ print(sum(x['model_response'] == y['model_response'] for x, y in zip(a, b)), len
     printf "%-7s %-5s perplexity %.4f (%+.3f%% vs fp32), greedy answers equal to fp32's: %s of %s\n" "$size" "$ty" \
       "$p" "$(awk "BEGIN{print 100*($p/$p32-1)}")" ${same}
   done
-  [ -n "${MODEL:-}" ] && break
+  if [ -n "${MODEL:-}" ]; then break; fi  # not an `and` list: last in the script, it made a full run exit 1
 done
