@@ -70,6 +70,7 @@ void layernorm_forward(F* out, F* mean, F* rstd, const F* inp, const F* weight, 
     v /= C;
     const F s = 1.0f / std::sqrt(v + eps);
     F* o = out + static_cast<int64_t>(i) * C;
+#pragma omp simd
     for (int c = 0; c < C; c++) o[c] = (x[c] - m) * s * weight[c] + bias[c];
     mean[i] = m;
     rstd[i] = s;
@@ -101,6 +102,7 @@ void layernorm_backward(F* dinp, F* dweight, F* dbias, const F* dout, const F* i
       }
       dnorm_mean /= C;
       dnorm_norm_mean /= C;
+#pragma omp simd
       for (int c = 0; c < C; c++) {
         const F norm = (x[c] - m) * s;
         const F dnorm = weight[c] * dy[c];
@@ -116,87 +118,6 @@ void layernorm_backward(F* dinp, F* dweight, F* dbias, const F* dout, const F* i
       dweight[c] += part[static_cast<size_t>(t) * 2 * C + c];
       dbias[c] += part[static_cast<size_t>(t) * 2 * C + C + c];
     }
-}
-
-template <typename F>
-void attention_forward(F* out, F* att, const F* qkv, int B, int T, int C, int NH) {
-  const int HS = C / NH;
-  const F scale = 1.0f / std::sqrt(static_cast<F>(HS));
-  const int64_t C3 = 3 * static_cast<int64_t>(C);
-#pragma omp parallel for collapse(3)
-  for (int b = 0; b < B; b++)
-    for (int h = 0; h < NH; h++)
-      for (int t = 0; t < T; t++) {
-        const F* q = qkv + (static_cast<int64_t>(b) * T + t) * C3 + h * HS;
-        F* a = att + ((static_cast<int64_t>(b) * NH + h) * T + t) * T;
-        F maxv = -INFINITY;
-        for (int t2 = 0; t2 <= t; t2++) {
-          const F* k = qkv + (static_cast<int64_t>(b) * T + t2) * C3 + C + h * HS;
-          F dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-          for (int i = 0; i < HS; i++) dot += q[i] * k[i];
-          a[t2] = dot * scale;
-          maxv = std::max(maxv, a[t2]);
-        }
-        F sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-        for (int t2 = 0; t2 <= t; t2++) {
-          a[t2] = exp_of(a[t2] - maxv);
-          sum += a[t2];
-        }
-        const F inv = 1.0f / sum;
-        for (int t2 = 0; t2 <= t; t2++) a[t2] *= inv;
-        for (int t2 = t + 1; t2 < T; t2++) a[t2] = 0.0f;
-        F* o = out + (static_cast<int64_t>(b) * T + t) * C + h * HS;
-        for (int i = 0; i < HS; i++) o[i] = 0.0f;
-        for (int t2 = 0; t2 <= t; t2++) {
-          const F* v = qkv + (static_cast<int64_t>(b) * T + t2) * C3 + 2 * C + h * HS;
-          for (int i = 0; i < HS; i++) o[i] += a[t2] * v[i];
-        }
-      }
-}
-
-template <typename F>
-void attention_backward(F* dqkv, const F* dout, const F* qkv, const F* att, int B, int T, int C,
-                        int NH) {
-  const int HS = C / NH;
-  const F scale = 1.0f / std::sqrt(static_cast<F>(HS));
-  const int64_t C3 = 3 * static_cast<int64_t>(C);
-  // One (b, h) per task: all writes stay inside that head's slice of dqkv.
-#pragma omp parallel
-  {
-    std::vector<F> datt(T), dpre(T);
-#pragma omp for collapse(2)
-    for (int b = 0; b < B; b++)
-      for (int h = 0; h < NH; h++)
-        for (int t = 0; t < T; t++) {
-          const F* a = att + ((static_cast<int64_t>(b) * NH + h) * T + t) * T;
-          const F* dy = dout + (static_cast<int64_t>(b) * T + t) * C + h * HS;
-          const F* q = qkv + (static_cast<int64_t>(b) * T + t) * C3 + h * HS;
-          F* dq = dqkv + (static_cast<int64_t>(b) * T + t) * C3 + h * HS;
-          F s = 0.0f;
-          for (int t2 = 0; t2 <= t; t2++) {
-            const F* v = qkv + (static_cast<int64_t>(b) * T + t2) * C3 + 2 * C + h * HS;
-            F* dv = dqkv + (static_cast<int64_t>(b) * T + t2) * C3 + 2 * C + h * HS;
-            F d = 0.0f;
-#pragma omp simd reduction(+ : d)
-            for (int i = 0; i < HS; i++) d += v[i] * dy[i];
-#pragma omp simd
-            for (int i = 0; i < HS; i++) dv[i] += a[t2] * dy[i];
-            datt[t2] = d;
-            s += a[t2] * d;
-          }
-          for (int t2 = 0; t2 <= t; t2++) dpre[t2] = a[t2] * (datt[t2] - s) * scale;
-          for (int t2 = 0; t2 <= t; t2++) {
-            const F* k = qkv + (static_cast<int64_t>(b) * T + t2) * C3 + C + h * HS;
-            F* dk = dqkv + (static_cast<int64_t>(b) * T + t2) * C3 + C + h * HS;
-            for (int i = 0; i < HS; i++) {
-              dq[i] += dpre[t2] * k[i];
-              dk[i] += dpre[t2] * q[i];
-            }
-          }
-        }
-  }
 }
 
 namespace {
@@ -379,9 +300,6 @@ void logprob_rows_backward(F* logits, const int32_t* labels, const double* dout,
   template void layernorm_backward<F>(F * dinp, F * dweight, F * dbias, const F* dout,             \
                                       const F* inp, const F* weight, const F* mean, const F* rstd, \
                                       int N, int C);                                               \
-  template void attention_forward<F>(F * out, F * att, const F* qkv, int B, int T, int C, int NH); \
-  template void attention_backward<F>(F * dqkv, const F* dout, const F* qkv, const F* att, int B,  \
-                                      int T, int C, int NH);                                       \
   template void gelu_forward<F>(F * out, const F* inp, int64_t N);                                 \
   template void gelu_backward<F>(F * dinp, const F* inp, const F* dout, int64_t N);                \
   template void residual_forward<F>(F * out, const F* a, const F* b, int64_t N);                   \
