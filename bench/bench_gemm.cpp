@@ -29,6 +29,10 @@ double gflops(const GemmArgs& g, const std::function<void()>& run) {
 int main(int argc, char** argv) {
   std::printf("cpu       %s\n", instruct::gemm_machine_line().c_str());
   const int64_t C = argc > 1 ? std::atoll(argv[1]) : 1024, N = argc > 2 ? std::atoll(argv[2]) : 600;
+  if (C <= 0 || N <= 0) {
+    std::fprintf(stderr, "usage: bench_gemm [C] [N tokens]   (default: gpt2-medium, 600 tokens)\n");
+    return 2;
+  }
   const int64_t V = 50257;
   const bool bf16 = gemm_machine().bf16;
   struct Shape {

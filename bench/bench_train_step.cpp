@@ -64,6 +64,12 @@ int main(int argc, char** argv) {
   const std::string size = argc > 1 ? argv[1] : "small";
   const int B = argc > 2 ? std::atoi(argv[2]) : 8, T = argc > 3 ? std::atoi(argv[3]) : 75;
   const int steps = argc > 4 ? std::atoi(argv[4]) : 3;
+  if (B <= 0 || T <= 0 || steps <= 0) {
+    std::fprintf(
+        stderr,
+        "usage: bench_train_step SIZE [B] [T] [STEPS] [LORA_RANK] [--precision fp32|bf16]\n");
+    return 2;
+  }
   GPT2 m = gpt2_create(config_preset(size));
   gpt2_init_random(m, 1);
   LoraAdapter lora;
