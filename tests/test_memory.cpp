@@ -278,6 +278,63 @@ TEST(LeanTraining, Bf16GemmInputsKeptFromTheForwardAreTheRoundingAtEachUse) {
             gpt2_activation_bytes(small, 8, 256, false, false) * 9 / 10);
 }
 
+// bf16 training parks the whole model's bf16 weights in the spent gradients between an update and
+// the next backward, and every forward and that backward read them with no cast: the same losses,
+// gradients and parameters bit for bit as casting at each use, over steps with an evaluation
+// before the training forwards, two parts a step (the second backward adds to the first and casts
+// again: the first overwrote the parked weights), stored or recomputed activations, and a head of
+// several chunks, the last one partial. Emulated where the CPU has no bf16 matmul.
+TEST(LeanTraining, Bf16WeightsParkedInTheGradientsAreTheCastAtEachUse) {
+  gemm_emulate_bf16(true);
+  GPT2Config c;
+  c.n_layer = 2, c.n_head = 2, c.n_embd = 32, c.n_ctx = 64, c.vocab = 1000, c.tied = true;
+  const int T = 20;
+  std::vector<int32_t> in(2 * T), tg(2 * T);
+  for (int i = 0; i < 2 * T; i++) in[i] = (i * 37 + 11) % c.vocab, tg[i] = (i * 53 + 5) % c.vocab;
+  tg[3] = -100;
+  struct Run {
+    std::vector<double> losses;
+    std::vector<std::vector<float>> grads;
+    std::vector<float> params;
+  };
+  auto run = [&](bool park, bool recompute) {
+    Run r;
+    GPT2 m = gpt2_create(c);
+    gpt2_init_random(m, 3);
+    gpt2_set_precision(m, kBf16Training);
+    AdamWHyper h;
+    h.lr = 1e-2;
+    AdamW opt = adamw_create(m.w, h);
+    GPT2Step s;
+    s.recompute = recompute;
+    for (int step = 0; step < 3; step++) {
+      gpt2_zero_grad(m);
+      EXPECT_FALSE(m.typed.jit.parked.empty()) << step;
+      if (!park) typed_training_stale(m.typed);  // cast at each use instead
+      r.losses.push_back(gpt2_loss(m, s, in.data(), tg.data(), 2, T, false).loss);
+      for (int part = 0; part < 2; part++) {
+        r.losses.push_back(
+            gpt2_loss(m, s, in.data() + part * T, tg.data() + part * T, 1, T, true).loss);
+        gpt2_backward(m, s);
+        EXPECT_TRUE(m.typed.jit.parked.empty()) << "the backward overwrote them";
+      }
+      r.grads.emplace_back(m.w.grads.data(), m.w.grads.data() + m.w.size());
+      adamw_step(opt, m.w);
+      gpt2_params_changed(m);
+    }
+    r.params.assign(m.w.params.data(), m.w.params.data() + m.w.size());
+    return r;
+  };
+  for (bool recompute : {false, true}) {
+    const Run cast = run(false, recompute), parked = run(true, recompute);
+    EXPECT_EQ(parked.losses, cast.losses) << "recompute " << recompute;
+    EXPECT_EQ(parked.grads, cast.grads) << "recompute " << recompute;
+    EXPECT_EQ(parked.params, cast.params) << "recompute " << recompute;
+    EXPECT_NE(cast.losses.front(), cast.losses.back());  // (the steps moved the model)
+  }
+  gemm_emulate_bf16(false);
+}
+
 TEST(LeanTraining, MemoryEstimateCountsEachOption) {
   const GPT2Config xl = config_preset("xl");
   const int64_t n = param_count(param_table(xl));

@@ -444,6 +444,12 @@ TEST(Train, BackwardAccumulatesUntilZeroed) {
   EXPECT_EQ(r.counted, 0);
   gpt2_backward(m, st);
   for (int64_t i = 0; i < m.w.grads.size(); i++) ASSERT_EQ(m.w.grads[i], 0.0f);
+  // No backward at all (a rank without a part): zero once they are read.
+  gpt2_loss(m, st, in.data(), tg.data(), 2, 3, true);
+  gpt2_backward(m, st);
+  gpt2_zero_grad(m);
+  gpt2_grads_final(m);
+  for (int64_t i = 0; i < m.w.grads.size(); i++) ASSERT_EQ(m.w.grads[i], 0.0f);
   fs::remove_all(dir);
 }
 

@@ -101,7 +101,7 @@ void linear_forward(const Linear& L, float* out, const float* inp, int64_t N, co
 
 void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const float* dout,
                      const float* inp, int64_t N, bool accumulate_dinp, const uint16_t* inp16,
-                     const uint16_t* dout16, int64_t ldd) {
+                     const uint16_t* dout16, int64_t ldd, bool accumulate_dw) {
   const WeightRef& w = L.w;
   if (!w.data || w.dtype == DType::kQ8_0)
     fail("internal: a backward through ", dtype_name(w.dtype), " weights made for inference");
@@ -109,8 +109,8 @@ void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const f
   // dinp (N,in) = dout (N,out) @ W^T: W^T is Conv1D [in,out] transposed, or Linear [out,in] as is.
   GemmArgs gin{N, L.in, L.out, false, conv, accumulate_dinp};
   // dW: [in,out] += inp^T dout (Conv1D), or [out,in] += dout^T inp (Linear); fp32 accumulation.
-  GemmArgs gw = conv ? GemmArgs{L.in, L.out, N, true, false, true}
-                     : GemmArgs{L.out, L.in, N, true, false, true};
+  GemmArgs gw = conv ? GemmArgs{L.in, L.out, N, true, false, accumulate_dw}
+                     : GemmArgs{L.out, L.in, N, true, false, accumulate_dw};
   if (ldd && ldd != L.out) {  // dout is some columns of a wider matrix
     if (db || L.lora.on()) fail("internal: a strided gradient with a bias or an adapter");
     gin.lda = ldd;
@@ -229,7 +229,7 @@ bool head_in_chunks(const GPT2Config& c, const TypedWeights* typed, const LoraAd
 Linear head_rows(const GPT2Config& c, const ParamTensors& p, const TypedWeights& typed, int k,
                  int64_t v0, int64_t rows) {
   const WeightSource s{p.lm_head + v0 * c.n_embd, c.n_embd, rows, WeightLayout::kLinear};
-  return {{DType::kBF16, typed_training_rows(typed, s, k), nullptr, s.layout},
+  return {{DType::kBF16, typed_training_rows(typed, s, k, c.n_layer), nullptr, s.layout},
           nullptr,
           s.in,
           s.out,
@@ -242,6 +242,29 @@ int64_t head_chunk(const GPT2Config& c) {
 }
 
 }  // namespace
+
+void park_training_weights(const GPT2Config& c, const ParamTensors& p, ParamTensors& g,
+                           const TypedWeights& typed) {
+  if (!training16(&typed)) fail("internal: parking bf16 weights of a model not training in bf16");
+  std::vector<std::pair<WeightSource, float*>> at;  // what is cast, and the gradient it goes into
+  for (int l = 0; l < c.n_layer; l++) {
+    const auto src = layer_sources(c, p.layers[l]);
+    LayerTensors& d = g.layers[l];
+    float* home[4] = {d.qkvw, d.attprojw, d.fcw, d.fcprojw};
+    for (int i = 0; i < 4; i++) at.push_back({src[i], home[i]});
+  }
+  const int64_t V = c.vocab, C = c.n_embd, step = head_chunk(c);
+  for (int64_t v0 = 0; v0 < V; v0 += step)
+    at.push_back({{p.lm_head + v0 * C, C, std::min(step, V - v0), WeightLayout::kLinear},
+                  g.lm_head + v0 * C});
+  std::vector<const uint16_t*>& parked = typed.jit.parked;
+  parked.clear();
+  for (const auto& [s, grad] : at) {
+    auto* w16 = reinterpret_cast<uint16_t*>(grad);  // in the first half of the gradient's bytes
+    backend().to_bf16(w16, s.w, s.in * s.out);
+    parked.push_back(w16);
+  }
+}
 
 void head_forward(const GPT2Config& c, const ParamTensors& p, const TypedWeights* typed,
                   const LoraAdapter* lora, float* logits, const float* inp, int64_t N) {
@@ -256,22 +279,22 @@ void head_forward(const GPT2Config& c, const ParamTensors& p, const TypedWeights
 
 void head_backward(const GPT2Config& c, const ParamTensors& p, const TypedWeights* typed,
                    const LoraAdapter* lora, float* dinp, float* dw, float* dlogits,
-                   const float* inp, int64_t N) {
+                   const float* inp, int64_t N, bool accumulate_dw) {
   const int64_t V = c.vocab, C = c.n_embd;
   if (!head_in_chunks(c, typed, lora)) {
     const Linear h = head_weights(c, p, typed, lora);
     const uint16_t* d16 = nullptr;  // bf16: narrowed in place (the logits are spent)
     if (h.w.dtype == DType::kBF16 && !h.lora.on()) d16 = backend().to_bf16_in_place(dlogits, N * V);
     return linear_backward(h, dinp, dw, nullptr, d16 ? nullptr : dlogits, inp, N, false, nullptr,
-                           d16);
+                           d16, 0, accumulate_dw);
   }
   const uint16_t* d16 = backend().to_bf16_in_place(dlogits, N * V);
   const uint16_t* in16 = bf16_of(kBf16B, inp, N * C);
   const int64_t step = head_chunk(c);
   for (int64_t v0 = 0, k = 0; v0 < V; v0 += step, k++)
     linear_backward(head_rows(c, p, *typed, static_cast<int>(k), v0, std::min(step, V - v0)), dinp,
-                    dw ? dw + v0 * C : nullptr, nullptr, nullptr, inp, N, v0 > 0, in16, d16 + v0,
-                    V);
+                    dw ? dw + v0 * C : nullptr, nullptr, nullptr, inp, N, v0 > 0, in16, d16 + v0, V,
+                    accumulate_dw);
 }
 
 }  // namespace instruct

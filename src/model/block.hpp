@@ -32,7 +32,8 @@ struct Linear {
 void linear_forward(const Linear& L, float* out, const float* inp, int64_t N,
                     const uint16_t* inp16 = nullptr, int64_t ldo = 0);
 // dinp (N,in) = dout @ W^T (+ the adapter's path) (written, or added when accumulate_dinp; skipped
-// when dinp is null); dw += the weight gradient in W's layout (skipped when null: a frozen weight);
+// when dinp is null); dw += the weight gradient in W's layout (written when !accumulate_dw, after
+// dinp is done: a bf16 weight parked in dw is read first; skipped when null: a frozen weight);
 // db += sum(dout); the adapter's dA, dB += theirs when it has gradients.
 // With bf16 weights, `inp16` (when given) is inp rounded to bf16, kept from the forward: then inp
 // may be null (not with an adapter, whose path is fp32); likewise `dout16` for dout (then dout may
@@ -41,7 +42,7 @@ void linear_forward(const Linear& L, float* out, const float* inp, int64_t N,
 void linear_backward(const Linear& L, float* dinp, float* dw, float* db, const float* dout,
                      const float* inp, int64_t N, bool accumulate_dinp = false,
                      const uint16_t* inp16 = nullptr, const uint16_t* dout16 = nullptr,
-                     int64_t ldd = 0);
+                     int64_t ldd = 0, bool accumulate_dw = true);
 
 // Every linear of a model as fp32 parameter views: layer l's qkv, attproj, fc, fcproj at 4l..4l+3,
 // the head last (what TypedWeights are made from).
@@ -60,14 +61,21 @@ BlockWeights block_weights(const GPT2Config& c, const ParamTensors& p, const Typ
 Linear head_weights(const GPT2Config& c, const ParamTensors& p, const TypedWeights* typed,
                     const LoraAdapter* lora);
 // The LM head's forward, logits (N,V) = inp (N,C) W^T, and backward (dinp (N,C) written, dw += in
-// W's layout when not null; dlogits are spent: bf16 narrows them in place). bf16 training runs it
+// W's layout when not null, or = when !accumulate_dw; dlogits are spent: bf16 narrows them in
+// place). bf16 training runs it
 // in chunks of W's rows no larger than a layer's weights, each cast just before its GEMMs, so the
 // room for casts stays one layer's (gpt2-small's head is 5.5 layers).
 void head_forward(const GPT2Config& c, const ParamTensors& p, const TypedWeights* typed,
                   const LoraAdapter* lora, float* logits, const float* inp, int64_t N);
 void head_backward(const GPT2Config& c, const ParamTensors& p, const TypedWeights* typed,
                    const LoraAdapter* lora, float* dinp, float* dw, float* dlogits,
-                   const float* inp, int64_t N);
+                   const float* inp, int64_t N, bool accumulate_dw = true);
+
+// bf16 training: casts every linear's weight of `p` into the start of its gradient in `g` (the
+// head's chunk by chunk) and has `typed` read them there until typed_training_stale (see
+// TypedWeights::Jit). The gradients must hold nothing the step still needs.
+void park_training_weights(const GPT2Config& c, const ParamTensors& p, ParamTensors& g,
+                           const TypedWeights& typed);
 
 // Where one block's forward writes. Training keeps every buffer per layer for the backward;
 // inference points res2 and res3 at its running residual stream and reuses the rest.

@@ -3,6 +3,7 @@
 // linear seam.
 #include "model/gpt2.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -77,6 +78,8 @@ void gpt2_use_fused_grads(GPT2& m) {
       layer = std::max(layer, remap[i].offset + remap[i].numel - slot);
     }
   m.w.grads = Buffer();
+  m.grads_fresh = false;
+  typed_training_stale(m.typed);  // nothing parked in the gradients that went
   m.fused_grads.resize(slot + layer);
   m.fused_grads.zero();
   m.g = param_views(m.fused_grads.data(), remap, m.cfg);
@@ -86,9 +89,20 @@ void gpt2_zero_grad(GPT2& m, LoraAdapter* lora) {
   if (m.fp32_released) fail("internal: training a model whose fp32 linears were released");
   if (lora && lora->on()) return lora_zero_grads(*lora);
   if (m.fused_grads.size()) return m.fused_grads.zero();
-  const bool fresh = !m.w.has_grads();
-  param_block_zero_grads(m.w);
-  if (fresh) m.g = param_views(m.w.grads.data(), m.w.table, m.cfg);
+  if (!m.w.has_grads()) {
+    m.w.grads.resize(m.w.size());
+    m.g = param_views(m.w.grads.data(), m.w.table, m.cfg);
+  }
+  if (m.grads_fresh) return;  // still nothing in them (and the parked weights are current)
+  m.grads_fresh = true;
+  if (gpt2_precision(m).training) park_training_weights(m.cfg, m.p, m.g, m.typed);
+}
+
+void gpt2_grads_final(GPT2& m, LoraAdapter* lora) {
+  if ((lora && lora->on()) || !m.grads_fresh) return;
+  typed_training_stale(m.typed);  // the parked weights are zeroed
+  m.w.grads.zero();
+  m.grads_fresh = false;
 }
 
 void gpt2_set_precision(GPT2& m, Precision prec) {
@@ -99,7 +113,8 @@ void gpt2_set_precision(GPT2& m, Precision prec) {
   if (prec != m.typed.prec) m.typed = {};
   if (prec == kFp32) return;
   if (prec.training) {
-    m.typed.prec = prec;  // the linears are cast as they are used
+    m.typed.prec = prec;  // the linears are cast as they are used, or parked in fresh gradients
+    if (m.grads_fresh) park_training_weights(m.cfg, m.p, m.g, m.typed);
   } else {
     typed_weights_make(m.typed, prec, linear_sources(m.cfg, m.p));
   }
@@ -138,7 +153,9 @@ void gpt2_release_fp32_linears(GPT2& m) {
 }
 
 void gpt2_params_changed(GPT2& m) {
-  if (m.typed.prec.training) typed_training_stale(m.typed);
+  if (!m.typed.prec.training) return;
+  typed_training_stale(m.typed);
+  if (m.grads_fresh) park_training_weights(m.cfg, m.p, m.g, m.typed);  // afresh
 }
 
 namespace {
@@ -402,12 +419,40 @@ XentResult gpt2_loss(ModelRef m, GPT2Step& s, const int32_t* inputs, const int32
   return xent_head(m.base, s, row_targets, backward, denominator);
 }
 
+namespace {
+// Before a backward into fresh gradients: zeroes those its GEMMs do not write whole (biases,
+// LayerNorms, position embeddings, an untied wte: what is added to), or all of them when it has
+// no rows (then no GEMM runs).
+void zero_unwritten_grads(GPT2& m, bool all) {
+  if (all) return typed_training_stale(m.typed), m.w.grads.zero();
+  std::vector<const float*> written;
+  for (const WeightSource& s : linear_sources(m.cfg, m.g)) written.push_back(s.w);
+  for (const ParamSpec& s : m.w.table) {
+    float* g = m.w.grads.data() + s.offset;
+    if (std::find(written.begin(), written.end(), g) == written.end())
+      backend().zero(g, sizeof(float) * s.numel);
+  }
+}
+}  // namespace
+
 void gpt2_backward(GPT2& m, GPT2Step& st, const GradReady* ready) {
   if (!st.have_dlogits) fail("internal: gpt2_backward without a loss head's gradient");
   const bool fused = m.fused_grads.size() > 0;
   if (fused != (ready != nullptr)) fail("internal: fused gradients and a GradReady go together");
   LoraAdapter* lora = st.lora;  // the forward's adapter (null: the base trains)
   if (!fused && !gpt2_trainable(m, lora).has_grads()) gpt2_zero_grad(m, lora);
+  // Fresh gradients are written, not added to: the linears' weights by their GEMMs (each after
+  // reading its parked bf16 weight, if any), the rest zeroed here first.
+  const bool fresh = !lora && m.grads_fresh;
+  struct Unpark {  // however the backward ends, the parked weights are overwritten by then
+    GPT2& m;
+    bool on;
+    ~Unpark() {
+      if (on) typed_training_stale(m.typed), m.grads_fresh = false;
+    }
+  } unpark{m, fresh};
+  if (fresh) zero_unwritten_grads(m, st.rows.empty());
+  const bool add = !fresh;  // the dW GEMMs add to what earlier backwards left
   const ModelRef run(m, lora);
   const GPT2Config& c = m.cfg;
   const int C = c.n_embd, NH = c.n_head;
@@ -427,7 +472,7 @@ void gpt2_backward(GPT2& m, GPT2Step& st, const GradReady* ready) {
   const float* head_in = compact ? a.lnf_rows : a.lnf;
   float* dlnf = a.tmp_btc;
   float* drows = compact ? a.dqkv : dlnf;  // dqkv is free until the first layer's backward
-  head_backward(c, m.p, gpt2_typed(m), run.lora(), drows, g.lm_head, a.logits, head_in, R);
+  head_backward(c, m.p, gpt2_typed(m), run.lora(), drows, g.lm_head, a.logits, head_in, R, add);
   if (compact) {  // back to the rows they came from; the others' gradient is zero
     backend().zero(dlnf, sizeof(float) * BT * C);
     backend().scatter_rows(dlnf, drows, st.rows.data(), R, C);
@@ -464,15 +509,16 @@ void gpt2_backward(GPT2& m, GPT2Step& st, const GradReady* ready) {
     // With bf16 activations the fp32 GEMM inputs are shared scratch (stale here): the bf16 ones.
     const bool h = st.bf16_acts;
     linear_backward(w.fcproj, a.dfch_gelu, dw.fcprojw, dw.fcprojb, a.dres, h ? nullptr : s.fch_gelu,
-                    BT, false, s.fchg16);
+                    BT, false, s.fchg16, nullptr, 0, add);
     backend().zero(a.dfch, sizeof(float) * BT * 4 * C);
     backend().gelu_backward(a.dfch, s.fch, a.dfch_gelu, BT * 4 * C);
-    linear_backward(w.fc, dbtc, dw.fcw, dw.fcb, a.dfch, h ? nullptr : s.ln2, BT, false, s.ln2_16);
+    linear_backward(w.fc, dbtc, dw.fcw, dw.fcb, a.dfch, h ? nullptr : s.ln2, BT, false, s.ln2_16,
+                    nullptr, 0, add);
     backend().layernorm_backward(a.dres, dw.ln2w, dw.ln2b, dbtc, s.residual2, w.ln2w, s.ln2_mean,
                                  s.ln2_rstd, BT, C);
     // attention
     linear_backward(w.attproj, dbtc, dw.attprojw, dw.attprojb, a.dres, h ? nullptr : s.atty, BT,
-                    false, s.atty16);
+                    false, s.atty16, nullptr, 0, add);
     backend().zero(a.dqkv, sizeof(float) * BT * 3 * C);
     for (size_t b = 0; b < nseq; b++)
       backend().attention_backward(a.dqkv + st.offs[b] * 3 * C, dbtc + st.offs[b] * C,
@@ -480,7 +526,7 @@ void gpt2_backward(GPT2& m, GPT2Step& st, const GradReady* ready) {
                                    st.lens[b], C, NH);
     const bool need_dinp = base || l > 0;  // below the first layer only the frozen embeddings
     linear_backward(w.qkv, need_dinp ? dbtc : nullptr, dw.qkvw, dw.qkvb, a.dqkv,
-                    h ? nullptr : s.ln1, BT, false, s.ln1_16);
+                    h ? nullptr : s.ln1, BT, false, s.ln1_16, nullptr, 0, add);
     if (need_dinp)
       backend().layernorm_backward(a.dres, dw.ln1w, dw.ln1b, dbtc, residual, w.ln1w, s.ln1_mean,
                                    s.ln1_rstd, BT, C);

@@ -30,6 +30,9 @@ struct GPT2 {
   // the master copy.
   TypedWeights typed;
   bool fp32_released = false;  // gpt2_release_fp32_linears ran: inference in `typed` only
+  // gpt2_zero_grad ran and no backward since: w.grads holds nothing of the step (in bf16 training,
+  // the parked weights), so the next backward writes each gradient instead of adding to it.
+  bool grads_fresh = false;
   // The fused update's gradients (gpt2_use_fused_grads): the tensors outside the layers, then one
   // layer's worth that every layer's gradient views share; w.grads stays empty.
   Buffer fused_grads;
@@ -64,8 +67,14 @@ GPT2 gpt2_clone_params(const GPT2& m);
 // normal(0, 0.02) for weights and embeddings, zero biases, ones for LayerNorm scales.
 void gpt2_init_random(GPT2& m, uint64_t seed);
 // Allocates the trainable parameters' gradients on first use (and their views), then zeroes them:
-// the adapter's when there is one (the frozen base never gets any), else the model's.
+// the adapter's when there is one (the frozen base never gets any), else the model's. The model's
+// are zero in effect, not in memory: the next backward writes them (gpt2_grads_final zeroes those
+// that no backward wrote), and bf16 training parks its weights there until then
+// (TypedWeights::Jit).
 void gpt2_zero_grad(GPT2& m, LoraAdapter* lora = nullptr);
+// Before the gradients are read (summed over ranks, clipped, applied): zeroes them when no backward
+// ran since gpt2_zero_grad.
+void gpt2_grads_final(GPT2& m, LoraAdapter* lora = nullptr);
 // How the linear layers run (model/weights): fp32; bf16 for training (each layer's weights cast
 // as its forward or backward starts); bf16 or Q8_0 for inference (each linear made once for the
 // forward GEMM). Makes (or refreshes, or with kFp32 drops) the copies.

@@ -108,6 +108,10 @@ bool jit_take(TypedWeights::Jit& j, int holds, int64_t n) {
 
 std::array<const uint16_t*, 4> typed_training_layer(const TypedWeights& tw,
                                                     const std::array<WeightSource, 4>& src, int l) {
+  if (!tw.jit.parked.empty()) {
+    const auto* at = tw.jit.parked.data() + 4 * static_cast<size_t>(l);
+    return {at[0], at[1], at[2], at[3]};
+  }
   int64_t n = 0;
   for (const WeightSource& s : src) n += s.in * s.out;
   const bool cast = jit_take(tw.jit, l, n);
@@ -128,7 +132,9 @@ const uint16_t* typed_training_head(const TypedWeights& tw, const WeightSource& 
   return tw.jit.room.data();
 }
 
-const uint16_t* typed_training_rows(const TypedWeights& tw, const WeightSource& rows, int k) {
+const uint16_t* typed_training_rows(const TypedWeights& tw, const WeightSource& rows, int k,
+                                    int layers) {
+  if (!tw.jit.parked.empty()) return tw.jit.parked.at(4 * static_cast<size_t>(layers) + k);
   const int64_t n = rows.in * rows.out;
   if (jit_take(tw.jit, TypedWeights::Jit::kChunk0 - k, n))
     backend().to_bf16(tw.jit.room.data(), rows.w, n);
@@ -137,6 +143,7 @@ const uint16_t* typed_training_rows(const TypedWeights& tw, const WeightSource& 
 
 void typed_training_stale(const TypedWeights& tw) {
   tw.jit.holds = TypedWeights::Jit::kNone;
+  tw.jit.parked.clear();
 }
 
 int64_t typed_weights_bytes(const TypedWeights& tw) {

@@ -77,11 +77,19 @@ struct TypedWeights {
   // not a copy of the whole model (gpt2-medium: 25 MB instead of 710): the backward casts each
   // layer and the head again, one more pass over the weights per step. Reused while it holds what
   // is asked and the parameters stay the same (typed_training_stale after they change).
+  //
+  // Parked: between an optimizer step and the next backward the gradient block holds nothing, so
+  // the trainer parks the whole model's bf16 weights there (model/block park_training_weights):
+  // each linear's words at the start of its own gradient, the head's chunk by chunk at the start
+  // of the chunk's rows. Every forward until then reads them with no cast, and so does the
+  // backward, whose GEMMs read a weight before they write its gradient over it (then the parked
+  // copy is gone: `parked` empties as the backward ends).
   struct Jit {
     static constexpr int kNone = -2, kHead = -1;  // head chunk k: kChunk0 - k
     static constexpr int kChunk0 = -3;
     std::vector<uint16_t> room;
-    int holds = kNone;  // a layer's index, kHead, a head chunk, or kNone
+    int holds = kNone;                    // a layer's index, kHead, a head chunk, or kNone
+    std::vector<const uint16_t*> parked;  // 4 per layer, then the head's chunks; empty: none
   };
   mutable Jit jit;
 };
@@ -92,9 +100,12 @@ std::array<const uint16_t*, 4> typed_training_layer(const TypedWeights& tw,
                                                     const std::array<WeightSource, 4>& src, int l);
 // The head's bf16 weight (valid until a layer is asked for).
 const uint16_t* typed_training_head(const TypedWeights& tw, const WeightSource& head);
-// Chunk k of the head's rows (`rows`: a view of them) in bf16 (valid until something else is).
-const uint16_t* typed_training_rows(const TypedWeights& tw, const WeightSource& rows, int k);
-// The parameters changed (an optimizer step, or some of its tensors): cast again at the next use.
+// Chunk k of the head's rows (`rows`: a view of them) in bf16 (valid until something else is) of a
+// model of `layers` layers.
+const uint16_t* typed_training_rows(const TypedWeights& tw, const WeightSource& rows, int k,
+                                    int layers);
+// The parameters changed (an optimizer step, or some of its tensors): cast again at the next use
+// (and the parked copy, if any, is dropped).
 void typed_training_stale(const TypedWeights& tw);
 
 // Makes the inference copies of `src` (4 per layer, the head last) in `prec` (not training).

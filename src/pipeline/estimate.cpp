@@ -84,6 +84,7 @@ struct ProbeModel {
   double pass(const Batch& b, bool backward) {
     double t = 0;
     for (int k = 0; k < 3; k++) {
+      gpt2_zero_grad(m, &lora);  // as a step starts (bf16: the weights parked, not cast per use)
       Timer timer;
       gpt2_loss({m, &lora}, s, b.inputs.data(), b.targets.data(), b.B, b.T, backward, 0, true);
       if (backward) gpt2_backward(m, s);
@@ -171,12 +172,12 @@ CostModel cost_probe(const GPT2Config& cfg, const ProbeOptions& o) {
     deeper.reset();
     // The head's share: the same shapes with the full vocabulary, less the layer's.
     ProbeModel head(cfg, cfg.vocab, o);
-    if (o.bf16 && !o.lora.on()) {  // a step casts the weights to bf16 twice (each layer as its
-                                   // forward and its backward start): timed, scaled to the model
+    if (o.bf16 && !o.lora.on()) {  // a step casts the weights to bf16 once (parked in the spent
+                                   // gradients after the update): timed, scaled to the model
       std::vector<uint16_t> w16(static_cast<size_t>(head.m.w.size()));
       Timer t;
       backend().to_bf16(w16.data(), head.m.w.params.data(), head.m.w.size());
-      bf16_refresh = 2 * t.seconds() * static_cast<double>(param_count(param_table(cfg))) /
+      bf16_refresh = t.seconds() * static_cast<double>(param_count(param_table(cfg))) /
                      static_cast<double>(head.m.w.size());
     }
     head.pass(probe_batch(1, kShort + 1, kShort + 1, cfg.vocab), true);

@@ -91,11 +91,15 @@ StepResult Trainer::step(std::span<const std::vector<int32_t>> parts, int64_t st
     r.updated = true;
     return r;
   }
+  gpt2_grads_final(m_, lora_);  // a rank with no part wrote none
   if (parallel)
     dist_allreduce_sum(trainable.grads.data(), static_cast<size_t>(trainable.grads.size()));
   r.grad_norm = o_.max_grad_norm > 0 ? grad_clip_global_norm(trainable, o_.max_grad_norm) : -1;
   adamw_step(adam_, trainable);
   if (!lora_) gpt2_params_changed(m_);
+  // The gradients are spent: bf16 parks the new weights there at once, for the evaluations and
+  // the next step's forward.
+  gpt2_zero_grad(m_, lora_);
   r.updated = true;
   return r;
 }
