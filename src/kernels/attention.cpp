@@ -14,22 +14,13 @@
 
 #include "core/error.hpp"
 #include "kernels/layers.hpp"
-
-extern "C" float expf(float) noexcept __attribute__((simd("notinbranch")));
+#include "kernels/vmath.hpp"
 
 namespace instruct {
 
 namespace {
 
 constexpr int kKeys = 16;  // keys per block of scores
-
-template <typename F>
-F exp_of(F x) {
-  if constexpr (std::is_same_v<F, float>)
-    return expf(x);
-  else
-    return std::exp(x);
-}
 
 // 64 bytes of F as one value (GCC's vector extension: a zmm register with AVX-512, two ymm with
 // AVX2): named locals of this type stay in registers where an array of F the loop indexes does not.
@@ -280,51 +271,47 @@ void check_head(int C, int NH) {
          ") are not supported: 1 to 1024; check the model's config.json");
 }
 
+// fn(width, scratch, b, h) for every (sequence, head), one per task, each thread with its scratch;
+// `width` a std::integral_constant: 64 (the compile-time width of GPT-2's heads) or 0 (any other).
+template <typename F, class Fn>
+void each_head(int B, int T, int C, int NH, bool backward, Fn&& fn) {
+  check_head(C, NH);
+  const int HS = C / NH;
+#pragma omp parallel
+  {
+    HeadScratch<F> w(T, HS, backward);
+#pragma omp for collapse(2)
+    for (int b = 0; b < B; b++)
+      for (int h = 0; h < NH; h++) {
+        if (HS == 64)
+          fn(std::integral_constant<int, 64>{}, w, b, h);
+        else
+          fn(std::integral_constant<int, 0>{}, w, b, h);
+      }
+  }
+}
+
 }  // namespace
 
 template <typename F>
 void attention_forward(F* out, F* att, const F* qkv, int B, int T, int C, int NH) {
-  check_head(C, NH);
-  const int HS = C / NH;
-  const int64_t C3 = 3 * static_cast<int64_t>(C);
-#pragma omp parallel
-  {
-    HeadScratch<F> w(T, HS, false);
-#pragma omp for collapse(2)
-    for (int b = 0; b < B; b++)
-      for (int h = 0; h < NH; h++) {
-        const F* seq = qkv + static_cast<int64_t>(b) * T * C3;
-        F* o = out + static_cast<int64_t>(b) * T * C;
-        F* a = att + (static_cast<int64_t>(b) * NH + h) * T * T;
-        if (HS == 64)
-          forward_head<F, 64>(o, a, seq, w, T, C, h, HS);
-        else
-          forward_head<F, 0>(o, a, seq, w, T, C, h, HS);
-      }
-  }
+  const int64_t C3 = 3 * static_cast<int64_t>(C), bt = static_cast<int64_t>(T);
+  each_head<F>(B, T, C, NH, false, [&](auto width, HeadScratch<F>& w, int b, int h) {
+    forward_head<F, decltype(width)::value>(out + b * bt * C, att + (b * NH + h) * bt * T,
+                                            qkv + b * bt * C3, w, T, C, h, C / NH);
+  });
 }
 
 template <typename F>
 void attention_backward(F* dqkv, const F* dout, const F* qkv, const F* att, int B, int T, int C,
                         int NH) {
-  check_head(C, NH);
-  const int HS = C / NH;
-  const int64_t C3 = 3 * static_cast<int64_t>(C);
+  const int64_t C3 = 3 * static_cast<int64_t>(C), bt = static_cast<int64_t>(T);
   // All writes of a task stay inside its head's slice of dqkv.
-#pragma omp parallel
-  {
-    HeadScratch<F> w(T, HS, true);
-#pragma omp for collapse(2)
-    for (int b = 0; b < B; b++)
-      for (int h = 0; h < NH; h++) {
-        const int64_t at = static_cast<int64_t>(b) * T;
-        const F* a = att + (static_cast<int64_t>(b) * NH + h) * T * T;
-        if (HS == 64)
-          backward_head<F, 64>(dqkv + at * C3, dout + at * C, qkv + at * C3, a, w, T, C, h, HS);
-        else
-          backward_head<F, 0>(dqkv + at * C3, dout + at * C, qkv + at * C3, a, w, T, C, h, HS);
-      }
-  }
+  each_head<F>(B, T, C, NH, true, [&](auto width, HeadScratch<F>& w, int b, int h) {
+    backward_head<F, decltype(width)::value>(dqkv + b * bt * C3, dout + b * bt * C,
+                                             qkv + b * bt * C3, att + (b * NH + h) * bt * T, w, T,
+                                             C, h, C / NH);
+  });
 }
 
 #define INSTRUCT_ATTENTION_INSTANTIATE(F)                                                          \

@@ -7,26 +7,12 @@
 #include <type_traits>
 #include <vector>
 
-// glibc's libmvec has vector tanhf (AVX-512: _ZGVeN16v_tanhf); declaring tanhf a SIMD function lets
-// the GELU loops call it 16 lanes at a time instead of the scalar libm routine.
-extern "C" float tanhf(float) noexcept __attribute__((simd("notinbranch")));
-// The same for expf (_ZGVeN16v_expf): the softmax over the vocabulary is 50257 of them per row.
-extern "C" float expf(float) noexcept __attribute__((simd("notinbranch")));
+#include "kernels/vmath.hpp"
 
 namespace instruct {
 
 // Sums below are `omp simd` reductions: the lanes add in another order than a scalar loop (which
 // the compiler may not reorder without -ffast-math), within float rounding of it.
-
-namespace {
-template <typename F>
-F exp_of(F x) {
-  if constexpr (std::is_same_v<F, float>)
-    return expf(x);
-  else
-    return std::exp(x);
-}
-}  // namespace
 
 template <typename F>
 void encoder_forward(F* out, const int32_t* inp, const F* wte, const F* wpe, int B, int T, int C,
