@@ -1,7 +1,7 @@
 // Vector math for the kernels' loops: glibc's libmvec has SIMD tanhf and expf (AVX-512:
-// _ZGVeN16v_tanhf, _ZGVeN16v_expf); declaring them SIMD functions lets `omp simd` loops call them 16
-// lanes at a time instead of the scalar libm routines (the GELU, the softmax over the vocabulary,
-// attention's softmax).
+// _ZGVeN16v_tanhf, _ZGVeN16v_expf); declaring them SIMD functions lets `omp simd` loops call them
+// 16 lanes at a time instead of the scalar libm routines (the GELU, the softmax over the
+// vocabulary, attention's softmax).
 #pragma once
 
 #include <cmath>

@@ -62,9 +62,9 @@ Linear head_weights(const GPT2Config& c, const ParamTensors& p, const TypedWeigh
                     const LoraAdapter* lora);
 // The LM head's forward, logits (N,V) = inp (N,C) W^T, and backward (dinp (N,C) written, dw += in
 // W's layout when not null, or = when !accumulate_dw; dlogits are spent: bf16 narrows them in
-// place). bf16 training runs it
-// in chunks of W's rows no larger than a layer's weights, each cast just before its GEMMs, so the
-// room for casts stays one layer's (gpt2-small's head is 5.5 layers).
+// place). bf16 training runs it in chunks of W's rows no larger than a layer's weights, each read
+// where it is parked or cast just before its GEMMs, so the room for casts stays one layer's
+// (gpt2-small's head is 5.5 layers).
 void head_forward(const GPT2Config& c, const ParamTensors& p, const TypedWeights* typed,
                   const LoraAdapter* lora, float* logits, const float* inp, int64_t N);
 void head_backward(const GPT2Config& c, const ParamTensors& p, const TypedWeights* typed,

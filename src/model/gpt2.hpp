@@ -75,9 +75,10 @@ void gpt2_zero_grad(GPT2& m, LoraAdapter* lora = nullptr);
 // Before the gradients are read (summed over ranks, clipped, applied): zeroes them when no backward
 // ran since gpt2_zero_grad.
 void gpt2_grads_final(GPT2& m, LoraAdapter* lora = nullptr);
-// How the linear layers run (model/weights): fp32; bf16 for training (each layer's weights cast
-// as its forward or backward starts); bf16 or Q8_0 for inference (each linear made once for the
-// forward GEMM). Makes (or refreshes, or with kFp32 drops) the copies.
+// How the linear layers run (model/weights): fp32; bf16 for training (the weights parked in fresh
+// gradients, else each layer's cast as its forward or backward starts); bf16 or Q8_0 for inference
+// (each linear made once for the forward GEMM). Makes (or refreshes, or with kFp32 drops) the
+// copies.
 void gpt2_set_precision(GPT2& m, Precision prec);
 inline Precision gpt2_precision(const GPT2& m) {
   return m.typed.prec;
